@@ -1,0 +1,765 @@
+//! careledger-store: the durable sled store of the verifiable log.
+//!
+//! The only crate that opens sled. One appender thread owns the write path: callers hand
+//! it events through a bounded queue and get their sequence numbers back only once the
+//! batch holding them is durable (see [`barrier`]). Reads, proofs and checkpoints are
+//! served from the same sled tree, whose key layout is in [`keys`].
+//!
+//! ```no_run
+//! use careledger_store::{NewEvent, Store, StoreConfig};
+//! let dir = std::path::Path::new("ledger");
+//! Store::init(dir, "care.example/ledger").unwrap();
+//! let store = Store::open(dir, StoreConfig::default()).unwrap();
+//! let receipts = store
+//!     .append(vec![NewEvent {
+//!         actor: "staff:s1".into(),
+//!         subject: Some("person:p1".into()),
+//!         kind: "visit.started".into(),
+//!         occurred_at_us: 1_700_000_000_000_000,
+//!         payload: b"{}".to_vec(),
+//!     }])
+//!     .unwrap();
+//! assert_eq!(receipts[0].seq, 0);
+//! ```
+#![forbid(unsafe_code)]
+
+mod appender;
+pub mod barrier;
+pub mod keys;
+mod verify;
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use careledger_log::envelope::{self, Envelope, EnvelopeError, SALT_LEN};
+use careledger_log::merkle::{self, Blake3Hasher, Hash, NodeSource, ProofError};
+use careledger_log::{Checkpoint, CheckpointError, NoteError, NoteSigner, NoteVerifier};
+use tokio::sync::oneshot;
+
+pub use keys::Head;
+pub use verify::{VerifyFailure, VerifyReport};
+
+/// Name of the sled directory inside a ledger's data directory.
+pub const SLED_DIR: &str = "sled";
+/// Name of the signing key file inside a ledger's data directory.
+pub const KEY_FILE: &str = "signing.key";
+/// Most events a single read returns.
+pub const READ_PAGE_MAX: usize = 10_000;
+
+/// Explicit settings for sled and the appender; nothing is left to library defaults.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// sled's page cache, in bytes.
+    pub cache_bytes: u64,
+    /// Requests that may wait in the appender's queue before callers are told "busy".
+    pub queue_requests_max: usize,
+    /// The appender closes a batch once it holds this many events (a single larger
+    /// request is still written whole, as one batch).
+    pub batch_events_max: usize,
+    /// Most events in one append request.
+    pub request_events_max: usize,
+    /// Most payload bytes in one event.
+    pub payload_bytes_max: usize,
+    /// Sign a checkpoint once this many events have been appended since the last one.
+    pub checkpoint_every_events: u64,
+    /// Sign a checkpoint once this much time has passed since the last one, if the log grew.
+    pub checkpoint_every: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            cache_bytes: 128 * 1024 * 1024,
+            queue_requests_max: 4096,
+            batch_events_max: 4096,
+            request_events_max: 100_000,
+            payload_bytes_max: 64 * 1024,
+            checkpoint_every_events: 100_000,
+            checkpoint_every: Duration::from_secs(60),
+        }
+    }
+}
+
+/// An event as a writer hands it in; the appender adds sequence number and recorded-at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub actor: String,
+    pub subject: Option<String>,
+    pub kind: String,
+    pub occurred_at_us: i64,
+    pub payload: Vec<u8>,
+}
+
+/// What the appender answers for each durable event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    pub seq: u64,
+    pub recorded_at_us: i64,
+}
+
+/// One event as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub envelope: Envelope,
+    /// The canonical bytes the leaf hash covers.
+    pub envelope_bytes: Vec<u8>,
+    /// Salt and payload; `None` once the payload has been erased.
+    pub payload: Option<([u8; SALT_LEN], Vec<u8>)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no ledger at {0} (run `careledger init` first)")]
+    NotInitialised(PathBuf),
+    #[error("a ledger already exists at {0}")]
+    AlreadyInitialised(PathBuf),
+    #[error("the ledger at {0} is in use by another process")]
+    Locked(PathBuf),
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("file error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("signing key: {0}")]
+    Key(#[from] NoteError),
+    #[error("checkpoint: {0}")]
+    Checkpoint(#[from] CheckpointError),
+    #[error("ledger is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("event {seq} does not exist (the log has {size} events)")]
+    NoSuchEvent { seq: u64, size: u64 },
+    #[error("tree size {size} is larger than the log ({current} events)")]
+    SizeBeyondLog { size: u64, current: u64 },
+    #[error("proof: {0}")]
+    Proof(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppendError {
+    #[error("the append queue is full ({0} requests waiting); retry shortly")]
+    Busy(usize),
+    #[error("event {index}: {source}")]
+    Invalid {
+        index: usize,
+        #[source]
+        source: EnvelopeError,
+    },
+    #[error("event {index}: payload is {len} bytes; the limit is {max}")]
+    PayloadTooLarge {
+        index: usize,
+        len: usize,
+        max: usize,
+    },
+    #[error("request holds {count} events; the limit is {max}")]
+    TooManyEvents { count: usize, max: usize },
+    #[error("request holds no events")]
+    Empty,
+    #[error("could not write to the ledger: {0}; it refuses further appends until restarted")]
+    WriteFailed(String),
+    #[error("the ledger is closed")]
+    Closed,
+    #[error("random source failed: {0}")]
+    Random(String),
+}
+
+pub(crate) struct Prepared {
+    pub(crate) actor: String,
+    pub(crate) subject: Option<String>,
+    pub(crate) kind: String,
+    pub(crate) occurred_at_us: i64,
+    pub(crate) salt: [u8; SALT_LEN],
+    pub(crate) commitment: Hash,
+    pub(crate) payload: Vec<u8>,
+}
+
+pub(crate) enum Request {
+    Append {
+        events: Vec<Prepared>,
+        reply: oneshot::Sender<Result<Vec<Receipt>, AppendError>>,
+    },
+    Checkpoint {
+        reply: oneshot::Sender<Result<String, AppendError>>,
+    },
+}
+
+struct Inner {
+    db: sled::Db,
+    dir: PathBuf,
+    origin: String,
+    verifier: NoteVerifier,
+    config: StoreConfig,
+    /// Events durable and visible to readers; only the appender raises it.
+    size: Arc<AtomicU64>,
+    sender: Mutex<Option<SyncSender<Request>>>,
+    appender: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the queue lets the appender finish the requests it holds and stop.
+        self.sender.lock().map(|mut s| s.take()).ok();
+        if let Ok(mut handle) = self.appender.lock() {
+            if let Some(handle) = handle.take() {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+/// An open ledger. Cheap to clone; the appender stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn sled_config(dir: &Path, config: &StoreConfig) -> sled::Config {
+    sled::Config::new()
+        .path(dir.join(SLED_DIR))
+        .cache_capacity(config.cache_bytes)
+        // The appender flushes and syncs every batch itself; a background flusher would
+        // only add writes that nobody waits for.
+        .flush_every_ms(None)
+        .mode(sled::Mode::HighThroughput)
+        .use_compression(false)
+}
+
+fn open_db(dir: &Path, config: &StoreConfig) -> Result<sled::Db, StoreError> {
+    sled_config(dir, config).open().map_err(|e| match e {
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+            StoreError::Locked(dir.to_path_buf())
+        }
+        sled::Error::Io(io) if io.raw_os_error() == Some(11) => {
+            StoreError::Locked(dir.to_path_buf())
+        }
+        other => StoreError::Sled(other),
+    })
+}
+
+impl Store {
+    /// Creates a new, empty ledger with a fresh signing key named `origin`.
+    pub fn init(dir: &Path, origin: &str) -> Result<NoteVerifier, StoreError> {
+        if dir.join(SLED_DIR).exists() || dir.join(KEY_FILE).exists() {
+            return Err(StoreError::AlreadyInitialised(dir.to_path_buf()));
+        }
+        let signer = NoteSigner::generate(origin)?;
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let key_path = dir.join(KEY_FILE);
+        write_private_file(&key_path, signer.private_key_string().as_bytes())?;
+        let db = open_db(dir, &StoreConfig::default())?;
+        let verifier = signer.verifier();
+        let mut batch = sled::Batch::default();
+        batch.insert(keys::ORIGIN, origin.as_bytes());
+        batch.insert(keys::VERIFIER, verifier.to_string().as_bytes());
+        batch.insert(keys::FORMAT, &[keys::STORE_FORMAT]);
+        db.apply_batch(batch)?;
+        db.flush()?;
+        barrier::Barrier::new(&dir.join(SLED_DIR))
+            .and_then(|mut b| b.sync())
+            .map_err(io_err(dir))?;
+        barrier::sync_dir(dir).map_err(io_err(dir))?;
+        Ok(verifier)
+    }
+
+    /// Opens a ledger, checks that its stored tree agrees with its head record and its
+    /// latest signed checkpoint, and starts the appender.
+    pub fn open(dir: &Path, config: StoreConfig) -> Result<Self, StoreError> {
+        if !dir.join(SLED_DIR).exists() {
+            return Err(StoreError::NotInitialised(dir.to_path_buf()));
+        }
+        let key_path = dir.join(KEY_FILE);
+        let key_text = fs::read_to_string(&key_path).map_err(io_err(&key_path))?;
+        let signer = NoteSigner::parse(&key_text)?;
+        let db = open_db(dir, &config)?;
+        let text = |key: &[u8]| -> Result<String, StoreError> {
+            let v = db.get(key)?.ok_or_else(|| {
+                StoreError::Corrupt(format!("missing {}", String::from_utf8_lossy(key)))
+            })?;
+            String::from_utf8(v.to_vec()).map_err(|_| {
+                StoreError::Corrupt(format!("{} is not UTF-8", String::from_utf8_lossy(key)))
+            })
+        };
+        match db.get(keys::FORMAT)?.as_deref() {
+            Some([keys::STORE_FORMAT]) => {}
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "store layout version {other:?} is not {}",
+                    keys::STORE_FORMAT
+                )))
+            }
+        }
+        let origin = text(keys::ORIGIN)?;
+        let verifier = NoteVerifier::parse(&text(keys::VERIFIER)?)?;
+        if signer.verifier() != verifier || signer.name() != origin {
+            return Err(StoreError::Corrupt(format!(
+                "signing key {} does not belong to this ledger (its verifier key is {verifier})",
+                signer.verifier()
+            )));
+        }
+        let head = startup_check(&db, &verifier)?;
+        let size = Arc::new(AtomicU64::new(head.size));
+        let (sender, receiver) = sync_channel(config.queue_requests_max);
+        let barrier = barrier::Barrier::new(&dir.join(SLED_DIR)).map_err(io_err(dir))?;
+        let last_checkpoint = last_checkpoint_size(&db)?;
+        let appender = appender::Appender::new(
+            db.clone(),
+            barrier,
+            signer,
+            head,
+            last_checkpoint,
+            config.clone(),
+            size.clone(),
+        )?;
+        let handle = std::thread::Builder::new()
+            .name("careledger-appender".into())
+            .spawn(move || appender.run(receiver))
+            .map_err(io_err(dir))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                dir: dir.to_path_buf(),
+                origin,
+                verifier,
+                config,
+                size,
+                sender: Mutex::new(Some(sender)),
+                appender: Mutex::new(Some(handle)),
+            }),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.inner.origin
+    }
+
+    pub fn verifier(&self) -> &NoteVerifier {
+        &self.inner.verifier
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.config
+    }
+
+    /// Number of durable events.
+    pub fn size(&self) -> u64 {
+        self.inner.size.load(Ordering::Acquire)
+    }
+
+    fn prepare(&self, events: Vec<NewEvent>) -> Result<Vec<Prepared>, AppendError> {
+        let config = &self.inner.config;
+        if events.is_empty() {
+            return Err(AppendError::Empty);
+        }
+        if events.len() > config.request_events_max {
+            return Err(AppendError::TooManyEvents {
+                count: events.len(),
+                max: config.request_events_max,
+            });
+        }
+        let mut out = Vec::with_capacity(events.len());
+        for (index, e) in events.into_iter().enumerate() {
+            envelope::check_fields(&e.actor, e.subject.as_deref(), &e.kind)
+                .map_err(|source| AppendError::Invalid { index, source })?;
+            if e.payload.len() > config.payload_bytes_max {
+                return Err(AppendError::PayloadTooLarge {
+                    index,
+                    len: e.payload.len(),
+                    max: config.payload_bytes_max,
+                });
+            }
+            // Salt and commitment are computed here, on the caller's thread, to keep the
+            // single appender thread short.
+            let salt = envelope::random_salt().map_err(|e| AppendError::Random(e.to_string()))?;
+            let commitment = envelope::payload_commitment(&salt, &e.payload);
+            out.push(Prepared {
+                actor: e.actor,
+                subject: e.subject,
+                kind: e.kind,
+                occurred_at_us: e.occurred_at_us,
+                salt,
+                commitment,
+                payload: e.payload,
+            });
+        }
+        Ok(out)
+    }
+
+    fn send(&self, request: Request) -> Result<(), AppendError> {
+        let guard = self.inner.sender.lock().map_err(|_| AppendError::Closed)?;
+        let sender = guard.as_ref().ok_or(AppendError::Closed)?;
+        sender.try_send(request).map_err(|e| match e {
+            TrySendError::Full(_) => AppendError::Busy(self.inner.config.queue_requests_max),
+            TrySendError::Disconnected(_) => AppendError::Closed,
+        })
+    }
+
+    /// Queues events for the appender; the receiver answers once they are durable.
+    /// All events of one call land in one batch: all of them or none.
+    pub fn submit(
+        &self,
+        events: Vec<NewEvent>,
+    ) -> Result<oneshot::Receiver<Result<Vec<Receipt>, AppendError>>, AppendError> {
+        let events = self.prepare(events)?;
+        let (reply, receiver) = oneshot::channel();
+        self.send(Request::Append { events, reply })?;
+        Ok(receiver)
+    }
+
+    /// Appends and waits until durable. Not for use inside an async runtime; use
+    /// [`Store::append_async`] there.
+    pub fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Receipt>, AppendError> {
+        self.submit(events)?
+            .blocking_recv()
+            .map_err(|_| AppendError::Closed)?
+    }
+
+    pub async fn append_async(&self, events: Vec<NewEvent>) -> Result<Vec<Receipt>, AppendError> {
+        self.submit(events)?
+            .await
+            .map_err(|_| AppendError::Closed)?
+    }
+
+    /// Signs a checkpoint of the current tree now (or returns the latest one if the log has
+    /// not grown since) and returns the signed note.
+    pub fn checkpoint_now(&self) -> Result<String, AppendError> {
+        let (reply, receiver) = oneshot::channel();
+        self.send(Request::Checkpoint { reply })?;
+        receiver.blocking_recv().map_err(|_| AppendError::Closed)?
+    }
+
+    /// The latest signed checkpoint, if any.
+    pub fn latest_checkpoint(&self) -> Result<Option<String>, StoreError> {
+        match self.inner.db.scan_prefix([keys::CHECKPOINT]).next_back() {
+            None => Ok(None),
+            Some(kv) => {
+                let (_, v) = kv?;
+                Ok(Some(String::from_utf8(v.to_vec()).map_err(|_| {
+                    StoreError::Corrupt("a stored checkpoint is not UTF-8".into())
+                })?))
+            }
+        }
+    }
+
+    /// Every stored checkpoint, oldest first, as (tree size, signed note).
+    pub fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        read_checkpoints(&self.inner.db)
+    }
+
+    fn decode_event(seq: u64, record: &[u8]) -> Result<StoredEvent, StoreError> {
+        let (bytes, payload) = keys::split_record(record)
+            .ok_or_else(|| StoreError::Corrupt(format!("event {seq}: record is truncated")))?;
+        let envelope = Envelope::decode(bytes)
+            .map_err(|e| StoreError::Corrupt(format!("event {seq}: {e}")))?;
+        if envelope.seq != seq {
+            return Err(StoreError::Corrupt(format!(
+                "event {seq}: envelope says sequence {}",
+                envelope.seq
+            )));
+        }
+        Ok(StoredEvent {
+            envelope,
+            envelope_bytes: bytes.to_vec(),
+            payload: payload.map(|(s, p)| (*s, p.to_vec())),
+        })
+    }
+
+    /// The event at `seq`.
+    pub fn get(&self, seq: u64) -> Result<StoredEvent, StoreError> {
+        let size = self.size();
+        if seq >= size {
+            return Err(StoreError::NoSuchEvent { seq, size });
+        }
+        let record = self
+            .inner
+            .db
+            .get(keys::event(seq))?
+            .ok_or_else(|| StoreError::Corrupt(format!("event {seq} is missing")))?;
+        Self::decode_event(seq, &record)
+    }
+
+    /// Up to `limit` (at most [`READ_PAGE_MAX`]) events from `from` on.
+    pub fn range(&self, from: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        let size = self.size();
+        let end = size.min(from.saturating_add(limit.min(READ_PAGE_MAX) as u64));
+        if from >= end {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::with_capacity((end - from) as usize);
+        for kv in self.inner.db.range(keys::event(from)..keys::event(end)) {
+            let (k, v) = kv?;
+            let seq = keys::trailing_u64(&k).expect("event keys end in a sequence number");
+            out.push(Self::decode_event(seq, &v)?);
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` (at most [`READ_PAGE_MAX`]) events about `subject` with sequence
+    /// number `from` or above, in log order.
+    pub fn by_subject(
+        &self,
+        subject: &str,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let size = self.size();
+        let prefix = keys::subject_prefix(subject);
+        let mut out = Vec::new();
+        for kv in self.inner.db.range(keys::subject(subject, from)..) {
+            let (k, _) = kv?;
+            if !k.starts_with(&prefix) || out.len() >= limit.min(READ_PAGE_MAX) {
+                break;
+            }
+            let seq = keys::trailing_u64(&k).expect("subject keys end in a sequence number");
+            if seq >= size {
+                break;
+            }
+            out.push(self.get(seq)?);
+        }
+        Ok(out)
+    }
+
+    fn nodes(&self) -> SledNodes<'_> {
+        SledNodes(&self.inner.db)
+    }
+
+    fn check_size(&self, size: u64) -> Result<(), StoreError> {
+        let current = self.size();
+        if size > current {
+            return Err(StoreError::SizeBeyondLog { size, current });
+        }
+        Ok(())
+    }
+
+    /// Root of the tree of the first `size` events.
+    pub fn root_at(&self, size: u64) -> Result<Hash, StoreError> {
+        self.check_size(size)?;
+        merkle::root::<Blake3Hasher, _>(&self.nodes(), size)
+    }
+
+    /// Leaf hash of event `seq`, as stored.
+    pub fn leaf_hash(&self, seq: u64) -> Result<Hash, StoreError> {
+        let size = self.size();
+        if seq >= size {
+            return Err(StoreError::NoSuchEvent { seq, size });
+        }
+        self.nodes().perfect_node(0, seq)
+    }
+
+    /// Inclusion proof of event `seq` in the tree of `size` events; O(log n) reads.
+    pub fn inclusion_proof(&self, seq: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
+        self.check_size(size)?;
+        merkle::inclusion_proof::<Blake3Hasher, _>(&self.nodes(), seq, size).map_err(proof_err)
+    }
+
+    /// Consistency proof between the trees of `size1` and `size2` events.
+    pub fn consistency_proof(&self, size1: u64, size2: u64) -> Result<Vec<Hash>, StoreError> {
+        self.check_size(size2)?;
+        merkle::consistency_proof::<Blake3Hasher, _>(&self.nodes(), size1, size2).map_err(proof_err)
+    }
+
+    /// Recomputes every leaf, node and root from the stored events and checks every stored
+    /// checkpoint. `progress` is called now and then with (events done, events total).
+    pub fn verify(&self, progress: impl FnMut(u64, u64)) -> Result<VerifyReport, VerifyFailure> {
+        verify::verify(&self.inner.db, &self.inner.verifier, self.size(), progress)
+    }
+
+    /// The sled database, for tests that must reach under the store (tampering).
+    #[doc(hidden)]
+    pub fn raw_db(&self) -> &sled::Db {
+        &self.inner.db
+    }
+}
+
+fn proof_err(e: ProofError<StoreError>) -> StoreError {
+    match e {
+        ProofError::Source(e) => e,
+        other => StoreError::Proof(other.to_string()),
+    }
+}
+
+fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(io_err(path))?;
+    file.write_all(bytes).map_err(io_err(path))?;
+    file.write_all(b"\n").map_err(io_err(path))?;
+    file.sync_all().map_err(io_err(path))
+}
+
+/// Reads stored perfect-subtree hashes from sled.
+pub(crate) struct SledNodes<'a>(pub(crate) &'a sled::Db);
+
+impl NodeSource for SledNodes<'_> {
+    type Error = StoreError;
+    fn perfect_node(&self, level: u8, index: u64) -> Result<Hash, StoreError> {
+        let v = self.0.get(keys::node(level, index))?.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "tree node at level {level}, index {index} is missing"
+            ))
+        })?;
+        v.as_ref().try_into().map_err(|_| {
+            StoreError::Corrupt(format!(
+                "tree node at level {level}, index {index} is not 32 bytes"
+            ))
+        })
+    }
+}
+
+pub(crate) fn read_checkpoints(db: &sled::Db) -> Result<Vec<(u64, String)>, StoreError> {
+    let mut out = Vec::new();
+    for kv in db.scan_prefix([keys::CHECKPOINT]) {
+        let (k, v) = kv?;
+        let size = keys::trailing_u64(&k)
+            .ok_or_else(|| StoreError::Corrupt("a checkpoint key is malformed".into()))?;
+        let note = String::from_utf8(v.to_vec())
+            .map_err(|_| StoreError::Corrupt(format!("checkpoint at size {size} is not UTF-8")))?;
+        out.push((size, note));
+    }
+    Ok(out)
+}
+
+fn last_checkpoint_size(db: &sled::Db) -> Result<Option<u64>, StoreError> {
+    match db.scan_prefix([keys::CHECKPOINT]).next_back() {
+        None => Ok(None),
+        Some(kv) => Ok(keys::trailing_u64(&kv?.0)),
+    }
+}
+
+/// The start-up check: the head record, the stored tree and the latest signed checkpoint
+/// must agree. Costs O(log n) reads, so start-up does not replay the log.
+fn startup_check(db: &sled::Db, verifier: &NoteVerifier) -> Result<Head, StoreError> {
+    let head = match db.get(keys::HEAD)? {
+        None => Head {
+            size: 0,
+            root: <Blake3Hasher as merkle::TreeHasher>::empty_root(),
+            last_recorded_at_us: i64::MIN,
+        },
+        Some(v) => Head::decode(&v)
+            .ok_or_else(|| StoreError::Corrupt("the head record is malformed".into()))?,
+    };
+    let nodes = SledNodes(db);
+    let tree_root = merkle::root::<Blake3Hasher, _>(&nodes, head.size)?;
+    if tree_root != head.root {
+        return Err(StoreError::Corrupt(format!(
+            "the stored tree's root for {} events ({}) differs from the head record's root ({})",
+            head.size,
+            hex(&tree_root),
+            hex(&head.root)
+        )));
+    }
+    let last_event = db.scan_prefix([keys::EVENT]).next_back().transpose()?;
+    let stored_events = last_event
+        .and_then(|(k, _)| keys::trailing_u64(&k))
+        .map_or(0, |seq| seq + 1);
+    if stored_events != head.size {
+        return Err(StoreError::Corrupt(format!(
+            "the head record says {} events but the last stored event is number {}",
+            head.size,
+            stored_events as i128 - 1
+        )));
+    }
+    if let Some(kv) = db.scan_prefix([keys::CHECKPOINT]).next_back() {
+        let (k, v) = kv?;
+        let key_size = keys::trailing_u64(&k).unwrap_or(u64::MAX);
+        let note = std::str::from_utf8(&v)
+            .map_err(|_| StoreError::Corrupt("the latest checkpoint is not UTF-8".into()))?;
+        let checkpoint = Checkpoint::open(note, verifier).map_err(|e| {
+            StoreError::Corrupt(format!(
+                "the latest checkpoint (size {key_size}) does not verify: {e}"
+            ))
+        })?;
+        if checkpoint.size != key_size {
+            return Err(StoreError::Corrupt(format!(
+                "the checkpoint stored under size {key_size} is for size {}",
+                checkpoint.size
+            )));
+        }
+        if checkpoint.size > head.size {
+            return Err(StoreError::Corrupt(format!(
+                "the latest signed checkpoint is for {} events but the log holds only {}",
+                checkpoint.size, head.size
+            )));
+        }
+        let root = merkle::root::<Blake3Hasher, _>(&nodes, checkpoint.size)?;
+        if root != checkpoint.root {
+            return Err(StoreError::Corrupt(format!(
+                "the stored tree's root for {} events ({}) differs from the signed checkpoint's root ({})",
+                checkpoint.size,
+                hex(&root),
+                hex(&checkpoint.root)
+            )));
+        }
+    }
+    Ok(head)
+}
+
+/// Lowercase hex, for messages.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Current time as UTC microseconds since the Unix epoch.
+pub fn now_us() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// Raw sled measured on the same machine, as the baseline the append benchmark compares to.
+pub mod baseline {
+    use std::path::Path;
+    use std::time::Instant;
+
+    use crate::{sled_config, StoreConfig, StoreError};
+
+    /// Writes `total` values of `value_bytes` bytes with sequential keys, in sled batches of
+    /// `batch` inserts, each batch followed by `flush()` (sled's own, `sync_file_range`,
+    /// barrier), from one thread: what a group-commit writer over sled does at the least.
+    /// Returns events per second.
+    pub fn sled_batch_insert_flush(
+        dir: &Path,
+        config: &StoreConfig,
+        total: u64,
+        batch: usize,
+        value_bytes: usize,
+    ) -> Result<f64, StoreError> {
+        let db = sled_config(dir, config).open()?;
+        let value = vec![0x5au8; value_bytes];
+        let started = Instant::now();
+        let mut key = 0u64;
+        while key < total {
+            let mut b = sled::Batch::default();
+            for _ in 0..batch.min((total - key) as usize) {
+                b.insert(&key.to_be_bytes(), value.as_slice());
+                key += 1;
+            }
+            db.apply_batch(b)?;
+            db.flush()?;
+        }
+        Ok(total as f64 / started.elapsed().as_secs_f64())
+    }
+}

@@ -1,0 +1,369 @@
+//! `careledger bench`: throughput and latency of the hot paths, measured on this machine in
+//! one run, with raw sled as the baseline for appends. Build with `--release`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use careledger_log::merkle::{verify_consistency, verify_inclusion, Blake3Hasher};
+use careledger_store::{baseline, AppendError, NewEvent, Store, StoreConfig};
+use clap::Subcommand;
+
+use crate::cli::CliError;
+use crate::progress::Progress;
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Durable appends from concurrent writers, one event per request, against raw sled
+    /// batch-insert-plus-flush measured in the same run.
+    Append {
+        #[arg(long, default_value_t = 64)]
+        writers: usize,
+        #[arg(long, default_value_t = 200_000)]
+        events: u64,
+        #[arg(long, default_value_t = 200)]
+        payload_bytes: usize,
+        /// Rounds of (raw sled, careledger), alternating.
+        #[arg(long, default_value_t = 2)]
+        rounds: usize,
+        /// Where to create scratch ledgers (default: the system's temp directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Full verification of a ledger of EVENTS events.
+    Verify {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Inclusion and consistency proofs on a ledger of EVENTS events.
+    Prove {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        #[arg(long, default_value_t = 20_000)]
+        proofs: usize,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// A scratch directory removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(parent: Option<&Path>, name: &str) -> Result<Self, CliError> {
+        let parent = parent.map_or_else(std::env::temp_dir, Path::to_path_buf);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let path = parent.join(format!(
+            "careledger-bench-{name}-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&path)?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// splitmix64: deterministic, dependency-free numbers for choosing proof indices.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn sample_event(n: u64, payload_bytes: usize) -> NewEvent {
+    let mut payload = format!("{{\"note\":\"visit {n}\",\"pad\":\"");
+    while payload.len() + 2 < payload_bytes {
+        payload.push('x');
+    }
+    payload.push_str("\"}");
+    NewEvent {
+        actor: format!("staff:s{:04}", n % 200),
+        subject: Some(format!("person:p{:05}", n % 5000)),
+        kind: "visit.completed".into(),
+        occurred_at_us: 1_790_000_000_000_000 + n as i64,
+        payload: payload.into_bytes(),
+    }
+}
+
+struct Percentiles {
+    p50: Duration,
+    p90: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+fn percentiles(mut samples: Vec<Duration>) -> Percentiles {
+    samples.sort_unstable();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    Percentiles {
+        p50: at(0.50),
+        p90: at(0.90),
+        p99: at(0.99),
+        max: *samples.last().expect("at least one sample"),
+    }
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1} us", d.as_secs_f64() * 1e6)
+}
+
+pub fn run(what: BenchCommand) -> Result<(), CliError> {
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build; build with --release for real numbers");
+    }
+    match what {
+        BenchCommand::Append {
+            writers,
+            events,
+            payload_bytes,
+            rounds,
+            dir,
+        } => bench_append(
+            writers.max(1),
+            events.max(1),
+            payload_bytes,
+            rounds.max(1),
+            dir.as_deref(),
+        ),
+        BenchCommand::Verify { events, dir } => bench_verify(events, dir.as_deref()),
+        BenchCommand::Prove {
+            events,
+            proofs,
+            dir,
+        } => bench_prove(events.max(2), proofs.max(1), dir.as_deref()),
+    }
+}
+
+struct AppendRun {
+    events_per_s: f64,
+    latency: Percentiles,
+    busy: u64,
+    record_bytes: usize,
+}
+
+fn careledger_append(
+    dir: &Path,
+    writers: usize,
+    events: u64,
+    payload_bytes: usize,
+) -> Result<AppendRun, CliError> {
+    Store::init(dir, "bench.careledger/append")?;
+    let store = Store::open(dir, StoreConfig::default())?;
+    let next = Arc::new(AtomicU64::new(0));
+    let busy = Arc::new(AtomicU64::new(0));
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(events as usize)));
+    let started = Instant::now();
+    let failure: Arc<Mutex<Option<AppendError>>> = Arc::new(Mutex::new(None));
+    std::thread::scope(|scope| {
+        for _ in 0..writers {
+            let (store, next, busy, latencies, failure) = (
+                store.clone(),
+                next.clone(),
+                busy.clone(),
+                latencies.clone(),
+                failure.clone(),
+            );
+            scope.spawn(move || {
+                let mut mine = Vec::new();
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= events {
+                        break;
+                    }
+                    let t = Instant::now();
+                    loop {
+                        match store.append(vec![sample_event(n, payload_bytes)]) {
+                            Ok(_) => break,
+                            Err(AppendError::Busy(_)) => {
+                                busy.fetch_add(1, Ordering::Relaxed);
+                                std::thread::sleep(Duration::from_micros(100));
+                            }
+                            Err(e) => {
+                                *failure.lock().expect("not poisoned") = Some(e);
+                                return;
+                            }
+                        }
+                    }
+                    mine.push(t.elapsed());
+                }
+                latencies.lock().expect("not poisoned").extend(mine);
+            });
+        }
+    });
+    let elapsed = started.elapsed();
+    if let Some(e) = failure.lock().expect("not poisoned").take() {
+        return Err(e.into());
+    }
+    if store.size() != events {
+        return Err(CliError::from(format!(
+            "bench wrote {} events, expected {events}",
+            store.size()
+        )));
+    }
+    let first = store.get(0)?;
+    let record_bytes = 4 + first.envelope_bytes.len() + 32 + first.payload.map_or(0, |p| p.1.len());
+    let latencies = std::mem::take(&mut *latencies.lock().expect("not poisoned"));
+    Ok(AppendRun {
+        events_per_s: events as f64 / elapsed.as_secs_f64(),
+        latency: percentiles(latencies),
+        busy: busy.load(Ordering::Relaxed),
+        record_bytes,
+    })
+}
+
+fn bench_append(
+    writers: usize,
+    events: u64,
+    payload_bytes: usize,
+    rounds: usize,
+    dir: Option<&Path>,
+) -> Result<(), CliError> {
+    println!("bench append: {writers} writers, {events} events of {payload_bytes} payload bytes, {rounds} rounds");
+    let mut ratios = Vec::new();
+    for round in 1..=rounds {
+        let ours_dir = Scratch::new(dir, "append")?;
+        let ours = careledger_append(&ours_dir.0, writers, events, payload_bytes)?;
+        drop(ours_dir);
+        let raw_dir = Scratch::new(dir, "sled")?;
+        // Raw sled gets the same bytes per event in batches as large as the writer count,
+        // the most our group commit can gather with one request per writer in flight.
+        let raw = baseline::sled_batch_insert_flush(
+            &raw_dir.0,
+            &StoreConfig::default(),
+            events,
+            writers,
+            ours.record_bytes,
+        )?;
+        drop(raw_dir);
+        let ratio = ours.events_per_s / raw;
+        ratios.push(ratio);
+        println!(
+            "round {round}: careledger durable append {:.0} events/s (latency p50 {}, p90 {}, p99 {}, max {}; busy answers {}); raw sled batch-insert-plus-flush ({} B values, batches of {writers}) {:.0} events/s; ratio {:.2}",
+            ours.events_per_s,
+            us(ours.latency.p50),
+            us(ours.latency.p90),
+            us(ours.latency.p99),
+            us(ours.latency.max),
+            ours.busy,
+            ours.record_bytes,
+            raw,
+            ratio
+        );
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "median ratio careledger / raw sled: {:.2}",
+        ratios[ratios.len() / 2]
+    );
+    Ok(())
+}
+
+/// Fills a fresh ledger with `events` events in large requests from two writers.
+fn build_ledger(dir: &Path, events: u64) -> Result<Store, CliError> {
+    Store::init(dir, "bench.careledger/build")?;
+    let store = Store::open(dir, StoreConfig::default())?;
+    let started = Instant::now();
+    let mut progress = Progress::new("build");
+    const REQUEST: u64 = 10_000;
+    let mut n = 0;
+    while n < events {
+        let count = REQUEST.min(events - n);
+        let batch: Vec<NewEvent> = (n..n + count).map(|i| sample_event(i, 200)).collect();
+        store.append(batch)?;
+        n += count;
+        progress.update(n, events);
+    }
+    progress.finish();
+    println!(
+        "built a ledger of {events} events in {:.1} s ({:.0} events/s, requests of {REQUEST})",
+        started.elapsed().as_secs_f64(),
+        events as f64 / started.elapsed().as_secs_f64()
+    );
+    Ok(store)
+}
+
+fn bench_verify(events: u64, dir: Option<&Path>) -> Result<(), CliError> {
+    let scratch = Scratch::new(dir, "verify")?;
+    let store = build_ledger(&scratch.0, events)?;
+    store.checkpoint_now()?;
+    drop(store);
+    let store = Store::open(&scratch.0, StoreConfig::default())?;
+    let started = Instant::now();
+    let report = store
+        .verify(|_, _| {})
+        .map_err(|e| CliError::from(e.to_string()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "verify: {} events, {} checkpoints in {:.2} s: {:.0} events/s",
+        report.events,
+        report.checkpoints,
+        seconds,
+        report.events as f64 / seconds
+    );
+    Ok(())
+}
+
+fn bench_prove(events: u64, proofs: usize, dir: Option<&Path>) -> Result<(), CliError> {
+    let scratch = Scratch::new(dir, "prove")?;
+    let store = build_ledger(&scratch.0, events)?;
+    let size = store.size();
+    let root = store.root_at(size)?;
+    let mut rng = Rng(42);
+    let mut inclusion = Vec::with_capacity(proofs);
+    let mut consistency = Vec::with_capacity(proofs);
+    let mut checked = Vec::new();
+    for i in 0..proofs {
+        let seq = rng.below(size);
+        let t = Instant::now();
+        let proof = store.inclusion_proof(seq, size)?;
+        inclusion.push(t.elapsed());
+        let size1 = 1 + rng.below(size);
+        let t = Instant::now();
+        let cproof = store.consistency_proof(size1, size)?;
+        consistency.push(t.elapsed());
+        // Check a sample outside the timed region, so a fast wrong answer cannot pass.
+        if i % 100 == 0 {
+            checked.push((seq, proof, size1, cproof));
+        }
+    }
+    for (seq, proof, size1, cproof) in checked {
+        verify_inclusion::<Blake3Hasher, _>(seq, size, &store.leaf_hash(seq)?, &proof, &root)?;
+        verify_consistency::<Blake3Hasher, _>(size1, size, &cproof, &store.root_at(size1)?, &root)?;
+    }
+    let (i, c) = (percentiles(inclusion), percentiles(consistency));
+    println!(
+        "inclusion proof at {size} events: p50 {}, p90 {}, p99 {}, max {}",
+        us(i.p50),
+        us(i.p90),
+        us(i.p99),
+        us(i.max)
+    );
+    println!(
+        "consistency proof to {size} events: p50 {}, p90 {}, p99 {}, max {}",
+        us(c.p50),
+        us(c.p90),
+        us(c.p99),
+        us(c.max)
+    );
+    Ok(())
+}

@@ -1,0 +1,452 @@
+//! Argument parsing and the verbs.
+
+use std::io::{BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use careledger_store::{NewEvent, Store, StoreConfig, StoreError, StoredEvent};
+use chrono::{DateTime, SecondsFormat, Utc};
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+use crate::progress::Progress;
+
+/// Exit code for operational errors (bad input, missing ledger, I/O).
+pub const EXIT_ERROR: u8 = 1;
+/// Exit code when a ledger fails verification.
+pub const EXIT_VERIFY_FAILED: u8 = 3;
+
+#[derive(Parser)]
+#[command(
+    name = "careledger",
+    version,
+    about = "Tamper-evident compliance ledger for adult social care",
+    after_help = "Exit codes: 0 success, 1 error, 2 bad arguments, 3 ledger failed verification."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+pub struct DataDir {
+    /// Ledger directory.
+    #[arg(long, env = "CARELEDGER_DATA", default_value = "careledger-data")]
+    pub data: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a new ledger and its signing key.
+    Init {
+        #[command(flatten)]
+        data: DataDir,
+        /// The log's origin, also the signing key's name (no spaces or '+').
+        #[arg(long)]
+        origin: Option<String>,
+    },
+    /// Append JSON-lines events from FILE (or stdin); prints their sequence numbers.
+    ///
+    /// Each line: {"actor": "...", "subject": "..." or null, "kind": "...",
+    /// "occurred_at": "RFC 3339 time", "payload": any JSON}. All lines are checked first;
+    /// if one is malformed nothing is appended.
+    Append {
+        #[command(flatten)]
+        data: DataDir,
+        /// JSON-lines file; stdin when absent.
+        file: Option<PathBuf>,
+    },
+    /// List events as JSON lines.
+    Log {
+        #[command(flatten)]
+        data: DataDir,
+        /// Only events about this subject.
+        #[arg(long)]
+        subject: Option<String>,
+        /// First sequence number.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Most events to list.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Print a signed checkpoint covering every event (signing one if the log grew).
+    Checkpoint {
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Print the verifier key string for this ledger's checkpoints.
+    Key {
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Print inclusion or consistency proofs as JSON.
+    Prove {
+        #[command(subcommand)]
+        what: Prove,
+    },
+    /// Print one event.
+    Show {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        seq: u64,
+        /// Print the envelope's stored bytes in base64 instead of JSON.
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Recompute every leaf, node and root and check every checkpoint and signature.
+    Verify {
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Write every stored event record to FILE, for verification elsewhere (docs/FORMAT.md).
+    Export {
+        #[command(flatten)]
+        data: DataDir,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Measure throughput and latency (build with --release).
+    Bench {
+        #[command(subcommand)]
+        what: crate::bench::BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum Prove {
+    /// Inclusion of event SEQ in the tree of SIZE events (default: the whole log).
+    Inclusion {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        seq: u64,
+        #[arg(long)]
+        size: Option<u64>,
+    },
+    /// Consistency of the tree of FROM events with the tree of TO events.
+    Consistency {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        from: u64,
+        #[arg(long)]
+        to: u64,
+    },
+}
+
+pub struct CliError {
+    pub message: String,
+    pub code: u8,
+}
+
+impl<E: std::fmt::Display> From<E> for CliError {
+    fn from(e: E) -> Self {
+        CliError {
+            message: e.to_string(),
+            code: EXIT_ERROR,
+        }
+    }
+}
+
+fn fail(message: impl Into<String>) -> CliError {
+    CliError {
+        message: message.into(),
+        code: EXIT_ERROR,
+    }
+}
+
+pub fn open(data: &DataDir) -> Result<Store, StoreError> {
+    Store::open(&data.data, StoreConfig::default())
+}
+
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Init { data, origin } => init(&data.data, origin),
+        Command::Append { data, file } => append(&data, file.as_deref()),
+        Command::Log {
+            data,
+            subject,
+            from,
+            limit,
+        } => log(&data, subject.as_deref(), from, limit),
+        Command::Checkpoint { data } => {
+            print!("{}", open(&data)?.checkpoint_now()?);
+            Ok(())
+        }
+        Command::Key { data } => {
+            println!("{}", open(&data)?.verifier());
+            Ok(())
+        }
+        Command::Prove { what } => prove(what),
+        Command::Show { data, seq, raw } => {
+            let event = open(&data)?.get(seq)?;
+            if raw {
+                println!("{}", B64.encode(&event.envelope_bytes));
+            } else {
+                println!("{}", event_json(&event));
+            }
+            Ok(())
+        }
+        Command::Verify { data } => verify(&data),
+        Command::Export { data, out } => export(&data, &out),
+        Command::Bench { what } => crate::bench::run(what),
+    }
+}
+
+fn init(dir: &Path, origin: Option<String>) -> Result<(), CliError> {
+    let origin = match origin {
+        Some(o) => o,
+        None => {
+            let mut id = [0u8; 6];
+            getrandom_bytes(&mut id)?;
+            format!("careledger.local/{}", careledger_store::hex(&id))
+        }
+    };
+    let verifier = Store::init(dir, &origin)?;
+    println!("created ledger {origin} at {}", dir.display());
+    println!("verifier key: {verifier}");
+    Ok(())
+}
+
+fn getrandom_bytes(buf: &mut [u8]) -> Result<(), CliError> {
+    // The salt source doubles as the random source for ledger names.
+    let salt = careledger_log::envelope::random_salt()?;
+    let n = buf.len().min(salt.len());
+    buf[..n].copy_from_slice(&salt[..n]);
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InputEvent {
+    actor: String,
+    #[serde(default)]
+    subject: Option<String>,
+    kind: String,
+    occurred_at: String,
+    payload: serde_json::Value,
+}
+
+/// Parses JSON-lines events; any bad line fails the whole input, naming its line number.
+pub fn parse_events(input: impl BufRead, max: usize) -> Result<Vec<NewEvent>, CliError> {
+    let mut events = Vec::new();
+    for (i, line) in input.lines().enumerate() {
+        let number = i + 1;
+        let line = line.map_err(|e| fail(format!("line {number}: {e}")))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        if events.len() == max {
+            return Err(fail(format!(
+                "input holds more than {max} events; split it into smaller files"
+            )));
+        }
+        let input: InputEvent =
+            serde_json::from_str(&line).map_err(|e| fail(format!("line {number}: {e}")))?;
+        let occurred_at = DateTime::parse_from_rfc3339(&input.occurred_at).map_err(|e| {
+            fail(format!(
+                "line {number}: occurred_at {:?} is not an RFC 3339 time ({e})",
+                input.occurred_at
+            ))
+        })?;
+        careledger_log::envelope::check_fields(&input.actor, input.subject.as_deref(), &input.kind)
+            .map_err(|e| fail(format!("line {number}: {e}")))?;
+        let payload = serde_json::to_vec(&input.payload)?;
+        events.push(NewEvent {
+            actor: input.actor,
+            subject: input.subject,
+            kind: input.kind,
+            occurred_at_us: occurred_at.with_timezone(&Utc).timestamp_micros(),
+            payload,
+        });
+    }
+    Ok(events)
+}
+
+fn append(data: &DataDir, file: Option<&Path>) -> Result<(), CliError> {
+    let store = open(data)?;
+    let max = store.config().request_events_max;
+    let events = match file {
+        Some(path) => {
+            let f =
+                std::fs::File::open(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+            parse_events(std::io::BufReader::new(f), max)?
+        }
+        None => parse_events(std::io::stdin().lock(), max)?,
+    };
+    if events.is_empty() {
+        return Err(fail("no events in the input"));
+    }
+    let payload_max = store.config().payload_bytes_max;
+    if let Some(i) = events.iter().position(|e| e.payload.len() > payload_max) {
+        return Err(fail(format!(
+            "event {}: payload is {} bytes; the limit is {payload_max}",
+            i + 1,
+            events[i].payload.len()
+        )));
+    }
+    let receipts = store.append(events)?;
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    for r in receipts {
+        writeln!(out, "{}", r.seq)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn time(us: i64) -> String {
+    DateTime::<Utc>::from_timestamp_micros(us)
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
+        .unwrap_or_else(|| us.to_string())
+}
+
+fn event_json(event: &StoredEvent) -> serde_json::Value {
+    let e = &event.envelope;
+    let payload = event.payload.as_ref().map(|(_, p)| {
+        serde_json::from_slice::<serde_json::Value>(p)
+            .unwrap_or_else(|_| serde_json::Value::String(B64.encode(p)))
+    });
+    serde_json::json!({
+        "seq": e.seq,
+        "recorded_at": time(e.recorded_at_us),
+        "occurred_at": time(e.occurred_at_us),
+        "actor": e.actor,
+        "subject": e.subject,
+        "kind": e.kind,
+        "payload": payload,
+        "payload_commitment": B64.encode(e.payload_commitment),
+    })
+}
+
+fn log(data: &DataDir, subject: Option<&str>, from: u64, limit: usize) -> Result<(), CliError> {
+    let store = open(data)?;
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let (mut next, mut left) = (from, limit);
+    // Page through the store's bounded reads.
+    while left > 0 {
+        let page = match subject {
+            Some(s) => store.by_subject(s, next, left)?,
+            None => store.range(next, left)?,
+        };
+        let Some(last) = page.last() else { break };
+        next = last.envelope.seq + 1;
+        left -= page.len();
+        for event in &page {
+            writeln!(out, "{}", event_json(event))?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn b64_list(hashes: &[[u8; 32]]) -> Vec<String> {
+    hashes.iter().map(|h| B64.encode(h)).collect()
+}
+
+fn prove(what: Prove) -> Result<(), CliError> {
+    match what {
+        Prove::Inclusion { data, seq, size } => {
+            let store = open(&data)?;
+            let size = size.unwrap_or(store.size());
+            if seq >= size {
+                return Err(fail(format!(
+                    "event {seq} is not in a tree of {size} events"
+                )));
+            }
+            let proof = store.inclusion_proof(seq, size)?;
+            let json = serde_json::json!({
+                "leaf_index": seq,
+                "tree_size": size,
+                "leaf_hash": B64.encode(store.leaf_hash(seq)?),
+                "proof": b64_list(&proof),
+            });
+            println!("{json}");
+        }
+        Prove::Consistency { data, from, to } => {
+            let store = open(&data)?;
+            if from == 0 || from > to {
+                return Err(fail(format!(
+                    "need 0 < --from <= --to, got --from {from} --to {to}"
+                )));
+            }
+            let proof = store.consistency_proof(from, to)?;
+            let json = serde_json::json!({
+                "size1": from,
+                "size2": to,
+                "root1": B64.encode(store.root_at(from)?),
+                "root2": B64.encode(store.root_at(to)?),
+                "proof": b64_list(&proof),
+            });
+            println!("{json}");
+        }
+    }
+    Ok(())
+}
+
+fn verify(data: &DataDir) -> Result<(), CliError> {
+    let store = open(data)?;
+    let started = std::time::Instant::now();
+    let mut progress = Progress::new("verify");
+    let result = store.verify(|done, total| progress.update(done, total));
+    progress.finish();
+    let report = result.map_err(|e| CliError {
+        message: format!("verification failed: {e}"),
+        code: EXIT_VERIFY_FAILED,
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "verified {} events ({} payloads checked, {} erased) and {} checkpoints; root {} ({:.2} s, {:.0} events/s)",
+        report.events,
+        report.payloads_checked,
+        report.payloads_erased,
+        report.checkpoints,
+        B64.encode(report.root),
+        seconds,
+        report.events as f64 / seconds.max(1e-9)
+    );
+    Ok(())
+}
+
+/// Header of an export file (docs/FORMAT.md).
+pub const EXPORT_MAGIC: &[u8] = b"careledger-export 1\n";
+
+fn export(data: &DataDir, out: &Path) -> Result<(), CliError> {
+    let store = open(data)?;
+    let size = store.size();
+    let file = std::fs::File::create(out).map_err(|e| fail(format!("{}: {e}", out.display())))?;
+    let mut w = BufWriter::new(file);
+    w.write_all(EXPORT_MAGIC)?;
+    let mut progress = Progress::new("export");
+    let mut next = 0u64;
+    while next < size {
+        let page = store.range(next, careledger_store::READ_PAGE_MAX)?;
+        for event in &page {
+            w.write_all(&(event.envelope_bytes.len() as u32).to_le_bytes())?;
+            w.write_all(&event.envelope_bytes)?;
+            match &event.payload {
+                Some((salt, payload)) => {
+                    w.write_all(&[1])?;
+                    w.write_all(salt)?;
+                    w.write_all(&(payload.len() as u32).to_le_bytes())?;
+                    w.write_all(payload)?;
+                }
+                None => w.write_all(&[0])?,
+            }
+        }
+        next += page.len() as u64;
+        progress.update(next, size);
+        if page.is_empty() {
+            break;
+        }
+    }
+    progress.finish();
+    w.into_inner()
+        .map_err(|e| fail(e.to_string()))?
+        .sync_all()?;
+    eprintln!("exported {next} events to {}", out.display());
+    Ok(())
+}

@@ -1,0 +1,24 @@
+//! careledger: the command-line face of the ledger.
+//!
+//! Parses arguments, opens the store, calls the crates, and turns their typed errors into
+//! one line on stderr and a non-zero exit code.
+#![forbid(unsafe_code)]
+
+mod bench;
+mod cli;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("careledger: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}
