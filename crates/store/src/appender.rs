@@ -90,6 +90,13 @@ impl Appender {
                         events = 0;
                         let _ = reply.send(self.checkpoint_on_demand());
                     }
+                    Request::Pause { parked, release } => {
+                        self.write_batch(std::mem::take(&mut appends));
+                        events = 0;
+                        let _ = parked.send(());
+                        // Either a release or the guard's drop ends the pause.
+                        let _ = release.blocking_recv();
+                    }
                 }
                 // Group commit: take whatever else is already waiting, up to the batch limit.
                 if events < self.config.batch_events_max {

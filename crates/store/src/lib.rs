@@ -188,6 +188,17 @@ pub(crate) enum Request {
     Checkpoint {
         reply: oneshot::Sender<Result<String, AppendError>>,
     },
+    /// Park the appender until `release` fires or is dropped; `parked` confirms it.
+    Pause {
+        parked: oneshot::Sender<()>,
+        release: oneshot::Receiver<()>,
+    },
+}
+
+/// Holds the appender while it lives: appends queue up, and once the queue is full callers
+/// are answered "busy". Dropping it lets the appender go on.
+pub struct Paused {
+    _release: oneshot::Sender<()>,
 }
 
 struct Inner {
@@ -443,6 +454,21 @@ impl Store {
         let (reply, receiver) = oneshot::channel();
         self.send(Request::Checkpoint { reply })?;
         receiver.blocking_recv().map_err(|_| AppendError::Closed)?
+    }
+
+    /// Parks the appender (after the requests queued before this call) until the returned
+    /// guard is dropped. For consistent file-level copies, and for testing the bounded queue.
+    pub fn pause(&self) -> Result<Paused, AppendError> {
+        let (parked_tx, parked_rx) = oneshot::channel();
+        let (release_tx, release_rx) = oneshot::channel();
+        self.send(Request::Pause {
+            parked: parked_tx,
+            release: release_rx,
+        })?;
+        parked_rx.blocking_recv().map_err(|_| AppendError::Closed)?;
+        Ok(Paused {
+            _release: release_tx,
+        })
     }
 
     /// The latest signed checkpoint, if any.

@@ -1,0 +1,416 @@
+//! Behaviour of the store through its public API, and what it does when its bytes are
+//! altered underneath it.
+
+use std::time::Duration;
+
+use careledger_log::merkle::{
+    self, verify_consistency, verify_inclusion, Blake3Hasher, TreeHasher,
+};
+use careledger_log::{Checkpoint, Envelope, NodeSource};
+use careledger_store::{
+    keys, AppendError, NewEvent, Store, StoreConfig, StoreError, VerifyFailure,
+};
+
+fn event(n: u64) -> NewEvent {
+    NewEvent {
+        actor: format!("staff:s{}", n % 3),
+        subject: Some(format!("person:p{}", n % 4)),
+        kind: "visit.completed".into(),
+        occurred_at_us: 1_790_000_000_000_000 + n as i64,
+        payload: format!("{{\"n\":{n}}}").into_bytes(),
+    }
+}
+
+fn small_config() -> StoreConfig {
+    StoreConfig {
+        checkpoint_every_events: 10,
+        checkpoint_every: Duration::from_secs(3600),
+        ..StoreConfig::default()
+    }
+}
+
+fn fresh(config: StoreConfig) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    Store::init(dir.path(), "test.careledger/store").unwrap();
+    let store = Store::open(dir.path(), config).unwrap();
+    (dir, store)
+}
+
+#[test]
+fn appends_read_back_and_prove() {
+    let (_dir, store) = fresh(small_config());
+    let mut leaves = Vec::new();
+    for n in 0..37u64 {
+        let receipts = store.append(vec![event(n)]).unwrap();
+        assert_eq!(receipts[0].seq, n);
+        let stored = store.get(n).unwrap();
+        assert_eq!(stored.envelope.seq, n);
+        let (salt, payload) = stored.payload.as_ref().unwrap();
+        assert_eq!(payload, &event(n).payload);
+        stored.envelope.check_payload(salt, payload).unwrap();
+        assert_eq!(
+            Envelope::decode(&stored.envelope_bytes).unwrap(),
+            stored.envelope
+        );
+        leaves.push(Blake3Hasher::hash_leaf(&stored.envelope_bytes));
+    }
+    assert_eq!(store.size(), 37);
+    for size in 1..=37u64 {
+        let root = merkle::reference_root::<Blake3Hasher>(&leaves[..size as usize]);
+        assert_eq!(store.root_at(size).unwrap(), root);
+        for seq in [0, size / 2, size - 1] {
+            let proof = store.inclusion_proof(seq, size).unwrap();
+            verify_inclusion::<Blake3Hasher, _>(seq, size, &leaves[seq as usize], &proof, &root)
+                .unwrap();
+        }
+        for size1 in [1, size / 2 + 1, size] {
+            let proof = store.consistency_proof(size1, size).unwrap();
+            let root1 = merkle::reference_root::<Blake3Hasher>(&leaves[..size1 as usize]);
+            verify_consistency::<Blake3Hasher, _>(size1, size, &proof, &root1, &root).unwrap();
+        }
+    }
+    assert!(matches!(
+        store.root_at(38),
+        Err(StoreError::SizeBeyondLog {
+            size: 38,
+            current: 37
+        })
+    ));
+    assert!(matches!(
+        store.get(37),
+        Err(StoreError::NoSuchEvent { seq: 37, size: 37 })
+    ));
+}
+
+#[test]
+fn recorded_at_never_decreases_and_reads_are_bounded() {
+    let (_dir, store) = fresh(small_config());
+    store.append((0..50).map(event).collect()).unwrap();
+    let all = store.range(0, usize::MAX).unwrap();
+    assert_eq!(all.len(), 50);
+    assert!(all
+        .windows(2)
+        .all(|w| w[0].envelope.recorded_at_us <= w[1].envelope.recorded_at_us));
+    assert_eq!(store.range(45, 10).unwrap().len(), 5);
+    assert!(store.range(50, 10).unwrap().is_empty());
+    let p1: Vec<u64> = store
+        .by_subject("person:p1", 0, 100)
+        .unwrap()
+        .iter()
+        .map(|e| e.envelope.seq)
+        .collect();
+    assert_eq!(p1, (0..50).filter(|n| n % 4 == 1).collect::<Vec<_>>());
+    let later: Vec<u64> = store
+        .by_subject("person:p1", 20, 2)
+        .unwrap()
+        .iter()
+        .map(|e| e.envelope.seq)
+        .collect();
+    assert_eq!(later, vec![21, 25]);
+    // A subject that is a prefix of another must not see the other's events.
+    assert!(store.by_subject("person:p", 0, 100).unwrap().is_empty());
+}
+
+#[test]
+fn bad_requests_are_refused_and_nothing_is_written() {
+    let config = StoreConfig {
+        request_events_max: 5,
+        payload_bytes_max: 100,
+        ..small_config()
+    };
+    let (_dir, store) = fresh(config);
+    assert_eq!(store.append(vec![]), Err(AppendError::Empty));
+    assert!(matches!(
+        store.append((0..6).map(event).collect()),
+        Err(AppendError::TooManyEvents { count: 6, max: 5 })
+    ));
+    let mut big = event(1);
+    big.payload = vec![b'x'; 101];
+    assert!(matches!(
+        store.append(vec![event(0), big]),
+        Err(AppendError::PayloadTooLarge {
+            index: 1,
+            len: 101,
+            max: 100
+        })
+    ));
+    let mut bad = event(2);
+    bad.kind = String::new();
+    assert!(matches!(
+        store.append(vec![event(0), bad]),
+        Err(AppendError::Invalid { index: 1, .. })
+    ));
+    assert_eq!(store.size(), 0);
+    assert!(store.range(0, 10).unwrap().is_empty());
+}
+
+#[test]
+fn full_queue_answers_busy_and_then_drains() {
+    let config = StoreConfig {
+        queue_requests_max: 3,
+        ..small_config()
+    };
+    let (_dir, store) = fresh(config);
+    let paused = store.pause().unwrap();
+    let waiting: Vec<_> = (0..3)
+        .map(|n| store.submit(vec![event(n)]).unwrap())
+        .collect();
+    assert_eq!(
+        store.submit(vec![event(3)]).err(),
+        Some(AppendError::Busy(3))
+    );
+    assert_eq!(store.size(), 0, "nothing is written while paused");
+    drop(paused);
+    let seqs: Vec<u64> = waiting
+        .into_iter()
+        .map(|rx| rx.blocking_recv().unwrap().unwrap()[0].seq)
+        .collect();
+    assert_eq!(seqs, vec![0, 1, 2]);
+    assert_eq!(store.append(vec![event(3)]).unwrap()[0].seq, 3);
+}
+
+#[test]
+fn checkpoints_every_n_events_and_on_demand() {
+    let dir = tempfile::tempdir().unwrap();
+    let verifier = Store::init(dir.path(), "test.careledger/cp").unwrap();
+    let store = Store::open(dir.path(), small_config()).unwrap();
+    for n in 0..25 {
+        store.append(vec![event(n)]).unwrap();
+    }
+    let sizes: Vec<u64> = store
+        .checkpoints()
+        .unwrap()
+        .iter()
+        .map(|(s, _)| *s)
+        .collect();
+    assert_eq!(sizes, vec![10, 20]);
+    let note = store.checkpoint_now().unwrap();
+    let cp = Checkpoint::open(&note, &verifier).unwrap();
+    assert_eq!(cp.size, 25);
+    assert_eq!(cp.root, store.root_at(25).unwrap());
+    // Asking again without growth returns the same checkpoint, not a new signature.
+    assert_eq!(store.checkpoint_now().unwrap(), note);
+    assert_eq!(store.latest_checkpoint().unwrap(), Some(note));
+    // Every pair of checkpoints is consistent.
+    let all = store.checkpoints().unwrap();
+    for (i, (_, a)) in all.iter().enumerate() {
+        for (_, b) in &all[i + 1..] {
+            let a = Checkpoint::open(a, &verifier).unwrap();
+            let b = Checkpoint::open(b, &verifier).unwrap();
+            let proof = store.consistency_proof(a.size, b.size).unwrap();
+            verify_consistency::<Blake3Hasher, _>(a.size, b.size, &proof, &a.root, &b.root)
+                .unwrap();
+        }
+    }
+    let report = store.verify(|_, _| {}).unwrap();
+    assert_eq!((report.events, report.checkpoints), (25, 3));
+}
+
+#[test]
+fn timed_checkpoint_is_signed_when_the_log_grew() {
+    let config = StoreConfig {
+        checkpoint_every_events: 1_000_000,
+        checkpoint_every: Duration::from_millis(50),
+        ..StoreConfig::default()
+    };
+    let (_dir, store) = fresh(config);
+    store.append(vec![event(0), event(1)]).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.checkpoints().unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no timed checkpoint within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(store.checkpoints().unwrap()[0].0, 2);
+}
+
+#[test]
+fn reopen_keeps_everything_and_continues_the_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    Store::init(dir.path(), "test.careledger/reopen").unwrap();
+    let store = Store::open(dir.path(), small_config()).unwrap();
+    store.append((0..13).map(event).collect()).unwrap();
+    let root13 = store.root_at(13).unwrap();
+    drop(store);
+    let store = Store::open(dir.path(), small_config()).unwrap();
+    assert_eq!(store.size(), 13);
+    assert_eq!(store.root_at(13).unwrap(), root13);
+    store.append((13..20).map(event).collect()).unwrap();
+    let leaves: Vec<_> = store
+        .range(0, 100)
+        .unwrap()
+        .iter()
+        .map(|e| Blake3Hasher::hash_leaf(&e.envelope_bytes))
+        .collect();
+    assert_eq!(
+        store.root_at(20).unwrap(),
+        merkle::reference_root::<Blake3Hasher>(&leaves)
+    );
+    store.verify(|_, _| {}).unwrap();
+    assert!(matches!(
+        Store::init(dir.path(), "again"),
+        Err(StoreError::AlreadyInitialised(_))
+    ));
+}
+
+#[test]
+fn a_missing_ledger_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Store::open(dir.path(), small_config()).err().unwrap();
+    assert!(matches!(err, StoreError::NotInitialised(_)));
+    assert!(err.to_string().contains("careledger init"));
+}
+
+/// Appends 20 events, lets `alter` change the raw sled tree, and returns the verify result.
+fn tampered(
+    alter: impl FnOnce(&sled::Db),
+) -> Result<careledger_store::VerifyReport, VerifyFailure> {
+    let (_dir, store) = fresh(small_config());
+    store.append((0..20).map(event).collect()).unwrap();
+    alter(store.raw_db());
+    store.verify(|_, _| {})
+}
+
+fn flip_byte(db: &sled::Db, key: &[u8], at: usize) {
+    let mut v = db.get(key).unwrap().unwrap().to_vec();
+    v[at] ^= 0x01;
+    db.insert(key, v).unwrap();
+}
+
+#[test]
+fn verify_names_the_event_whose_envelope_was_altered() {
+    // Byte 40 of the record is inside the actor string (4 length bytes + 25 fixed + 8 length).
+    let err = tampered(|db| flip_byte(db, &keys::event(7), 40)).unwrap_err();
+    assert!(matches!(err, VerifyFailure::Event { seq: 7, .. }), "{err}");
+    assert!(err.to_string().starts_with("event 7:"), "{err}");
+    // The commitment: the last byte of the envelope.
+    let err = tampered(|db| {
+        let record = db.get(keys::event(3)).unwrap().unwrap();
+        let len = u32::from_le_bytes(record[..4].try_into().unwrap()) as usize;
+        flip_byte(db, &keys::event(3), 4 + len - 1);
+    })
+    .unwrap_err();
+    assert!(matches!(err, VerifyFailure::Event { seq: 3, .. }), "{err}");
+}
+
+#[test]
+fn verify_names_the_event_whose_payload_was_altered() {
+    let err = tampered(|db| {
+        let record = db.get(keys::event(11)).unwrap().unwrap();
+        flip_byte(db, &keys::event(11), record.len() - 2);
+    })
+    .unwrap_err();
+    assert!(matches!(err, VerifyFailure::Event { seq: 11, .. }), "{err}");
+    assert!(err.to_string().contains("payload"), "{err}");
+}
+
+#[test]
+fn verify_catches_altered_nodes_leaves_checkpoints_and_missing_events() {
+    let err = tampered(|db| flip_byte(db, &keys::node(2, 1), 0)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            VerifyFailure::Node {
+                level: 2,
+                index: 1,
+                first: 4,
+                last: 7,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = tampered(|db| flip_byte(db, &keys::node(0, 5), 31)).unwrap_err();
+    assert!(matches!(err, VerifyFailure::Event { seq: 5, .. }), "{err}");
+    let err = tampered(|db| {
+        db.remove(keys::event(9)).unwrap();
+    })
+    .unwrap_err();
+    assert!(matches!(err, VerifyFailure::Event { seq: 9, .. }), "{err}");
+    let err = tampered(|db| {
+        // One request of 20 events is one batch, so its checkpoint is at size 20.
+        let note = db.get(keys::checkpoint(20)).unwrap().unwrap();
+        let note = String::from_utf8(note.to_vec())
+            .unwrap()
+            .replacen("\n20\n", "\n19\n", 1);
+        db.insert(keys::checkpoint(20), note.as_bytes()).unwrap();
+    })
+    .unwrap_err();
+    assert!(
+        matches!(err, VerifyFailure::Checkpoint { size: 20, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn start_up_check_refuses_a_tree_that_disagrees_with_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    Store::init(dir.path(), "test.careledger/startup").unwrap();
+    {
+        let config = StoreConfig {
+            checkpoint_every_events: 12,
+            ..small_config()
+        };
+        let store = Store::open(dir.path(), config).unwrap();
+        store.append((0..12).map(event).collect()).unwrap();
+        // Rewrite leaf 3, every node above it and the head consistently: only the signed
+        // checkpoint (at size 12) still holds the true root.
+        let db = store.raw_db();
+        let mut tree = merkle::MemoryTree::<Blake3Hasher>::new();
+        for i in 0..12 {
+            let leaf = if i == 3 {
+                [0xee; 32]
+            } else {
+                store.leaf_hash(i).unwrap()
+            };
+            tree.push(leaf);
+        }
+        for level in 0..4u8 {
+            for index in 0..(12u64 >> level) {
+                let hash = tree.perfect_node(level, index).unwrap();
+                db.insert(keys::node(level, index), &hash[..]).unwrap();
+            }
+        }
+        let mut head = keys::Head::decode(&db.get(keys::HEAD).unwrap().unwrap()).unwrap();
+        head.root = tree.root();
+        db.insert(keys::HEAD, &head.encode()[..]).unwrap();
+        db.flush().unwrap();
+    }
+    let message = Store::open(dir.path(), small_config())
+        .err()
+        .expect("open must fail")
+        .to_string();
+    assert!(message.contains("signed checkpoint"), "{message}");
+    assert!(message.contains("12 events"), "{message}");
+}
+
+#[test]
+fn start_up_check_refuses_a_head_that_disagrees_with_the_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    Store::init(dir.path(), "test.careledger/head").unwrap();
+    {
+        let store = Store::open(dir.path(), small_config()).unwrap();
+        store.append((0..5).map(event).collect()).unwrap();
+        let db = store.raw_db();
+        let mut head = keys::Head::decode(&db.get(keys::HEAD).unwrap().unwrap()).unwrap();
+        head.root[0] ^= 1;
+        db.insert(keys::HEAD, &head.encode()[..]).unwrap();
+        db.flush().unwrap();
+    }
+    let message = Store::open(dir.path(), small_config())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("head record"), "{message}");
+}
+
+#[test]
+fn empty_ledger_root_is_the_hash_of_nothing() {
+    let (_dir, store) = fresh(small_config());
+    assert_eq!(store.root_at(0).unwrap(), Blake3Hasher::empty_root());
+    let note = store.checkpoint_now().unwrap();
+    assert!(note.contains("\n0\n"), "{note}");
+    store.verify(|_, _| {}).unwrap();
+}
