@@ -1,35 +1,80 @@
-//! The single writer. It batches queued requests (group commit), assigns sequence numbers
-//! and recorded-at, extends the tree, writes everything as one sled batch, makes it durable
-//! and only then answers. After a failed write it refuses every later request: what sled
-//! holds in memory can no longer be trusted to match what is on disk.
+//! The single writer, in two threads.
+//!
+//! The appender batches queued requests (group commit), assigns sequence numbers and
+//! recorded-at, extends the tree and applies everything as one atomic sled batch. It then
+//! hands the batch's answers to the syncer and goes on with the next batch: its own work is
+//! CPU only. The syncer flushes sled's log (which covers every batch applied so far) and
+//! runs the durability barrier, once for all the batches waiting, and only then answers
+//! their callers, in order. Overlapping the disk work of one batch with the building of the
+//! next is what lets a single writer keep up with many callers.
+//!
+//! After a failed write or barrier every later request is refused: what sled holds in
+//! memory can no longer be trusted to match what is on disk.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::Arc;
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use careledger_log::envelope::{Envelope, FORMAT_VERSION};
-use careledger_log::merkle::{Blake3Hasher, CompactRange, TreeHasher};
+use careledger_log::merkle::{Blake3Hasher, CompactRange, Hash, TreeHasher};
 use careledger_log::{Checkpoint, NoteSigner};
 
 use crate::barrier::Barrier;
+use crate::index::{index_loop, IndexWork, INDEX_QUEUE_BATCHES_MAX};
 use crate::keys::{self, Head};
 use crate::{now_us, AppendError, Prepared, Receipt, Request, SledNodes, StoreConfig, StoreError};
 
+type AppendReply = tokio::sync::oneshot::Sender<Result<Vec<Receipt>, AppendError>>;
+type CheckpointReply = tokio::sync::oneshot::Sender<Result<String, AppendError>>;
+
+/// Applied batches waiting for flush and barrier; the appender blocks when this many wait.
+const APPLIED_BATCHES_MAX: usize = 64;
+
+/// How often a gathering appender looks again whether the disk is free.
+const DISK_POLL: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// An applied batch: who to answer once it is durable.
+struct Applied {
+    size: u64,
+    appends: Vec<(AppendReply, Vec<Receipt>)>,
+    checkpoint: Option<(CheckpointReply, String)>,
+}
+
+/// The first write-path failure; once set, nothing more is written or acknowledged.
+#[derive(Clone, Default)]
+struct Failure(Arc<Mutex<Option<String>>>);
+
+impl Failure {
+    fn get(&self) -> Option<String> {
+        self.0
+            .lock()
+            .map_or_else(|_| Some("a writer thread panicked".into()), |f| f.clone())
+    }
+    fn set(&self, reason: String) {
+        if let Ok(mut f) = self.0.lock() {
+            f.get_or_insert(reason);
+        }
+    }
+}
+
 pub(crate) struct Appender {
     db: sled::Db,
-    barrier: Barrier,
     signer: NoteSigner,
     range: CompactRange<Blake3Hasher>,
     last_recorded_at_us: i64,
     last_checkpoint_size: Option<u64>,
     last_checkpoint_at: Instant,
     config: StoreConfig,
-    size: Arc<AtomicU64>,
-    failed: Option<String>,
+    failure: Failure,
+    to_syncer: Option<SyncSender<Applied>>,
+    syncer: Option<std::thread::JoinHandle<()>>,
+    to_indexer: Option<SyncSender<IndexWork>>,
+    indexer: Option<std::thread::JoinHandle<()>>,
+    /// Batches handed to the syncer, and how many of them it has finished.
+    applied_batches: u64,
+    synced_batches: Arc<AtomicU64>,
 }
-
-type AppendReply = tokio::sync::oneshot::Sender<Result<Vec<Receipt>, AppendError>>;
 
 impl Appender {
     pub(crate) fn new(
@@ -39,7 +84,7 @@ impl Appender {
         head: Head,
         last_checkpoint_size: Option<u64>,
         config: StoreConfig,
-        size: Arc<AtomicU64>,
+        (size, indexed): (Arc<AtomicU64>, Arc<AtomicU64>),
     ) -> Result<Self, StoreError> {
         let range = CompactRange::from_source(&SledNodes(&db), head.size)?;
         assert_eq!(
@@ -47,17 +92,45 @@ impl Appender {
             head.root,
             "start-up check passed, so the edge agrees"
         );
+        let failure = Failure::default();
+        let (to_syncer, from_appender) = sync_channel(APPLIED_BATCHES_MAX);
+        let synced_batches = Arc::new(AtomicU64::new(0));
+        let syncer = {
+            let (db, failure, synced) = (db.clone(), failure.clone(), synced_batches.clone());
+            std::thread::Builder::new()
+                .name("careledger-syncer".into())
+                .spawn(move || sync_loop(db, barrier, from_appender, size, synced, failure))
+                .map_err(|source| StoreError::Io {
+                    path: "careledger-syncer thread".into(),
+                    source,
+                })?
+        };
+        let (to_indexer, indexer_work) = sync_channel(INDEX_QUEUE_BATCHES_MAX);
+        let indexer = {
+            let db = db.clone();
+            std::thread::Builder::new()
+                .name("careledger-indexer".into())
+                .spawn(move || index_loop(db, indexer_work, indexed))
+                .map_err(|source| StoreError::Io {
+                    path: "careledger-indexer thread".into(),
+                    source,
+                })?
+        };
         Ok(Self {
             db,
-            barrier,
             signer,
             range,
             last_recorded_at_us: head.last_recorded_at_us,
             last_checkpoint_size,
             last_checkpoint_at: Instant::now(),
             config,
-            size,
-            failed: None,
+            failure,
+            to_syncer: Some(to_syncer),
+            syncer: Some(syncer),
+            to_indexer: Some(to_indexer),
+            indexer: Some(indexer),
+            applied_batches: 0,
+            synced_batches,
         })
     }
 
@@ -85,13 +158,12 @@ impl Appender {
                         appends.push((e, reply));
                     }
                     Request::Checkpoint { reply } => {
-                        // Write what is queued before it, so the checkpoint covers it.
-                        self.write_batch(std::mem::take(&mut appends));
+                        // The checkpoint covers everything queued before it.
+                        self.write_batch(std::mem::take(&mut appends), Some(reply));
                         events = 0;
-                        let _ = reply.send(self.checkpoint_on_demand());
                     }
                     Request::Pause { parked, release } => {
-                        self.write_batch(std::mem::take(&mut appends));
+                        self.write_batch(std::mem::take(&mut appends), None);
                         events = 0;
                         let _ = parked.send(());
                         // Either a release or the guard's drop ends the pause.
@@ -101,65 +173,136 @@ impl Appender {
                 // Group commit: take whatever else is already waiting, up to the batch limit.
                 if events < self.config.batch_events_max {
                     next = queue.try_recv().ok();
+                    // While the disk is still busy with earlier batches, a small batch would
+                    // only queue behind them: keep gathering until the disk is free.
+                    while next.is_none() && self.disk_busy() {
+                        match queue.recv_timeout(DISK_POLL) {
+                            Ok(request) => next = Some(request),
+                            Err(RecvTimeoutError::Timeout) => {}
+                            Err(RecvTimeoutError::Disconnected) => break,
+                        }
+                    }
                 }
             }
-            self.write_batch(appends);
+            self.write_batch(appends, None);
         }
-        // The queue is closed: make sure the last batch's checkpoint state is on disk.
-        let _ = self.db.flush();
+        // The queue is closed: let the syncer answer what is in flight, then stop.
+        self.to_syncer.take();
+        self.to_indexer.take();
+        if let Some(indexer) = self.indexer.take() {
+            let _ = indexer.join();
+        }
+        if let Some(syncer) = self.syncer.take() {
+            let _ = syncer.join();
+        }
     }
 
-    fn write_batch(&mut self, appends: Vec<(Vec<Prepared>, AppendReply)>) {
-        if appends.is_empty() {
+    /// Applies one batch (and a checkpoint, if due or asked for), then hands the answers to
+    /// the syncer.
+    fn write_batch(
+        &mut self,
+        appends: Vec<(Vec<Prepared>, AppendReply)>,
+        checkpoint: Option<CheckpointReply>,
+    ) {
+        if appends.is_empty() && checkpoint.is_none() {
             return;
         }
-        if let Some(reason) = &self.failed {
+        if let Some(reason) = self.failure.get() {
             for (_, reply) in appends {
                 let _ = reply.send(Err(AppendError::WriteFailed(reason.clone())));
             }
+            if let Some(reply) = checkpoint {
+                let _ = reply.send(Err(AppendError::WriteFailed(reason)));
+            }
             return;
         }
-        let before = self.range.clone();
-        let before_recorded_at = self.last_recorded_at_us;
         let mut batch = sled::Batch::default();
-        let mut receipts: Vec<Vec<Receipt>> = Vec::with_capacity(appends.len());
-        let mut replies = Vec::with_capacity(appends.len());
-        let mut outcome = Ok(());
+        let mut index = Vec::new();
+        let mut answers = Vec::with_capacity(appends.len());
+        let mut staged = Ok(());
         'requests: for (events, reply) in appends {
-            replies.push(reply);
-            let mut these = Vec::with_capacity(events.len());
+            let mut receipts = Vec::with_capacity(events.len());
             for event in events {
-                match self.stage(&mut batch, event) {
-                    Ok(receipt) => these.push(receipt),
+                match self.stage(&mut batch, &mut index, event) {
+                    Ok(receipt) => receipts.push(receipt),
                     Err(e) => {
-                        outcome = Err(e);
+                        staged = Err(e);
+                        answers.push((reply, receipts));
                         break 'requests;
                     }
                 }
             }
-            receipts.push(these);
+            answers.push((reply, receipts));
         }
-        let outcome = outcome.and_then(|()| self.commit(batch));
-        match outcome {
-            Ok(()) => {
-                self.size.store(self.range.size(), Ordering::Release);
-                for (reply, receipts) in replies.into_iter().zip(receipts) {
-                    let _ = reply.send(Ok(receipts));
+        let mut note = None;
+        let result = staged.and_then(|()| {
+            let size = self.range.size();
+            let head = Head {
+                size,
+                root: self.range.root(),
+                last_recorded_at_us: self.last_recorded_at_us,
+            };
+            let grown = self.last_checkpoint_size != Some(size);
+            let due = size - self.last_checkpoint_size.unwrap_or(0)
+                >= self.config.checkpoint_every_events;
+            if grown && (checkpoint.is_some() || due) {
+                note = Some(self.stage_checkpoint(&mut batch, head)?);
+            } else if checkpoint.is_some() {
+                note = Some(self.stored_checkpoint(size)?);
+            }
+            if !answers.is_empty() {
+                batch.insert(keys::HEAD, &head.encode()[..]);
+            }
+            self.db.apply_batch(batch).map_err(|e| e.to_string())?;
+            Ok(size)
+        });
+        match result {
+            Ok(size) => {
+                if note.is_some() && self.last_checkpoint_size != Some(size) {
+                    self.last_checkpoint_size = Some(size);
+                    self.last_checkpoint_at = Instant::now();
+                }
+                let applied = Applied {
+                    size,
+                    appends: answers,
+                    checkpoint: checkpoint.zip(note),
+                };
+                if !index.is_empty() {
+                    if let Some(to_indexer) = &self.to_indexer {
+                        // Blocks while the indexer is INDEX_QUEUE_BATCHES_MAX batches behind.
+                        let _ = to_indexer.send(IndexWork {
+                            entries: index,
+                            upto: size,
+                        });
+                    }
+                }
+                if let Some(to_syncer) = &self.to_syncer {
+                    // Blocks only while APPLIED_BATCHES_MAX batches wait for the disk.
+                    if to_syncer.send(applied).is_ok() {
+                        self.applied_batches += 1;
+                    }
                 }
             }
             Err(reason) => {
-                self.range = before;
-                self.last_recorded_at_us = before_recorded_at;
-                self.failed = Some(reason.clone());
-                for reply in replies {
+                self.failure.set(reason.clone());
+                for (reply, _) in answers {
                     let _ = reply.send(Err(AppendError::WriteFailed(reason.clone())));
+                }
+                if let Some(reply) = checkpoint {
+                    let _ = reply.send(Err(AppendError::WriteFailed(reason)));
                 }
             }
         }
     }
 
-    /// Adds one event to the batch: envelope, tree nodes, subject index.
-    fn stage(&mut self, batch: &mut sled::Batch, event: Prepared) -> Result<Receipt, String> {
+    /// Adds one event's record (envelope, completed tree nodes, salt and payload) to the
+    /// batch, and its subject to the index work.
+    fn stage(
+        &mut self,
+        batch: &mut sled::Batch,
+        index: &mut Vec<(String, u64)>,
+        event: Prepared,
+    ) -> Result<Receipt, String> {
         let seq = self.range.size();
         // Recorded-at never decreases, even if the wall clock steps back.
         let recorded_at_us = now_us().max(self.last_recorded_at_us);
@@ -177,46 +320,27 @@ impl Appender {
         let bytes = envelope
             .encode()
             .map_err(|e| format!("event {seq} does not encode: {e}"))?;
-        batch.insert(
-            &keys::event(seq),
-            keys::encode_record(&bytes, &event.salt, &event.payload),
-        );
-        if let Some(subject) = &envelope.subject {
-            batch.insert(keys::subject(subject, seq), &[]);
-        }
+        let mut nodes: Vec<Hash> = Vec::with_capacity(keys::nodes_completed_by(seq));
         self.range
             .push(Blake3Hasher::hash_leaf(&bytes), |level, index, hash| {
-                batch.insert(&keys::node(level, index), hash);
+                debug_assert_eq!(keys::completing_leaf(level, index), seq);
+                nodes.push(*hash);
             });
+        batch.insert(
+            &keys::event(seq),
+            keys::encode_record(&bytes, &nodes, &event.salt, &event.payload),
+        );
+        if let Some(subject) = envelope.subject {
+            index.push((subject, seq));
+        }
         Ok(Receipt {
             seq,
             recorded_at_us,
         })
     }
 
-    /// Head record, checkpoint if due, one atomic sled batch, flush, barrier.
-    fn commit(&mut self, mut batch: sled::Batch) -> Result<(), String> {
-        let size = self.range.size();
-        let head = Head {
-            size,
-            root: self.range.root(),
-            last_recorded_at_us: self.last_recorded_at_us,
-        };
-        batch.insert(keys::HEAD, &head.encode()[..]);
-        let since = size - self.last_checkpoint_size.unwrap_or(0);
-        let signed = if since >= self.config.checkpoint_every_events {
-            Some(self.stage_checkpoint(&mut batch, head)?)
-        } else {
-            None
-        };
-        self.db.apply_batch(batch).map_err(|e| e.to_string())?;
-        self.db.flush().map_err(|e| e.to_string())?;
-        self.barrier.sync().map_err(|e| e.to_string())?;
-        if signed.is_some() {
-            self.last_checkpoint_size = Some(size);
-            self.last_checkpoint_at = Instant::now();
-        }
-        Ok(())
+    fn disk_busy(&self) -> bool {
+        self.synced_batches.load(Ordering::Acquire) < self.applied_batches
     }
 
     fn stage_checkpoint(&self, batch: &mut sled::Batch, head: Head) -> Result<String, String> {
@@ -238,48 +362,77 @@ impl Appender {
         Ok(note)
     }
 
-    fn write_checkpoint(&mut self) -> Result<String, String> {
-        let head = Head {
-            size: self.range.size(),
-            root: self.range.root(),
-            last_recorded_at_us: self.last_recorded_at_us,
-        };
-        let mut batch = sled::Batch::default();
-        let note = self.stage_checkpoint(&mut batch, head)?;
-        self.db.apply_batch(batch).map_err(|e| e.to_string())?;
-        self.db.flush().map_err(|e| e.to_string())?;
-        self.barrier.sync().map_err(|e| e.to_string())?;
-        self.last_checkpoint_size = Some(head.size);
-        self.last_checkpoint_at = Instant::now();
-        Ok(note)
-    }
-
-    fn checkpoint_on_demand(&mut self) -> Result<String, AppendError> {
-        if let Some(reason) = &self.failed {
-            return Err(AppendError::WriteFailed(reason.clone()));
-        }
-        if self.last_checkpoint_size == Some(self.range.size()) {
-            let stored = self
-                .db
-                .get(keys::checkpoint(self.range.size()))
-                .map_err(|e| AppendError::WriteFailed(e.to_string()))?
-                .ok_or_else(|| AppendError::WriteFailed("latest checkpoint is missing".into()))?;
-            return String::from_utf8(stored.to_vec())
-                .map_err(|_| AppendError::WriteFailed("latest checkpoint is not UTF-8".into()));
-        }
-        self.write_checkpoint().map_err(|reason| {
-            self.failed = Some(reason.clone());
-            AppendError::WriteFailed(reason)
-        })
+    fn stored_checkpoint(&self, size: u64) -> Result<String, String> {
+        let stored = self
+            .db
+            .get(keys::checkpoint(size))
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("the checkpoint for {size} events is missing"))?;
+        String::from_utf8(stored.to_vec()).map_err(|_| "a stored checkpoint is not UTF-8".into())
     }
 
     fn timed_checkpoint(&mut self) {
         self.last_checkpoint_at = Instant::now();
-        if self.failed.is_some() || self.last_checkpoint_size == Some(self.range.size()) {
+        if self.last_checkpoint_size == Some(self.range.size()) {
             return;
         }
-        if let Err(reason) = self.write_checkpoint() {
-            self.failed = Some(reason);
+        let (reply, _) = tokio::sync::oneshot::channel();
+        self.write_batch(Vec::new(), Some(reply));
+    }
+}
+
+/// The syncer: one flush and one barrier for every applied batch waiting, then the
+/// answers, in order.
+fn sync_loop(
+    db: sled::Db,
+    mut barrier: Barrier,
+    applied: Receiver<Applied>,
+    size: Arc<AtomicU64>,
+    synced_batches: Arc<AtomicU64>,
+    failure: Failure,
+) {
+    while let Ok(first) = applied.recv() {
+        let mut batches = vec![first];
+        while let Ok(more) = applied.try_recv() {
+            batches.push(more);
         }
+        let outcome = match failure.get() {
+            Some(reason) => Err(reason),
+            // sled's flush writes every batch applied so far; the barrier makes it durable.
+            None => db
+                .flush()
+                .map_err(|e| format!("writing the log failed: {e}"))
+                .and_then(|_| {
+                    barrier
+                        .sync()
+                        .map_err(|e| format!("durability barrier failed: {e}"))
+                }),
+        };
+        if let Err(reason) = &outcome {
+            failure.set(reason.clone());
+        }
+        let count = batches.len() as u64;
+        for batch in batches {
+            match &outcome {
+                Ok(()) => {
+                    size.fetch_max(batch.size, Ordering::Release);
+                    for (reply, receipts) in batch.appends {
+                        let _ = reply.send(Ok(receipts));
+                    }
+                    if let Some((reply, note)) = batch.checkpoint {
+                        let _ = reply.send(Ok(note));
+                    }
+                }
+                Err(reason) => {
+                    for (reply, _) in batch.appends {
+                        let _ = reply.send(Err(AppendError::WriteFailed(reason.clone())));
+                    }
+                    if let Some((reply, _)) = batch.checkpoint {
+                        let _ = reply.send(Err(AppendError::WriteFailed(reason.clone())));
+                    }
+                }
+            }
+        }
+        synced_batches.fetch_add(count, Ordering::Release);
     }
 }

@@ -6,23 +6,23 @@
 //!
 //! | key                                   | value                                            |
 //! |---------------------------------------|--------------------------------------------------|
-//! | `e` seq:u64                           | u32 LE envelope length, envelope, salt, payload  |
-//! | `n` level:u8 index:u64                | 32-byte hash of a perfect subtree (level 0 = leaf) |
-//! | `s` subject 0x00 seq:u64              | empty (events about a subject, in order)         |
+//! | `e` seq:u64                           | event record: envelope, tree nodes, salt, payload |
+//! | `s` subject 0x00 first:u64            | posting chunk: up to 64 seqs of the subject, u64 LE |
 //! | `c` size:u64                          | signed checkpoint note (UTF-8)                   |
 //! | `mhead`                               | size:u64 LE, root:32, last recorded_at:i64 LE    |
 //! | `morigin`                             | the log's origin (UTF-8)                         |
 //! | `mverifier`                           | the verifier key string (UTF-8)                  |
 //! | `mformat`                             | store layout version:u8                          |
+//! | `mindexed`                            | events covered by the subject index: u64 LE      |
 
 pub const EVENT: u8 = b'e';
-pub const NODE: u8 = b'n';
 pub const SUBJECT: u8 = b's';
 pub const CHECKPOINT: u8 = b'c';
 pub const HEAD: &[u8] = b"mhead";
 pub const ORIGIN: &[u8] = b"morigin";
 pub const VERIFIER: &[u8] = b"mverifier";
 pub const FORMAT: &[u8] = b"mformat";
+pub const INDEXED: &[u8] = b"mindexed";
 /// Version of this key layout.
 pub const STORE_FORMAT: u8 = 1;
 
@@ -33,16 +33,15 @@ pub fn event(seq: u64) -> [u8; 9] {
     k
 }
 
-pub fn node(level: u8, index: u64) -> [u8; 10] {
-    let mut k = [0u8; 10];
-    k[0] = NODE;
-    k[1] = level;
-    k[2..].copy_from_slice(&index.to_be_bytes());
-    k
+/// The leaf whose append completed the perfect node at (`level`, `index`): the last leaf
+/// under it. That leaf's record holds the node's hash at position `level`.
+pub fn completing_leaf(level: u8, index: u64) -> u64 {
+    ((index + 1) << level) - 1
 }
 
-pub fn node_level_prefix(level: u8) -> [u8; 2] {
-    [NODE, level]
+/// How many perfect nodes the append of leaf `seq` completes (levels 0 ..= trailing ones).
+pub fn nodes_completed_by(seq: u64) -> usize {
+    seq.trailing_ones() as usize + 1
 }
 
 pub fn checkpoint(size: u64) -> [u8; 9] {
@@ -105,25 +104,62 @@ impl Head {
     }
 }
 
-/// An event record: `u32 LE envelope length || envelope || salt || payload`.
-/// An erased payload leaves only the envelope (no salt, no payload).
-pub fn encode_record(envelope: &[u8], salt: &[u8; 32], payload: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(4 + envelope.len() + 32 + payload.len());
+/// An event record:
+/// `u32 LE envelope length || envelope || u8 node count || node hashes || salt || payload`.
+///
+/// The node hashes are those of the perfect subtrees this event's append completed, level 0
+/// (its leaf hash) upwards, so that one sled insert carries the event and its tree nodes.
+/// An erased payload leaves no salt and no payload.
+pub struct Record<'a> {
+    pub envelope: &'a [u8],
+    pub nodes: &'a [[u8; 32]],
+    pub payload: Option<(&'a [u8; 32], &'a [u8])>,
+}
+
+pub fn encode_record(
+    envelope: &[u8],
+    nodes: &[[u8; 32]],
+    salt: &[u8; 32],
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut v = Vec::with_capacity(4 + envelope.len() + 1 + 32 * nodes.len() + 32 + payload.len());
     v.extend_from_slice(&(envelope.len() as u32).to_le_bytes());
     v.extend_from_slice(envelope);
+    v.push(nodes.len() as u8);
+    for node in nodes {
+        v.extend_from_slice(node);
+    }
     v.extend_from_slice(salt);
     v.extend_from_slice(payload);
     v
 }
 
-/// Splits a record into envelope bytes and, unless erased, salt and payload.
-pub fn split_record(record: &[u8]) -> Option<(&[u8], Option<(&[u8; 32], &[u8])>)> {
+/// Splits a record into its parts; `None` if it is truncated.
+pub fn split_record(record: &[u8]) -> Option<Record<'_>> {
     let len = u32::from_le_bytes(record.get(..4)?.try_into().ok()?) as usize;
     let envelope = record.get(4..4 + len)?;
-    let rest = &record[4 + len..];
-    if rest.is_empty() {
-        return Some((envelope, None));
-    }
-    let salt: &[u8; 32] = rest.get(..32)?.try_into().ok()?;
-    Some((envelope, Some((salt, &rest[32..]))))
+    let count = *record.get(4 + len)? as usize;
+    let nodes_start = 4 + len + 1;
+    let nodes_bytes = record.get(nodes_start..nodes_start + 32 * count)?;
+    let (nodes, rest) = nodes_bytes.as_chunks::<32>();
+    debug_assert!(rest.is_empty());
+    let rest = &record[nodes_start + 32 * count..];
+    let payload = if rest.is_empty() {
+        None
+    } else {
+        let salt: &[u8; 32] = rest.get(..32)?.try_into().ok()?;
+        Some((salt, &rest[32..]))
+    };
+    Some(Record {
+        envelope,
+        nodes,
+        payload,
+    })
+}
+
+/// Offset of node `level`'s hash inside a record, for tests that alter it.
+pub fn node_offset(record: &[u8], level: u8) -> Option<usize> {
+    let len = u32::from_le_bytes(record.get(..4)?.try_into().ok()?) as usize;
+    let count = *record.get(4 + len)?;
+    (level < count).then_some(4 + len + 1 + 32 * level as usize)
 }

@@ -25,6 +25,7 @@
 
 mod appender;
 pub mod barrier;
+mod index;
 pub mod keys;
 mod verify;
 
@@ -207,8 +208,10 @@ struct Inner {
     origin: String,
     verifier: NoteVerifier,
     config: StoreConfig,
-    /// Events durable and visible to readers; only the appender raises it.
+    /// Events durable and visible to readers; only the syncer raises it.
     size: Arc<AtomicU64>,
+    /// Events the subject index covers; only the indexer raises it.
+    indexed: Arc<AtomicU64>,
     sender: Mutex<Option<SyncSender<Request>>>,
     appender: Mutex<Option<JoinHandle<()>>>,
 }
@@ -323,6 +326,7 @@ impl Store {
         }
         let head = startup_check(&db, &verifier)?;
         let size = Arc::new(AtomicU64::new(head.size));
+        let indexed = Arc::new(AtomicU64::new(index::catch_up(&db, head.size)?));
         let (sender, receiver) = sync_channel(config.queue_requests_max);
         let barrier = barrier::Barrier::new(&dir.join(SLED_DIR)).map_err(io_err(dir))?;
         let last_checkpoint = last_checkpoint_size(&db)?;
@@ -333,7 +337,7 @@ impl Store {
             head,
             last_checkpoint,
             config.clone(),
-            size.clone(),
+            (size.clone(), indexed.clone()),
         )?;
         let handle = std::thread::Builder::new()
             .name("careledger-appender".into())
@@ -347,6 +351,7 @@ impl Store {
                 verifier,
                 config,
                 size,
+                indexed,
                 sender: Mutex::new(Some(sender)),
                 appender: Mutex::new(Some(handle)),
             }),
@@ -490,9 +495,9 @@ impl Store {
     }
 
     fn decode_event(seq: u64, record: &[u8]) -> Result<StoredEvent, StoreError> {
-        let (bytes, payload) = keys::split_record(record)
+        let record = keys::split_record(record)
             .ok_or_else(|| StoreError::Corrupt(format!("event {seq}: record is truncated")))?;
-        let envelope = Envelope::decode(bytes)
+        let envelope = Envelope::decode(record.envelope)
             .map_err(|e| StoreError::Corrupt(format!("event {seq}: {e}")))?;
         if envelope.seq != seq {
             return Err(StoreError::Corrupt(format!(
@@ -502,8 +507,8 @@ impl Store {
         }
         Ok(StoredEvent {
             envelope,
-            envelope_bytes: bytes.to_vec(),
-            payload: payload.map(|(s, p)| (*s, p.to_vec())),
+            envelope_bytes: record.envelope.to_vec(),
+            payload: record.payload.map(|(s, p)| (*s, p.to_vec())),
         })
     }
 
@@ -546,18 +551,23 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let size = self.size();
-        let prefix = keys::subject_prefix(subject);
+        let indexed = self.inner.indexed.load(Ordering::Acquire).min(size);
+        let limit = limit.min(READ_PAGE_MAX);
+        // Below the index mark, the index; above it, the few events not yet indexed.
         let mut out = Vec::new();
-        for kv in self.inner.db.range(keys::subject(subject, from)..) {
-            let (k, _) = kv?;
-            if !k.starts_with(&prefix) || out.len() >= limit.min(READ_PAGE_MAX) {
-                break;
-            }
-            let seq = keys::trailing_u64(&k).expect("subject keys end in a sequence number");
-            if seq >= size {
-                break;
-            }
+        for seq in index::lookup(&self.inner.db, subject, from, indexed, limit)? {
             out.push(self.get(seq)?);
+        }
+        let mut next = from.max(indexed);
+        while out.len() < limit && next < size {
+            let page = self.range(next, READ_PAGE_MAX)?;
+            let Some(last) = page.last() else { break };
+            next = last.envelope.seq + 1;
+            out.extend(
+                page.into_iter()
+                    .filter(|e| e.envelope.subject.as_deref() == Some(subject))
+                    .take(limit - out.len()),
+            );
         }
         Ok(out)
     }
@@ -635,22 +645,28 @@ fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     file.sync_all().map_err(io_err(path))
 }
 
-/// Reads stored perfect-subtree hashes from sled.
+/// Reads stored perfect-subtree hashes from sled: each lives in the record of the leaf
+/// whose append completed it.
 pub(crate) struct SledNodes<'a>(pub(crate) &'a sled::Db);
 
 impl NodeSource for SledNodes<'_> {
     type Error = StoreError;
     fn perfect_node(&self, level: u8, index: u64) -> Result<Hash, StoreError> {
-        let v = self.0.get(keys::node(level, index))?.ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "tree node at level {level}, index {index} is missing"
-            ))
-        })?;
-        v.as_ref().try_into().map_err(|_| {
-            StoreError::Corrupt(format!(
-                "tree node at level {level}, index {index} is not 32 bytes"
-            ))
-        })
+        let missing = |what: &str| {
+            StoreError::Corrupt(format!("tree node at level {level}, index {index} {what}"))
+        };
+        let leaf = keys::completing_leaf(level, index);
+        let record = self
+            .0
+            .get(keys::event(leaf))?
+            .ok_or_else(|| missing(&format!("is missing (no event {leaf})")))?;
+        let record = keys::split_record(&record)
+            .ok_or_else(|| missing(&format!("is unreadable (event {leaf} is truncated)")))?;
+        record
+            .nodes
+            .get(level as usize)
+            .copied()
+            .ok_or_else(|| missing(&format!("is missing from event {leaf}")))
     }
 }
 
@@ -761,6 +777,47 @@ pub mod baseline {
     use std::time::Instant;
 
     use crate::{sled_config, StoreConfig, StoreError};
+
+    /// The same workload as the append benchmark, straight into sled: `writers` threads,
+    /// each writing one value of `value_bytes` bytes per sled batch and then calling
+    /// `flush()` (sled coalesces concurrent flushes), until `total` values are written.
+    /// Returns events per second.
+    pub fn sled_concurrent_insert_flush(
+        dir: &Path,
+        config: &StoreConfig,
+        total: u64,
+        writers: usize,
+        value_bytes: usize,
+    ) -> Result<f64, StoreError> {
+        let db = sled_config(dir, config).open()?;
+        let next = std::sync::atomic::AtomicU64::new(0);
+        let started = Instant::now();
+        std::thread::scope(|scope| -> Result<(), StoreError> {
+            let workers: Vec<_> = (0..writers)
+                .map(|_| {
+                    let (db, next) = (&db, &next);
+                    scope.spawn(move || -> Result<(), StoreError> {
+                        let value = vec![0x5au8; value_bytes];
+                        loop {
+                            let key = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            if key >= total {
+                                return Ok(());
+                            }
+                            let mut b = sled::Batch::default();
+                            b.insert(&key.to_be_bytes(), value.as_slice());
+                            db.apply_batch(b)?;
+                            db.flush()?;
+                        }
+                    })
+                })
+                .collect();
+            for worker in workers {
+                worker.join().expect("a baseline writer panicked")?;
+            }
+            Ok(())
+        })?;
+        Ok(total as f64 / started.elapsed().as_secs_f64())
+    }
 
     /// Writes `total` values of `value_bytes` bytes with sequential keys, in sled batches of
     /// `batch` inserts, each batch followed by `flush()` (sled's own, `sync_file_range`,

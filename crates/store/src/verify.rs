@@ -59,6 +59,9 @@ impl From<sled::Error> for VerifyFailure {
 
 struct Scanned {
     leaves: Vec<Hash>,
+    /// The tree nodes stored with each event, flattened; `counts` says how many each.
+    stored_nodes: Vec<Hash>,
+    counts: Vec<u8>,
     payloads_checked: u64,
     payloads_erased: u64,
 }
@@ -73,6 +76,8 @@ fn scan_events(
     let mut last_recorded_at_us = i64::MIN;
     let mut chunk = Scanned {
         leaves: Vec::with_capacity(CHUNK_EVENTS),
+        stored_nodes: Vec::with_capacity(2 * CHUNK_EVENTS),
+        counts: Vec::with_capacity(CHUNK_EVENTS),
         payloads_checked: 0,
         payloads_erased: 0,
     };
@@ -84,9 +89,10 @@ fn scan_events(
             if seq != expected {
                 return fail(expected, "is missing".into());
             }
-            let Some((bytes, payload)) = keys::split_record(&v) else {
+            let Some(record) = keys::split_record(&v) else {
                 return fail(seq, "stored record is truncated".into());
             };
+            let (bytes, payload) = (record.envelope, record.payload);
             let envelope = match Envelope::decode(bytes) {
                 Ok(e) => e,
                 Err(e) => return fail(seq, format!("envelope does not decode: {e}")),
@@ -114,6 +120,8 @@ fn scan_events(
                 None => chunk.payloads_erased += 1,
             }
             chunk.leaves.push(Blake3Hasher::hash_leaf(bytes));
+            chunk.stored_nodes.extend_from_slice(record.nodes);
+            chunk.counts.push(record.nodes.len() as u8);
             Ok(())
         })();
         if let Err(e) = result {
@@ -126,6 +134,8 @@ fn scan_events(
                 &mut chunk,
                 Scanned {
                     leaves: Vec::with_capacity(CHUNK_EVENTS),
+                    stored_nodes: Vec::with_capacity(2 * CHUNK_EVENTS),
+                    counts: Vec::with_capacity(CHUNK_EVENTS),
                     payloads_checked: 0,
                     payloads_erased: 0,
                 },
@@ -145,55 +155,50 @@ fn scan_events(
     let _ = out.send(Ok(chunk));
 }
 
-/// Per-level cursors over the stored nodes, advanced as the rebuilt tree completes them.
-struct StoredNodes {
-    levels: Vec<sled::Iter>,
-    db: sled::Db,
-}
-
-impl StoredNodes {
-    fn check(&mut self, level: u8, index: u64, hash: &Hash) -> Result<(), VerifyFailure> {
-        while self.levels.len() <= level as usize {
-            let l = self.levels.len() as u8;
-            self.levels
-                .push(self.db.scan_prefix(keys::node_level_prefix(l)));
-        }
-        let first = index << level;
-        let last = ((index + 1) << level) - 1;
-        let node_failure = |reason: String| VerifyFailure::Node {
+/// Compares a recomputed tree node with the one stored in the record of the event that
+/// completed it.
+fn check_node(
+    level: u8,
+    index: u64,
+    hash: &Hash,
+    stored: Option<&Hash>,
+) -> Result<(), VerifyFailure> {
+    let first = index << level;
+    let last = ((index + 1) << level) - 1;
+    let Some(stored) = stored else {
+        return Err(VerifyFailure::Node {
             level,
             index,
             first,
             last,
-            reason,
-        };
-        let Some(kv) = self.levels[level as usize].next() else {
-            return Err(node_failure("is missing".into()));
-        };
-        let (k, v) = kv?;
-        if k.as_ref() != keys::node(level, index) {
-            return Err(node_failure("is missing".into()));
-        }
-        if v.as_ref() != hash {
-            return Err(if level == 0 {
-                VerifyFailure::Event {
-                    seq: index,
-                    reason: format!(
-                        "envelope hashes to {} but the stored leaf hash is {}: the envelope or its leaf was altered",
-                        hex(hash),
-                        hex(&v)
-                    ),
-                }
-            } else {
-                node_failure(format!(
-                    "stored hash {} differs from the recomputed {}",
-                    hex(&v),
-                    hex(hash)
-                ))
-            });
-        }
-        Ok(())
+            reason: format!("is missing from the record of event {last}"),
+        });
+    };
+    if stored == hash {
+        return Ok(());
     }
+    Err(if level == 0 {
+        VerifyFailure::Event {
+            seq: index,
+            reason: format!(
+                "envelope hashes to {} but the stored leaf hash is {}: the envelope or its leaf was altered",
+                hex(hash),
+                hex(stored)
+            ),
+        }
+    } else {
+        VerifyFailure::Node {
+            level,
+            index,
+            first,
+            last,
+            reason: format!(
+                "stored hash {} differs from the recomputed {}",
+                hex(stored),
+                hex(hash)
+            ),
+        }
+    })
 }
 
 pub(crate) fn verify(
@@ -234,10 +239,6 @@ pub(crate) fn verify(
         .transpose()?;
 
     let mut range = CompactRange::<Blake3Hasher>::new();
-    let mut nodes = StoredNodes {
-        levels: Vec::new(),
-        db: db.clone(),
-    };
     let check_due = |range: &CompactRange<Blake3Hasher>| -> Result<(), VerifyFailure> {
         if let Some(root) = due.get(&range.size()) {
             if *root != range.root() {
@@ -263,14 +264,29 @@ pub(crate) fn verify(
             let chunk = chunk?;
             payloads_checked += chunk.payloads_checked;
             payloads_erased += chunk.payloads_erased;
-            for leaf in chunk.leaves {
+            let mut stored = chunk.stored_nodes.as_slice();
+            for (leaf, &count) in chunk.leaves.into_iter().zip(&chunk.counts) {
+                let (these, rest) = stored.split_at(count as usize);
+                stored = rest;
+                let seq = range.size();
                 let mut result = Ok(());
+                let mut completed = 0usize;
                 range.push(leaf, |level, index, hash| {
+                    completed += 1;
                     if result.is_ok() {
-                        result = nodes.check(level, index, hash);
+                        result = check_node(level, index, hash, these.get(level as usize));
                     }
                 });
                 result?;
+                if completed != these.len() {
+                    return Err(VerifyFailure::Event {
+                        seq,
+                        reason: format!(
+                            "record holds {} tree nodes; its append completed {completed}",
+                            these.len()
+                        ),
+                    });
+                }
                 check_due(&range)?;
             }
             if range.size() >= next_progress {

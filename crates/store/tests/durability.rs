@@ -17,15 +17,20 @@ use careledger_store::{NewEvent, Store, StoreConfig};
 const CHILD_DIR: &str = "CARELEDGER_CHILD_DIR";
 const CHILD_WRITERS: &str = "CARELEDGER_CHILD_WRITERS";
 const CHILD_EVENTS: &str = "CARELEDGER_CHILD_EVENTS";
+const CHILD_CHECKPOINT_MS: &str = "CARELEDGER_CHILD_CHECKPOINT_MS";
 
 fn payload(writer: usize, n: u64) -> Vec<u8> {
     format!("{{\"writer\":{writer},\"n\":{n}}}").into_bytes()
 }
 
 fn config() -> StoreConfig {
+    let checkpoint_ms = std::env::var(CHILD_CHECKPOINT_MS)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
     StoreConfig {
         checkpoint_every_events: 50,
-        checkpoint_every: Duration::from_millis(100),
+        checkpoint_every: Duration::from_millis(checkpoint_ms),
         ..StoreConfig::default()
     }
 }
@@ -190,17 +195,18 @@ fn sigkill_at_random_moments_loses_no_acknowledged_event() {
     );
 }
 
-/// One line of `strace -f -y -o FILE` output, reduced to what the check needs.
+/// A system call seen by `strace -f -y -o FILE`, reduced to what the check needs.
 #[derive(Debug)]
 enum Call {
-    /// A write to a file (pwrite64, write, pwritev...) that completed.
-    Write(String),
-    /// An fsync or fdatasync that began.
+    /// A write to a file (pwrite64, write, ...) that completed, with its path and the
+    /// start of its buffer as strace printed it.
+    Write { path: String, data: String },
+    /// An fsync or fdatasync began.
     SyncStart(String),
-    /// An fsync or fdatasync that completed with 0.
+    /// An fsync or fdatasync completed with 0.
     SyncDone(String),
-    /// The child printed an acknowledgement (the write began).
-    Ack,
+    /// The child began printing acknowledgement line `ACK <seq> <writer> <n>`.
+    Ack(u64),
 }
 
 /// The path strace prints for the first argument, `fd</path>`.
@@ -210,9 +216,14 @@ fn fd_path(args: &str) -> Option<String> {
     Some(args[start..end].to_string())
 }
 
+const WRITES: [&str; 5] = ["write", "pwrite64", "pwritev", "pwritev2", "writev"];
+
+/// Parses the trace into calls, each with the line where it took effect: a write or a
+/// sync completion where it returned, a sync start or an acknowledgement where it began.
+/// strace splits a call that another thread interrupts into `<unfinished ...>` and
+/// `<... resumed>` lines.
 fn parse_strace(text: &str) -> Vec<(usize, Call)> {
-    // Unfinished calls are resumed later on another line; remember their arguments by pid.
-    let mut pending: BTreeMap<String, String> = BTreeMap::new();
+    let mut pending: BTreeMap<String, (String, String)> = BTreeMap::new();
     let mut calls = Vec::new();
     for (line_no, line) in text.lines().enumerate() {
         let Some((pid, rest)) = line.split_once(' ') else {
@@ -223,7 +234,9 @@ fn parse_strace(text: &str) -> Vec<(usize, Call)> {
             let Some((name, tail)) = resumed.split_once(" resumed>") else {
                 continue;
             };
-            let args = pending.remove(pid).unwrap_or_default();
+            let Some((_, args)) = pending.remove(pid) else {
+                continue;
+            };
             (
                 name.to_string(),
                 args,
@@ -233,16 +246,25 @@ fn parse_strace(text: &str) -> Vec<(usize, Call)> {
             let Some((name, args)) = rest.split_once('(') else {
                 continue;
             };
-            if args.ends_with("<unfinished ...>") {
-                pending.insert(pid.to_string(), args.to_string());
-                if name == "fsync" || name == "fdatasync" {
-                    if let Some(path) = fd_path(args) {
+            let began = |calls: &mut Vec<(usize, Call)>| {
+                if let Some(path) = fd_path(args) {
+                    if name == "fsync" || name == "fdatasync" {
                         calls.push((line_no, Call::SyncStart(path)));
+                    } else if name == "write" {
+                        // The buffer is printed quoted, with the newline as \n.
+                        let ack = args
+                            .split_once("\"ACK ")
+                            .and_then(|(_, body)| body.split(['\\', '"']).next())
+                            .and_then(|body| parse_ack(&format!("ACK {body}")));
+                        if let Some((seq, _, _)) = ack {
+                            calls.push((line_no, Call::Ack(seq)));
+                        }
                     }
                 }
-                if name == "write" && args.contains("\"ACK ") {
-                    calls.push((line_no, Call::Ack));
-                }
+            };
+            began(&mut calls);
+            if args.ends_with("<unfinished ...>") {
+                pending.insert(pid.to_string(), (name.to_string(), args.to_string()));
                 continue;
             }
             (
@@ -253,24 +275,13 @@ fn parse_strace(text: &str) -> Vec<(usize, Call)> {
         };
         let ok = result.as_deref().is_some_and(|r| !r.starts_with('-'));
         let Some(path) = fd_path(&args) else { continue };
-        match name.as_str() {
-            "fsync" | "fdatasync" => {
-                if !rest.starts_with("<... ") {
-                    calls.push((line_no, Call::SyncStart(path.clone())));
-                }
-                if ok {
-                    calls.push((line_no, Call::SyncDone(path)));
-                }
-            }
-            "write" if args.contains("\"ACK ") => {
-                if !rest.starts_with("<... ") {
-                    calls.push((line_no, Call::Ack));
-                }
-            }
-            "write" | "pwrite64" | "pwritev" | "pwritev2" | "writev" if ok => {
-                calls.push((line_no, Call::Write(path)));
-            }
-            _ => {}
+        if !ok {
+            continue;
+        }
+        if name == "fsync" || name == "fdatasync" {
+            calls.push((line_no, Call::SyncDone(path)));
+        } else if WRITES.contains(&name.as_str()) {
+            calls.push((line_no, Call::Write { path, data: args }));
         }
     }
     calls
@@ -291,14 +302,17 @@ fn every_acknowledgement_follows_a_sync_of_every_file_written() {
         eprintln!("skipping: strace is not installed");
         return;
     }
+    const EVENTS: u64 = 200;
     let dir = tempfile::tempdir().unwrap();
     Store::init(dir.path(), "test.careledger/strace").unwrap();
     let trace = dir.path().join("trace.txt");
-    // One writer: its next append starts only after its acknowledgement is printed, so
-    // every file write between two acknowledgements belongs to the batch acknowledged.
-    let inner = child(dir.path(), 1, Some(200));
+    // One writer, so event n is sequence number n, and no timed checkpoints.
+    let mut inner = child(dir.path(), 1, Some(EVENTS));
+    inner.env(CHILD_CHECKPOINT_MS, "3600000");
     let mut cmd = Command::new("strace");
-    cmd.args(["-f", "-y", "-qq", "-s", "64", "-o"])
+    // -s: print whole write buffers, so each event's bytes can be found in the write that
+    // carried them to the file.
+    cmd.args(["-f", "-y", "-qq", "-s", "1048576", "-o"])
         .arg(&trace)
         .args([
             "-e",
@@ -315,57 +329,64 @@ fn every_acknowledgement_follows_a_sync_of_every_file_written() {
         .lines()
         .filter_map(parse_ack)
         .count();
-    assert_eq!(acks, 200);
-    let ledger = dir.path().to_string_lossy().to_string();
+    assert_eq!(acks, EVENTS as usize);
+
     let text = std::fs::read_to_string(&trace).unwrap();
     let raw: Vec<&str> = text.lines().collect();
+    let context = |line_no: usize| raw[line_no.saturating_sub(12)..=line_no].join("\n");
     let calls = parse_strace(&text);
-    let context = |line_no: usize| raw[line_no.saturating_sub(20)..=line_no].join("\n");
-    // Files written since the last acknowledgement and not yet synced after their write.
-    let mut unsynced: BTreeMap<String, usize> = BTreeMap::new();
-    let mut syncing: BTreeMap<String, usize> = BTreeMap::new();
-    let mut seen_acks = 0;
-    let mut synced_db_between_acks = 0;
-    let mut db_synced_since_ack = false;
-    for (at, (line_no, call)) in calls.iter().enumerate() {
-        match call {
-            Call::Write(path) if path.starts_with(&ledger) => {
-                unsynced.insert(path.clone(), at);
-            }
-            Call::SyncStart(path) => {
-                syncing.insert(path.clone(), at);
-            }
-            Call::SyncDone(path) => {
-                let started = syncing.remove(path).unwrap_or(at);
-                // The sync counts for writes that completed before it began.
-                if unsynced.get(path).is_some_and(|&w| w < started) {
-                    unsynced.remove(path);
+    let ledger = dir.path().to_string_lossy().to_string();
+    let log_file = format!("{ledger}/sled/db");
+    let mut checked = 0;
+    for (ack_at, call) in &calls {
+        let Call::Ack(seq) = call else { continue };
+        // The write that carried this event's payload to sled's log file.
+        let needle = format!("\\\"writer\\\":0,\\\"n\\\":{seq}}}");
+        let written_at = calls
+            .iter()
+            .filter(|(at, _)| at < ack_at)
+            .find_map(|(at, c)| match c {
+                Call::Write { path, data } if *path == log_file && data.contains(&needle) => {
+                    Some(*at)
                 }
-                if path.ends_with("/sled/db") {
-                    db_synced_since_ack = true;
-                }
+                _ => None,
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "event {seq} was acknowledged before any write carried it to {log_file}:\n{}",
+                    context(*ack_at)
+                )
+            });
+        // A sync of that file that began after the write and finished before the ack.
+        let synced = calls.iter().any(|(done_at, c)| {
+            matches!(c, Call::SyncDone(p) if *p == log_file)
+                && *done_at < *ack_at
+                && calls.iter().any(|(start_at, s)| {
+                    matches!(s, Call::SyncStart(p) if *p == log_file)
+                        && *start_at > written_at
+                        && *start_at <= *done_at
+                })
+        });
+        assert!(
+            synced,
+            "event {seq}: no fsync/fdatasync of {log_file} began after its write (line {written_at}) and finished before its acknowledgement:\n{}",
+            context(*ack_at)
+        );
+        // Every other file under the ledger written before the ack was synced too
+        // (blob files, if sled made any).
+        for (at, c) in calls.iter().filter(|(at, _)| at < ack_at) {
+            let Call::Write { path, .. } = c else {
+                continue;
+            };
+            if !path.starts_with(&ledger) || *path == log_file || path.contains("/snap.") {
+                continue;
             }
-            Call::Ack => {
-                seen_acks += 1;
-                assert!(
-                    unsynced.is_empty(),
-                    "acknowledgement {seen_acks} was printed while these ledger files had unsynced writes: {unsynced:?}\n{}",
-                    context(*line_no)
-                );
-                assert!(
-                    db_synced_since_ack,
-                    "acknowledgement {seen_acks} had no sync of sled's log file of its own:\n{}",
-                    context(*line_no)
-                );
-                synced_db_between_acks += 1;
-                db_synced_since_ack = false;
-            }
-            Call::Write(_) => {}
+            let later_sync = calls.iter().any(|(s_at, s)| {
+                matches!(s, Call::SyncDone(p) if p == path) && s_at > at && s_at < ack_at
+            });
+            assert!(later_sync, "{path} was written (line {at}) and not synced before acknowledgement of event {seq}");
         }
+        checked += 1;
     }
-    assert_eq!(seen_acks, 200, "strace saw every acknowledgement");
-    assert_eq!(
-        synced_db_between_acks, 200,
-        "every acknowledgement was preceded by its own sync of sled's log file"
-    );
+    assert_eq!(checked, EVENTS, "strace saw every acknowledgement");
 }

@@ -308,7 +308,12 @@ fn verify_names_the_event_whose_payload_was_altered() {
 
 #[test]
 fn verify_catches_altered_nodes_leaves_checkpoints_and_missing_events() {
-    let err = tampered(|db| flip_byte(db, &keys::node(2, 1), 0)).unwrap_err();
+    // Node (level 2, index 1) covers events 4 to 7 and is stored in event 7's record.
+    let err = tampered(|db| {
+        let record = db.get(keys::event(7)).unwrap().unwrap();
+        flip_byte(db, &keys::event(7), keys::node_offset(&record, 2).unwrap());
+    })
+    .unwrap_err();
     assert!(
         matches!(
             err,
@@ -322,7 +327,15 @@ fn verify_catches_altered_nodes_leaves_checkpoints_and_missing_events() {
         ),
         "{err}"
     );
-    let err = tampered(|db| flip_byte(db, &keys::node(0, 5), 31)).unwrap_err();
+    let err = tampered(|db| {
+        let record = db.get(keys::event(5)).unwrap().unwrap();
+        flip_byte(
+            db,
+            &keys::event(5),
+            keys::node_offset(&record, 0).unwrap() + 31,
+        );
+    })
+    .unwrap_err();
     assert!(matches!(err, VerifyFailure::Event { seq: 5, .. }), "{err}");
     let err = tampered(|db| {
         db.remove(keys::event(9)).unwrap();
@@ -370,7 +383,11 @@ fn start_up_check_refuses_a_tree_that_disagrees_with_its_checkpoint() {
         for level in 0..4u8 {
             for index in 0..(12u64 >> level) {
                 let hash = tree.perfect_node(level, index).unwrap();
-                db.insert(keys::node(level, index), &hash[..]).unwrap();
+                let key = keys::event(keys::completing_leaf(level, index));
+                let mut record = db.get(key).unwrap().unwrap().to_vec();
+                let at = keys::node_offset(&record, level).unwrap();
+                record[at..at + 32].copy_from_slice(&hash);
+                db.insert(key, record).unwrap();
             }
         }
         let mut head = keys::Head::decode(&db.get(keys::HEAD).unwrap().unwrap()).unwrap();
