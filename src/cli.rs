@@ -109,6 +109,13 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Create a ledger filled with a week of demo home-care events, verify it, and show
+    /// what to try next.
+    Demo {
+        /// Directory for the demo ledger (must not hold a ledger yet).
+        #[arg(long, default_value = "careledger-demo")]
+        data: PathBuf,
+    },
     /// Measure throughput and latency (build with --release).
     Bench {
         #[command(subcommand)]
@@ -193,6 +200,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Verify { data } => verify(&data),
         Command::Export { data, out } => export(&data, &out),
+        Command::Demo { data } => crate::demo::run(&data),
         Command::Bench { what } => crate::bench::run(what),
     }
 }

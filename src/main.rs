@@ -6,6 +6,7 @@
 
 mod bench;
 mod cli;
+mod demo;
 mod progress;
 
 use std::process::ExitCode;

@@ -506,7 +506,6 @@ def scan_export(buf, stop_sizes, raw_expect, node=blake3_node):
     pos = len(EXPORT_MAGIC)
     i = 0
     erased = 0
-    prev_rec = None
     prev_rec_v = -(1 << 63)
 
     while pos < n:
@@ -534,14 +533,15 @@ def scan_export(buf, stop_sizes, raw_expect, node=blake3_node):
             if ver == 1 and 1 <= alen <= MAX_ACTOR:
                 p = 34 + alen
                 tag = ls[p]
+                actor = ls[34:p]
                 if tag == 0:
-                    strs = ls[34:p]
+                    subj = b""
                     p += 1
                     sok = True
                 elif tag == 1:
                     (slen,) = unpack_u64(ls, p + 1)
                     sok = 1 <= slen <= MAX_SUBJECT
-                    strs = ls[34:p] + ls[p + 9:p + 9 + slen]
+                    subj = ls[p + 9:p + 9 + slen]
                     p += 9 + slen
                 else:
                     sok = False
@@ -550,11 +550,16 @@ def scan_export(buf, stop_sizes, raw_expect, node=blake3_node):
                     p += 8
                     if 1 <= klen <= MAX_KIND and p + klen + 32 == L + 1:
                         commitment = ls[p + klen:]
-                        strs += ls[p:p + klen]
-                        if strs.isascii():
-                            ok = cc_search(strs) is None
-                        # else: the slow decoder checks each string's UTF-8
-        except (struct.error, IndexError):
+                        kind = ls[p:p + klen]
+                        strs = actor + subj + kind
+                        if not strs.isascii():
+                            # each piece must be valid UTF-8 on its own; then the
+                            # byte regex on the concatenation finds any Cc.
+                            actor.decode("utf-8")
+                            subj.decode("utf-8")
+                            kind.decode("utf-8")
+                        ok = cc_search(strs) is None
+        except (struct.error, IndexError, UnicodeDecodeError):
             ok = False
         if not ok:
             d = decode_envelope(ls[1:], f"event {i}")
@@ -565,7 +570,7 @@ def scan_export(buf, stop_sizes, raw_expect, node=blake3_node):
         if seq != i:
             fail(f"event {i}: envelope seq is {seq}, expected {i}")
         if rec < prev_rec_v:
-            fail(f"event {i}: recorded_at_us {rec} is below the previous event's {prev_rec_v}")
+            fail(f"event {i}: recorded_at_us {rec} is below event {i - 1}'s {prev_rec_v}")
         prev_rec_v = rec
 
         # ---- payload (5, 1.3) ----
@@ -728,6 +733,24 @@ def open_export(path):
         return b"".join(chunks)
 
 
+def _locate_hint(cons, roots, cp_size) -> str:
+    """When the checkpoint root differs, use the (unsigned) roots printed in the
+    consistency proofs to narrow down where the export departs from the ledger."""
+    good, bad = 0, cp_size
+    for c in cons:
+        for sz, claimed in ((c["size1"], c["root1"]), (c["size2"], c["root2"])):
+            if sz in roots and 0 < sz <= cp_size:
+                if roots[sz] == claimed:
+                    good = max(good, sz)
+                else:
+                    bad = min(bad, sz)
+    if good == 0 and bad == cp_size:
+        return ""
+    if good < bad:
+        return f" (the proofs' roots place the difference in events {good}..{bad - 1})"
+    return ""
+
+
 def verify(export_path, checkpoint_path, key_string, inclusion_paths=(),
            consistency_paths=(), show_raw_args=(), out=sys.stdout):
     t0 = time.monotonic()
@@ -786,7 +809,8 @@ def verify(export_path, checkpoint_path, key_string, inclusion_paths=(),
     computed = res.roots[cp_size]
     if computed != cp_root:
         fail(f"checkpoint: root {b64(cp_root)} does not match the root {b64(computed)} "
-             f"computed from the first {cp_size} events of the export")
+             f"computed from the first {cp_size} events of the export"
+             + _locate_hint(cons, res.roots, cp_size))
 
     # 5. proofs
     for p in incl:
