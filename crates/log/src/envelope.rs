@@ -121,6 +121,45 @@ impl Envelope {
 
     /// Decodes stored bytes, refusing unknown versions, oversize input and trailing bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {
+        EnvelopeRef::decode(bytes).map(|e| e.to_envelope())
+    }
+
+    /// Leaf hash of these canonical bytes. Always hash the stored bytes, never a re-encoding.
+    pub fn leaf_hash(bytes: &[u8]) -> Hash {
+        Blake3Hasher::hash_leaf(bytes)
+    }
+
+    /// Checks a payload and its salt against this envelope's commitment.
+    pub fn check_payload(
+        &self,
+        salt: &[u8; SALT_LEN],
+        payload: &[u8],
+    ) -> Result<(), EnvelopeError> {
+        if payload_commitment(salt, payload) != self.payload_commitment {
+            return Err(EnvelopeError::CommitmentMismatch);
+        }
+        Ok(())
+    }
+}
+
+/// An envelope decoded in place: the text fields borrow from the stored bytes. What
+/// verification uses, since it reads every envelope and keeps none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct EnvelopeRef<'a> {
+    pub version: u8,
+    pub seq: u64,
+    pub recorded_at_us: i64,
+    pub occurred_at_us: i64,
+    pub actor: &'a str,
+    #[serde(borrow)]
+    pub subject: Option<&'a str>,
+    pub kind: &'a str,
+    pub payload_commitment: Hash,
+}
+
+impl<'a> EnvelopeRef<'a> {
+    /// Decodes stored bytes, refusing unknown versions, oversize input and trailing bytes.
+    pub fn decode(bytes: &'a [u8]) -> Result<Self, EnvelopeError> {
         match bytes.first() {
             None => return Err(EnvelopeError::Empty),
             Some(&FORMAT_VERSION) => {}
@@ -129,16 +168,24 @@ impl Envelope {
         if bytes.len() > ENVELOPE_BYTES_MAX {
             return Err(EnvelopeError::TooLong { len: bytes.len() });
         }
-        let envelope: Envelope = codec()
+        let envelope: EnvelopeRef<'a> = codec()
             .deserialize(bytes)
             .map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
-        check_fields(&envelope.actor, envelope.subject.as_deref(), &envelope.kind)?;
+        check_fields(envelope.actor, envelope.subject, envelope.kind)?;
         Ok(envelope)
     }
 
-    /// Leaf hash of these canonical bytes. Always hash the stored bytes, never a re-encoding.
-    pub fn leaf_hash(bytes: &[u8]) -> Hash {
-        Blake3Hasher::hash_leaf(bytes)
+    pub fn to_envelope(&self) -> Envelope {
+        Envelope {
+            version: self.version,
+            seq: self.seq,
+            recorded_at_us: self.recorded_at_us,
+            occurred_at_us: self.occurred_at_us,
+            actor: self.actor.to_string(),
+            subject: self.subject.map(str::to_string),
+            kind: self.kind.to_string(),
+            payload_commitment: self.payload_commitment,
+        }
     }
 
     /// Checks a payload and its salt against this envelope's commitment.

@@ -2,23 +2,27 @@
 //! checked against its commitment, every stored tree node and the head recomputed, every
 //! stored checkpoint's signature and root checked.
 //!
-//! Two threads share the work: one scans and hashes events, the other rebuilds the tree and
-//! compares it with the stored nodes.
+//! Scanner threads decode, check and hash chunks of events (chunk i goes to scanner
+//! i mod SCANNERS); the calling thread takes the chunks back in order, rebuilds the tree and
+//! compares it with the stored nodes and checkpoints.
 
 use std::collections::BTreeMap;
 use std::sync::mpsc::sync_channel;
 
-use careledger_log::envelope::Envelope;
+use careledger_log::envelope::EnvelopeRef;
 use careledger_log::merkle::{Blake3Hasher, CompactRange, Hash, TreeHasher};
 use careledger_log::{Checkpoint, NoteVerifier};
 
 use crate::keys::{self, Head};
 use crate::{hex, read_checkpoints, StoreError};
 
-/// Events per message between the two verification threads.
-const CHUNK_EVENTS: usize = 8192;
-/// Chunks in flight between them.
-const CHUNKS_IN_FLIGHT: usize = 8;
+/// Events per chunk handed from a scanner to the tree builder.
+const CHUNK_EVENTS: u64 = 8192;
+/// Chunks in flight from each scanner.
+const CHUNKS_IN_FLIGHT: usize = 4;
+/// Scanner threads: decoding and hashing is most of the work, and this machine class has
+/// two cores.
+const SCANNERS: u64 = 2;
 /// How often progress is reported, in events.
 const PROGRESS_EVERY: u64 = 1 << 16;
 
@@ -57,102 +61,100 @@ impl From<sled::Error> for VerifyFailure {
     }
 }
 
+/// One chunk of consecutive events, checked and hashed by a scanner.
 struct Scanned {
     leaves: Vec<Hash>,
     /// The tree nodes stored with each event, flattened; `counts` says how many each.
     stored_nodes: Vec<Hash>,
     counts: Vec<u8>,
+    first_recorded_at_us: i64,
+    last_recorded_at_us: i64,
     payloads_checked: u64,
     payloads_erased: u64,
 }
 
-/// Scans events in order, checking each one and hashing its leaf.
-fn scan_events(
-    db: &sled::Db,
-    size: u64,
-    out: std::sync::mpsc::SyncSender<Result<Scanned, VerifyFailure>>,
-) {
-    let mut expected = 0u64;
-    let mut last_recorded_at_us = i64::MIN;
+/// Checks and hashes events `[start, end)`.
+fn scan_chunk(db: &sled::Db, start: u64, end: u64) -> Result<Scanned, VerifyFailure> {
+    let events = (end - start) as usize;
     let mut chunk = Scanned {
-        leaves: Vec::with_capacity(CHUNK_EVENTS),
-        stored_nodes: Vec::with_capacity(2 * CHUNK_EVENTS),
-        counts: Vec::with_capacity(CHUNK_EVENTS),
+        leaves: Vec::with_capacity(events),
+        stored_nodes: Vec::with_capacity(2 * events),
+        counts: Vec::with_capacity(events),
+        first_recorded_at_us: i64::MIN,
+        last_recorded_at_us: i64::MIN,
         payloads_checked: 0,
         payloads_erased: 0,
     };
-    let fail = |seq: u64, reason: String| Err(VerifyFailure::Event { seq, reason });
-    for kv in db.range(keys::event(0)..keys::event(size)) {
-        let result = (|| {
-            let (k, v) = kv?;
-            let seq = keys::trailing_u64(&k).unwrap_or(u64::MAX);
-            if seq != expected {
-                return fail(expected, "is missing".into());
+    let fail = |seq: u64, reason: &str| VerifyFailure::Event {
+        seq,
+        reason: reason.to_string(),
+    };
+    let mut expected = start;
+    for kv in db.range(keys::event(start)..keys::event(end)) {
+        let (k, v) = kv?;
+        let seq = keys::trailing_u64(&k).unwrap_or(u64::MAX);
+        if seq != expected {
+            return Err(fail(expected, "is missing"));
+        }
+        let record =
+            keys::split_record(&v).ok_or_else(|| fail(seq, "stored record is truncated"))?;
+        let envelope = EnvelopeRef::decode(record.envelope).map_err(|e| VerifyFailure::Event {
+            seq,
+            reason: format!("envelope does not decode: {e}"),
+        })?;
+        if envelope.seq != seq {
+            return Err(VerifyFailure::Event {
+                seq,
+                reason: format!("envelope says sequence {}", envelope.seq),
+            });
+        }
+        if envelope.recorded_at_us < chunk.last_recorded_at_us {
+            return Err(fail(
+                seq,
+                "recorded-at is earlier than the previous event's",
+            ));
+        }
+        if seq == start {
+            chunk.first_recorded_at_us = envelope.recorded_at_us;
+        }
+        chunk.last_recorded_at_us = envelope.recorded_at_us;
+        match record.payload {
+            Some((salt, payload)) => {
+                envelope
+                    .check_payload(salt, payload)
+                    .map_err(|_| fail(seq, "payload does not match the envelope's commitment"))?;
+                chunk.payloads_checked += 1;
             }
-            let Some(record) = keys::split_record(&v) else {
-                return fail(seq, "stored record is truncated".into());
-            };
-            let (bytes, payload) = (record.envelope, record.payload);
-            let envelope = match Envelope::decode(bytes) {
-                Ok(e) => e,
-                Err(e) => return fail(seq, format!("envelope does not decode: {e}")),
-            };
-            if envelope.seq != seq {
-                return fail(seq, format!("envelope says sequence {}", envelope.seq));
-            }
-            if envelope.recorded_at_us < last_recorded_at_us {
-                return fail(
-                    seq,
-                    "recorded-at is earlier than the previous event's".into(),
-                );
-            }
-            last_recorded_at_us = envelope.recorded_at_us;
-            match payload {
-                Some((salt, payload)) => {
-                    if envelope.check_payload(salt, payload).is_err() {
-                        return fail(
-                            seq,
-                            "payload does not match the envelope's commitment".into(),
-                        );
-                    }
-                    chunk.payloads_checked += 1;
-                }
-                None => chunk.payloads_erased += 1,
-            }
-            chunk.leaves.push(Blake3Hasher::hash_leaf(bytes));
-            chunk.stored_nodes.extend_from_slice(record.nodes);
-            chunk.counts.push(record.nodes.len() as u8);
-            Ok(())
-        })();
-        if let Err(e) = result {
-            let _ = out.send(Err(e));
+            None => chunk.payloads_erased += 1,
+        }
+        chunk.leaves.push(Blake3Hasher::hash_leaf(record.envelope));
+        chunk.stored_nodes.extend_from_slice(record.nodes);
+        chunk.counts.push(record.nodes.len() as u8);
+        expected += 1;
+    }
+    if expected != end {
+        return Err(fail(expected, "is missing"));
+    }
+    Ok(chunk)
+}
+
+/// Scanner `part` of `parts`: chunks `part`, `part + parts`, ... in order.
+fn scan_events(
+    db: &sled::Db,
+    size: u64,
+    part: u64,
+    parts: u64,
+    out: std::sync::mpsc::SyncSender<Result<Scanned, VerifyFailure>>,
+) {
+    let chunks = size.div_ceil(CHUNK_EVENTS);
+    for chunk in (part..chunks).step_by(parts as usize) {
+        let start = chunk * CHUNK_EVENTS;
+        let scanned = scan_chunk(db, start, (start + CHUNK_EVENTS).min(size));
+        let failed = scanned.is_err();
+        if out.send(scanned).is_err() || failed {
             return;
         }
-        expected += 1;
-        if chunk.leaves.len() == CHUNK_EVENTS {
-            let full = std::mem::replace(
-                &mut chunk,
-                Scanned {
-                    leaves: Vec::with_capacity(CHUNK_EVENTS),
-                    stored_nodes: Vec::with_capacity(2 * CHUNK_EVENTS),
-                    counts: Vec::with_capacity(CHUNK_EVENTS),
-                    payloads_checked: 0,
-                    payloads_erased: 0,
-                },
-            );
-            if out.send(Ok(full)).is_err() {
-                return;
-            }
-        }
     }
-    if expected != size {
-        let _ = out.send(Err(VerifyFailure::Event {
-            seq: expected,
-            reason: "is missing".into(),
-        }));
-        return;
-    }
-    let _ = out.send(Ok(chunk));
 }
 
 /// Compares a recomputed tree node with the one stored in the record of the event that
@@ -256,12 +258,31 @@ pub(crate) fn verify(
     };
     let (mut payloads_checked, mut payloads_erased) = (0u64, 0u64);
     std::thread::scope(|scope| -> Result<(), VerifyFailure> {
-        let (tx, rx) = sync_channel(CHUNKS_IN_FLIGHT);
-        scope.spawn(move || scan_events(db, size, tx));
+        let receivers: Vec<_> = (0..SCANNERS)
+            .map(|part| {
+                let (tx, rx) = sync_channel(CHUNKS_IN_FLIGHT);
+                scope.spawn(move || scan_events(db, size, part, SCANNERS, tx));
+                rx
+            })
+            .collect();
         check_due(&range)?;
         let mut next_progress = 0u64;
-        for chunk in rx {
-            let chunk = chunk?;
+        let mut last_recorded_at_us = i64::MIN;
+        for index in 0..size.div_ceil(CHUNK_EVENTS) {
+            let chunk = receivers[(index % SCANNERS) as usize]
+                .recv()
+                .map_err(|_| {
+                    VerifyFailure::Store(StoreError::Corrupt(
+                        "a verification thread stopped".into(),
+                    ))
+                })??;
+            if chunk.first_recorded_at_us < last_recorded_at_us {
+                return Err(VerifyFailure::Event {
+                    seq: index * CHUNK_EVENTS,
+                    reason: "recorded-at is earlier than the previous event's".into(),
+                });
+            }
+            last_recorded_at_us = chunk.last_recorded_at_us;
             payloads_checked += chunk.payloads_checked;
             payloads_erased += chunk.payloads_erased;
             let mut stored = chunk.stored_nodes.as_slice();
