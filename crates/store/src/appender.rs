@@ -217,13 +217,14 @@ impl Appender {
             return;
         }
         let mut batch = sled::Batch::default();
+        let mut chunk = keys::ChunkBuilder::new(self.range.size());
         let mut index = Vec::new();
         let mut answers = Vec::with_capacity(appends.len());
         let mut staged = Ok(());
         'requests: for (events, reply) in appends {
             let mut receipts = Vec::with_capacity(events.len());
             for event in events {
-                match self.stage(&mut batch, &mut index, event) {
+                match self.stage(&mut batch, &mut chunk, &mut index, event) {
                     Ok(receipt) => receipts.push(receipt),
                     Err(e) => {
                         staged = Err(e);
@@ -233,6 +234,10 @@ impl Appender {
                 }
             }
             answers.push((reply, receipts));
+        }
+        if !chunk.is_empty() {
+            let (key, value) = chunk.finish();
+            batch.insert(&key, value);
         }
         let mut note = None;
         let result = staged.and_then(|()| {
@@ -296,10 +301,11 @@ impl Appender {
     }
 
     /// Adds one event's record (envelope, completed tree nodes, salt and payload) to the
-    /// batch, and its subject to the index work.
+    /// current chunk, closing it into the batch when full, and its subject to the index work.
     fn stage(
         &mut self,
         batch: &mut sled::Batch,
+        chunk: &mut keys::ChunkBuilder,
         index: &mut Vec<(String, u64)>,
         event: Prepared,
     ) -> Result<Receipt, String> {
@@ -326,10 +332,11 @@ impl Appender {
                 debug_assert_eq!(keys::completing_leaf(level, index), seq);
                 nodes.push(*hash);
             });
-        batch.insert(
-            &keys::event(seq),
-            keys::encode_record(&bytes, &nodes, &event.salt, &event.payload),
-        );
+        chunk.push(&bytes, &nodes, &event.salt, &event.payload);
+        if chunk.is_full() {
+            let (key, value) = std::mem::replace(chunk, keys::ChunkBuilder::new(seq + 1)).finish();
+            batch.insert(&key, value);
+        }
         if let Some(subject) = envelope.subject {
             index.push((subject, seq));
         }

@@ -15,10 +15,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
-use careledger_log::Envelope;
+use careledger_log::envelope::EnvelopeRef;
 
 use crate::keys;
-use crate::StoreError;
+use crate::{Events, EventsError, StoreError};
 
 /// Most sequence numbers in one posting chunk (so a rewrite is at most 512 bytes).
 pub(crate) const POSTING_CHUNK_MAX: usize = 64;
@@ -122,14 +122,17 @@ pub(crate) fn catch_up(db: &sled::Db, size: u64) -> Result<u64, StoreError> {
     while from < size {
         let mut entries = Vec::new();
         let mut upto = from;
-        for kv in db.range(keys::event(from)..keys::event(size)) {
-            let (_, record) = kv?;
-            let envelope = keys::split_record(&record)
-                .map(|r| Envelope::decode(r.envelope))
-                .ok_or_else(|| StoreError::Corrupt(format!("event {upto}: record is truncated")))?
-                .map_err(|e| StoreError::Corrupt(format!("event {upto}: {e}")))?;
+        for item in Events::new(db, from, size)? {
+            let (seq, chunk, at) = item.map_err(EventsError::into_store)?;
+            if seq != upto {
+                return Err(StoreError::Corrupt(format!("event {upto} is missing")));
+            }
+            let envelope = keys::split_record(&chunk[at])
+                .map(|r| EnvelopeRef::decode(r.envelope))
+                .ok_or_else(|| StoreError::Corrupt(format!("event {seq}: record is truncated")))?
+                .map_err(|e| StoreError::Corrupt(format!("event {seq}: {e}")))?;
             if let Some(subject) = envelope.subject {
-                entries.push((subject, envelope.seq));
+                entries.push((subject.to_string(), seq));
             }
             upto += 1;
             if entries.len() == INDEX_BATCH_ENTRIES_MAX {

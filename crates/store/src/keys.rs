@@ -6,7 +6,7 @@
 //!
 //! | key                                   | value                                            |
 //! |---------------------------------------|--------------------------------------------------|
-//! | `e` seq:u64                           | event record: envelope, tree nodes, salt, payload |
+//! | `e` first seq:u64                     | a chunk of consecutive event records (below)     |
 //! | `s` subject 0x00 first:u64            | posting chunk: up to 64 seqs of the subject, u64 LE |
 //! | `c` size:u64                          | signed checkpoint note (UTF-8)                   |
 //! | `mhead`                               | size:u64 LE, root:32, last recorded_at:i64 LE    |
@@ -26,6 +26,13 @@ pub const INDEXED: &[u8] = b"mindexed";
 /// Version of this key layout.
 pub const STORE_FORMAT: u8 = 1;
 
+/// A chunk closes at this many events...
+pub const CHUNK_EVENTS_MAX: usize = 64;
+/// ...or once its records reach this many bytes, well below the size at which sled moves
+/// a value to a separate blob file.
+pub const CHUNK_BYTES_TARGET: usize = 32 * 1024;
+
+/// Key of the chunk whose first event is `seq`.
 pub fn event(seq: u64) -> [u8; 9] {
     let mut k = [0u8; 9];
     k[0] = EVENT;
@@ -104,6 +111,123 @@ impl Head {
     }
 }
 
+/// Builds one chunk: `u16 LE count || count x u32 LE record end offset || records`.
+///
+/// The appender packs the events of a batch into chunks so that one sled insert carries
+/// up to [`CHUNK_EVENTS_MAX`] events: per-insert work is most of sled's cost.
+pub struct ChunkBuilder {
+    first: u64,
+    ends: Vec<u32>,
+    records: Vec<u8>,
+}
+
+impl ChunkBuilder {
+    pub fn new(first: u64) -> Self {
+        Self {
+            first,
+            ends: Vec::with_capacity(CHUNK_EVENTS_MAX),
+            records: Vec::with_capacity(CHUNK_BYTES_TARGET),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.ends.len() >= CHUNK_EVENTS_MAX || self.records.len() >= CHUNK_BYTES_TARGET
+    }
+
+    /// Appends the record of the next event (see [`encode_record`]).
+    pub fn push(&mut self, envelope: &[u8], nodes: &[[u8; 32]], salt: &[u8; 32], payload: &[u8]) {
+        encode_record_into(&mut self.records, envelope, nodes, salt, payload);
+        self.ends.push(self.records.len() as u32);
+    }
+
+    /// The chunk's key and value.
+    pub fn finish(self) -> ([u8; 9], Vec<u8>) {
+        let mut value = Vec::with_capacity(2 + 4 * self.ends.len() + self.records.len());
+        value.extend_from_slice(&(self.ends.len() as u16).to_le_bytes());
+        for end in &self.ends {
+            value.extend_from_slice(&end.to_le_bytes());
+        }
+        value.extend_from_slice(&self.records);
+        (event(self.first), value)
+    }
+}
+
+/// A stored chunk, parsed in place.
+#[derive(Debug, Clone, Copy)]
+pub struct Chunk<'a> {
+    pub first: u64,
+    count: usize,
+    value: &'a [u8],
+}
+
+impl<'a> Chunk<'a> {
+    /// Parses a chunk stored under `key`; `None` if it is malformed.
+    pub fn parse(key: &[u8], value: &'a [u8]) -> Option<Self> {
+        let first = trailing_u64(key)?;
+        let count = u16::from_le_bytes(value.get(..2)?.try_into().ok()?) as usize;
+        let records = value.len().checked_sub(2 + 4 * count)?;
+        if count == 0 || count > CHUNK_EVENTS_MAX {
+            return None;
+        }
+        let chunk = Self {
+            first,
+            count,
+            value,
+        };
+        // Ends must rise and the last must close the value exactly.
+        let mut previous = 0;
+        for i in 0..count {
+            let end = chunk.end_offset(i);
+            if end < previous {
+                return None;
+            }
+            previous = end;
+        }
+        (previous == records).then_some(chunk)
+    }
+
+    fn end_offset(&self, i: usize) -> usize {
+        let at = 2 + 4 * i;
+        u32::from_le_bytes(self.value[at..at + 4].try_into().expect("4 bytes")) as usize
+    }
+
+    /// One past the last sequence number in the chunk.
+    pub fn end(&self) -> u64 {
+        self.first + self.count as u64
+    }
+
+    /// Where the record of event `seq` lies in the chunk's value.
+    pub fn record_range(&self, seq: u64) -> Option<std::ops::Range<usize>> {
+        if seq < self.first || seq >= self.end() {
+            return None;
+        }
+        let i = (seq - self.first) as usize;
+        let base = 2 + 4 * self.count;
+        let start = if i == 0 { 0 } else { self.end_offset(i - 1) };
+        Some(base + start..base + self.end_offset(i))
+    }
+
+    pub fn record(&self, seq: u64) -> Option<&'a [u8]> {
+        self.record_range(seq).map(|r| &self.value[r])
+    }
+}
+
+/// The stored chunk holding event `seq`: its key, its value and the record's place in it.
+pub fn locate(
+    db: &sled::Db,
+    seq: u64,
+) -> Result<Option<(sled::IVec, sled::IVec, std::ops::Range<usize>)>, sled::Error> {
+    let Some((key, value)) = db.range(event(0)..=event(seq)).next_back().transpose()? else {
+        return Ok(None);
+    };
+    let range = Chunk::parse(&key, &value).and_then(|c| c.record_range(seq));
+    Ok(range.map(|r| (key, value, r)))
+}
+
 /// An event record:
 /// `u32 LE envelope length || envelope || u8 node count || node hashes || salt || payload`.
 ///
@@ -123,6 +247,17 @@ pub fn encode_record(
     payload: &[u8],
 ) -> Vec<u8> {
     let mut v = Vec::with_capacity(4 + envelope.len() + 1 + 32 * nodes.len() + 32 + payload.len());
+    encode_record_into(&mut v, envelope, nodes, salt, payload);
+    v
+}
+
+fn encode_record_into(
+    v: &mut Vec<u8>,
+    envelope: &[u8],
+    nodes: &[[u8; 32]],
+    salt: &[u8; 32],
+    payload: &[u8],
+) {
     v.extend_from_slice(&(envelope.len() as u32).to_le_bytes());
     v.extend_from_slice(envelope);
     v.push(nodes.len() as u8);
@@ -131,7 +266,6 @@ pub fn encode_record(
     }
     v.extend_from_slice(salt);
     v.extend_from_slice(payload);
-    v
 }
 
 /// Splits a record into its parts; `None` if it is truncated.

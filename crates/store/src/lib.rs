@@ -518,12 +518,9 @@ impl Store {
         if seq >= size {
             return Err(StoreError::NoSuchEvent { seq, size });
         }
-        let record = self
-            .inner
-            .db
-            .get(keys::event(seq))?
+        let (_, chunk, at) = keys::locate(&self.inner.db, seq)?
             .ok_or_else(|| StoreError::Corrupt(format!("event {seq} is missing")))?;
-        Self::decode_event(seq, &record)
+        Self::decode_event(seq, &chunk[at])
     }
 
     /// Up to `limit` (at most [`READ_PAGE_MAX`]) events from `from` on.
@@ -534,10 +531,13 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut out = Vec::with_capacity((end - from) as usize);
-        for kv in self.inner.db.range(keys::event(from)..keys::event(end)) {
-            let (k, v) = kv?;
-            let seq = keys::trailing_u64(&k).expect("event keys end in a sequence number");
-            out.push(Self::decode_event(seq, &v)?);
+        for item in Events::new(&self.inner.db, from, end)? {
+            let (seq, chunk, at) = item.map_err(EventsError::into_store)?;
+            let expected = from + out.len() as u64;
+            if seq != expected {
+                return Err(StoreError::Corrupt(format!("event {expected} is missing")));
+            }
+            out.push(Self::decode_event(seq, &chunk[at])?);
         }
         Ok(out)
     }
@@ -645,6 +645,83 @@ fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     file.sync_all().map_err(io_err(path))
 }
 
+/// Why reading stored events stopped.
+pub(crate) enum EventsError {
+    Sled(sled::Error),
+    /// The chunk whose first event is this one does not parse.
+    Malformed(u64),
+}
+
+impl EventsError {
+    pub(crate) fn into_store(self) -> StoreError {
+        match self {
+            EventsError::Sled(e) => StoreError::Sled(e),
+            EventsError::Malformed(first) => StoreError::Corrupt(format!(
+                "event {first}: the stored chunk of events starting here is malformed"
+            )),
+        }
+    }
+}
+
+/// Stored events from `from` up to `end`, in order, as (seq, chunk value, record range).
+/// A gap in what is stored shows as a jump in `seq`: callers check continuity.
+pub(crate) struct Events {
+    chunks: sled::Iter,
+    chunk: Option<(sled::IVec, sled::IVec)>,
+    next: u64,
+    end: u64,
+}
+
+impl Events {
+    pub(crate) fn new(db: &sled::Db, from: u64, end: u64) -> Result<Self, sled::Error> {
+        // Start at the chunk holding `from`: the last one starting at or before it.
+        let start = match db.range(keys::event(0)..=keys::event(from)).next_back() {
+            Some(kv) => kv?.0.to_vec(),
+            None => keys::event(0).to_vec(),
+        };
+        Ok(Self {
+            chunks: db.range(start..keys::event(end.max(from)).to_vec()),
+            chunk: None,
+            next: from,
+            end,
+        })
+    }
+}
+
+impl Iterator for Events {
+    type Item = Result<(u64, sled::IVec, std::ops::Range<usize>), EventsError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.next >= self.end {
+                return None;
+            }
+            if let Some((key, value)) = self.chunk.take() {
+                let Some(chunk) = keys::Chunk::parse(&key, &value) else {
+                    self.next = self.end;
+                    return Some(Err(EventsError::Malformed(
+                        keys::trailing_u64(&key).unwrap_or(0),
+                    )));
+                };
+                self.next = self.next.max(chunk.first);
+                if let Some(at) = chunk.record_range(self.next) {
+                    let seq = self.next;
+                    self.next += 1;
+                    self.chunk = Some((key, value.clone()));
+                    return Some(Ok((seq, value, at)));
+                }
+            }
+            match self.chunks.next()? {
+                Ok(kv) => self.chunk = Some(kv),
+                Err(e) => {
+                    self.next = self.end;
+                    return Some(Err(EventsError::Sled(e)));
+                }
+            }
+        }
+    }
+}
+
 /// Reads stored perfect-subtree hashes from sled: each lives in the record of the leaf
 /// whose append completed it.
 pub(crate) struct SledNodes<'a>(pub(crate) &'a sled::Db);
@@ -656,11 +733,9 @@ impl NodeSource for SledNodes<'_> {
             StoreError::Corrupt(format!("tree node at level {level}, index {index} {what}"))
         };
         let leaf = keys::completing_leaf(level, index);
-        let record = self
-            .0
-            .get(keys::event(leaf))?
+        let (_, chunk, at) = keys::locate(self.0, leaf)?
             .ok_or_else(|| missing(&format!("is missing (no event {leaf})")))?;
-        let record = keys::split_record(&record)
+        let record = keys::split_record(&chunk[at])
             .ok_or_else(|| missing(&format!("is unreadable (event {leaf} is truncated)")))?;
         record
             .nodes
@@ -712,10 +787,12 @@ fn startup_check(db: &sled::Db, verifier: &NoteVerifier) -> Result<Head, StoreEr
             hex(&head.root)
         )));
     }
-    let last_event = db.scan_prefix([keys::EVENT]).next_back().transpose()?;
-    let stored_events = last_event
-        .and_then(|(k, _)| keys::trailing_u64(&k))
-        .map_or(0, |seq| seq + 1);
+    let stored_events = match db.scan_prefix([keys::EVENT]).next_back().transpose()? {
+        None => 0,
+        Some((key, value)) => keys::Chunk::parse(&key, &value)
+            .ok_or_else(|| StoreError::Corrupt("the last chunk of events is malformed".into()))?
+            .end(),
+    };
     if stored_events != head.size {
         return Err(StoreError::Corrupt(format!(
             "the head record says {} events but the last stored event is number {}",

@@ -14,7 +14,7 @@ use careledger_log::merkle::{Blake3Hasher, CompactRange, Hash, TreeHasher};
 use careledger_log::{Checkpoint, NoteVerifier};
 
 use crate::keys::{self, Head};
-use crate::{hex, read_checkpoints, StoreError};
+use crate::{hex, read_checkpoints, Events, EventsError, StoreError};
 
 /// Events per chunk handed from a scanner to the tree builder.
 const CHUNK_EVENTS: u64 = 8192;
@@ -90,14 +90,20 @@ fn scan_chunk(db: &sled::Db, start: u64, end: u64) -> Result<Scanned, VerifyFail
         reason: reason.to_string(),
     };
     let mut expected = start;
-    for kv in db.range(keys::event(start)..keys::event(end)) {
-        let (k, v) = kv?;
-        let seq = keys::trailing_u64(&k).unwrap_or(u64::MAX);
+    let events = Events::new(db, start, end).map_err(|e| VerifyFailure::Store(e.into()))?;
+    for item in events {
+        let (seq, chunk_value, at) = item.map_err(|e| match e {
+            EventsError::Malformed(first) => fail(
+                first,
+                "the stored chunk of events starting here is malformed",
+            ),
+            EventsError::Sled(e) => VerifyFailure::Store(e.into()),
+        })?;
         if seq != expected {
             return Err(fail(expected, "is missing"));
         }
-        let record =
-            keys::split_record(&v).ok_or_else(|| fail(seq, "stored record is truncated"))?;
+        let record = keys::split_record(&chunk_value[at])
+            .ok_or_else(|| fail(seq, "stored record is truncated"))?;
         let envelope = EnvelopeRef::decode(record.envelope).map_err(|e| VerifyFailure::Event {
             seq,
             reason: format!("envelope does not decode: {e}"),

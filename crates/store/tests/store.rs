@@ -273,35 +273,33 @@ fn tampered(
     store.verify(|_, _| {})
 }
 
-fn flip_byte(db: &sled::Db, key: &[u8], at: usize) {
-    let mut v = db.get(key).unwrap().unwrap().to_vec();
-    v[at] ^= 0x01;
-    db.insert(key, v).unwrap();
+/// Flips one bit of event `seq`'s stored record, at the offset `at` picks in the record.
+fn flip_in_record(db: &sled::Db, seq: u64, at: impl FnOnce(&[u8]) -> usize) {
+    let (key, value, range) = keys::locate(db, seq).unwrap().unwrap();
+    let offset = range.start + at(&value[range.clone()]);
+    let mut value = value.to_vec();
+    value[offset] ^= 0x01;
+    db.insert(key, value).unwrap();
+}
+
+fn envelope_len(record: &[u8]) -> usize {
+    u32::from_le_bytes(record[..4].try_into().unwrap()) as usize
 }
 
 #[test]
 fn verify_names_the_event_whose_envelope_was_altered() {
-    // Byte 40 of the record is inside the actor string (4 length bytes + 25 fixed + 8 length).
-    let err = tampered(|db| flip_byte(db, &keys::event(7), 40)).unwrap_err();
+    // Byte 40 of a record is inside the actor string (4 length bytes + 25 fixed + 8 length).
+    let err = tampered(|db| flip_in_record(db, 7, |_| 40)).unwrap_err();
     assert!(matches!(err, VerifyFailure::Event { seq: 7, .. }), "{err}");
     assert!(err.to_string().starts_with("event 7:"), "{err}");
     // The commitment: the last byte of the envelope.
-    let err = tampered(|db| {
-        let record = db.get(keys::event(3)).unwrap().unwrap();
-        let len = u32::from_le_bytes(record[..4].try_into().unwrap()) as usize;
-        flip_byte(db, &keys::event(3), 4 + len - 1);
-    })
-    .unwrap_err();
+    let err = tampered(|db| flip_in_record(db, 3, |r| 4 + envelope_len(r) - 1)).unwrap_err();
     assert!(matches!(err, VerifyFailure::Event { seq: 3, .. }), "{err}");
 }
 
 #[test]
 fn verify_names_the_event_whose_payload_was_altered() {
-    let err = tampered(|db| {
-        let record = db.get(keys::event(11)).unwrap().unwrap();
-        flip_byte(db, &keys::event(11), record.len() - 2);
-    })
-    .unwrap_err();
+    let err = tampered(|db| flip_in_record(db, 11, |r| r.len() - 2)).unwrap_err();
     assert!(matches!(err, VerifyFailure::Event { seq: 11, .. }), "{err}");
     assert!(err.to_string().contains("payload"), "{err}");
 }
@@ -309,11 +307,8 @@ fn verify_names_the_event_whose_payload_was_altered() {
 #[test]
 fn verify_catches_altered_nodes_leaves_checkpoints_and_missing_events() {
     // Node (level 2, index 1) covers events 4 to 7 and is stored in event 7's record.
-    let err = tampered(|db| {
-        let record = db.get(keys::event(7)).unwrap().unwrap();
-        flip_byte(db, &keys::event(7), keys::node_offset(&record, 2).unwrap());
-    })
-    .unwrap_err();
+    let err =
+        tampered(|db| flip_in_record(db, 7, |r| keys::node_offset(r, 2).unwrap())).unwrap_err();
     assert!(
         matches!(
             err,
@@ -327,21 +322,25 @@ fn verify_catches_altered_nodes_leaves_checkpoints_and_missing_events() {
         ),
         "{err}"
     );
-    let err = tampered(|db| {
-        let record = db.get(keys::event(5)).unwrap().unwrap();
-        flip_byte(
-            db,
-            &keys::event(5),
-            keys::node_offset(&record, 0).unwrap() + 31,
-        );
-    })
-    .unwrap_err();
+    let err = tampered(|db| flip_in_record(db, 5, |r| keys::node_offset(r, 0).unwrap() + 31))
+        .unwrap_err();
     assert!(matches!(err, VerifyFailure::Event { seq: 5, .. }), "{err}");
+    // Removing the chunk that holds event 9 (one request of 20 is one chunk, from event 0).
     let err = tampered(|db| {
-        db.remove(keys::event(9)).unwrap();
+        let (key, _, _) = keys::locate(db, 9).unwrap().unwrap();
+        assert_eq!(keys::trailing_u64(&key), Some(0));
+        db.remove(key).unwrap();
     })
     .unwrap_err();
-    assert!(matches!(err, VerifyFailure::Event { seq: 9, .. }), "{err}");
+    assert!(matches!(err, VerifyFailure::Event { seq: 0, .. }), "{err}");
+    assert!(err.to_string().contains("missing"), "{err}");
+    // A chunk whose offsets do not add up is named by its first event.
+    let err = tampered(|db| {
+        let (key, value, _) = keys::locate(db, 9).unwrap().unwrap();
+        db.insert(key, &value[..value.len() - 1]).unwrap();
+    })
+    .unwrap_err();
+    assert!(matches!(err, VerifyFailure::Event { seq: 0, .. }), "{err}");
     let err = tampered(|db| {
         // One request of 20 events is one batch, so its checkpoint is at size 20.
         let note = db.get(keys::checkpoint(20)).unwrap().unwrap();
@@ -383,11 +382,12 @@ fn start_up_check_refuses_a_tree_that_disagrees_with_its_checkpoint() {
         for level in 0..4u8 {
             for index in 0..(12u64 >> level) {
                 let hash = tree.perfect_node(level, index).unwrap();
-                let key = keys::event(keys::completing_leaf(level, index));
-                let mut record = db.get(key).unwrap().unwrap().to_vec();
-                let at = keys::node_offset(&record, level).unwrap();
-                record[at..at + 32].copy_from_slice(&hash);
-                db.insert(key, record).unwrap();
+                let leaf = keys::completing_leaf(level, index);
+                let (key, value, range) = keys::locate(db, leaf).unwrap().unwrap();
+                let at = range.start + keys::node_offset(&value[range.clone()], level).unwrap();
+                let mut value = value.to_vec();
+                value[at..at + 32].copy_from_slice(&hash);
+                db.insert(key, value).unwrap();
             }
         }
         let mut head = keys::Head::decode(&db.get(keys::HEAD).unwrap().unwrap()).unwrap();
@@ -429,5 +429,64 @@ fn empty_ledger_root_is_the_hash_of_nothing() {
     assert_eq!(store.root_at(0).unwrap(), Blake3Hasher::empty_root());
     let note = store.checkpoint_now().unwrap();
     assert!(note.contains("\n0\n"), "{note}");
+    store.verify(|_, _| {}).unwrap();
+}
+
+#[test]
+fn chunks_split_by_count_and_bytes_and_read_back_across_boundaries() {
+    let (_dir, store) = fresh(small_config());
+    // 300 events in one request: chunks of 64. Then 40 events of 8 KiB: chunks close at
+    // 32 KiB. Then single events: a chunk each.
+    store.append((0..300).map(event).collect()).unwrap();
+    let big: Vec<NewEvent> = (300..340)
+        .map(|n| NewEvent {
+            payload: vec![b'x'; 8 * 1024],
+            ..event(n)
+        })
+        .collect();
+    store.append(big).unwrap();
+    for n in 340..350 {
+        store.append(vec![event(n)]).unwrap();
+    }
+    let db = store.raw_db();
+    let firsts: Vec<u64> = db
+        .scan_prefix([keys::EVENT])
+        .map(|kv| keys::trailing_u64(&kv.unwrap().0).unwrap())
+        .collect();
+    assert_eq!(&firsts[..6], &[0, 64, 128, 192, 256, 300]);
+    assert_eq!(firsts[6], 304, "four 8 KiB records reach the 32 KiB target");
+    assert_eq!(
+        &firsts[firsts.len() - 10..],
+        &(340..350).collect::<Vec<_>>()[..]
+    );
+    let all = store.range(0, 1000).unwrap();
+    assert_eq!(all.len(), 350);
+    assert!(all
+        .iter()
+        .enumerate()
+        .all(|(i, e)| e.envelope.seq == i as u64));
+    let middle = store.range(62, 5).unwrap();
+    assert_eq!(
+        middle.iter().map(|e| e.envelope.seq).collect::<Vec<_>>(),
+        vec![62, 63, 64, 65, 66]
+    );
+    assert_eq!(store.get(303).unwrap().payload.unwrap().1.len(), 8 * 1024);
+    let p2: Vec<u64> = store
+        .by_subject("person:p2", 60, 5)
+        .unwrap()
+        .iter()
+        .map(|e| e.envelope.seq)
+        .collect();
+    assert_eq!(p2, vec![62, 66, 70, 74, 78]);
+    let leaves: Vec<_> = all
+        .iter()
+        .map(|e| Blake3Hasher::hash_leaf(&e.envelope_bytes))
+        .collect();
+    let root = merkle::reference_root::<Blake3Hasher>(&leaves);
+    for seq in [0, 63, 64, 299, 300, 349] {
+        let proof = store.inclusion_proof(seq, 350).unwrap();
+        verify_inclusion::<Blake3Hasher, _>(seq, 350, &leaves[seq as usize], &proof, &root)
+            .unwrap();
+    }
     store.verify(|_, _| {}).unwrap();
 }
