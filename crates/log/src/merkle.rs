@@ -113,7 +113,7 @@ pub trait NodeSource {
 
 /// Largest power of two strictly below `n` (`n >= 2`).
 pub fn split_point(n: u64) -> u64 {
-    debug_assert!(n >= 2);
+    assert!(n >= 2, "a tree of {n} leaves has no split");
     1u64 << (63 - (n - 1).leading_zeros())
 }
 
@@ -137,12 +137,21 @@ pub fn perfect_pieces(start: u64, end: u64) -> impl Iterator<Item = (u8, u64)> {
 }
 
 /// Hash of the subtree over leaves `[start, end)` (RFC 9162 MTH), read from `src`.
+///
+/// `start` must be aligned to the largest power of two not above `end - start` (true of
+/// every subtree RFC 9162 proofs use); other ranges are not subtrees of the tree and
+/// panic rather than hash to something meaningless.
 pub fn range_hash<H: TreeHasher, S: NodeSource>(
     src: &S,
     start: u64,
     end: u64,
 ) -> Result<Hash, S::Error> {
-    debug_assert!(start < end);
+    assert!(start < end, "empty range [{start}, {end})");
+    let largest = 1u64 << (63 - (end - start).leading_zeros());
+    assert!(
+        start.is_multiple_of(largest),
+        "[{start}, {end}) is not a subtree: {start} is not a multiple of {largest}"
+    );
     let mut pieces = [(0u8, 0u64); 64];
     let mut count = 0;
     for piece in perfect_pieces(start, end) {
@@ -506,5 +515,27 @@ pub fn reference_root<H: TreeHasher>(leaves: &[Hash]) -> Hash {
                 &reference_root::<H>(&leaves[k..]),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic(expected = "is not a subtree")]
+    fn range_hash_refuses_a_range_that_is_not_a_subtree() {
+        let mut tree = MemoryTree::<Blake3Hasher>::new();
+        for i in 0..4u8 {
+            tree.push([i; 32]);
+        }
+        let _ = range_hash::<Blake3Hasher, _>(&tree, 1, 4);
+    }
+
+    #[test]
+    #[should_panic(expected = "empty range")]
+    fn range_hash_refuses_an_empty_range() {
+        let tree = MemoryTree::<Blake3Hasher>::new();
+        let _ = range_hash::<Blake3Hasher, _>(&tree, 2, 2);
     }
 }

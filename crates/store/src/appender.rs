@@ -86,7 +86,7 @@ impl Appender {
         config: StoreConfig,
         (size, indexed): (Arc<AtomicU64>, Arc<AtomicU64>),
     ) -> Result<Self, StoreError> {
-        let range = CompactRange::from_source(&SledNodes(&db), head.size)?;
+        let range = CompactRange::from_source(&SledNodes(&db, None), head.size)?;
         assert_eq!(
             range.root(),
             head.root,

@@ -212,6 +212,7 @@ struct Inner {
     size: Arc<AtomicU64>,
     /// Events the subject index covers; only the indexer raises it.
     indexed: Arc<AtomicU64>,
+    node_cache: NodeCache,
     sender: Mutex<Option<SyncSender<Request>>>,
     appender: Mutex<Option<JoinHandle<()>>>,
 }
@@ -352,6 +353,7 @@ impl Store {
                 config,
                 size,
                 indexed,
+                node_cache: NodeCache::new(),
                 sender: Mutex::new(Some(sender)),
                 appender: Mutex::new(Some(handle)),
             }),
@@ -573,7 +575,7 @@ impl Store {
     }
 
     fn nodes(&self) -> SledNodes<'_> {
-        SledNodes(&self.inner.db)
+        SledNodes(&self.inner.db, Some(&self.inner.node_cache))
     }
 
     fn check_size(&self, size: u64) -> Result<(), StoreError> {
@@ -722,13 +724,59 @@ impl Iterator for Events {
     }
 }
 
+/// Perfect-subtree hashes never change once written, so the upper levels, which every
+/// proof reads, are kept in memory after their first read.
+pub(crate) struct NodeCache(std::sync::RwLock<std::collections::HashMap<(u8, u64), Hash>>);
+
+impl NodeCache {
+    /// Only nodes at this level or above are cached (each covers 64 events or more)...
+    const LEVEL_MIN: u8 = 6;
+    /// ...and at most this many (about 12 MiB); past it, reads go to sled.
+    const ENTRIES_MAX: usize = 262_144;
+
+    fn new() -> Self {
+        Self(std::sync::RwLock::new(std::collections::HashMap::new()))
+    }
+
+    fn get(&self, level: u8, index: u64) -> Option<Hash> {
+        if level < Self::LEVEL_MIN {
+            return None;
+        }
+        self.0.read().ok()?.get(&(level, index)).copied()
+    }
+
+    fn put(&self, level: u8, index: u64, hash: Hash) {
+        if level < Self::LEVEL_MIN {
+            return;
+        }
+        if let Ok(mut map) = self.0.write() {
+            if map.len() < Self::ENTRIES_MAX {
+                map.insert((level, index), hash);
+            }
+        }
+    }
+}
+
 /// Reads stored perfect-subtree hashes from sled: each lives in the record of the leaf
 /// whose append completed it.
-pub(crate) struct SledNodes<'a>(pub(crate) &'a sled::Db);
+pub(crate) struct SledNodes<'a>(pub(crate) &'a sled::Db, pub(crate) Option<&'a NodeCache>);
 
 impl NodeSource for SledNodes<'_> {
     type Error = StoreError;
     fn perfect_node(&self, level: u8, index: u64) -> Result<Hash, StoreError> {
+        if let Some(hash) = self.1.and_then(|c| c.get(level, index)) {
+            return Ok(hash);
+        }
+        let hash = self.read_node(level, index)?;
+        if let Some(cache) = self.1 {
+            cache.put(level, index, hash);
+        }
+        Ok(hash)
+    }
+}
+
+impl SledNodes<'_> {
+    fn read_node(&self, level: u8, index: u64) -> Result<Hash, StoreError> {
         let missing = |what: &str| {
             StoreError::Corrupt(format!("tree node at level {level}, index {index} {what}"))
         };
@@ -777,7 +825,7 @@ fn startup_check(db: &sled::Db, verifier: &NoteVerifier) -> Result<Head, StoreEr
         Some(v) => Head::decode(&v)
             .ok_or_else(|| StoreError::Corrupt("the head record is malformed".into()))?,
     };
-    let nodes = SledNodes(db);
+    let nodes = SledNodes(db, None);
     let tree_root = merkle::root::<Blake3Hasher, _>(&nodes, head.size)?;
     if tree_root != head.root {
         return Err(StoreError::Corrupt(format!(
