@@ -84,7 +84,7 @@ impl Appender {
         head: Head,
         last_checkpoint_size: Option<u64>,
         config: StoreConfig,
-        (size, indexed): (Arc<AtomicU64>, Arc<AtomicU64>),
+        (size, index): (Arc<AtomicU64>, Arc<crate::index::Index>),
     ) -> Result<Self, StoreError> {
         let range = CompactRange::from_source(&SledNodes(&db, None), head.size)?;
         assert_eq!(
@@ -107,10 +107,9 @@ impl Appender {
         };
         let (to_indexer, indexer_work) = sync_channel(INDEX_QUEUE_BATCHES_MAX);
         let indexer = {
-            let db = db.clone();
             std::thread::Builder::new()
                 .name("careledger-indexer".into())
-                .spawn(move || index_loop(db, indexer_work, indexed))
+                .spawn(move || index_loop(index, indexer_work))
                 .map_err(|source| StoreError::Io {
                     path: "careledger-indexer thread".into(),
                     source,

@@ -1,132 +1,96 @@
 //! The subject index, kept off the append path.
 //!
-//! For each subject the index holds posting chunks: key `s` subject 0x00 first-seq, value
-//! up to [`POSTING_CHUNK_MAX`] sequence numbers (u64 LE each, ascending). One key per event
-//! would cost a sled insert per event on pages scattered over every person, the most
-//! expensive part of an append; a chunk costs one rewrite per person per index batch. The
-//! appender only hands `(subject, seq)` pairs to the indexer thread, which groups them by
-//! person and writes them in large batches together with the `mindexed` mark (how many
-//! events the index covers). Readers combine the index, below the
-//! mark, with a scan of the few events above it, so a read right after an acknowledged
-//! append still sees it. The index is derived: after a crash, `catch_up` rebuilds the part
-//! the mark does not cover from the event records.
+//! For each subject the index holds posting chunks in sled (key `s` subject 0x00 first-seq,
+//! value up to [`POSTING_CHUNK_MAX`] sequence numbers, u64 LE each, ascending) and, for
+//! its newest events, a list in memory. One sled key per event would cost an insert per
+//! event on pages scattered over every person, which was the most expensive part of an
+//! append; this way a person's events cost one insert per 64.
+//!
+//! The appender hands `(subject, seq)` pairs to the indexer thread. A person's in-memory
+//! list is written out as a chunk when it reaches 64; every [`PERSIST_EVERY`] events of
+//! the log, all lists are written out and the `mindexed` mark records that the index in
+//! sled covers every event below that boundary. The boundaries are fixed sequence
+//! numbers, so after a crash, rebuilding from the mark (`Index::open`) forms exactly the
+//! same chunks again. Readers hold the index lock while they read both parts, so an entry
+//! moving from memory to sled is seen exactly once; entries above the in-memory mark
+//! (`Store::by_subject`) are found by scanning the few newest events.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use careledger_log::envelope::EnvelopeRef;
 
 use crate::keys;
 use crate::{Events, EventsError, StoreError};
 
-/// Most sequence numbers in one posting chunk (so a rewrite is at most 512 bytes).
+/// Most sequence numbers in one posting chunk (so a chunk is at most 512 bytes).
 pub(crate) const POSTING_CHUNK_MAX: usize = 64;
-/// Most index entries written in one sled batch.
+/// Every this many events of the log, the whole index is written to sled; this bounds the
+/// in-memory part and the work of rebuilding it at start-up.
+pub(crate) const PERSIST_EVERY: u64 = 65_536;
+/// Most entries the indexer applies at once.
 pub(crate) const INDEX_BATCH_ENTRIES_MAX: usize = 8192;
 /// Batches of index work that may wait for the indexer; the appender waits when it is full,
 /// which bounds how far the index can fall behind the log.
 pub(crate) const INDEX_QUEUE_BATCHES_MAX: usize = 64;
 
-/// One appended batch's contribution to the index.
+/// One appended batch's contribution to the index, in sequence order.
 pub(crate) struct IndexWork {
     pub(crate) entries: Vec<(String, u64)>,
     /// The log size after this batch.
     pub(crate) upto: u64,
 }
 
-fn write(db: &sled::Db, mut entries: Vec<(String, u64)>, upto: u64) -> Result<(), sled::Error> {
-    entries.sort_unstable();
-    let mut batch = sled::Batch::default();
-    let mut rest = entries.as_slice();
-    while let Some((subject, _)) = rest.first() {
-        let count = rest.iter().take_while(|(s, _)| s == subject).count();
-        let (group, tail) = rest.split_at(count);
-        rest = tail;
-        let mut seqs = group.iter().map(|(_, seq)| *seq).peekable();
-        // Fill the subject's last chunk first, then open new ones.
-        if let Some(kv) = db.scan_prefix(keys::subject_prefix(subject)).next_back() {
-            let (key, value) = kv?;
-            if value.len() < POSTING_CHUNK_MAX * 8 {
-                let mut chunk = value.to_vec();
-                while chunk.len() < POSTING_CHUNK_MAX * 8 {
-                    let Some(seq) = seqs.next() else { break };
-                    chunk.extend_from_slice(&seq.to_le_bytes());
-                }
-                batch.insert(key, chunk);
-            }
-        }
-        while let Some(&first) = seqs.peek() {
-            let mut chunk = Vec::with_capacity(POSTING_CHUNK_MAX * 8);
-            while chunk.len() < POSTING_CHUNK_MAX * 8 {
-                let Some(seq) = seqs.next() else { break };
-                chunk.extend_from_slice(&seq.to_le_bytes());
-            }
-            batch.insert(keys::subject(subject, first), chunk);
-        }
-    }
-    batch.insert(keys::INDEXED, &upto.to_le_bytes());
-    db.apply_batch(batch)
+struct Memory {
+    /// Each subject's newest sequence numbers, not yet in sled.
+    lists: HashMap<String, Vec<u64>>,
+    /// The next sequence number at which everything is written out.
+    next_persist: u64,
 }
 
-/// Sequence numbers of `subject`'s events in `[from, below)`, ascending, at most `limit`.
-pub(crate) fn lookup(
-    db: &sled::Db,
-    subject: &str,
-    from: u64,
-    below: u64,
-    limit: usize,
-) -> Result<Vec<u64>, StoreError> {
-    let prefix = keys::subject_prefix(subject);
-    // Start at the chunk that may hold `from`: the last one starting at or before it.
-    let start = match db
-        .range(prefix.clone()..=keys::subject(subject, from))
-        .next_back()
-        .transpose()?
-    {
-        Some((key, _)) if key.starts_with(&prefix) => key.to_vec(),
-        _ => prefix.clone(),
-    };
-    let mut out = Vec::new();
-    for kv in db.range(start..) {
-        let (key, value) = kv?;
-        if !key.starts_with(&prefix) {
-            break;
-        }
-        for seq in value.chunks_exact(8) {
-            let seq = u64::from_le_bytes(seq.try_into().expect("chunks of 8"));
-            if seq >= below || out.len() >= limit {
-                return Ok(out);
-            }
-            if seq >= from {
-                out.push(seq);
-            }
-        }
-    }
-    Ok(out)
+pub(crate) struct Index {
+    db: sled::Db,
+    memory: Mutex<Memory>,
+    /// Events the index (sled and memory) covers.
+    indexed: AtomicU64,
 }
 
-/// How many events the stored index covers.
-pub(crate) fn indexed_upto(db: &sled::Db) -> Result<u64, StoreError> {
-    match db.get(keys::INDEXED)? {
-        None => Ok(0),
-        Some(v) => Ok(u64::from_le_bytes(v.as_ref().try_into().map_err(|_| {
-            StoreError::Corrupt("the index mark is malformed".into())
-        })?)),
-    }
+fn chunk_value(seqs: &[u64]) -> Vec<u8> {
+    seqs.iter().flat_map(|s| s.to_le_bytes()).collect()
 }
 
-/// Indexes the events in `[indexed_upto, size)` from their records; returns `size`.
-pub(crate) fn catch_up(db: &sled::Db, size: u64) -> Result<u64, StoreError> {
-    let mut from = indexed_upto(db)?.min(size);
-    while from < size {
+impl Index {
+    /// Loads the mark and rebuilds the in-memory part from the events above it.
+    pub(crate) fn open(db: &sled::Db, size: u64) -> Result<Arc<Self>, StoreError> {
+        let mark = match db.get(keys::INDEXED)? {
+            None => 0,
+            Some(v) => u64::from_le_bytes(v.as_ref().try_into().map_err(|_| {
+                StoreError::Corrupt("the index mark is malformed".into())
+            })?),
+        };
+        if mark > size {
+            return Err(StoreError::Corrupt(format!(
+                "the subject index covers {mark} events but the log holds {size}"
+            )));
+        }
+        let index = Arc::new(Self {
+            db: db.clone(),
+            memory: Mutex::new(Memory {
+                lists: HashMap::new(),
+                next_persist: mark + PERSIST_EVERY,
+            }),
+            indexed: AtomicU64::new(mark),
+        });
         let mut entries = Vec::new();
-        let mut upto = from;
-        for item in Events::new(db, from, size)? {
+        let mut expected = mark;
+        for item in Events::new(db, mark, size)? {
             let (seq, chunk, at) = item.map_err(EventsError::into_store)?;
-            if seq != upto {
-                return Err(StoreError::Corrupt(format!("event {upto} is missing")));
+            if seq != expected {
+                return Err(StoreError::Corrupt(format!("event {expected} is missing")));
             }
+            expected += 1;
             let envelope = keys::split_record(&chunk[at])
                 .map(|r| EnvelopeRef::decode(r.envelope))
                 .ok_or_else(|| StoreError::Corrupt(format!("event {seq}: record is truncated")))?
@@ -134,36 +98,140 @@ pub(crate) fn catch_up(db: &sled::Db, size: u64) -> Result<u64, StoreError> {
             if let Some(subject) = envelope.subject {
                 entries.push((subject.to_string(), seq));
             }
-            upto += 1;
-            if entries.len() == INDEX_BATCH_ENTRIES_MAX {
+        }
+        index.apply(IndexWork {
+            entries,
+            upto: size,
+        })?;
+        Ok(index)
+    }
+
+    /// Events the index covers.
+    pub(crate) fn indexed(&self) -> u64 {
+        self.indexed.load(Ordering::Acquire)
+    }
+
+    /// Adds one batch's entries; writes full chunks, and everything at each persist point.
+    fn apply(&self, work: IndexWork) -> Result<(), sled::Error> {
+        let mut memory = self.memory.lock().expect("index lock poisoned");
+        let mut batch = sled::Batch::default();
+        let mut dirty = false;
+        for (subject, seq) in work.entries {
+            while seq >= memory.next_persist {
+                let mark = memory.next_persist;
+                persist_all(&mut memory, &mut batch, mark);
+                dirty = true;
+            }
+            match memory.lists.get_mut(subject.as_str()) {
+                Some(list) => {
+                    list.push(seq);
+                    if list.len() == POSTING_CHUNK_MAX {
+                        batch.insert(keys::subject(&subject, list[0]), chunk_value(list));
+                        list.clear();
+                        dirty = true;
+                    }
+                }
+                None => {
+                    memory.lists.insert(subject, vec![seq]);
+                }
+            }
+        }
+        while work.upto >= memory.next_persist {
+            let mark = memory.next_persist;
+            persist_all(&mut memory, &mut batch, mark);
+            dirty = true;
+        }
+        if dirty {
+            self.db.apply_batch(batch)?;
+        }
+        self.indexed.fetch_max(work.upto, Ordering::Release);
+        Ok(())
+    }
+
+    /// Sequence numbers of `subject`'s events in `[from, below)`, ascending, at most `limit`.
+    pub(crate) fn lookup(
+        &self,
+        subject: &str,
+        from: u64,
+        below: u64,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        // Held across both parts, so that no entry moves between them while we read.
+        let memory = self.memory.lock().expect("index lock poisoned");
+        let prefix = keys::subject_prefix(subject);
+        // Start at the chunk that may hold `from`: the last one starting at or before it.
+        let start = match self
+            .db
+            .range(prefix.clone()..=keys::subject(subject, from))
+            .next_back()
+            .transpose()?
+        {
+            Some((key, _)) if key.starts_with(&prefix) => key.to_vec(),
+            _ => prefix.clone(),
+        };
+        let mut out = Vec::new();
+        let mut last: Option<u64> = None;
+        let mut take = |seq: u64, out: &mut Vec<u64>| -> bool {
+            // After a crash, a chunk may be written again under another key: skip repeats.
+            if last.is_some_and(|l| seq <= l) {
+                return true;
+            }
+            last = Some(seq);
+            if seq >= below || out.len() >= limit {
+                return false;
+            }
+            if seq >= from {
+                out.push(seq);
+            }
+            true
+        };
+        for kv in self.db.range(start..) {
+            let (key, value) = kv?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            for seq in value.chunks_exact(8) {
+                if !take(u64::from_le_bytes(seq.try_into().expect("8 bytes")), &mut out) {
+                    return Ok(out);
+                }
+            }
+        }
+        for &seq in memory.lists.get(subject).into_iter().flatten() {
+            if !take(seq, &mut out) {
                 break;
             }
         }
-        write(db, entries, upto)?;
-        from = upto;
+        Ok(out)
     }
-    Ok(size)
 }
 
-/// The indexer thread: drains queued work, writes it in sorted batches, advances the mark.
-pub(crate) fn index_loop(db: sled::Db, work: Receiver<IndexWork>, indexed: Arc<AtomicU64>) {
+/// Writes every in-memory list as a chunk and moves the mark to `mark`.
+fn persist_all(memory: &mut Memory, batch: &mut sled::Batch, mark: u64) {
+    for (subject, list) in memory.lists.drain() {
+        if let Some(&first) = list.first() {
+            batch.insert(keys::subject(&subject, first), chunk_value(&list));
+        }
+    }
+    batch.insert(keys::INDEXED, &mark.to_le_bytes());
+    memory.next_persist = mark + PERSIST_EVERY;
+}
+
+/// The indexer thread: applies queued work, several batches at a time when they wait.
+pub(crate) fn index_loop(index: Arc<Index>, work: Receiver<IndexWork>) {
     while let Ok(first) = work.recv() {
         let mut entries = first.entries;
         let mut upto = first.upto;
-        while entries.len() < INDEX_BATCH_ENTRIES_MAX {
-            match work.try_recv() {
-                Ok(more) => {
-                    entries.extend(more.entries);
-                    upto = upto.max(more.upto);
-                }
-                Err(_) => break,
+        while let Ok(more) = work.try_recv() {
+            entries.extend(more.entries);
+            upto = upto.max(more.upto);
+            if entries.len() >= INDEX_BATCH_ENTRIES_MAX {
+                break;
             }
         }
-        if write(&db, entries, upto).is_err() {
+        if index.apply(IndexWork { entries, upto }).is_err() {
             // Readers fall back to scanning above the mark; the next start-up rebuilds
             // the index from the records. Stop rather than skip entries.
             return;
         }
-        indexed.fetch_max(upto, Ordering::Release);
     }
 }

@@ -210,8 +210,8 @@ struct Inner {
     config: StoreConfig,
     /// Events durable and visible to readers; only the syncer raises it.
     size: Arc<AtomicU64>,
-    /// Events the subject index covers; only the indexer raises it.
-    indexed: Arc<AtomicU64>,
+    /// The subject index; only the indexer thread adds to it.
+    index: Arc<index::Index>,
     node_cache: NodeCache,
     sender: Mutex<Option<SyncSender<Request>>>,
     appender: Mutex<Option<JoinHandle<()>>>,
@@ -327,7 +327,7 @@ impl Store {
         }
         let head = startup_check(&db, &verifier)?;
         let size = Arc::new(AtomicU64::new(head.size));
-        let indexed = Arc::new(AtomicU64::new(index::catch_up(&db, head.size)?));
+        let index = index::Index::open(&db, head.size)?;
         let (sender, receiver) = sync_channel(config.queue_requests_max);
         let barrier = barrier::Barrier::new(&dir.join(SLED_DIR)).map_err(io_err(dir))?;
         let last_checkpoint = last_checkpoint_size(&db)?;
@@ -338,7 +338,7 @@ impl Store {
             head,
             last_checkpoint,
             config.clone(),
-            (size.clone(), indexed.clone()),
+            (size.clone(), index.clone()),
         )?;
         let handle = std::thread::Builder::new()
             .name("careledger-appender".into())
@@ -352,7 +352,7 @@ impl Store {
                 verifier,
                 config,
                 size,
-                indexed,
+                index,
                 node_cache: NodeCache::new(),
                 sender: Mutex::new(Some(sender)),
                 appender: Mutex::new(Some(handle)),
@@ -553,11 +553,11 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let size = self.size();
-        let indexed = self.inner.indexed.load(Ordering::Acquire).min(size);
+        let indexed = self.inner.index.indexed().min(size);
         let limit = limit.min(READ_PAGE_MAX);
         // Below the index mark, the index; above it, the few events not yet indexed.
         let mut out = Vec::new();
-        for seq in index::lookup(&self.inner.db, subject, from, indexed, limit)? {
+        for seq in self.inner.index.lookup(subject, from, indexed, limit)? {
             out.push(self.get(seq)?);
         }
         let mut next = from.max(indexed);
