@@ -34,6 +34,9 @@ const APPLIED_BATCHES_MAX: usize = 64;
 /// How often a gathering appender looks again whether the disk is free.
 const DISK_POLL: std::time::Duration = std::time::Duration::from_micros(50);
 
+/// Longest an appender lingers for writers of the previous batch to come back.
+const LINGER_MAX: std::time::Duration = std::time::Duration::from_micros(200);
+
 /// An applied batch: who to answer once it is durable.
 struct Applied {
     size: u64,
@@ -74,6 +77,7 @@ pub(crate) struct Appender {
     /// Batches handed to the syncer, and how many of them it has finished.
     applied_batches: u64,
     synced_batches: Arc<AtomicU64>,
+    last_batch_events: usize,
 }
 
 impl Appender {
@@ -130,6 +134,7 @@ impl Appender {
             indexer: Some(indexer),
             applied_batches: 0,
             synced_batches,
+            last_batch_events: 0,
         })
     }
 
@@ -181,8 +186,21 @@ impl Appender {
                             Err(RecvTimeoutError::Disconnected) => break,
                         }
                     }
+                    // Under steady load the writers answered by the last batch come back
+                    // together; linger briefly for them rather than splitting them in two.
+                    if next.is_none() && events < self.last_batch_events {
+                        let until = Instant::now() + LINGER_MAX;
+                        while next.is_none() {
+                            let left = until.saturating_duration_since(Instant::now());
+                            if left.is_zero() {
+                                break;
+                            }
+                            next = queue.recv_timeout(left.min(DISK_POLL)).ok();
+                        }
+                    }
                 }
             }
+            self.last_batch_events = events;
             self.write_batch(appends, None);
         }
         // The queue is closed: let the syncer answer what is in flight, then stop.

@@ -66,9 +66,11 @@ impl Index {
     pub(crate) fn open(db: &sled::Db, size: u64) -> Result<Arc<Self>, StoreError> {
         let mark = match db.get(keys::INDEXED)? {
             None => 0,
-            Some(v) => u64::from_le_bytes(v.as_ref().try_into().map_err(|_| {
-                StoreError::Corrupt("the index mark is malformed".into())
-            })?),
+            Some(v) => u64::from_le_bytes(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("the index mark is malformed".into()))?,
+            ),
         };
         if mark > size {
             return Err(StoreError::Corrupt(format!(
@@ -191,7 +193,10 @@ impl Index {
                 break;
             }
             for seq in value.chunks_exact(8) {
-                if !take(u64::from_le_bytes(seq.try_into().expect("8 bytes")), &mut out) {
+                if !take(
+                    u64::from_le_bytes(seq.try_into().expect("8 bytes")),
+                    &mut out,
+                ) {
                     return Ok(out);
                 }
             }

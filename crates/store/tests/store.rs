@@ -509,7 +509,9 @@ fn subject_index_survives_reopen_across_its_persist_point() {
     {
         let store = Store::open(dir.path(), small_config()).unwrap();
         for start in (0..total).step_by(10_000) {
-            store.append((start..start + 10_000).map(event).collect()).unwrap();
+            store
+                .append((start..start + 10_000).map(event).collect())
+                .unwrap();
         }
         for s in 0..subjects {
             let got: Vec<u64> = page_all(&store, &format!("person:q{s}"));
@@ -519,14 +521,28 @@ fn subject_index_survives_reopen_across_its_persist_point() {
     // The index's persisted part covers the first 65,536 events; the rest is rebuilt.
     let store = Store::open(dir.path(), small_config()).unwrap();
     let mark = store.raw_db().get(keys::INDEXED).unwrap().unwrap();
-    assert_eq!(u64::from_le_bytes(mark.as_ref().try_into().unwrap()), 65_536);
+    assert_eq!(
+        u64::from_le_bytes(mark.as_ref().try_into().unwrap()),
+        65_536
+    );
     for s in 0..subjects {
-        assert_eq!(page_all(&store, &format!("person:q{s}")), expected(s), "subject {s}");
+        assert_eq!(
+            page_all(&store, &format!("person:q{s}")),
+            expected(s),
+            "subject {s}"
+        );
     }
     // Paging from the middle of a chunk.
     let from = store.by_subject("person:q3", 30_001, 3).unwrap();
-    let want: Vec<u64> = expected(3).into_iter().filter(|&n| n >= 30_001).take(3).collect();
-    assert_eq!(from.iter().map(|e| e.envelope.seq).collect::<Vec<_>>(), want);
+    let want: Vec<u64> = expected(3)
+        .into_iter()
+        .filter(|&n| n >= 30_001)
+        .take(3)
+        .collect();
+    assert_eq!(
+        from.iter().map(|e| e.envelope.seq).collect::<Vec<_>>(),
+        want
+    );
 }
 
 /// Every event of a subject, read in pages as the CLI does.
