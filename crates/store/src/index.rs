@@ -86,13 +86,11 @@ impl Index {
             indexed: AtomicU64::new(mark),
         });
         let mut entries = Vec::new();
-        let mut expected = mark;
-        for item in Events::new(db, mark, size)? {
+        for (expected, item) in (mark..).zip(Events::new(db, mark, size)?) {
             let (seq, chunk, at) = item.map_err(EventsError::into_store)?;
             if seq != expected {
                 return Err(StoreError::Corrupt(format!("event {expected} is missing")));
             }
-            expected += 1;
             let envelope = keys::split_record(&chunk[at])
                 .map(|r| EnvelopeRef::decode(r.envelope))
                 .ok_or_else(|| StoreError::Corrupt(format!("event {seq}: record is truncated")))?

@@ -253,16 +253,37 @@ fn sled_config(dir: &Path, config: &StoreConfig) -> sled::Config {
         .use_compression(false)
 }
 
+/// How long opening waits for sled's file lock. sled releases the lock of a closed
+/// database from its background threads a little after the last handle is dropped, so a
+/// reopen in the same process can briefly find it held; another process holding it is
+/// reported after this long.
+const LOCK_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(3);
+
+fn is_lock_error(e: &sled::Error) -> bool {
+    match e {
+        sled::Error::Io(io) => {
+            io.kind() == std::io::ErrorKind::WouldBlock
+                || io.raw_os_error() == Some(11)
+                || io.to_string().contains("could not acquire lock")
+        }
+        _ => false,
+    }
+}
+
 fn open_db(dir: &Path, config: &StoreConfig) -> Result<sled::Db, StoreError> {
-    sled_config(dir, config).open().map_err(|e| match e {
-        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
-            StoreError::Locked(dir.to_path_buf())
+    let started = std::time::Instant::now();
+    loop {
+        match sled_config(dir, config).open() {
+            Ok(db) => return Ok(db),
+            Err(e) if is_lock_error(&e) => {
+                if started.elapsed() >= LOCK_WAIT_MAX {
+                    return Err(StoreError::Locked(dir.to_path_buf()));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => return Err(StoreError::Sled(e)),
         }
-        sled::Error::Io(io) if io.raw_os_error() == Some(11) => {
-            StoreError::Locked(dir.to_path_buf())
-        }
-        other => StoreError::Sled(other),
-    })
+    }
 }
 
 impl Store {

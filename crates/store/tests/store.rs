@@ -497,13 +497,13 @@ fn subject_index_survives_reopen_across_its_persist_point() {
     Store::init(dir.path(), "test.careledger/index").unwrap();
     let subjects = 7u64;
     let event = |n: u64| NewEvent {
-        subject: (n % 11 != 0).then(|| format!("person:q{}", n % subjects)),
+        subject: (!n.is_multiple_of(11)).then(|| format!("person:q{}", n % subjects)),
         ..event(n)
     };
     let total = 70_000u64;
     let expected = |s: u64| -> Vec<u64> {
         (0..total)
-            .filter(|n| n % 11 != 0 && n % subjects == s)
+            .filter(|n| !n.is_multiple_of(11) && n % subjects == s)
             .collect()
     };
     {
@@ -555,4 +555,16 @@ fn page_all(store: &Store, subject: &str) -> Vec<u64> {
         next = last.envelope.seq + 1;
         out.extend(page.iter().map(|e| e.envelope.seq));
     }
+}
+
+#[test]
+fn a_ledger_open_elsewhere_is_reported_as_in_use() {
+    let (dir, _store) = fresh(small_config());
+    let started = std::time::Instant::now();
+    let err = Store::open(dir.path(), small_config())
+        .err()
+        .expect("second open must fail");
+    assert!(matches!(err, StoreError::Locked(_)), "{err}");
+    assert!(err.to_string().contains("in use"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
 }
