@@ -1,0 +1,217 @@
+//! tools/verify_export.py, written from docs/FORMAT.md alone, must agree with careledger:
+//! it accepts what `careledger verify` accepts, with the same root, checks the proofs that
+//! `careledger prove` prints, and names an altered event.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn careledger(args: &[&str], stdin: Option<&str>) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_careledger"))
+        .args(args)
+        .env_remove("CARELEDGER_DATA")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "careledger {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Whether the independent verifier can run here; in CI it must.
+fn python_ready() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import blake3, cryptography"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok || std::env::var_os("CI").is_none(),
+        "python3 with blake3 and cryptography is missing; .ci/run installs them"
+    );
+    if !ok {
+        eprintln!("skipping: python3 with blake3 and cryptography is not installed");
+    }
+    ok
+}
+
+fn verifier(dir: &Path, args: &[String]) -> Output {
+    Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tools/verify_export.py"
+        ))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn events(from: usize, count: usize) -> String {
+    (from..from + count)
+        .map(|n| {
+            format!(
+                "{{\"actor\":\"staff:s{}\",\"subject\":\"person:p{}\",\"kind\":\"visit.completed\",\"occurred_at\":\"2026-11-25T10:00:00Z\",\"payload\":{{\"n\":{n},\"note\":\"ok\"}}}}\n",
+                n % 4,
+                n % 9
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_independent_verifier_agrees_with_careledger() {
+    if !python_ready() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = dir.join("ledger");
+    let data = data.to_str().unwrap();
+    careledger(
+        &[
+            "init",
+            "--data",
+            data,
+            "--origin",
+            "test.careledger/independent",
+        ],
+        None,
+    );
+    // Several appends, so the ledger holds chunks of several sizes.
+    let mut appended = 0;
+    for count in [1, 150, 7, 64, 300] {
+        careledger(&["append", "--data", data], Some(&events(appended, count)));
+        appended += count;
+    }
+    let size = appended.to_string();
+    careledger(
+        &[
+            "export",
+            "--data",
+            data,
+            "--out",
+            dir.join("ledger.export").to_str().unwrap(),
+        ],
+        None,
+    );
+    std::fs::write(
+        dir.join("checkpoint.txt"),
+        careledger(&["checkpoint", "--data", data], None),
+    )
+    .unwrap();
+    let key = careledger(&["key", "--data", data], None)
+        .trim()
+        .to_string();
+    let mut args = vec![
+        "--export".to_string(),
+        "ledger.export".into(),
+        "--checkpoint".into(),
+        "checkpoint.txt".into(),
+        "--key".into(),
+        key.clone(),
+    ];
+    for (i, (seq, tree_size)) in [
+        (0, None),
+        (150, None),
+        (521, None),
+        (63, Some("64")),
+        (200, Some("300")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut prove = vec!["prove", "inclusion", "--data", data, "--seq"];
+        let seq = seq.to_string();
+        prove.push(&seq);
+        if let Some(s) = tree_size {
+            prove.extend(["--size", s]);
+        }
+        let file = format!("inclusion{i}.json");
+        std::fs::write(dir.join(&file), careledger(&prove, None)).unwrap();
+        args.extend(["--inclusion".into(), file]);
+        let raw = careledger(&["show", "--data", data, "--seq", &seq, "--raw"], None);
+        args.extend(["--show-raw".into(), format!("{seq}={}", raw.trim())]);
+    }
+    for (i, (from, to)) in [("1", size.as_str()), ("151", "222"), ("64", "128")]
+        .into_iter()
+        .enumerate()
+    {
+        let file = format!("consistency{i}.json");
+        std::fs::write(
+            dir.join(&file),
+            careledger(
+                &[
+                    "prove",
+                    "consistency",
+                    "--data",
+                    data,
+                    "--from",
+                    from,
+                    "--to",
+                    to,
+                ],
+                None,
+            ),
+        )
+        .unwrap();
+        args.extend(["--consistency".into(), file]);
+    }
+    let out = verifier(dir, &args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "independent verifier refused careledger's ledger: {}{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Both name the same root.
+    let verified = careledger(&["verify", "--data", data], None);
+    let root = verified
+        .split("root ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    assert!(
+        stdout.contains(root),
+        "roots differ: {stdout} vs {verified}"
+    );
+    assert!(
+        stdout.contains(&format!("{appended} events verified")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("5 inclusion and 3 consistency proofs"),
+        "{stdout}"
+    );
+
+    // One altered payload byte in the export: refused, and the event named.
+    let mut export = std::fs::read(dir.join("ledger.export")).unwrap();
+    let needle = b"\"n\":300,";
+    let at = export
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap();
+    export[at + 5] ^= 0x01;
+    std::fs::write(dir.join("altered.export"), export).unwrap();
+    args[1] = "altered.export".into();
+    let out = verifier(dir, &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "an altered export was accepted");
+    assert!(stderr.contains("event 300"), "{stderr}");
+}
