@@ -240,7 +240,12 @@ struct InputEvent {
 }
 
 /// Parses JSON-lines events; any bad line fails the whole input, naming its line number.
-pub fn parse_events(input: impl BufRead, max: usize) -> Result<Vec<NewEvent>, CliError> {
+/// `max` bounds the number of events, `payload_max` each payload's bytes.
+pub fn parse_events(
+    input: impl BufRead,
+    max: usize,
+    payload_max: usize,
+) -> Result<Vec<NewEvent>, CliError> {
     let mut events = Vec::new();
     for (i, line) in input.lines().enumerate() {
         let number = i + 1;
@@ -264,6 +269,12 @@ pub fn parse_events(input: impl BufRead, max: usize) -> Result<Vec<NewEvent>, Cl
         careledger_log::envelope::check_fields(&input.actor, input.subject.as_deref(), &input.kind)
             .map_err(|e| fail(format!("line {number}: {e}")))?;
         let payload = serde_json::to_vec(&input.payload)?;
+        if payload.len() > payload_max {
+            return Err(fail(format!(
+                "line {number}: payload is {} bytes; the limit is {payload_max}",
+                payload.len()
+            )));
+        }
         events.push(NewEvent {
             actor: input.actor,
             subject: input.subject,
@@ -277,25 +288,20 @@ pub fn parse_events(input: impl BufRead, max: usize) -> Result<Vec<NewEvent>, Cl
 
 fn append(data: &DataDir, file: Option<&Path>) -> Result<(), CliError> {
     let store = open(data)?;
-    let max = store.config().request_events_max;
+    let (max, payload_max) = (
+        store.config().request_events_max,
+        store.config().payload_bytes_max,
+    );
     let events = match file {
         Some(path) => {
             let f =
                 std::fs::File::open(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
-            parse_events(std::io::BufReader::new(f), max)?
+            parse_events(std::io::BufReader::new(f), max, payload_max)?
         }
-        None => parse_events(std::io::stdin().lock(), max)?,
+        None => parse_events(std::io::stdin().lock(), max, payload_max)?,
     };
     if events.is_empty() {
         return Err(fail("no events in the input"));
-    }
-    let payload_max = store.config().payload_bytes_max;
-    if let Some(i) = events.iter().position(|e| e.payload.len() > payload_max) {
-        return Err(fail(format!(
-            "event {}: payload is {} bytes; the limit is {payload_max}",
-            i + 1,
-            events[i].payload.len()
-        )));
     }
     let receipts = store.append(events)?;
     let mut out = BufWriter::new(std::io::stdout().lock());
@@ -326,6 +332,7 @@ fn event_json(event: &StoredEvent) -> serde_json::Value {
         "subject": e.subject,
         "kind": e.kind,
         "payload": payload,
+        "payload_erased": event.payload.is_none(),
         "payload_commitment": B64.encode(e.payload_commitment),
     })
 }

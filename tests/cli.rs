@@ -92,6 +92,7 @@ fn append_log_and_show() {
         vec![0, 2, 4]
     );
     assert_eq!(events[1]["payload"], serde_json::json!({"n": 2}));
+    assert_eq!(events[1]["payload_erased"], false);
     assert_eq!(events[1]["occurred_at"], "2026-11-25T09:02:00.000000Z");
     let page = ok(
         &["log", "--data", &data, "--from", "3", "--limit", "1"],
@@ -108,6 +109,10 @@ fn append_log_and_show() {
 fn a_malformed_line_is_refused_by_number_and_nothing_is_appended() {
     let tmp = tempfile::tempdir().unwrap();
     let data = init(tmp.path());
+    let big_payload = format!(
+        r#"{{"actor":"a","kind":"k","occurred_at":"2026-01-01T00:00:00Z","payload":"{}"}}"#,
+        "x".repeat(70_010)
+    );
     let cases = [
         ("{not json}", "line 3:"),
         (
@@ -127,7 +132,7 @@ fn a_malformed_line_is_refused_by_number_and_nothing_is_appended() {
             "missing field `kind`",
         ),
     ];
-    for (bad, expected) in cases {
+    for (bad, expected) in cases.iter().map(|(b, e)| (b.as_ref() as &str, *e)) {
         let input = format!(
             "{}\n{}\n{bad}\n{}\n",
             line(0, "p"),

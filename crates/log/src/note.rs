@@ -61,7 +61,11 @@ fn hex4(id: &[u8; 4]) -> String {
 }
 
 fn parse_hex4(s: &str) -> Option<[u8; 4]> {
-    if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if s.len() != 8
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return None;
     }
     let mut out = [0u8; 4];
@@ -348,7 +352,9 @@ mod tests {
             .unwrap()
             .verifier()
             .to_string();
-        let wrong_id = format!("a+00000000+{}", v.rsplit('+').next().unwrap());
+        let wrong_id = format!("a+00000000+{}", v.splitn(3, '+').nth(2).unwrap());
+        assert_eq!(parse_hex4("abcdef01"), Some([0xab, 0xcd, 0xef, 0x01]));
+        assert_eq!(parse_hex4("ABCDEF01"), None, "key ids are lowercase hex");
         assert!(matches!(
             NoteVerifier::parse(&wrong_id),
             Err(NoteError::BadKey(_))
