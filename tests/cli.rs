@@ -131,8 +131,12 @@ fn a_malformed_line_is_refused_by_number_and_nothing_is_appended() {
             r#"{"actor":"a","occurred_at":"2026-01-01T00:00:00Z","payload":1}"#,
             "missing field `kind`",
         ),
+        (
+            big_payload.as_str(),
+            "line 3: payload is 70012 bytes; the limit is 65536",
+        ),
     ];
-    for (bad, expected) in cases.iter().map(|(b, e)| (b.as_ref() as &str, *e)) {
+    for (bad, expected) in cases {
         let input = format!(
             "{}\n{}\n{bad}\n{}\n",
             line(0, "p"),
