@@ -90,7 +90,7 @@ impl Appender {
         config: StoreConfig,
         (size, index): (Arc<AtomicU64>, Arc<crate::index::Index>),
     ) -> Result<Self, StoreError> {
-        let range = CompactRange::from_source(&SledNodes(&db, None), head.size)?;
+        let range = CompactRange::from_source(&SledNodes::new(&db, None), head.size)?;
         assert_eq!(
             range.root(),
             head.root,

@@ -596,7 +596,7 @@ impl Store {
     }
 
     fn nodes(&self) -> SledNodes<'_> {
-        SledNodes(&self.inner.db, Some(&self.inner.node_cache))
+        SledNodes::new(&self.inner.db, Some(&self.inner.node_cache))
     }
 
     fn check_size(&self, size: u64) -> Result<(), StoreError> {
@@ -780,16 +780,32 @@ impl NodeCache {
 
 /// Reads stored perfect-subtree hashes from sled: each lives in the record of the leaf
 /// whose append completed it.
-pub(crate) struct SledNodes<'a>(pub(crate) &'a sled::Db, pub(crate) Option<&'a NodeCache>);
+pub(crate) struct SledNodes<'a> {
+    db: &'a sled::Db,
+    cache: Option<&'a NodeCache>,
+    /// The chunk read last (its key and value): the low nodes of one proof sit in the
+    /// records of neighbouring events, mostly in one chunk.
+    last_chunk: std::cell::RefCell<Option<(sled::IVec, sled::IVec)>>,
+}
+
+impl<'a> SledNodes<'a> {
+    pub(crate) fn new(db: &'a sled::Db, cache: Option<&'a NodeCache>) -> Self {
+        Self {
+            db,
+            cache,
+            last_chunk: std::cell::RefCell::new(None),
+        }
+    }
+}
 
 impl NodeSource for SledNodes<'_> {
     type Error = StoreError;
     fn perfect_node(&self, level: u8, index: u64) -> Result<Hash, StoreError> {
-        if let Some(hash) = self.1.and_then(|c| c.get(level, index)) {
+        if let Some(hash) = self.cache.and_then(|c| c.get(level, index)) {
             return Ok(hash);
         }
         let hash = self.read_node(level, index)?;
-        if let Some(cache) = self.1 {
+        if let Some(cache) = self.cache {
             cache.put(level, index, hash);
         }
         Ok(hash)
@@ -802,8 +818,20 @@ impl SledNodes<'_> {
             StoreError::Corrupt(format!("tree node at level {level}, index {index} {what}"))
         };
         let leaf = keys::completing_leaf(level, index);
-        let (_, chunk, at) = keys::locate(self.0, leaf)?
-            .ok_or_else(|| missing(&format!("is missing (no event {leaf})")))?;
+        let mut last = self.last_chunk.borrow_mut();
+        let cached = last.as_ref().and_then(|(key, value)| {
+            let at = keys::Chunk::parse(key, value)?.record_range(leaf)?;
+            Some((value.clone(), at))
+        });
+        let (chunk, at) = match cached {
+            Some(found) => found,
+            None => {
+                let (key, value, at) = keys::locate(self.db, leaf)?
+                    .ok_or_else(|| missing(&format!("is missing (no event {leaf})")))?;
+                *last = Some((key, value.clone()));
+                (value, at)
+            }
+        };
         let record = keys::split_record(&chunk[at])
             .ok_or_else(|| missing(&format!("is unreadable (event {leaf} is truncated)")))?;
         record
@@ -846,7 +874,7 @@ fn startup_check(db: &sled::Db, verifier: &NoteVerifier) -> Result<Head, StoreEr
         Some(v) => Head::decode(&v)
             .ok_or_else(|| StoreError::Corrupt("the head record is malformed".into()))?,
     };
-    let nodes = SledNodes(db, None);
+    let nodes = SledNodes::new(db, None);
     let tree_root = merkle::root::<Blake3Hasher, _>(&nodes, head.size)?;
     if tree_root != head.root {
         return Err(StoreError::Corrupt(format!(
