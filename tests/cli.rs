@@ -159,6 +159,16 @@ fn a_malformed_line_is_refused_by_number_and_nothing_is_appended() {
     assert!(message.contains("no events"), "{message}");
 }
 
+/// The `proof` list of a printed proof, decoded.
+fn proof_hashes(proof: &serde_json::Value) -> Vec<Vec<u8>> {
+    proof["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| B64.decode(h.as_str().unwrap()).unwrap())
+        .collect()
+}
+
 #[test]
 fn proofs_and_checkpoint_verify_with_the_log_crate() {
     let tmp = tempfile::tempdir().unwrap();
@@ -193,12 +203,7 @@ fn proofs_and_checkpoint_verify_with_the_log_crate() {
             leaf,
             Blake3Hasher::hash_leaf(&B64.decode(raw.trim()).unwrap())
         );
-        let hashes: Vec<Vec<u8>> = proof["proof"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| B64.decode(h.as_str().unwrap()).unwrap())
-            .collect();
+        let hashes = proof_hashes(&proof);
         verify_inclusion::<Blake3Hasher, _>(seq, 23, &leaf, &hashes, &checkpoint.root).unwrap();
     }
     let proof: serde_json::Value = serde_json::from_str(&ok(
@@ -217,12 +222,7 @@ fn proofs_and_checkpoint_verify_with_the_log_crate() {
     .unwrap();
     let root2 = B64.decode(proof["root2"].as_str().unwrap()).unwrap();
     assert_eq!(root2, checkpoint.root);
-    let hashes: Vec<Vec<u8>> = proof["proof"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| B64.decode(h.as_str().unwrap()).unwrap())
-        .collect();
+    let hashes = proof_hashes(&proof);
     let root1 = B64.decode(proof["root1"].as_str().unwrap()).unwrap();
     verify_consistency::<Blake3Hasher, _>(9, 23, &hashes, &root1, &root2).unwrap();
     let verified = ok(&["verify", "--data", &data], None);

@@ -135,10 +135,7 @@ impl Envelope {
         salt: &[u8; SALT_LEN],
         payload: &[u8],
     ) -> Result<(), EnvelopeError> {
-        if payload_commitment(salt, payload) != self.payload_commitment {
-            return Err(EnvelopeError::CommitmentMismatch);
-        }
-        Ok(())
+        check_commitment(&self.payload_commitment, salt, payload)
     }
 }
 
@@ -194,11 +191,19 @@ impl<'a> EnvelopeRef<'a> {
         salt: &[u8; SALT_LEN],
         payload: &[u8],
     ) -> Result<(), EnvelopeError> {
-        if payload_commitment(salt, payload) != self.payload_commitment {
-            return Err(EnvelopeError::CommitmentMismatch);
-        }
-        Ok(())
+        check_commitment(&self.payload_commitment, salt, payload)
     }
+}
+
+fn check_commitment(
+    commitment: &Hash,
+    salt: &[u8; SALT_LEN],
+    payload: &[u8],
+) -> Result<(), EnvelopeError> {
+    if payload_commitment(salt, payload) != *commitment {
+        return Err(EnvelopeError::CommitmentMismatch);
+    }
+    Ok(())
 }
 
 /// `BLAKE3(salt || payload)`.

@@ -138,7 +138,7 @@ impl ChunkBuilder {
         self.ends.len() >= CHUNK_EVENTS_MAX || self.records.len() >= CHUNK_BYTES_TARGET
     }
 
-    /// Appends the record of the next event (see [`encode_record`]).
+    /// Appends the record of the next event (see [`Record`]).
     pub fn push(&mut self, envelope: &[u8], nodes: &[[u8; 32]], salt: &[u8; 32], payload: &[u8]) {
         encode_record_into(&mut self.records, envelope, nodes, salt, payload);
         self.ends.push(self.records.len() as u32);
@@ -232,23 +232,12 @@ pub fn locate(
 /// `u32 LE envelope length || envelope || u8 node count || node hashes || salt || payload`.
 ///
 /// The node hashes are those of the perfect subtrees this event's append completed, level 0
-/// (its leaf hash) upwards, so that one sled insert carries the event and its tree nodes.
+/// (its leaf hash) upwards, so that the event and its tree nodes are read together.
 /// An erased payload leaves no salt and no payload.
 pub struct Record<'a> {
     pub envelope: &'a [u8],
     pub nodes: &'a [[u8; 32]],
     pub payload: Option<(&'a [u8; 32], &'a [u8])>,
-}
-
-pub fn encode_record(
-    envelope: &[u8],
-    nodes: &[[u8; 32]],
-    salt: &[u8; 32],
-    payload: &[u8],
-) -> Vec<u8> {
-    let mut v = Vec::with_capacity(4 + envelope.len() + 1 + 32 * nodes.len() + 32 + payload.len());
-    encode_record_into(&mut v, envelope, nodes, salt, payload);
-    v
 }
 
 fn encode_record_into(
