@@ -302,3 +302,29 @@ fn demo_builds_a_ledger_that_verifies() {
     let (_, message) = err(&["demo", "--data", data.to_str().unwrap()], None);
     assert!(message.contains("already exists"), "{message}");
 }
+
+#[test]
+fn verify_names_an_altered_event_and_exits_3() {
+    use careledger_store::{keys, Store, StoreConfig};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = init(tmp.path());
+    let input: String = (0..12).map(|n| line(n, "person:x") + "\n").collect();
+    ok(&["append", "--data", &data], Some(&input));
+    {
+        let store = Store::open(Path::new(&data), StoreConfig::default()).unwrap();
+        let db = store.raw_db();
+        let (key, value, at) = keys::locate(db, 7).unwrap().unwrap();
+        let mut value = value.to_vec();
+        // Inside the actor string of event 7's envelope.
+        value[at.start + 40] ^= 0x01;
+        db.insert(key, value).unwrap();
+        db.flush().unwrap();
+    }
+    let (code, message) = err(&["verify", "--data", &data], None);
+    assert_eq!(code, 3, "{message}");
+    assert!(
+        message.starts_with("careledger: verification failed: event 7:"),
+        "{message}"
+    );
+    assert_eq!(message.lines().count(), 1, "{message}");
+}
