@@ -313,7 +313,7 @@ fn verify_names_an_altered_event_and_exits_3() {
     {
         let store = Store::open(Path::new(&data), StoreConfig::default()).unwrap();
         let db = store.raw_db();
-        let (key, value, at) = keys::locate(db, 7).unwrap().unwrap();
+        let (key, value, at) = keys::locate(db, 7).unwrap().found(7).unwrap();
         let mut value = value.to_vec();
         // Inside the actor string of event 7's envelope.
         value[at.start + 40] ^= 0x01;

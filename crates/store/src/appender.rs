@@ -78,6 +78,8 @@ pub(crate) struct Appender {
     applied_batches: u64,
     synced_batches: Arc<AtomicU64>,
     last_batch_events: usize,
+    index: Arc<crate::index::Index>,
+    index_works_sent: u64,
 }
 
 impl Appender {
@@ -110,6 +112,7 @@ impl Appender {
                 })?
         };
         let (to_indexer, indexer_work) = sync_channel(INDEX_QUEUE_BATCHES_MAX);
+        let index_for_pause = index.clone();
         let indexer = {
             std::thread::Builder::new()
                 .name("careledger-indexer".into())
@@ -135,6 +138,8 @@ impl Appender {
             applied_batches: 0,
             synced_batches,
             last_batch_events: 0,
+            index: index_for_pause,
+            index_works_sent: 0,
         })
     }
 
@@ -144,6 +149,11 @@ impl Appender {
                 .config
                 .checkpoint_every
                 .saturating_sub(self.last_checkpoint_at.elapsed());
+            // Under a steady stream a zero timeout would always find a request waiting.
+            if wait.is_zero() {
+                self.timed_checkpoint();
+                continue;
+            }
             let first = match queue.recv_timeout(wait) {
                 Ok(request) => request,
                 Err(RecvTimeoutError::Timeout) => {
@@ -169,6 +179,14 @@ impl Appender {
                     Request::Pause { parked, release } => {
                         self.write_batch(std::mem::take(&mut appends), None);
                         events = 0;
+                        // Parked means nothing is being written: wait for the syncer and
+                        // the indexer to finish what they hold.
+                        while self.disk_busy()
+                            || (self.index.works_applied() < self.index_works_sent
+                                && !self.index.is_broken())
+                        {
+                            std::thread::sleep(DISK_POLL);
+                        }
                         let _ = parked.send(());
                         // Either a release or the guard's drop ends the pause.
                         let _ = release.blocking_recv();
@@ -238,15 +256,17 @@ impl Appender {
         let mut index = Vec::new();
         let mut answers = Vec::with_capacity(appends.len());
         let mut staged = Ok(());
-        'requests: for (events, reply) in appends {
+        for (events, reply) in appends {
             let mut receipts = Vec::with_capacity(events.len());
-            for event in events {
-                match self.stage(&mut batch, &mut chunk, &mut index, event) {
-                    Ok(receipt) => receipts.push(receipt),
-                    Err(e) => {
-                        staged = Err(e);
-                        answers.push((reply, receipts));
-                        break 'requests;
+            // After a failure the rest are not staged, only answered (with the failure).
+            if staged.is_ok() {
+                for event in events {
+                    match self.stage(&mut batch, &mut chunk, &mut index, event) {
+                        Ok(receipt) => receipts.push(receipt),
+                        Err(e) => {
+                            staged = Err(e);
+                            break;
+                        }
                     }
                 }
             }
@@ -292,10 +312,15 @@ impl Appender {
                 if !index.is_empty() {
                     if let Some(to_indexer) = &self.to_indexer {
                         // Blocks while the indexer is INDEX_QUEUE_BATCHES_MAX batches behind.
-                        let _ = to_indexer.send(IndexWork {
-                            entries: index,
-                            upto: size,
-                        });
+                        if to_indexer
+                            .send(IndexWork {
+                                entries: index,
+                                upto: size,
+                            })
+                            .is_ok()
+                        {
+                            self.index_works_sent += 1;
+                        }
                     }
                 }
                 if let Some(to_syncer) = &self.to_syncer {

@@ -57,6 +57,10 @@ pub(crate) struct Index {
     memory: Mutex<Memory>,
     /// Events the index (sled and memory) covers.
     indexed: AtomicU64,
+    /// Pieces of work applied, so that a pause can wait for the indexer to be idle.
+    works_applied: AtomicU64,
+    /// A sled write failed: the in-memory part may have lost entries below `indexed`.
+    broken: std::sync::atomic::AtomicBool,
 }
 
 fn chunk_value(seqs: &[u64]) -> Vec<u8> {
@@ -86,8 +90,11 @@ impl Index {
                 next_persist: mark + PERSIST_EVERY,
             }),
             indexed: AtomicU64::new(mark),
+            works_applied: AtomicU64::new(0),
+            broken: std::sync::atomic::AtomicBool::new(false),
         });
         let mut entries = Vec::new();
+        let mut reached = mark;
         for (expected, item) in (mark..).zip(Events::new(db, mark, size)?) {
             let (seq, chunk, at) = item.map_err(EventsError::into_store)?;
             if seq != expected {
@@ -100,6 +107,10 @@ impl Index {
             if let Some(subject) = envelope.subject {
                 entries.push((subject.to_string(), seq));
             }
+            reached = seq + 1;
+        }
+        if reached != size {
+            return Err(StoreError::Corrupt(format!("event {reached} is missing")));
         }
         index.apply(IndexWork {
             entries,
@@ -111,6 +122,14 @@ impl Index {
     /// Events the index covers.
     pub(crate) fn indexed(&self) -> u64 {
         self.indexed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn works_applied(&self) -> u64 {
+        self.works_applied.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken.load(Ordering::Acquire)
     }
 
     /// Adds one batch's entries; writes full chunks, and everything at each persist point.
@@ -165,6 +184,12 @@ impl Index {
     ) -> Result<Vec<u64>, StoreError> {
         // Held across both parts, so that no entry moves between them while we read.
         let memory = self.memory.lock().expect("index lock poisoned");
+        if self.is_broken() {
+            return Err(StoreError::Corrupt(
+                "the subject index could not be written and may be incomplete; restart to rebuild it"
+                    .into(),
+            ));
+        }
         let prefix = keys::subject_prefix(subject);
         // Start at the chunk that may hold `from`: the last one starting at or before it.
         let start = match self
@@ -194,7 +219,7 @@ impl Index {
         };
         for kv in self.db.range(start..) {
             let (key, value) = kv?;
-            if !key.starts_with(&prefix) {
+            if !key.starts_with(&prefix) || key.len() != prefix.len() + 8 {
                 break;
             }
             for seq in value.chunks_exact(8) {
@@ -231,7 +256,9 @@ pub(crate) fn index_loop(index: Arc<Index>, work: Receiver<IndexWork>) {
     while let Ok(first) = work.recv() {
         let mut entries = first.entries;
         let mut upto = first.upto;
+        let mut works = 1;
         while let Ok(more) = work.try_recv() {
+            works += 1;
             entries.extend(more.entries);
             upto = upto.max(more.upto);
             if entries.len() >= INDEX_BATCH_ENTRIES_MAX {
@@ -239,9 +266,11 @@ pub(crate) fn index_loop(index: Arc<Index>, work: Receiver<IndexWork>) {
             }
         }
         if index.apply(IndexWork { entries, upto }).is_err() {
-            // Readers fall back to scanning above the mark; the next start-up rebuilds
-            // the index from the records. Stop rather than skip entries.
+            // The lists may have lost entries that `indexed` says are covered: refuse
+            // lookups until a restart rebuilds the index from the records.
+            index.broken.store(true, Ordering::Release);
             return;
         }
+        index.works_applied.fetch_add(works, Ordering::Release);
     }
 }

@@ -216,16 +216,46 @@ impl<'a> Chunk<'a> {
     }
 }
 
-/// The stored chunk holding event `seq`: its key, its value and the record's place in it.
-pub fn locate(
-    db: &sled::Db,
-    seq: u64,
-) -> Result<Option<(sled::IVec, sled::IVec, std::ops::Range<usize>)>, sled::Error> {
+/// What [`locate`] found for a sequence number.
+pub enum Located {
+    /// The chunk's key and value, and the record's place in the value.
+    Found(sled::IVec, sled::IVec, std::ops::Range<usize>),
+    /// No stored chunk holds it.
+    Missing,
+    /// The chunk that should hold it, starting at this event, does not parse.
+    Malformed(u64),
+}
+
+impl Located {
+    /// The found record, or an error naming the event.
+    pub fn found(
+        self,
+        seq: u64,
+    ) -> Result<(sled::IVec, sled::IVec, std::ops::Range<usize>), crate::StoreError> {
+        match self {
+            Located::Found(key, value, at) => Ok((key, value, at)),
+            Located::Missing => Err(crate::StoreError::Corrupt(format!(
+                "event {seq} is missing"
+            ))),
+            Located::Malformed(first) => Err(crate::StoreError::Corrupt(format!(
+                "event {seq}: the stored chunk of events from {first} is malformed"
+            ))),
+        }
+    }
+}
+
+/// The stored chunk holding event `seq`: the last chunk starting at or before it.
+pub fn locate(db: &sled::Db, seq: u64) -> Result<Located, sled::Error> {
     let Some((key, value)) = db.range(event(0)..=event(seq)).next_back().transpose()? else {
-        return Ok(None);
+        return Ok(Located::Missing);
     };
-    let range = Chunk::parse(&key, &value).and_then(|c| c.record_range(seq));
-    Ok(range.map(|r| (key, value, r)))
+    Ok(match Chunk::parse(&key, &value) {
+        None => Located::Malformed(trailing_u64(&key).unwrap_or(0)),
+        Some(chunk) => match chunk.record_range(seq) {
+            Some(at) => Located::Found(key, value, at),
+            None => Located::Missing,
+        },
+    })
 }
 
 /// An event record:

@@ -87,6 +87,35 @@ impl Default for StoreConfig {
     }
 }
 
+impl StoreConfig {
+    /// Refuses settings that would stall or spin the write path.
+    pub fn check(&self) -> Result<(), StoreError> {
+        let bad = |what: &str| Err(StoreError::InvalidConfig(what.to_string()));
+        if self.queue_requests_max == 0 {
+            return bad("queue_requests_max must be at least 1");
+        }
+        if self.batch_events_max == 0 {
+            return bad("batch_events_max must be at least 1");
+        }
+        if self.request_events_max == 0 {
+            return bad("request_events_max must be at least 1");
+        }
+        if self.checkpoint_every_events == 0 {
+            return bad("checkpoint_every_events must be at least 1");
+        }
+        if self.checkpoint_every < Duration::from_millis(10) {
+            return bad("checkpoint_every must be at least 10 ms");
+        }
+        if self.payload_bytes_max > PAYLOAD_BYTES_LIMIT {
+            return bad("payload_bytes_max must be at most 65536 (docs/FORMAT.md)");
+        }
+        Ok(())
+    }
+}
+
+/// The format's bound on a payload (docs/FORMAT.md 1.2).
+pub const PAYLOAD_BYTES_LIMIT: usize = 64 * 1024;
+
 /// An event as a writer hands it in; the appender adds sequence number and recorded-at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
@@ -141,6 +170,10 @@ pub enum StoreError {
     SizeBeyondLog { size: u64, current: u64 },
     #[error("proof: {0}")]
     Proof(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -199,7 +232,10 @@ pub(crate) enum Request {
 /// Holds the appender while it lives: appends queue up, and once the queue is full callers
 /// are answered "busy". Dropping it lets the appender go on.
 pub struct Paused {
+    // Field order is drop order: release the appender first, then let go of the store,
+    // whose drop waits for the appender.
     _release: oneshot::Sender<()>,
+    _store: Arc<Inner>,
 }
 
 struct Inner {
@@ -307,6 +343,7 @@ impl Store {
         barrier::Barrier::new(&dir.join(SLED_DIR))
             .and_then(|mut b| b.sync())
             .map_err(io_err(dir))?;
+        barrier::sync_dir(&dir.join(SLED_DIR)).map_err(io_err(dir))?;
         barrier::sync_dir(dir).map_err(io_err(dir))?;
         Ok(verifier)
     }
@@ -317,10 +354,17 @@ impl Store {
         if !dir.join(SLED_DIR).exists() {
             return Err(StoreError::NotInitialised(dir.to_path_buf()));
         }
+        config.check()?;
         let key_path = dir.join(KEY_FILE);
         let key_text = fs::read_to_string(&key_path).map_err(io_err(&key_path))?;
         let signer = NoteSigner::parse(&key_text)?;
         let db = open_db(dir, &config)?;
+        // After a crash sled recovers what reached the file, synced or not. Make it durable
+        // before serving any of it: otherwise a later crash of the machine could take back
+        // events or a checkpoint that this process has already shown or built on.
+        db.flush()?;
+        let mut barrier = barrier::Barrier::new(&dir.join(SLED_DIR)).map_err(io_err(dir))?;
+        barrier.sync().map_err(io_err(dir))?;
         let text = |key: &[u8]| -> Result<String, StoreError> {
             let v = db.get(key)?.ok_or_else(|| {
                 StoreError::Corrupt(format!("missing {}", String::from_utf8_lossy(key)))
@@ -350,7 +394,6 @@ impl Store {
         let size = Arc::new(AtomicU64::new(head.size));
         let index = index::Index::open(&db, head.size)?;
         let (sender, receiver) = sync_channel(config.queue_requests_max);
-        let barrier = barrier::Barrier::new(&dir.join(SLED_DIR)).map_err(io_err(dir))?;
         let last_checkpoint = last_checkpoint_size(&db)?;
         let appender = appender::Appender::new(
             db.clone(),
@@ -484,8 +527,9 @@ impl Store {
         receiver.blocking_recv().map_err(|_| AppendError::Closed)?
     }
 
-    /// Parks the appender (after the requests queued before this call) until the returned
-    /// guard is dropped. For consistent file-level copies, and for testing the bounded queue.
+    /// Parks the appender until the returned guard is dropped: the requests queued before
+    /// this call are written, made durable and indexed first, and nothing is written while
+    /// it is held. For consistent file-level copies, and for testing the bounded queue.
     pub fn pause(&self) -> Result<Paused, AppendError> {
         let (parked_tx, parked_rx) = oneshot::channel();
         let (release_tx, release_rx) = oneshot::channel();
@@ -496,25 +540,23 @@ impl Store {
         parked_rx.blocking_recv().map_err(|_| AppendError::Closed)?;
         Ok(Paused {
             _release: release_tx,
+            _store: self.inner.clone(),
         })
     }
 
-    /// The latest signed checkpoint, if any.
+    /// The latest durable signed checkpoint, if any.
     pub fn latest_checkpoint(&self) -> Result<Option<String>, StoreError> {
-        match self.inner.db.scan_prefix([keys::CHECKPOINT]).next_back() {
-            None => Ok(None),
-            Some(kv) => {
-                let (_, v) = kv?;
-                Ok(Some(String::from_utf8(v.to_vec()).map_err(|_| {
-                    StoreError::Corrupt("a stored checkpoint is not UTF-8".into())
-                })?))
-            }
-        }
+        Ok(self.checkpoints()?.pop().map(|(_, note)| note))
     }
 
-    /// Every stored checkpoint, oldest first, as (tree size, signed note).
+    /// Every durable signed checkpoint, oldest first, as (tree size, signed note). A
+    /// checkpoint the appender has written but the syncer not yet made durable is left
+    /// out: handing it out could publish a root that a crash then takes back.
     pub fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
-        read_checkpoints(&self.inner.db)
+        let size = self.size();
+        let mut all = read_checkpoints(&self.inner.db)?;
+        all.retain(|(checkpoint_size, _)| *checkpoint_size <= size);
+        Ok(all)
     }
 
     fn decode_event(seq: u64, record: &[u8]) -> Result<StoredEvent, StoreError> {
@@ -541,8 +583,7 @@ impl Store {
         if seq >= size {
             return Err(StoreError::NoSuchEvent { seq, size });
         }
-        let (_, chunk, at) = keys::locate(&self.inner.db, seq)?
-            .ok_or_else(|| StoreError::Corrupt(format!("event {seq} is missing")))?;
+        let (_, chunk, at) = keys::locate(&self.inner.db, seq)?.found(seq)?;
         Self::decode_event(seq, &chunk[at])
     }
 
@@ -562,6 +603,10 @@ impl Store {
             }
             out.push(Self::decode_event(seq, &chunk[at])?);
         }
+        let reached = from + out.len() as u64;
+        if reached != end {
+            return Err(StoreError::Corrupt(format!("event {reached} is missing")));
+        }
         Ok(out)
     }
 
@@ -573,6 +618,10 @@ impl Store {
         from: u64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        // Index keys end the subject with 0x00: a subject holding a control character could
+        // otherwise reach into another person's keys.
+        envelope::check_fields("x", Some(subject), "x")
+            .map_err(|e| StoreError::InvalidArgument(e.to_string()))?;
         let size = self.size();
         let indexed = self.inner.index.indexed().min(size);
         let limit = limit.min(READ_PAGE_MAX);
@@ -826,8 +875,7 @@ impl SledNodes<'_> {
         let (chunk, at) = match cached {
             Some(found) => found,
             None => {
-                let (key, value, at) = keys::locate(self.db, leaf)?
-                    .ok_or_else(|| missing(&format!("is missing (no event {leaf})")))?;
+                let (key, value, at) = keys::locate(self.db, leaf)?.found(leaf)?;
                 *last = Some((key, value.clone()));
                 (value, at)
             }

@@ -275,7 +275,7 @@ fn tampered(
 
 /// Flips one bit of event `seq`'s stored record, at the offset `at` picks in the record.
 fn flip_in_record(db: &sled::Db, seq: u64, at: impl FnOnce(&[u8]) -> usize) {
-    let (key, value, range) = keys::locate(db, seq).unwrap().unwrap();
+    let (key, value, range) = keys::locate(db, seq).unwrap().found(seq).unwrap();
     let offset = range.start + at(&value[range.clone()]);
     let mut value = value.to_vec();
     value[offset] ^= 0x01;
@@ -327,7 +327,7 @@ fn verify_catches_altered_nodes_leaves_checkpoints_and_missing_events() {
     assert!(matches!(err, VerifyFailure::Event { seq: 5, .. }), "{err}");
     // Removing the chunk that holds event 9 (one request of 20 is one chunk, from event 0).
     let err = tampered(|db| {
-        let (key, _, _) = keys::locate(db, 9).unwrap().unwrap();
+        let (key, _, _) = keys::locate(db, 9).unwrap().found(9).unwrap();
         assert_eq!(keys::trailing_u64(&key), Some(0));
         db.remove(key).unwrap();
     })
@@ -336,7 +336,7 @@ fn verify_catches_altered_nodes_leaves_checkpoints_and_missing_events() {
     assert!(err.to_string().contains("missing"), "{err}");
     // A chunk whose offsets do not add up is named by its first event.
     let err = tampered(|db| {
-        let (key, value, _) = keys::locate(db, 9).unwrap().unwrap();
+        let (key, value, _) = keys::locate(db, 9).unwrap().found(9).unwrap();
         db.insert(key, &value[..value.len() - 1]).unwrap();
     })
     .unwrap_err();
@@ -383,7 +383,7 @@ fn start_up_check_refuses_a_tree_that_disagrees_with_its_checkpoint() {
             for index in 0..(12u64 >> level) {
                 let hash = tree.perfect_node(level, index).unwrap();
                 let leaf = keys::completing_leaf(level, index);
-                let (key, value, range) = keys::locate(db, leaf).unwrap().unwrap();
+                let (key, value, range) = keys::locate(db, leaf).unwrap().found(leaf).unwrap();
                 let at = range.start + keys::node_offset(&value[range.clone()], level).unwrap();
                 let mut value = value.to_vec();
                 value[at..at + 32].copy_from_slice(&hash);
