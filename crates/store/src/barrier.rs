@@ -5,7 +5,7 @@
 //! After every flush the appender therefore calls `fdatasync` on sled's log file, and on
 //! every blob file sled created (large values live in `blobs/`, written without sync).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -13,8 +13,10 @@ use std::path::{Path, PathBuf};
 pub struct Barrier {
     log: File,
     blobs_dir: PathBuf,
-    /// Each blob file's length when it was last synced.
-    synced_blobs: HashMap<std::ffi::OsString, u64>,
+    /// Blob files synced at least once.
+    known_blobs: HashSet<std::ffi::OsString>,
+    /// Blob files first seen by the last pass, with the length synced then.
+    recent_blobs: HashMap<std::ffi::OsString, u64>,
 }
 
 impl Barrier {
@@ -24,7 +26,8 @@ impl Barrier {
         Ok(Self {
             log,
             blobs_dir: dir.join("blobs"),
-            synced_blobs: HashMap::new(),
+            known_blobs: HashSet::new(),
+            recent_blobs: HashMap::new(),
         })
     }
 
@@ -36,12 +39,14 @@ impl Barrier {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),
         };
-        // sled may be writing a blob for a later batch while this runs, and may remove an
-        // obsolete one at any moment. A blob is synced again whenever its length changed
-        // since its last sync (blobs are written once, front to back), and one that
-        // vanished is simply gone. The map keeps only names still present.
+        // sled writes a blob once, front to back, and may remove an obsolete one at any
+        // moment. A blob can still be being written during the pass that first sees it (for
+        // an item beyond what this flush covered), but it is complete by the next pass,
+        // whose flush covers that item: so a blob is synced when first seen and once more
+        // if it grew by the next pass. Older blobs cost only their directory entry.
         let mut new_blob = false;
-        let mut present = HashMap::new();
+        let mut present = HashSet::new();
+        let mut recent = HashMap::new();
         for entry in entries {
             let entry = match entry {
                 Ok(entry) => entry,
@@ -49,21 +54,33 @@ impl Barrier {
                 Err(e) => return Err(e),
             };
             let name = entry.file_name();
-            let synced = match File::open(entry.path()) {
-                Ok(file) => {
-                    let len = file.metadata()?.len();
-                    if self.synced_blobs.get(&name) != Some(&len) {
-                        file.sync_data()?;
-                        new_blob = true;
-                    }
-                    len
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
+            let first_seen = !self.known_blobs.contains(&name);
+            let grew = match self.recent_blobs.get(&name) {
+                Some(&synced) => match entry.metadata() {
+                    Ok(meta) => meta.len() != synced,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                },
+                None => false,
             };
-            present.insert(name, synced);
+            if first_seen || grew {
+                let file = match File::open(entry.path()) {
+                    Ok(file) => file,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
+                // The length before the sync: at least this much is durable after it.
+                let len = file.metadata()?.len();
+                file.sync_data()?;
+                new_blob = true;
+                if first_seen {
+                    recent.insert(name.clone(), len);
+                }
+            }
+            present.insert(name);
         }
-        self.synced_blobs = present;
+        self.known_blobs = present;
+        self.recent_blobs = recent;
         if new_blob {
             sync_dir(&self.blobs_dir)?;
         }
