@@ -35,7 +35,7 @@ const APPLIED_BATCHES_MAX: usize = 64;
 const DISK_POLL: std::time::Duration = std::time::Duration::from_micros(50);
 
 /// Longest an appender lingers for writers of the previous batch to come back.
-const LINGER_MAX: std::time::Duration = std::time::Duration::from_micros(200);
+const LINGER_MAX: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// An applied batch: who to answer once it is durable.
 struct Applied {
