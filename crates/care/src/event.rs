@@ -1,0 +1,458 @@
+//! Typed care events. Each has a stable kind name (the envelope's `kind`), a scope (about a
+//! person, whose id is the envelope's `subject`, or about the organisation, with no
+//! subject) and a versioned payload ([`crate::codec`]).
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{self, DecodeError};
+use crate::types::*;
+
+/// Whether an event is about one person (the envelope's subject) or the organisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Person,
+    Organisation,
+}
+
+// ---------------------------------------------------------------- people and organisation
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonRegistered {
+    pub name: String,
+    pub date_of_birth: NaiveDate,
+    /// Ten digits with a valid modulus 11 check digit, when known.
+    pub nhs_number: Option<String>,
+    pub address: String,
+    pub gp_practice: String,
+    /// Known allergies; empty means "no known allergies" was recorded.
+    pub allergies: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CareStarted {
+    pub service: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CareEnded {
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffRegistered {
+    pub staff_id: String,
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepresentativeLinked {
+    pub representative_id: String,
+    pub name: String,
+    pub relationship: Relationship,
+    /// For an LPA or a deputy: the registration or court order reference seen.
+    pub evidence_of_authority: Option<String>,
+    /// May add their own entries to the record.
+    pub may_contribute: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerRegistered {
+    pub partner_id: String,
+    pub name: String,
+    /// The communication method agreed with this partner (R4).
+    pub agreed_channel: Channel,
+    pub contact: String,
+}
+
+// ---------------------------------------------------------------- care plan
+
+/// The sections of a PRSB Personalised Care and Support Plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanSections {
+    pub about_me: String,
+    pub needs: Vec<String>,
+    pub goals: Vec<String>,
+    pub actions: Vec<String>,
+    pub risks: Vec<String>,
+    pub contingency_plan: String,
+    /// Who the plan was agreed with (the person, representatives, professionals).
+    pub agreed_with: Vec<String>,
+    pub review_date: NaiveDate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CarePlanPublished {
+    /// Must be the current version plus one (optimistic concurrency).
+    pub version: u32,
+    pub sections: PlanSections,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CarePlanReviewed {
+    /// The version reviewed; must be the current one.
+    pub version: u32,
+    pub reviewed_with: Vec<String>,
+    pub changes_needed: bool,
+    pub next_review_date: NaiveDate,
+}
+
+// ---------------------------------------------------------------- care delivered
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitStarted {
+    pub visit_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitCompleted {
+    pub visit_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskRecorded {
+    pub visit_id: Option<String>,
+    pub task: String,
+    pub outcome: TaskOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiaryNote {
+    pub author: Author,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    pub category: String,
+    pub description: String,
+    pub severity: Severity,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observation {
+    pub measure: String,
+    pub value: String,
+    pub unit: String,
+}
+
+// ---------------------------------------------------------------- medicines (NICE NG67)
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MedicineAdded {
+    pub medicine_id: String,
+    pub name: String,
+    pub formulation: String,
+    pub strength: String,
+    pub dose: String,
+    pub route: String,
+    pub frequency: String,
+    /// Shortest time between two doses given, in minutes.
+    pub min_interval_minutes: u32,
+    /// As required (PRN).
+    pub as_required: bool,
+    pub prescriber: String,
+    pub stop_or_review_date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MedicineStopped {
+    pub medicine_id: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdministrationRecorded {
+    pub medicine_id: String,
+    pub outcome: AdministrationOutcome,
+    /// The dose given (for `Given`).
+    pub dose_given: Option<String>,
+    /// Required unless the dose was given.
+    pub reason: Option<String>,
+    pub witnessed_by: Option<String>,
+}
+
+// ---------------------------------------------------------------- information choices
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChoicesDiscussed {
+    /// Who was present (names and relationship).
+    pub present: Vec<String>,
+    pub options_explained: Vec<InfoOption>,
+    pub chosen: Vec<InfoOption>,
+    /// The person was told that access to their records is free of charge (R7).
+    pub told_access_is_free: bool,
+    pub notes: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaperCopyPlaced {
+    pub document: Document,
+    /// The document version (care plan version, MAR revision); none for the guide.
+    pub version: Option<u32>,
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaperCopiesDeclined {
+    /// The person, or their legal representative, who expressly declined.
+    pub declined_by: String,
+    /// What they said, in their words.
+    pub statement: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecureEmailDelivered {
+    pub document: Document,
+    pub version: Option<u32>,
+    pub format: Format,
+    pub to: String,
+    /// Sent as a link to the portal rather than as a protected file.
+    pub as_link: bool,
+}
+
+// ---------------------------------------------------------------- Accessible Information Standard
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AisNeedsRecorded {
+    /// The full set of needs from now on (replaces the previous set).
+    pub needs: Vec<AisNeed>,
+    /// The person agreed that their needs may be shared with other services.
+    pub consent_to_share: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AisNeedsReviewed {
+    pub still_accurate: bool,
+    pub next_review_date: NaiveDate,
+}
+
+// ---------------------------------------------------------------- consent and access decisions
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessGranted {
+    pub grant_id: String,
+    pub grantee: Grantee,
+    pub categories: Vec<Category>,
+    pub purpose: Purpose,
+    pub expires_at_us: Option<TimeUs>,
+    /// The person, or their attorney or deputy, who decided.
+    pub decided_by: String,
+    pub basis: CapacityBasis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRevoked {
+    pub grant_id: String,
+    pub decided_by: String,
+    pub basis: CapacityBasis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharingConsentRecorded {
+    pub partner_id: String,
+    pub categories: Vec<Category>,
+    /// False records a refusal, which withdraws earlier consent.
+    pub given: bool,
+    pub decided_by: String,
+    pub basis: CapacityBasis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandoverSent {
+    pub partner_id: String,
+    pub categories: Vec<Category>,
+    pub summary: String,
+    pub channel: Channel,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandoverReceived {
+    pub partner_id: String,
+    pub summary: String,
+    pub channel: Channel,
+}
+
+// ---------------------------------------------------------------- access itself
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordAccessed {
+    pub role: Role,
+    pub categories: Vec<Category>,
+    pub purpose: Purpose,
+    pub items: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRefused {
+    pub role: Role,
+    pub categories: Vec<Category>,
+    pub purpose: Purpose,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmergencyAccess {
+    pub role: Role,
+    pub reason: String,
+    pub categories: Vec<Category>,
+    pub expires_at_us: TimeUs,
+}
+
+// ---------------------------------------------------------------- council requests (R11, R12)
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestReceived {
+    pub request_id: String,
+    /// The council officer asking.
+    pub requester: String,
+    pub organisation: String,
+    /// The people the request is about (empty: about the provider as a whole).
+    pub people: Vec<String>,
+    pub categories: Vec<Category>,
+    pub description: String,
+    pub received_at_us: TimeUs,
+    /// At most 24 hours after receipt; sooner where the request says so.
+    pub due_at_us: TimeUs,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestAcknowledged {
+    pub request_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestResponded {
+    pub request_id: String,
+    /// BLAKE3 of exactly what was sent.
+    pub digest: [u8; 32],
+    pub channel: Channel,
+    pub items: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestWithdrawn {
+    pub request_id: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaWarning {
+    pub request_id: String,
+    pub due_at_us: TimeUs,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaBreached {
+    pub request_id: String,
+    pub due_at_us: TimeUs,
+}
+
+// ---------------------------------------------------------------- contingency (R6)
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutageDeclared {
+    pub outage_id: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutageEnded {
+    pub outage_id: String,
+}
+
+/// An entry written on paper during an outage and entered afterwards. The envelope's
+/// occurred-at is the paper entry's time (inside the outage); its recorded-at is later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackEntered {
+    pub outage_id: String,
+    /// Where the paper original is (e.g. "diary sheet 14, kept in the office").
+    pub paper_reference: String,
+    /// The entry itself; back-entry of a back-entry is refused.
+    pub entry: Box<CareEvent>,
+}
+
+macro_rules! care_events {
+    ($( $variant:ident($ty:ident) = $kind:literal, $scope:ident, version $version:literal; )*) => {
+        /// Every care event, by kind.
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum CareEvent {
+            $( $variant($ty), )*
+        }
+
+        impl CareEvent {
+            /// Every kind name, in declaration order.
+            pub const KINDS: &'static [&'static str] = &[$( $kind, )*];
+
+            /// The stable kind name stored in the envelope.
+            pub fn kind(&self) -> &'static str {
+                match self { $( CareEvent::$variant(_) => $kind, )* }
+            }
+
+            pub fn scope(&self) -> Scope {
+                match self { $( CareEvent::$variant(_) => Scope::$scope, )* }
+            }
+
+            /// The scope of a kind name, if it is one of ours.
+            pub fn scope_of(kind: &str) -> Option<Scope> {
+                match kind { $( $kind => Some(Scope::$scope), )* _ => None }
+            }
+
+            /// The payload bytes: version byte, then bincode.
+            pub fn encode(&self) -> Result<Vec<u8>, DecodeError> {
+                match self { $( CareEvent::$variant(p) => codec::encode($kind, $version, p), )* }
+            }
+
+            pub fn decode(kind: &str, payload: &[u8]) -> Result<Self, DecodeError> {
+                match kind {
+                    $( $kind => Ok(CareEvent::$variant(codec::decode($kind, $version, payload)?)), )*
+                    other => Err(DecodeError::UnknownKind(other.to_string())),
+                }
+            }
+        }
+    };
+}
+
+care_events! {
+    PersonRegistered(PersonRegistered) = "person.registered", Person, version 1;
+    CareStarted(CareStarted) = "care.started", Person, version 1;
+    CareEnded(CareEnded) = "care.ended", Person, version 1;
+    StaffRegistered(StaffRegistered) = "staff.registered", Organisation, version 1;
+    RepresentativeLinked(RepresentativeLinked) = "representative.linked", Person, version 1;
+    PartnerRegistered(PartnerRegistered) = "partner.registered", Organisation, version 1;
+    CarePlanPublished(CarePlanPublished) = "careplan.published", Person, version 1;
+    CarePlanReviewed(CarePlanReviewed) = "careplan.reviewed", Person, version 1;
+    VisitStarted(VisitStarted) = "visit.started", Person, version 1;
+    VisitCompleted(VisitCompleted) = "visit.completed", Person, version 1;
+    TaskRecorded(TaskRecorded) = "task.recorded", Person, version 1;
+    DiaryNote(DiaryNote) = "diary.note", Person, version 1;
+    Incident(Incident) = "incident.recorded", Person, version 1;
+    Observation(Observation) = "observation.recorded", Person, version 1;
+    MedicineAdded(MedicineAdded) = "mar.medicine_added", Person, version 1;
+    MedicineStopped(MedicineStopped) = "mar.medicine_stopped", Person, version 1;
+    AdministrationRecorded(AdministrationRecorded) = "mar.administration", Person, version 1;
+    ChoicesDiscussed(ChoicesDiscussed) = "choices.discussed", Person, version 1;
+    PaperCopyPlaced(PaperCopyPlaced) = "paper.copy_placed", Person, version 1;
+    PaperCopiesDeclined(PaperCopiesDeclined) = "paper.declined", Person, version 1;
+    SecureEmailDelivered(SecureEmailDelivered) = "email.delivered", Person, version 1;
+    AisNeedsRecorded(AisNeedsRecorded) = "ais.needs_recorded", Person, version 1;
+    AisNeedsReviewed(AisNeedsReviewed) = "ais.needs_reviewed", Person, version 1;
+    AccessGranted(AccessGranted) = "access.granted", Person, version 1;
+    AccessRevoked(AccessRevoked) = "access.revoked", Person, version 1;
+    SharingConsentRecorded(SharingConsentRecorded) = "sharing.consent", Person, version 1;
+    HandoverSent(HandoverSent) = "handover.sent", Person, version 1;
+    HandoverReceived(HandoverReceived) = "handover.received", Person, version 1;
+    RecordAccessed(RecordAccessed) = "access.read", Person, version 1;
+    AccessRefused(AccessRefused) = "access.refused", Person, version 1;
+    EmergencyAccess(EmergencyAccess) = "access.emergency", Person, version 1;
+    RequestReceived(RequestReceived) = "request.received", Organisation, version 1;
+    RequestAcknowledged(RequestAcknowledged) = "request.acknowledged", Organisation, version 1;
+    RequestResponded(RequestResponded) = "request.responded", Organisation, version 1;
+    RequestWithdrawn(RequestWithdrawn) = "request.withdrawn", Organisation, version 1;
+    SlaWarning(SlaWarning) = "request.sla_warning", Organisation, version 1;
+    SlaBreached(SlaBreached) = "request.sla_breached", Organisation, version 1;
+    OutageDeclared(OutageDeclared) = "outage.declared", Organisation, version 1;
+    OutageEnded(OutageEnded) = "outage.ended", Organisation, version 1;
+    BackEntered(BackEntered) = "outage.back_entered", Person, version 1;
+}

@@ -1,0 +1,218 @@
+//! Who may read which categories of a person's record, for what purpose, at what time.
+//!
+//! [`decide`] is a pure function of the projected state (grants, representatives, emergency
+//! access, council requests), the principal, the person, the categories, the purpose and
+//! the time. The access gate asks it before every read and records its answer.
+//!
+//! The rules, in order:
+//! 1. The person sees every category of their own record, for personal access, free (R7).
+//! 2. Staff see what their role needs, for direct care (care workers: the care categories;
+//!    coordinators add consent records; registered managers everything; provider admins
+//!    personal details, communication needs, consent records and the access log).
+//!    Managers and admins may also read for administration.
+//! 3. An attorney (LPA health and welfare) or deputy with evidence of authority reads as the
+//!    person does.
+//! 4. Auditors read the access log, for audit.
+//! 5. A council officer reads the categories of an open council request that names the
+//!    person and was made by them, for statutory review or quality assurance (R11).
+//! 6. Anyone reads what an unexpired, unrevoked grant gives them (to them by id, or to their
+//!    role), for the grant's purpose (R10).
+//! 7. Emergency access (break-glass) gives medicines and allergies only, until it expires,
+//!    for the emergency purpose; it is flagged for review.
+//!
+//! Everything else is refused, and the refusal names the reason.
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::State;
+use crate::types::*;
+
+/// Who is asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Principal<'a> {
+    pub id: &'a str,
+    pub role: Role,
+}
+
+/// Why a category was allowed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Basis {
+    OwnRecord,
+    RoleDefault,
+    LegalRepresentative,
+    CouncilRequest {
+        request_id: String,
+    },
+    Grant {
+        grant_id: String,
+    },
+    /// Break-glass: allowed, and flagged for review.
+    Emergency {
+        seq: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Decision {
+    pub allowed: Vec<(Category, Basis)>,
+    pub refused: Vec<(Category, String)>,
+}
+
+impl Decision {
+    pub fn is_allowed(&self) -> bool {
+        self.refused.is_empty() && !self.allowed.is_empty()
+    }
+
+    /// Any category was allowed by break-glass: the read is flagged for review.
+    pub fn flagged(&self) -> bool {
+        self.allowed
+            .iter()
+            .any(|(_, b)| matches!(b, Basis::Emergency { .. }))
+    }
+}
+
+/// What a staff role sees by default, for direct care.
+pub fn role_default(role: Role, category: Category, purpose: Purpose) -> bool {
+    use Category::*;
+    match role {
+        Role::CareWorker => {
+            purpose == Purpose::DirectCare
+                && matches!(
+                    category,
+                    CarePlan
+                        | DailyNotes
+                        | Medicines
+                        | HealthObservations
+                        | PersonalDetails
+                        | CommunicationNeeds
+                        | Incidents
+                )
+        }
+        Role::Coordinator => purpose == Purpose::DirectCare && !matches!(category, AccessLog),
+        Role::RegisteredManager => {
+            matches!(
+                purpose,
+                Purpose::DirectCare | Purpose::Administration | Purpose::Audit
+            )
+        }
+        Role::ProviderAdmin => {
+            matches!(purpose, Purpose::Administration)
+                && matches!(
+                    category,
+                    PersonalDetails | CommunicationNeeds | ConsentRecords | AccessLog
+                )
+        }
+        Role::Auditor => purpose == Purpose::Audit && category == AccessLog,
+        _ => false,
+    }
+}
+
+/// Decides, category by category.
+pub fn decide(
+    state: &State,
+    principal: &Principal<'_>,
+    person_id: &str,
+    categories: &[Category],
+    purpose: Purpose,
+    at_us: TimeUs,
+) -> Decision {
+    let mut decision = Decision::default();
+    let Some(person) = state.person(person_id) else {
+        for c in categories {
+            decision
+                .refused
+                .push((*c, format!("{person_id} is not registered")));
+        }
+        return decision;
+    };
+    for &category in categories {
+        let basis = (|| {
+            if principal.role == Role::Person {
+                return (principal.id == person_id && purpose == Purpose::PersonalAccess)
+                    .then_some(Basis::OwnRecord);
+            }
+            if principal.role.is_staff() {
+                // Staff roles come from authentication; the ledger must also know them.
+                let registered = state
+                    .staff
+                    .get(principal.id)
+                    .is_some_and(|s| s.role == principal.role);
+                if registered && role_default(principal.role, category, purpose) {
+                    return Some(Basis::RoleDefault);
+                }
+            }
+            if principal.role == Role::Auditor && role_default(Role::Auditor, category, purpose) {
+                return Some(Basis::RoleDefault);
+            }
+            if principal.role == Role::Representative && purpose == Purpose::PersonalAccess {
+                let legal = person.representatives.get(principal.id).is_some_and(|r| {
+                    r.relationship.has_legal_authority() && r.evidence_of_authority.is_some()
+                });
+                if legal {
+                    return Some(Basis::LegalRepresentative);
+                }
+            }
+            if principal.role.is_council()
+                && matches!(
+                    purpose,
+                    Purpose::StatutoryReview | Purpose::QualityAssurance
+                )
+            {
+                for id in &person.open_requests {
+                    let covers = state.requests.get(id).is_some_and(|r| {
+                        r.requester == principal.id
+                            && !r.status.is_closed()
+                            && r.categories.contains(&category)
+                    });
+                    if covers {
+                        return Some(Basis::CouncilRequest {
+                            request_id: id.clone(),
+                        });
+                    }
+                }
+            }
+            for (id, grant) in &person.grants {
+                let to_them = match &grant.grantee {
+                    Grantee::Principal(p) => p == principal.id,
+                    Grantee::Role(r) => *r == principal.role,
+                };
+                if to_them
+                    && grant.revoked.is_none()
+                    && grant.expires_at_us.is_none_or(|t| at_us < t)
+                    && grant.purpose == purpose
+                    && grant.categories.contains(&category)
+                    && at_us
+                        >= grant
+                            .granted
+                            .recorded_at_us
+                            .min(grant.granted.occurred_at_us)
+                {
+                    return Some(Basis::Grant {
+                        grant_id: id.clone(),
+                    });
+                }
+            }
+            if purpose == Purpose::Emergency && category == Category::Medicines {
+                for e in person.emergencies.iter().rev() {
+                    if e.principal == principal.id && at_us < e.expires_at_us {
+                        return Some(Basis::Emergency { seq: e.stamp.seq });
+                    }
+                }
+            }
+            None
+        })();
+        match basis {
+            Some(b) => decision.allowed.push((category, b)),
+            None => decision.refused.push((
+                category,
+                format!(
+                    "a {} has no access to {} for {}",
+                    principal.role.name(),
+                    category.name(),
+                    purpose.name()
+                ),
+            )),
+        }
+    }
+    decision
+}
