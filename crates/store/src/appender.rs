@@ -10,19 +10,25 @@
 //!
 //! After a failed write or barrier every later request is refused: what sled holds in
 //! memory can no longer be trusted to match what is on disk.
+//!
+//! With a projection, the appender holds its write lock while it builds a batch, checks
+//! and applies each request's events (all or nothing per request, see
+//! [`crate::projection`]) and, when due, stages the projection's changes into the same sled
+//! batch. On stop it writes the remaining changes and has the syncer make them durable.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use careledger_log::envelope::{Envelope, FORMAT_VERSION};
+use careledger_log::envelope::{Envelope, FORMAT_VERSION, SALT_LEN};
 use careledger_log::merkle::{Blake3Hasher, CompactRange, Hash, TreeHasher};
 use careledger_log::{Checkpoint, NoteSigner};
 
 use crate::barrier::Barrier;
 use crate::index::{index_loop, IndexWork, INDEX_QUEUE_BATCHES_MAX};
 use crate::keys::{self, Head};
+use crate::projection::{self, ProjectionHandle};
 use crate::{now_us, AppendError, Prepared, Receipt, Request, SledNodes, StoreConfig, StoreError};
 
 type AppendReply = tokio::sync::oneshot::Sender<Result<Vec<Receipt>, AppendError>>;
@@ -42,6 +48,15 @@ struct Applied {
     size: u64,
     appends: Vec<(AppendReply, Vec<Receipt>)>,
     checkpoint: Option<(CheckpointReply, String)>,
+}
+
+/// An event with its envelope built (sequence number and recorded-at tentatively
+/// assigned), ready to be checked by a projection and staged.
+struct Built {
+    envelope: Envelope,
+    bytes: Vec<u8>,
+    salt: [u8; SALT_LEN],
+    payload: Vec<u8>,
 }
 
 /// The first write-path failure; once set, nothing more is written or acknowledged.
@@ -80,6 +95,9 @@ pub(crate) struct Appender {
     last_batch_events: usize,
     index: Arc<crate::index::Index>,
     index_works_sent: u64,
+    projection: Option<ProjectionHandle>,
+    /// Events the stored projection reflects (the `mprojected` mark).
+    projected: u64,
 }
 
 impl Appender {
@@ -140,7 +158,18 @@ impl Appender {
             last_batch_events: 0,
             index: index_for_pause,
             index_works_sent: 0,
+            projection: None,
+            projected: 0,
         })
+    }
+
+    /// Keeps `projection`, whose stored state reflects `projected` events, with the log.
+    pub(crate) fn with_projection(mut self, projection: Option<(ProjectionHandle, u64)>) -> Self {
+        if let Some((handle, projected)) = projection {
+            self.projection = Some(handle);
+            self.projected = projected;
+        }
+        self
     }
 
     pub(crate) fn run(mut self, queue: Receiver<Request>) {
@@ -221,7 +250,9 @@ impl Appender {
             self.last_batch_events = events;
             self.write_batch(appends, None);
         }
-        // The queue is closed: let the syncer answer what is in flight, then stop.
+        // The queue is closed: write what the projection has not yet written, let the
+        // syncer answer what is in flight and make it durable, then stop.
+        self.final_projection_batch();
         self.to_syncer.take();
         self.to_indexer.take();
         if let Some(indexer) = self.indexer.take() {
@@ -251,31 +282,82 @@ impl Appender {
             }
             return;
         }
+        // One write lock for the whole batch: every check runs serialised with the append.
+        let handle = self.projection.clone().filter(|_| !appends.is_empty());
+        let mut projection = match handle.as_ref().map(|h| h.write()) {
+            None => None,
+            Some(Ok(guard)) => Some(guard),
+            Some(Err(_)) => {
+                let reason = "the projection's lock is poisoned (a thread panicked while \
+                              changing it)"
+                    .to_string();
+                self.failure.set(reason.clone());
+                for (_, reply) in appends {
+                    let _ = reply.send(Err(AppendError::WriteFailed(reason.clone())));
+                }
+                if let Some(reply) = checkpoint {
+                    let _ = reply.send(Err(AppendError::WriteFailed(reason)));
+                }
+                return;
+            }
+        };
         let mut batch = sled::Batch::default();
         let mut chunk = keys::ChunkBuilder::new(self.range.size());
         let mut index = Vec::new();
         let mut answers = Vec::with_capacity(appends.len());
         let mut staged = Ok(());
-        for (events, reply) in appends {
-            let mut receipts = Vec::with_capacity(events.len());
+        'requests: for (events, reply) in appends {
             // After a failure the rest are not staged, only answered (with the failure).
-            if staged.is_ok() {
-                for event in events {
-                    match self.stage(&mut batch, &mut chunk, &mut index, event) {
-                        Ok(receipt) => receipts.push(receipt),
-                        Err(e) => {
-                            staged = Err(e);
-                            break;
-                        }
+            if staged.is_err() {
+                answers.push((reply, Vec::new()));
+                continue;
+            }
+            let built = match self.build(events) {
+                Ok(built) => built,
+                Err(e) => {
+                    staged = Err(e);
+                    answers.push((reply, Vec::new()));
+                    continue;
+                }
+            };
+            if let Some(projection) = projection.as_mut() {
+                projection.begin();
+                for (i, event) in built.iter().enumerate() {
+                    if let Err(reason) = projection.apply(&event.envelope, &event.payload) {
+                        // Nothing of the request is staged and no sequence number is used.
+                        projection.rollback();
+                        let _ = reply.send(Err(AppendError::Refused { index: i, reason }));
+                        continue 'requests;
                     }
                 }
+                projection.commit();
             }
+            let receipts = built
+                .into_iter()
+                .map(|event| self.stage(&mut batch, &mut chunk, &mut index, event))
+                .collect();
             answers.push((reply, receipts));
+        }
+        if answers.is_empty() && checkpoint.is_none() {
+            // Every request was refused: nothing to write.
+            return;
         }
         if !chunk.is_empty() {
             let (key, value) = chunk.finish();
             batch.insert(&key, value);
         }
+        // The projection's changes go with the batch that takes the log far enough past
+        // the last time they were written.
+        let mut projected = None;
+        if let (Some(projection), Ok(())) = (projection.as_mut(), &staged) {
+            let size = self.range.size();
+            if size >= self.projected + self.config.projection_persist_every_events {
+                projection::stage_changes(&mut batch, projection.take_changes());
+                batch.insert(keys::PROJECTED, &size.to_le_bytes()[..]);
+                projected = Some(size);
+            }
+        }
+        drop(projection);
         let mut note = None;
         let result = staged.and_then(|()| {
             let size = self.range.size();
@@ -300,6 +382,9 @@ impl Appender {
         });
         match result {
             Ok(size) => {
+                if let Some(projected) = projected {
+                    self.projected = projected;
+                }
                 if note.is_some() && self.last_checkpoint_size != Some(size) {
                     self.last_checkpoint_size = Some(size);
                     self.last_checkpoint_at = Instant::now();
@@ -342,39 +427,65 @@ impl Appender {
         }
     }
 
-    /// Adds one event's record (envelope, completed tree nodes, salt and payload) to the
-    /// current chunk, closing it into the batch when full, and its subject to the index work.
+    /// Builds the envelopes of one request with the sequence numbers and recorded-at they
+    /// will have if it is staged; nothing is assigned yet.
+    fn build(&self, events: Vec<Prepared>) -> Result<Vec<Built>, String> {
+        let first = self.range.size();
+        let mut last_recorded_at_us = self.last_recorded_at_us;
+        let mut built = Vec::with_capacity(events.len());
+        for (seq, event) in (first..).zip(events) {
+            // Recorded-at never decreases, even if the wall clock steps back.
+            let recorded_at_us = now_us().max(last_recorded_at_us);
+            last_recorded_at_us = recorded_at_us;
+            let envelope = Envelope {
+                version: FORMAT_VERSION,
+                seq,
+                recorded_at_us,
+                occurred_at_us: event.occurred_at_us,
+                actor: event.actor,
+                subject: event.subject,
+                kind: event.kind,
+                payload_commitment: event.commitment,
+            };
+            let bytes = envelope
+                .encode()
+                .map_err(|e| format!("event {seq} does not encode: {e}"))?;
+            built.push(Built {
+                envelope,
+                bytes,
+                salt: event.salt,
+                payload: event.payload,
+            });
+        }
+        Ok(built)
+    }
+
+    /// Adds one built event's record (envelope, completed tree nodes, salt and payload) to
+    /// the current chunk, closing it into the batch when full, and its subject to the
+    /// index work. Events must come in the order [`Appender::build`] numbered them.
     fn stage(
         &mut self,
         batch: &mut sled::Batch,
         chunk: &mut keys::ChunkBuilder,
         index: &mut Vec<(String, u64)>,
-        event: Prepared,
-    ) -> Result<Receipt, String> {
-        let seq = self.range.size();
-        // Recorded-at never decreases, even if the wall clock steps back.
-        let recorded_at_us = now_us().max(self.last_recorded_at_us);
-        self.last_recorded_at_us = recorded_at_us;
-        let envelope = Envelope {
-            version: FORMAT_VERSION,
-            seq,
-            recorded_at_us,
-            occurred_at_us: event.occurred_at_us,
-            actor: event.actor,
-            subject: event.subject,
-            kind: event.kind,
-            payload_commitment: event.commitment,
-        };
-        let bytes = envelope
-            .encode()
-            .map_err(|e| format!("event {seq} does not encode: {e}"))?;
+        event: Built,
+    ) -> Receipt {
+        let Built {
+            envelope,
+            bytes,
+            salt,
+            payload,
+        } = event;
+        let seq = envelope.seq;
+        debug_assert_eq!(seq, self.range.size());
+        self.last_recorded_at_us = envelope.recorded_at_us;
         let mut nodes: Vec<Hash> = Vec::with_capacity(keys::nodes_completed_by(seq));
         self.range
             .push(Blake3Hasher::hash_leaf(&bytes), |level, index, hash| {
                 debug_assert_eq!(keys::completing_leaf(level, index), seq);
                 nodes.push(*hash);
             });
-        chunk.push(&bytes, &nodes, &event.salt, &event.payload);
+        chunk.push(&bytes, &nodes, &salt, &payload);
         if chunk.is_full() {
             let (key, value) = std::mem::replace(chunk, keys::ChunkBuilder::new(seq + 1)).finish();
             batch.insert(&key, value);
@@ -382,10 +493,51 @@ impl Appender {
         if let Some(subject) = envelope.subject {
             index.push((subject, seq));
         }
-        Ok(Receipt {
+        Receipt {
             seq,
-            recorded_at_us,
-        })
+            recorded_at_us: envelope.recorded_at_us,
+        }
+    }
+
+    /// On stop: writes the projection's remaining changes and the mark for the whole log,
+    /// and hands the batch to the syncer for flush and barrier, so that a clean close
+    /// leaves nothing to replay.
+    fn final_projection_batch(&mut self) {
+        let Some(handle) = self.projection.clone() else {
+            return;
+        };
+        if self.failure.get().is_some() {
+            return;
+        }
+        let Ok(mut projection) = handle.write() else {
+            return;
+        };
+        let size = self.range.size();
+        let changes = projection.take_changes();
+        drop(projection);
+        if changes.is_empty() && size == self.projected {
+            return;
+        }
+        let mut batch = sled::Batch::default();
+        projection::stage_changes(&mut batch, changes);
+        batch.insert(keys::PROJECTED, &size.to_le_bytes()[..]);
+        if let Err(e) = self.db.apply_batch(batch) {
+            self.failure.set(e.to_string());
+            return;
+        }
+        self.projected = size;
+        if let Some(to_syncer) = &self.to_syncer {
+            if to_syncer
+                .send(Applied {
+                    size,
+                    appends: Vec::new(),
+                    checkpoint: None,
+                })
+                .is_ok()
+            {
+                self.applied_batches += 1;
+            }
+        }
     }
 
     fn disk_busy(&self) -> bool {

@@ -14,6 +14,12 @@
 //! | `mverifier`                           | the verifier key string (UTF-8)                  |
 //! | `mformat`                             | store layout version:u8                          |
 //! | `mindexed`                            | events covered by the subject index: u64 LE      |
+//! | `p` projection key                    | the projection's value for that key (opaque)     |
+//! | `mprojected`                          | events the stored projection reflects: u64 LE    |
+//!
+//! The first byte of a key says what it is, and no two kinds share one: `e`, `s`, `c`,
+//! `m`, `p`. The projection's keys are its own (see [`crate::projection`]); they are
+//! written with the events in the same batches, and only the `p` prefix is the store's.
 
 pub const EVENT: u8 = b'e';
 pub const SUBJECT: u8 = b's';
@@ -23,6 +29,8 @@ pub const ORIGIN: &[u8] = b"morigin";
 pub const VERIFIER: &[u8] = b"mverifier";
 pub const FORMAT: &[u8] = b"mformat";
 pub const INDEXED: &[u8] = b"mindexed";
+pub const PROJECTION: u8 = b'p';
+pub const PROJECTED: &[u8] = b"mprojected";
 /// Version of this key layout.
 pub const STORE_FORMAT: u8 = 1;
 
@@ -71,6 +79,14 @@ pub fn subject_prefix(subject: &str) -> Vec<u8> {
 pub fn subject(subject: &str, seq: u64) -> Vec<u8> {
     let mut k = subject_prefix(subject);
     k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// Sled key of the projection's `key`.
+pub fn projection(key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 1);
+    k.push(PROJECTION);
+    k.extend_from_slice(key);
     k
 }
 

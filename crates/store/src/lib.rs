@@ -3,7 +3,9 @@
 //! The only crate that opens sled. One appender thread owns the write path: callers hand
 //! it events through a bounded queue and get their sequence numbers back only once the
 //! batch holding them is durable (see [`barrier`]). Reads, proofs and checkpoints are
-//! served from the same sled tree, whose key layout is in [`keys`].
+//! served from the same sled tree, whose key layout is in [`keys`]. A [`Projection`]
+//! (derived state that checks each event, such as the care domain's) can ride along with
+//! the appender: [`Store::open_with_projection`] and the [`projection`] module.
 //!
 //! ```no_run
 //! use careledger_store::{NewEvent, Store, StoreConfig};
@@ -27,6 +29,7 @@ mod appender;
 pub mod barrier;
 mod index;
 pub mod keys;
+pub mod projection;
 mod verify;
 
 use std::fs;
@@ -44,6 +47,7 @@ use careledger_log::{Checkpoint, CheckpointError, NoteError, NoteSigner, NoteVer
 use tokio::sync::oneshot;
 
 pub use keys::Head;
+pub use projection::{Projection, ProjectionHandle, Refusal};
 pub use verify::{VerifyFailure, VerifyReport};
 
 /// Name of the sled directory inside a ledger's data directory.
@@ -71,6 +75,10 @@ pub struct StoreConfig {
     pub checkpoint_every_events: u64,
     /// Sign a checkpoint once this much time has passed since the last one, if the log grew.
     pub checkpoint_every: Duration,
+    /// With a projection, write its changes (and the `mprojected` mark) with the batch
+    /// that brings the log this many events past the last time they were written. It bounds
+    /// what a start-up after a crash replays; a clean close writes them anyway.
+    pub projection_persist_every_events: u64,
 }
 
 impl Default for StoreConfig {
@@ -83,6 +91,7 @@ impl Default for StoreConfig {
             payload_bytes_max: 64 * 1024,
             checkpoint_every_events: 100_000,
             checkpoint_every: Duration::from_secs(60),
+            projection_persist_every_events: 16_384,
         }
     }
 }
@@ -102,6 +111,9 @@ impl StoreConfig {
         }
         if self.checkpoint_every_events == 0 {
             return bad("checkpoint_every_events must be at least 1");
+        }
+        if self.projection_persist_every_events == 0 {
+            return bad("projection_persist_every_events must be at least 1");
         }
         if self.checkpoint_every < Duration::from_millis(10) {
             return bad("checkpoint_every must be at least 10 ms");
@@ -202,6 +214,10 @@ pub enum AppendError {
     Closed,
     #[error("random source failed: {0}")]
     Random(String),
+    /// The projection refused event `index` of the request; nothing of the request was
+    /// written. `reason` carries the projection's own error.
+    #[error("event {index} refused: {reason}")]
+    Refused { index: usize, reason: Refusal },
 }
 
 pub(crate) struct Prepared {
@@ -249,6 +265,9 @@ struct Inner {
     /// The subject index; only the indexer thread adds to it.
     index: Arc<index::Index>,
     node_cache: NodeCache,
+    projection: Option<ProjectionHandle>,
+    /// Events the projection replayed at open.
+    projection_replayed: u64,
     sender: Mutex<Option<SyncSender<Request>>>,
     appender: Mutex<Option<JoinHandle<()>>>,
 }
@@ -351,6 +370,38 @@ impl Store {
     /// Opens a ledger, checks that its stored tree agrees with its head record and its
     /// latest signed checkpoint, and starts the appender.
     pub fn open(dir: &Path, config: StoreConfig) -> Result<Self, StoreError> {
+        Self::open_inner(dir, config, None, &mut |_, _| {})
+    }
+
+    /// Opens a ledger like [`Store::open`], with a projection the appender keeps in step
+    /// with the log (see [`projection`]). Before the appender starts, the projection is
+    /// loaded from its stored pairs and brought up to date by replaying the events above
+    /// its `mprojected` mark, or, without a mark, the whole log.
+    pub fn open_with_projection(
+        dir: &Path,
+        config: StoreConfig,
+        projection: ProjectionHandle,
+    ) -> Result<Self, StoreError> {
+        Self::open_inner(dir, config, Some(projection), &mut |_, _| {})
+    }
+
+    /// [`Store::open_with_projection`], calling `progress` now and then with (events
+    /// replayed, events to replay) while the projection catches up.
+    pub fn open_with_projection_progress(
+        dir: &Path,
+        config: StoreConfig,
+        projection: ProjectionHandle,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<Self, StoreError> {
+        Self::open_inner(dir, config, Some(projection), &mut progress)
+    }
+
+    fn open_inner(
+        dir: &Path,
+        config: StoreConfig,
+        projection: Option<ProjectionHandle>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Self, StoreError> {
         if !dir.join(SLED_DIR).exists() {
             return Err(StoreError::NotInitialised(dir.to_path_buf()));
         }
@@ -393,6 +444,13 @@ impl Store {
         let head = startup_check(&db, &verifier)?;
         let size = Arc::new(AtomicU64::new(head.size));
         let index = index::Index::open(&db, head.size)?;
+        let mut projection_replayed = 0;
+        let mut projected = 0;
+        if let Some(handle) = &projection {
+            projection_replayed =
+                projection::catch_up(&db, &mut barrier, handle, head.size, progress)?;
+            projected = projection::read_mark(&db)?.unwrap_or(0);
+        }
         let (sender, receiver) = sync_channel(config.queue_requests_max);
         let last_checkpoint = last_checkpoint_size(&db)?;
         let appender = appender::Appender::new(
@@ -403,7 +461,8 @@ impl Store {
             last_checkpoint,
             config.clone(),
             (size.clone(), index.clone()),
-        )?;
+        )?
+        .with_projection(projection.clone().map(|handle| (handle, projected)));
         let handle = std::thread::Builder::new()
             .name("careledger-appender".into())
             .spawn(move || appender.run(receiver))
@@ -418,6 +477,8 @@ impl Store {
                 size,
                 index,
                 node_cache: NodeCache::new(),
+                projection,
+                projection_replayed,
                 sender: Mutex::new(Some(sender)),
                 appender: Mutex::new(Some(handle)),
             }),
@@ -443,6 +504,62 @@ impl Store {
     /// Number of durable events.
     pub fn size(&self) -> u64 {
         self.inner.size.load(Ordering::Acquire)
+    }
+
+    /// The projection the appender keeps, if opened with one.
+    pub fn projection(&self) -> Option<&ProjectionHandle> {
+        self.inner.projection.as_ref()
+    }
+
+    /// Events the projection replayed when the store was opened: 0 after a clean close.
+    pub fn projection_replayed(&self) -> u64 {
+        self.inner.projection_replayed
+    }
+
+    /// The stored projection pairs (key without the `p` prefix, value), in key order: what
+    /// the projection had written by the last persist, not its newest state.
+    #[doc(hidden)]
+    pub fn projection_pairs(&self) -> Result<Vec<projection::Pair>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.inner.db.scan_prefix([keys::PROJECTION]) {
+            let (key, value) = kv?;
+            out.push((key[1..].to_vec(), value.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Removes the stored projection (every `p` key and the `mprojected` mark) of the
+    /// ledger at `dir`, which must not be open; the next open with a projection replays
+    /// the whole log. Returns the number of keys removed.
+    pub fn drop_projections(dir: &Path) -> Result<u64, StoreError> {
+        if !dir.join(SLED_DIR).exists() {
+            return Err(StoreError::NotInitialised(dir.to_path_buf()));
+        }
+        let db = open_db(dir, &StoreConfig::default())?;
+        let mut removed = 0;
+        // The mark first: once it is gone, pairs left by an interruption are removed by
+        // the full replay of the next open.
+        if db.remove(keys::PROJECTED)?.is_some() {
+            removed += 1;
+        }
+        let mut batch = sled::Batch::default();
+        let mut in_batch = 0;
+        for kv in db.scan_prefix([keys::PROJECTION]) {
+            let (key, _) = kv?;
+            batch.remove(key);
+            in_batch += 1;
+            removed += 1;
+            if in_batch == projection::PERSIST_SLICE {
+                db.apply_batch(std::mem::take(&mut batch))?;
+                in_batch = 0;
+            }
+        }
+        db.apply_batch(batch)?;
+        db.flush()?;
+        barrier::Barrier::new(&dir.join(SLED_DIR))
+            .and_then(|mut b| b.sync())
+            .map_err(io_err(dir))?;
+        Ok(removed)
     }
 
     fn prepare(&self, events: Vec<NewEvent>) -> Result<Vec<Prepared>, AppendError> {
