@@ -404,6 +404,25 @@ macro_rules! care_events {
                 match self { $( CareEvent::$variant(p) => codec::encode($kind, $version, p), )* }
             }
 
+            /// Reads a kind's payload fields from any serde format (the CLI and the API
+            /// read JSON; this crate knows no format but its own).
+            pub fn deserialize_kind<'de, D: serde::Deserializer<'de>>(
+                kind: &str,
+                fields: D,
+            ) -> Result<Self, String> {
+                match kind {
+                    $( $kind => <$ty as Deserialize>::deserialize(fields)
+                        .map(CareEvent::$variant)
+                        .map_err(|e| e.to_string()), )*
+                    other => Err(format!("unknown event kind {other:?}")),
+                }
+            }
+
+            /// Writes the payload's fields (without the kind) to any serde format.
+            pub fn serialize_fields<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                match self { $( CareEvent::$variant(p) => p.serialize(s), )* }
+            }
+
             pub fn decode(kind: &str, payload: &[u8]) -> Result<Self, DecodeError> {
                 match kind {
                     $( $kind => Ok(CareEvent::$variant(codec::decode($kind, $version, payload)?)), )*

@@ -1096,7 +1096,9 @@ impl State {
                     person_id,
                     &e.categories,
                     e.purpose,
-                    meta.recorded_at_us,
+                    // The access gate stamps access events with the time it decided; a
+                    // back-entered or imported read is judged at the time it happened.
+                    meta.occurred_at_us,
                 );
                 if let Some((category, reason)) = decision.refused.first() {
                     return Err(RuleError::AccessNotAllowed {

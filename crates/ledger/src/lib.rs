@@ -1,0 +1,289 @@
+//! The care ledger: a [`careledger_store::Store`] with the care domain's projections
+//! attached, so that every care event is checked against the rules inside the single
+//! appender, applied to the projections with the append, and persisted with the events.
+//!
+//! ```no_run
+//! # use careledger_ledger::{Ledger, Command};
+//! # fn main() -> Result<(), careledger_ledger::LedgerError> {
+//! let ledger = Ledger::open(std::path::Path::new("careledger-data"), Default::default())?;
+//! let findings = ledger.read(|state| careledger_care::findings::findings(state, 0));
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod simulate;
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use careledger_care::codec::DecodeError;
+use careledger_care::{CareEvent, Meta, RuleError, State};
+use careledger_log::envelope::Envelope;
+use careledger_store::{
+    AppendError, NewEvent, Projection, ProjectionHandle, Receipt, Refusal, Store, StoreConfig,
+    StoreError, StoredEvent,
+};
+
+/// Why the care projection refused an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CareRefusal {
+    #[error("{0}")]
+    Rule(#[from] RuleError),
+    #[error("{0}")]
+    Decode(#[from] DecodeError),
+}
+
+/// The care projections, as the store's appender sees them.
+#[derive(Debug, Default)]
+pub struct CareProjection {
+    pub state: State,
+}
+
+fn meta(envelope: &Envelope) -> Meta<'_> {
+    Meta {
+        seq: envelope.seq,
+        recorded_at_us: envelope.recorded_at_us,
+        occurred_at_us: envelope.occurred_at_us,
+        actor: &envelope.actor,
+        subject: envelope.subject.as_deref(),
+    }
+}
+
+impl Projection for CareProjection {
+    fn begin(&mut self) {
+        self.state.begin();
+    }
+
+    fn apply(&mut self, envelope: &Envelope, payload: &[u8]) -> Result<(), Refusal> {
+        let event = CareEvent::decode(&envelope.kind, payload)
+            .map_err(|e| Refusal::new(CareRefusal::Decode(e)))?;
+        self.state
+            .apply(&meta(envelope), &event)
+            .map_err(|e| Refusal::new(CareRefusal::Rule(e)))
+    }
+
+    fn commit(&mut self) {
+        self.state.commit();
+    }
+
+    fn rollback(&mut self) {
+        self.state.rollback();
+    }
+
+    fn replay(&mut self, envelope: &Envelope, payload: Option<&[u8]>) -> Result<(), String> {
+        // An erased payload leaves only what the envelope says; the projections keep
+        // nothing from it (its facts were about a person whose retention has ended).
+        let Some(payload) = payload else {
+            return Ok(());
+        };
+        let event = CareEvent::decode(&envelope.kind, payload).map_err(|e| e.to_string())?;
+        self.state.replay(&meta(envelope), &event);
+        Ok(())
+    }
+
+    fn take_changes(&mut self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        self.state.take_changes()
+    }
+
+    fn clear(&mut self) {
+        self.state.clear();
+    }
+
+    fn load(&mut self, key: &[u8], value: &[u8]) -> Result<(), String> {
+        self.state.load(key, value)
+    }
+}
+
+/// One care event as a writer hands it in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    /// Who records it: a staff id, the person's id, a representative's id...
+    pub actor: String,
+    /// The person it is about (required for person events, absent for organisation ones).
+    pub subject: Option<String>,
+    pub occurred_at_us: i64,
+    pub event: CareEvent,
+}
+
+impl Command {
+    pub fn about(actor: &str, person: &str, occurred_at_us: i64, event: CareEvent) -> Self {
+        Self {
+            actor: actor.into(),
+            subject: Some(person.into()),
+            occurred_at_us,
+            event,
+        }
+    }
+
+    pub fn organisation(actor: &str, occurred_at_us: i64, event: CareEvent) -> Self {
+        Self {
+            actor: actor.into(),
+            subject: None,
+            occurred_at_us,
+            event,
+        }
+    }
+
+    fn into_new_event(self) -> Result<NewEvent, DecodeError> {
+        Ok(NewEvent {
+            payload: self.event.encode()?,
+            actor: self.actor,
+            subject: self.subject,
+            kind: self.event.kind().to_string(),
+            occurred_at_us: self.occurred_at_us,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// A care rule refused event `index` of the request; nothing was appended.
+    #[error("event {index} refused: {error}")]
+    Refused { index: usize, error: CareRefusal },
+    #[error("{0}")]
+    Append(AppendError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("the ledger's projections are unavailable: a thread panicked while changing them")]
+    Poisoned,
+}
+
+impl From<AppendError> for LedgerError {
+    fn from(e: AppendError) -> Self {
+        match e {
+            AppendError::Refused { index, reason } => match reason.downcast_ref::<CareRefusal>() {
+                Some(error) => LedgerError::Refused {
+                    index,
+                    error: error.clone(),
+                },
+                None => LedgerError::Append(AppendError::Refused { index, reason }),
+            },
+            other => LedgerError::Append(other),
+        }
+    }
+}
+
+/// A care event as read back from the log.
+#[derive(Debug, Clone)]
+pub struct CareRecord {
+    pub envelope: Envelope,
+    /// `None` when the payload has been erased or is not a care event.
+    pub event: Option<CareEvent>,
+}
+
+/// An open care ledger. Cheap to clone.
+#[derive(Clone)]
+pub struct Ledger {
+    store: Store,
+    projection: Arc<RwLock<CareProjection>>,
+}
+
+/// Most events [`Ledger::history`] returns in one call.
+pub const HISTORY_PAGE_MAX: usize = careledger_store::READ_PAGE_MAX;
+
+impl Ledger {
+    /// Opens (and, at start-up, catches up) the ledger at `dir`.
+    pub fn open(dir: &Path, config: StoreConfig) -> Result<Self, LedgerError> {
+        Self::open_with_progress(dir, config, |_, _| {})
+    }
+
+    /// [`Ledger::open`], reporting (replayed, to replay) while projections catch up.
+    pub fn open_with_progress(
+        dir: &Path,
+        config: StoreConfig,
+        progress: impl FnMut(u64, u64),
+    ) -> Result<Self, LedgerError> {
+        let projection = Arc::new(RwLock::new(CareProjection::default()));
+        let handle: ProjectionHandle = projection.clone();
+        let store = Store::open_with_projection_progress(dir, config, handle, progress)?;
+        Ok(Self { store, projection })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Reads the projections. A read after an acknowledged append sees it.
+    pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> Result<R, LedgerError> {
+        let guard = self.projection.read().map_err(|_| LedgerError::Poisoned)?;
+        Ok(f(&guard.state))
+    }
+
+    fn prepare(commands: Vec<Command>) -> Result<Vec<NewEvent>, LedgerError> {
+        commands
+            .into_iter()
+            .enumerate()
+            .map(|(index, c)| {
+                c.into_new_event().map_err(|e| LedgerError::Refused {
+                    index,
+                    error: CareRefusal::Decode(e),
+                })
+            })
+            .collect()
+    }
+
+    /// Queues commands (all or nothing); the receiver answers once they are durable.
+    pub fn submit(
+        &self,
+        commands: Vec<Command>,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<Vec<Receipt>, AppendError>>, LedgerError>
+    {
+        Ok(self.store.submit(Self::prepare(commands)?)?)
+    }
+
+    /// Appends and waits until durable. Not for use inside an async runtime.
+    pub fn append(&self, commands: Vec<Command>) -> Result<Vec<Receipt>, LedgerError> {
+        let receiver = self.submit(commands)?;
+        Ok(receiver
+            .blocking_recv()
+            .map_err(|_| AppendError::Closed)??)
+    }
+
+    pub async fn append_async(&self, commands: Vec<Command>) -> Result<Vec<Receipt>, LedgerError> {
+        let receiver = self.submit(commands)?;
+        Ok(receiver.await.map_err(|_| AppendError::Closed)??)
+    }
+
+    /// Events about `person` from sequence `from`, oldest first, at most `limit`
+    /// (≤ [`HISTORY_PAGE_MAX`]), keeping those `keep` accepts: the histories (care plan
+    /// versions, MAR administrations, who looked) are read from the log itself through
+    /// the subject index.
+    pub fn history(
+        &self,
+        person: &str,
+        from: u64,
+        limit: usize,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Vec<CareRecord>, LedgerError> {
+        let limit = limit.min(HISTORY_PAGE_MAX);
+        let mut out = Vec::new();
+        let mut next = from;
+        while out.len() < limit {
+            let page = self.store.by_subject(person, next, HISTORY_PAGE_MAX)?;
+            let Some(last) = page.last() else { break };
+            next = last.envelope.seq + 1;
+            for stored in page {
+                if out.len() < limit && keep(&stored.envelope.kind) {
+                    out.push(record(stored));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn record(stored: StoredEvent) -> CareRecord {
+    let event = stored
+        .payload
+        .as_ref()
+        .and_then(|(_, p)| CareEvent::decode(&stored.envelope.kind, p).ok());
+    CareRecord {
+        envelope: stored.envelope,
+        event,
+    }
+}
+
+/// Decodes a stored event as a care event.
+pub fn care_record(stored: StoredEvent) -> CareRecord {
+    record(stored)
+}
