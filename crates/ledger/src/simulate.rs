@@ -139,6 +139,9 @@ const MEDS: [Med; 6] = [
     },
 ];
 
+/// Visit hours a person can have.
+const SCHEDULES: [&[i64]; 3] = [&[8, 13, 18], &[8, 18], &[8, 13, 18, 22]];
+
 const FIRST: [&str; 12] = [
     "Ada", "Bernard", "Cynthia", "Derek", "Edna", "Frank", "Gwen", "Harold", "Irene", "Joan",
     "Kenneth", "Lilian",
@@ -226,7 +229,7 @@ impl Simulator {
                     start_day + 1 + rng.below(u64::from(config.days - start_day - 1)) as u32
                 });
                 let visit_hours: &'static [i64] =
-                    rng.pick(&[&[8i64, 13, 18][..], &[8, 18][..], &[8, 13, 18, 22][..]]);
+                    SCHEDULES[rng.below(SCHEDULES.len() as u64) as usize];
                 let mut meds: Vec<usize> = (0..1 + rng.below(4))
                     .map(|_| rng.below(MEDS.len() as u64) as usize)
                     .collect();
