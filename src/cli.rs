@@ -1,14 +1,13 @@
 //! Argument parsing and the verbs.
 
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use careledger_store::{NewEvent, Store, StoreConfig, StoreError, StoredEvent};
+use careledger_store::{Store, StoreConfig, StoreError, StoredEvent};
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, Parser, Subcommand};
-use serde::Deserialize;
 
 use crate::progress::Progress;
 
@@ -46,11 +45,12 @@ enum Command {
         #[arg(long)]
         origin: Option<String>,
     },
-    /// Append JSON-lines events from FILE (or stdin); prints their sequence numbers.
+    /// Append JSON-lines care events from FILE (or stdin); prints their sequence numbers.
     ///
-    /// Each line: {"actor": "...", "subject": "..." or null, "kind": "...",
-    /// "occurred_at": "RFC 3339 time", "payload": any JSON}. All lines are checked first;
-    /// if one is malformed nothing is appended.
+    /// Each line: {"actor": "...", "subject": "person id" or null, "kind": "...",
+    /// "occurred_at": "RFC 3339 time", "payload": {the kind's fields}}. Every line is
+    /// checked first and every event against the care rules; if one is malformed or
+    /// refused, nothing is appended.
     Append {
         #[command(flatten)]
         data: DataDir,
@@ -116,6 +116,52 @@ enum Command {
         #[arg(long, default_value = "careledger-demo")]
         data: PathBuf,
     },
+    /// Write a realistic, deterministic home-care history into a new ledger.
+    Simulate {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long, default_value_t = 50)]
+        people: u32,
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The history covers the DAYS days before this date (default: today, UTC).
+        #[arg(long)]
+        end: Option<chrono::NaiveDate>,
+    },
+    /// Compliance findings a monitoring officer would raise, with the events that prove them.
+    Findings {
+        #[command(flatten)]
+        data: DataDir,
+        /// Only this person.
+        #[arg(long)]
+        person: Option<String>,
+        /// Judge at this time (RFC 3339; default now).
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// One person's record summary: AIS flag, care plan, MAR, choices, paper copies,
+    /// grants, who looked, findings.
+    Person {
+        #[command(flatten)]
+        data: DataDir,
+        /// The person's id.
+        id: String,
+        /// How many of the latest accesses to list.
+        #[arg(long, default_value_t = 20)]
+        looked: usize,
+    },
+    /// Council requests with their SLA state and the events that prove each line.
+    Requests {
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Delete the stored projections and rebuild them from the log.
+    Rebuild {
+        #[command(flatten)]
+        data: DataDir,
+    },
     /// Measure throughput and latency (build with --release).
     Bench {
         #[command(subcommand)]
@@ -159,7 +205,7 @@ impl<E: std::fmt::Display> From<E> for CliError {
     }
 }
 
-fn fail(message: impl Into<String>) -> CliError {
+pub fn fail(message: impl Into<String>) -> CliError {
     CliError {
         message: message.into(),
         code: EXIT_ERROR,
@@ -173,7 +219,28 @@ pub fn open(data: &DataDir) -> Result<Store, StoreError> {
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Init { data, origin } => init(&data.data, origin),
-        Command::Append { data, file } => append(&data, file.as_deref()),
+        Command::Append { data, file } => crate::care_cli::append(&data.data, file.as_deref()),
+        Command::Simulate {
+            data,
+            people,
+            days,
+            seed,
+            end,
+        } => crate::care_cli::simulate(
+            &data.data,
+            crate::care_cli::SimulateArgs {
+                people,
+                days,
+                seed,
+                end,
+            },
+        ),
+        Command::Findings { data, person, at } => {
+            crate::care_cli::findings_cmd(&data.data, person.as_deref(), at.as_deref())
+        }
+        Command::Person { data, id, looked } => crate::care_cli::person(&data.data, &id, looked),
+        Command::Requests { data } => crate::care_cli::requests(&data.data),
+        Command::Rebuild { data } => crate::care_cli::rebuild(&data.data),
         Command::Log {
             data,
             subject,
@@ -225,90 +292,6 @@ fn getrandom_bytes(buf: &mut [u8]) -> Result<(), CliError> {
     let salt = careledger_log::envelope::random_salt()?;
     let n = buf.len().min(salt.len());
     buf[..n].copy_from_slice(&salt[..n]);
-    Ok(())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct InputEvent {
-    actor: String,
-    #[serde(default)]
-    subject: Option<String>,
-    kind: String,
-    occurred_at: String,
-    payload: serde_json::Value,
-}
-
-/// Parses JSON-lines events; any bad line fails the whole input, naming its line number.
-/// `max` bounds the number of events, `payload_max` each payload's bytes.
-pub fn parse_events(
-    input: impl BufRead,
-    max: usize,
-    payload_max: usize,
-) -> Result<Vec<NewEvent>, CliError> {
-    let mut events = Vec::new();
-    for (i, line) in input.lines().enumerate() {
-        let number = i + 1;
-        let line = line.map_err(|e| fail(format!("line {number}: {e}")))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        if events.len() == max {
-            return Err(fail(format!(
-                "input holds more than {max} events; split it into smaller files"
-            )));
-        }
-        let input: InputEvent =
-            serde_json::from_str(&line).map_err(|e| fail(format!("line {number}: {e}")))?;
-        let occurred_at = DateTime::parse_from_rfc3339(&input.occurred_at).map_err(|e| {
-            fail(format!(
-                "line {number}: occurred_at {:?} is not an RFC 3339 time ({e})",
-                input.occurred_at
-            ))
-        })?;
-        careledger_log::envelope::check_fields(&input.actor, input.subject.as_deref(), &input.kind)
-            .map_err(|e| fail(format!("line {number}: {e}")))?;
-        let payload = serde_json::to_vec(&input.payload)?;
-        if payload.len() > payload_max {
-            return Err(fail(format!(
-                "line {number}: payload is {} bytes; the limit is {payload_max}",
-                payload.len()
-            )));
-        }
-        events.push(NewEvent {
-            actor: input.actor,
-            subject: input.subject,
-            kind: input.kind,
-            occurred_at_us: occurred_at.with_timezone(&Utc).timestamp_micros(),
-            payload,
-        });
-    }
-    Ok(events)
-}
-
-fn append(data: &DataDir, file: Option<&Path>) -> Result<(), CliError> {
-    let store = open(data)?;
-    let (max, payload_max) = (
-        store.config().request_events_max,
-        store.config().payload_bytes_max,
-    );
-    let events = match file {
-        Some(path) => {
-            let f =
-                std::fs::File::open(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
-            parse_events(std::io::BufReader::new(f), max, payload_max)?
-        }
-        None => parse_events(std::io::stdin().lock(), max, payload_max)?,
-    };
-    if events.is_empty() {
-        return Err(fail("no events in the input"));
-    }
-    let receipts = store.append(events)?;
-    let mut out = BufWriter::new(std::io::stdout().lock());
-    for r in receipts {
-        writeln!(out, "{}", r.seq)?;
-    }
-    out.flush()?;
     Ok(())
 }
 

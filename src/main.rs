@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod care_cli;
 mod cli;
 mod demo;
 mod progress;
