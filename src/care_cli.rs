@@ -147,7 +147,7 @@ pub fn simulate(dir: &Path, args: SimulateArgs) -> Result<(), CliError> {
             ledger.store().size()
         )));
     }
-    let end = args.end.unwrap_or_else(|| crate::care_cli::today());
+    let end = args.end.unwrap_or_else(today);
     let config = SimConfig {
         people: args.people,
         days: args.days,
