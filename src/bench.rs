@@ -10,6 +10,11 @@ use careledger_log::merkle::{verify_consistency, verify_inclusion, Blake3Hasher}
 use careledger_store::{baseline, AppendError, NewEvent, Store, StoreConfig};
 use clap::Subcommand;
 
+use careledger_care::event::{CareStarted, DiaryNote, PersonRegistered, StaffRegistered};
+use careledger_care::{Author, CareEvent, Role};
+use careledger_ledger::simulate::{self, SimConfig};
+use careledger_ledger::{Command, Ledger, LedgerError};
+
 use crate::cli::CliError;
 use crate::progress::Progress;
 
@@ -28,6 +33,22 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2)]
         rounds: usize,
         /// Where to create scratch ledgers (default: the system's temp directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Append typed care events (staff diary notes about 500 people) through the care
+        /// ledger, so every event is checked by the rules and applied to the projections.
+        #[arg(long)]
+        care: bool,
+    },
+    /// Projection rebuild: simulate PEOPLE people over DAYS days, then delete the
+    /// projections and rebuild them from the log, ROUNDS times.
+    Rebuild {
+        #[arg(long, default_value_t = 200)]
+        people: u32,
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
         #[arg(long)]
         dir: Option<PathBuf>,
     },
@@ -150,13 +171,21 @@ pub fn run(what: BenchCommand) -> Result<(), CliError> {
             payload_bytes,
             rounds,
             dir,
+            care,
         } => bench_append(
             writers.max(1),
             events.max(1),
             payload_bytes,
             rounds.max(1),
             dir.as_deref(),
+            care,
         ),
+        BenchCommand::Rebuild {
+            people,
+            days,
+            rounds,
+            dir,
+        } => bench_rebuild(people.max(1), days.max(1), rounds.max(1), dir.as_deref()),
         BenchCommand::Verify {
             events,
             rounds,
@@ -186,9 +215,21 @@ fn careledger_append(
     writers: usize,
     events: u64,
     payload_bytes: usize,
+    care: bool,
 ) -> Result<AppendRun, CliError> {
     Store::init(dir, "bench.careledger/append")?;
-    let store = Store::open(dir, StoreConfig::default())?;
+    let ledger = if care {
+        let ledger = Ledger::open(dir, StoreConfig::default())?;
+        ledger.append(care_setup())?;
+        Some(ledger)
+    } else {
+        None
+    };
+    let setup_events = ledger.as_ref().map_or(0, |l| l.store().size());
+    let store = match &ledger {
+        Some(l) => l.store().clone(),
+        None => Store::open(dir, StoreConfig::default())?,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_time()
@@ -201,6 +242,7 @@ fn careledger_append(
         let mut tasks = Vec::with_capacity(writers);
         for _ in 0..writers {
             let (store, next, busy) = (store.clone(), next.clone(), busy.clone());
+            let ledger = ledger.clone();
             tasks.push(tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 loop {
@@ -210,10 +252,21 @@ fn careledger_append(
                     }
                     let t = Instant::now();
                     loop {
-                        match store
-                            .append_async(vec![sample_event(n, payload_bytes)])
-                            .await
-                        {
+                        let outcome = match &ledger {
+                            Some(ledger) => ledger
+                                .append_async(vec![care_event(n, payload_bytes)])
+                                .await
+                                .map_err(|e| match e {
+                                    LedgerError::Append(a) => a,
+                                    other => AppendError::WriteFailed(other.to_string()),
+                                }),
+                            None => {
+                                store
+                                    .append_async(vec![sample_event(n, payload_bytes)])
+                                    .await
+                            }
+                        };
+                        match outcome {
                             Ok(_) => break,
                             Err(AppendError::Busy(_)) => {
                                 busy.fetch_add(1, Ordering::Relaxed);
@@ -240,13 +293,13 @@ fn careledger_append(
     for outcome in outcomes {
         latencies.extend(outcome.map_err(|e| CliError::from(format!("writer task failed: {e}")))??);
     }
-    if store.size() != events {
+    if store.size() != events + setup_events {
         return Err(CliError::from(format!(
             "bench wrote {} events, expected {events}",
-            store.size()
+            store.size() - setup_events
         )));
     }
-    let first = store.get(0)?;
+    let first = store.get(setup_events)?;
     let record_bytes = 4 + first.envelope_bytes.len() + 32 + first.payload.map_or(0, |p| p.1.len());
     Ok(AppendRun {
         events_per_s: events as f64 / elapsed.as_secs_f64(),
@@ -263,12 +316,18 @@ fn bench_append(
     payload_bytes: usize,
     rounds: usize,
     dir: Option<&Path>,
+    care: bool,
 ) -> Result<(), CliError> {
-    println!("bench append: {writers} writers, {events} events of {payload_bytes} payload bytes, {rounds} rounds");
+    let what = if care {
+        "typed care events through the rules and projections"
+    } else {
+        "events"
+    };
+    println!("bench append: {writers} writers, {events} {what} of about {payload_bytes} payload bytes, {rounds} rounds");
     let mut ratios = Vec::new();
     for round in 1..=rounds {
         let ours_dir = Scratch::new(dir, "append")?;
-        let ours = careledger_append(&ours_dir.0, writers, events, payload_bytes)?;
+        let ours = careledger_append(&ours_dir.0, writers, events, payload_bytes, care)?;
         drop(ours_dir);
         // Raw sled doing the same job: the same writers, the same bytes per event, each
         // write followed by sled's flush.
@@ -418,5 +477,119 @@ fn bench_prove(events: u64, proofs: usize, dir: Option<&Path>) -> Result<(), Cli
         us(c.p99),
         us(c.max)
     );
+    Ok(())
+}
+
+const CARE_BENCH_PEOPLE: u64 = 500;
+/// 2026-11-02T09:00:00Z: the care bench's events happen on one morning.
+const CARE_BENCH_AT_US: i64 = 1_793_610_000_000_000;
+
+/// Staff and people for the care append bench (not timed).
+fn care_setup() -> Vec<Command> {
+    let mut out = vec![Command::organisation(
+        "bench-manager",
+        CARE_BENCH_AT_US,
+        CareEvent::StaffRegistered(StaffRegistered {
+            staff_id: "bench-worker".into(),
+            name: "Bench Worker".into(),
+            role: Role::CareWorker,
+        }),
+    )];
+    for p in 0..CARE_BENCH_PEOPLE {
+        let person = format!("person-{p:04}");
+        out.push(Command::about(
+            "bench-manager",
+            &person,
+            CARE_BENCH_AT_US,
+            CareEvent::PersonRegistered(PersonRegistered {
+                name: format!("Person {p}"),
+                date_of_birth: chrono::NaiveDate::from_ymd_opt(1940, 1, 1).expect("valid"),
+                nhs_number: None,
+                address: "1 Mill Lane".into(),
+                gp_practice: "Riverside Surgery".into(),
+                allergies: vec![],
+            }),
+        ));
+        out.push(Command::about(
+            "bench-manager",
+            &person,
+            CARE_BENCH_AT_US,
+            CareEvent::CareStarted(CareStarted {
+                service: "home care".into(),
+            }),
+        ));
+    }
+    out
+}
+
+/// A staff diary note of about `payload_bytes` bytes about one of the bench's people.
+fn care_event(n: u64, payload_bytes: usize) -> Command {
+    let text: String = "Settled well after lunch. "
+        .chars()
+        .cycle()
+        .take(payload_bytes.clamp(1, 16 * 1024))
+        .collect();
+    Command::about(
+        "bench-worker",
+        &format!("person-{:04}", n % CARE_BENCH_PEOPLE),
+        CARE_BENCH_AT_US + n as i64,
+        CareEvent::DiaryNote(DiaryNote {
+            author: Author::Staff,
+            text,
+        }),
+    )
+}
+
+fn bench_rebuild(
+    people: u32,
+    days: u32,
+    rounds: usize,
+    dir: Option<&Path>,
+) -> Result<(), CliError> {
+    println!("bench rebuild: {people} people over {days} days, {rounds} rounds");
+    let scratch = Scratch::new(dir, "rebuild")?;
+    Store::init(&scratch.0, "bench.careledger/rebuild")?;
+    let ledger = Ledger::open(&scratch.0, StoreConfig::default())?;
+    let started = Instant::now();
+    let report = simulate::run(
+        &ledger,
+        SimConfig {
+            people,
+            days,
+            seed: 1,
+            end: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).expect("valid"),
+        },
+        |_, _, _| {},
+    )?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "simulate: {} events in {secs:.1} s ({:.0} durable events/s, requests of up to {} events, rules and projections included)",
+        report.events,
+        report.events as f64 / secs,
+        simulate::REQUEST_COMMANDS_MAX
+    );
+    let expected = ledger.read(|s| s.all_pairs())?;
+    drop(ledger);
+    let mut rates = Vec::new();
+    for round in 1..=rounds {
+        Store::drop_projections(&scratch.0)?;
+        let started = Instant::now();
+        let ledger = Ledger::open(&scratch.0, StoreConfig::default())?;
+        let secs = started.elapsed().as_secs_f64();
+        let replayed = ledger.store().projection_replayed();
+        if replayed != report.events || ledger.store().projection_pairs()? != expected {
+            return Err(CliError::from(
+                "the rebuilt projections differ from the ones built while appending",
+            ));
+        }
+        let rate = replayed as f64 / secs;
+        rates.push(rate);
+        println!(
+            "round {round}: rebuilt from {replayed} events in {secs:.2} s: {rate:.0} events/s (open, replay, persist; identical bytes)"
+        );
+        drop(ledger);
+    }
+    rates.sort_by(f64::total_cmp);
+    println!("median rebuild: {:.0} events/s", rates[rates.len() / 2]);
     Ok(())
 }
