@@ -894,7 +894,8 @@ impl Simulator {
         // MAR changes now and then; the paper MAR is usually replaced.
         let rng = &mut self.rng;
         if rng.chance(5) {
-            let t = day_us + hours(15) + 30 * MINUTE_US;
+            // After the last medicine round of the day (18:00 visits), so no dose follows a stop.
+            let t = day_us + hours(20) + 30 * MINUTE_US;
             let person = &mut self.people[i];
             let active: Vec<usize> = person
                 .meds
