@@ -205,9 +205,15 @@ fn person_findings(id: &str, p: &PersonState, now_us: TimeUs, out: &mut Vec<Find
             .filter(|m| m.version == Some(p.mar_revision));
         if current.is_none() {
             let (since, mut evidence) = match (p.paper.get(&Document::Mar), p.mar_changed) {
-                (Some(old), Some(changed)) => {
+                (Some(old), Some(changed)) if changed.occurred_at_us >= first.occurred_at_us => {
                     (changed.occurred_at_us, vec![old.stamp.seq, changed.seq])
                 }
+                // The paper MAR was already out of date when eMAR came into use: the finding
+                // holds from the first eMAR entry, not from the earlier change.
+                (Some(old), Some(changed)) => (
+                    first.occurred_at_us,
+                    vec![old.stamp.seq, changed.seq, first.seq],
+                ),
                 _ => (first.occurred_at_us, vec![first.seq]),
             };
             evidence.dedup();

@@ -16,7 +16,9 @@
 //! 5. A council officer reads the categories of an open council request that names the
 //!    person and was made by them, for statutory review or quality assurance (R11).
 //! 6. Anyone reads what an unexpired, unrevoked grant gives them (to them by id, or to their
-//!    role), for the grant's purpose (R10).
+//!    role), for the grant's purpose (R10). A grant to a role reaches only principals the
+//!    ledger knows in it, where it keeps a register: staff registered in that role, the
+//!    person's own representatives, registered partners.
 //! 7. Emergency access (break-glass) gives medicines and allergies only, until it expires,
 //!    for the emergency purpose; it is flagged for review.
 //!
@@ -119,11 +121,26 @@ pub fn decide(
     let mut decision = Decision::default();
     let Some(person) = state.person(person_id) else {
         for c in categories {
-            decision
-                .refused
-                .push((*c, format!("{person_id} is not registered")));
+            decision.refused.push((
+                *c,
+                format!(
+                    "{person_id} is not registered: a {} has no access to {} for {}",
+                    principal.role.name(),
+                    c.name(),
+                    purpose.name()
+                ),
+            ));
         }
         return decision;
+    };
+    // Roles come from authentication; where the ledger keeps a register of a role (staff,
+    // the person's representatives, partners), it must also know the principal in it, for
+    // role defaults and for grants to the role alike.
+    let known_in_role = match principal.role {
+        r if r.is_staff() => state.staff.get(principal.id).is_some_and(|s| s.role == r),
+        Role::Representative => person.representatives.contains_key(principal.id),
+        Role::Partner => state.partners.contains(principal.id),
+        _ => true,
     };
     for &category in categories {
         let basis = (|| {
@@ -131,15 +148,11 @@ pub fn decide(
                 return (principal.id == person_id && purpose == Purpose::PersonalAccess)
                     .then_some(Basis::OwnRecord);
             }
-            if principal.role.is_staff() {
-                // Staff roles come from authentication; the ledger must also know them.
-                let registered = state
-                    .staff
-                    .get(principal.id)
-                    .is_some_and(|s| s.role == principal.role);
-                if registered && role_default(principal.role, category, purpose) {
-                    return Some(Basis::RoleDefault);
-                }
+            if principal.role.is_staff()
+                && known_in_role
+                && role_default(principal.role, category, purpose)
+            {
+                return Some(Basis::RoleDefault);
             }
             if principal.role == Role::Auditor && role_default(Role::Auditor, category, purpose) {
                 return Some(Basis::RoleDefault);
@@ -174,7 +187,7 @@ pub fn decide(
             for (id, grant) in &person.grants {
                 let to_them = match &grant.grantee {
                     Grantee::Principal(p) => p == principal.id,
-                    Grantee::Role(r) => *r == principal.role,
+                    Grantee::Role(r) => *r == principal.role && known_in_role,
                 };
                 if to_them
                     && grant.revoked.is_none()

@@ -1,0 +1,1002 @@
+//! The access policy (`policy::decide`) as explicit tables: every role against every category
+//! of a person's record, in each situation that changes the answer (grants to a principal or
+//! a role, expiry, revocation, break-glass, council requests, the person's own record, staff
+//! whose claimed role is not their registered one).
+//!
+//! Each matrix row is one principal asking with one purpose; the columns are the categories
+//! in `Category::ALL` order:
+//!
+//! ```text
+//! CP care plan   DN daily notes         Md medicines and allergies  HO health observations
+//! PD personal    CN communication needs CR consent records          In incidents
+//! AL access log
+//! ```
+//!
+//! Every refusal must give a reason that names the role and the category.
+
+use careledger_care::event::*;
+use careledger_care::policy::{decide, Basis, Decision, Principal};
+use careledger_care::types::*;
+use careledger_care::{CareEvent, Meta, RuleError, State};
+use chrono::NaiveDate;
+
+/// A tiny in-memory log: every event goes through `State::apply` with the rules on.
+mod fixture {
+    use super::*;
+
+    /// 2025-01-06 09:00 UTC.
+    pub const T0: TimeUs = 1_736_154_000_000_000;
+    /// When the council request is received (due 24 hours later).
+    pub const T_REQUEST: TimeUs = T0 + HOUR_US;
+    /// When grants, revocations and break-glass are recorded.
+    pub const T_DECISION: TimeUs = T0 + 90 * MINUTE_US;
+    /// When the table questions are asked.
+    pub const TQ: TimeUs = T0 + 2 * HOUR_US;
+
+    pub struct Ledger {
+        pub state: State,
+        seq: u64,
+    }
+
+    impl Ledger {
+        pub fn new() -> Self {
+            Ledger {
+                state: State::new(),
+                seq: 0,
+            }
+        }
+
+        pub fn try_at(
+            &mut self,
+            at: TimeUs,
+            actor: &str,
+            subject: Option<&str>,
+            event: CareEvent,
+        ) -> Result<u64, RuleError> {
+            let meta = Meta {
+                seq: self.seq + 1,
+                recorded_at_us: at,
+                occurred_at_us: at,
+                actor,
+                subject,
+            };
+            self.state.apply(&meta, &event)?;
+            self.seq += 1;
+            Ok(self.seq)
+        }
+
+        pub fn at(&mut self, at: TimeUs, actor: &str, subject: Option<&str>, event: CareEvent) {
+            let kind = event.kind();
+            if let Err(e) = self.try_at(at, actor, subject, event) {
+                panic!("{kind} by {actor} was refused: {e}");
+            }
+        }
+
+        pub fn grant(
+            &mut self,
+            id: &str,
+            grantee: Grantee,
+            purpose: Purpose,
+            expires: Option<TimeUs>,
+        ) {
+            self.at(
+                T_DECISION,
+                "p-1",
+                Some("p-1"),
+                CareEvent::AccessGranted(AccessGranted {
+                    grant_id: id.into(),
+                    grantee,
+                    categories: GRANTED.to_vec(),
+                    purpose,
+                    expires_at_us: expires,
+                    decided_by: "p-1".into(),
+                    basis: CapacityBasis::PersonHasCapacity,
+                }),
+            );
+        }
+    }
+
+    /// What the grants in these tests give: two categories no default covers for most roles.
+    pub const GRANTED: [Category; 2] = [Category::DailyNotes, Category::AccessLog];
+
+    fn register(l: &mut Ledger, id: &str, name: &str) {
+        l.at(
+            T0,
+            "rm-1",
+            Some(id),
+            CareEvent::PersonRegistered(PersonRegistered {
+                name: name.into(),
+                date_of_birth: NaiveDate::from_ymd_opt(1938, 3, 14).unwrap(),
+                nhs_number: None,
+                address: "1 High Street, Hertford".into(),
+                gp_practice: "Hertford Health Centre".into(),
+                allergies: vec!["penicillin".into()],
+            }),
+        );
+        l.at(
+            T0,
+            "rm-1",
+            Some(id),
+            CareEvent::CareStarted(CareStarted {
+                service: "home care".into(),
+            }),
+        );
+    }
+
+    fn representative(l: &mut Ledger, person: &str, id: &str, relationship: Relationship) {
+        let evidence = relationship
+            .has_legal_authority()
+            .then(|| "LPA registration 7000-1234-5678".to_string());
+        l.at(
+            T0,
+            "rm-1",
+            Some(person),
+            CareEvent::RepresentativeLinked(RepresentativeLinked {
+                representative_id: id.into(),
+                name: format!("representative {id}"),
+                relationship,
+                evidence_of_authority: evidence,
+                may_contribute: true,
+            }),
+        );
+    }
+
+    /// Staff of every staff role; people p-1 and p-2 receiving care; p-1's family
+    /// representative fam-1 and attorney lpa-1; p-2's family representative fam-2; a district
+    /// nursing partner dn-1; an open council request req-1 from monitoring officer mo-1 about
+    /// p-1. The auditor aud-1, the other officers mo-2 and scp-1 and the paramedic para-1 are
+    /// principals the ledger has no register for.
+    pub fn world() -> Ledger {
+        let mut l = Ledger::new();
+        for (id, role) in [
+            ("cw-1", Role::CareWorker),
+            ("co-1", Role::Coordinator),
+            ("rm-1", Role::RegisteredManager),
+            ("pa-1", Role::ProviderAdmin),
+        ] {
+            l.at(
+                T0,
+                "rm-1",
+                None,
+                CareEvent::StaffRegistered(StaffRegistered {
+                    staff_id: id.into(),
+                    name: format!("staff {id}"),
+                    role,
+                }),
+            );
+        }
+        register(&mut l, "p-1", "Ada Lovelace");
+        register(&mut l, "p-2", "Mary Somerville");
+        representative(&mut l, "p-1", "fam-1", Relationship::Family);
+        representative(&mut l, "p-1", "lpa-1", Relationship::LpaHealthWelfare);
+        representative(&mut l, "p-2", "fam-2", Relationship::Family);
+        l.at(
+            T0,
+            "rm-1",
+            None,
+            CareEvent::PartnerRegistered(PartnerRegistered {
+                partner_id: "dn-1".into(),
+                name: "District nursing team".into(),
+                agreed_channel: Channel::SecureEmail,
+                contact: "dn@nhs.example".into(),
+            }),
+        );
+        l.at(
+            T_REQUEST,
+            "rm-1",
+            None,
+            CareEvent::RequestReceived(RequestReceived {
+                request_id: "req-1".into(),
+                requester: "mo-1".into(),
+                organisation: "Hertfordshire County Council".into(),
+                people: vec!["p-1".into()],
+                categories: vec![
+                    Category::CarePlan,
+                    Category::ConsentRecords,
+                    Category::Incidents,
+                ],
+                description: "care plan, consent and incidents for the annual review".into(),
+                received_at_us: T_REQUEST,
+                due_at_us: T_REQUEST + 24 * HOUR_US,
+            }),
+        );
+        l
+    }
+}
+
+use fixture::*;
+
+/// One matrix row: the claimed role, the principal's id, the purpose, and Y/N per category.
+type Row = (Role, &'static str, Purpose, &'static str);
+
+fn cells(row: &Row) -> Vec<bool> {
+    let cells: Vec<bool> = row
+        .3
+        .split_whitespace()
+        .map(|c| match c {
+            "Y" => true,
+            "N" => false,
+            other => panic!("matrix cell {other:?} is neither Y nor N"),
+        })
+        .collect();
+    assert_eq!(cells.len(), Category::ALL.len(), "row for {}", row.1);
+    cells
+}
+
+fn render(allowed: &[bool]) -> String {
+    allowed
+        .iter()
+        .map(|a| if *a { "Y" } else { "N" })
+        .collect::<Vec<_>>()
+        .join("  ")
+}
+
+/// Asks `decide` for one row and returns a description of every way it differs from the row.
+fn check_row(state: &State, subject: &str, at: TimeUs, row: &Row) -> (Decision, Vec<String>) {
+    let (role, id, purpose, _) = *row;
+    let decision = decide(
+        state,
+        &Principal { id, role },
+        subject,
+        &Category::ALL,
+        purpose,
+        at,
+    );
+    let mut errors = Vec::new();
+    let expected = cells(row);
+    let actual: Vec<bool> = Category::ALL
+        .iter()
+        .map(|c| decision.allowed.iter().any(|(a, _)| a == c))
+        .collect();
+    if expected != actual {
+        errors.push(format!(
+            "{} {id} for {}: expected {}\n{:>w$}actual   {}",
+            role.name(),
+            purpose.name(),
+            render(&expected),
+            "",
+            render(&actual),
+            w = role.name().len() + id.len() + purpose.name().len() + 7,
+        ));
+    }
+    for c in Category::ALL {
+        let times = decision.allowed.iter().filter(|(a, _)| *a == c).count()
+            + decision.refused.iter().filter(|(r, _)| *r == c).count();
+        if times != 1 {
+            errors.push(format!("{id}: {} answered {times} times", c.name()));
+        }
+    }
+    for (c, reason) in &decision.refused {
+        if !reason.contains(role.name()) || !reason.contains(c.name()) {
+            errors.push(format!(
+                "{id}: the refusal of {} does not name the role and the category: {reason:?}",
+                c.name()
+            ));
+        }
+    }
+    if decision.is_allowed() != actual.iter().all(|a| *a) {
+        errors.push(format!("{id}: is_allowed() disagrees with the categories"));
+    }
+    (decision, errors)
+}
+
+/// Checks every row of a matrix against one state and panics with all differences at once.
+fn check_matrix(situation: &str, state: &State, subject: &str, at: TimeUs, rows: &[Row]) {
+    let errors: Vec<String> = rows
+        .iter()
+        .flat_map(|row| check_row(state, subject, at, row).1)
+        .collect();
+    assert!(errors.is_empty(), "{situation}:\n{}", errors.join("\n"));
+}
+
+/// Checks each row in a state of its own, made for that row.
+fn check_each_row(
+    situation: &str,
+    rows: &[Row],
+    at: TimeUs,
+    mut state_for: impl FnMut(&Row) -> State,
+) {
+    let mut errors = Vec::new();
+    for row in rows {
+        let state = state_for(row);
+        errors.extend(check_row(&state, "p-1", at, row).1);
+    }
+    assert!(errors.is_empty(), "{situation}:\n{}", errors.join("\n"));
+}
+
+fn assert_every_role(rows: &[Row]) {
+    for role in Role::ALL {
+        assert!(
+            rows.iter().any(|r| r.0 == role),
+            "the table has no row for {}",
+            role.name()
+        );
+    }
+}
+
+const PURPOSES: [Purpose; 8] = [
+    Purpose::DirectCare,
+    Purpose::PersonalAccess,
+    Purpose::StatutoryReview,
+    Purpose::QualityAssurance,
+    Purpose::Audit,
+    Purpose::Emergency,
+    Purpose::Handover,
+    Purpose::Administration,
+];
+
+// ------------------------------------------------------------------------------- the tables
+
+/// Each principal with the purpose natural to their role, about p-1, with no grants.
+#[rustfmt::skip]
+const NO_GRANTS: &[Row] = &[
+    //                                                                  CP DN Md HO PD CN CR In AL
+    (Role::CareWorker,             "cw-1",   Purpose::DirectCare,      "Y  Y  Y  Y  Y  Y  N  Y  N"),
+    (Role::Coordinator,            "co-1",   Purpose::DirectCare,      "Y  Y  Y  Y  Y  Y  Y  Y  N"),
+    (Role::RegisteredManager,      "rm-1",   Purpose::DirectCare,      "Y  Y  Y  Y  Y  Y  Y  Y  Y"),
+    (Role::ProviderAdmin,          "pa-1",   Purpose::Administration,  "N  N  N  N  Y  Y  Y  N  Y"),
+    (Role::Person,                 "p-1",    Purpose::PersonalAccess,  "Y  Y  Y  Y  Y  Y  Y  Y  Y"),
+    (Role::Representative,         "fam-1",  Purpose::PersonalAccess,  "N  N  N  N  N  N  N  N  N"),
+    (Role::Representative,         "lpa-1",  Purpose::PersonalAccess,  "Y  Y  Y  Y  Y  Y  Y  Y  Y"),
+    (Role::Partner,                "dn-1",   Purpose::Handover,        "N  N  N  N  N  N  N  N  N"),
+    (Role::MonitoringOfficer,      "mo-1",   Purpose::StatutoryReview, "Y  N  N  N  N  N  Y  Y  N"),
+    (Role::SocialCareProfessional, "scp-1",  Purpose::StatutoryReview, "N  N  N  N  N  N  N  N  N"),
+    (Role::Auditor,                "aud-1",  Purpose::Audit,           "N  N  N  N  N  N  N  N  Y"),
+    (Role::EmergencyClinician,     "para-1", Purpose::Emergency,       "N  N  N  N  N  N  N  N  N"),
+];
+
+/// The same principals and purposes, each holding a grant of daily notes and the access log
+/// for that purpose (to them by id, or to their role).
+#[rustfmt::skip]
+const WITH_GRANT: &[Row] = &[
+    //                                                                  CP DN Md HO PD CN CR In AL
+    (Role::CareWorker,             "cw-1",   Purpose::DirectCare,      "Y  Y  Y  Y  Y  Y  N  Y  Y"),
+    (Role::Coordinator,            "co-1",   Purpose::DirectCare,      "Y  Y  Y  Y  Y  Y  Y  Y  Y"),
+    (Role::RegisteredManager,      "rm-1",   Purpose::DirectCare,      "Y  Y  Y  Y  Y  Y  Y  Y  Y"),
+    (Role::ProviderAdmin,          "pa-1",   Purpose::Administration,  "N  Y  N  N  Y  Y  Y  N  Y"),
+    (Role::Person,                 "p-1",    Purpose::PersonalAccess,  "Y  Y  Y  Y  Y  Y  Y  Y  Y"),
+    (Role::Representative,         "fam-1",  Purpose::PersonalAccess,  "N  Y  N  N  N  N  N  N  Y"),
+    (Role::Representative,         "lpa-1",  Purpose::PersonalAccess,  "Y  Y  Y  Y  Y  Y  Y  Y  Y"),
+    (Role::Partner,                "dn-1",   Purpose::Handover,        "N  Y  N  N  N  N  N  N  Y"),
+    (Role::MonitoringOfficer,      "mo-1",   Purpose::StatutoryReview, "Y  Y  N  N  N  N  Y  Y  Y"),
+    (Role::SocialCareProfessional, "scp-1",  Purpose::StatutoryReview, "N  Y  N  N  N  N  N  N  Y"),
+    (Role::Auditor,                "aud-1",  Purpose::Audit,           "N  Y  N  N  N  N  N  N  Y"),
+    (Role::EmergencyClinician,     "para-1", Purpose::Emergency,       "N  Y  N  N  N  N  N  N  Y"),
+];
+
+/// Break-glass by para-1 for medicines, unexpired: only para-1's medicines open up.
+#[rustfmt::skip]
+const EMERGENCY: &[Row] = &[
+    //                                                                  CP DN Md HO PD CN CR In AL
+    (Role::CareWorker,             "cw-1",   Purpose::DirectCare,      "Y  Y  Y  Y  Y  Y  N  Y  N"),
+    (Role::Coordinator,            "co-1",   Purpose::DirectCare,      "Y  Y  Y  Y  Y  Y  Y  Y  N"),
+    (Role::RegisteredManager,      "rm-1",   Purpose::DirectCare,      "Y  Y  Y  Y  Y  Y  Y  Y  Y"),
+    (Role::ProviderAdmin,          "pa-1",   Purpose::Administration,  "N  N  N  N  Y  Y  Y  N  Y"),
+    (Role::Person,                 "p-1",    Purpose::PersonalAccess,  "Y  Y  Y  Y  Y  Y  Y  Y  Y"),
+    (Role::Representative,         "fam-1",  Purpose::PersonalAccess,  "N  N  N  N  N  N  N  N  N"),
+    (Role::Representative,         "lpa-1",  Purpose::PersonalAccess,  "Y  Y  Y  Y  Y  Y  Y  Y  Y"),
+    (Role::Partner,                "dn-1",   Purpose::Handover,        "N  N  N  N  N  N  N  N  N"),
+    (Role::MonitoringOfficer,      "mo-1",   Purpose::StatutoryReview, "Y  N  N  N  N  N  Y  Y  N"),
+    (Role::SocialCareProfessional, "scp-1",  Purpose::StatutoryReview, "N  N  N  N  N  N  N  N  N"),
+    (Role::Auditor,                "aud-1",  Purpose::Audit,           "N  N  N  N  N  N  N  N  Y"),
+    (Role::EmergencyClinician,     "para-1", Purpose::Emergency,       "N  N  Y  N  N  N  N  N  N"),
+    // The same clinician for any other purpose, and another clinician.
+    (Role::EmergencyClinician,     "para-1", Purpose::DirectCare,      "N  N  N  N  N  N  N  N  N"),
+    (Role::EmergencyClinician,     "para-1", Purpose::PersonalAccess,  "N  N  N  N  N  N  N  N  N"),
+    (Role::EmergencyClinician,     "para-2", Purpose::Emergency,       "N  N  N  N  N  N  N  N  N"),
+];
+
+/// Council officers while req-1 (mo-1's, about p-1: care plan, consent records, incidents) is
+/// open.
+#[rustfmt::skip]
+const COUNCIL_OPEN: &[Row] = &[
+    //                                                                  CP DN Md HO PD CN CR In AL
+    (Role::MonitoringOfficer,      "mo-1",   Purpose::StatutoryReview, "Y  N  N  N  N  N  Y  Y  N"),
+    (Role::MonitoringOfficer,      "mo-1",   Purpose::QualityAssurance,"Y  N  N  N  N  N  Y  Y  N"),
+    (Role::MonitoringOfficer,      "mo-1",   Purpose::Audit,           "N  N  N  N  N  N  N  N  N"),
+    (Role::MonitoringOfficer,      "mo-1",   Purpose::DirectCare,      "N  N  N  N  N  N  N  N  N"),
+    (Role::MonitoringOfficer,      "mo-1",   Purpose::Administration,  "N  N  N  N  N  N  N  N  N"),
+    (Role::MonitoringOfficer,      "mo-1",   Purpose::PersonalAccess,  "N  N  N  N  N  N  N  N  N"),
+    // Another monitoring officer, and a social care professional, of the same council.
+    (Role::MonitoringOfficer,      "mo-2",   Purpose::StatutoryReview, "N  N  N  N  N  N  N  N  N"),
+    (Role::MonitoringOfficer,      "mo-2",   Purpose::QualityAssurance,"N  N  N  N  N  N  N  N  N"),
+    (Role::SocialCareProfessional, "scp-1",  Purpose::StatutoryReview, "N  N  N  N  N  N  N  N  N"),
+    (Role::SocialCareProfessional, "scp-1",  Purpose::QualityAssurance,"N  N  N  N  N  N  N  N  N"),
+    // mo-1 claiming another role is not a council officer's request.
+    (Role::Auditor,                "mo-1",   Purpose::StatutoryReview, "N  N  N  N  N  N  N  N  N"),
+];
+
+/// The same questions once req-1 is responded (or withdrawn): nothing.
+#[rustfmt::skip]
+const COUNCIL_CLOSED: &[Row] = &[
+    //                                                                  CP DN Md HO PD CN CR In AL
+    (Role::MonitoringOfficer,      "mo-1",   Purpose::StatutoryReview, "N  N  N  N  N  N  N  N  N"),
+    (Role::MonitoringOfficer,      "mo-1",   Purpose::QualityAssurance,"N  N  N  N  N  N  N  N  N"),
+    (Role::MonitoringOfficer,      "mo-2",   Purpose::StatutoryReview, "N  N  N  N  N  N  N  N  N"),
+    (Role::SocialCareProfessional, "scp-1",  Purpose::StatutoryReview, "N  N  N  N  N  N  N  N  N"),
+];
+
+/// Everyone asking about p-2 (who has made no grants and is not named by req-1).
+#[rustfmt::skip]
+const ABOUT_ANOTHER_PERSON: &[Row] = &[
+    //                                                                  CP DN Md HO PD CN CR In AL
+    (Role::CareWorker,             "cw-1",   Purpose::DirectCare,      "Y  Y  Y  Y  Y  Y  N  Y  N"),
+    (Role::Coordinator,            "co-1",   Purpose::DirectCare,      "Y  Y  Y  Y  Y  Y  Y  Y  N"),
+    (Role::RegisteredManager,      "rm-1",   Purpose::DirectCare,      "Y  Y  Y  Y  Y  Y  Y  Y  Y"),
+    (Role::ProviderAdmin,          "pa-1",   Purpose::Administration,  "N  N  N  N  Y  Y  Y  N  Y"),
+    (Role::Person,                 "p-2",    Purpose::PersonalAccess,  "Y  Y  Y  Y  Y  Y  Y  Y  Y"),
+    (Role::Person,                 "p-1",    Purpose::PersonalAccess,  "N  N  N  N  N  N  N  N  N"),
+    (Role::Representative,         "fam-2",  Purpose::PersonalAccess,  "N  N  N  N  N  N  N  N  N"),
+    (Role::Representative,         "lpa-1",  Purpose::PersonalAccess,  "N  N  N  N  N  N  N  N  N"),
+    (Role::Partner,                "dn-1",   Purpose::Handover,        "N  N  N  N  N  N  N  N  N"),
+    (Role::MonitoringOfficer,      "mo-1",   Purpose::StatutoryReview, "N  N  N  N  N  N  N  N  N"),
+    (Role::SocialCareProfessional, "scp-1",  Purpose::StatutoryReview, "N  N  N  N  N  N  N  N  N"),
+    (Role::Auditor,                "aud-1",  Purpose::Audit,           "N  N  N  N  N  N  N  N  Y"),
+    (Role::EmergencyClinician,     "para-1", Purpose::Emergency,       "N  N  N  N  N  N  N  N  N"),
+];
+
+/// The person reading their own record: everything, but only for personal access.
+#[rustfmt::skip]
+const OWN_RECORD: &[Row] = &[
+    //                                                                  CP DN Md HO PD CN CR In AL
+    (Role::Person,                 "p-1",    Purpose::PersonalAccess,  "Y  Y  Y  Y  Y  Y  Y  Y  Y"),
+    (Role::Person,                 "p-1",    Purpose::DirectCare,      "N  N  N  N  N  N  N  N  N"),
+    (Role::Person,                 "p-1",    Purpose::Audit,           "N  N  N  N  N  N  N  N  N"),
+    (Role::Person,                 "p-2",    Purpose::PersonalAccess,  "N  N  N  N  N  N  N  N  N"),
+    // A person's id with a staff role is not staff.
+    (Role::RegisteredManager,      "p-1",    Purpose::DirectCare,      "N  N  N  N  N  N  N  N  N"),
+];
+
+/// Staff purposes other than direct care.
+#[rustfmt::skip]
+const STAFF_PURPOSES: &[Row] = &[
+    //                                                                  CP DN Md HO PD CN CR In AL
+    (Role::CareWorker,             "cw-1",   Purpose::Administration,  "N  N  N  N  N  N  N  N  N"),
+    (Role::CareWorker,             "cw-1",   Purpose::Audit,           "N  N  N  N  N  N  N  N  N"),
+    (Role::Coordinator,            "co-1",   Purpose::Administration,  "N  N  N  N  N  N  N  N  N"),
+    (Role::RegisteredManager,      "rm-1",   Purpose::Administration,  "Y  Y  Y  Y  Y  Y  Y  Y  Y"),
+    (Role::RegisteredManager,      "rm-1",   Purpose::Audit,           "Y  Y  Y  Y  Y  Y  Y  Y  Y"),
+    (Role::RegisteredManager,      "rm-1",   Purpose::Emergency,       "N  N  N  N  N  N  N  N  N"),
+    (Role::ProviderAdmin,          "pa-1",   Purpose::DirectCare,      "N  N  N  N  N  N  N  N  N"),
+    (Role::ProviderAdmin,          "pa-1",   Purpose::Audit,           "N  N  N  N  N  N  N  N  N"),
+];
+
+/// Staff claiming a role other than the one they are registered with, or not registered.
+#[rustfmt::skip]
+const WRONG_STAFF_ROLE: &[Row] = &[
+    //                                                                  CP DN Md HO PD CN CR In AL
+    (Role::Coordinator,            "cw-1",   Purpose::DirectCare,      "N  N  N  N  N  N  N  N  N"),
+    (Role::RegisteredManager,      "co-1",   Purpose::DirectCare,      "N  N  N  N  N  N  N  N  N"),
+    (Role::RegisteredManager,      "pa-1",   Purpose::Administration,  "N  N  N  N  N  N  N  N  N"),
+    (Role::ProviderAdmin,          "rm-1",   Purpose::Administration,  "N  N  N  N  N  N  N  N  N"),
+    (Role::CareWorker,             "co-1",   Purpose::DirectCare,      "N  N  N  N  N  N  N  N  N"),
+    (Role::CareWorker,             "ghost-1",Purpose::DirectCare,      "N  N  N  N  N  N  N  N  N"),
+    (Role::RegisteredManager,      "aud-1",  Purpose::Audit,           "N  N  N  N  N  N  N  N  N"),
+];
+
+// ------------------------------------------------------------------------------- the tests
+
+#[test]
+fn tables_cover_every_role_and_category() {
+    for table in [NO_GRANTS, WITH_GRANT, EMERGENCY, ABOUT_ANOTHER_PERSON] {
+        assert_every_role(table);
+        for row in table {
+            cells(row);
+        }
+    }
+}
+
+#[test]
+fn no_grants() {
+    let l = world();
+    check_matrix("no grants", &l.state, "p-1", TQ, NO_GRANTS);
+}
+
+#[test]
+fn the_basis_of_each_allowed_category_is_recorded() {
+    let l = world();
+    let basis = |role, id, purpose| {
+        let d = decide(
+            &l.state,
+            &Principal { id, role },
+            "p-1",
+            &[Category::CarePlan],
+            purpose,
+            TQ,
+        );
+        d.allowed.first().map(|(_, b)| b.clone())
+    };
+    assert_eq!(
+        basis(Role::Person, "p-1", Purpose::PersonalAccess),
+        Some(Basis::OwnRecord)
+    );
+    assert_eq!(
+        basis(Role::CareWorker, "cw-1", Purpose::DirectCare),
+        Some(Basis::RoleDefault)
+    );
+    assert_eq!(
+        basis(Role::Representative, "lpa-1", Purpose::PersonalAccess),
+        Some(Basis::LegalRepresentative)
+    );
+    assert_eq!(
+        basis(Role::MonitoringOfficer, "mo-1", Purpose::QualityAssurance),
+        Some(Basis::CouncilRequest {
+            request_id: "req-1".into()
+        })
+    );
+    assert_eq!(
+        basis(Role::Representative, "fam-1", Purpose::PersonalAccess),
+        None
+    );
+}
+
+#[test]
+fn grant_to_the_principal() {
+    assert_every_role(WITH_GRANT);
+    check_each_row("a grant to the principal", WITH_GRANT, TQ, |row| {
+        let mut l = world();
+        l.grant("g-1", Grantee::Principal(row.1.into()), row.2, None);
+        l.state
+    });
+}
+
+#[test]
+fn a_grant_opens_only_for_its_purpose() {
+    // For every other purpose, a principal holding a grant sees exactly what they would
+    // without it.
+    let mut errors = Vec::new();
+    for row in NO_GRANTS {
+        let (role, id, granted_purpose, _) = *row;
+        let without = world();
+        let mut with = world();
+        with.grant("g-1", Grantee::Principal(id.into()), granted_purpose, None);
+        for purpose in PURPOSES.into_iter().filter(|p| *p != granted_purpose) {
+            let ask = |state: &State| {
+                decide(
+                    state,
+                    &Principal { id, role },
+                    "p-1",
+                    &Category::ALL,
+                    purpose,
+                    TQ,
+                )
+            };
+            if ask(&with.state) != ask(&without.state) {
+                errors.push(format!(
+                    "{} {id}: a grant for {} changed a read for {}",
+                    role.name(),
+                    granted_purpose.name(),
+                    purpose.name()
+                ));
+            }
+        }
+    }
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
+#[test]
+fn grant_basis_names_the_grant() {
+    let mut l = world();
+    l.grant(
+        "g-fam",
+        Grantee::Principal("fam-1".into()),
+        Purpose::PersonalAccess,
+        None,
+    );
+    let d = decide(
+        &l.state,
+        &Principal {
+            id: "fam-1",
+            role: Role::Representative,
+        },
+        "p-1",
+        &[Category::DailyNotes],
+        Purpose::PersonalAccess,
+        TQ,
+    );
+    assert_eq!(
+        d.allowed,
+        vec![(
+            Category::DailyNotes,
+            Basis::Grant {
+                grant_id: "g-fam".into()
+            }
+        )]
+    );
+    assert!(d.is_allowed());
+    assert!(!d.flagged());
+    // Not before the grant was made.
+    let before = decide(
+        &l.state,
+        &Principal {
+            id: "fam-1",
+            role: Role::Representative,
+        },
+        "p-1",
+        &[Category::DailyNotes],
+        Purpose::PersonalAccess,
+        T_DECISION - 1,
+    );
+    assert!(before.allowed.is_empty());
+}
+
+#[test]
+fn grant_to_a_role() {
+    check_each_row("a grant to the principal's role", WITH_GRANT, TQ, |row| {
+        let mut l = world();
+        l.grant("g-role", Grantee::Role(row.0), row.2, None);
+        l.state
+    });
+}
+
+/// What a grant to a role gives principals who hold that role only by claim.
+#[rustfmt::skip]
+const ROLE_GRANT_OTHERS: &[Row] = &[
+    //                                                                  CP DN Md HO PD CN CR In AL
+    // p-2 is a person, but a grant to "the person" role is not p-2 reading p-1's record.
+    (Role::Person,                 "p-2",    Purpose::PersonalAccess,  "N  N  N  N  N  N  N  N  N"),
+    // fam-2 represents p-2, not p-1: a grant to p-1's representatives is not for them.
+    (Role::Representative,         "fam-2",  Purpose::PersonalAccess,  "N  N  N  N  N  N  N  N  N"),
+    // A representative id the ledger does not know at all.
+    (Role::Representative,         "stranger",Purpose::PersonalAccess, "N  N  N  N  N  N  N  N  N"),
+    // cw-1 is registered as a care worker, not a coordinator.
+    (Role::Coordinator,            "cw-1",   Purpose::DirectCare,      "N  N  N  N  N  N  N  N  N"),
+    // Not a registered partner.
+    (Role::Partner,                "dc-9",   Purpose::Handover,        "N  N  N  N  N  N  N  N  N"),
+    // Council officers, auditors and clinicians have no register in the ledger: the role is
+    // what the grant names.
+    (Role::SocialCareProfessional, "scp-2",  Purpose::StatutoryReview, "N  Y  N  N  N  N  N  N  Y"),
+    (Role::Auditor,                "aud-2",  Purpose::Audit,           "N  Y  N  N  N  N  N  N  Y"),
+];
+
+#[test]
+fn grant_to_a_role_is_for_principals_the_ledger_knows_in_that_role() {
+    check_each_row(
+        "a grant to a role, asked by others claiming it",
+        ROLE_GRANT_OTHERS,
+        TQ,
+        |row| {
+            let mut l = world();
+            l.grant("g-role", Grantee::Role(row.0), row.2, None);
+            l.state
+        },
+    );
+}
+
+#[test]
+fn expired_grant() {
+    let expiry = TQ + HOUR_US;
+    let grant = |row: &Row| {
+        let mut l = world();
+        l.grant("g-1", Grantee::Principal(row.1.into()), row.2, Some(expiry));
+        l.state
+    };
+    check_each_row("a grant before its expiry", WITH_GRANT, expiry - 1, grant);
+    check_each_row("a grant at its expiry", NO_GRANTS, expiry, grant);
+    check_each_row(
+        "a grant after its expiry",
+        NO_GRANTS,
+        expiry + DAY_US,
+        grant,
+    );
+    // The same for a grant to a role.
+    let role_grant = |row: &Row| {
+        let mut l = world();
+        l.grant("g-1", Grantee::Role(row.0), row.2, Some(expiry));
+        l.state
+    };
+    check_each_row(
+        "a role grant before its expiry",
+        WITH_GRANT,
+        expiry - 1,
+        role_grant,
+    );
+    check_each_row(
+        "a role grant after its expiry",
+        NO_GRANTS,
+        expiry + 1,
+        role_grant,
+    );
+}
+
+#[test]
+fn revoked_grant() {
+    let revoke = |l: &mut Ledger, by: &str, basis: CapacityBasis| {
+        l.at(
+            T_DECISION + MINUTE_US,
+            by,
+            Some("p-1"),
+            CareEvent::AccessRevoked(AccessRevoked {
+                grant_id: "g-1".into(),
+                decided_by: by.into(),
+                basis,
+            }),
+        );
+    };
+    check_each_row("a grant revoked by the person", NO_GRANTS, TQ, |row| {
+        let mut l = world();
+        l.grant("g-1", Grantee::Principal(row.1.into()), row.2, None);
+        revoke(&mut l, "p-1", CapacityBasis::PersonHasCapacity);
+        l.state
+    });
+    check_each_row(
+        "a role grant revoked by the attorney",
+        NO_GRANTS,
+        TQ,
+        |row| {
+            let mut l = world();
+            l.grant("g-1", Grantee::Role(row.0), row.2, None);
+            revoke(&mut l, "lpa-1", CapacityBasis::LastingPowerOfAttorney);
+            l.state
+        },
+    );
+    // A family member without legal authority cannot revoke (or grant) for the person.
+    let mut l = world();
+    l.grant(
+        "g-1",
+        Grantee::Principal("dn-1".into()),
+        Purpose::Handover,
+        None,
+    );
+    let refused = l.try_at(
+        T_DECISION + MINUTE_US,
+        "fam-1",
+        Some("p-1"),
+        CareEvent::AccessRevoked(AccessRevoked {
+            grant_id: "g-1".into(),
+            decided_by: "fam-1".into(),
+            basis: CapacityBasis::LastingPowerOfAttorney,
+        }),
+    );
+    assert!(
+        matches!(refused, Err(RuleError::NoAuthority { .. })),
+        "{refused:?}"
+    );
+}
+
+fn break_glass(l: &mut Ledger, expires: TimeUs) {
+    l.at(
+        T_DECISION,
+        "para-1",
+        Some("p-1"),
+        CareEvent::EmergencyAccess(EmergencyAccess {
+            role: Role::EmergencyClinician,
+            reason: "collapsed at home; ambulance crew need current medicines".into(),
+            categories: vec![Category::Medicines],
+            expires_at_us: expires,
+        }),
+    );
+}
+
+#[test]
+fn emergency_access() {
+    let expiry = T_DECISION + 4 * HOUR_US;
+    let mut l = world();
+    break_glass(&mut l, expiry);
+    assert_every_role(EMERGENCY);
+    check_matrix("break-glass, unexpired", &l.state, "p-1", TQ, EMERGENCY);
+    check_matrix(
+        "break-glass, just before expiry",
+        &l.state,
+        "p-1",
+        expiry - 1,
+        EMERGENCY,
+    );
+
+    // Only a decision resting on break-glass is flagged for review.
+    for row in EMERGENCY {
+        let (d, _) = check_row(&l.state, "p-1", TQ, row);
+        let is_break_glass = row.1 == "para-1" && row.2 == Purpose::Emergency;
+        assert_eq!(d.flagged(), is_break_glass, "{} {}", row.1, row.2.name());
+        if is_break_glass {
+            assert!(matches!(
+                d.allowed.as_slice(),
+                [(Category::Medicines, Basis::Emergency { .. })]
+            ));
+            // Asked for medicines alone, the read is allowed, and flagged.
+            let only = decide(
+                &l.state,
+                &Principal {
+                    id: "para-1",
+                    role: Role::EmergencyClinician,
+                },
+                "p-1",
+                &[Category::Medicines],
+                Purpose::Emergency,
+                TQ,
+            );
+            assert!(only.is_allowed() && only.flagged());
+        }
+    }
+
+    // At and after the expiry, nothing.
+    #[rustfmt::skip]
+    const EXPIRED: &[Row] = &[
+        //                                                              CP DN Md HO PD CN CR In AL
+        (Role::EmergencyClinician, "para-1", Purpose::Emergency,       "N  N  N  N  N  N  N  N  N"),
+    ];
+    check_matrix("break-glass at expiry", &l.state, "p-1", expiry, EXPIRED);
+    check_matrix(
+        "break-glass after expiry",
+        &l.state,
+        "p-1",
+        expiry + HOUR_US,
+        EXPIRED,
+    );
+    check_matrix("break-glass, not on p-2", &l.state, "p-2", TQ, EXPIRED);
+}
+
+#[test]
+fn break_glass_covers_medicines_only_and_at_most_12_hours() {
+    let mut l = world();
+    let mut emergency = |categories: Vec<Category>, expires: TimeUs| {
+        l.try_at(
+            T_DECISION,
+            "para-1",
+            Some("p-1"),
+            CareEvent::EmergencyAccess(EmergencyAccess {
+                role: Role::EmergencyClinician,
+                reason: "unconscious".into(),
+                categories,
+                expires_at_us: expires,
+            }),
+        )
+    };
+    assert!(matches!(
+        emergency(
+            vec![Category::Medicines, Category::DailyNotes],
+            T_DECISION + HOUR_US
+        ),
+        Err(RuleError::EmergencyCategory { .. })
+    ));
+    assert!(matches!(
+        emergency(vec![Category::Medicines], T_DECISION + 13 * HOUR_US),
+        Err(RuleError::EmergencyTooLong)
+    ));
+    assert!(matches!(
+        emergency(vec![Category::Medicines], T_DECISION),
+        Err(RuleError::ExpiryInPast)
+    ));
+}
+
+#[test]
+fn council_request() {
+    let l = world();
+    check_matrix("an open council request", &l.state, "p-1", TQ, COUNCIL_OPEN);
+    // Not about p-2, whom the request does not name.
+    check_matrix(
+        "an open council request, asked about another person",
+        &l.state,
+        "p-2",
+        TQ,
+        COUNCIL_CLOSED,
+    );
+
+    let mut responded = world();
+    responded.at(
+        TQ - MINUTE_US,
+        "rm-1",
+        None,
+        CareEvent::RequestResponded(RequestResponded {
+            request_id: "req-1".into(),
+            digest: [7; 32],
+            channel: Channel::SecureEmail,
+            items: 3,
+        }),
+    );
+    check_matrix(
+        "a responded council request",
+        &responded.state,
+        "p-1",
+        TQ,
+        COUNCIL_CLOSED,
+    );
+
+    let mut withdrawn = world();
+    withdrawn.at(
+        TQ - MINUTE_US,
+        "rm-1",
+        None,
+        CareEvent::RequestWithdrawn(RequestWithdrawn {
+            request_id: "req-1".into(),
+            reason: "review postponed".into(),
+        }),
+    );
+    check_matrix(
+        "a withdrawn council request",
+        &withdrawn.state,
+        "p-1",
+        TQ,
+        COUNCIL_CLOSED,
+    );
+
+    // Acknowledging keeps it open.
+    let mut acknowledged = world();
+    acknowledged.at(
+        TQ - MINUTE_US,
+        "rm-1",
+        None,
+        CareEvent::RequestAcknowledged(RequestAcknowledged {
+            request_id: "req-1".into(),
+        }),
+    );
+    check_matrix(
+        "an acknowledged council request",
+        &acknowledged.state,
+        "p-1",
+        TQ,
+        COUNCIL_OPEN,
+    );
+}
+
+#[test]
+fn own_record_and_another_persons() {
+    let l = world();
+    check_matrix("the person's own record", &l.state, "p-1", TQ, OWN_RECORD);
+    assert_every_role(ABOUT_ANOTHER_PERSON);
+    check_matrix(
+        "about another person",
+        &l.state,
+        "p-2",
+        TQ,
+        ABOUT_ANOTHER_PERSON,
+    );
+}
+
+#[test]
+fn staff_purposes() {
+    let l = world();
+    check_matrix("staff, other purposes", &l.state, "p-1", TQ, STAFF_PURPOSES);
+}
+
+#[test]
+fn claimed_staff_role_must_be_the_registered_one() {
+    let l = world();
+    check_matrix(
+        "a claimed role that is not the registered one",
+        &l.state,
+        "p-1",
+        TQ,
+        WRONG_STAFF_ROLE,
+    );
+    // A grant to the claimed role does not change that.
+    let mut granted = world();
+    granted.grant(
+        "g-co",
+        Grantee::Role(Role::Coordinator),
+        Purpose::DirectCare,
+        None,
+    );
+    check_matrix(
+        "a claimed role that is not the registered one, with a grant to that role",
+        &granted.state,
+        "p-1",
+        TQ,
+        WRONG_STAFF_ROLE,
+    );
+}
+
+#[test]
+fn a_person_who_is_not_registered() {
+    let l = world();
+    let d = decide(
+        &l.state,
+        &Principal {
+            id: "rm-1",
+            role: Role::RegisteredManager,
+        },
+        "p-404",
+        &Category::ALL,
+        Purpose::DirectCare,
+        TQ,
+    );
+    assert!(d.allowed.is_empty());
+    assert_eq!(d.refused.len(), Category::ALL.len());
+    for (c, reason) in &d.refused {
+        assert!(reason.contains("p-404 is not registered"), "{reason}");
+        assert!(
+            reason.contains("registered manager") && reason.contains(c.name()),
+            "{reason}"
+        );
+    }
+}
