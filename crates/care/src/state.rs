@@ -1119,7 +1119,7 @@ impl State {
                 if e.expires_at_us <= meta.occurred_at_us {
                     return Err(RuleError::ExpiryInPast);
                 }
-                if e.expires_at_us - meta.occurred_at_us > EMERGENCY_ACCESS_MAX_US {
+                if e.expires_at_us.saturating_sub(meta.occurred_at_us) > EMERGENCY_ACCESS_MAX_US {
                     return Err(RuleError::EmergencyTooLong);
                 }
             }
@@ -1141,7 +1141,9 @@ impl State {
                         id: e.outage_id.clone(),
                     });
                 }
-                if e.entry.scope() != Scope::Person || matches!(*e.entry, E::BackEntered(_)) {
+                if e.entry.scope() != Scope::Person
+                    || matches!(*e.entry, E::BackEntered(_) | E::PersonRegistered(_))
+                {
                     return Err(RuleError::NotBackEnterable);
                 }
                 self.check_person(meta, person_id, person, &e.entry)?;
@@ -1248,9 +1250,9 @@ impl State {
                 if e.due_at_us < e.received_at_us {
                     return Err(RuleError::DueBeforeReceipt);
                 }
-                if e.due_at_us - e.received_at_us > REQUEST_DUE_MAX_US {
+                if e.due_at_us.saturating_sub(e.received_at_us) > REQUEST_DUE_MAX_US {
                     return Err(RuleError::DueTooLate {
-                        hours: (e.due_at_us - e.received_at_us) / HOUR_US,
+                        hours: e.due_at_us.saturating_sub(e.received_at_us) / HOUR_US,
                     });
                 }
                 if let Some(p) = e.people.iter().find(|p| !self.people.contains(p)) {
