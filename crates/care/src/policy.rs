@@ -207,7 +207,10 @@ pub fn decide(
             }
             if purpose == Purpose::Emergency && category == Category::Medicines {
                 for e in person.emergencies.iter().rev() {
-                    if e.principal == principal.id && at_us < e.expires_at_us {
+                    if e.principal == principal.id
+                        && e.role == principal.role
+                        && at_us < e.expires_at_us
+                    {
                         return Some(Basis::Emergency { seq: e.stamp.seq });
                     }
                 }

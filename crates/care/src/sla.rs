@@ -37,7 +37,7 @@ pub enum SlaState {
 pub fn sla_state(r: &CouncilRequest, now_us: TimeUs) -> SlaState {
     if let Some(resp) = &r.responded {
         return SlaState::Responded {
-            late: resp.occurred_at_us > r.due_at_us,
+            late: r.answered_late(),
             took_us: resp.occurred_at_us - r.received_at_us,
         };
     }

@@ -449,7 +449,6 @@ fn r8_a_review_before_the_discussion_is_not_a_finding() {
 /// only the current version's last review, so publishing version 2 forgets the review of
 /// version 1 and the finding disappears without a new discussion.
 #[test]
-#[ignore = "state.rs forgets the last review when a new plan version is published"]
 fn r8_a_new_plan_version_after_a_review_does_not_clear_the_finding() {
     let (mut l, c) = compliant();
     let reviewed_at = c.discussion_at + 30 * DAY_US;

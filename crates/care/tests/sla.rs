@@ -572,3 +572,37 @@ fn requests_over_24_hours_or_due_before_receipt_are_refused() {
     ));
     assert_eq!(next_deadline(&l.state), None);
 }
+
+#[test]
+fn a_response_back_dated_past_a_recorded_breach_is_still_late() {
+    let mut l = Ledger::new();
+    let window = 24 * HOUR_US;
+    let due = T0 + window;
+    for id in ["backdated", "withdrawn-after-breach"] {
+        l.at(T0, received(id, T0, window));
+    }
+    l.tick(due + MINUTE_US);
+    assert!(l.request("backdated").breached.is_some());
+    // The response claims a time before the due time, but the ledger had already
+    // recorded the breach: the claim cannot undo it.
+    let meta = Meta {
+        seq: 1_000,
+        recorded_at_us: due + 2 * HOUR_US,
+        occurred_at_us: due - HOUR_US,
+        actor: "rm-1",
+        subject: None,
+    };
+    l.state.apply(&meta, &responded("backdated")).unwrap();
+    let r = l.request("backdated");
+    assert!(r.answered_late());
+    assert!(r.is_breached(due + 3 * HOUR_US));
+    assert!(matches!(
+        sla_state(r, due + 3 * HOUR_US),
+        SlaState::Responded { late: true, .. }
+    ));
+    // Withdrawing a request after its breach does not undo the breach either.
+    l.at(due + 2 * HOUR_US, withdrawn("withdrawn-after-breach"));
+    assert!(l
+        .request("withdrawn-after-breach")
+        .is_breached(due + 3 * HOUR_US));
+}
