@@ -521,10 +521,19 @@ impl CouncilRequest {
     /// Answered late, or still unanswered after its due time.
     pub fn is_breached(&self, now_us: TimeUs) -> bool {
         match (&self.responded, self.status) {
-            (Some(r), _) => r.occurred_at_us > self.due_at_us,
-            (None, RequestStatus::Withdrawn) => false,
+            (Some(_), _) => self.answered_late(),
+            // Withdrawing an overdue request does not undo its breach.
+            (None, RequestStatus::Withdrawn) => self.breached.is_some(),
             (None, _) => now_us > self.due_at_us,
         }
+    }
+
+    /// Answered after the due time, by the time the response claims, or after a breach
+    /// the ledger had already recorded (a response cannot be back-dated past its breach).
+    pub fn answered_late(&self) -> bool {
+        self.responded.is_some_and(|r| {
+            r.occurred_at_us > self.due_at_us || self.breached.is_some_and(|b| b.seq < r.seq)
+        })
     }
 
     /// Time from receipt to response, in microseconds.
@@ -1575,7 +1584,9 @@ fn mutate_person(p: &mut PersonState, meta: &Meta<'_>, stamp: Stamp, event: &Car
                 version: e.version,
                 sections: e.sections.clone(),
                 published: stamp,
-                last_review: None,
+                // A new version does not undo the review that led to it: the choices
+                // discussion is still due after it (R8).
+                last_review: p.plan.as_ref().and_then(|plan| plan.last_review),
                 next_review_date: e.sections.review_date,
             });
             p.plan_versions.push((e.version, stamp));
