@@ -927,7 +927,9 @@ impl State {
                             let interval =
                                 i64::from(medicine.details.min_interval_minutes) * MINUTE_US;
                             // Either order: a dose back-entered before a later one is as unsafe.
-                            if (meta.occurred_at_us - last.occurred_at_us).abs() < interval {
+                            if meta.occurred_at_us.abs_diff(last.occurred_at_us)
+                                < interval.unsigned_abs()
+                            {
                                 return Err(RuleError::DoseTooSoon {
                                     medicine: medicine.details.name.clone(),
                                     last_given: format_time(last.occurred_at_us),
@@ -1617,13 +1619,16 @@ fn mutate_person(p: &mut PersonState, meta: &Meta<'_>, stamp: Stamp, event: &Car
         E::Incident(_) => p.counts.incidents += 1,
         E::Observation(_) => p.counts.observations += 1,
         E::MedicineAdded(e) => {
+            // A medicine stopped and started again keeps its last dose: the minimum
+            // interval still runs from it.
+            let last_given = p.medicines.get(&e.medicine_id).and_then(|m| m.last_given);
             p.medicines.insert(
                 e.medicine_id.clone(),
                 Medicine {
                     details: e.clone(),
                     added: stamp,
                     stopped: None,
-                    last_given: None,
+                    last_given,
                     given: 0,
                     not_given: 0,
                 },

@@ -256,4 +256,37 @@ fn a_dose_race_lets_exactly_one_through() {
         .unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].envelope.actor, "cw1");
+
+    // Stopping the medicine and adding it again does not reset the interval.
+    let readd = ledger.read(|s| s.person(p).unwrap().medicines["para"].details.clone());
+    ledger
+        .append(vec![
+            Command::about(
+                "rm",
+                p,
+                t + HOUR_US,
+                CareEvent::MedicineStopped(MedicineStopped {
+                    medicine_id: "para".into(),
+                    reason: "paused by the GP".into(),
+                }),
+            ),
+            Command::about(
+                "rm",
+                p,
+                t + HOUR_US,
+                CareEvent::MedicineAdded(readd.unwrap()),
+            ),
+        ])
+        .unwrap();
+    let again = ledger.append(vec![dose("cw2")]).unwrap_err();
+    assert!(
+        matches!(
+            again,
+            LedgerError::Refused {
+                error: CareRefusal::Rule(RuleError::DoseTooSoon { .. }),
+                ..
+            }
+        ),
+        "{again}"
+    );
 }
