@@ -5,6 +5,7 @@ use std::process::{Command, Output, Stdio};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use careledger_care::CareEvent;
 use careledger_log::merkle::{verify_consistency, verify_inclusion, Blake3Hasher, TreeHasher};
 use careledger_log::{Checkpoint, Envelope, NoteVerifier};
 
@@ -48,11 +49,75 @@ fn err(args: &[&str], stdin: Option<&str>) -> (i32, String) {
     )
 }
 
-fn line(n: usize, subject: &str) -> String {
-    format!(
-        r#"{{"actor":"staff:s{n}","subject":"{subject}","kind":"visit.started","occurred_at":"2026-11-25T09:{:02}:00Z","payload":{{"n":{n}}}}}"#,
-        n % 60
+/// One input line for `append`, at 09:MM on 25 November 2025.
+fn event_line(
+    actor: &str,
+    subject: Option<&str>,
+    kind: &str,
+    minute: usize,
+    payload: serde_json::Value,
+) -> String {
+    serde_json::json!({
+        "actor": actor,
+        "subject": subject,
+        "kind": kind,
+        "occurred_at": format!("2025-11-25T09:{:02}:00Z", minute % 60),
+        "payload": payload,
+    })
+    .to_string()
+}
+
+/// The simplest valid care event: manager `manager:mN` registers care worker `staff:sN`
+/// (about the organisation, so no subject).
+fn staff(n: usize) -> String {
+    event_line(
+        &format!("manager:m{n}"),
+        None,
+        "staff.registered",
+        n,
+        serde_json::json!({
+            "staff_id": format!("staff:s{n}"),
+            "name": format!("Care Worker {n}"),
+            "role": "CareWorker",
+        }),
     )
+}
+
+/// `count` staff registrations from `from` on, as `append` input.
+fn staff_lines(from: usize, count: usize) -> String {
+    (from..from + count).map(|n| staff(n) + "\n").collect()
+}
+
+fn person_registered(n: usize, person: &str) -> String {
+    event_line(
+        &format!("manager:m{n}"),
+        Some(person),
+        "person.registered",
+        n,
+        serde_json::json!({
+            "name": format!("Person {n}"),
+            "date_of_birth": "1940-03-01",
+            "nhs_number": null,
+            "address": "1 High Street",
+            "gp_practice": "Riverside Surgery",
+            "allergies": [],
+        }),
+    )
+}
+
+/// A listed event's payload fields: `log` prints a payload that is not JSON (care
+/// payloads are a version byte and bincode) as base64, which decodes as its care event.
+fn payload_fields(event: &serde_json::Value) -> serde_json::Value {
+    match &event["payload"] {
+        serde_json::Value::String(encoded) => {
+            let bytes = B64.decode(encoded).unwrap();
+            CareEvent::decode(event["kind"].as_str().unwrap(), &bytes)
+                .unwrap()
+                .serialize_fields(serde_json::value::Serializer)
+                .unwrap()
+        }
+        fields => fields.clone(),
+    }
 }
 
 fn init(dir: &Path) -> String {
@@ -74,9 +139,33 @@ fn init(dir: &Path) -> String {
 fn append_log_and_show() {
     let tmp = tempfile::tempdir().unwrap();
     let data = init(tmp.path());
-    let input: String = (0..5)
-        .map(|n| line(n, if n % 2 == 0 { "person:a" } else { "person:b" }) + "\n")
-        .collect();
+    let input = [
+        person_registered(0, "person:a"),
+        person_registered(1, "person:b"),
+        event_line(
+            "manager:m2",
+            Some("person:a"),
+            "care.started",
+            2,
+            serde_json::json!({"service": "home care 2"}),
+        ),
+        event_line(
+            "manager:m3",
+            Some("person:b"),
+            "care.started",
+            3,
+            serde_json::json!({"service": "home care 3"}),
+        ),
+        event_line(
+            "manager:m4",
+            Some("person:a"),
+            "observation.recorded",
+            4,
+            serde_json::json!({"measure": "pulse", "value": "72", "unit": "bpm"}),
+        ),
+    ]
+    .map(|l| l + "\n")
+    .concat();
     let seqs = ok(&["append", "--data", &data], Some(&input));
     assert_eq!(seqs, "0\n1\n2\n3\n4\n");
     let listed = ok(&["log", "--data", &data, "--subject", "person:a"], None);
@@ -91,9 +180,17 @@ fn append_log_and_show() {
             .collect::<Vec<_>>(),
         vec![0, 2, 4]
     );
-    assert_eq!(events[1]["payload"], serde_json::json!({"n": 2}));
+    assert_eq!(events[1]["kind"], "care.started");
+    assert_eq!(
+        payload_fields(&events[1]),
+        serde_json::json!({"service": "home care 2"})
+    );
+    assert_eq!(
+        payload_fields(&events[2]),
+        serde_json::json!({"measure": "pulse", "value": "72", "unit": "bpm"})
+    );
     assert_eq!(events[1]["payload_erased"], false);
-    assert_eq!(events[1]["occurred_at"], "2026-11-25T09:02:00.000000Z");
+    assert_eq!(events[1]["occurred_at"], "2025-11-25T09:02:00.000000Z");
     let page = ok(
         &["log", "--data", &data, "--from", "3", "--limit", "1"],
         None,
@@ -102,53 +199,99 @@ fn append_log_and_show() {
     assert!(page.contains("\"seq\":3"));
     let raw = ok(&["show", "--data", &data, "--seq", "3", "--raw"], None);
     let envelope = Envelope::decode(&B64.decode(raw.trim()).unwrap()).unwrap();
-    assert_eq!((envelope.seq, envelope.actor.as_str()), (3, "staff:s3"));
+    assert_eq!(
+        (
+            envelope.seq,
+            envelope.actor.as_str(),
+            envelope.subject.as_deref()
+        ),
+        (3, "manager:m3", Some("person:b"))
+    );
 }
 
 #[test]
 fn a_malformed_line_is_refused_by_number_and_nothing_is_appended() {
     let tmp = tempfile::tempdir().unwrap();
     let data = init(tmp.path());
-    let big_payload = format!(
-        r#"{{"actor":"a","kind":"k","occurred_at":"2026-01-01T00:00:00Z","payload":"{}"}}"#,
-        "x".repeat(70_010)
-    );
+    let valid = serde_json::json!({"staff_id": "staff:x", "name": "X", "role": "CareWorker"});
+    let with = |actor: &str, kind: &str, occurred_at: &str, payload: &serde_json::Value| {
+        serde_json::json!({
+            "actor": actor,
+            "subject": null,
+            "kind": kind,
+            "occurred_at": occurred_at,
+            "payload": payload,
+        })
+    };
+    let t = "2025-01-01T00:00:00Z";
+    let big_payload = with(
+        "a",
+        "staff.registered",
+        t,
+        &serde_json::json!({"staff_id": "staff:x", "name": "x".repeat(70_010), "role": "CareWorker"}),
+    )
+    .to_string();
+    let mut extra_field = with("a", "staff.registered", t, &valid);
+    extra_field["x"] = 1.into();
+    let mut no_kind = with("a", "staff.registered", t, &valid);
+    no_kind.as_object_mut().unwrap().remove("kind");
+    let mut about_a_person = with("a", "staff.registered", t, &valid);
+    about_a_person["subject"] = "person:p".into();
     let cases = [
-        ("{not json}", "line 3:"),
+        ("{not json}".to_string(), "line 3:"),
         (
-            r#"{"actor":"a","kind":"k","occurred_at":"yesterday","payload":1}"#,
+            with("a", "staff.registered", "yesterday", &valid).to_string(),
             "line 3: occurred_at",
         ),
+        (extra_field.to_string(), "unknown field `x`"),
         (
-            r#"{"actor":"a","kind":"k","occurred_at":"2026-01-01T00:00:00Z","payload":1,"x":1}"#,
-            "unknown field `x`",
-        ),
-        (
-            r#"{"actor":"","kind":"k","occurred_at":"2026-01-01T00:00:00Z","payload":1}"#,
+            with("", "staff.registered", t, &valid).to_string(),
             "line 3: actor is empty",
         ),
+        (no_kind.to_string(), "missing field `kind`"),
+        // An arbitrary kind: refused, naming the kinds there are.
         (
-            r#"{"actor":"a","occurred_at":"2026-01-01T00:00:00Z","payload":1}"#,
-            "missing field `kind`",
+            with("a", "k", t, &serde_json::json!({"n": 1})).to_string(),
+            "line 3: k: unknown event kind \"k\" (known kinds: person.registered, ",
+        ),
+        // A free payload for a care kind: refused, naming the missing field.
+        (
+            with("a", "staff.registered", t, &serde_json::json!({"n": 1})).to_string(),
+            "line 3: staff.registered: missing field `staff_id`",
         ),
         (
-            big_payload.as_str(),
-            "line 3: payload is 70012 bytes; the limit is 65536",
+            with(
+                "a",
+                "staff.registered",
+                t,
+                &serde_json::json!({"staff_id": "staff:x", "name": "X", "role": "Chef"}),
+            )
+            .to_string(),
+            "line 3: staff.registered: unknown variant `Chef`",
+        ),
+        // Well formed but refused by the care rules: named by its place in the input.
+        (
+            staff(0),
+            "event 3 (counting non-empty lines) refused: staff member staff:s0 is already registered; nothing was appended",
+        ),
+        (
+            about_a_person.to_string(),
+            "event 3 (counting non-empty lines) refused: staff.registered is about the organisation and must not name a person",
+        ),
+        (
+            big_payload,
+            "event 3 (counting non-empty lines) refused: staff.registered: payload is too large",
         ),
     ];
     for (bad, expected) in cases {
-        let input = format!(
-            "{}\n{}\n{bad}\n{}\n",
-            line(0, "p"),
-            line(1, "p"),
-            line(2, "p")
-        );
+        let input = format!("{}\n{}\n{bad}\n{}\n", staff(0), staff(1), staff(2));
         let (code, message) = err(&["append", "--data", &data], Some(&input));
         assert_eq!(code, 1);
         assert!(
             message.contains(expected),
             "{message:?} should contain {expected:?}"
         );
+        assert_eq!(message.lines().count(), 1, "{message}");
     }
     assert_eq!(
         ok(&["log", "--data", &data], None),
@@ -157,6 +300,9 @@ fn a_malformed_line_is_refused_by_number_and_nothing_is_appended() {
     );
     let (_, message) = err(&["append", "--data", &data], Some("\n\n"));
     assert!(message.contains("no events"), "{message}");
+    // The same lines without the bad one are accepted.
+    let input = staff_lines(0, 3);
+    assert_eq!(ok(&["append", "--data", &data], Some(&input)), "0\n1\n2\n");
 }
 
 /// The `proof` list of a printed proof, decoded.
@@ -173,8 +319,7 @@ fn proof_hashes(proof: &serde_json::Value) -> Vec<Vec<u8>> {
 fn proofs_and_checkpoint_verify_with_the_log_crate() {
     let tmp = tempfile::tempdir().unwrap();
     let data = init(tmp.path());
-    let input: String = (0..23).map(|n| line(n, "person:x") + "\n").collect();
-    ok(&["append", "--data", &data], Some(&input));
+    ok(&["append", "--data", &data], Some(&staff_lines(0, 23)));
     let verifier = NoteVerifier::parse(ok(&["key", "--data", &data], None).trim()).unwrap();
     let checkpoint =
         Checkpoint::open(&ok(&["checkpoint", "--data", &data], None), &verifier).unwrap();
@@ -284,6 +429,11 @@ fn every_verb_has_help() {
         "verify",
         "export",
         "demo",
+        "simulate",
+        "findings",
+        "person",
+        "requests",
+        "rebuild",
         "bench",
     ] {
         let help = ok(&[verb, "--help"], None);
@@ -296,9 +446,26 @@ fn demo_builds_a_ledger_that_verifies() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("demo");
     let out = ok(&["demo", "--data", data.to_str().unwrap()], None);
-    assert!(out.contains("verified: root"), "{out}");
+    // "created a demo ledger at DIR: N events about 12 people over 30 days"
+    let events: u64 = out
+        .split(": ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no event count in {out}"));
+    assert!(events > 1_000, "{out}");
+    assert!(out.contains("about 12 people over 30 days"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "verified: {events} events, every checkpoint signed"
+        )),
+        "{out}"
+    );
     let verified = ok(&["verify", "--data", data.to_str().unwrap()], None);
-    assert!(verified.starts_with("verified 1051 events"), "{verified}");
+    assert!(
+        verified.starts_with(&format!("verified {events} events")),
+        "{verified}"
+    );
     let (_, message) = err(&["demo", "--data", data.to_str().unwrap()], None);
     assert!(message.contains("already exists"), "{message}");
 }
@@ -308,14 +475,13 @@ fn verify_names_an_altered_event_and_exits_3() {
     use careledger_store::{keys, Store, StoreConfig};
     let tmp = tempfile::tempdir().unwrap();
     let data = init(tmp.path());
-    let input: String = (0..12).map(|n| line(n, "person:x") + "\n").collect();
-    ok(&["append", "--data", &data], Some(&input));
+    ok(&["append", "--data", &data], Some(&staff_lines(0, 12)));
     {
         let store = Store::open(Path::new(&data), StoreConfig::default()).unwrap();
         let db = store.raw_db();
         let (key, value, at) = keys::locate(db, 7).unwrap().found(7).unwrap();
         let mut value = value.to_vec();
-        // Inside the actor string of event 7's envelope.
+        // Inside the actor string ("manager:m7") of event 7's envelope.
         value[at.start + 40] ^= 0x01;
         db.insert(key, value).unwrap();
         db.flush().unwrap();

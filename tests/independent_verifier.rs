@@ -60,15 +60,51 @@ fn verifier(dir: &Path, args: &[String]) -> Output {
         .unwrap()
 }
 
+/// Event `n` of a run of valid care events, every one carrying the marker `#NNNN` in a
+/// text field: staff registered (no subject) when n % 3 == 0, a person registered when
+/// n % 3 == 1, and that person's care started when n % 3 == 2.
+fn event(n: usize) -> serde_json::Value {
+    let marker = format!("#{n:04}");
+    let (subject, kind, payload) = match n % 3 {
+        0 => (
+            None,
+            "staff.registered",
+            serde_json::json!({
+                "staff_id": format!("staff:s{n}"),
+                "name": format!("Care Worker {marker}"),
+                "role": "CareWorker",
+            }),
+        ),
+        1 => (
+            Some(format!("person:p{n}")),
+            "person.registered",
+            serde_json::json!({
+                "name": format!("Person {marker}"),
+                "date_of_birth": "1938-07-14",
+                "nhs_number": null,
+                "address": "2 Mill Lane",
+                "gp_practice": "Riverside Surgery",
+                "allergies": ["penicillin"],
+            }),
+        ),
+        _ => (
+            Some(format!("person:p{}", n - 1)),
+            "care.started",
+            serde_json::json!({"service": format!("home care {marker}")}),
+        ),
+    };
+    serde_json::json!({
+        "actor": format!("manager:m{}", n % 4),
+        "subject": subject,
+        "kind": kind,
+        "occurred_at": "2025-11-25T10:00:00Z",
+        "payload": payload,
+    })
+}
+
 fn events(from: usize, count: usize) -> String {
     (from..from + count)
-        .map(|n| {
-            format!(
-                "{{\"actor\":\"staff:s{}\",\"subject\":\"person:p{}\",\"kind\":\"visit.completed\",\"occurred_at\":\"2026-11-25T10:00:00Z\",\"payload\":{{\"n\":{n},\"note\":\"ok\"}}}}\n",
-                n % 4,
-                n % 9
-            )
-        })
+        .map(|n| event(n).to_string() + "\n")
         .collect()
 }
 
@@ -202,12 +238,17 @@ fn the_independent_verifier_agrees_with_careledger() {
 
     // One altered payload byte in the export: refused, and the event named.
     let mut export = std::fs::read(dir.join("ledger.export")).unwrap();
-    let needle = b"\"n\":300,";
-    let at = export
+    // Event 300 registers a member of staff named "Care Worker #0300".
+    let needle = b"#0300";
+    let found: Vec<usize> = export
         .windows(needle.len())
-        .position(|w| w == needle)
-        .unwrap();
-    export[at + 5] ^= 0x01;
+        .enumerate()
+        .filter(|(_, w)| w == needle)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(found.len(), 1, "the marker is in event 300's payload only");
+    let at = found[0];
+    export[at + 3] ^= 0x01;
     std::fs::write(dir.join("altered.export"), export).unwrap();
     args[1] = "altered.export".into();
     let out = verifier(dir, &args);
