@@ -303,9 +303,13 @@ fn time(us: i64) -> String {
 
 fn event_json(event: &StoredEvent) -> serde_json::Value {
     let e = &event.envelope;
+    // Care payloads are shown as their fields; anything else as JSON, or base64 bytes.
     let payload = event.payload.as_ref().map(|(_, p)| {
-        serde_json::from_slice::<serde_json::Value>(p)
-            .unwrap_or_else(|_| serde_json::Value::String(B64.encode(p)))
+        careledger_care::CareEvent::decode(&e.kind, p)
+            .ok()
+            .and_then(|c| c.serialize_fields(serde_json::value::Serializer).ok())
+            .or_else(|| serde_json::from_slice::<serde_json::Value>(p).ok())
+            .unwrap_or_else(|| serde_json::Value::String(B64.encode(p)))
     });
     serde_json::json!({
         "seq": e.seq,

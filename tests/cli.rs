@@ -257,7 +257,7 @@ fn a_malformed_line_is_refused_by_number_and_nothing_is_appended() {
         // A free payload for a care kind: refused, naming the missing field.
         (
             with("a", "staff.registered", t, &serde_json::json!({"n": 1})).to_string(),
-            "line 3: staff.registered: missing field `staff_id`",
+            "line 3: staff.registered: unknown field `n`, expected one of `staff_id`, `name`, `role`",
         ),
         (
             with(

@@ -18,6 +18,7 @@ pub enum Scope {
 // ---------------------------------------------------------------- people and organisation
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PersonRegistered {
     pub name: String,
     pub date_of_birth: NaiveDate,
@@ -30,16 +31,19 @@ pub struct PersonRegistered {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CareStarted {
     pub service: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CareEnded {
     pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StaffRegistered {
     pub staff_id: String,
     pub name: String,
@@ -47,6 +51,7 @@ pub struct StaffRegistered {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RepresentativeLinked {
     pub representative_id: String,
     pub name: String,
@@ -58,6 +63,7 @@ pub struct RepresentativeLinked {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PartnerRegistered {
     pub partner_id: String,
     pub name: String,
@@ -70,6 +76,7 @@ pub struct PartnerRegistered {
 
 /// The sections of a PRSB Personalised Care and Support Plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PlanSections {
     pub about_me: String,
     pub needs: Vec<String>,
@@ -83,6 +90,7 @@ pub struct PlanSections {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CarePlanPublished {
     /// Must be the current version plus one (optimistic concurrency).
     pub version: u32,
@@ -90,6 +98,7 @@ pub struct CarePlanPublished {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CarePlanReviewed {
     /// The version reviewed; must be the current one.
     pub version: u32,
@@ -101,16 +110,19 @@ pub struct CarePlanReviewed {
 // ---------------------------------------------------------------- care delivered
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct VisitStarted {
     pub visit_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct VisitCompleted {
     pub visit_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TaskRecorded {
     pub visit_id: Option<String>,
     pub task: String,
@@ -118,12 +130,14 @@ pub struct TaskRecorded {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DiaryNote {
     pub author: Author,
     pub text: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Incident {
     pub category: String,
     pub description: String,
@@ -131,6 +145,7 @@ pub struct Incident {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Observation {
     pub measure: String,
     pub value: String,
@@ -140,6 +155,7 @@ pub struct Observation {
 // ---------------------------------------------------------------- medicines (NICE NG67)
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MedicineAdded {
     pub medicine_id: String,
     pub name: String,
@@ -157,12 +173,14 @@ pub struct MedicineAdded {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MedicineStopped {
     pub medicine_id: String,
     pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AdministrationRecorded {
     pub medicine_id: String,
     pub outcome: AdministrationOutcome,
@@ -176,6 +194,7 @@ pub struct AdministrationRecorded {
 // ---------------------------------------------------------------- information choices
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChoicesDiscussed {
     /// Who was present (names and relationship).
     pub present: Vec<String>,
@@ -187,6 +206,7 @@ pub struct ChoicesDiscussed {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PaperCopyPlaced {
     pub document: Document,
     /// The document version (care plan version, MAR revision); none for the guide.
@@ -195,6 +215,7 @@ pub struct PaperCopyPlaced {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PaperCopiesDeclined {
     /// The person, or their legal representative, who expressly declined.
     pub declined_by: String,
@@ -203,6 +224,7 @@ pub struct PaperCopiesDeclined {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SecureEmailDelivered {
     pub document: Document,
     pub version: Option<u32>,
@@ -215,6 +237,7 @@ pub struct SecureEmailDelivered {
 // ---------------------------------------------------------------- Accessible Information Standard
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AisNeedsRecorded {
     /// The full set of needs from now on (replaces the previous set).
     pub needs: Vec<AisNeed>,
@@ -223,6 +246,7 @@ pub struct AisNeedsRecorded {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AisNeedsReviewed {
     pub still_accurate: bool,
     pub next_review_date: NaiveDate,
@@ -231,6 +255,7 @@ pub struct AisNeedsReviewed {
 // ---------------------------------------------------------------- consent and access decisions
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AccessGranted {
     pub grant_id: String,
     pub grantee: Grantee,
@@ -243,6 +268,7 @@ pub struct AccessGranted {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AccessRevoked {
     pub grant_id: String,
     pub decided_by: String,
@@ -250,6 +276,7 @@ pub struct AccessRevoked {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SharingConsentRecorded {
     pub partner_id: String,
     pub categories: Vec<Category>,
@@ -260,6 +287,7 @@ pub struct SharingConsentRecorded {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct HandoverSent {
     pub partner_id: String,
     pub categories: Vec<Category>,
@@ -268,6 +296,7 @@ pub struct HandoverSent {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct HandoverReceived {
     pub partner_id: String,
     pub summary: String,
@@ -277,6 +306,7 @@ pub struct HandoverReceived {
 // ---------------------------------------------------------------- access itself
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RecordAccessed {
     pub role: Role,
     pub categories: Vec<Category>,
@@ -285,6 +315,7 @@ pub struct RecordAccessed {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AccessRefused {
     pub role: Role,
     pub categories: Vec<Category>,
@@ -293,6 +324,7 @@ pub struct AccessRefused {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EmergencyAccess {
     pub role: Role,
     pub reason: String,
@@ -303,6 +335,7 @@ pub struct EmergencyAccess {
 // ---------------------------------------------------------------- council requests (R11, R12)
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RequestReceived {
     pub request_id: String,
     /// The council officer asking.
@@ -318,11 +351,13 @@ pub struct RequestReceived {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RequestAcknowledged {
     pub request_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RequestResponded {
     pub request_id: String,
     /// BLAKE3 of exactly what was sent.
@@ -332,18 +367,21 @@ pub struct RequestResponded {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RequestWithdrawn {
     pub request_id: String,
     pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SlaWarning {
     pub request_id: String,
     pub due_at_us: TimeUs,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SlaBreached {
     pub request_id: String,
     pub due_at_us: TimeUs,
@@ -352,12 +390,14 @@ pub struct SlaBreached {
 // ---------------------------------------------------------------- contingency (R6)
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OutageDeclared {
     pub outage_id: String,
     pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OutageEnded {
     pub outage_id: String,
 }
@@ -365,6 +405,7 @@ pub struct OutageEnded {
 /// An entry written on paper during an outage and entered afterwards. The envelope's
 /// occurred-at is the paper entry's time (inside the outage); its recorded-at is later.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BackEntered {
     pub outage_id: String,
     /// Where the paper original is (e.g. "diary sheet 14, kept in the office").
