@@ -336,11 +336,11 @@ fn person_text(
         )?;
     }
     writeln!(out, "\nInformation choices")?;
-    match p.discussions.last() {
+    match &p.last_discussion {
         Some(disc) => writeln!(
             out,
             "  {} discussions; last {} [event {}]: present {}; explained {:?}; chose {:?}; told access is free: {}",
-            p.discussions.len(),
+            p.counts.discussions,
             format_time(disc.stamp.occurred_at_us),
             disc.stamp.seq,
             disc.present.join(", "),
@@ -431,7 +431,7 @@ fn person_text(
     writeln!(
         out,
         "\nActivity: {} visits, {} tasks ({} not done), {} staff notes, {} entries by the person or family, {} administrations, {} incidents, {} observations, {} back-entered from paper",
-        c.visits, c.tasks, c.tasks_refused, c.notes_by_staff, c.contributions, c.administrations, c.incidents, c.observations, c.back_entries
+        c.visits, c.tasks, c.tasks_not_done, c.notes_by_staff, c.contributions, c.administrations, c.incidents, c.observations, c.back_entries
     )?;
     writeln!(
         out,

@@ -131,7 +131,7 @@ fn person_findings(id: &str, p: &PersonState, now_us: TimeUs, out: &mut Vec<Find
         })
     };
     // R8: silence is not consent.
-    match p.discussions.last() {
+    match &p.last_discussion {
         None => push(
             Rule::NoChoicesDiscussion,
             started.occurred_at_us,

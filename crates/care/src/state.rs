@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::*;
 use crate::policy::{self, Principal};
-use crate::table::Table;
+use crate::table::{Table, Tracked};
 use crate::types::*;
 
 /// How far in the future an occurred-at may be, against the ledger's clock.
@@ -173,8 +173,6 @@ pub enum RuleError {
     },
     #[error("access refused by the policy: {reason}")]
     AccessNotAllowed { reason: String },
-    #[error("the actor of an access event must be {expected:?}")]
-    WrongActor { expected: String },
     #[error("emergency access covers medicines and allergies only, not {category}")]
     EmergencyCategory { category: &'static str },
     #[error("emergency access may last at most 12 hours")]
@@ -381,7 +379,8 @@ pub struct FormatMismatch {
 pub struct Counts {
     pub visits: u64,
     pub tasks: u64,
-    pub tasks_refused: u64,
+    /// Tasks refused by the person or not done.
+    pub tasks_not_done: u64,
     pub notes_by_staff: u64,
     /// Entries by the person or their representatives (R2: contributions).
     pub contributions: u64,
@@ -394,6 +393,7 @@ pub struct Counts {
     pub reads: u64,
     pub refusals: u64,
     pub back_entries: u64,
+    pub discussions: u64,
 }
 
 /// Everything projected about one person.
@@ -415,7 +415,8 @@ pub struct PersonState {
     /// The first administration recorded electronically (eMAR in use since then).
     pub first_emar: Option<Stamp>,
     pub ais: Option<AisRecord>,
-    pub discussions: Vec<Discussion>,
+    /// The latest choices discussion (earlier ones are in the log).
+    pub last_discussion: Option<Discussion>,
     pub paper: BTreeMap<Document, PaperCopy>,
     pub paper_declined: Option<(String, Stamp)>,
     pub format_mismatches: Vec<FormatMismatch>,
@@ -589,28 +590,37 @@ impl State {
         self.people.get(id)
     }
 
+    /// Every table, for what is done to all of them alike.
+    fn tables(&self) -> [&dyn Tracked; 5] {
+        [
+            &self.people,
+            &self.staff,
+            &self.partners,
+            &self.requests,
+            &self.outages,
+        ]
+    }
+
+    fn tables_mut(&mut self) -> [&mut dyn Tracked; 5] {
+        [
+            &mut self.people,
+            &mut self.staff,
+            &mut self.partners,
+            &mut self.requests,
+            &mut self.outages,
+        ]
+    }
+
     pub fn begin(&mut self) {
-        self.people.begin();
-        self.staff.begin();
-        self.partners.begin();
-        self.requests.begin();
-        self.outages.begin();
+        self.tables_mut().into_iter().for_each(|t| t.begin());
     }
 
     pub fn commit(&mut self) {
-        self.people.commit();
-        self.staff.commit();
-        self.partners.commit();
-        self.requests.commit();
-        self.outages.commit();
+        self.tables_mut().into_iter().for_each(|t| t.commit());
     }
 
     pub fn rollback(&mut self) {
-        self.people.rollback();
-        self.staff.rollback();
-        self.partners.rollback();
-        self.requests.rollback();
-        self.outages.rollback();
+        self.tables_mut().into_iter().for_each(|t| t.rollback());
     }
 
     pub fn clear(&mut self) {
@@ -619,36 +629,29 @@ impl State {
 
     pub fn take_changes(&mut self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
         let mut out = Vec::new();
-        self.people.take_changes(&mut out);
-        self.staff.take_changes(&mut out);
-        self.partners.take_changes(&mut out);
-        self.requests.take_changes(&mut out);
-        self.outages.take_changes(&mut out);
+        for t in self.tables_mut() {
+            t.take_changes(&mut out);
+        }
         out
     }
 
     /// Every projection pair as it would be persisted, sorted by key.
     pub fn all_pairs(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
         let mut out = Vec::new();
-        self.people.all_pairs(&mut out);
-        self.staff.all_pairs(&mut out);
-        self.partners.all_pairs(&mut out);
-        self.requests.all_pairs(&mut out);
-        self.outages.all_pairs(&mut out);
+        for t in self.tables() {
+            t.all_pairs(&mut out);
+        }
         out.sort();
         out
     }
 
     pub fn load(&mut self, key: &[u8], value: &[u8]) -> Result<(), String> {
         let (&tag, rest) = key.split_first().ok_or("an empty projection key")?;
-        match tag {
-            b'P' => self.people.load(rest, value),
-            b'S' => self.staff.load(rest, value),
-            b'O' => self.partners.load(rest, value),
-            b'R' => self.requests.load(rest, value),
-            b'X' => self.outages.load(rest, value),
-            other => Err(format!("unknown projection table {:?}", other as char)),
-        }
+        self.tables_mut()
+            .into_iter()
+            .find(|t| t.tag() == tag)
+            .ok_or_else(|| format!("unknown projection table {:?}", tag as char))?
+            .load(rest, value)
     }
 
     /// Checks `event` against every rule and applies it; a refused event changes nothing.
@@ -1384,7 +1387,7 @@ impl State {
                             mar_changed: None,
                             first_emar: None,
                             ais: None,
-                            discussions: Vec::new(),
+                            last_discussion: None,
                             paper: BTreeMap::new(),
                             paper_declined: None,
                             format_mismatches: Vec::new(),
@@ -1609,7 +1612,7 @@ fn mutate_person(p: &mut PersonState, meta: &Meta<'_>, stamp: Stamp, event: &Car
         E::TaskRecorded(e) => {
             p.counts.tasks += 1;
             if e.outcome != TaskOutcome::Done {
-                p.counts.tasks_refused += 1;
+                p.counts.tasks_not_done += 1;
             }
         }
         E::DiaryNote(e) => match e.author {
@@ -1659,13 +1662,16 @@ fn mutate_person(p: &mut PersonState, meta: &Meta<'_>, stamp: Stamp, event: &Car
             p.counts.administrations += 1;
             p.first_emar.get_or_insert(stamp);
         }
-        E::ChoicesDiscussed(e) => p.discussions.push(Discussion {
-            present: e.present.clone(),
-            options_explained: e.options_explained.clone(),
-            chosen: e.chosen.clone(),
-            told_access_is_free: e.told_access_is_free,
-            stamp,
-        }),
+        E::ChoicesDiscussed(e) => {
+            p.counts.discussions += 1;
+            p.last_discussion = Some(Discussion {
+                present: e.present.clone(),
+                options_explained: e.options_explained.clone(),
+                chosen: e.chosen.clone(),
+                told_access_is_free: e.told_access_is_free,
+                stamp,
+            });
+        }
         E::PaperCopyPlaced(e) => {
             p.paper.insert(
                 e.document,

@@ -29,10 +29,6 @@ impl<V: Clone + Serialize + DeserializeOwned + PartialEq> Table<V> {
         }
     }
 
-    pub fn tag(&self) -> u8 {
-        self.tag
-    }
-
     pub fn get(&self, key: &str) -> Option<&V> {
         self.map.get(key)
     }
@@ -90,19 +86,48 @@ impl<V: Clone + Serialize + DeserializeOwned + PartialEq> Table<V> {
         self.map.remove(key)
     }
 
-    pub fn begin(&mut self) {
+    fn persisted_key(&self, key: &str) -> Vec<u8> {
+        let mut k = Vec::with_capacity(1 + key.len());
+        k.push(self.tag);
+        k.extend_from_slice(key.as_bytes());
+        k
+    }
+}
+
+/// What the state does to each of its tables alike: requests, persistence and loading.
+pub trait Tracked {
+    /// First byte of every persisted key of this table.
+    fn tag(&self) -> u8;
+    fn begin(&mut self);
+    fn commit(&mut self);
+    /// Puts back what every key held at `begin`.
+    fn rollback(&mut self);
+    /// Appends the changed pairs (in key order, so output is deterministic) to `out`.
+    fn take_changes(&mut self, out: &mut Vec<(Vec<u8>, Option<Vec<u8>>)>);
+    /// Every pair as persisted, for comparisons.
+    fn all_pairs(&self, out: &mut Vec<(Vec<u8>, Vec<u8>)>);
+    /// Loads one persisted pair whose tag byte has already been matched.
+    fn load(&mut self, key: &[u8], value: &[u8]) -> Result<(), String>;
+}
+
+impl<V: Clone + Serialize + DeserializeOwned + PartialEq> Tracked for Table<V> {
+    fn tag(&self) -> u8 {
+        self.tag
+    }
+
+    fn begin(&mut self) {
         self.journal = Some(Vec::new());
         self.journaled.clear();
     }
 
-    pub fn commit(&mut self) {
+    fn commit(&mut self) {
         self.journal = None;
         self.journaled.clear();
     }
 
     /// Puts back what every key held at `begin`. Keys stay marked dirty: persisting their
     /// restored value is harmless.
-    pub fn rollback(&mut self) {
+    fn rollback(&mut self) {
         if let Some(journal) = self.journal.take() {
             for (key, old) in journal.into_iter().rev() {
                 match old {
@@ -114,15 +139,8 @@ impl<V: Clone + Serialize + DeserializeOwned + PartialEq> Table<V> {
         self.journaled.clear();
     }
 
-    fn persisted_key(&self, key: &str) -> Vec<u8> {
-        let mut k = Vec::with_capacity(1 + key.len());
-        k.push(self.tag);
-        k.extend_from_slice(key.as_bytes());
-        k
-    }
-
     /// Appends the changed pairs (in key order, so output is deterministic) to `out`.
-    pub fn take_changes(&mut self, out: &mut Vec<(Vec<u8>, Option<Vec<u8>>)>) {
+    fn take_changes(&mut self, out: &mut Vec<(Vec<u8>, Option<Vec<u8>>)>) {
         let mut keys: Vec<String> = self.dirty.drain().collect();
         keys.sort_unstable();
         for key in keys {
@@ -132,25 +150,18 @@ impl<V: Clone + Serialize + DeserializeOwned + PartialEq> Table<V> {
     }
 
     /// Every pair as persisted, for comparisons.
-    pub fn all_pairs(&self, out: &mut Vec<(Vec<u8>, Vec<u8>)>) {
+    fn all_pairs(&self, out: &mut Vec<(Vec<u8>, Vec<u8>)>) {
         for (key, value) in &self.map {
             out.push((self.persisted_key(key), codec::to_bytes(value)));
         }
     }
 
     /// Loads one persisted pair whose tag byte has already been matched.
-    pub fn load(&mut self, key: &[u8], value: &[u8]) -> Result<(), String> {
+    fn load(&mut self, key: &[u8], value: &[u8]) -> Result<(), String> {
         let name = std::str::from_utf8(key).map_err(|_| "a projection key is not UTF-8")?;
         let value: V = codec::from_bytes(value)
             .map_err(|e| format!("projection value for {name:?} does not decode: {e}"))?;
         self.map.insert(name.to_string(), value);
         Ok(())
-    }
-
-    pub fn clear(&mut self) {
-        self.map.clear();
-        self.dirty.clear();
-        self.journal = None;
-        self.journaled.clear();
     }
 }

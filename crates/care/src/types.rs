@@ -325,10 +325,6 @@ pub fn contradiction(a: &AisNeed, b: &AisNeed) -> Option<&'static str> {
                 ContactMethod(self::ContactMethod::Telephone),
                 CommunicationSupport(self::CommunicationSupport::CannotUseTelephone),
             ) => Some("contact by telephone contradicts 'cannot use the telephone'"),
-            (
-                ContactMethod(self::ContactMethod::Letter),
-                InformationFormat(Format::Audio | Format::ElectronicPlainText),
-            ) => None,
             _ => None,
         }
     };

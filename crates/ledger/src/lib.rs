@@ -282,8 +282,3 @@ fn record(stored: StoredEvent) -> CareRecord {
         event,
     }
 }
-
-/// Decodes a stored event as a care event.
-pub fn care_record(stored: StoredEvent) -> CareRecord {
-    record(stored)
-}

@@ -889,7 +889,7 @@ impl Simulator {
         }
         // Reviews every 90 days of care; some change the plan.
         if (d - p.start_day).is_multiple_of(90) {
-            self.review(i, d, day_us, out);
+            self.review(i, day_us, out);
         }
         // MAR changes now and then; the paper MAR is usually replaced.
         let rng = &mut self.rng;
@@ -966,7 +966,7 @@ impl Simulator {
         })
     }
 
-    fn review(&mut self, i: usize, d: u32, day_us: i64, out: &mut Vec<(i64, Command)>) {
+    fn review(&mut self, i: usize, day_us: i64, out: &mut Vec<(i64, Command)>) {
         let t = day_us + hours(14) + 30 * MINUTE_US;
         let p = self.people[i].clone();
         let next = self.date(t + 90 * DAY_US);
@@ -1020,7 +1020,6 @@ impl Simulator {
                 Command::about(COORDINATOR, &p.id, t + 3 * MINUTE_US, e),
             ));
         }
-        let _ = d;
     }
 
     fn council_day(&mut self, d: u32, day_us: i64) {
