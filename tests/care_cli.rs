@@ -2,9 +2,12 @@
 //! `rebuild`, and `append` of typed care events), run as a user would run them, on a small
 //! deterministic simulated history.
 
+mod common;
+
+use common::{err, ok};
+
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
 use careledger_care::CareEvent;
 
@@ -20,49 +23,6 @@ const SIMULATE: [&str; 8] = [
     "2026-11-01",
 ];
 const AT: &str = "2026-11-01T00:00:00Z";
-
-fn careledger(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_careledger"))
-        .args(args)
-        .env_remove("CARELEDGER_DATA")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut input = child.stdin.take().unwrap();
-        if let Some(text) = stdin {
-            input.write_all(text.as_bytes()).unwrap();
-        }
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn ok(args: &[&str], stdin: Option<&str>) -> String {
-    let out = careledger(args, stdin);
-    assert!(
-        out.status.success(),
-        "careledger {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Exit code and stderr of a command that must fail (and print nothing on stdout).
-fn err(args: &[&str], stdin: Option<&str>) -> (i32, String) {
-    let out = careledger(args, stdin);
-    assert!(
-        !out.status.success(),
-        "careledger {args:?} should have failed"
-    );
-    assert!(out.stdout.is_empty(), "{args:?} printed on failure");
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
 
 /// Simulates the small history into `dir/name`; returns the data directory and the number
 /// of events the simulator reported.

@@ -1,53 +1,16 @@
 //! The `careledger` binary, run as a user would run it.
 
+mod common;
+
+use common::{err, ok};
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use careledger_care::CareEvent;
 use careledger_log::merkle::{verify_consistency, verify_inclusion, Blake3Hasher, TreeHasher};
 use careledger_log::{Checkpoint, Envelope, NoteVerifier};
-
-fn careledger(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_careledger"));
-    cmd.args(args)
-        .env_remove("CARELEDGER_DATA")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    {
-        use std::io::Write;
-        let mut input = child.stdin.take().unwrap();
-        if let Some(text) = stdin {
-            input.write_all(text.as_bytes()).unwrap();
-        }
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn ok(args: &[&str], stdin: Option<&str>) -> String {
-    let out = careledger(args, stdin);
-    assert!(
-        out.status.success(),
-        "careledger {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn err(args: &[&str], stdin: Option<&str>) -> (i32, String) {
-    let out = careledger(args, stdin);
-    assert!(
-        !out.status.success(),
-        "careledger {args:?} should have failed"
-    );
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
 
 /// One input line for `append`, at 09:MM on 25 November 2025.
 fn event_line(

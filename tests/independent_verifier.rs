@@ -2,33 +2,12 @@
 //! it accepts what `careledger verify` accepts, with the same root, checks the proofs that
 //! `careledger prove` prints, and names an altered event.
 
+mod common;
+
+use common::ok as careledger;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-
-fn careledger(args: &[&str], stdin: Option<&str>) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_careledger"))
-        .args(args)
-        .env_remove("CARELEDGER_DATA")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut input = child.stdin.take().unwrap();
-        if let Some(text) = stdin {
-            input.write_all(text.as_bytes()).unwrap();
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "careledger {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// Whether the independent verifier can run here; in CI it must.
 fn python_ready() -> bool {

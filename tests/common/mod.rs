@@ -1,0 +1,49 @@
+//! Running the `careledger` binary from the end-to-end tests, as a user would.
+#![allow(dead_code)]
+
+use std::process::{Command, Output, Stdio};
+
+/// Runs `careledger ARGS`, feeding `stdin` (or nothing), without `CARELEDGER_DATA`.
+pub fn careledger(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_careledger"))
+        .args(args)
+        .env_remove("CARELEDGER_DATA")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).unwrap();
+        }
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Stdout of a command that must succeed.
+pub fn ok(args: &[&str], stdin: Option<&str>) -> String {
+    let out = careledger(args, stdin);
+    assert!(
+        out.status.success(),
+        "careledger {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Exit code and stderr of a command that must fail (and print nothing on stdout).
+pub fn err(args: &[&str], stdin: Option<&str>) -> (i32, String) {
+    let out = careledger(args, stdin);
+    assert!(
+        !out.status.success(),
+        "careledger {args:?} should have failed"
+    );
+    assert!(out.stdout.is_empty(), "{args:?} printed on failure");
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
