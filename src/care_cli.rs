@@ -508,7 +508,7 @@ pub fn requests(dir: &Path) -> Result<(), CliError> {
         let mut on_time = 0;
         writeln!(
             out,
-            "{:<14} {:<14} {:<18} {:<18} {:<18} {:<28} events",
+            "{:<14} {:<14} {:<21} {:<21} {:<21} {:<28} events",
             "request", "from", "received", "due", "responded", "state"
         )?;
         for (id, r) in s.requests.iter() {
@@ -537,7 +537,7 @@ pub fn requests(dir: &Path) -> Result<(), CliError> {
             events.extend(r.responded.map(|x| x.seq));
             writeln!(
                 out,
-                "{:<14} {:<14} {:<18} {:<18} {:<18} {:<28} {}",
+                "{:<14} {:<14} {:<21} {:<21} {:<21} {:<28} {}",
                 id,
                 r.requester,
                 format_time(r.received_at_us),

@@ -25,6 +25,14 @@ pub const EMERGENCY_ACCESS_MAX_US: i64 = 12 * HOUR_US;
 pub const LIST_ITEMS_MAX: usize = 64;
 pub const TEXT_BYTES_MAX: usize = 16 * 1024;
 pub const ID_BYTES_MAX: usize = 200;
+/// Visits one person can have in progress at once; a further start is refused.
+pub const OPEN_VISITS_MAX: usize = 16;
+/// Grants one person's record can hold (revoked and expired ones included); a further
+/// grant is refused.
+pub const GRANTS_MAX: usize = 256;
+/// Break-glass accesses and format mismatches a projection keeps per person, newest
+/// first out last: older ones stay in the log.
+pub const RECENT_MAX: usize = 64;
 
 /// What the envelope says about an event: the context every rule sees.
 #[derive(Debug, Clone, Copy)]
@@ -419,9 +427,11 @@ pub struct PersonState {
     pub last_discussion: Option<Discussion>,
     pub paper: BTreeMap<Document, PaperCopy>,
     pub paper_declined: Option<(String, Stamp)>,
+    /// The newest documents that went out in the wrong format, at most [`RECENT_MAX`].
     pub format_mismatches: Vec<FormatMismatch>,
     pub grants: BTreeMap<String, Grant>,
     pub sharing: BTreeMap<String, SharingConsent>,
+    /// The newest break-glass accesses, at most [`RECENT_MAX`].
     pub emergencies: Vec<Emergency>,
     /// Open council requests that name this person.
     pub open_requests: BTreeSet<String>,
@@ -853,6 +863,13 @@ impl State {
             E::VisitStarted(e) => {
                 self.require_staff(meta.actor)?;
                 check_id("visit id", &e.visit_id)?;
+                if person.open_visits.len() >= OPEN_VISITS_MAX {
+                    return Err(RuleError::TooMany {
+                        field: "visits in progress",
+                        count: person.open_visits.len() + 1,
+                        max: OPEN_VISITS_MAX,
+                    });
+                }
                 if person.open_visits.contains_key(&e.visit_id) {
                     return Err(RuleError::VisitOpen {
                         id: e.visit_id.clone(),
@@ -1023,6 +1040,13 @@ impl State {
                 check_list("categories", &e.categories, true)?;
                 if let Grantee::Principal(p) = &e.grantee {
                     check_id("grantee", p)?;
+                }
+                if person.grants.len() >= GRANTS_MAX {
+                    return Err(RuleError::TooMany {
+                        field: "grants on this record",
+                        count: person.grants.len() + 1,
+                        max: GRANTS_MAX,
+                    });
                 }
                 if person.grants.contains_key(&e.grant_id) {
                     return Err(RuleError::GrantExists {
@@ -1739,14 +1763,17 @@ fn mutate_person(p: &mut PersonState, meta: &Meta<'_>, stamp: Stamp, event: &Car
             p.last_access = Some(stamp);
         }
         E::AccessRefused(_) => p.counts.refusals += 1,
-        E::EmergencyAccess(e) => p.emergencies.push(Emergency {
-            principal: meta.actor.to_string(),
-            role: e.role,
-            reason: e.reason.clone(),
-            categories: e.categories.clone(),
-            expires_at_us: e.expires_at_us,
-            stamp,
-        }),
+        E::EmergencyAccess(e) => push_recent(
+            &mut p.emergencies,
+            Emergency {
+                principal: meta.actor.to_string(),
+                role: e.role,
+                reason: e.reason.clone(),
+                categories: e.categories.clone(),
+                expires_at_us: e.expires_at_us,
+                stamp,
+            },
+        ),
         _ => {}
     }
 }
@@ -1755,11 +1782,22 @@ fn mutate_person(p: &mut PersonState, meta: &Meta<'_>, stamp: Stamp, event: &Car
 fn note_format(p: &mut PersonState, document: Document, format: Format, stamp: Stamp) {
     let needed = p.needed_formats();
     if !needed.is_empty() && !needed.contains(&format) {
-        p.format_mismatches.push(FormatMismatch {
-            document,
-            sent: format,
-            needed,
-            stamp,
-        });
+        push_recent(
+            &mut p.format_mismatches,
+            FormatMismatch {
+                document,
+                sent: format,
+                needed,
+                stamp,
+            },
+        );
     }
+}
+
+/// Keeps the newest [`RECENT_MAX`] entries.
+fn push_recent<T>(list: &mut Vec<T>, item: T) {
+    if list.len() >= RECENT_MAX {
+        list.remove(0);
+    }
+    list.push(item);
 }

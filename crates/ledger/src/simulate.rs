@@ -1152,11 +1152,6 @@ impl Simulator {
             );
         }
     }
-
-    /// Scheduled events still in the future of the history's end (open requests).
-    pub fn leftover(&self) -> usize {
-        self.pending.len()
-    }
 }
 
 /// What a simulation wrote.

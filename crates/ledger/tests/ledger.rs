@@ -52,13 +52,8 @@ fn simulated_history_passes_every_rule_and_rebuilds_to_the_same_bytes() {
     let report = simulate::run(&ledger, sim(30, 40, 1), |_, _, _| {}).unwrap();
     assert!(report.events > 10_000, "{report:?}");
     assert_eq!(ledger.store().size(), report.events);
-    let (kinds, live_pairs) = ledger
-        .read(|s| {
-            let kinds = s.people.len();
-            (kinds, s.all_pairs())
-        })
-        .unwrap();
-    assert_eq!(kinds, 30, "every person registered");
+    let (people, live_pairs) = ledger.read(|s| (s.people.len(), s.all_pairs())).unwrap();
+    assert_eq!(people, 30, "every person registered");
     // The history holds each kind of finding the monitoring officer looks for.
     let now = NaiveDate::from_ymd_opt(2026, 11, 1)
         .unwrap()
