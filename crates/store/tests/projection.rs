@@ -556,42 +556,6 @@ fn plain_open_has_no_projection() {
     assert_eq!(mark(&store), None);
 }
 
-/// Rebuild speed with a cheap projection: `cargo test --release -p careledger-store
-/// --test projection -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn rebuild_speed() {
-    let dir = new_ledger();
-    let total: u64 = 500_000;
-    {
-        let plain = Store::open(dir.path(), config(16_384)).unwrap();
-        let mut n = 0;
-        while n < total {
-            let events = (n..n + 1000)
-                .map(|i| {
-                    ev(
-                        &format!("person:p{}", i % 1000),
-                        "visit",
-                        "{\"note\":\"ok\"}",
-                    )
-                })
-                .collect();
-            plain.append(events).unwrap();
-            n += 1000;
-        }
-    }
-    let (_, handle) = new_toy();
-    let started = std::time::Instant::now();
-    let store = Store::open_with_projection(dir.path(), config(16_384), handle).unwrap();
-    let elapsed = started.elapsed();
-    assert_eq!(store.projection_replayed(), total);
-    println!(
-        "rebuilt {total} events in {:.2} s: {:.0} events/s",
-        elapsed.as_secs_f64(),
-        total as f64 / elapsed.as_secs_f64()
-    );
-}
-
 const CHILD_DIR: &str = "CARELEDGER_PROJECTION_CHILD_DIR";
 
 /// The child of the crash test: appends with the projection until killed.
