@@ -2,91 +2,51 @@
 //! person, since-time and evidence sequence numbers) and a case that does not, usually the
 //! same record after the provider put things right.
 
-use careledger_care::event::*;
+mod common;
+
 use careledger_care::findings::{findings, person_findings_at, Finding, Rule, DISCUSSION_STALE_US};
 use careledger_care::types::*;
-use careledger_care::{CareEvent, Meta, RuleError, State};
-use chrono::NaiveDate;
+use careledger_care::{CareEvent, RuleError};
+use common::*;
 
-/// An in-memory log whose events all pass `State::apply`, and builders for the events.
+/// What these tests add to the common in-memory log (`common::Ledger`): p-1, its events by
+/// the registered manager rm-1, and the findings.
 mod fixture {
     use super::*;
 
-    /// 2025-01-06 09:00 UTC.
-    pub const T0: TimeUs = 1_736_154_000_000_000;
     pub const P: &str = "p-1";
-
-    pub struct Ledger {
-        pub state: State,
-        seq: u64,
-    }
 
     impl Ledger {
         /// A registered manager and a care worker.
-        pub fn new() -> Self {
-            let mut l = Ledger {
-                state: State::new(),
-                seq: 0,
-            };
+        pub fn with_staff() -> Self {
+            let mut l = Ledger::new();
             for (id, role) in [
                 ("rm-1", Role::RegisteredManager),
                 ("cw-1", Role::CareWorker),
             ] {
-                l.org(
-                    T0,
-                    CareEvent::StaffRegistered(StaffRegistered {
-                        staff_id: id.into(),
-                        name: format!("staff {id}"),
-                        role,
-                    }),
-                );
+                l.org(T0, staff(id, role));
             }
             l
         }
 
-        pub fn try_at(
-            &mut self,
-            at: TimeUs,
-            actor: &str,
-            subject: Option<&str>,
-            event: CareEvent,
-        ) -> Result<u64, RuleError> {
-            let meta = Meta {
-                seq: self.seq + 1,
-                recorded_at_us: at,
-                occurred_at_us: at,
-                actor,
-                subject,
-            };
-            self.state.apply(&meta, &event)?;
-            self.seq += 1;
-            Ok(self.seq)
-        }
-
-        fn apply(&mut self, at: TimeUs, actor: &str, subject: Option<&str>, e: CareEvent) -> u64 {
-            let kind = e.kind();
-            self.try_at(at, actor, subject, e)
-                .unwrap_or_else(|err| panic!("{kind} was refused: {err}"))
-        }
-
         /// An event about p-1, by the registered manager.
         pub fn about(&mut self, at: TimeUs, event: CareEvent) -> u64 {
-            self.apply(at, "rm-1", Some(P), event)
+            self.at(at, "rm-1", Some(P), event)
         }
 
         /// An event about p-1 by someone else.
         pub fn about_by(&mut self, at: TimeUs, actor: &str, event: CareEvent) -> u64 {
-            self.apply(at, actor, Some(P), event)
+            self.at(at, actor, Some(P), event)
         }
 
         pub fn org(&mut self, at: TimeUs, event: CareEvent) -> u64 {
-            self.apply(at, "rm-1", None, event)
+            self.at(at, "rm-1", None, event)
         }
 
         /// Registers another person and starts their care; returns the care-started seq.
         pub fn register_other(&mut self, id: &str) -> u64 {
-            self.apply(T0 + 6 * HOUR_US, "rm-1", Some(id), registered());
-            self.apply(T0 + 7 * HOUR_US, "rm-1", Some(id), care_started())
+            self.at(T0 + 6 * HOUR_US, "rm-1", Some(id), registered());
+            self.at(T0 + 7 * HOUR_US, "rm-1", Some(id), care_started())
         }
 
         pub fn findings(&self, now: TimeUs) -> Vec<Finding> {
@@ -103,168 +63,17 @@ mod fixture {
     }
 
     pub fn registered() -> CareEvent {
-        CareEvent::PersonRegistered(PersonRegistered {
-            name: "Ada Lovelace".into(),
-            date_of_birth: NaiveDate::from_ymd_opt(1938, 3, 14).unwrap(),
-            nhs_number: None,
-            address: "1 High Street, Hertford".into(),
-            gp_practice: "Hertford Health Centre".into(),
-            allergies: vec!["penicillin".into()],
-        })
+        person("Ada Lovelace")
     }
 
-    pub fn care_started() -> CareEvent {
-        CareEvent::CareStarted(CareStarted {
-            service: "home care".into(),
-        })
-    }
-
-    pub fn plan(version: u32) -> CareEvent {
-        CareEvent::CarePlanPublished(CarePlanPublished {
-            version,
-            sections: PlanSections {
-                about_me: "Retired mathematician; likes the radio on".into(),
-                needs: vec!["help with washing and dressing".into()],
-                goals: vec!["stay at home".into()],
-                actions: vec!["morning visit, 45 minutes".into()],
-                risks: vec![],
-                contingency_plan: "daughter on call".into(),
-                agreed_with: vec!["Ada Lovelace".into()],
-                review_date: NaiveDate::from_ymd_opt(2025, 7, 1).unwrap(),
-            },
-        })
-    }
-
-    pub fn review(version: u32) -> CareEvent {
-        CareEvent::CarePlanReviewed(CarePlanReviewed {
-            version,
-            reviewed_with: vec!["Ada Lovelace".into()],
-            changes_needed: false,
-            next_review_date: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
-        })
-    }
-
+    /// Every option explained; paper and the portal chosen.
     pub fn discussion() -> CareEvent {
-        CareEvent::ChoicesDiscussed(ChoicesDiscussed {
-            present: vec!["Ada Lovelace".into(), "rm-1 (registered manager)".into()],
-            options_explained: InfoOption::ALL.to_vec(),
-            chosen: vec![InfoOption::Paper, InfoOption::Portal],
-            told_access_is_free: true,
-            notes: String::new(),
-        })
+        choices(&InfoOption::ALL, &[InfoOption::Paper, InfoOption::Portal])
     }
 
-    pub fn paper(document: Document, version: Option<u32>, format: Format) -> CareEvent {
-        CareEvent::PaperCopyPlaced(PaperCopyPlaced {
-            document,
-            version,
-            format,
-        })
-    }
-
-    pub fn declined(by: &str) -> CareEvent {
-        CareEvent::PaperCopiesDeclined(PaperCopiesDeclined {
-            declined_by: by.into(),
-            statement: "I read everything on my tablet; I do not want paper in the house".into(),
-        })
-    }
-
-    pub fn medicine(id: &str) -> CareEvent {
-        CareEvent::MedicineAdded(MedicineAdded {
-            medicine_id: id.into(),
-            name: format!("medicine {id}"),
-            formulation: "tablet".into(),
-            strength: "500 mg".into(),
-            dose: "one".into(),
-            route: "oral".into(),
-            frequency: "twice a day".into(),
-            min_interval_minutes: 240,
-            as_required: false,
-            prescriber: "Dr Babbage".into(),
-            stop_or_review_date: None,
-        })
-    }
-
-    pub fn stopped(id: &str) -> CareEvent {
-        CareEvent::MedicineStopped(MedicineStopped {
-            medicine_id: id.into(),
-            reason: "course finished".into(),
-        })
-    }
-
-    pub fn given(id: &str) -> CareEvent {
-        CareEvent::AdministrationRecorded(AdministrationRecorded {
-            medicine_id: id.into(),
-            outcome: AdministrationOutcome::Given,
-            dose_given: Some("one tablet".into()),
-            reason: None,
-            witnessed_by: None,
-        })
-    }
-
-    pub fn needs(needs: Vec<AisNeed>) -> CareEvent {
-        CareEvent::AisNeedsRecorded(AisNeedsRecorded {
-            needs,
-            consent_to_share: true,
-        })
-    }
-
-    pub fn emailed(document: Document, format: Format) -> CareEvent {
-        CareEvent::SecureEmailDelivered(SecureEmailDelivered {
-            document,
-            version: None,
-            format,
-            to: "ada@example.org".into(),
-            as_link: true,
-        })
-    }
-
-    pub fn representative(id: &str, relationship: Relationship) -> CareEvent {
-        CareEvent::RepresentativeLinked(RepresentativeLinked {
-            representative_id: id.into(),
-            name: format!("representative {id}"),
-            relationship,
-            evidence_of_authority: relationship
-                .has_legal_authority()
-                .then(|| "LPA registration 7000-1234-5678".into()),
-            may_contribute: true,
-        })
-    }
-
-    pub fn request(id: &str, people: &[&str], received: TimeUs, due: TimeUs) -> CareEvent {
-        CareEvent::RequestReceived(RequestReceived {
-            request_id: id.into(),
-            requester: "mo-1".into(),
-            organisation: "Hertfordshire County Council".into(),
-            people: people.iter().map(|p| p.to_string()).collect(),
-            categories: vec![Category::CarePlan],
-            description: "current care plan for the review".into(),
-            received_at_us: received,
-            due_at_us: due,
-        })
-    }
-
-    pub fn responded(id: &str) -> CareEvent {
-        CareEvent::RequestResponded(RequestResponded {
-            request_id: id.into(),
-            digest: [1; 32],
-            channel: Channel::SecureEmail,
-            items: 1,
-        })
-    }
-
-    pub fn withdrawn(id: &str) -> CareEvent {
-        CareEvent::RequestWithdrawn(RequestWithdrawn {
-            request_id: id.into(),
-            reason: "the review was cancelled".into(),
-        })
-    }
-
-    pub fn breached(id: &str, due: TimeUs) -> CareEvent {
-        CareEvent::SlaBreached(SlaBreached {
-            request_id: id.into(),
-            due_at_us: due,
-        })
+    /// A copy of `document` (no version) sent to p-1 by secure email.
+    pub fn emailed_copy(document: Document, format: Format) -> CareEvent {
+        secure_email(document, None, format, "ada@example.org")
     }
 
     /// Sequence numbers (and times) of a compliant record.
@@ -277,7 +86,7 @@ mod fixture {
     /// p-1 receiving care since T0 + 1 h with a care plan, a choices discussion, and the paper
     /// care plan and Service User Guide in the home, all by T0 + 5 h: no findings.
     pub fn compliant() -> (Ledger, Compliant) {
-        let mut l = Ledger::new();
+        let mut l = Ledger::with_staff();
         l.about(T0, registered());
         l.about(T0 + HOUR_US, care_started());
         l.about(T0 + 2 * HOUR_US, plan(1));
@@ -285,11 +94,11 @@ mod fixture {
         let discussion = l.about(discussion_at, discussion());
         let paper_plan = l.about(
             T0 + 4 * HOUR_US,
-            paper(Document::CarePlan, Some(1), Format::StandardPrint),
+            paper_copy(Document::CarePlan, Some(1), Format::StandardPrint),
         );
         l.about(
             T0 + 5 * HOUR_US,
-            paper(Document::ServiceUserGuide, None, Format::StandardPrint),
+            paper_copy(Document::ServiceUserGuide, None, Format::StandardPrint),
         );
         let seqs = Compliant {
             discussion,
@@ -333,7 +142,7 @@ fn rules(found: &[Finding]) -> Vec<Rule> {
 
 #[test]
 fn r8_no_choices_discussion_while_on_electronic_records() {
-    let mut l = Ledger::new();
+    let mut l = Ledger::with_staff();
     l.about(T0, registered());
     // Registered, not yet receiving care: nothing to discuss yet.
     assert_eq!(l.findings(T0 + HOUR_US), vec![]);
@@ -343,11 +152,11 @@ fn r8_no_choices_discussion_while_on_electronic_records() {
     l.about(T0 + 2 * HOUR_US, plan(1));
     l.about(
         T0 + 2 * HOUR_US,
-        paper(Document::CarePlan, Some(1), Format::StandardPrint),
+        paper_copy(Document::CarePlan, Some(1), Format::StandardPrint),
     );
     l.about(
         T0 + 2 * HOUR_US,
-        paper(Document::ServiceUserGuide, None, Format::StandardPrint),
+        paper_copy(Document::ServiceUserGuide, None, Format::StandardPrint),
     );
 
     // Silence is not consent: months without complaint do not make a discussion.
@@ -405,7 +214,7 @@ fn r8_discussion_stale_after_12_months() {
 fn r8_discussion_stale_after_a_care_plan_review() {
     let (mut l, c) = compliant();
     let reviewed_at = c.discussion_at + 30 * DAY_US;
-    let reviewed = l.about(reviewed_at, review(1));
+    let reviewed = l.about(reviewed_at, plan_reviewed(1));
     let found = l.findings(reviewed_at + HOUR_US);
     assert_one(
         &found,
@@ -427,19 +236,19 @@ fn r8_discussion_stale_after_a_care_plan_review() {
 
 #[test]
 fn r8_a_review_before_the_discussion_is_not_a_finding() {
-    let mut l = Ledger::new();
+    let mut l = Ledger::with_staff();
     l.about(T0, registered());
     l.about(T0 + HOUR_US, care_started());
     l.about(T0 + 2 * HOUR_US, plan(1));
-    l.about(T0 + 3 * HOUR_US, review(1));
+    l.about(T0 + 3 * HOUR_US, plan_reviewed(1));
     l.about(T0 + 4 * HOUR_US, discussion());
     l.about(
         T0 + 4 * HOUR_US,
-        paper(Document::CarePlan, Some(1), Format::StandardPrint),
+        paper_copy(Document::CarePlan, Some(1), Format::StandardPrint),
     );
     l.about(
         T0 + 4 * HOUR_US,
-        paper(Document::ServiceUserGuide, None, Format::StandardPrint),
+        paper_copy(Document::ServiceUserGuide, None, Format::StandardPrint),
     );
     assert_eq!(l.findings(T0 + 30 * DAY_US), vec![]);
 }
@@ -452,7 +261,7 @@ fn r8_a_review_before_the_discussion_is_not_a_finding() {
 fn r8_a_new_plan_version_after_a_review_does_not_clear_the_finding() {
     let (mut l, c) = compliant();
     let reviewed_at = c.discussion_at + 30 * DAY_US;
-    let reviewed = l.about(reviewed_at, review(1));
+    let reviewed = l.about(reviewed_at, plan_reviewed(1));
     l.about(reviewed_at + HOUR_US, plan(2));
     assert_one(
         &l.of(Rule::StaleChoicesDiscussion, reviewed_at + DAY_US),
@@ -467,7 +276,7 @@ fn r8_a_new_plan_version_after_a_review_does_not_clear_the_finding() {
 
 #[test]
 fn r3_no_paper_in_the_home() {
-    let mut l = Ledger::new();
+    let mut l = Ledger::with_staff();
     l.about(T0, registered());
     let started_at = T0 + HOUR_US;
     let started = l.about(started_at, care_started());
@@ -489,7 +298,7 @@ fn r3_no_paper_in_the_home() {
             T0 + 3 * HOUR_US,
             "rm-1",
             Some(P),
-            paper(Document::CarePlan, Some(1), Format::StandardPrint)
+            &paper_copy(Document::CarePlan, Some(1), Format::StandardPrint)
         ),
         Err(RuleError::NoPlan { .. })
     ));
@@ -497,7 +306,7 @@ fn r3_no_paper_in_the_home() {
     l.about(T0 + 3 * HOUR_US, plan(1));
     l.about(
         T0 + 4 * HOUR_US,
-        paper(Document::ServiceUserGuide, None, Format::StandardPrint),
+        paper_copy(Document::ServiceUserGuide, None, Format::StandardPrint),
     );
     let found = l.findings(T0 + 5 * HOUR_US);
     assert_one(&found, Rule::NoPaperInHome, Some(P), started_at, &[started]);
@@ -510,21 +319,21 @@ fn r3_no_paper_in_the_home() {
     // The fix: the care plan on paper too.
     l.about(
         T0 + 5 * HOUR_US,
-        paper(Document::CarePlan, Some(1), Format::StandardPrint),
+        paper_copy(Document::CarePlan, Some(1), Format::StandardPrint),
     );
     assert_eq!(l.findings(T0 + 6 * HOUR_US), vec![]);
 }
 
 #[test]
 fn r3_the_guide_missing_alone_is_a_finding() {
-    let mut l = Ledger::new();
+    let mut l = Ledger::with_staff();
     l.about(T0, registered());
     let started = l.about(T0 + HOUR_US, care_started());
     l.about(T0 + 2 * HOUR_US, discussion());
     l.about(T0 + 2 * HOUR_US, plan(1));
     l.about(
         T0 + 2 * HOUR_US,
-        paper(Document::CarePlan, Some(1), Format::StandardPrint),
+        paper_copy(Document::CarePlan, Some(1), Format::StandardPrint),
     );
     let found = l.findings(T0 + 3 * HOUR_US);
     assert_one(
@@ -544,18 +353,23 @@ fn r3_the_guide_missing_alone_is_a_finding() {
 #[test]
 fn r3_a_recorded_decline_clears_it() {
     let no_paper = || {
-        let mut l = Ledger::new();
+        let mut l = Ledger::with_staff();
         l.about(T0, registered());
         l.about(T0 + HOUR_US, care_started());
         l.about(T0 + 2 * HOUR_US, plan(1));
         l.about(T0 + 2 * HOUR_US, discussion());
         l.about(
             T0 + 2 * HOUR_US,
-            representative("fam-1", Relationship::Family),
+            representative("fam-1", Relationship::Family, None, true),
         );
         l.about(
             T0 + 2 * HOUR_US,
-            representative("lpa-1", Relationship::LpaHealthWelfare),
+            representative(
+                "lpa-1",
+                Relationship::LpaHealthWelfare,
+                Some("LPA registration 7000-1234-5678"),
+                true,
+            ),
         );
         assert_eq!(
             rules(&l.findings(T0 + 3 * HOUR_US)),
@@ -566,19 +380,19 @@ fn r3_a_recorded_decline_clears_it() {
 
     // The person expressly declines.
     let mut l = no_paper();
-    l.about_by(T0 + 3 * HOUR_US, P, declined(P));
+    l.about_by(T0 + 3 * HOUR_US, P, paper_declined(P));
     assert_eq!(l.findings(T0 + 4 * HOUR_US), vec![]);
     let (by, _) = l.state.person(P).unwrap().paper_declined.clone().unwrap();
     assert_eq!(by, P);
 
     // Their attorney declines for them.
     let mut l = no_paper();
-    l.about_by(T0 + 3 * HOUR_US, "lpa-1", declined("lpa-1"));
+    l.about_by(T0 + 3 * HOUR_US, "lpa-1", paper_declined("lpa-1"));
     assert_eq!(l.findings(T0 + 4 * HOUR_US), vec![]);
 
     // A family member without legal authority cannot decline for them: the finding stays.
     let mut l = no_paper();
-    let refused = l.try_at(T0 + 3 * HOUR_US, "fam-1", Some(P), declined("fam-1"));
+    let refused = l.try_at(T0 + 3 * HOUR_US, "fam-1", Some(P), &paper_declined("fam-1"));
     assert!(
         matches!(refused, Err(RuleError::NoAuthority { .. })),
         "{refused:?}"
@@ -622,7 +436,7 @@ fn r3_paper_care_plan_older_than_the_current_version() {
     // The fix: the current version on paper.
     l.about(
         v3_at + HOUR_US,
-        paper(Document::CarePlan, Some(3), Format::StandardPrint),
+        paper_copy(Document::CarePlan, Some(3), Format::StandardPrint),
     );
     assert_eq!(l.findings(v3_at + 2 * HOUR_US), vec![]);
 }
@@ -635,7 +449,7 @@ fn r3_outdated_paper_plan_is_not_a_finding_once_paper_is_declined() {
         rules(&l.findings(T0 + 3 * DAY_US)),
         vec![Rule::PaperCarePlanOutdated]
     );
-    l.about_by(T0 + 3 * DAY_US, P, declined(P));
+    l.about_by(T0 + 3 * DAY_US, P, paper_declined(P));
     assert_eq!(l.findings(T0 + 4 * DAY_US), vec![]);
 }
 
@@ -645,7 +459,7 @@ fn r3_outdated_paper_plan_is_not_a_finding_once_paper_is_declined() {
 fn r5_emar_in_use_and_no_current_paper_mar() {
     let (mut l, _) = compliant();
     let m1_at = T0 + DAY_US;
-    l.about(m1_at, medicine("m1"));
+    l.about(m1_at, medicine_added("m1", 240));
     // On the MAR, but nothing recorded electronically yet: no eMAR in use.
     assert_eq!(l.findings(m1_at + HOUR_US), vec![]);
 
@@ -662,13 +476,13 @@ fn r5_emar_in_use_and_no_current_paper_mar() {
     // The fix: the written MAR of the current revision in the home.
     let mar1 = l.about(
         given_at + HOUR_US,
-        paper(Document::Mar, Some(1), Format::StandardPrint),
+        paper_copy(Document::Mar, Some(1), Format::StandardPrint),
     );
     assert_eq!(l.findings(given_at + 2 * HOUR_US), vec![]);
 
     // A medicine added: the paper MAR in the home is out of date.
     let m2_at = given_at + DAY_US;
-    let m2 = l.about(m2_at, medicine("m2"));
+    let m2 = l.about(m2_at, medicine_added("m2", 240));
     let found = l.findings(m2_at + MINUTE_US);
     assert_one(&found, Rule::NoCurrentPaperMar, Some(P), m2_at, &[mar1, m2]);
     assert!(
@@ -679,13 +493,13 @@ fn r5_emar_in_use_and_no_current_paper_mar() {
 
     let mar2 = l.about(
         m2_at + HOUR_US,
-        paper(Document::Mar, Some(2), Format::StandardPrint),
+        paper_copy(Document::Mar, Some(2), Format::StandardPrint),
     );
     assert_eq!(l.findings(m2_at + 2 * HOUR_US), vec![]);
 
     // A medicine stopped: out of date again.
     let stop_at = m2_at + DAY_US;
-    let stop = l.about(stop_at, stopped("m1"));
+    let stop = l.about(stop_at, medicine_stopped("m1"));
     assert_one(
         &l.findings(stop_at + MINUTE_US),
         Rule::NoCurrentPaperMar,
@@ -695,14 +509,14 @@ fn r5_emar_in_use_and_no_current_paper_mar() {
     );
 
     // Declining paper copies does not remove the written MAR duty.
-    l.about_by(stop_at + HOUR_US, P, declined(P));
+    l.about_by(stop_at + HOUR_US, P, paper_declined(P));
     assert_eq!(
         rules(&l.findings(stop_at + 2 * HOUR_US)),
         vec![Rule::NoCurrentPaperMar]
     );
     l.about(
         stop_at + 2 * HOUR_US,
-        paper(Document::Mar, Some(3), Format::StandardPrint),
+        paper_copy(Document::Mar, Some(3), Format::StandardPrint),
     );
     assert_eq!(l.findings(stop_at + 3 * HOUR_US), vec![]);
 }
@@ -710,12 +524,12 @@ fn r5_emar_in_use_and_no_current_paper_mar() {
 #[test]
 fn r5_a_mar_already_out_of_date_when_emar_starts_counts_from_the_first_entry() {
     let (mut l, _) = compliant();
-    l.about(T0 + DAY_US, medicine("m1"));
+    l.about(T0 + DAY_US, medicine_added("m1", 240));
     let mar1 = l.about(
         T0 + DAY_US + HOUR_US,
-        paper(Document::Mar, Some(1), Format::StandardPrint),
+        paper_copy(Document::Mar, Some(1), Format::StandardPrint),
     );
-    let m2 = l.about(T0 + 2 * DAY_US, medicine("m2"));
+    let m2 = l.about(T0 + 2 * DAY_US, medicine_added("m2", 240));
     // Out of date, but no eMAR in use yet.
     assert_eq!(l.findings(T0 + 3 * DAY_US), vec![]);
     let given_at = T0 + 3 * DAY_US;
@@ -732,10 +546,10 @@ fn r5_a_mar_already_out_of_date_when_emar_starts_counts_from_the_first_entry() {
 #[test]
 fn r5_a_paper_mar_without_a_revision_is_not_current() {
     let (mut l, _) = compliant();
-    l.about(T0 + DAY_US, medicine("m1"));
+    l.about(T0 + DAY_US, medicine_added("m1", 240));
     let unversioned = l.about(
         T0 + DAY_US + HOUR_US,
-        paper(Document::Mar, None, Format::StandardPrint),
+        paper_copy(Document::Mar, None, Format::StandardPrint),
     );
     let given_at = T0 + 2 * DAY_US;
     l.about_by(given_at, "cw-1", given("m1"));
@@ -753,14 +567,14 @@ fn r2_a_document_in_another_format_than_the_recorded_one() {
     let needs_at = T0 + DAY_US;
     l.about(
         needs_at,
-        needs(vec![AisNeed::InformationFormat(Format::LargePrint)]),
+        ais(vec![AisNeed::InformationFormat(Format::LargePrint)]),
     );
     assert_eq!(l.findings(needs_at + MINUTE_US), vec![]);
 
     let placed_at = needs_at + HOUR_US;
     let placed = l.about(
         placed_at,
-        paper(Document::CarePlan, Some(1), Format::StandardPrint),
+        paper_copy(Document::CarePlan, Some(1), Format::StandardPrint),
     );
     let found = l.findings(placed_at + MINUTE_US);
     assert_one(&found, Rule::FormatNotMet, Some(P), placed_at, &[placed]);
@@ -773,7 +587,7 @@ fn r2_a_document_in_another_format_than_the_recorded_one() {
     let emailed_at = placed_at + HOUR_US;
     let email = l.about(
         emailed_at,
-        emailed(Document::DiaryRecords, Format::ElectronicPlainText),
+        emailed_copy(Document::DiaryRecords, Format::ElectronicPlainText),
     );
     let found = l.of(Rule::FormatNotMet, emailed_at + MINUTE_US);
     assert_eq!(found.len(), 2, "{found:#?}");
@@ -789,11 +603,11 @@ fn r2_a_document_in_another_format_than_the_recorded_one() {
     // out, and stay (like a late council response).
     l.about(
         emailed_at + HOUR_US,
-        paper(Document::CarePlan, Some(1), Format::LargePrint),
+        paper_copy(Document::CarePlan, Some(1), Format::LargePrint),
     );
     l.about(
         emailed_at + HOUR_US,
-        emailed(Document::DiaryRecords, Format::LargePrint),
+        emailed_copy(Document::DiaryRecords, Format::LargePrint),
     );
     let after: Vec<Vec<u64>> = l
         .of(Rule::FormatNotMet, emailed_at + 2 * HOUR_US)
@@ -808,7 +622,7 @@ fn r2_documents_in_a_recorded_format_are_not_findings() {
     let (mut l, _) = compliant();
     l.about(
         T0 + DAY_US,
-        needs(vec![
+        ais(vec![
             AisNeed::InformationFormat(Format::LargePrint),
             AisNeed::InformationFormat(Format::ElectronicPlainText),
             AisNeed::CommunicationSupport(CommunicationSupport::NeedsMoreTime),
@@ -816,15 +630,15 @@ fn r2_documents_in_a_recorded_format_are_not_findings() {
     );
     l.about(
         T0 + DAY_US,
-        paper(Document::CarePlan, Some(1), Format::LargePrint),
+        paper_copy(Document::CarePlan, Some(1), Format::LargePrint),
     );
     l.about(
         T0 + DAY_US,
-        paper(Document::ServiceUserGuide, None, Format::LargePrint),
+        paper_copy(Document::ServiceUserGuide, None, Format::LargePrint),
     );
     l.about(
         T0 + DAY_US,
-        emailed(Document::DiaryRecords, Format::ElectronicPlainText),
+        emailed_copy(Document::DiaryRecords, Format::ElectronicPlainText),
     );
     assert_eq!(l.findings(T0 + 2 * DAY_US), vec![]);
 
@@ -832,17 +646,17 @@ fn r2_documents_in_a_recorded_format_are_not_findings() {
     let (mut l, _) = compliant();
     l.about(
         T0 + DAY_US,
-        needs(vec![AisNeed::CommunicationSupport(
+        ais(vec![AisNeed::CommunicationSupport(
             CommunicationSupport::HearingLoop,
         )]),
     );
     l.about(
         T0 + DAY_US,
-        paper(Document::CarePlan, Some(1), Format::StandardPrint),
+        paper_copy(Document::CarePlan, Some(1), Format::StandardPrint),
     );
     l.about(
         T0 + DAY_US,
-        emailed(Document::CarePlan, Format::StandardPrint),
+        emailed_copy(Document::CarePlan, Format::StandardPrint),
     );
     assert_eq!(l.findings(T0 + 2 * DAY_US), vec![]);
 }
@@ -888,7 +702,7 @@ fn r12_a_request_never_answered() {
     );
 
     // The timer's breach event joins the evidence, and so does the late answer.
-    let breach = l.org(due + MINUTE_US, breached("req-open", due));
+    let breach = l.org(due + MINUTE_US, sla_breached("req-open", due));
     assert_one(
         &l.findings(due + HOUR_US),
         Rule::RequestBreached,
@@ -918,7 +732,10 @@ fn r12_answered_on_time_or_withdrawn_is_not_a_finding() {
     );
     l.org(received_at, request("req-at-due", &[], received_at, due));
     l.org(due - MINUTE_US, responded("req-on-time"));
-    l.org(received_at + HOUR_US, withdrawn("req-withdrawn"));
+    l.org(
+        received_at + HOUR_US,
+        withdrawn("req-withdrawn", "the review was cancelled"),
+    );
     l.org(due, responded("req-at-due"));
     assert_eq!(l.findings(due + 30 * DAY_US), vec![]);
 }
@@ -927,18 +744,18 @@ fn r12_answered_on_time_or_withdrawn_is_not_a_finding() {
 
 #[test]
 fn a_person_whose_care_has_ended_raises_no_person_findings() {
-    let mut l = Ledger::new();
+    let mut l = Ledger::with_staff();
     l.about(T0, registered());
     l.about(T0 + HOUR_US, care_started());
     l.about(T0 + HOUR_US, plan(1));
-    l.about(T0 + HOUR_US, medicine("m1"));
+    l.about(T0 + HOUR_US, medicine_added("m1", 240));
     l.about(
         T0 + HOUR_US,
-        needs(vec![AisNeed::InformationFormat(Format::EasyRead)]),
+        ais(vec![AisNeed::InformationFormat(Format::EasyRead)]),
     );
     l.about(
         T0 + 2 * HOUR_US,
-        emailed(Document::CarePlan, Format::StandardPrint),
+        emailed_copy(Document::CarePlan, Format::StandardPrint),
     );
     l.about_by(T0 + 2 * HOUR_US, "cw-1", given("m1"));
     let received_at = T0 + 3 * HOUR_US;
@@ -958,12 +775,7 @@ fn a_person_whose_care_has_ended_raises_no_person_findings() {
         ]
     );
 
-    l.about(
-        T0 + DAY_US,
-        CareEvent::CareEnded(CareEnded {
-            reason: "moved to a care home".into(),
-        }),
-    );
+    l.about(T0 + DAY_US, care_ended("moved to a care home"));
     assert_eq!(person_findings_at(&l.state, P, now), vec![]);
     // A request about them is the provider's finding, and stays.
     assert_one(

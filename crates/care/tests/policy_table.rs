@@ -14,18 +14,19 @@
 //!
 //! Every refusal must give a reason that names the role and the category.
 
+mod common;
+
 use careledger_care::event::*;
 use careledger_care::policy::{decide, Basis, Decision, Principal};
 use careledger_care::types::*;
-use careledger_care::{CareEvent, Meta, RuleError, State};
-use chrono::NaiveDate;
+use careledger_care::{RuleError, State};
+use common::*;
 
-/// A tiny in-memory log: every event goes through `State::apply` with the rules on.
+/// The world the tables ask about, built in the common in-memory log (`common::Ledger`):
+/// every event goes through `State::apply` with the rules on.
 mod fixture {
     use super::*;
 
-    /// 2025-01-06 09:00 UTC.
-    pub const T0: TimeUs = 1_736_154_000_000_000;
     /// When the council request is received (due 24 hours later).
     pub const T_REQUEST: TimeUs = T0 + HOUR_US;
     /// When grants, revocations and break-glass are recorded.
@@ -33,45 +34,8 @@ mod fixture {
     /// When the table questions are asked.
     pub const TQ: TimeUs = T0 + 2 * HOUR_US;
 
-    pub struct Ledger {
-        pub state: State,
-        seq: u64,
-    }
-
     impl Ledger {
-        pub fn new() -> Self {
-            Ledger {
-                state: State::new(),
-                seq: 0,
-            }
-        }
-
-        pub fn try_at(
-            &mut self,
-            at: TimeUs,
-            actor: &str,
-            subject: Option<&str>,
-            event: CareEvent,
-        ) -> Result<u64, RuleError> {
-            let meta = Meta {
-                seq: self.seq + 1,
-                recorded_at_us: at,
-                occurred_at_us: at,
-                actor,
-                subject,
-            };
-            self.state.apply(&meta, &event)?;
-            self.seq += 1;
-            Ok(self.seq)
-        }
-
-        pub fn at(&mut self, at: TimeUs, actor: &str, subject: Option<&str>, event: CareEvent) {
-            let kind = event.kind();
-            if let Err(e) = self.try_at(at, actor, subject, event) {
-                panic!("{kind} by {actor} was refused: {e}");
-            }
-        }
-
+        /// p-1 grants `GRANTED` to `grantee` for `purpose`, at `T_DECISION`.
         pub fn grant(
             &mut self,
             id: &str,
@@ -79,19 +43,22 @@ mod fixture {
             purpose: Purpose,
             expires: Option<TimeUs>,
         ) {
+            let granted = AccessGranted {
+                purpose,
+                expires_at_us: expires,
+                ..grant(
+                    id,
+                    grantee,
+                    &GRANTED,
+                    "p-1",
+                    CapacityBasis::PersonHasCapacity,
+                )
+            };
             self.at(
                 T_DECISION,
                 "p-1",
                 Some("p-1"),
-                CareEvent::AccessGranted(AccessGranted {
-                    grant_id: id.into(),
-                    grantee,
-                    categories: GRANTED.to_vec(),
-                    purpose,
-                    expires_at_us: expires,
-                    decided_by: "p-1".into(),
-                    basis: CapacityBasis::PersonHasCapacity,
-                }),
+                CareEvent::AccessGranted(granted),
             );
         }
     }
@@ -100,44 +67,19 @@ mod fixture {
     pub const GRANTED: [Category; 2] = [Category::DailyNotes, Category::AccessLog];
 
     fn register(l: &mut Ledger, id: &str, name: &str) {
-        l.at(
-            T0,
-            "rm-1",
-            Some(id),
-            CareEvent::PersonRegistered(PersonRegistered {
-                name: name.into(),
-                date_of_birth: NaiveDate::from_ymd_opt(1938, 3, 14).unwrap(),
-                nhs_number: None,
-                address: "1 High Street, Hertford".into(),
-                gp_practice: "Hertford Health Centre".into(),
-                allergies: vec!["penicillin".into()],
-            }),
-        );
-        l.at(
-            T0,
-            "rm-1",
-            Some(id),
-            CareEvent::CareStarted(CareStarted {
-                service: "home care".into(),
-            }),
-        );
+        l.at(T0, "rm-1", Some(id), person(name));
+        l.at(T0, "rm-1", Some(id), care_started());
     }
 
-    fn representative(l: &mut Ledger, person: &str, id: &str, relationship: Relationship) {
+    fn link(l: &mut Ledger, person: &str, id: &str, relationship: Relationship) {
         let evidence = relationship
             .has_legal_authority()
-            .then(|| "LPA registration 7000-1234-5678".to_string());
+            .then_some("LPA registration 7000-1234-5678");
         l.at(
             T0,
             "rm-1",
             Some(person),
-            CareEvent::RepresentativeLinked(RepresentativeLinked {
-                representative_id: id.into(),
-                name: format!("representative {id}"),
-                relationship,
-                evidence_of_authority: evidence,
-                may_contribute: true,
-            }),
+            representative(id, relationship, evidence, true),
         );
     }
 
@@ -154,51 +96,30 @@ mod fixture {
             ("rm-1", Role::RegisteredManager),
             ("pa-1", Role::ProviderAdmin),
         ] {
-            l.at(
-                T0,
-                "rm-1",
-                None,
-                CareEvent::StaffRegistered(StaffRegistered {
-                    staff_id: id.into(),
-                    name: format!("staff {id}"),
-                    role,
-                }),
-            );
+            l.at(T0, "rm-1", None, staff(id, role));
         }
         register(&mut l, "p-1", "Ada Lovelace");
         register(&mut l, "p-2", "Mary Somerville");
-        representative(&mut l, "p-1", "fam-1", Relationship::Family);
-        representative(&mut l, "p-1", "lpa-1", Relationship::LpaHealthWelfare);
-        representative(&mut l, "p-2", "fam-2", Relationship::Family);
-        l.at(
-            T0,
-            "rm-1",
-            None,
-            CareEvent::PartnerRegistered(PartnerRegistered {
-                partner_id: "dn-1".into(),
-                name: "District nursing team".into(),
-                agreed_channel: Channel::SecureEmail,
-                contact: "dn@nhs.example".into(),
-            }),
-        );
+        link(&mut l, "p-1", "fam-1", Relationship::Family);
+        link(&mut l, "p-1", "lpa-1", Relationship::LpaHealthWelfare);
+        link(&mut l, "p-2", "fam-2", Relationship::Family);
+        l.at(T0, "rm-1", None, partner("dn-1", Channel::SecureEmail));
         l.at(
             T_REQUEST,
             "rm-1",
             None,
-            CareEvent::RequestReceived(RequestReceived {
-                request_id: "req-1".into(),
-                requester: "mo-1".into(),
-                organisation: "Hertfordshire County Council".into(),
-                people: vec!["p-1".into()],
-                categories: vec![
+            request_from(
+                "req-1",
+                "mo-1",
+                &["p-1"],
+                &[
                     Category::CarePlan,
                     Category::ConsentRecords,
                     Category::Incidents,
                 ],
-                description: "care plan, consent and incidents for the annual review".into(),
-                received_at_us: T_REQUEST,
-                due_at_us: T_REQUEST + 24 * HOUR_US,
-            }),
+                T_REQUEST,
+                T_REQUEST + 24 * HOUR_US,
+            ),
         );
         l
     }
@@ -701,22 +622,18 @@ fn expired_grant() {
 
 #[test]
 fn revoked_grant() {
-    let revoke = |l: &mut Ledger, by: &str, basis: CapacityBasis| {
+    let revoke_g1 = |l: &mut Ledger, by: &str, basis: CapacityBasis| {
         l.at(
             T_DECISION + MINUTE_US,
             by,
             Some("p-1"),
-            CareEvent::AccessRevoked(AccessRevoked {
-                grant_id: "g-1".into(),
-                decided_by: by.into(),
-                basis,
-            }),
+            revoke("g-1", by, basis),
         );
     };
     check_each_row("a grant revoked by the person", NO_GRANTS, TQ, |row| {
         let mut l = world();
         l.grant("g-1", Grantee::Principal(row.1.into()), row.2, None);
-        revoke(&mut l, "p-1", CapacityBasis::PersonHasCapacity);
+        revoke_g1(&mut l, "p-1", CapacityBasis::PersonHasCapacity);
         l.state
     });
     check_each_row(
@@ -726,7 +643,7 @@ fn revoked_grant() {
         |row| {
             let mut l = world();
             l.grant("g-1", Grantee::Role(row.0), row.2, None);
-            revoke(&mut l, "lpa-1", CapacityBasis::LastingPowerOfAttorney);
+            revoke_g1(&mut l, "lpa-1", CapacityBasis::LastingPowerOfAttorney);
             l.state
         },
     );
@@ -742,11 +659,7 @@ fn revoked_grant() {
         T_DECISION + MINUTE_US,
         "fam-1",
         Some("p-1"),
-        CareEvent::AccessRevoked(AccessRevoked {
-            grant_id: "g-1".into(),
-            decided_by: "fam-1".into(),
-            basis: CapacityBasis::LastingPowerOfAttorney,
-        }),
+        &revoke("g-1", "fam-1", CapacityBasis::LastingPowerOfAttorney),
     );
     assert!(
         matches!(refused, Err(RuleError::NoAuthority { .. })),
@@ -759,12 +672,7 @@ fn break_glass(l: &mut Ledger, expires: TimeUs) {
         T_DECISION,
         "para-1",
         Some("p-1"),
-        CareEvent::EmergencyAccess(EmergencyAccess {
-            role: Role::EmergencyClinician,
-            reason: "collapsed at home; ambulance crew need current medicines".into(),
-            categories: vec![Category::Medicines],
-            expires_at_us: expires,
-        }),
+        emergency(&[Category::Medicines], expires),
     );
 }
 
@@ -829,32 +737,27 @@ fn emergency_access() {
 #[test]
 fn break_glass_covers_medicines_only_and_at_most_12_hours() {
     let mut l = world();
-    let mut emergency = |categories: Vec<Category>, expires: TimeUs| {
+    let mut declare = |categories: Vec<Category>, expires: TimeUs| {
         l.try_at(
             T_DECISION,
             "para-1",
             Some("p-1"),
-            CareEvent::EmergencyAccess(EmergencyAccess {
-                role: Role::EmergencyClinician,
-                reason: "unconscious".into(),
-                categories,
-                expires_at_us: expires,
-            }),
+            &emergency(&categories, expires),
         )
     };
     assert!(matches!(
-        emergency(
+        declare(
             vec![Category::Medicines, Category::DailyNotes],
             T_DECISION + HOUR_US
         ),
         Err(RuleError::EmergencyCategory { .. })
     ));
     assert!(matches!(
-        emergency(vec![Category::Medicines], T_DECISION + 13 * HOUR_US),
+        declare(vec![Category::Medicines], T_DECISION + 13 * HOUR_US),
         Err(RuleError::EmergencyTooLong)
     ));
     assert!(matches!(
-        emergency(vec![Category::Medicines], T_DECISION),
+        declare(vec![Category::Medicines], T_DECISION),
         Err(RuleError::ExpiryInPast)
     ));
 }
@@ -873,17 +776,7 @@ fn council_request() {
     );
 
     let mut responded = world();
-    responded.at(
-        TQ - MINUTE_US,
-        "rm-1",
-        None,
-        CareEvent::RequestResponded(RequestResponded {
-            request_id: "req-1".into(),
-            digest: [7; 32],
-            channel: Channel::SecureEmail,
-            items: 3,
-        }),
-    );
+    responded.at(TQ - MINUTE_US, "rm-1", None, common::responded("req-1"));
     check_matrix(
         "a responded council request",
         &responded.state,
@@ -897,10 +790,7 @@ fn council_request() {
         TQ - MINUTE_US,
         "rm-1",
         None,
-        CareEvent::RequestWithdrawn(RequestWithdrawn {
-            request_id: "req-1".into(),
-            reason: "review postponed".into(),
-        }),
+        common::withdrawn("req-1", "review postponed"),
     );
     check_matrix(
         "a withdrawn council request",
@@ -912,14 +802,7 @@ fn council_request() {
 
     // Acknowledging keeps it open.
     let mut acknowledged = world();
-    acknowledged.at(
-        TQ - MINUTE_US,
-        "rm-1",
-        None,
-        CareEvent::RequestAcknowledged(RequestAcknowledged {
-            request_id: "req-1".into(),
-        }),
-    );
+    acknowledged.at(TQ - MINUTE_US, "rm-1", None, common::acknowledged("req-1"));
     check_matrix(
         "an acknowledged council request",
         &acknowledged.state,

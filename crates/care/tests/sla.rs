@@ -2,74 +2,23 @@
 //! appending what `due_events` returns never duplicates an event, that after a restart it
 //! catches up with exactly what is missing, and where each request stands.
 
-use careledger_care::event::*;
+mod common;
+
 use careledger_care::sla::{due_events, next_deadline, sla_state, warn_at, SlaState};
 use careledger_care::state::CouncilRequest;
 use careledger_care::types::*;
-use careledger_care::{CareEvent, Meta, RuleError, State};
+use careledger_care::{CareEvent, Meta, RuleError};
+use common::*;
 
-/// A log of owned entries, so a state can be rebuilt from it as after a restart.
+/// The timer and requests on top of the common in-memory log (`common::Ledger`), whose
+/// history lets a state be rebuilt as after a restart.
 mod fixture {
     use super::*;
 
-    /// 2025-01-06 09:00 UTC.
-    pub const T0: TimeUs = 1_736_154_000_000_000;
-
-    #[derive(Clone)]
-    pub struct Entry {
-        pub seq: u64,
-        pub at: TimeUs,
-        pub actor: &'static str,
-        pub event: CareEvent,
-    }
-
-    impl Entry {
-        fn meta(&self) -> Meta<'_> {
-            Meta {
-                seq: self.seq,
-                recorded_at_us: self.at,
-                occurred_at_us: self.at,
-                actor: self.actor,
-                subject: None,
-            }
-        }
-    }
-
-    #[derive(Clone)]
-    pub struct Ledger {
-        pub state: State,
-        pub log: Vec<Entry>,
-    }
-
     impl Ledger {
-        pub fn new() -> Self {
-            Ledger {
-                state: State::new(),
-                log: Vec::new(),
-            }
-        }
-
-        pub fn try_at(
-            &mut self,
-            at: TimeUs,
-            actor: &'static str,
-            event: CareEvent,
-        ) -> Result<u64, RuleError> {
-            let entry = Entry {
-                seq: self.log.len() as u64 + 1,
-                at,
-                actor,
-                event,
-            };
-            self.state.apply(&entry.meta(), &entry.event)?;
-            self.log.push(entry);
-            Ok(self.log.len() as u64)
-        }
-
-        pub fn at(&mut self, at: TimeUs, event: CareEvent) -> u64 {
-            let kind = event.kind();
-            self.try_at(at, "rm-1", event)
-                .unwrap_or_else(|e| panic!("{kind} was refused: {e}"))
+        /// An organisation event by the registered manager.
+        pub fn org(&mut self, at: TimeUs, event: CareEvent) -> u64 {
+            self.at(at, "rm-1", None, event)
         }
 
         /// What the timer task does at `now`: asks for the due events and appends them, with
@@ -77,7 +26,7 @@ mod fixture {
         pub fn tick(&mut self, now: TimeUs) -> Vec<CareEvent> {
             let due = due_events(&self.state, now);
             for e in &due {
-                if let Err(err) = self.try_at(now, "sla-timer", e.clone()) {
+                if let Err(err) = self.try_at(now, "sla-timer", None, e) {
                     panic!("the timer's {} was refused: {err}", e.kind());
                 }
             }
@@ -87,78 +36,17 @@ mod fixture {
         pub fn request(&self, id: &str) -> &CouncilRequest {
             self.state.requests.get(id).expect("the request")
         }
-
-        /// The state rebuilt from the log, as a restarted service would (checked again).
-        pub fn rebuilt(&self) -> Ledger {
-            let mut state = State::new();
-            for e in &self.log {
-                state
-                    .apply(&e.meta(), &e.event)
-                    .unwrap_or_else(|err| panic!("entry {} refused on rebuild: {err}", e.seq));
-            }
-            Ledger {
-                state,
-                log: self.log.clone(),
-            }
-        }
-
-        /// The state replayed from the log without checks.
-        pub fn replayed(&self) -> State {
-            let mut state = State::new();
-            for e in &self.log {
-                state.replay(&e.meta(), &e.event);
-            }
-            state
-        }
     }
 
+    /// A request about nobody received at `received_at`, due `window` later.
     pub fn received(id: &str, received_at: TimeUs, window: i64) -> CareEvent {
-        CareEvent::RequestReceived(RequestReceived {
-            request_id: id.into(),
-            requester: "mo-1".into(),
-            organisation: "Hertfordshire County Council".into(),
-            people: vec![],
-            categories: vec![Category::ConsentRecords],
-            description: "consent evidence for the monitoring visit".into(),
-            received_at_us: received_at,
-            due_at_us: received_at + window,
-        })
-    }
-
-    pub fn responded(id: &str) -> CareEvent {
-        CareEvent::RequestResponded(RequestResponded {
-            request_id: id.into(),
-            digest: [9; 32],
-            channel: Channel::SecureEmail,
-            items: 4,
-        })
-    }
-
-    pub fn withdrawn(id: &str) -> CareEvent {
-        CareEvent::RequestWithdrawn(RequestWithdrawn {
-            request_id: id.into(),
-            reason: "sent in error".into(),
-        })
-    }
-
-    pub fn warning(id: &str, due: TimeUs) -> CareEvent {
-        CareEvent::SlaWarning(SlaWarning {
-            request_id: id.into(),
-            due_at_us: due,
-        })
-    }
-
-    pub fn breach(id: &str, due: TimeUs) -> CareEvent {
-        CareEvent::SlaBreached(SlaBreached {
-            request_id: id.into(),
-            due_at_us: due,
-        })
+        request(id, &[], received_at, received_at + window)
     }
 
     /// One request received at T0, due 24 hours later.
     pub fn one_day_request() -> (Ledger, TimeUs) {
         let mut l = Ledger::new();
-        l.at(T0, received("req-1", T0, 24 * HOUR_US));
+        l.org(T0, received("req-1", T0, 24 * HOUR_US));
         (l, T0 + 24 * HOUR_US)
     }
 }
@@ -177,7 +65,7 @@ fn due_events_before_the_warning_between_warning_and_due_and_after_due() {
     for now in [warn, warn + HOUR_US, due - 1, due] {
         assert_eq!(
             due_events(&l.state, now),
-            vec![warning("req-1", due)],
+            vec![sla_warning("req-1", due)],
             "between the warning and the due time ({} min before due)",
             (due - now) / MINUTE_US
         );
@@ -185,7 +73,7 @@ fn due_events_before_the_warning_between_warning_and_due_and_after_due() {
     for now in [due + 1, due + HOUR_US, due + 30 * DAY_US] {
         assert_eq!(
             due_events(&l.state, now),
-            vec![warning("req-1", due), breach("req-1", due)],
+            vec![sla_warning("req-1", due), sla_breached("req-1", due)],
             "after the due time, nothing recorded yet"
         );
     }
@@ -196,18 +84,18 @@ fn applied_events_are_not_returned_again() {
     let (mut l, due) = one_day_request();
     let warn = due - 4 * HOUR_US;
     assert_eq!(l.tick(warn - 1), vec![]);
-    assert_eq!(l.tick(warn), vec![warning("req-1", due)]);
+    assert_eq!(l.tick(warn), vec![sla_warning("req-1", due)]);
     assert_eq!(due_events(&l.state, warn), vec![]);
     assert_eq!(l.tick(warn + HOUR_US), vec![]);
     assert_eq!(l.tick(due), vec![]);
-    assert_eq!(l.tick(due + 1), vec![breach("req-1", due)]);
+    assert_eq!(l.tick(due + 1), vec![sla_breached("req-1", due)]);
     assert_eq!(due_events(&l.state, due + 1), vec![]);
     assert_eq!(l.tick(due + DAY_US), vec![]);
 
     let r = l.request("req-1");
     assert_eq!(r.warned.map(|s| s.recorded_at_us), Some(warn));
     assert_eq!(r.breached.map(|s| s.recorded_at_us), Some(due + 1));
-    let kinds: Vec<&str> = l.log.iter().map(|e| e.event.kind()).collect();
+    let kinds: Vec<&str> = l.history.iter().map(|(_, e)| e.kind()).collect();
     assert_eq!(
         kinds,
         [
@@ -219,14 +107,14 @@ fn applied_events_are_not_returned_again() {
 
     // A second warning or breach is refused by the rules too.
     assert!(matches!(
-        l.try_at(due + DAY_US, "sla-timer", warning("req-1", due)),
+        l.try_at(due + DAY_US, "sla-timer", None, &sla_warning("req-1", due)),
         Err(RuleError::SlaAlreadyRecorded {
             what: "warning",
             ..
         })
     ));
     assert!(matches!(
-        l.try_at(due + DAY_US, "sla-timer", breach("req-1", due)),
+        l.try_at(due + DAY_US, "sla-timer", None, &sla_breached("req-1", due)),
         Err(RuleError::SlaAlreadyRecorded { what: "breach", .. })
     ));
 }
@@ -236,33 +124,33 @@ fn early_or_mismatched_sla_events_are_refused() {
     let (mut l, due) = one_day_request();
     let warn = due - 4 * HOUR_US;
     assert!(matches!(
-        l.try_at(warn - 1, "sla-timer", warning("req-1", due)),
+        l.try_at(warn - 1, "sla-timer", None, &sla_warning("req-1", due)),
         Err(RuleError::SlaNotDue {
             what: "warning",
             ..
         })
     ));
     assert!(matches!(
-        l.try_at(due, "sla-timer", breach("req-1", due)),
+        l.try_at(due, "sla-timer", None, &sla_breached("req-1", due)),
         Err(RuleError::SlaNotDue { what: "breach", .. })
     ));
     assert!(matches!(
-        l.try_at(warn, "sla-timer", warning("req-1", due + 1)),
+        l.try_at(warn, "sla-timer", None, &sla_warning("req-1", due + 1)),
         Err(RuleError::SlaDueMismatch { .. })
     ));
     assert!(matches!(
-        l.try_at(warn, "sla-timer", warning("req-404", due)),
+        l.try_at(warn, "sla-timer", None, &sla_warning("req-404", due)),
         Err(RuleError::UnknownRequest { .. })
     ));
-    assert_eq!(l.log.len(), 1, "refused events are not in the log");
+    assert_eq!(l.history.len(), 1, "refused events are not in the log");
 }
 
 /// Three requests in different stages, the timer running at T0 + 90 min only, then stopping.
 fn three_requests() -> Ledger {
     let mut l = Ledger::new();
-    l.at(T0, received("req-a", T0, 24 * HOUR_US)); // warns T0+20h, due T0+24h
-    l.at(T0, received("req-b", T0, 2 * HOUR_US)); // warns T0+1h30, due T0+2h
-    l.at(T0 + HOUR_US, received("req-c", T0 + HOUR_US, 8 * HOUR_US)); // warns T0+7h, due T0+9h
+    l.org(T0, received("req-a", T0, 24 * HOUR_US)); // warns T0+20h, due T0+24h
+    l.org(T0, received("req-b", T0, 2 * HOUR_US)); // warns T0+1h30, due T0+2h
+    l.org(T0 + HOUR_US, received("req-c", T0 + HOUR_US, 8 * HOUR_US)); // warns T0+7h, due T0+9h
     l
 }
 
@@ -272,7 +160,7 @@ fn after_a_restart_the_timer_catches_up_with_exactly_the_missing_events() {
     let snapshot = l.clone(); // the state at T0 + 1 h, before the timer ran
     assert_eq!(
         l.tick(T0 + 90 * MINUTE_US),
-        vec![warning("req-b", T0 + 2 * HOUR_US)]
+        vec![sla_warning("req-b", T0 + 2 * HOUR_US)]
     );
     // The service stops here and is down until T0 + 10 h.
 
@@ -281,9 +169,9 @@ fn after_a_restart_the_timer_catches_up_with_exactly_the_missing_events() {
     let now = T0 + 10 * HOUR_US;
     let mut restarted = l.rebuilt();
     let expected = vec![
-        breach("req-b", T0 + 2 * HOUR_US),
-        warning("req-c", T0 + 9 * HOUR_US),
-        breach("req-c", T0 + 9 * HOUR_US),
+        sla_breached("req-b", T0 + 2 * HOUR_US),
+        sla_warning("req-c", T0 + 9 * HOUR_US),
+        sla_breached("req-c", T0 + 9 * HOUR_US),
     ];
     assert_eq!(due_events(&l.replayed(), now), expected);
     assert_eq!(restarted.tick(now), expected);
@@ -295,10 +183,10 @@ fn after_a_restart_the_timer_catches_up_with_exactly_the_missing_events() {
     assert_eq!(
         old.tick(now),
         vec![
-            warning("req-b", T0 + 2 * HOUR_US),
-            breach("req-b", T0 + 2 * HOUR_US),
-            warning("req-c", T0 + 9 * HOUR_US),
-            breach("req-c", T0 + 9 * HOUR_US),
+            sla_warning("req-b", T0 + 2 * HOUR_US),
+            sla_breached("req-b", T0 + 2 * HOUR_US),
+            sla_warning("req-c", T0 + 9 * HOUR_US),
+            sla_breached("req-c", T0 + 9 * HOUR_US),
         ]
     );
     assert_eq!(old.tick(now), vec![]);
@@ -308,11 +196,11 @@ fn after_a_restart_the_timer_catches_up_with_exactly_the_missing_events() {
         assert_eq!(ledger.tick(T0 + 20 * HOUR_US - 1), vec![]);
         assert_eq!(
             ledger.tick(T0 + 20 * HOUR_US),
-            vec![warning("req-a", T0 + 24 * HOUR_US)]
+            vec![sla_warning("req-a", T0 + 24 * HOUR_US)]
         );
         assert_eq!(
             ledger.tick(T0 + 24 * HOUR_US + 1),
-            vec![breach("req-a", T0 + 24 * HOUR_US)]
+            vec![sla_breached("req-a", T0 + 24 * HOUR_US)]
         );
         assert_eq!(ledger.tick(T0 + 48 * HOUR_US), vec![]);
     }
@@ -336,23 +224,23 @@ fn responded_and_withdrawn_requests_produce_nothing() {
         "withdrawn",
         "withdrawn-late",
     ] {
-        l.at(T0, received(id, T0, window));
+        l.org(T0, received(id, T0, window));
     }
-    l.at(T0 + HOUR_US, responded("early"));
-    l.at(T0 + HOUR_US, withdrawn("withdrawn"));
+    l.org(T0 + HOUR_US, responded("early"));
+    l.org(T0 + HOUR_US, withdrawn("withdrawn", "sent in error"));
     assert_eq!(
         l.tick(due - 4 * HOUR_US),
         vec![
-            warning("after-warning", due),
-            warning("late", due),
-            warning("withdrawn-late", due),
+            sla_warning("after-warning", due),
+            sla_warning("late", due),
+            sla_warning("withdrawn-late", due),
         ]
     );
-    l.at(due - HOUR_US, responded("after-warning"));
+    l.org(due - HOUR_US, responded("after-warning"));
     // "late" is answered after its due time, while the timer was down: no breach event
     // follows a response (the response itself shows it was late).
-    l.at(due + HOUR_US, responded("late"));
-    l.at(due + HOUR_US, withdrawn("withdrawn-late"));
+    l.org(due + HOUR_US, responded("late"));
+    l.org(due + HOUR_US, withdrawn("withdrawn-late", "sent in error"));
     for now in [due, due + 2 * HOUR_US, due + 30 * DAY_US] {
         assert_eq!(due_events(&l.state, now), vec![], "at {now}");
     }
@@ -360,11 +248,21 @@ fn responded_and_withdrawn_requests_produce_nothing() {
 
     // The rules refuse SLA events for closed requests.
     assert!(matches!(
-        l.try_at(due + 2 * HOUR_US, "sla-timer", breach("late", due)),
+        l.try_at(
+            due + 2 * HOUR_US,
+            "sla-timer",
+            None,
+            &sla_breached("late", due)
+        ),
         Err(RuleError::RequestClosed { .. })
     ));
     assert!(matches!(
-        l.try_at(due + 2 * HOUR_US, "sla-timer", warning("withdrawn", due)),
+        l.try_at(
+            due + 2 * HOUR_US,
+            "sla-timer",
+            None,
+            &sla_warning("withdrawn", due)
+        ),
         Err(RuleError::RequestClosed { .. })
     ));
 }
@@ -372,15 +270,10 @@ fn responded_and_withdrawn_requests_produce_nothing() {
 #[test]
 fn an_acknowledged_request_still_warns_and_breaches() {
     let (mut l, due) = one_day_request();
-    l.at(
-        T0 + MINUTE_US,
-        CareEvent::RequestAcknowledged(RequestAcknowledged {
-            request_id: "req-1".into(),
-        }),
-    );
+    l.org(T0 + MINUTE_US, acknowledged("req-1"));
     assert_eq!(
         l.tick(due + 1),
-        vec![warning("req-1", due), breach("req-1", due)]
+        vec![sla_warning("req-1", due), sla_breached("req-1", due)]
     );
 }
 
@@ -388,9 +281,9 @@ fn an_acknowledged_request_still_warns_and_breaches() {
 fn next_deadline_is_the_next_time_something_falls_due() {
     let mut l = Ledger::new();
     assert_eq!(next_deadline(&l.state), None);
-    l.at(T0, received("req-a", T0, 24 * HOUR_US));
+    l.org(T0, received("req-a", T0, 24 * HOUR_US));
     assert_eq!(next_deadline(&l.state), Some(T0 + 20 * HOUR_US));
-    l.at(T0 + HOUR_US, received("req-b", T0 + HOUR_US, 2 * HOUR_US));
+    l.org(T0 + HOUR_US, received("req-b", T0 + HOUR_US, 2 * HOUR_US));
     assert_eq!(next_deadline(&l.state), Some(T0 + 150 * MINUTE_US));
 
     // A timer that sleeps until each deadline wakes exactly when there is something to do.
@@ -406,31 +299,34 @@ fn next_deadline_is_the_next_time_something_falls_due() {
         vec![
             (
                 T0 + 150 * MINUTE_US,
-                vec![warning("req-b", T0 + 3 * HOUR_US)]
+                vec![sla_warning("req-b", T0 + 3 * HOUR_US)]
             ),
             (
                 T0 + 3 * HOUR_US + 1,
-                vec![breach("req-b", T0 + 3 * HOUR_US)]
+                vec![sla_breached("req-b", T0 + 3 * HOUR_US)]
             ),
-            (T0 + 20 * HOUR_US, vec![warning("req-a", T0 + 24 * HOUR_US)]),
+            (
+                T0 + 20 * HOUR_US,
+                vec![sla_warning("req-a", T0 + 24 * HOUR_US)]
+            ),
             (
                 T0 + 24 * HOUR_US + 1,
-                vec![breach("req-a", T0 + 24 * HOUR_US)]
+                vec![sla_breached("req-a", T0 + 24 * HOUR_US)]
             ),
         ]
     );
 
     // A response removes a request's deadlines.
     let mut l = Ledger::new();
-    l.at(T0, received("req-a", T0, 24 * HOUR_US));
-    l.at(T0, received("req-b", T0, 2 * HOUR_US));
+    l.org(T0, received("req-a", T0, 24 * HOUR_US));
+    l.org(T0, received("req-b", T0, 2 * HOUR_US));
     assert_eq!(next_deadline(&l.state), Some(T0 + 90 * MINUTE_US));
-    l.at(T0 + HOUR_US, responded("req-b"));
+    l.org(T0 + HOUR_US, responded("req-b"));
     assert_eq!(next_deadline(&l.state), Some(T0 + 20 * HOUR_US));
     // After the warning, the breach is next.
     l.tick(T0 + 20 * HOUR_US);
     assert_eq!(next_deadline(&l.state), Some(T0 + 24 * HOUR_US + 1));
-    l.at(T0 + 21 * HOUR_US, withdrawn("req-a"));
+    l.org(T0 + 21 * HOUR_US, withdrawn("req-a", "sent in error"));
     assert_eq!(next_deadline(&l.state), None);
 }
 
@@ -461,7 +357,7 @@ fn sla_state_in_each_state() {
     );
 
     let (mut on_time, _) = one_day_request();
-    on_time.at(T0 + 10 * HOUR_US, responded("req-1"));
+    on_time.org(T0 + 10 * HOUR_US, responded("req-1"));
     let r = on_time.request("req-1");
     for now in [T0 + 10 * HOUR_US, due + DAY_US] {
         assert_eq!(
@@ -474,7 +370,7 @@ fn sla_state_in_each_state() {
     }
 
     let (mut at_due, _) = one_day_request();
-    at_due.at(due, responded("req-1"));
+    at_due.org(due, responded("req-1"));
     assert_eq!(
         sla_state(at_due.request("req-1"), due + DAY_US),
         SlaState::Responded {
@@ -485,7 +381,7 @@ fn sla_state_in_each_state() {
 
     let (mut late, _) = one_day_request();
     late.tick(due + 1);
-    late.at(due + HOUR_US, responded("req-1"));
+    late.org(due + HOUR_US, responded("req-1"));
     assert_eq!(
         sla_state(late.request("req-1"), due + DAY_US),
         SlaState::Responded {
@@ -495,7 +391,7 @@ fn sla_state_in_each_state() {
     );
 
     let (mut gone, _) = one_day_request();
-    gone.at(T0 + HOUR_US, withdrawn("req-1"));
+    gone.org(T0 + HOUR_US, withdrawn("req-1", "sent in error"));
     for now in [T0 + HOUR_US, due + DAY_US] {
         assert_eq!(sla_state(gone.request("req-1"), now), SlaState::Withdrawn);
     }
@@ -505,7 +401,7 @@ fn sla_state_in_each_state() {
 fn a_request_due_in_2_hours_warns_30_minutes_before() {
     let mut l = Ledger::new();
     let due = T0 + 2 * HOUR_US;
-    l.at(T0, received("req-urgent", T0, 2 * HOUR_US));
+    l.org(T0, received("req-urgent", T0, 2 * HOUR_US));
     let warn = due - 30 * MINUTE_US;
     assert_eq!(warn_at(l.request("req-urgent")), warn);
     assert_eq!(
@@ -517,9 +413,9 @@ fn a_request_due_in_2_hours_warns_30_minutes_before() {
         SlaState::Warned(30 * MINUTE_US)
     );
     assert_eq!(l.tick(warn - 1), vec![]);
-    assert_eq!(l.tick(warn), vec![warning("req-urgent", due)]);
+    assert_eq!(l.tick(warn), vec![sla_warning("req-urgent", due)]);
     assert_eq!(l.tick(due), vec![]);
-    assert_eq!(l.tick(due + 1), vec![breach("req-urgent", due)]);
+    assert_eq!(l.tick(due + 1), vec![sla_breached("req-urgent", due)]);
 }
 
 #[test]
@@ -537,7 +433,7 @@ fn the_warning_comes_a_quarter_of_the_window_before_at_most_4_hours() {
     ];
     for (window, before) in cases {
         let mut l = Ledger::new();
-        l.at(T0, received("req", T0, window));
+        l.org(T0, received("req", T0, window));
         let due = T0 + window;
         assert_eq!(
             warn_at(l.request("req")),
@@ -550,12 +446,12 @@ fn the_warning_comes_a_quarter_of_the_window_before_at_most_4_hours() {
         }
         assert_eq!(
             l.tick(due - before),
-            vec![warning("req", due)],
+            vec![sla_warning("req", due)],
             "window of {} min",
             window / MINUTE_US
         );
         assert_eq!(l.tick(due), vec![]);
-        assert_eq!(l.tick(due + 1), vec![breach("req", due)]);
+        assert_eq!(l.tick(due + 1), vec![sla_breached("req", due)]);
     }
 }
 
@@ -563,11 +459,16 @@ fn the_warning_comes_a_quarter_of_the_window_before_at_most_4_hours() {
 fn requests_over_24_hours_or_due_before_receipt_are_refused() {
     let mut l = Ledger::new();
     assert!(matches!(
-        l.try_at(T0, "rm-1", received("req-slow", T0, 24 * HOUR_US + 1)),
+        l.try_at(
+            T0,
+            "rm-1",
+            None,
+            &received("req-slow", T0, 24 * HOUR_US + 1)
+        ),
         Err(RuleError::DueTooLate { .. })
     ));
     assert!(matches!(
-        l.try_at(T0, "rm-1", received("req-past", T0, -1)),
+        l.try_at(T0, "rm-1", None, &received("req-past", T0, -1)),
         Err(RuleError::DueBeforeReceipt)
     ));
     assert_eq!(next_deadline(&l.state), None);
@@ -579,7 +480,7 @@ fn a_response_back_dated_past_a_recorded_breach_is_still_late() {
     let window = 24 * HOUR_US;
     let due = T0 + window;
     for id in ["backdated", "withdrawn-after-breach"] {
-        l.at(T0, received(id, T0, window));
+        l.org(T0, received(id, T0, window));
     }
     l.tick(due + MINUTE_US);
     assert!(l.request("backdated").breached.is_some());
@@ -601,7 +502,10 @@ fn a_response_back_dated_past_a_recorded_breach_is_still_late() {
         SlaState::Responded { late: true, .. }
     ));
     // Withdrawing a request after its breach does not undo the breach either.
-    l.at(due + 2 * HOUR_US, withdrawn("withdrawn-after-breach"));
+    l.org(
+        due + 2 * HOUR_US,
+        withdrawn("withdrawn-after-breach", "sent in error"),
+    );
     assert!(l
         .request("withdrawn-after-breach")
         .is_breached(due + 3 * HOUR_US));

@@ -1,5 +1,6 @@
-//! Builders shared by the care tests: envelope metadata, event values and a small home-care
-//! fixture (staff, a person with a care plan and a MAR, representatives, a partner).
+//! Builders shared by the care tests: envelope metadata, event values, an in-memory log
+//! (`Ledger`) and a small home-care fixture (staff, a person with a care plan and a MAR,
+//! representatives, a partner).
 //!
 //! Each test file compiles this module on its own and uses a different part of it.
 #![allow(dead_code)]
@@ -10,6 +11,10 @@ use chrono::NaiveDate;
 
 /// 2026-03-02T09:00:00Z, in microseconds: every fixture starts here.
 pub const BASE_US: TimeUs = 1_772_442_000 * 1_000_000;
+
+/// 2025-01-06T09:00:00Z: where the tests that time each event themselves
+/// (`Ledger::try_at`) start.
+pub const T0: TimeUs = 1_736_154_000_000_000;
 
 pub const CW: &str = "staff-cw";
 pub const RM: &str = "staff-rm";
@@ -261,11 +266,16 @@ pub fn choices(explained: &[InfoOption], chosen: &[InfoOption]) -> CareEvent {
     })
 }
 
+/// A paper copy in standard print.
 pub fn paper_placed(document: Document, version: Option<u32>) -> CareEvent {
+    paper_copy(document, version, Format::StandardPrint)
+}
+
+pub fn paper_copy(document: Document, version: Option<u32>, format: Format) -> CareEvent {
     CareEvent::PaperCopyPlaced(PaperCopyPlaced {
         document,
         version,
-        format: Format::StandardPrint,
+        format,
     })
 }
 
@@ -276,11 +286,21 @@ pub fn paper_declined(by: &str) -> CareEvent {
     })
 }
 
+/// Care plan version 1 in large print, sent to `to` as a link.
 pub fn emailed(to: &str) -> CareEvent {
+    secure_email(Document::CarePlan, Some(1), Format::LargePrint, to)
+}
+
+pub fn secure_email(
+    document: Document,
+    version: Option<u32>,
+    format: Format,
+    to: &str,
+) -> CareEvent {
     CareEvent::SecureEmailDelivered(SecureEmailDelivered {
-        document: Document::CarePlan,
-        version: Some(1),
-        format: Format::LargePrint,
+        document,
+        version,
+        format,
         to: to.into(),
         as_link: true,
     })
@@ -386,13 +406,32 @@ pub fn emergency(categories: &[Category], expires_at_us: TimeUs) -> CareEvent {
     })
 }
 
+/// A council request from `officer-jones` for the care plan and consent records.
 pub fn request(id: &str, people: &[&str], received_at_us: TimeUs, due_at_us: TimeUs) -> CareEvent {
+    request_from(
+        id,
+        "officer-jones",
+        people,
+        &[Category::CarePlan, Category::ConsentRecords],
+        received_at_us,
+        due_at_us,
+    )
+}
+
+pub fn request_from(
+    id: &str,
+    requester: &str,
+    people: &[&str],
+    categories: &[Category],
+    received_at_us: TimeUs,
+    due_at_us: TimeUs,
+) -> CareEvent {
     CareEvent::RequestReceived(RequestReceived {
         request_id: id.into(),
-        requester: "officer-jones".into(),
+        requester: requester.into(),
         organisation: "Shire County Council".into(),
         people: people.iter().map(|p| p.to_string()).collect(),
-        categories: vec![Category::CarePlan, Category::ConsentRecords],
+        categories: categories.to_vec(),
         description: "Care plan and consent evidence for the annual review".into(),
         received_at_us,
         due_at_us,
@@ -458,7 +497,10 @@ pub fn back_entered(outage: &str, entry: CareEvent) -> CareEvent {
 
 // ------------------------------------------------------------------ the fixture
 
-/// A state with a clock: applies events one minute apart and keeps what it accepted.
+/// An in-memory log: a state with a clock that keeps what it accepted. `try_apply`/`ok`
+/// record events one minute apart on the clock; `try_at`/`at` record each at the time given.
+/// Sequence numbers start at 1 and only accepted events take one.
+#[derive(Clone)]
 pub struct Ledger {
     pub state: State,
     /// The next sequence number.
@@ -488,6 +530,29 @@ impl Ledger {
         self.now += us;
     }
 
+    /// Applies `event` with the next seq and these times; on success keeps it and returns
+    /// its seq.
+    fn record(
+        &mut self,
+        recorded_at_us: TimeUs,
+        occurred_at_us: TimeUs,
+        actor: &str,
+        subject: Option<&str>,
+        event: &CareEvent,
+    ) -> Result<u64, RuleError> {
+        let m = OwnedMeta {
+            seq: self.seq,
+            recorded_at_us,
+            occurred_at_us,
+            actor: actor.into(),
+            subject: subject.map(Into::into),
+        };
+        self.state.apply(&m.meta(), event)?;
+        self.history.push((m, event.clone()));
+        self.seq += 1;
+        Ok(self.seq - 1)
+    }
+
     /// Applies `event`, recorded now and occurred at `occurred_at_us`; on success the seq
     /// and the clock move on.
     pub fn try_apply_at(
@@ -497,18 +562,53 @@ impl Ledger {
         occurred_at_us: TimeUs,
         event: &CareEvent,
     ) -> Result<(), RuleError> {
-        let m = OwnedMeta {
-            seq: self.seq,
-            recorded_at_us: self.now,
-            occurred_at_us,
-            actor: actor.into(),
-            subject: subject.map(Into::into),
-        };
-        self.state.apply(&m.meta(), event)?;
-        self.history.push((m, event.clone()));
-        self.seq += 1;
+        self.record(self.now, occurred_at_us, actor, subject, event)?;
         self.now += MINUTE_US;
         Ok(())
+    }
+
+    /// Applies `event` recorded and occurred at `at`, leaving the clock alone; returns the
+    /// event's seq.
+    pub fn try_at(
+        &mut self,
+        at: TimeUs,
+        actor: &str,
+        subject: Option<&str>,
+        event: &CareEvent,
+    ) -> Result<u64, RuleError> {
+        self.record(at, at, actor, subject, event)
+    }
+
+    /// `try_at` for an event that must be accepted; returns its seq.
+    #[track_caller]
+    pub fn at(&mut self, at: TimeUs, actor: &str, subject: Option<&str>, event: CareEvent) -> u64 {
+        match self.try_at(at, actor, subject, &event) {
+            Ok(seq) => seq,
+            Err(e) => panic!("{} by {actor} was refused: {e}", event.kind()),
+        }
+    }
+
+    /// The ledger rebuilt from its history with the rules checked again, as a restarted
+    /// service would.
+    #[track_caller]
+    pub fn rebuilt(&self) -> Ledger {
+        let mut state = State::new();
+        for (m, e) in &self.history {
+            if let Err(err) = state.apply(&m.meta(), e) {
+                panic!("entry {} refused on rebuild: {err}", m.seq);
+            }
+        }
+        Ledger {
+            state,
+            seq: self.seq,
+            now: self.now,
+            history: self.history.clone(),
+        }
+    }
+
+    /// The state replayed from the history without checks.
+    pub fn replayed(&self) -> State {
+        replay_all(&self.history)
     }
 
     pub fn try_apply(
