@@ -162,6 +162,18 @@ enum Command {
         #[command(flatten)]
         data: DataDir,
     },
+    /// Serve the HTTP API (docs/API.md) on an embedded ledger.
+    Serve(crate::serve_cli::ServeArgs),
+    /// Add or list the users who may sign in to the API.
+    User {
+        #[command(subcommand)]
+        what: crate::serve_cli::UserCommand,
+    },
+    /// Issue or revoke API bearer tokens (a token is shown once and stored only hashed).
+    Token {
+        #[command(subcommand)]
+        what: crate::serve_cli::TokenCommand,
+    },
     /// Measure throughput and latency (build with --release).
     Bench {
         #[command(subcommand)]
@@ -269,6 +281,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Export { data, out } => export(&data, &out),
         Command::Demo { data } => crate::demo::run(&data),
         Command::Bench { what } => crate::bench::run(what),
+        Command::Serve(args) => crate::serve_cli::serve(args),
+        Command::User { what } => crate::serve_cli::user(what),
+        Command::Token { what } => crate::serve_cli::token(what),
     }
 }
 

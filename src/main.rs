@@ -9,6 +9,7 @@ mod care_cli;
 mod cli;
 mod demo;
 mod progress;
+mod serve_cli;
 
 use std::process::ExitCode;
 

@@ -232,3 +232,87 @@ pub fn decide(
     }
     decision
 }
+
+/// Who may record which kind of event (the write side of the policy). The care rules then
+/// check the event itself (authority to decide, registered staff, open visits...); this
+/// table only says which roles may ask at all. Access events (`access.read`,
+/// `access.refused`) are written only by the access gate, SLA events only by the timer task,
+/// so no role records them directly.
+pub fn may_record(role: Role, kind: &str) -> bool {
+    const CARE_WORKER: &[&str] = &[
+        "visit.started",
+        "visit.completed",
+        "task.recorded",
+        "diary.note",
+        "incident.recorded",
+        "observation.recorded",
+        "mar.administration",
+        "handover.sent",
+        "handover.received",
+        "paper.copy_placed",
+        "outage.back_entered",
+    ];
+    const COORDINATOR: &[&str] = &[
+        "person.registered",
+        "care.started",
+        "care.ended",
+        "representative.linked",
+        "careplan.published",
+        "careplan.reviewed",
+        "mar.medicine_added",
+        "mar.medicine_stopped",
+        "choices.discussed",
+        "paper.declined",
+        "email.delivered",
+        "ais.needs_recorded",
+        "ais.needs_reviewed",
+        "access.granted",
+        "access.revoked",
+        "sharing.consent",
+    ];
+    const ORGANISATION: &[&str] = &[
+        "staff.registered",
+        "partner.registered",
+        "request.received",
+        "request.acknowledged",
+        "request.responded",
+        "request.withdrawn",
+        "outage.declared",
+        "outage.ended",
+    ];
+    const PROVIDER_ADMIN: &[&str] = &[
+        "person.registered",
+        "representative.linked",
+        "email.delivered",
+        "paper.copy_placed",
+    ];
+    const PERSON: &[&str] = &[
+        "diary.note",
+        "access.granted",
+        "access.revoked",
+        "sharing.consent",
+        "paper.declined",
+        "ais.needs_recorded",
+    ];
+    const REPRESENTATIVE: &[&str] = &[
+        "diary.note",
+        "access.granted",
+        "access.revoked",
+        "sharing.consent",
+        "paper.declined",
+    ];
+    const COUNCIL: &[&str] = &["request.received", "request.withdrawn"];
+    const CLINICIAN: &[&str] = &["access.emergency"];
+    let lists: &[&[&str]] = match role {
+        Role::CareWorker => &[CARE_WORKER],
+        Role::Coordinator => &[CARE_WORKER, COORDINATOR],
+        Role::RegisteredManager => &[CARE_WORKER, COORDINATOR, ORGANISATION],
+        Role::ProviderAdmin => &[PROVIDER_ADMIN, ORGANISATION],
+        Role::Person => &[PERSON],
+        Role::Representative => &[REPRESENTATIVE],
+        Role::MonitoringOfficer | Role::SocialCareProfessional => &[COUNCIL],
+        Role::EmergencyClinician => &[CLINICIAN],
+        Role::Partner | Role::Auditor => &[],
+    };
+    lists.iter().any(|list| list.contains(&kind))
+}

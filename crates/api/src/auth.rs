@@ -1,0 +1,417 @@
+//! Users, bearer tokens and the limit on failed attempts.
+//!
+//! Users and tokens live beside the ledger in `auth.json`; the key that hashes tokens lives
+//! in `auth.key` (both mode 0600). A token is shown once when issued and stored only as
+//! `BLAKE3-keyed(auth.key, token)`, so a copy of `auth.json` alone cannot be used to sign
+//! in. Tokens look like `clt_<id>_<secret>`: the id finds the record (and names it for
+//! revocation), the secret proves possession.
+//!
+//! `careledger user add` and `careledger token issue|revoke` change the files while the
+//! service runs; the service notices a changed file within [`RELOAD_CHECK`] and reloads it,
+//! so a revocation takes effect within a second.
+//!
+//! Who a user is (their id and role) comes from here; what the ledger knows of them
+//! (registered staff, the person's representatives) is checked by the policy on each read.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
+use base64::Engine;
+use careledger_care::Role;
+use serde::{Deserialize, Serialize};
+
+pub const AUTH_FILE: &str = "auth.json";
+pub const KEY_FILE: &str = "auth.key";
+
+/// How often the service looks for changes made by the CLI.
+pub const RELOAD_CHECK: Duration = Duration::from_secs(1);
+/// Failed attempts allowed from one client within [`FAILED_WINDOW`].
+pub const FAILED_ATTEMPTS_MAX: u32 = 10;
+pub const FAILED_WINDOW: Duration = Duration::from_secs(300);
+/// Clients whose failures are remembered; beyond it the oldest window is forgotten.
+pub const FAILED_CLIENTS_MAX: usize = 10_000;
+/// Bounds on what `user add` accepts.
+pub const USER_ID_BYTES_MAX: usize = 128;
+pub const USERS_MAX: usize = 100_000;
+pub const TOKENS_PER_USER_MAX: usize = 32;
+
+/// Who is asking, as authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub id: String,
+    pub role: Role,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("cannot read or write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is damaged: {reason}")]
+    Damaged { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no user {0:?} (add one with `careledger user add`)")]
+    UnknownUser(String),
+    #[error("no token {0:?}")]
+    UnknownToken(String),
+    #[error("random source failed: {0}")]
+    Random(String),
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct AuthFile {
+    users: BTreeMap<String, User>,
+    tokens: BTreeMap<String, TokenRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct User {
+    pub role: Role,
+    pub name: String,
+    pub added_at_us: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub user: String,
+    /// Base64 of the keyed BLAKE3 hash of the whole token.
+    pub hash: String,
+    pub issued_at_us: i64,
+    pub expires_at_us: Option<i64>,
+    pub revoked_at_us: Option<i64>,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AuthError + '_ {
+    move |source| AuthError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn random<const N: usize>() -> Result<[u8; N], AuthError> {
+    let mut bytes = [0u8; N];
+    getrandom::getrandom(&mut bytes).map_err(|e| AuthError::Random(e.to_string()))?;
+    Ok(bytes)
+}
+
+/// Writes `bytes` to `path` whole or not at all (temporary file, fsync, rename), mode 0600.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), AuthError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io(&tmp))?;
+    f.write_all(bytes).map_err(io(&tmp))?;
+    f.sync_all().map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(dir))?;
+    }
+    Ok(())
+}
+
+/// The files, as the CLI edits them.
+pub struct AuthFiles {
+    dir: PathBuf,
+    key: [u8; 32],
+    file: AuthFile,
+}
+
+impl AuthFiles {
+    /// Opens the files in the ledger's directory, creating the key and an empty user list
+    /// the first time.
+    pub fn open(dir: &Path) -> Result<Self, AuthError> {
+        let key_path = dir.join(KEY_FILE);
+        let key = match std::fs::read(&key_path) {
+            Ok(bytes) => bytes.try_into().map_err(|_| AuthError::Damaged {
+                path: key_path.clone(),
+                reason: "the key is not 32 bytes".into(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = random::<32>()?;
+                write_atomic(&key_path, &key)?;
+                key
+            }
+            Err(e) => return Err(io(&key_path)(e)),
+        };
+        let file = read_file(&dir.join(AUTH_FILE))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            key,
+            file,
+        })
+    }
+
+    fn save(&self) -> Result<(), AuthError> {
+        let json = serde_json::to_vec_pretty(&self.file).expect("the auth file serialises");
+        write_atomic(&self.dir.join(AUTH_FILE), &json)
+    }
+
+    pub fn add_user(
+        &mut self,
+        id: &str,
+        role: Role,
+        name: &str,
+        now_us: i64,
+    ) -> Result<(), AuthError> {
+        if id.is_empty()
+            || id.len() > USER_ID_BYTES_MAX
+            || id.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(AuthError::Invalid(format!(
+                "user id {id:?} must be 1 to {USER_ID_BYTES_MAX} bytes without spaces"
+            )));
+        }
+        if self.file.users.contains_key(id) {
+            return Err(AuthError::Invalid(format!("user {id:?} already exists")));
+        }
+        if self.file.users.len() >= USERS_MAX {
+            return Err(AuthError::Invalid(format!(
+                "the limit of {USERS_MAX} users is reached"
+            )));
+        }
+        self.file.users.insert(
+            id.to_string(),
+            User {
+                role,
+                name: name.to_string(),
+                added_at_us: now_us,
+            },
+        );
+        self.save()
+    }
+
+    pub fn users(&self) -> impl Iterator<Item = (&String, &User)> {
+        self.file.users.iter()
+    }
+
+    /// Issues a token for `user`, returning (token id, token). The token is not kept.
+    pub fn issue(
+        &mut self,
+        user: &str,
+        now_us: i64,
+        expires_at_us: Option<i64>,
+    ) -> Result<(String, String), AuthError> {
+        if !self.file.users.contains_key(user) {
+            return Err(AuthError::UnknownUser(user.into()));
+        }
+        let live = self
+            .file
+            .tokens
+            .values()
+            .filter(|t| t.user == user && t.revoked_at_us.is_none())
+            .count();
+        if live >= TOKENS_PER_USER_MAX {
+            return Err(AuthError::Invalid(format!(
+                "{user} already has {live} live tokens (the limit); revoke one first"
+            )));
+        }
+        let id = hex(&random::<8>()?);
+        let token = format!("clt_{id}_{}", B64URL.encode(random::<32>()?));
+        self.file.tokens.insert(
+            id.clone(),
+            TokenRecord {
+                user: user.into(),
+                hash: B64.encode(blake3::keyed_hash(&self.key, token.as_bytes()).as_bytes()),
+                issued_at_us: now_us,
+                expires_at_us,
+                revoked_at_us: None,
+            },
+        );
+        self.save()?;
+        Ok((id, token))
+    }
+
+    /// Revokes a token by its id (or by the token itself).
+    pub fn revoke(&mut self, id_or_token: &str, now_us: i64) -> Result<String, AuthError> {
+        let id = token_id(id_or_token).unwrap_or(id_or_token).to_string();
+        let record = self
+            .file
+            .tokens
+            .get_mut(&id)
+            .ok_or_else(|| AuthError::UnknownToken(id.clone()))?;
+        if record.revoked_at_us.is_none() {
+            record.revoked_at_us = Some(now_us);
+            self.save()?;
+        }
+        Ok(id)
+    }
+}
+
+fn read_file(path: &Path) -> Result<AuthFile, AuthError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| AuthError::Damaged {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AuthFile::default()),
+        Err(e) => Err(io(path)(e)),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The id part of a `clt_<id>_<secret>` token.
+fn token_id(token: &str) -> Option<&str> {
+    let rest = token.strip_prefix("clt_")?;
+    let (id, secret) = rest.split_once('_')?;
+    (!id.is_empty() && !secret.is_empty()).then_some(id)
+}
+
+/// Why a bearer token was not accepted. Deliberately coarse towards the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejected {
+    Missing,
+    Invalid,
+    /// Too many failures from this client; retry after this many seconds.
+    TooManyAttempts(u64),
+}
+
+struct Loaded {
+    file: AuthFile,
+    stamp: Option<(SystemTime, u64)>,
+}
+
+/// The service's view of the files, reloaded when the CLI changes them.
+pub struct Authenticator {
+    path: PathBuf,
+    key: [u8; 32],
+    loaded: RwLock<Loaded>,
+    checked: Mutex<Instant>,
+    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+impl Authenticator {
+    pub fn open(dir: &Path) -> Result<Self, AuthError> {
+        let files = AuthFiles::open(dir)?;
+        let path = dir.join(AUTH_FILE);
+        Ok(Self {
+            key: files.key,
+            loaded: RwLock::new(Loaded {
+                stamp: stamp(&path),
+                file: files.file,
+            }),
+            path,
+            checked: Mutex::new(Instant::now()),
+            failures: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Reloads the file if it changed since it was read (checked at most every second).
+    fn refresh(&self) {
+        {
+            let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+            if checked.elapsed() < RELOAD_CHECK {
+                return;
+            }
+            *checked = Instant::now();
+        }
+        let now = stamp(&self.path);
+        if now == self.loaded.read().unwrap_or_else(|p| p.into_inner()).stamp {
+            return;
+        }
+        // A damaged or half-visible file keeps the last good copy in force.
+        if let Ok(file) = read_file(&self.path) {
+            *self.loaded.write().unwrap_or_else(|p| p.into_inner()) = Loaded { file, stamp: now };
+        }
+    }
+
+    /// Checks the `Authorization` header's value for a client.
+    pub fn authenticate(
+        &self,
+        client: Option<IpAddr>,
+        header: Option<&str>,
+        now_us: i64,
+    ) -> Result<Principal, Rejected> {
+        if let Some(seconds) = self.locked_out(client) {
+            return Err(Rejected::TooManyAttempts(seconds));
+        }
+        let Some(header) = header else {
+            return Err(Rejected::Missing);
+        };
+        self.refresh();
+        let found = header
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .and_then(|token| self.principal(token, now_us));
+        match found {
+            Some(p) => Ok(p),
+            None => {
+                self.fail(client);
+                Err(Rejected::Invalid)
+            }
+        }
+    }
+
+    fn principal(&self, token: &str, now_us: i64) -> Option<Principal> {
+        let id = token_id(token)?;
+        let loaded = self.loaded.read().unwrap_or_else(|p| p.into_inner());
+        let record = loaded.file.tokens.get(id)?;
+        let expected = B64.decode(&record.hash).ok()?;
+        let expected: [u8; 32] = expected.try_into().ok()?;
+        // blake3::Hash compares in constant time.
+        if blake3::keyed_hash(&self.key, token.as_bytes()) != blake3::Hash::from(expected) {
+            return None;
+        }
+        if record.revoked_at_us.is_some() || record.expires_at_us.is_some_and(|t| t <= now_us) {
+            return None;
+        }
+        let user = loaded.file.users.get(&record.user)?;
+        Some(Principal {
+            id: record.user.clone(),
+            role: user.role,
+        })
+    }
+
+    fn locked_out(&self, client: Option<IpAddr>) -> Option<u64> {
+        let client = client?;
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let (count, since) = failures.get(&client)?;
+        let elapsed = since.elapsed();
+        (*count >= FAILED_ATTEMPTS_MAX && elapsed < FAILED_WINDOW)
+            .then(|| (FAILED_WINDOW - elapsed).as_secs().max(1))
+    }
+
+    fn fail(&self, client: Option<IpAddr>) {
+        let Some(client) = client else { return };
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if failures.len() >= FAILED_CLIENTS_MAX && !failures.contains_key(&client) {
+            failures.retain(|_, (_, since)| since.elapsed() < FAILED_WINDOW);
+            if failures.len() >= FAILED_CLIENTS_MAX {
+                let oldest = failures
+                    .iter()
+                    .min_by_key(|(_, (_, since))| *since)
+                    .map(|(ip, _)| *ip);
+                if let Some(ip) = oldest {
+                    failures.remove(&ip);
+                }
+            }
+        }
+        let entry = failures.entry(client).or_insert((0, Instant::now()));
+        if entry.1.elapsed() >= FAILED_WINDOW {
+            *entry = (0, Instant::now());
+        }
+        entry.0 += 1;
+    }
+}

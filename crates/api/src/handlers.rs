@@ -1,0 +1,879 @@
+//! Handlers, one per route. Each reads like the HTTP it serves: extract, check, call the
+//! gate or the ledger, answer.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::Relaxed;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use careledger_care::event::{EmergencyAccess, RecordAccessed};
+use careledger_care::findings::{findings, Rule};
+use careledger_care::policy::{may_record, role_default};
+use careledger_care::sla::{sla_state, SlaState};
+use careledger_care::state::CouncilRequest;
+use careledger_care::{CareEvent, Category, Purpose, Role, Scope, MINUTE_US};
+use careledger_ledger::Command;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::extract::{parse_json, parse_time, read_json_bytes, time, Auth, JsonBody, Params};
+use crate::gate;
+use crate::views::{self, finding_json, stamp, Page};
+use crate::{ApiError, App, Principal};
+
+type ApiResult<T = Json<Value>> = Result<T, ApiError>;
+
+/// The purpose a role reads for unless it says otherwise.
+pub fn default_purpose(role: Role) -> Purpose {
+    match role {
+        Role::CareWorker | Role::Coordinator | Role::RegisteredManager => Purpose::DirectCare,
+        Role::ProviderAdmin => Purpose::Administration,
+        Role::Person | Role::Representative => Purpose::PersonalAccess,
+        Role::Partner => Purpose::Handover,
+        Role::MonitoringOfficer | Role::SocialCareProfessional => Purpose::StatutoryReview,
+        Role::Auditor => Purpose::Audit,
+        Role::EmergencyClinician => Purpose::Emergency,
+    }
+}
+
+fn require_role(who: &Principal, allowed: &[Role], what: &str) -> Result<(), ApiError> {
+    if allowed.contains(&who.role) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "a {} may not {what}; this needs one of: {}",
+            who.role.name(),
+            allowed
+                .iter()
+                .map(|r| r.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+    }
+}
+
+// ------------------------------------------------------------------ who am I
+
+pub async fn me(Auth(who): Auth) -> Json<Value> {
+    Json(json!({"id": who.id, "role": who.role, "default_purpose": default_purpose(who.role)}))
+}
+
+// ------------------------------------------------------------------ a person's record
+
+pub async fn person_section(
+    State(app): State<App>,
+    Auth(who): Auth,
+    Path((person, name)): Path<(String, String)>,
+    params: Params,
+) -> ApiResult {
+    let section = views::section(&name).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no section {name:?}; a record has: {}",
+            views::SECTIONS
+                .iter()
+                .map(|s| s.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .field("section")
+    })?;
+    let mut known = vec!["purpose"];
+    if section.paged {
+        known.extend(["after", "limit"]);
+    }
+    if section.name == "care-plan" {
+        known.push("version");
+    }
+    params.only(&known)?;
+    let purpose = params
+        .name::<Purpose>("purpose")?
+        .unwrap_or(default_purpose(who.role));
+    let page = Page {
+        after: params.u64("after")?,
+        limit: params.limit(&app)?,
+        version: params
+            .u64("version")?
+            .map(|v| v.min(u32::MAX as u64) as u32),
+    };
+    let granted = gate::read(&app, &who, &person, section.categories, purpose, |app| {
+        (section.build)(app, &person, &page)
+    })
+    .await?;
+    Ok(Json(granted.body(&person)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmergencyRequest {
+    /// Why break-glass access is needed (required, recorded, reviewed).
+    reason: String,
+    /// How long it lasts; at most the service's limit (12 hours).
+    minutes: Option<u32>,
+}
+
+/// Break-glass: records the emergency access, then reads medicines and allergies through
+/// the gate (flagged for review).
+pub async fn emergency(
+    State(app): State<App>,
+    Auth(who): Auth,
+    Path(person): Path<String>,
+    JsonBody(body): JsonBody<EmergencyRequest>,
+) -> ApiResult {
+    if !may_record(who.role, "access.emergency") {
+        return Err(ApiError::forbidden(format!(
+            "a {} may not use emergency access; it is for emergency clinicians",
+            who.role.name()
+        )));
+    }
+    if body.reason.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "reason",
+            "emergency access needs a reason",
+        ));
+    }
+    let max = app.limits.emergency_minutes_max;
+    let minutes = body.minutes.unwrap_or(60);
+    if minutes == 0 || minutes > max {
+        return Err(ApiError::bad_request(
+            "minutes",
+            format!("minutes must be between 1 and {max}, not {minutes}"),
+        ));
+    }
+    if app.ledger.read(|s| s.person(&person).is_none())? {
+        return Err(
+            ApiError::not_found(format!("no person {person:?} in this ledger")).field("person"),
+        );
+    }
+    let now = careledger_store::now_us();
+    let event = CareEvent::EmergencyAccess(EmergencyAccess {
+        role: who.role,
+        reason: body.reason,
+        categories: vec![Category::Medicines],
+        expires_at_us: now + i64::from(minutes) * MINUTE_US,
+    });
+    let receipts = app
+        .append(vec![Command::about(&who.id, &person, now, event)])
+        .await?;
+    app.metrics.access_emergency.fetch_add(1, Relaxed);
+    let page = Page {
+        after: None,
+        limit: app.limits.page_items_default,
+        version: None,
+    };
+    let section = views::section("medicines").expect("the medicines section exists");
+    let granted = gate::read(
+        &app,
+        &who,
+        &person,
+        section.categories,
+        Purpose::Emergency,
+        |app| (section.build)(app, &person, &page),
+    )
+    .await?;
+    let mut body = granted.body(&person);
+    body["emergency_event"] = json!(receipts[0].seq);
+    body["expires_at"] = json!(time(now + i64::from(minutes) * MINUTE_US));
+    Ok(Json(body))
+}
+
+// ------------------------------------------------------------------ commands
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventRequest {
+    kind: String,
+    #[serde(default)]
+    subject: Option<String>,
+    #[serde(default)]
+    occurred_at: Option<String>,
+    payload: Value,
+}
+
+/// Records one care event of any kind the principal's role may record.
+pub async fn record_event(
+    State(app): State<App>,
+    Auth(who): Auth,
+    request: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let bytes = read_json_bytes(request, &app).await?;
+    let body: EventRequest = parse_json(&bytes)?;
+    let kind = body.kind.as_str();
+    let Some(scope) = CareEvent::scope_of(kind) else {
+        return Err(ApiError::bad_request(
+            "kind",
+            format!("unknown event kind {kind:?}; GET /openapi.json lists them"),
+        ));
+    };
+    if !may_record(who.role, kind) {
+        return Err(
+            ApiError::forbidden(format!("a {} may not record {kind}", who.role.name()))
+                .field("kind"),
+        );
+    }
+    if kind == "access.emergency" {
+        return Err(ApiError::bad_request(
+            "kind",
+            "break-glass access is recorded by POST /v1/people/{id}/emergency-access",
+        ));
+    }
+    let mut tracked = serde_path_to_error::Track::new();
+    let event = CareEvent::deserialize_kind(
+        kind,
+        serde_path_to_error::Deserializer::new(&body.payload, &mut tracked),
+    )
+    .map_err(|e| {
+        let path = tracked.path().to_string();
+        let field = if path == "." {
+            "payload".to_string()
+        } else {
+            format!("payload.{path}")
+        };
+        ApiError::bad_request(field.clone(), format!("{field}: {e}"))
+    })?;
+    let now = careledger_store::now_us();
+    let occurred_at = match &body.occurred_at {
+        Some(t) => parse_time("occurred_at", t)?,
+        None => now,
+    };
+    match (scope, &body.subject) {
+        (Scope::Person, None) => {
+            return Err(ApiError::bad_request(
+                "subject",
+                format!("{kind} is about a person: name them in subject"),
+            ))
+        }
+        (Scope::Organisation, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "subject",
+                format!("{kind} is about the organisation: leave subject out"),
+            ))
+        }
+        _ => {}
+    }
+    check_on_behalf(&app, &who, body.subject.as_deref(), &event)?;
+    let command = Command {
+        actor: who.id.clone(),
+        subject: body.subject.clone(),
+        occurred_at_us: occurred_at,
+        event,
+    };
+    let receipts = app.append(vec![command]).await?;
+    if kind.starts_with("request.") {
+        app.sla_wake.notify_one();
+    }
+    let r = receipts[0];
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"event": r.seq, "kind": kind, "recorded_at": time(r.recorded_at_us)})),
+    )
+        .into_response())
+}
+
+/// People, representatives and council officers act for themselves only.
+fn check_on_behalf(
+    app: &App,
+    who: &Principal,
+    subject: Option<&str>,
+    event: &CareEvent,
+) -> Result<(), ApiError> {
+    let decider = match event {
+        CareEvent::AccessGranted(e) => Some(&e.decided_by),
+        CareEvent::AccessRevoked(e) => Some(&e.decided_by),
+        CareEvent::SharingConsentRecorded(e) => Some(&e.decided_by),
+        CareEvent::PaperCopiesDeclined(e) => Some(&e.declined_by),
+        _ => None,
+    };
+    match who.role {
+        Role::Person if subject != Some(who.id.as_str()) => {
+            return Err(
+                ApiError::forbidden("a person records entries about themselves only")
+                    .field("subject"),
+            );
+        }
+        Role::Representative => {
+            let person = subject.unwrap_or_default();
+            let linked = app.ledger.read(|s| {
+                s.person(person)
+                    .is_some_and(|p| p.representatives.contains_key(&who.id))
+            })?;
+            if !linked {
+                return Err(ApiError::forbidden(format!(
+                    "{} is not linked to {person} as a representative",
+                    who.id
+                ))
+                .field("subject"));
+            }
+        }
+        Role::MonitoringOfficer | Role::SocialCareProfessional => match event {
+            CareEvent::RequestReceived(e) if e.requester != who.id => {
+                return Err(ApiError::forbidden(
+                    "a council officer records their own requests only",
+                )
+                .field("payload.requester"));
+            }
+            CareEvent::RequestWithdrawn(e) => {
+                let own = app
+                    .ledger
+                    .read(|s| s.requests.get(&e.request_id).map(|r| r.requester == who.id))?;
+                if own == Some(false) {
+                    return Err(ApiError::forbidden(
+                        "a council officer withdraws their own requests only",
+                    )
+                    .field("payload.request_id"));
+                }
+            }
+            _ => {}
+        },
+        _ => {}
+    }
+    if matches!(who.role, Role::Person | Role::Representative) {
+        if let Some(d) = decider {
+            if *d != who.id {
+                return Err(ApiError::forbidden(format!(
+                    "{} decides for themselves only, not as {d}",
+                    who.id
+                ))
+                .field("payload.decided_by"));
+            }
+        }
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------ auditors
+
+const AUDIT_KINDS: &[&str] = &["access.read", "access.refused", "access.emergency"];
+
+/// Who saw what: access events by person, actor, category and time range. With `person`,
+/// it is that person's access log through the gate (one access event). Across people, each
+/// person in the page gets one access event, all appended together before the page leaves.
+pub async fn audit_access(State(app): State<App>, Auth(who): Auth, params: Params) -> ApiResult {
+    params.only(&[
+        "person", "actor", "category", "from", "to", "after", "limit",
+    ])?;
+    let actor = params.str("actor").map(str::to_string);
+    let category = params.name::<Category>("category")?;
+    let from = params.time("from")?;
+    let to = params.time("to")?;
+    if let (Some(f), Some(t)) = (from, to) {
+        if f > t {
+            return Err(ApiError::bad_request("to", "to is before from"));
+        }
+    }
+    let limit = params.limit(&app)?;
+    let after = params.u64("after")?;
+    let keep = |e: &careledger_log::envelope::Envelope, event: &Option<CareEvent>| {
+        AUDIT_KINDS.contains(&e.kind.as_str())
+            && actor.as_deref().is_none_or(|a| e.actor == a)
+            && from.is_none_or(|f| e.recorded_at_us >= f)
+            && to.is_none_or(|t| e.recorded_at_us <= t)
+            && category.is_none_or(|c| match event {
+                Some(CareEvent::RecordAccessed(r)) => r.categories.contains(&c),
+                Some(CareEvent::AccessRefused(r)) => r.categories.contains(&c),
+                Some(CareEvent::EmergencyAccess(r)) => r.categories.contains(&c),
+                _ => false,
+            })
+    };
+    if let Some(person) = params.str("person") {
+        let person = person.to_string();
+        let granted = gate::read(
+            &app,
+            &who,
+            &person,
+            &[Category::AccessLog],
+            Purpose::Audit,
+            |app| {
+                let (rows, next, _) = scan(app, Some(&person), after, None, limit, &keep)?;
+                let n = rows.len() as u32;
+                Ok((json!({"items": rows, "next_after": next}), n))
+            },
+        )
+        .await?;
+        return Ok(Json(granted.body(&person)));
+    }
+    if !role_default(who.role, Category::AccessLog, Purpose::Audit) {
+        return Err(ApiError::forbidden(format!(
+            "a {} may not read access logs across people; auditors and registered managers may",
+            who.role.name()
+        )));
+    }
+    let start = match (after, from) {
+        (Some(a), _) => Some(a),
+        (None, Some(f)) => first_recorded_at_or_after(&app, f)?.checked_sub(1),
+        (None, None) => None,
+    };
+    let (rows, next, per_person) = scan(&app, None, start, to, limit, &keep)?;
+    let now = careledger_store::now_us();
+    let commands: Vec<Command> = per_person
+        .iter()
+        .map(|(person, n)| {
+            Command::about(
+                &who.id,
+                person,
+                now,
+                CareEvent::RecordAccessed(RecordAccessed {
+                    role: who.role,
+                    categories: vec![Category::AccessLog],
+                    purpose: Purpose::Audit,
+                    items: *n,
+                }),
+            )
+        })
+        .collect();
+    let access_events: Vec<u64> = if commands.is_empty() {
+        Vec::new()
+    } else {
+        app.append(commands).await?.iter().map(|r| r.seq).collect()
+    };
+    app.metrics
+        .access_allowed
+        .fetch_add(access_events.len() as u64, Relaxed);
+    Ok(Json(
+        json!({"items": rows, "next_after": next, "access_events": access_events}),
+    ))
+}
+
+/// The first sequence number recorded at or after `at` (recorded-at never decreases).
+fn first_recorded_at_or_after(app: &App, at: i64) -> Result<u64, ApiError> {
+    let store = app.ledger.store();
+    let (mut lo, mut hi) = (0u64, store.size());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if store.get(mid)?.envelope.recorded_at_us < at {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(lo)
+}
+
+type Rows = (Vec<Value>, Option<u64>, BTreeMap<String, u32>);
+
+/// Scans the log (or one person's index) after `after` for rows `keep` accepts, up to
+/// `limit` rows and [`crate::Limits::audit_scan_events_max`] events.
+fn scan(
+    app: &App,
+    person: Option<&str>,
+    after: Option<u64>,
+    to: Option<i64>,
+    limit: usize,
+    keep: &dyn Fn(&careledger_log::envelope::Envelope, &Option<CareEvent>) -> bool,
+) -> Result<Rows, ApiError> {
+    let store = app.ledger.store();
+    let mut next = after.map_or(0, |a| a + 1);
+    let mut rows = Vec::new();
+    let mut per_person = BTreeMap::new();
+    let mut scanned = 0;
+    loop {
+        if rows.len() >= limit {
+            return Ok((rows, next.checked_sub(1), per_person));
+        }
+        if scanned >= app.limits.audit_scan_events_max {
+            return Ok((rows, next.checked_sub(1), per_person));
+        }
+        let chunk = match person {
+            Some(p) => store.by_subject(p, next, 1024)?,
+            None => store.range(next, 1024)?,
+        };
+        let Some(last) = chunk.last() else {
+            return Ok((rows, None, per_person));
+        };
+        let chunk_end = last.envelope.seq + 1;
+        for stored in chunk {
+            scanned += 1;
+            let e = &stored.envelope;
+            if to.is_some_and(|t| e.recorded_at_us > t) {
+                return Ok((rows, None, per_person));
+            }
+            next = e.seq + 1;
+            if !AUDIT_KINDS.contains(&e.kind.as_str()) {
+                continue;
+            }
+            let event = stored
+                .payload
+                .as_ref()
+                .and_then(|(_, p)| CareEvent::decode(&e.kind, p).ok());
+            if !keep(e, &event) {
+                continue;
+            }
+            let mut row = views::event_json(e, event.as_ref());
+            row["person"] = json!(e.subject);
+            if let Some(subject) = &e.subject {
+                *per_person.entry(subject.clone()).or_insert(0) += 1;
+            }
+            rows.push(row);
+            if rows.len() >= limit {
+                return Ok((rows, Some(e.seq), per_person));
+            }
+        }
+        next = next.max(chunk_end);
+    }
+}
+
+// ------------------------------------------------------------------ monitoring officers
+
+const PROVIDER_VIEW: &[Role] = &[
+    Role::MonitoringOfficer,
+    Role::SocialCareProfessional,
+    Role::RegisteredManager,
+    Role::ProviderAdmin,
+];
+
+/// The provider-wide report for a monitoring visit (R9): discussions held, choices, paper
+/// copies, AIS needs met, and every finding with the events that prove it. Findings name
+/// people by id only.
+pub async fn provider_findings(
+    State(app): State<App>,
+    Auth(who): Auth,
+    params: Params,
+) -> ApiResult {
+    params.only(&["at"])?;
+    require_role(&who, PROVIDER_VIEW, "see the provider's findings")?;
+    let at = params.time("at")?.unwrap_or_else(careledger_store::now_us);
+    let body = app.ledger.read(|s| {
+        let found = findings(s, at);
+        let mut by_rule = BTreeMap::new();
+        for rule in Rule::ALL {
+            by_rule.insert(rule.id(), found.iter().filter(|f| f.rule == rule).count());
+        }
+        let active: Vec<_> = s.people.iter().filter(|(_, p)| p.care_active()).collect();
+        let count = |f: &dyn Fn(&careledger_care::state::PersonState) -> bool| active.iter().filter(|(_, p)| f(p)).count();
+        json!({
+            "at": time(at),
+            "people_receiving_care": active.len(),
+            "with_choices_discussion": count(&|p| p.last_discussion.is_some()),
+            "told_access_is_free": count(&|p| p.last_discussion.as_ref().is_some_and(|d| d.told_access_is_free)),
+            "with_paper_copies": count(&|p| !p.paper.is_empty()),
+            "declined_paper": count(&|p| p.paper_declined.is_some()),
+            "with_ais_needs": count(&|p| p.ais_flag().is_some()),
+            "ais_format_not_met": count(&|p| !p.format_mismatches.is_empty()),
+            "findings_by_rule": by_rule,
+            "findings": found.iter().map(finding_json).collect::<Vec<_>>(),
+        })
+    })?;
+    Ok(Json(body))
+}
+
+// ------------------------------------------------------------------ council requests
+
+const REQUEST_VIEW: &[Role] = &[
+    Role::MonitoringOfficer,
+    Role::SocialCareProfessional,
+    Role::RegisteredManager,
+    Role::ProviderAdmin,
+    Role::Coordinator,
+    Role::Auditor,
+];
+
+fn sla_json(r: &CouncilRequest, now: i64) -> Value {
+    match sla_state(r, now) {
+        SlaState::DueIn(us) => json!({"state": "due", "due_in_minutes": us / MINUTE_US}),
+        SlaState::Warned(us) => json!({"state": "warned", "due_in_minutes": us / MINUTE_US}),
+        SlaState::Breached => json!({"state": "breached"}),
+        SlaState::Responded { late, took_us } => {
+            json!({"state": if late { "responded_late" } else { "responded" }, "took_minutes": took_us / MINUTE_US})
+        }
+        SlaState::Withdrawn => json!({"state": "withdrawn"}),
+    }
+}
+
+fn request_json(id: &str, r: &CouncilRequest, now: i64) -> Value {
+    json!({
+        "request_id": id, "requester": r.requester, "organisation": r.organisation,
+        "people": r.people, "categories": r.categories, "description": r.description,
+        "received_at": time(r.received_at_us), "due_at": time(r.due_at_us),
+        "status": r.status.name(), "sla": sla_json(r, now),
+        "received": stamp(&r.received),
+        "acknowledged": r.acknowledged.as_ref().map(stamp),
+        "responded": r.responded.as_ref().map(stamp),
+        "response_digest": r.response_digest.map(|d| B64.encode(d)),
+        "response_channel": r.response_channel,
+        "withdrawn": r.withdrawn.as_ref().map(stamp),
+        "warned": r.warned.as_ref().map(stamp),
+        "breached": r.breached.as_ref().map(stamp),
+    })
+}
+
+/// Council requests with their SLA state; council officers see their own.
+pub async fn requests(State(app): State<App>, Auth(who): Auth, params: Params) -> ApiResult {
+    params.only(&["open"])?;
+    require_role(&who, REQUEST_VIEW, "see council requests")?;
+    let open_only = match params.str("open") {
+        None => false,
+        Some("true") => true,
+        Some("false") => false,
+        Some(v) => {
+            return Err(ApiError::bad_request(
+                "open",
+                format!("open must be true or false, not {v:?}"),
+            ))
+        }
+    };
+    let now = careledger_store::now_us();
+    let items = app.ledger.read(|s| {
+        s.requests
+            .iter()
+            .filter(|(_, r)| !who.role.is_council() || r.requester == who.id)
+            .filter(|(_, r)| !open_only || !r.status.is_closed())
+            .map(|(id, r)| request_json(id, r, now))
+            .collect::<Vec<_>>()
+    })?;
+    Ok(Json(json!({"items": items})))
+}
+
+/// The response-time report (R12): every request with received, due, responded, time taken
+/// and breached, and for each event that proves a line its inclusion proof in a freshly
+/// signed checkpoint (docs/FORMAT.md 4.4 shapes).
+pub async fn response_times(State(app): State<App>, Auth(who): Auth, params: Params) -> ApiResult {
+    params.only(&["after", "limit"])?;
+    require_role(&who, REQUEST_VIEW, "see the response-time report")?;
+    let limit = params.limit(&app)?;
+    let after = params.str("after").map(str::to_string);
+    let store = app.ledger.store().clone();
+    let checkpoint = tokio::task::spawn_blocking(move || store.checkpoint_now())
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let size = checkpoint_size(&checkpoint)?;
+    let now = careledger_store::now_us();
+    let rows = app.ledger.read(|s| {
+        s.requests
+            .iter()
+            .filter(|(_, r)| !who.role.is_council() || r.requester == who.id)
+            .filter(|(id, _)| after.as_deref().is_none_or(|a| id.as_str() > a))
+            .take(limit)
+            .map(|(id, r)| (id.clone(), r.clone()))
+            .collect::<Vec<_>>()
+    })?;
+    let mut items = Vec::with_capacity(rows.len());
+    for (id, r) in &rows {
+        let mut events = vec![("received", r.received)];
+        events.extend(r.acknowledged.map(|s| ("acknowledged", s)));
+        events.extend(r.warned.map(|s| ("sla_warning", s)));
+        events.extend(r.breached.map(|s| ("sla_breached", s)));
+        events.extend(r.responded.map(|s| ("responded", s)));
+        events.extend(r.withdrawn.map(|s| ("withdrawn", s)));
+        let mut proved = Vec::new();
+        for (what, s) in events {
+            if s.seq >= size {
+                continue;
+            }
+            proved.push(json!({
+                "what": what,
+                "event": s.seq,
+                "proof": inclusion_json(&app, s.seq, size)?,
+            }));
+        }
+        items.push(json!({
+            "request_id": id,
+            "requester": r.requester,
+            "received_at": time(r.received_at_us),
+            "due_at": time(r.due_at_us),
+            "responded_at": r.responded.map(|s| time(s.occurred_at_us)),
+            "took_minutes": r.response_time_us().map(|us| us / MINUTE_US),
+            "breached": r.is_breached(now),
+            "sla": sla_json(r, now),
+            "events": proved,
+        }));
+    }
+    let next = (rows.len() == limit)
+        .then(|| rows.last().map(|(id, _)| id.clone()))
+        .flatten();
+    Ok(Json(json!({
+        "checkpoint": checkpoint,
+        "tree_size": size,
+        "items": items,
+        "next_after": next,
+    })))
+}
+
+fn checkpoint_size(note: &str) -> Result<u64, ApiError> {
+    note.lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .ok_or_else(|| {
+            ApiError::internal("the signed checkpoint has no tree size on its second line")
+        })
+}
+
+// ------------------------------------------------------------------ the ledger, for outside verification
+
+fn text(body: String) -> Response {
+    let mut r = body.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// The latest signed checkpoint (C2SP signed note), signing one if none exists yet.
+pub async fn checkpoint(State(app): State<App>) -> Result<Response, ApiError> {
+    if let Some(note) = app.ledger.store().latest_checkpoint()? {
+        return Ok(text(note));
+    }
+    let store = app.ledger.store().clone();
+    let note = tokio::task::spawn_blocking(move || store.checkpoint_now())
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    Ok(text(note))
+}
+
+pub async fn verifier_key(State(app): State<App>) -> Response {
+    text(format!("{}\n", app.ledger.store().verifier()))
+}
+
+const ENVELOPE_VIEW: &[Role] = &[
+    Role::Auditor,
+    Role::RegisteredManager,
+    Role::ProviderAdmin,
+    Role::MonitoringOfficer,
+    Role::SocialCareProfessional,
+];
+
+fn seq_param(text: &str, field: &str) -> Result<u64, ApiError> {
+    text.parse().map_err(|_| {
+        ApiError::bad_request(
+            field,
+            format!("{field} must be a whole number, not {text:?}"),
+        )
+    })
+}
+
+/// An event's stored envelope bytes (docs/FORMAT.md section 2), whose leaf hash the proofs
+/// cover. Envelopes name people by id, so only audit and oversight roles may fetch them.
+pub async fn envelope(
+    State(app): State<App>,
+    Auth(who): Auth,
+    Path(seq): Path<String>,
+) -> Result<Response, ApiError> {
+    require_role(&who, ENVELOPE_VIEW, "fetch stored envelopes")?;
+    let seq = seq_param(&seq, "seq")?;
+    let size = app.ledger.store().size();
+    if seq >= size {
+        return Err(ApiError::not_found(format!(
+            "event {seq} is not in the ledger ({size} events)"
+        ))
+        .field("seq"));
+    }
+    let stored = app.ledger.store().get(seq)?;
+    let mut r = Bytes::from(stored.envelope_bytes).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    Ok(r)
+}
+
+fn inclusion_json(app: &App, seq: u64, size: u64) -> Result<Value, ApiError> {
+    let store = app.ledger.store();
+    let proof = store.inclusion_proof(seq, size)?;
+    Ok(json!({
+        "leaf_index": seq,
+        "tree_size": size,
+        "leaf_hash": B64.encode(store.leaf_hash(seq)?),
+        "proof": proof.iter().map(|h| B64.encode(h)).collect::<Vec<_>>(),
+    }))
+}
+
+/// docs/FORMAT.md 4.4.
+pub async fn inclusion(State(app): State<App>, Auth(_): Auth, params: Params) -> ApiResult {
+    params.only(&["seq", "size"])?;
+    let seq = params
+        .u64("seq")?
+        .ok_or_else(|| ApiError::bad_request("seq", "seq is required"))?;
+    let current = app.ledger.store().size();
+    let size = params.u64("size")?.unwrap_or(current);
+    if size > current {
+        return Err(ApiError::bad_request(
+            "size",
+            format!("size {size} is larger than the ledger ({current} events)"),
+        ));
+    }
+    if seq >= size {
+        return Err(ApiError::bad_request(
+            "seq",
+            format!("event {seq} is not in a tree of {size} events"),
+        ));
+    }
+    Ok(Json(inclusion_json(&app, seq, size)?))
+}
+
+/// docs/FORMAT.md 4.5.
+pub async fn consistency(State(app): State<App>, Auth(_): Auth, params: Params) -> ApiResult {
+    params.only(&["from", "to"])?;
+    let store = app.ledger.store();
+    let current = store.size();
+    let from = params
+        .u64("from")?
+        .ok_or_else(|| ApiError::bad_request("from", "from is required"))?;
+    let to = params.u64("to")?.unwrap_or(current);
+    if from == 0 || from > to {
+        return Err(ApiError::bad_request(
+            "from",
+            format!("need 0 < from <= to, got from {from} to {to}"),
+        ));
+    }
+    if to > current {
+        return Err(ApiError::bad_request(
+            "to",
+            format!("to {to} is larger than the ledger ({current} events)"),
+        ));
+    }
+    let proof = store.consistency_proof(from, to)?;
+    Ok(Json(json!({
+        "size1": from,
+        "size2": to,
+        "root1": B64.encode(store.root_at(from)?),
+        "root2": B64.encode(store.root_at(to)?),
+        "proof": proof.iter().map(|h| B64.encode(h)).collect::<Vec<_>>(),
+    })))
+}
+
+// ------------------------------------------------------------------ operations
+
+pub async fn healthz() -> Response {
+    text("ok\n".into())
+}
+
+/// Ready when the ledger accepts appends and the service is not shutting down.
+pub async fn readyz(State(app): State<App>) -> Response {
+    if app.shutting_down.load(Relaxed) {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "shutting down",
+        )
+        .into_response();
+    }
+    if app.write_failed.load(Relaxed) {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "an append failed to be written; the ledger refuses appends until the service is restarted",
+        )
+        .into_response();
+    }
+    text(format!("ready: {} events\n", app.ledger.store().size()))
+}
+
+pub async fn metrics(State(app): State<App>) -> Response {
+    let mut r = app
+        .metrics
+        .render(app.ledger.store().size())
+        .into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r
+}
+
+pub async fn openapi() -> Json<Value> {
+    Json(crate::openapi::document())
+}

@@ -1,0 +1,220 @@
+//! Errors as RFC 9457 problem details (`application/problem+json`): a status, a title, a
+//! detail a person can act on, and where the request itself was at fault, the field.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use careledger_care::RuleError;
+use careledger_ledger::{CareRefusal, LedgerError};
+use careledger_store::{AppendError, StoreError};
+use serde_json::json;
+
+/// How long a caller told "busy" should wait before trying again.
+pub const RETRY_AFTER_SECONDS: u64 = 1;
+
+/// An error answer. Build it with the constructors; every one names what went wrong.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// A short, stable name of the problem type (the last part of its `type` URI).
+    pub kind: &'static str,
+    pub detail: String,
+    /// The request field at fault (a JSON path, a query or path parameter, a header).
+    pub field: Option<String>,
+    /// Seconds for `Retry-After` (429 and 503).
+    pub retry_after: Option<u64>,
+    /// The sequence number of the refusal event the access gate wrote, if any.
+    pub access_event: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, kind: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            kind,
+            detail: detail.into(),
+            field: None,
+            retry_after: None,
+            access_event: None,
+        }
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn bad_request(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid-request", detail).field(field)
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", detail).field("authorization")
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", detail)
+    }
+
+    pub fn busy(detail: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", detail);
+        e.retry_after = Some(RETRY_AFTER_SECONDS);
+        e
+    }
+
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail)
+    }
+
+    /// A care rule refused the command.
+    pub fn rule(error: &RuleError) -> Self {
+        use RuleError::*;
+        let (status, kind) = match error {
+            NotRegistered { .. }
+            | UnknownPartner { .. }
+            | UnknownGrant { .. }
+            | UnknownRequest { .. }
+            | UnknownOutage { .. }
+            | NoPlan { .. } => (StatusCode::NOT_FOUND, "not-found"),
+            AlreadyRegistered { .. }
+            | StaffExists { .. }
+            | PartnerExists { .. }
+            | RepresentativeExists { .. }
+            | GrantExists { .. }
+            | GrantRevoked { .. }
+            | RequestExists { .. }
+            | RequestClosed { .. }
+            | OutageExists { .. }
+            | OutageOngoing { .. }
+            | AlreadyOnMar { .. }
+            | VisitOpen { .. }
+            | PlanVersionConflict { .. }
+            | ReviewNotCurrent { .. }
+            | SlaAlreadyRecorded { .. } => (StatusCode::CONFLICT, "conflict"),
+            AccessNotAllowed { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+            _ => (StatusCode::UNPROCESSABLE_ENTITY, "rule-violated"),
+        };
+        let mut e = Self::new(status, kind, error.to_string());
+        e.field = match error {
+            Missing { field } | TooLong { field, .. } | TooMany { field, .. } => {
+                Some(format!("payload.{}", field.replace(' ', "_")))
+            }
+            InvalidNhsNumber { .. } => Some("payload.nhs_number".into()),
+            BirthInFuture(_) => Some("payload.date_of_birth".into()),
+            InFuture { .. } => Some("occurred_at".into()),
+            SubjectRequired { .. } | SubjectNotAllowed { .. } => Some("subject".into()),
+            PlanVersionConflict { .. } | ReviewNotCurrent { .. } => Some("payload.version".into()),
+            _ => None,
+        };
+        e
+    }
+
+    fn title(&self) -> &'static str {
+        match self.kind {
+            "invalid-request" => "The request is not valid",
+            "unauthenticated" => "Authentication is required",
+            "forbidden" => "Not allowed",
+            "not-found" => "Not found",
+            "conflict" => "Conflicts with the ledger's current state",
+            "rule-violated" => "A care rule refused it",
+            "too-large" => "The request body is too large",
+            "too-many-attempts" => "Too many failed sign-in attempts",
+            "busy" => "The ledger is busy",
+            "timeout" => "The request took too long",
+            "unsupported-media-type" => "The body must be JSON",
+            "method-not-allowed" => "Method not allowed",
+            _ => "The service failed",
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.kind, self.detail)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({
+            "type": format!("https://careledger.example/problems/{}", self.kind),
+            "title": self.title(),
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+        });
+        if let Some(field) = &self.field {
+            body["field"] = json!(field);
+        }
+        if let Some(seq) = self.access_event {
+            body["access_event"] = json!(seq);
+        }
+        let mut response = (self.status, body.to_string()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl From<AppendError> for ApiError {
+    fn from(e: AppendError) -> Self {
+        match e {
+            AppendError::Busy(_) => ApiError::busy(e.to_string()),
+            AppendError::PayloadTooLarge { .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", e.to_string())
+                    .field("payload")
+            }
+            AppendError::Invalid { .. }
+            | AppendError::TooManyEvents { .. }
+            | AppendError::Empty => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "rule-violated",
+                e.to_string(),
+            ),
+            AppendError::Closed => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the ledger is shutting down; nothing was written",
+            ),
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::InvalidArgument(m) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid-request", m)
+            }
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<LedgerError> for ApiError {
+    fn from(e: LedgerError) -> Self {
+        match e {
+            LedgerError::Refused { error, .. } => match error {
+                CareRefusal::Rule(rule) => ApiError::rule(&rule),
+                CareRefusal::Decode(d) => ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "rule-violated",
+                    d.to_string(),
+                )
+                .field("payload"),
+            },
+            LedgerError::Append(a) => a.into(),
+            LedgerError::Store(s) => s.into(),
+            LedgerError::Poisoned => ApiError::internal(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! `careledger serve`, `careledger user` and `careledger token`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use careledger_api::auth::AuthFiles;
+use careledger_api::{App, Limits};
+use careledger_care::{Relationship, Role};
+use careledger_ledger::simulate::{self, SimConfig};
+use careledger_store::{now_us, Store};
+use clap::{Args, Subcommand};
+
+use crate::cli::{fail, CliError, DataDir};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Ledger directory (with --demo: created and filled if it holds no ledger yet).
+    #[arg(long, env = "CARELEDGER_DATA", default_value = "careledger-data")]
+    data: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Fill a new ledger with a simulated month of home care for 12 people, add one demo
+    /// user per role and print a ready token for each.
+    #[arg(long)]
+    demo: bool,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// No per-request log lines on stderr.
+    #[arg(long)]
+    quiet: bool,
+    /// Largest request body, in bytes.
+    #[arg(long, default_value_t = 256 * 1024)]
+    body_bytes_max: usize,
+    /// Seconds before a request is answered 503.
+    #[arg(long, default_value_t = 10)]
+    timeout_seconds: u64,
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Add a user: their id is the principal the ledger records (a staff id, a person's id,
+    /// a representative's id...).
+    Add {
+        #[command(flatten)]
+        data: DataDir,
+        id: String,
+        /// CareWorker, Coordinator, RegisteredManager, ProviderAdmin, Person, Representative,
+        /// Partner, MonitoringOfficer, SocialCareProfessional, Auditor, EmergencyClinician.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List users and their roles.
+    List {
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Issue a bearer token for USER; it is printed once and stored only as a keyed hash.
+    Issue {
+        #[command(flatten)]
+        data: DataDir,
+        user: String,
+        /// Days until it expires (default: never).
+        #[arg(long)]
+        expires_days: Option<u32>,
+    },
+    /// Revoke a token by its id (the part after `clt_`, before the next `_`) or the token.
+    Revoke {
+        #[command(flatten)]
+        data: DataDir,
+        token: String,
+    },
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    serde_json::from_value(serde_json::Value::String(text.to_string())).map_err(|_| {
+        format!(
+            "unknown role {text:?}; one of {}",
+            Role::ALL
+                .iter()
+                .map(|r| serde_json::to_value(r)
+                    .map(|v| v.to_string())
+                    .unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
+}
+
+fn require_ledger(dir: &Path) -> Result<(), CliError> {
+    if !dir.join(careledger_store::SLED_DIR).exists() {
+        return Err(fail(format!(
+            "no ledger at {} (run `careledger init` first)",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+pub fn user(what: UserCommand) -> Result<(), CliError> {
+    match what {
+        UserCommand::Add {
+            data,
+            id,
+            role,
+            name,
+        } => {
+            require_ledger(&data.data)?;
+            AuthFiles::open(&data.data)?.add_user(&id, role, &name, now_us())?;
+            println!("added {id} ({})", role.name());
+        }
+        UserCommand::List { data } => {
+            require_ledger(&data.data)?;
+            for (id, u) in AuthFiles::open(&data.data)?.users() {
+                println!("{id}\t{}\t{}", role_name(u.role), u.name);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn role_name(role: Role) -> String {
+    serde_json::to_value(role)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+pub fn token(what: TokenCommand) -> Result<(), CliError> {
+    match what {
+        TokenCommand::Issue {
+            data,
+            user,
+            expires_days,
+        } => {
+            require_ledger(&data.data)?;
+            let now = now_us();
+            let expires = expires_days.map(|d| now + i64::from(d) * careledger_care::DAY_US);
+            let (_, token) = AuthFiles::open(&data.data)?.issue(&user, now, expires)?;
+            println!("{token}");
+        }
+        TokenCommand::Revoke { data, token } => {
+            require_ledger(&data.data)?;
+            let id = AuthFiles::open(&data.data)?.revoke(&token, now_us())?;
+            println!("revoked token {id}");
+        }
+    }
+    Ok(())
+}
+
+const DEMO_PEOPLE: u32 = 12;
+const DEMO_DAYS: u32 = 30;
+
+/// Fills a new demo ledger and returns (role, user id) for one demo user per role.
+fn demo(dir: &Path) -> Result<Vec<(Role, String)>, CliError> {
+    if !dir.join(careledger_store::SLED_DIR).exists() {
+        Store::init(dir, "demo.careledger.local/home-care")?;
+        let ledger = crate::care_cli::open_ledger(dir)?;
+        eprintln!(
+            "careledger: simulating {DEMO_DAYS} days of home care for {DEMO_PEOPLE} people..."
+        );
+        let report = simulate::run(
+            &ledger,
+            SimConfig {
+                people: DEMO_PEOPLE,
+                days: DEMO_DAYS,
+                seed: 1,
+                end: crate::care_cli::today(),
+            },
+            |_, _, _| {},
+        )?;
+        eprintln!(
+            "careledger: {} events written to {}",
+            report.events,
+            dir.display()
+        );
+    }
+    let ledger = crate::care_cli::open_ledger(dir)?;
+    let (representative, partner) = ledger.read(|s| {
+        let rep = s.people.iter().find_map(|(_, p)| {
+            p.representatives
+                .iter()
+                .find(|(_, r)| {
+                    r.relationship == Relationship::LpaHealthWelfare
+                        && r.evidence_of_authority.is_some()
+                })
+                .map(|(id, _)| id.clone())
+        });
+        let partner = s.partners.iter().next().map(|(id, _)| id.clone());
+        (rep, partner)
+    })?;
+    drop(ledger);
+    let mut users = vec![
+        (Role::CareWorker, "staff-cw01".to_string()),
+        (Role::Coordinator, "staff-co01".into()),
+        (Role::RegisteredManager, "staff-rm01".into()),
+        (Role::ProviderAdmin, "staff-pa01".into()),
+        (Role::Person, "person-0001".into()),
+    ];
+    users.extend(representative.map(|r| (Role::Representative, r)));
+    users.extend(partner.map(|p| (Role::Partner, p)));
+    users.extend([
+        (Role::MonitoringOfficer, "council-mo01".into()),
+        (Role::SocialCareProfessional, "council-scp01".into()),
+        (Role::Auditor, "auditor-01".into()),
+        (Role::EmergencyClinician, "clinician-01".into()),
+    ]);
+    Ok(users)
+}
+
+pub fn serve(args: ServeArgs) -> Result<(), CliError> {
+    let dir = args.data.clone();
+    let demo_users = if args.demo { Some(demo(&dir)?) } else { None };
+    require_ledger(&dir)?;
+    let tokens = match &demo_users {
+        Some(users) => {
+            let mut files = AuthFiles::open(&dir)?;
+            let known: Vec<String> = files.users().map(|(id, _)| id.clone()).collect();
+            let mut tokens = Vec::new();
+            for (role, id) in users {
+                if !known.contains(id) {
+                    files.add_user(id, *role, "demo user", now_us())?;
+                }
+                let (_, token) =
+                    files.issue(id, now_us(), Some(now_us() + careledger_care::DAY_US))?;
+                tokens.push((*role, id.clone(), token));
+            }
+            tokens
+        }
+        None => Vec::new(),
+    };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(careledger_api::tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    let ledger = crate::care_cli::open_ledger(&dir)?;
+    let limits = Limits {
+        body_bytes_max: args.body_bytes_max,
+        request_timeout: std::time::Duration::from_secs(args.timeout_seconds.max(1)),
+        log_requests: !args.quiet,
+        ..Limits::default()
+    };
+    let app = App::new(ledger, &dir, limits)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| fail(format!("cannot listen on {}: {e}", args.listen)))?;
+        let addr = listener.local_addr()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        println!("careledger: serving {} on {scheme}://{addr}", dir.display());
+        if !tokens.is_empty() {
+            println!("\ndemo tokens (valid 24 hours; one per role):");
+            for (role, id, token) in &tokens {
+                println!("  {:<26} {:<28} {token}", role.name(), id);
+            }
+            let person = tokens.iter().find(|(r, _, _)| *r == Role::Person);
+            if let Some((_, id, token)) = person {
+                println!("\ntry:\n  curl -H 'Authorization: Bearer {token}' {scheme}://{addr}/v1/people/{id}/care-plan");
+                println!("  curl -H 'Authorization: Bearer {token}' {scheme}://{addr}/v1/people/{id}/access-log");
+            }
+            println!("  curl {scheme}://{addr}/v1/ledger/checkpoint");
+            println!("  curl {scheme}://{addr}/openapi.json\n");
+        }
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        match tls {
+            Some(acceptor) => {
+                careledger_api::serve(
+                    app,
+                    careledger_api::tls::TlsListener::new(listener, acceptor),
+                    careledger_api::shutdown_signal(),
+                )
+                .await?
+            }
+            None => careledger_api::serve(app, listener, careledger_api::shutdown_signal()).await?,
+        }
+        eprintln!("careledger: stopped; every acknowledged append is durable");
+        Ok::<(), CliError>(())
+    })
+}
