@@ -107,6 +107,22 @@ pub async fn read_json_bytes(req: Request, app: &App) -> Result<axum::body::Byte
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // serde reads an array as a struct's fields in order; a body is always an object here.
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        None => {
+            return Err(ApiError::bad_request(
+                "body",
+                "the body is empty; send a JSON object",
+            ))
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "body",
+                "the body must be a JSON object",
+            ))
+        }
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| json_error(&e))?;
     de.end()

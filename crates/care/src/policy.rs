@@ -124,10 +124,11 @@ pub fn decide(
             decision.refused.push((
                 *c,
                 format!(
-                    "{person_id} is not registered: a {} has no access to {} for {}",
-                    principal.role.name(),
+                    "{person_id} is not registered: no one has access to {} for {} (asked by {} {})",
                     c.name(),
-                    purpose.name()
+                    purpose.name(),
+                    if principal.role.name().starts_with(['a', 'e']) { "an" } else { "a" },
+                    principal.role.name()
                 ),
             ));
         }
@@ -221,12 +222,30 @@ pub fn decide(
             Some(b) => decision.allowed.push((category, b)),
             None => decision.refused.push((
                 category,
-                format!(
-                    "a {} has no access to {} for {}",
-                    principal.role.name(),
-                    category.name(),
-                    purpose.name()
-                ),
+                match principal.role {
+                    Role::Person if principal.id == person_id => format!(
+                        "the person reads their own {} for personal access, not for {}",
+                        category.name(),
+                        purpose.name()
+                    ),
+                    Role::Person => format!(
+                        "the person {} has no grant to see {person_id}'s {} for {}",
+                        principal.id,
+                        category.name(),
+                        purpose.name()
+                    ),
+                    role => format!(
+                        "{} {} has no access to {} for {}",
+                        if role.name().starts_with(['a', 'e']) {
+                            "an"
+                        } else {
+                            "a"
+                        },
+                        role.name(),
+                        category.name(),
+                        purpose.name()
+                    ),
+                },
             )),
         }
     }

@@ -1,0 +1,166 @@
+//! Bad input gets a clear 4xx naming what is wrong and appends nothing; an access event that
+//! cannot be written means an error and no data.
+
+mod common;
+
+use careledger_store::StoreConfig;
+use common::{quiet, Harness};
+use serde_json::json;
+
+fn note(extra: serde_json::Value) -> serde_json::Value {
+    let mut body = json!({"kind": "diary.note", "subject": "person-a", "payload": {"author": "Staff", "text": "ok"}});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+    body
+}
+
+#[tokio::test]
+async fn bad_input_is_a_clear_4xx_and_appends_nothing() {
+    let h = Harness::seeded().await;
+    let before = h.size();
+    let cw = "staff-cw01";
+    let cases: Vec<(&str, Vec<u8>, &str, u16, Option<&str>)> = vec![
+        ("malformed JSON", b"{\"kind\": \"diary.note\",".to_vec(), "application/json", 400, Some("body")),
+        ("not an object", b"[1, 2]".to_vec(), "application/json", 400, Some("body")),
+        ("trailing bytes", br#"{"kind":"diary.note","subject":"person-a","payload":{"author":"Staff","text":"x"}} x"#.to_vec(), "application/json", 400, Some("body")),
+        ("wrong type at the top", note(json!({"subject": 7})).to_string().into_bytes(), "application/json", 400, Some("subject")),
+        ("wrong type in the payload", note(json!({"payload": {"author": "Staff", "text": 5}})).to_string().into_bytes(), "application/json", 400, Some("payload.text")),
+        ("unknown enum value", note(json!({"payload": {"author": "Robot", "text": "x"}})).to_string().into_bytes(), "application/json", 400, Some("payload.author")),
+        ("unknown field at the top", note(json!({"subjekt": "x"})).to_string().into_bytes(), "application/json", 400, Some("subjekt")),
+        ("unknown field in the payload", note(json!({"payload": {"author": "Staff", "text": "x", "mood": "good"}})).to_string().into_bytes(), "application/json", 400, Some("payload.mood")),
+        ("missing field", note(json!({"payload": {"author": "Staff"}})).to_string().into_bytes(), "application/json", 400, Some("payload")),
+        ("unknown kind", json!({"kind": "diary.nope", "payload": {}}).to_string().into_bytes(), "application/json", 400, Some("kind")),
+        ("invalid time", note(json!({"occurred_at": "yesterday"})).to_string().into_bytes(), "application/json", 400, Some("occurred_at")),
+        ("impossible date", note(json!({"occurred_at": "2026-02-30T10:00:00Z"})).to_string().into_bytes(), "application/json", 400, Some("occurred_at")),
+        ("a time in the future", note(json!({"occurred_at": "2099-01-01T00:00:00Z"})).to_string().into_bytes(), "application/json", 422, Some("occurred_at")),
+        ("unknown person", note(json!({"subject": "person-zzz"})).to_string().into_bytes(), "application/json", 404, None),
+        ("no subject for a person event", json!({"kind": "diary.note", "payload": {"author": "Staff", "text": "x"}}).to_string().into_bytes(), "application/json", 400, Some("subject")),
+        ("empty text", note(json!({"payload": {"author": "Staff", "text": " "}})).to_string().into_bytes(), "application/json", 422, Some("payload.text")),
+        ("not JSON", b"kind=diary.note".to_vec(), "application/x-www-form-urlencoded", 415, Some("content-type")),
+        ("oversized body", vec![b' '; 300 * 1024], "application/json", 413, Some("body")),
+    ];
+    for (what, body, content_type, status, field) in cases {
+        let a = h.post_raw(cw, "/v1/events", content_type, body).await;
+        assert_eq!(a.status.as_u16(), status, "{what}: {}", a.text());
+        a.assert_problem(status, field);
+        assert_eq!(h.size(), before, "{what}: nothing appended");
+    }
+    // An invalid date inside a payload names its field.
+    let a = h
+        .post("staff-rm01", "/v1/events", json!({"kind": "person.registered", "subject": "person-c", "payload": {
+            "name": "C", "date_of_birth": "1940-13-40", "nhs_number": null, "address": "x", "gp_practice": "x", "allergies": []}}))
+        .await;
+    a.assert_problem(400, Some("payload.date_of_birth"));
+    let a = h
+        .post("staff-rm01", "/v1/events", json!({"kind": "person.registered", "subject": "person-c", "payload": {
+            "name": "C", "date_of_birth": "1940-01-01", "nhs_number": "1234567890", "address": "x", "gp_practice": "x", "allergies": []}}))
+        .await;
+    a.assert_problem(422, Some("payload.nhs_number"));
+    assert_eq!(h.size(), before);
+
+    // Queries: huge pages, bad numbers, bad dates, unknown parameters.
+    for (path, field) in [
+        ("/v1/people/person-a/daily-notes?limit=100000", "limit"),
+        ("/v1/people/person-a/daily-notes?limit=0", "limit"),
+        ("/v1/people/person-a/daily-notes?after=-1", "after"),
+        ("/v1/people/person-a/daily-notes?limit=5&limit=6", "limit"),
+        ("/v1/people/person-a/care-plan?page=2", "page"),
+        (
+            "/v1/people/person-a/care-plan?purpose=directcare",
+            "purpose",
+        ),
+        ("/v1/audit/access?from=2026-13-01", "from"),
+        ("/v1/audit/access?limit=5000", "limit"),
+        ("/v1/provider/findings?at=noon", "at"),
+        ("/v1/requests?open=maybe", "open"),
+    ] {
+        let user = if path.starts_with("/v1/audit") {
+            "auditor-01"
+        } else {
+            "staff-rm01"
+        };
+        let a = h.get(Some(user), path).await;
+        a.assert_problem(400, Some(field));
+        assert_eq!(h.size(), before, "{path}: nothing appended");
+    }
+    // No 5xx anywhere above; unknown people in reads are 404 with no event.
+    h.get(Some("staff-rm01"), "/v1/people/nobody/details")
+        .await
+        .assert_problem(404, Some("person"));
+    h.post(
+        "clinician-01",
+        "/v1/people/nobody/emergency-access",
+        json!({"reason": "x"}),
+    )
+    .await
+    .assert_problem(404, Some("person"));
+    let a = h
+        .post_raw(
+            "clinician-01",
+            "/v1/people/person-a/emergency-access",
+            "application/json",
+            b"{\"reason\": 1}".to_vec(),
+        )
+        .await;
+    a.assert_problem(400, Some("reason"));
+    assert_eq!(h.size(), before);
+}
+
+/// The appender is held and its queue (one request) is full: the access event of a read
+/// cannot be written, so the read fails with 503 and Retry-After, and no data leaves.
+#[test]
+fn a_read_whose_access_event_cannot_be_written_returns_no_data() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = StoreConfig {
+        queue_requests_max: 1,
+        ..StoreConfig::default()
+    };
+    let h = runtime.block_on(async {
+        let h = Harness::with(config, quiet());
+        h.seed().await;
+        h
+    });
+    let ledger = h.app.ledger.clone();
+    let before = h.size();
+    let paused = ledger.store().pause().unwrap();
+    // The one request the queue holds: a note waiting for the appender.
+    let filler = ledger
+        .submit(vec![careledger_ledger::Command::about(
+            "staff-cw01",
+            "person-a",
+            careledger_store::now_us(),
+            careledger_care::CareEvent::DiaryNote(careledger_care::event::DiaryNote {
+                author: careledger_care::Author::Staff,
+                text: "waiting".into(),
+            }),
+        )])
+        .unwrap();
+    let answer = runtime.block_on(h.get(Some("person-a"), "/v1/people/person-a/medicines"));
+    let problem = answer.assert_problem(503, None);
+    assert!(answer.headers.contains_key("retry-after"));
+    let text = answer.text();
+    assert!(
+        !text.contains("Paracetamol") && !text.contains("penicillin"),
+        "no data: {text}"
+    );
+    assert!(problem.get("data").is_none());
+    // A refused read whose refusal cannot be written fails the same way.
+    let answer = runtime.block_on(h.get(Some("person-b"), "/v1/people/person-a/medicines"));
+    answer.assert_problem(503, None);
+
+    drop(paused);
+    runtime.block_on(filler).unwrap().unwrap();
+    let events = h.events_from(before);
+    assert_eq!(events.len(), 1, "only the note that was queued: {events:?}");
+    assert_eq!(events[0].0, "diary.note");
+    // Once the appender is back, the same read works and is recorded.
+    let answer = runtime.block_on(h.get(Some("person-a"), "/v1/people/person-a/medicines"));
+    assert_eq!(answer.status, 200);
+    assert_eq!(h.events_from(before).len(), 2);
+}
