@@ -164,3 +164,44 @@ fn a_read_whose_access_event_cannot_be_written_returns_no_data() {
     assert_eq!(answer.status, 200);
     assert_eq!(h.events_from(before).len(), 2);
 }
+
+/// A request still waiting for its access event when the time limit passes is answered 503
+/// with Retry-After, and its data never leaves (the event may still land afterwards, which
+/// records a read whose answer nobody received, never the reverse).
+#[test]
+fn a_request_past_its_time_limit_gets_503_and_no_data() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let limits = careledger_api::Limits {
+        request_timeout: std::time::Duration::from_millis(300),
+        ..quiet()
+    };
+    let h = runtime.block_on(async {
+        let h = Harness::with(StoreConfig::default(), limits);
+        h.seed().await;
+        h
+    });
+    let paused = h.app.ledger.store().pause().unwrap();
+    let answer = runtime.block_on(h.get(Some("person-a"), "/v1/people/person-a/medicines"));
+    let problem = answer.assert_problem(503, None);
+    assert_eq!(problem["type"], "https://careledger.example/problems/timeout");
+    assert!(answer.headers.contains_key("retry-after"));
+    assert!(!answer.text().contains("Paracetamol"));
+    drop(paused);
+}
+
+/// Every kind of care event can be recorded through the API by some role, except the ones
+/// the service writes itself.
+#[test]
+fn every_event_kind_has_a_writer() {
+    use careledger_care::policy::may_record;
+    use careledger_care::{CareEvent, Role};
+    let service_written = ["access.read", "access.refused", "request.sla_warning", "request.sla_breached"];
+    for kind in CareEvent::KINDS {
+        let writers: Vec<Role> = Role::ALL.into_iter().filter(|r| may_record(*r, kind)).collect();
+        if service_written.contains(kind) {
+            assert!(writers.is_empty(), "{kind} is written by the service only, not {writers:?}");
+        } else {
+            assert!(!writers.is_empty(), "no role may record {kind}");
+        }
+    }
+}
