@@ -351,9 +351,11 @@ impl Authenticator {
             return Err(Rejected::Missing);
         };
         self.refresh();
+        // The scheme is case-insensitive (RFC 9110 section 11.1).
         let found = header
-            .strip_prefix("Bearer ")
-            .map(str::trim)
+            .get(..7)
+            .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
+            .map(|_| header[7..].trim())
             .and_then(|token| self.principal(token, now_us));
         match found {
             Some(p) => Ok(p),

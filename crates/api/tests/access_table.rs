@@ -172,3 +172,106 @@ async fn a_revoked_grant_stops_the_next_read() {
     a.assert_problem(403, None);
     assert_eq!(h.events_from(before)[0].0, "access.refused");
 }
+
+/// Every role against every endpoint that is not a section of one record: who gets an
+/// answer, and that none of them writes an access event except where the endpoint says so.
+#[tokio::test]
+async fn every_role_against_every_other_endpoint() {
+    let h = Harness::seeded().await;
+    // Accesses for the auditors to see.
+    h.get(Some("staff-cw01"), "/v1/people/person-a/care-plan")
+        .await;
+    h.get(Some("person-b"), "/v1/people/person-b/care-plan")
+        .await;
+    // Columns: me, audit across people, provider findings, council requests, response-time
+    // report, envelope bytes, inclusion proof, break-glass.
+    const TABLE: &[(&str, &str)] = &[
+        ("staff-cw01", "Y N N N N N Y N"),
+        ("staff-co01", "Y N N Y Y N Y N"),
+        ("staff-rm01", "Y Y Y Y Y Y Y N"),
+        ("staff-pa01", "Y N Y Y Y Y Y N"),
+        ("person-a", "Y N N N N N Y N"),
+        ("person-b", "Y N N N N N Y N"),
+        ("rep-a-lpa", "Y N N N N N Y N"),
+        ("rep-a-family", "Y N N N N N Y N"),
+        ("partner-dn", "Y N N N N N Y N"),
+        ("council-mo01", "Y N Y Y Y Y Y N"),
+        ("council-scp01", "Y N Y Y Y Y Y N"),
+        ("auditor-01", "Y Y N Y Y Y Y N"),
+        ("clinician-01", "Y N N N N N Y Y"),
+    ];
+    assert_eq!(TABLE.len(), common::USERS.len());
+    let mut failures = Vec::new();
+    for (user, row) in TABLE {
+        let expected: Vec<bool> = row.split(' ').map(|c| c == "Y").collect();
+        for (column, allowed) in expected.into_iter().enumerate() {
+            let before = h.size();
+            let (what, a) = match column {
+                0 => ("me", h.get(Some(user), "/v1/me").await),
+                1 => ("audit", h.get(Some(user), "/v1/audit/access?limit=5").await),
+                2 => ("findings", h.get(Some(user), "/v1/provider/findings").await),
+                3 => ("requests", h.get(Some(user), "/v1/requests").await),
+                4 => (
+                    "report",
+                    h.get(Some(user), "/v1/reports/response-times").await,
+                ),
+                5 => ("envelope", h.get(Some(user), "/v1/ledger/events/0").await),
+                6 => (
+                    "inclusion",
+                    h.get(Some(user), "/v1/ledger/proofs/inclusion?seq=0").await,
+                ),
+                _ => (
+                    "break-glass",
+                    h.post(
+                        user,
+                        "/v1/people/person-a/emergency-access",
+                        serde_json::json!({"reason": "collapsed"}),
+                    )
+                    .await,
+                ),
+            };
+            let want = if allowed { 200 } else { 403 };
+            if a.status.as_u16() != want {
+                failures.push(format!("{user} {what}: {} {}", a.status, a.text()));
+                continue;
+            }
+            let events = h.events_from(before);
+            let expected_events = match (what, allowed) {
+                // One access event per person whose accesses are in the page.
+                ("audit", true) => {
+                    let body = a.json();
+                    let mut people: Vec<String> = body["items"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .filter_map(|i| i["person"].as_str().map(str::to_string))
+                        .collect();
+                    people.sort();
+                    people.dedup();
+                    assert!(!people.is_empty());
+                    people.len()
+                }
+                // The emergency access, then the read it allows.
+                ("break-glass", true) => 2,
+                _ => 0,
+            };
+            if events.len() != expected_events {
+                failures.push(format!(
+                    "{user} {what}: {} events, expected {expected_events}: {events:?}",
+                    events.len()
+                ));
+            }
+            if events.iter().any(|e| e.1 != *user) {
+                failures.push(format!(
+                    "{user} {what}: an event by someone else: {events:?}"
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} unexpected:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
