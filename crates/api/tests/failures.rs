@@ -22,7 +22,15 @@ async fn bad_input_is_a_clear_4xx_and_appends_nothing() {
     let h = Harness::seeded().await;
     let before = h.size();
     let cw = "staff-cw01";
-    let cases: Vec<(&str, Vec<u8>, &str, u16, Option<&str>)> = vec![
+    // (what, body, content type, status, field named)
+    type Case = (
+        &'static str,
+        Vec<u8>,
+        &'static str,
+        u16,
+        Option<&'static str>,
+    );
+    let cases: Vec<Case> = vec![
         ("malformed JSON", b"{\"kind\": \"diary.note\",".to_vec(), "application/json", 400, Some("body")),
         ("not an object", b"[1, 2]".to_vec(), "application/json", 400, Some("body")),
         ("trailing bytes", br#"{"kind":"diary.note","subject":"person-a","payload":{"author":"Staff","text":"x"}} x"#.to_vec(), "application/json", 400, Some("body")),
@@ -170,7 +178,10 @@ fn a_read_whose_access_event_cannot_be_written_returns_no_data() {
 /// records a read whose answer nobody received, never the reverse).
 #[test]
 fn a_request_past_its_time_limit_gets_503_and_no_data() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let limits = careledger_api::Limits {
         request_timeout: std::time::Duration::from_millis(300),
         ..quiet()
@@ -183,7 +194,10 @@ fn a_request_past_its_time_limit_gets_503_and_no_data() {
     let paused = h.app.ledger.store().pause().unwrap();
     let answer = runtime.block_on(h.get(Some("person-a"), "/v1/people/person-a/medicines"));
     let problem = answer.assert_problem(503, None);
-    assert_eq!(problem["type"], "https://careledger.example/problems/timeout");
+    assert_eq!(
+        problem["type"],
+        "https://careledger.example/problems/timeout"
+    );
     assert!(answer.headers.contains_key("retry-after"));
     assert!(!answer.text().contains("Paracetamol"));
     drop(paused);
@@ -195,11 +209,22 @@ fn a_request_past_its_time_limit_gets_503_and_no_data() {
 fn every_event_kind_has_a_writer() {
     use careledger_care::policy::may_record;
     use careledger_care::{CareEvent, Role};
-    let service_written = ["access.read", "access.refused", "request.sla_warning", "request.sla_breached"];
+    let service_written = [
+        "access.read",
+        "access.refused",
+        "request.sla_warning",
+        "request.sla_breached",
+    ];
     for kind in CareEvent::KINDS {
-        let writers: Vec<Role> = Role::ALL.into_iter().filter(|r| may_record(*r, kind)).collect();
+        let writers: Vec<Role> = Role::ALL
+            .into_iter()
+            .filter(|r| may_record(*r, kind))
+            .collect();
         if service_written.contains(kind) {
-            assert!(writers.is_empty(), "{kind} is written by the service only, not {writers:?}");
+            assert!(
+                writers.is_empty(),
+                "{kind} is written by the service only, not {writers:?}"
+            );
         } else {
             assert!(!writers.is_empty(), "no role may record {kind}");
         }

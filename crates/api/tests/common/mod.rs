@@ -192,28 +192,25 @@ impl Harness {
     }
 
     /// Records an event through the API and asserts it was accepted.
-    #[track_caller]
-    pub fn event<'a>(
-        &'a self,
-        user: &'a str,
-        kind: &'a str,
-        subject: Option<&'a str>,
+    pub async fn event(
+        &self,
+        user: &str,
+        kind: &str,
+        subject: Option<&str>,
         payload: Value,
-    ) -> impl std::future::Future<Output = u64> + 'a {
-        async move {
-            let mut body = json!({"kind": kind, "payload": payload});
-            if let Some(s) = subject {
-                body["subject"] = json!(s);
-            }
-            let a = self.post(user, "/v1/events", body).await;
-            assert_eq!(
-                a.status,
-                StatusCode::CREATED,
-                "{kind} by {user}: {}",
-                a.text()
-            );
-            a.json()["event"].as_u64().unwrap()
+    ) -> u64 {
+        let mut body = json!({"kind": kind, "payload": payload});
+        if let Some(s) = subject {
+            body["subject"] = json!(s);
         }
+        let a = self.post(user, "/v1/events", body).await;
+        assert_eq!(
+            a.status,
+            StatusCode::CREATED,
+            "{kind} by {user}: {}",
+            a.text()
+        );
+        a.json()["event"].as_u64().unwrap()
     }
 
     pub fn size(&self) -> u64 {
