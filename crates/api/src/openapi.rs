@@ -1,9 +1,18 @@
 //! The OpenAPI 3.1 document, built from the route table ([`crate::routes::ROUTES`]) and the
 //! care domain's own lists (event kinds, roles, categories, purposes), so it cannot drift
-//! from the code.
+//! from the code. Each event kind's payload schema is traced from its Rust type
+//! ([`payload`]); `EventRequest` is one of a request per kind, told apart by `kind`.
 
-use careledger_care::{CareEvent, Category, Role};
+mod payload;
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use careledger_care::policy::may_record;
+use careledger_care::{CareEvent, Category, Role, Scope};
 use serde_json::{json, Map, Value};
+
+use payload::payload_component;
 
 use crate::routes::{In, ROUTES};
 use crate::views::SECTIONS;
@@ -113,7 +122,101 @@ pub fn document() -> Value {
     })
 }
 
+/// The payload schemas, traced once per process (the types cannot change while it runs).
+fn payload_schemas() -> &'static BTreeMap<String, Value> {
+    static SCHEMAS: OnceLock<BTreeMap<String, Value>> = OnceLock::new();
+    SCHEMAS.get_or_init(|| {
+        payload::payload_schemas().unwrap_or_else(|e| {
+            panic!("{e} (a bug in a payload type: crates/api/tests/openapi.rs shows which)")
+        })
+    })
+}
+
+/// The component name of the request that records `kind`.
+fn request_component(kind: &str) -> String {
+    format!("EventRequest.{kind}")
+}
+
+fn reference(component: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{component}")})
+}
+
+/// `POST /v1/events` for one kind: `kind` fixed, `subject` required for events about a
+/// person and absent for the organisation's, the kind's payload.
+fn event_request(kind: &str) -> Value {
+    let recorded_by: Vec<&str> = Role::ALL
+        .iter()
+        .filter(|r| may_record(**r, kind))
+        .map(|r| r.name())
+        .collect();
+    let who = if kind == "access.emergency" {
+        "Recorded by POST /v1/people/{id}/emergency-access, not here.".to_string()
+    } else if recorded_by.is_empty() {
+        "Written by the service itself; refused here.".to_string()
+    } else {
+        format!("Recorded by: {}.", recorded_by.join(", "))
+    };
+    let occurred_at = json!({"type": "string", "format": "date-time", "description": "When it happened (RFC 3339); default now. Back-entries after an outage give the paper entry's time."});
+    let (subject, required) = match CareEvent::scope_of(kind) {
+        Some(Scope::Organisation) => (
+            json!({"type": "null", "description": "Organisation events have no subject: leave it out."}),
+            json!(["kind", "payload"]),
+        ),
+        _ => (
+            json!({"type": "string", "minLength": 1, "description": "The person the event is about."}),
+            json!(["kind", "subject", "payload"]),
+        ),
+    };
+    json!({
+        "type": "object",
+        "description": format!("Records one `{kind}` event. {who}"),
+        "required": required,
+        "additionalProperties": false,
+        "properties": {
+            "kind": {"const": kind},
+            "subject": subject,
+            "occurred_at": occurred_at,
+            "payload": reference(&payload_component(kind)),
+        },
+    })
+}
+
+/// `EventRequest`, one `EventRequest.<kind>` per kind, and every payload schema.
+fn event_schemas(schemas: &mut Map<String, Value>) {
+    let mapping: Map<String, Value> = CareEvent::KINDS
+        .iter()
+        .map(|k| {
+            (
+                k.to_string(),
+                json!(format!("#/components/schemas/{}", request_component(k))),
+            )
+        })
+        .collect();
+    schemas.insert(
+        "EventRequest".into(),
+        json!({
+            "description": "One care event: its kind, the person it is about (for person events), when it happened, and the kind's payload; unknown fields are refused.",
+            "oneOf": CareEvent::KINDS.iter().map(|k| reference(&request_component(k))).collect::<Vec<_>>(),
+            "discriminator": {"propertyName": "kind", "mapping": mapping},
+        }),
+    );
+    for kind in CareEvent::KINDS {
+        schemas.insert(request_component(kind), event_request(kind));
+    }
+    for (name, schema) in payload_schemas() {
+        schemas.insert(name.clone(), schema.clone());
+    }
+}
+
 fn schemas() -> Value {
+    let mut schemas = fixed_schemas();
+    if let Value::Object(map) = &mut schemas {
+        event_schemas(map);
+    }
+    schemas
+}
+
+fn fixed_schemas() -> Value {
     json!({
         "Problem": {
             "type": "object",
@@ -128,17 +231,6 @@ fn schemas() -> Value {
         "Me": {
             "type": "object",
             "properties": {"id": {"type": "string"}, "role": {"enum": names(&Role::ALL)}, "default_purpose": {"type": "string"}},
-        },
-        "EventRequest": {
-            "type": "object",
-            "required": ["kind", "payload"],
-            "additionalProperties": false,
-            "properties": {
-                "kind": {"enum": CareEvent::KINDS},
-                "subject": {"type": "string", "description": "The person the event is about; required for person events, absent for organisation ones."},
-                "occurred_at": {"type": "string", "format": "date-time", "description": "When it happened (RFC 3339); default now. Back-entries after an outage give the paper entry's time."},
-                "payload": {"type": "object", "description": "The kind's fields (see docs/API.md and the care crate's event module); unknown fields are refused."},
-            },
         },
         "Recorded": {
             "type": "object",

@@ -414,6 +414,13 @@ pub struct BackEntered {
     pub entry: Box<CareEvent>,
 }
 
+/// Receives each kind's payload type, from [`CareEvent::visit_kinds`]: how code outside
+/// this crate describes payloads (the API's OpenAPI schemas are traced from these types)
+/// without this crate knowing any schema or format.
+pub trait KindVisitor {
+    fn visit<T: Serialize + serde::de::DeserializeOwned + 'static>(&mut self, kind: &'static str);
+}
+
 macro_rules! care_events {
     ($( $variant:ident($ty:ident) = $kind:literal, $scope:ident, version $version:literal; )*) => {
         /// Every care event, by kind.
@@ -462,6 +469,11 @@ macro_rules! care_events {
             /// Writes the payload's fields (without the kind) to any serde format.
             pub fn serialize_fields<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 match self { $( CareEvent::$variant(p) => p.serialize(s), )* }
+            }
+
+            /// Calls `visitor` with every kind and its payload type, in [`Self::KINDS`] order.
+            pub fn visit_kinds(visitor: &mut impl KindVisitor) {
+                $( visitor.visit::<$ty>($kind); )*
             }
 
             pub fn decode(kind: &str, payload: &[u8]) -> Result<Self, DecodeError> {
