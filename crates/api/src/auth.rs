@@ -213,7 +213,11 @@ impl AuthFiles {
             .file
             .tokens
             .values()
-            .filter(|t| t.user == user && t.revoked_at_us.is_none())
+            .filter(|t| {
+                t.user == user
+                    && t.revoked_at_us.is_none()
+                    && t.expires_at_us.is_none_or(|e| e > now_us)
+            })
             .count();
         if live >= TOKENS_PER_USER_MAX {
             return Err(AuthError::Invalid(format!(

@@ -17,7 +17,7 @@ use careledger_care::policy::{may_record, role_default};
 use careledger_care::sla::{sla_state, SlaState};
 use careledger_care::state::CouncilRequest;
 use careledger_care::{CareEvent, Category, Purpose, Role, Scope, MINUTE_US};
-use careledger_ledger::Command;
+use careledger_ledger::{CareRefusal, Command, LedgerError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -262,7 +262,16 @@ pub async fn record_event(
         occurred_at_us: occurred_at,
         event,
     };
-    let receipts = app.append(vec![command]).await?;
+    let receipts = app
+        .append_ledger(vec![command])
+        .await
+        .map_err(|e| match e {
+            LedgerError::Refused {
+                error: CareRefusal::Rule(rule),
+                ..
+            } => ApiError::rule(&rule, Some(kind)),
+            other => other.into(),
+        })?;
     if kind.starts_with("request.") {
         app.sla_wake.notify_one();
     }
@@ -745,7 +754,7 @@ fn seq_param(text: &str, field: &str) -> Result<u64, ApiError> {
     })
 }
 
-/// An event's stored envelope bytes (docs/FORMAT.md section 2), whose leaf hash the proofs
+/// An event's stored envelope bytes (docs/FORMAT.md section 1.1), whose leaf hash the proofs
 /// cover. Envelopes name people by id, so only audit and oversight roles may fetch them.
 pub async fn envelope(
     State(app): State<App>,

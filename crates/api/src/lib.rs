@@ -119,33 +119,33 @@ impl App {
 
     /// Appends commands (all or nothing) and waits until they are durable.
     pub async fn append(&self, commands: Vec<Command>) -> Result<Vec<Receipt>, ApiError> {
+        self.append_ledger(commands).await.map_err(ApiError::from)
+    }
+
+    /// [`App::append`], keeping the ledger's typed error (to place a rule's field).
+    pub async fn append_ledger(&self, commands: Vec<Command>) -> Result<Vec<Receipt>, LedgerError> {
         let events = commands.len() as u64;
         self.metrics.appends_in_flight.fetch_add(1, Relaxed);
         let result = self.ledger.append_async(commands).await;
         self.metrics.appends_in_flight.fetch_sub(1, Relaxed);
-        match result {
-            Ok(receipts) => {
+        match &result {
+            Ok(_) => {
                 self.metrics.appends.fetch_add(1, Relaxed);
                 self.metrics.appended_events.fetch_add(events, Relaxed);
-                Ok(receipts)
             }
-            Err(e) => {
-                match &e {
-                    LedgerError::Append(careledger_store::AppendError::Busy(_)) => {
-                        self.metrics.busy.fetch_add(1, Relaxed);
-                    }
-                    LedgerError::Append(careledger_store::AppendError::WriteFailed(_)) => {
-                        self.metrics.append_failures.fetch_add(1, Relaxed);
-                        self.write_failed.store(true, Relaxed);
-                    }
-                    LedgerError::Refused { .. } => {}
-                    _ => {
-                        self.metrics.append_failures.fetch_add(1, Relaxed);
-                    }
-                }
-                Err(e.into())
+            Err(LedgerError::Append(careledger_store::AppendError::Busy(_))) => {
+                self.metrics.busy.fetch_add(1, Relaxed);
+            }
+            Err(LedgerError::Append(careledger_store::AppendError::WriteFailed(_))) => {
+                self.metrics.append_failures.fetch_add(1, Relaxed);
+                self.write_failed.store(true, Relaxed);
+            }
+            Err(LedgerError::Refused { .. }) => {}
+            Err(_) => {
+                self.metrics.append_failures.fetch_add(1, Relaxed);
             }
         }
+        result
     }
 }
 

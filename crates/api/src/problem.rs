@@ -3,6 +3,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use careledger_care::codec::DecodeError;
 use careledger_care::RuleError;
 use careledger_ledger::{CareRefusal, LedgerError};
 use careledger_store::{AppendError, StoreError};
@@ -69,10 +70,10 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail)
     }
 
-    /// A care rule refused the command.
-    pub fn rule(error: &RuleError) -> Self {
+    /// A care rule refused the command (an event of `kind`, when known: it places the field).
+    pub fn rule(error: &RuleError, kind: Option<&str>) -> Self {
         use RuleError::*;
-        let (status, kind) = match error {
+        let (status, kind_name) = match error {
             NotRegistered { .. }
             | UnknownPartner { .. }
             | UnknownGrant { .. }
@@ -97,16 +98,28 @@ impl ApiError {
             AccessNotAllowed { .. } => (StatusCode::FORBIDDEN, "forbidden"),
             _ => (StatusCode::UNPROCESSABLE_ENTITY, "rule-violated"),
         };
-        let mut e = Self::new(status, kind, error.to_string());
+        let mut e = Self::new(status, kind_name, error.to_string());
+        let payload = |name: &str| Some(format!("payload.{name}"));
         e.field = match error {
             Missing { field } | TooLong { field, .. } | TooMany { field, .. } => {
-                Some(format!("payload.{}", field.replace(' ', "_")))
+                payload_path(kind.unwrap_or_default(), field)
             }
-            InvalidNhsNumber { .. } => Some("payload.nhs_number".into()),
-            BirthInFuture(_) => Some("payload.date_of_birth".into()),
+            InvalidNhsNumber { .. } => payload("nhs_number"),
+            BirthInFuture(_) => payload("date_of_birth"),
             InFuture { .. } => Some("occurred_at".into()),
-            SubjectRequired { .. } | SubjectNotAllowed { .. } => Some("subject".into()),
-            PlanVersionConflict { .. } | ReviewNotCurrent { .. } => Some("payload.version".into()),
+            SubjectRequired { .. } | SubjectNotAllowed { .. } | NotRegistered { .. } => {
+                Some("subject".into())
+            }
+            PlanVersionConflict { .. } | ReviewNotCurrent { .. } => payload("version"),
+            ReasonRequired { .. } => payload("reason"),
+            DoseRequired => payload("dose_given"),
+            DueTooLate { .. } | DueBeforeReceipt => payload("due_at_us"),
+            ExpiryInPast | EmergencyTooLong => payload("expires_at_us"),
+            ContributionNotAllowed { .. } => payload("author"),
+            ChosenNotExplained { .. } => payload("chosen"),
+            ContradictoryNeeds { .. } | DuplicateNeed { .. } => payload("needs"),
+            ChannelNotAgreed { .. } => payload("channel"),
+            NoAuthority { .. } | WrongBasis { .. } => payload("decided_by"),
             _ => None,
         };
         e
@@ -204,7 +217,11 @@ impl From<LedgerError> for ApiError {
     fn from(e: LedgerError) -> Self {
         match e {
             LedgerError::Refused { error, .. } => match error {
-                CareRefusal::Rule(rule) => ApiError::rule(&rule),
+                CareRefusal::Rule(rule) => ApiError::rule(&rule, None),
+                CareRefusal::Decode(d @ DecodeError::Encode { .. }) => {
+                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", d.to_string())
+                        .field("payload")
+                }
                 CareRefusal::Decode(d) => ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "rule-violated",
@@ -217,4 +234,26 @@ impl From<LedgerError> for ApiError {
             LedgerError::Poisoned => ApiError::internal(e.to_string()),
         }
     }
+}
+
+/// The JSON path of a field a rule names in words ("contingency plan", "who was present").
+fn payload_path(kind: &str, field: &str) -> Option<String> {
+    let name = match field {
+        // Bounds on the record, not on a field of the request.
+        "grants on this record" | "visits in progress" => return None,
+        "who was present" => "present".to_string(),
+        "GP practice" => "gp_practice".to_string(),
+        "medicine name" => "name".to_string(),
+        other => other.replace(' ', "_"),
+    };
+    let parent = match (kind, name.as_str()) {
+        (
+            "careplan.published",
+            "about_me" | "needs" | "goals" | "actions" | "risks" | "contingency_plan"
+            | "agreed_with",
+        ) => "payload.sections.",
+        ("task.recorded", "reason") => "payload.outcome.NotDone.",
+        _ => "payload.",
+    };
+    Some(format!("{parent}{name}"))
 }

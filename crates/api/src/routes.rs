@@ -46,14 +46,14 @@ const PAGE: [Param; 2] = [
         In::Query,
         false,
         "integer",
-        "Go on after this event number (the `next_after` of the previous page).",
+        "Go on after this event number (the `next_after` of the previous page). Of a record, only the paged sections take it: daily-notes, medicines, observations, incidents, access-log.",
     ),
     (
         "limit",
         In::Query,
         false,
         "integer",
-        "Items per page (default 100, at most 1000).",
+        "Items per page (default 100, at most 1000). Of a record, only the paged sections take it; the others refuse it as an unknown parameter.",
     ),
 ];
 
@@ -146,7 +146,7 @@ routes! {
         auth: false, params: &[], body: None, ok: (200, TEXT, None), errors: &[],
     };
     get "/v1/ledger/events/{seq}" => handlers::envelope, Doc {
-        tag: "ledger", summary: "An event's stored envelope bytes (docs/FORMAT.md section 2); its leaf hash is BLAKE3(0x00 || these bytes)",
+        tag: "ledger", summary: "An event's stored envelope bytes (docs/FORMAT.md section 1.1); its leaf hash is BLAKE3(0x00 || these bytes) (section 2)",
         auth: true, params: &[("seq", In::Path, true, "integer", "The event's sequence number.")],
         body: None, ok: (200, "application/octet-stream", None), errors: &[400, 403, 404],
     };

@@ -67,6 +67,19 @@ async fn bad_input_is_a_clear_4xx_and_appends_nothing() {
             "name": "C", "date_of_birth": "1940-01-01", "nhs_number": "1234567890", "address": "x", "gp_practice": "x", "allergies": []}}))
         .await;
     a.assert_problem(422, Some("payload.nhs_number"));
+    // A rule's field, placed where it sits in the request.
+    let a = h
+        .post("staff-co01", "/v1/events", json!({"kind": "careplan.published", "subject": "person-a", "payload": {"version": 2, "sections": {
+            "about_me": "x", "needs": ["x"], "goals": [], "actions": ["x"], "risks": [], "contingency_plan": " ",
+            "agreed_with": ["person-a"], "review_date": "2027-01-01"}}}))
+        .await;
+    a.assert_problem(422, Some("payload.sections.contingency_plan"));
+    let a = h
+        .post("staff-rm01", "/v1/events", json!({"kind": "request.received", "payload": {
+            "request_id": "req-late", "requester": "council-mo01", "organisation": "County Council", "people": [],
+            "categories": ["ConsentRecords"], "description": "x", "received_at_us": 0, "due_at_us": 172_800_000_000i64}}))
+        .await;
+    a.assert_problem(422, Some("payload.due_at_us"));
     assert_eq!(h.size(), before);
 
     // Queries: huge pages, bad numbers, bad dates, unknown parameters.

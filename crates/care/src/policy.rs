@@ -234,6 +234,13 @@ pub fn decide(
                         category.name(),
                         purpose.name()
                     ),
+                    role if role.is_staff() && !known_in_role => format!(
+                        "{} is not registered as a {} in this ledger, so has no access to {} for {}",
+                        principal.id,
+                        role.name(),
+                        category.name(),
+                        purpose.name()
+                    ),
                     role => format!(
                         "{} {} has no access to {} for {}",
                         if role.name().starts_with(['a', 'e']) {

@@ -523,7 +523,12 @@ impl Simulator {
                         strength: med.strength.into(),
                         dose: med.dose.into(),
                         route: "oral".into(),
-                        frequency: format!("at {:?} hours", med.hours),
+                        frequency: med
+                            .hours
+                            .iter()
+                            .map(|h| format!("{h:02}:00"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         min_interval_minutes: med.interval_minutes,
                         as_required: false,
                         prescriber: "Dr A Patel, Riverside Surgery".into(),
