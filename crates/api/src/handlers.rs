@@ -611,8 +611,10 @@ fn request_json(id: &str, r: &CouncilRequest, now: i64) -> Value {
 
 /// Council requests with their SLA state; council officers see their own.
 pub async fn requests(State(app): State<App>, Auth(who): Auth, params: Params) -> ApiResult {
-    params.only(&["open"])?;
+    params.only(&["open", "after", "limit"])?;
     require_role(&who, REQUEST_VIEW, "see council requests")?;
+    let limit = params.limit(&app)?;
+    let after = params.str("after").map(str::to_string);
     let open_only = match params.str("open") {
         None => false,
         Some("true") => true,
@@ -630,10 +632,16 @@ pub async fn requests(State(app): State<App>, Auth(who): Auth, params: Params) -
             .iter()
             .filter(|(_, r)| !who.role.is_council() || r.requester == who.id)
             .filter(|(_, r)| !open_only || !r.status.is_closed())
-            .map(|(id, r)| request_json(id, r, now))
+            .filter(|(id, _)| after.as_deref().is_none_or(|a| id.as_str() > a))
+            .take(limit)
+            .map(|(id, r)| (id.clone(), request_json(id, r, now)))
             .collect::<Vec<_>>()
     })?;
-    Ok(Json(json!({"items": items})))
+    let next = (items.len() == limit)
+        .then(|| items.last().map(|(id, _)| id.clone()))
+        .flatten();
+    let items: Vec<Value> = items.into_iter().map(|(_, v)| v).collect();
+    Ok(Json(json!({"items": items, "next_after": next})))
 }
 
 /// The response-time report (R12): every request with received, due, responded, time taken

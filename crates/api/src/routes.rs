@@ -124,7 +124,12 @@ routes! {
     get "/v1/requests" => handlers::requests, Doc {
         tag: "oversight",
         summary: "Council data requests with their SLA state; council officers see their own",
-        auth: true, params: &[("open", In::Query, false, "boolean", "Only requests still open.")],
+        auth: true,
+        params: &[
+            ("open", In::Query, false, "boolean", "Only requests still open."),
+            ("after", In::Query, false, "string", "Go on after this request id (the `next_after` of the previous page)."),
+            PAGE[1],
+        ],
         body: None, ok: (200, JSON, Some("Requests")), errors: &[400, 403],
     };
     get "/v1/reports/response-times" => handlers::response_times, Doc {

@@ -499,6 +499,29 @@ async fn monitoring_officers_see_findings_requests_and_proved_response_times() {
     // Another officer does not see it.
     let a = h.get(Some("council-scp01"), "/v1/requests").await;
     assert_eq!(a.json()["items"], json!([]));
+    // Pages go on by request id.
+    let now = careledger_store::now_us();
+    h.event("staff-rm01", "request.received", None, json!({
+        "request_id": "req-2", "requester": "council-mo01", "organisation": "County Council", "people": [],
+        "categories": ["ConsentRecords"], "description": "staffing", "received_at_us": now, "due_at_us": now + 3_600_000_000i64}))
+        .await;
+    let first = h
+        .get(Some("council-mo01"), "/v1/requests?limit=1")
+        .await
+        .json();
+    assert_eq!(first["items"][0]["request_id"], "req-1");
+    assert_eq!(first["next_after"], "req-1");
+    let second = h
+        .get(Some("council-mo01"), "/v1/requests?limit=1&after=req-1")
+        .await
+        .json();
+    assert_eq!(second["items"][0]["request_id"], "req-2");
+    let open = h
+        .get(Some("council-mo01"), "/v1/requests?open=true&after=req-2")
+        .await
+        .json();
+    assert_eq!(open["items"], json!([]));
+    assert_eq!(open["next_after"], Value::Null);
 
     // Respond, then the report proves each line against a signed checkpoint.
     h.event("staff-rm01", "request.responded", None, json!({"request_id": "req-1", "digest": vec![7u8; 32], "channel": "SecureEmail", "items": 3}))
