@@ -220,6 +220,10 @@ fn demo(dir: &Path) -> Result<Vec<(Role, String)>, CliError> {
 
 pub fn serve(args: ServeArgs) -> Result<(), CliError> {
     let dir = args.data.clone();
+    // Bind first: a busy address is reported before any demo ledger or token is made.
+    let listener = std::net::TcpListener::bind(args.listen)
+        .map_err(|e| fail(format!("cannot listen on {}: {e}", args.listen)))?;
+    listener.set_nonblocking(true)?;
     let demo_users = if args.demo { Some(demo(&dir)?) } else { None };
     require_ledger(&dir)?;
     let tokens = match &demo_users {
@@ -231,6 +235,8 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
                 if !known.contains(id) {
                     files.add_user(id, *role, "demo user", now_us())?;
                 }
+                // Each demo start replaces the demo users' tokens rather than piling them up.
+                files.revoke_all(id, now_us())?;
                 let (_, token) =
                     files.issue(id, now_us(), Some(now_us() + careledger_care::DAY_US))?;
                 tokens.push((*role, id.clone(), token));
@@ -255,9 +261,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .map_err(|e| fail(format!("cannot listen on {}: {e}", args.listen)))?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
         let addr = listener.local_addr()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         println!("careledger: serving {} on {scheme}://{addr}", dir.display());

@@ -240,6 +240,21 @@ impl AuthFiles {
         Ok((id, token))
     }
 
+    /// Revokes every live token of `user`; returns how many.
+    pub fn revoke_all(&mut self, user: &str, now_us: i64) -> Result<usize, AuthError> {
+        let mut revoked = 0;
+        for t in self.file.tokens.values_mut() {
+            if t.user == user && t.revoked_at_us.is_none() {
+                t.revoked_at_us = Some(now_us);
+                revoked += 1;
+            }
+        }
+        if revoked > 0 {
+            self.save()?;
+        }
+        Ok(revoked)
+    }
+
     /// Revokes a token by its id (or by the token itself).
     pub fn revoke(&mut self, id_or_token: &str, now_us: i64) -> Result<String, AuthError> {
         let id = token_id(id_or_token).unwrap_or(id_or_token).to_string();
@@ -308,12 +323,14 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
 
 impl Authenticator {
     pub fn open(dir: &Path) -> Result<Self, AuthError> {
-        let files = AuthFiles::open(dir)?;
         let path = dir.join(AUTH_FILE);
+        // Stamp before reading: a change made in between is then seen by the next refresh.
+        let before = stamp(&path);
+        let files = AuthFiles::open(dir)?;
         Ok(Self {
             key: files.key,
             loaded: RwLock::new(Loaded {
-                stamp: stamp(&path),
+                stamp: before,
                 file: files.file,
             }),
             path,

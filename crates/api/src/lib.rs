@@ -149,54 +149,77 @@ impl App {
     }
 }
 
-/// The client's address, as the failed-attempt limit sees it.
+/// The client's address, as the failed-attempt limit sees it (a request extension,
+/// wrapped in axum's `ConnectInfo`).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub SocketAddr);
 
-impl
-    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
-    for ClientAddr
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
-        ClientAddr(*stream.remote_addr())
-    }
-}
+/// A client must finish sending a request's headers within this; a connection that
+/// trickles them (or never ends them) is closed rather than held open for ever.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// After the shutdown signal, in-flight requests get this long to finish (longer than the
+/// request time limit); connections still open then are dropped. Appends already queued
+/// are written and made durable when the ledger closes, whether or not their answer went out.
+pub const SHUTDOWN_DRAIN_MAX: Duration = Duration::from_secs(30);
 
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tls::TlsListener>>
-    for ClientAddr
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, tls::TlsListener>) -> Self {
-        ClientAddr(*stream.remote_addr())
-    }
-}
-
-/// Serves `app` on `listener` (plain TCP or [`tls::TlsListener`]) until `shutdown`
-/// completes, then lets in-flight requests (and so their appends) finish, and stops the
-/// SLA timer task.
+/// Serves `app` on `listener` (plain TCP, or [`tls::TlsListener`]) until `shutdown`
+/// completes; then stops accepting, lets in-flight requests (and so their appends) finish
+/// within [`SHUTDOWN_DRAIN_MAX`], and stops the SLA timer task. Each connection is HTTP/1.1
+/// with keep-alive and [`HEADER_READ_TIMEOUT`].
 pub async fn serve<L>(
     app: App,
-    listener: L,
+    mut listener: L,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()>
 where
     L: axum::serve::Listener<Addr = SocketAddr>,
-    for<'a> ClientAddr: axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
 {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower_service::Service;
+
     let timers = tokio::spawn(sla::run(app.clone()));
-    let flag = app.clone();
-    let result = axum::serve(
-        listener,
-        router(app.clone()).into_make_service_with_connect_info::<ClientAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        flag.shutting_down.store(true, Relaxed);
-    })
-    .await;
+    let router = router(app.clone());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (io, remote) = tokio::select! {
+            connection = listener.accept() => connection,
+            _ = &mut shutdown => break,
+        };
+        let router = router.clone();
+        let service =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(ClientAddr(remote)));
+                // A Router is always ready: no need to poll it first.
+                router.clone().call(req)
+            });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .keep_alive(true)
+            .serve_connection(TokioIo::new(io), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A client that goes away mid-request is its own business.
+            let _ = connection.await;
+        });
+    }
     app.shutting_down.store(true, Relaxed);
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_DRAIN_MAX, graceful.shutdown())
+        .await
+        .is_err()
+        && app.limits.log_requests
+    {
+        eprintln!(
+            "{}",
+            serde_json::json!({"level": "warn", "event": "shutdown", "detail": "connections still open after the drain time were dropped"})
+        );
+    }
     app.sla_wake.notify_one();
     let _ = timers.await;
-    result
+    Ok(())
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -195,10 +195,11 @@ routes! {
 pub fn router(app: App) -> Router {
     let body_max = app.limits.body_bytes_max;
     add_routes(Router::new())
-        .route_layer(middleware::from_fn_with_state(app.clone(), observe))
+        .route_layer(middleware::from_fn_with_state(app.clone(), time_limit))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_max))
+        .layer(middleware::from_fn_with_state(app.clone(), observe))
         .with_state(app)
 }
 
@@ -231,22 +232,18 @@ fn request_id(req: &Request) -> String {
     format!("r{:x}", REQUEST_COUNTER.fetch_add(1, Relaxed))
 }
 
-/// Request id, time limit, metrics and one log line per request. The log line holds the
-/// route template, never its values, so no person's id reaches the log.
-async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let id = request_id(&req);
-    let method: &'static str = match *req.method() {
-        axum::http::Method::GET => "GET",
-        axum::http::Method::POST => "POST",
-        axum::http::Method::HEAD => "HEAD",
-        _ => "OTHER",
-    };
+/// The matched route's template, handed from [`time_limit`] (inside routing, where it is
+/// known) to [`observe`] (outside, where unmatched requests are seen too).
+#[derive(Clone)]
+struct Route(String);
+
+/// Inside routing: the request's time limit, and the route template for [`observe`].
+async fn time_limit(State(app): State<App>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
+        .unwrap_or_default();
     let limit = app.limits.request_timeout;
     let mut response = match tokio::time::timeout(limit, next.run(req)).await {
         Ok(r) => r,
@@ -263,6 +260,28 @@ async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
             e.into_response()
         }
     };
+    response.extensions_mut().insert(Route(route));
+    response
+}
+
+/// Around everything, unmatched routes included: the request id, metrics and one log line
+/// per request. The log line holds the route template, never its values, so no person's
+/// id reaches the log.
+async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = request_id(&req);
+    let method: &'static str = match *req.method() {
+        axum::http::Method::GET => "GET",
+        axum::http::Method::POST => "POST",
+        axum::http::Method::HEAD => "HEAD",
+        _ => "OTHER",
+    };
+    let mut response = next.run(req).await;
+    let route = response
+        .extensions()
+        .get::<Route>()
+        .map(|r| r.0.clone())
+        .unwrap_or_else(|| "unmatched".into());
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
     }

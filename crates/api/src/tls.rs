@@ -17,6 +17,8 @@ use tokio_rustls::{rustls, TlsAcceptor};
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Handshaken connections waiting for the server to take them.
 pub const READY_CONNECTIONS_MAX: usize = 1024;
+/// Handshakes in progress at once; further connections wait in the kernel's backlog.
+pub const HANDSHAKES_MAX: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -72,8 +74,12 @@ impl TlsListener {
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         let (tx, ready) = mpsc::channel(READY_CONNECTIONS_MAX);
+        let handshakes = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES_MAX));
         tokio::spawn(async move {
             loop {
+                let Ok(permit) = handshakes.clone().acquire_owned().await else {
+                    break;
+                };
                 let (tcp, addr) = match listener.accept().await {
                     Ok(c) => c,
                     Err(_) => {
@@ -86,6 +92,7 @@ impl TlsListener {
                 let acceptor = acceptor.clone();
                 let handed = tx.clone();
                 tokio::spawn(async move {
+                    let _permit = permit;
                     if let Ok(Ok(tls)) =
                         tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
                     {

@@ -73,9 +73,9 @@ async fn me_and_authentication() {
         json!({"id": "council-mo01", "role": "MonitoringOfficer", "default_purpose": "StatutoryReview"})
     );
 
-    h.get(None, "/v1/me")
-        .await
-        .assert_problem(401, Some("authorization"));
+    let a = h.get(None, "/v1/me").await;
+    a.assert_problem(401, Some("authorization"));
+    assert_eq!(a.headers["www-authenticate"], "Bearer realm=\"careledger\"");
     let bad = axum::http::Request::get("/v1/me")
         .header("authorization", "Bearer clt_0000000000000000_nope")
         .body(axum::body::Body::empty())
@@ -666,7 +666,19 @@ async fn ledger_endpoints_for_outside_verification() {
 #[tokio::test]
 async fn unknown_routes_and_methods_are_problems() {
     let h = Harness::empty();
-    h.get(None, "/v2/nothing").await.assert_problem(404, None);
+    let a = h.get(None, "/v2/nothing").await;
+    a.assert_problem(404, None);
+    assert!(
+        a.headers.contains_key("x-request-id"),
+        "unmatched requests are observed too"
+    );
+    let metrics = h.get(None, "/metrics").await.text();
+    assert!(
+        metrics.contains(
+            "careledger_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 1"
+        ),
+        "{metrics}"
+    );
     let req = axum::http::Request::delete("/v1/me")
         .body(axum::body::Body::empty())
         .unwrap();
