@@ -390,15 +390,7 @@ impl Server {
     /// whole table of demo tokens).
     fn start(args: &[&str]) -> Server {
         let demo = args.contains(&"--demo");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_careledger"))
-            .arg("serve")
-            .args(args)
-            .env_remove("CARELEDGER_DATA")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = common::spawn(&[&["serve"], args].concat(), Stdio::null());
         let stdout = child.stdout.take().unwrap();
         let mut stderr_pipe = child.stderr.take().unwrap();
         let (tx, stdout_lines) = mpsc::channel();
@@ -1159,35 +1151,24 @@ fn serves_https_with_a_certificate_and_key() {
         "--quiet still logged requests: {stderr}"
     );
 
-    // A missing key file: serve refuses to start and names the file.
+    // A missing key file, or the certificate given as the key: serve refuses to start and
+    // names the file.
     let missing = tmp.path().join("no-such-key.pem");
-    let (code, stderr) = cli_err(&[
-        "serve",
-        "--data",
-        data,
-        "--listen",
-        "127.0.0.1:0",
-        "--tls-cert",
-        path_str(&cert),
-        "--tls-key",
-        path_str(&missing),
-    ]);
-    assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains(path_str(&missing)), "{stderr}");
-    // The certificate file given as the key: not a key, named.
-    let (code, stderr) = cli_err(&[
-        "serve",
-        "--data",
-        data,
-        "--listen",
-        "127.0.0.1:0",
-        "--tls-cert",
-        path_str(&cert),
-        "--tls-key",
-        path_str(&cert),
-    ]);
-    assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains(path_str(&cert)), "{stderr}");
+    for key in [path_str(&missing), path_str(&cert)] {
+        let (code, stderr) = cli_err(&[
+            "serve",
+            "--data",
+            data,
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            path_str(&cert),
+            "--tls-key",
+            key,
+        ]);
+        assert_eq!(code, 1, "{stderr}");
+        assert!(stderr.contains(key), "{stderr}");
+    }
     // A certificate without its key is a usage error.
     let (code, stderr) = cli_err(&[
         "serve",

@@ -3,16 +3,21 @@
 
 use std::process::{Command, Output, Stdio};
 
-/// Runs `careledger ARGS`, feeding `stdin` (or nothing), without `CARELEDGER_DATA`.
-pub fn careledger(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_careledger"))
+/// Starts `careledger ARGS` without `CARELEDGER_DATA`, stdout and stderr piped.
+pub fn spawn(args: &[&str], stdin: Stdio) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_careledger"))
         .args(args)
         .env_remove("CARELEDGER_DATA")
-        .stdin(Stdio::piped())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs `careledger ARGS`, feeding `stdin` (or nothing), without `CARELEDGER_DATA`.
+pub fn careledger(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = spawn(args, Stdio::piped());
     {
         use std::io::Write;
         let mut input = child.stdin.take().unwrap();
@@ -53,14 +58,7 @@ pub fn err(args: &[&str], stdin: Option<&str>) -> (i32, String) {
 /// `serve` that should have refused to start).
 pub fn careledger_within(args: &[&str], limit: std::time::Duration) -> Output {
     use std::io::Read;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_careledger"))
-        .args(args)
-        .env_remove("CARELEDGER_DATA")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(args, Stdio::null());
     // Drain both pipes while waiting, so a chatty child cannot block on a full pipe.
     let mut out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();
