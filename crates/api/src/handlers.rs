@@ -235,6 +235,19 @@ pub async fn record_event(
         };
         ApiError::bad_request(field.clone(), format!("{field}: {e}"))
     })?;
+    // A back-entry applies its entry as if recorded directly, so the role must be one that
+    // may record the entry's kind itself: otherwise wrapping a grant or a representative's
+    // link in a back-entry would get round `may_record`.
+    if let CareEvent::BackEntered(b) = &event {
+        let entry = b.entry.kind();
+        if !may_record(who.role, entry) {
+            return Err(ApiError::forbidden(format!(
+                "a {} may not record {entry}, so may not back-enter it either",
+                who.role.name()
+            ))
+            .field("payload.entry"));
+        }
+    }
     let now = careledger_store::now_us();
     let occurred_at = match &body.occurred_at {
         Some(t) => parse_time("occurred_at", t)?,

@@ -1,0 +1,81 @@
+//! Regression tests from a review of the service: each one failed before its fix.
+
+mod common;
+
+use careledger_store::now_us;
+use common::Harness;
+use serde_json::{json, Value};
+
+/// An outage declared two hours ago and ended an hour ago, so that staff may back-enter
+/// paper entries written during it; returns an RFC 3339 time inside it.
+async fn past_outage(h: &Harness) -> String {
+    let at = |minutes_ago: i64| careledger_api::extract::time(now_us() - minutes_ago * 60_000_000);
+    let a = h
+        .post(
+            "staff-rm01",
+            "/v1/events",
+            json!({"kind": "outage.declared", "occurred_at": at(120),
+                   "payload": {"outage_id": "out-1", "reason": "network down"}}),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text());
+    let a = h
+        .post(
+            "staff-rm01",
+            "/v1/events",
+            json!({"kind": "outage.ended", "occurred_at": at(60),
+                   "payload": {"outage_id": "out-1"}}),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text());
+    at(90)
+}
+
+fn back_entry(occurred_at: &str, entry: Value) -> Value {
+    json!({"kind": "outage.back_entered", "subject": "person-a", "occurred_at": occurred_at,
+           "payload": {"outage_id": "out-1", "paper_reference": "sheet 1", "entry": entry}})
+}
+
+/// A back-entry carries any care event; the role that back-enters it must be one that may
+/// record that event itself, or a care worker could grant themselves access to a record
+/// (or link a representative) by wrapping the event in a back-entry.
+#[tokio::test]
+async fn a_back_entry_may_not_carry_a_kind_the_role_may_not_record() {
+    let h = Harness::seeded().await;
+    let during = past_outage(&h).await;
+    let cw = "staff-cw01";
+    // The care worker may not read the access log, nor record a grant directly.
+    h.get(Some(cw), "/v1/people/person-a/access-log")
+        .await
+        .assert_problem(403, None);
+    let grant = json!({"AccessGranted": {
+        "grant_id": "g-cw", "grantee": {"Principal": cw}, "categories": ["AccessLog"],
+        "purpose": "DirectCare", "expires_at_us": null, "decided_by": "person-a",
+        "basis": "PersonHasCapacity"}});
+    h.post(
+        cw,
+        "/v1/events",
+        json!({"kind": "access.granted", "subject": "person-a", "payload": grant["AccessGranted"]}),
+    )
+    .await
+    .assert_problem(403, Some("kind"));
+    let before = h.size();
+    let a = h.post(cw, "/v1/events", back_entry(&during, grant)).await;
+    a.assert_problem(403, Some("payload.entry"));
+    assert_eq!(h.size(), before, "nothing appended");
+    h.get(Some(cw), "/v1/people/person-a/access-log")
+        .await
+        .assert_problem(403, None);
+
+    let link = json!({"RepresentativeLinked": {
+        "representative_id": "rep-x", "name": "X", "relationship": "LpaHealthWelfare",
+        "evidence_of_authority": "made up", "may_contribute": true}});
+    h.post(cw, "/v1/events", back_entry(&during, link))
+        .await
+        .assert_problem(403, Some("payload.entry"));
+
+    // What the care worker records itself may still be back-entered.
+    let note = json!({"DiaryNote": {"author": "Staff", "text": "written on paper"}});
+    let a = h.post(cw, "/v1/events", back_entry(&during, note)).await;
+    assert_eq!(a.status, 201, "{}", a.text());
+}
