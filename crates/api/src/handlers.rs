@@ -488,7 +488,8 @@ fn scan(
     keep: &dyn Fn(&careledger_log::envelope::Envelope, &Option<CareEvent>) -> bool,
 ) -> Result<Rows, ApiError> {
     let store = app.ledger.store();
-    let mut next = after.map_or(0, |a| a + 1);
+    // `after` is the client's number: the largest one is a page after everything.
+    let mut next = after.map_or(0, |a| a.saturating_add(1));
     let mut rows = Vec::new();
     let mut per_person = BTreeMap::new();
     let mut scanned = 0;

@@ -175,7 +175,8 @@ fn history(
     kinds: &[&str],
 ) -> Result<(Value, u32), ApiError> {
     let store = app.ledger.store();
-    let mut next = page.after.map_or(0, |a| a + 1);
+    // `after` is the client's number: the largest one is a page after everything.
+    let mut next = page.after.map_or(0, |a| a.saturating_add(1));
     let mut items = Vec::new();
     let mut scanned = 0usize;
     let mut more = true;

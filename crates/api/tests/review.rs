@@ -79,3 +79,32 @@ async fn a_back_entry_may_not_carry_a_kind_the_role_may_not_record() {
     let a = h.post(cw, "/v1/events", back_entry(&during, note)).await;
     assert_eq!(a.status, 201, "{}", a.text());
 }
+
+/// `after` is a client's number: the largest one is a page after everything, not a panic
+/// (debug builds) or a wrap to the first page (release builds).
+#[tokio::test]
+async fn after_the_largest_event_number_is_an_empty_page() {
+    let h = Harness::seeded().await;
+    let max = u64::MAX;
+    let a = h
+        .get(
+            Some("staff-cw01"),
+            &format!("/v1/people/person-a/daily-notes?after={max}"),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(a.json()["data"]["items"], json!([]));
+    assert_eq!(a.json()["data"]["next_after"], Value::Null);
+    for query in [
+        format!("person=person-a&after={max}"),
+        format!("after={max}"),
+    ] {
+        let a = h
+            .get(Some("auditor-01"), &format!("/v1/audit/access?{query}"))
+            .await;
+        assert_eq!(a.status, 200, "{query}: {}", a.text());
+        let body = a.json();
+        let items = body.get("data").map_or(&body["items"], |d| &d["items"]);
+        assert_eq!(items, &json!([]), "{query}");
+    }
+}
