@@ -58,6 +58,8 @@ pub enum AuthError {
     Damaged { path: PathBuf, reason: String },
     #[error("{0}")]
     Invalid(String),
+    #[error("{} is held by another careledger command; try again when it has finished", .0.display())]
+    Locked(PathBuf),
     #[error("no user {0:?} (add one with `careledger user add`)")]
     UnknownUser(String),
     #[error("no token {0:?}")]
@@ -105,7 +107,9 @@ fn random<const N: usize>() -> Result<[u8; N], AuthError> {
 /// Writes `bytes` to `path` whole or not at all (temporary file, fsync, rename), mode 0600.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), AuthError> {
     use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -124,17 +128,45 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), AuthError> {
     Ok(())
 }
 
-/// The files, as the CLI edits them.
+pub const LOCK_FILE: &str = "auth.lock";
+/// How long opening the files waits for another editor.
+pub const LOCK_WAIT_MAX: Duration = Duration::from_secs(10);
+
+/// The files, as the CLI edits them. Holds an exclusive lock on `auth.lock` from open to
+/// drop, so that two commands editing at once cannot lose one's change (a revocation
+/// undone by a concurrent issue).
 pub struct AuthFiles {
     dir: PathBuf,
     key: [u8; 32],
     file: AuthFile,
+    _lock: std::fs::File,
 }
 
 impl AuthFiles {
     /// Opens the files in the ledger's directory, creating the key and an empty user list
-    /// the first time.
+    /// the first time. Waits for any other editor to finish.
     pub fn open(dir: &Path) -> Result<Self, AuthError> {
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        // Wait, but not for ever: a command stuck holding the lock is reported, not waited on.
+        let started = Instant::now();
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < LOCK_WAIT_MAX => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(AuthError::Locked(lock_path));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
+            }
+        }
         let key_path = dir.join(KEY_FILE);
         let key = match std::fs::read(&key_path) {
             Ok(bytes) => bytes.try_into().map_err(|_| AuthError::Damaged {
@@ -153,6 +185,7 @@ impl AuthFiles {
             dir: dir.to_path_buf(),
             key,
             file,
+            _lock: lock,
         })
     }
 

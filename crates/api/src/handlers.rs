@@ -331,14 +331,8 @@ fn check_on_behalf(
                 .field("subject"));
             }
         }
-        Role::MonitoringOfficer | Role::SocialCareProfessional => match event {
-            CareEvent::RequestReceived(e) if e.requester != who.id => {
-                return Err(ApiError::forbidden(
-                    "a council officer records their own requests only",
-                )
-                .field("payload.requester"));
-            }
-            CareEvent::RequestWithdrawn(e) => {
+        Role::MonitoringOfficer | Role::SocialCareProfessional => {
+            if let CareEvent::RequestWithdrawn(e) = event {
                 let own = app
                     .ledger
                     .read(|s| s.requests.get(&e.request_id).map(|r| r.requester == who.id))?;
@@ -349,8 +343,7 @@ fn check_on_behalf(
                     .field("payload.request_id"));
                 }
             }
-            _ => {}
-        },
+        }
         _ => {}
     }
     if matches!(who.role, Role::Person | Role::Representative) {

@@ -114,6 +114,7 @@ impl ApiError {
             ReasonRequired { .. } => payload("reason"),
             DoseRequired => payload("dose_given"),
             DueTooLate { .. } | DueBeforeReceipt => payload("due_at_us"),
+            ReceivedLongBefore { .. } => payload("received_at_us"),
             ExpiryInPast | EmergencyTooLong => payload("expires_at_us"),
             ContributionNotAllowed { .. } => payload("author"),
             ChosenNotExplained { .. } => payload("chosen"),

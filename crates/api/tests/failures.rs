@@ -77,9 +77,15 @@ async fn bad_input_is_a_clear_4xx_and_appends_nothing() {
     let a = h
         .post("staff-rm01", "/v1/events", json!({"kind": "request.received", "payload": {
             "request_id": "req-late", "requester": "council-mo01", "organisation": "County Council", "people": [],
-            "categories": ["ConsentRecords"], "description": "x", "received_at_us": 0, "due_at_us": 172_800_000_000i64}}))
+            "categories": ["ConsentRecords"], "description": "x", "received_at_us": 1_767_225_600_000_000i64, "due_at_us": 1_767_398_400_000_000i64}}))
         .await;
     a.assert_problem(422, Some("payload.due_at_us"));
+    let a = h
+        .post("staff-rm01", "/v1/events", json!({"kind": "request.received", "payload": {
+            "request_id": "req-old", "requester": "council-mo01", "organisation": "County Council", "people": [],
+            "categories": ["ConsentRecords"], "description": "x", "received_at_us": i64::MIN + 1, "due_at_us": 0}}))
+        .await;
+    a.assert_problem(422, Some("payload.received_at_us"));
     assert_eq!(h.size(), before);
 
     // Queries: huge pages, bad numbers, bad dates, unknown parameters.

@@ -370,13 +370,19 @@ async fn commands_are_checked_by_role_and_rules() {
             "agreed_with": ["person-a"], "review_date": "2027-01-01"}}}))
         .await;
     a.assert_problem(409, Some("payload.version"));
-    // A council officer records their own requests only.
+    // A request opens records to its officer, so the provider records its receipt: an
+    // officer cannot open records to themselves.
     let a = h
-        .post("council-scp01", "/v1/events", json!({"kind": "request.received", "payload": {
-            "request_id": "req-x", "requester": "council-mo01", "organisation": "County Council", "people": [],
-            "categories": [], "description": "x", "received_at_us": 0, "due_at_us": 1}}))
+        .post("council-mo01", "/v1/events", json!({"kind": "request.received", "payload": {
+            "request_id": "req-x", "requester": "council-mo01", "organisation": "County Council", "people": ["person-b"],
+            "categories": ["CarePlan"], "description": "x", "received_at_us": 0, "due_at_us": 1}}))
         .await;
-    a.assert_problem(403, Some("payload.requester"));
+    a.assert_problem(403, Some("kind"));
+    // They may withdraw their own requests, not another officer's.
+    let a = h
+        .post("council-scp01", "/v1/events", json!({"kind": "request.withdrawn", "payload": {"request_id": "req-1", "reason": "not mine"}}))
+        .await;
+    a.assert_problem(403, Some("payload.request_id"));
     assert_eq!(h.size(), before, "nothing appended");
 
     // Accepted: 201 with the event number, durable and applied.

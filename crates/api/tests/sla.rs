@@ -16,7 +16,7 @@ async fn request(h: &Harness, id: &str, due_in: Duration) -> i64 {
     let now = now_us();
     let due = now + due_in.as_micros() as i64;
     h.event(
-        "council-mo01",
+        "staff-rm01",
         "request.received",
         None,
         json!({

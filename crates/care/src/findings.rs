@@ -77,7 +77,7 @@ pub fn findings(state: &State, now_us: TimeUs) -> Vec<Finding> {
                     r.requester,
                     crate::state::format_time(r.due_at_us),
                     crate::state::format_time(resp.occurred_at_us),
-                    duration(resp.occurred_at_us - r.due_at_us)
+                    duration(resp.occurred_at_us.saturating_sub(r.due_at_us))
                 ),
                 None => format!(
                     "request {id} from {} was due {} and has not been answered",

@@ -327,7 +327,10 @@ pub fn may_record(role: Role, kind: &str) -> bool {
         "sharing.consent",
         "paper.declined",
     ];
-    const COUNCIL: &[&str] = &["request.received", "request.withdrawn"];
+    // A council request opens the named people's records to its officer (rule 5 of
+    // `decide`), so the provider records its receipt, not the officer: an officer cannot
+    // open records to themselves.
+    const COUNCIL: &[&str] = &["request.withdrawn"];
     const CLINICIAN: &[&str] = &["access.emergency"];
     let lists: &[&[&str]] = match role {
         Role::CareWorker => &[CARE_WORKER],

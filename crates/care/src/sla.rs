@@ -14,8 +14,9 @@ pub const WARN_BEFORE_MAX_US: i64 = 4 * HOUR_US;
 
 /// When a request's warning is due.
 pub fn warn_at(r: &CouncilRequest) -> TimeUs {
-    let window = (r.due_at_us - r.received_at_us).max(0);
-    r.due_at_us - (window / 4).min(WARN_BEFORE_MAX_US)
+    let window = r.due_at_us.saturating_sub(r.received_at_us).max(0);
+    r.due_at_us
+        .saturating_sub((window / 4).min(WARN_BEFORE_MAX_US))
 }
 
 /// Where a request stands at `now`.
@@ -38,7 +39,7 @@ pub fn sla_state(r: &CouncilRequest, now_us: TimeUs) -> SlaState {
     if let Some(resp) = &r.responded {
         return SlaState::Responded {
             late: r.answered_late(),
-            took_us: resp.occurred_at_us - r.received_at_us,
+            took_us: resp.occurred_at_us.saturating_sub(r.received_at_us),
         };
     }
     if r.withdrawn.is_some() {
@@ -47,9 +48,9 @@ pub fn sla_state(r: &CouncilRequest, now_us: TimeUs) -> SlaState {
     if now_us > r.due_at_us {
         SlaState::Breached
     } else if now_us >= warn_at(r) {
-        SlaState::Warned(r.due_at_us - now_us)
+        SlaState::Warned(r.due_at_us.saturating_sub(now_us))
     } else {
-        SlaState::DueIn(r.due_at_us - now_us)
+        SlaState::DueIn(r.due_at_us.saturating_sub(now_us))
     }
 }
 

@@ -19,6 +19,9 @@ use crate::types::*;
 pub const CLOCK_TOLERANCE_US: i64 = 5 * MINUTE_US;
 /// Council requests are answered within 24 hours of receipt at the latest (R12).
 pub const REQUEST_DUE_MAX_US: i64 = 24 * HOUR_US;
+/// How long before it is recorded a request may have been received (a late back-entry of a
+/// paper request is fine; a receipt time decades off is a mistake).
+pub const REQUEST_RECEIVED_PAST_MAX_US: i64 = 366 * DAY_US;
 /// Longest break-glass access.
 pub const EMERGENCY_ACCESS_MAX_US: i64 = 12 * HOUR_US;
 /// Bounds on lists and text in payloads, so one event cannot grow a projection without end.
@@ -187,6 +190,8 @@ pub enum RuleError {
     EmergencyTooLong,
     #[error("the due time is before the time the request was received")]
     DueBeforeReceipt,
+    #[error("the request was received more than {days} days before it is recorded; check the receipt time")]
+    ReceivedLongBefore { days: i64 },
     #[error("the due time is {hours} hours after receipt; requests are answered within 24 hours")]
     DueTooLate { hours: i64 },
     #[error("request {id} already exists")]
@@ -550,7 +555,7 @@ impl CouncilRequest {
     /// Time from receipt to response, in microseconds.
     pub fn response_time_us(&self) -> Option<i64> {
         self.responded
-            .map(|r| r.occurred_at_us - self.received_at_us)
+            .map(|r| r.occurred_at_us.saturating_sub(self.received_at_us))
     }
 }
 
@@ -1283,6 +1288,15 @@ impl State {
                 if e.received_at_us > meta.recorded_at_us + CLOCK_TOLERANCE_US {
                     return Err(RuleError::InFuture {
                         minutes: (e.received_at_us - meta.recorded_at_us) / MINUTE_US,
+                    });
+                }
+                if e.received_at_us
+                    < meta
+                        .occurred_at_us
+                        .saturating_sub(REQUEST_RECEIVED_PAST_MAX_US)
+                {
+                    return Err(RuleError::ReceivedLongBefore {
+                        days: REQUEST_RECEIVED_PAST_MAX_US / DAY_US,
                     });
                 }
                 if e.due_at_us < e.received_at_us {

@@ -1514,7 +1514,34 @@ fn cases() -> Vec<Case> {
         case(
             "a council request received at the start of time",
             |_| A::org(request("req-1", &[PERSON], i64::MIN, 0)),
-            refuse!(R::DueTooLate { .. }),
+            refuse!(R::ReceivedLongBefore { days: 366 }),
+        ),
+        case(
+            "a council request received more than a year before it is recorded",
+            |l| {
+                A::org(request(
+                    "req-1",
+                    &[PERSON],
+                    l.now - 367 * DAY_US,
+                    l.now - 367 * DAY_US + HOUR_US,
+                ))
+            },
+            refuse!(
+                R::ReceivedLongBefore { days: 366 },
+                "more than 366 days before it is recorded"
+            ),
+        ),
+        case(
+            "a paper council request back-entered eleven months on",
+            |l| {
+                A::org(request(
+                    "req-1",
+                    &[PERSON],
+                    l.now - 330 * DAY_US,
+                    l.now - 330 * DAY_US + HOUR_US,
+                ))
+            },
+            OK,
         ),
         case(
             "a council request received in the future",

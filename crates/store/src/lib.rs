@@ -663,7 +663,23 @@ impl Store {
 
     /// The latest durable signed checkpoint, if any.
     pub fn latest_checkpoint(&self) -> Result<Option<String>, StoreError> {
-        Ok(self.checkpoints()?.pop().map(|(_, note)| note))
+        // From the newest backwards: O(1) reads in the usual case, not one per checkpoint
+        // ever signed (the HTTP service answers this on every request for it).
+        let size = self.size();
+        for kv in self.inner.db.scan_prefix([keys::CHECKPOINT]).rev() {
+            let (k, v) = kv?;
+            let checkpoint_size = keys::trailing_u64(&k)
+                .ok_or_else(|| StoreError::Corrupt("a checkpoint key is malformed".into()))?;
+            if checkpoint_size <= size {
+                let note = String::from_utf8(v.to_vec()).map_err(|_| {
+                    StoreError::Corrupt(format!(
+                        "checkpoint at size {checkpoint_size} is not UTF-8"
+                    ))
+                })?;
+                return Ok(Some(note));
+            }
+        }
+        Ok(None)
     }
 
     /// Every durable signed checkpoint, oldest first, as (tree size, signed note). A

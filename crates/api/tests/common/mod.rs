@@ -112,6 +112,8 @@ impl Harness {
             files.add_user(id, *role, "test user", now_us()).unwrap();
             tokens.insert(*id, files.issue(id, now_us(), None).unwrap().1);
         }
+        // Release the files (and their lock) before the service opens them.
+        drop(files);
         let app = open(dir.path(), config, limits);
         Self {
             router: careledger_api::router(app.clone()),
@@ -357,7 +359,7 @@ impl Harness {
         }))
         .await;
         let now = now_us();
-        self.event("council-mo01", "request.received", None, json!({
+        self.event("staff-rm01", "request.received", None, json!({
             "request_id": "req-1", "requester": "council-mo01", "organisation": "County Council",
             "people": ["person-a"], "categories": ["ConsentRecords", "CommunicationNeeds"],
             "description": "consent evidence for the annual review",
