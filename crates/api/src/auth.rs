@@ -441,7 +441,7 @@ impl Authenticator {
     }
 
     fn locked_out(&self, client: Option<IpAddr>) -> Option<u64> {
-        let client = client?;
+        let client = client_key(client?);
         let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let (count, since) = failures.get(&client)?;
         let elapsed = since.elapsed();
@@ -450,7 +450,9 @@ impl Authenticator {
     }
 
     fn fail(&self, client: Option<IpAddr>) {
-        let Some(client) = client else { return };
+        let Some(client) = client.map(client_key) else {
+            return;
+        };
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         if failures.len() >= FAILED_CLIENTS_MAX && !failures.contains_key(&client) {
             failures.retain(|_, (_, since)| since.elapsed() < FAILED_WINDOW);
@@ -469,5 +471,21 @@ impl Authenticator {
             *entry = (0, Instant::now());
         }
         entry.0 += 1;
+    }
+}
+
+/// The unit the failed-attempt limit counts: an IPv4 address, or an IPv6 /64 (one site's
+/// network; a single host can take any address in it at will).
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut bits = u128::from(v6);
+                bits &= !((1u128 << 64) - 1);
+                IpAddr::V6(std::net::Ipv6Addr::from(bits))
+            }
+        },
     }
 }

@@ -132,6 +132,24 @@ async fn failed_attempts_are_limited_per_client() {
         .unwrap();
     assert!(retry > 0 && retry <= 300, "{retry}");
     assert_eq!(send(attempt([10, 0, 0, 2], &good)).await.status(), 200);
+
+    // IPv6 clients are counted by /64: moving within it does not reset the count.
+    let v6 = |last: u16, token: &str| {
+        let mut req = axum::http::Request::get("/v1/me")
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let ip = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, last);
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(careledger_api::ClientAddr(
+                std::net::SocketAddr::from((ip, 5000)),
+            )));
+        req
+    };
+    for i in 0..careledger_api::auth::FAILED_ATTEMPTS_MAX as u16 {
+        assert_eq!(send(v6(i, "clt_bad_token")).await.status(), 401);
+    }
+    assert_eq!(send(v6(999, &good)).await.status(), 429);
 }
 
 #[tokio::test]
