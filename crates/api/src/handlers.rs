@@ -269,6 +269,10 @@ pub async fn record_event(
         _ => {}
     }
     check_on_behalf(&app, &who, body.subject.as_deref(), &event)?;
+    if let CareEvent::BackEntered(b) = &event {
+        // The entry is applied as if recorded directly: the same checks apply to it.
+        check_on_behalf(&app, &who, body.subject.as_deref(), &b.entry)?;
+    }
     let command = Command {
         actor: who.id.clone(),
         subject: body.subject.clone(),
@@ -355,6 +359,22 @@ fn check_on_behalf(
                 ))
                 .field("payload.decided_by"));
             }
+        }
+    }
+    // Staff record the person's decisions (a signed consent form, say), but not a grant to
+    // themselves or their own role: that would be access they gave themselves.
+    if let CareEvent::AccessGranted(g) = event {
+        let to_self = match &g.grantee {
+            careledger_care::Grantee::Principal(p) => *p == who.id,
+            careledger_care::Grantee::Role(r) => *r == who.role,
+        };
+        if to_self && g.decided_by != who.id {
+            return Err(ApiError::forbidden(format!(
+                "{} may not record a grant to themselves or their own role on {}'s behalf; \
+                 someone else records it, or the person does",
+                who.id, g.decided_by
+            ))
+            .field("payload.grantee"));
         }
     }
     Ok(())

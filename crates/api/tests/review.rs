@@ -108,3 +108,49 @@ async fn after_the_largest_event_number_is_an_empty_page() {
         assert_eq!(items, &json!([]), "{query}");
     }
 }
+
+/// A coordinator may record the person's grant to someone else, but not to themselves or
+/// their own role: that would be access they gave themselves.
+#[tokio::test]
+async fn staff_may_not_record_a_grant_to_themselves() {
+    let h = Harness::seeded().await;
+    let before = h.size();
+    for grantee in [
+        json!({"Principal": "staff-co01"}),
+        json!({"Role": "Coordinator"}),
+    ] {
+        let a = h
+            .post("staff-co01", "/v1/events", json!({"kind": "access.granted", "subject": "person-a", "payload": {
+                "grant_id": "g-self", "grantee": grantee, "categories": ["AccessLog"], "purpose": "DirectCare",
+                "expires_at_us": null, "decided_by": "person-a", "basis": "PersonHasCapacity"}}))
+            .await;
+        a.assert_problem(403, Some("payload.grantee"));
+    }
+    assert_eq!(h.size(), before);
+    // To someone else, on the person's behalf: recorded.
+    h.event("staff-co01", "access.granted", Some("person-a"), json!({
+        "grant_id": "g-cw", "grantee": {"Principal": "staff-cw01"}, "categories": ["ConsentRecords"], "purpose": "DirectCare",
+        "expires_at_us": null, "decided_by": "person-a", "basis": "PersonHasCapacity"}))
+        .await;
+    // And the person may grant to anyone, a member of staff included.
+    h.event("person-a", "access.granted", Some("person-a"), json!({
+        "grant_id": "g-co", "grantee": {"Principal": "staff-co01"}, "categories": ["AccessLog"], "purpose": "DirectCare",
+        "expires_at_us": null, "decided_by": "person-a", "basis": "PersonHasCapacity"}))
+        .await;
+}
+
+/// The checks on whose behalf an event is recorded apply to a back-entry's entry too.
+#[tokio::test]
+async fn a_back_entered_grant_to_oneself_is_refused() {
+    let h = Harness::seeded().await;
+    let at = past_outage(&h).await;
+    let before = h.size();
+    let grant = json!({"AccessGranted": {
+        "grant_id": "g-self", "grantee": {"Principal": "staff-co01"}, "categories": ["AccessLog"],
+        "purpose": "DirectCare", "expires_at_us": null, "decided_by": "person-a", "basis": "PersonHasCapacity"}});
+    let a = h
+        .post("staff-co01", "/v1/events", back_entry(&at, grant))
+        .await;
+    a.assert_problem(403, Some("payload.grantee"));
+    assert_eq!(h.size(), before);
+}
