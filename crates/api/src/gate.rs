@@ -11,8 +11,9 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use careledger_care::event::{AccessRefused, RecordAccessed};
 use careledger_care::policy::{self, Basis};
+use careledger_care::RuleError;
 use careledger_care::{CareEvent, Category, Purpose};
-use careledger_ledger::Command;
+use careledger_ledger::{CareRefusal, Command, LedgerError};
 use serde_json::{json, Value};
 
 use crate::auth::Principal;
@@ -83,9 +84,7 @@ pub async fn read<T>(
         })
     })?;
     let Some((decision, ais_flag)) = decided else {
-        return Err(
-            ApiError::not_found(format!("no person {person:?} in this ledger")).field("person"),
-        );
+        return Err(ApiError::no_person(person));
     };
     // The answer is built (outside the projections' lock, since histories read the log)
     // but not sent until the access event is durable.
@@ -106,7 +105,7 @@ pub async fn read<T>(
         items,
     });
     match app
-        .append(vec![Command::about(&who.id, person, now, event)])
+        .append_ledger(vec![Command::about(&who.id, person, now, event)])
         .await
     {
         Ok(receipts) => {
@@ -121,10 +120,11 @@ pub async fn read<T>(
         }
         // The state changed between the decision and the append (a grant revoked, an
         // emergency access expired): the rules refused the read; record the refusal.
-        Err(e) if e.kind == "forbidden" => {
-            Err(refuse(app, who, person, categories, purpose, now, e.detail).await)
-        }
-        Err(e) => Err(e),
+        Err(LedgerError::Refused {
+            error: CareRefusal::Rule(RuleError::AccessNotAllowed { reason }),
+            ..
+        }) => Err(refuse(app, who, person, categories, purpose, now, reason).await),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -145,9 +145,7 @@ pub async fn emergency(
         ));
     }
     if app.ledger.read(|s| s.person(&person).is_none())? {
-        return Err(
-            ApiError::not_found(format!("no person {person:?} in this ledger")).field("person"),
-        );
+        return Err(ApiError::no_person(&person));
     }
     let now = careledger_store::now_us();
     let event = CareEvent::EmergencyAccess(EmergencyAccess {
@@ -888,17 +886,10 @@ pub async fn healthz() -> Response {
 /// Ready when the ledger accepts appends and the service is not shutting down.
 pub async fn readyz(State(app): State<App>) -> Response {
     if app.shutting_down.load(Relaxed) {
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "shutting down",
-        )
-        .into_response();
+        return ApiError::unavailable("shutting down").into_response();
     }
     if app.write_failed.load(Relaxed) {
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+        return ApiError::unavailable(
             "an append failed to be written; the ledger refuses appends until the service is restarted",
         )
         .into_response();

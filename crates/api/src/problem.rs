@@ -60,6 +60,15 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not-found", detail)
     }
 
+    /// A person id the ledger does not know.
+    pub fn no_person(id: &str) -> Self {
+        Self::not_found(format!("no person {id:?} in this ledger")).field("person")
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
+    }
+
     pub fn busy(detail: impl Into<String>) -> Self {
         let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", detail);
         e.retry_after = Some(RETRY_AFTER_SECONDS);
@@ -200,11 +209,9 @@ impl From<AppendError> for ApiError {
                 "rule-violated",
                 e.to_string(),
             ),
-            AppendError::Closed => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the ledger is shutting down; nothing was written",
-            ),
+            AppendError::Closed => {
+                ApiError::unavailable("the ledger is shutting down; nothing was written")
+            }
             other => ApiError::internal(other.to_string()),
         }
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use careledger_care::sla::{due_events, next_deadline};
 use careledger_care::CareEvent;
-use careledger_ledger::Command;
+use careledger_ledger::{Command, LedgerError};
 
 use crate::{App, SLA_ACTOR};
 
@@ -30,7 +30,7 @@ pub async fn tick(app: &App) -> Result<usize, crate::ApiError> {
         // One event per append: a refusal (another writer got there first) must not hold
         // back the others.
         match app
-            .append(vec![Command::organisation(SLA_ACTOR, now, event)])
+            .append_ledger(vec![Command::organisation(SLA_ACTOR, now, event)])
             .await
         {
             Ok(_) => {
@@ -42,8 +42,9 @@ pub async fn tick(app: &App) -> Result<usize, crate::ApiError> {
                 };
                 counter.fetch_add(1, Relaxed);
             }
-            Err(e) if e.status.is_client_error() => {}
-            Err(e) => return Err(e),
+            // Refused by the rules: already recorded (by another writer), or no longer due.
+            Err(LedgerError::Refused { .. }) => {}
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(appended)

@@ -160,9 +160,7 @@ fn with_person<R>(
 ) -> Result<R, ApiError> {
     app.ledger
         .read(|s| s.person(id).map(|p| f(p, s)))?
-        .ok_or_else(|| {
-            ApiError::not_found(format!("no person {id:?} in this ledger")).field("person")
-        })
+        .ok_or_else(|| ApiError::no_person(id))
 }
 
 /// A page of the person's history: events whose kind `keep` accepts (and, for a back-entry,
