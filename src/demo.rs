@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use careledger_care::findings::findings;
-use careledger_ledger::simulate::{self, SimConfig};
+use careledger_ledger::simulate::{self, SimConfig, SimReport};
 use careledger_ledger::Ledger;
 use careledger_store::{Store, StoreConfig};
 
@@ -14,7 +14,9 @@ const PEOPLE: u32 = 12;
 const DAYS: u32 = 30;
 const SEED: u64 = 1;
 
-pub fn run(dir: &Path) -> Result<(), CliError> {
+/// Creates the demo ledger at `dir` (which must hold none) and fills it with the simulated
+/// month; `careledger demo` and `careledger serve --demo` both start here.
+pub fn fill(dir: &Path) -> Result<(Ledger, SimReport), CliError> {
     Store::init(dir, "demo.careledger.local/home-care")?;
     let ledger = Ledger::open(dir, StoreConfig::default())?;
     let config = SimConfig {
@@ -24,6 +26,11 @@ pub fn run(dir: &Path) -> Result<(), CliError> {
         end: crate::care_cli::today(),
     };
     let report = simulate::run(&ledger, config, |_, _, _| {})?;
+    Ok((ledger, report))
+}
+
+pub fn run(dir: &Path) -> Result<(), CliError> {
+    let (ledger, report) = fill(dir)?;
     let checkpoint = ledger.store().checkpoint_now()?;
     let verified = ledger
         .store()

@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use careledger_api::auth::AuthFiles;
 use careledger_api::{App, Limits};
 use careledger_care::{Relationship, Role};
-use careledger_ledger::simulate::{self, SimConfig};
-use careledger_store::{now_us, Store};
+use careledger_store::now_us;
 use clap::{Args, Subcommand};
 
 use crate::cli::{fail, CliError, DataDir};
@@ -158,32 +157,13 @@ pub fn token(what: TokenCommand) -> Result<(), CliError> {
     Ok(())
 }
 
-const DEMO_PEOPLE: u32 = 12;
-const DEMO_DAYS: u32 = 30;
-
-/// Fills a new demo ledger and returns (role, user id) for one demo user per role.
+/// Fills a new demo ledger (if `dir` holds none) and returns (role, user id) for one demo
+/// user per role.
 fn demo(dir: &Path) -> Result<Vec<(Role, String)>, CliError> {
     if !dir.join(careledger_store::SLED_DIR).exists() {
-        Store::init(dir, "demo.careledger.local/home-care")?;
-        let ledger = crate::care_cli::open_ledger(dir)?;
-        eprintln!(
-            "careledger: simulating {DEMO_DAYS} days of home care for {DEMO_PEOPLE} people..."
-        );
-        let report = simulate::run(
-            &ledger,
-            SimConfig {
-                people: DEMO_PEOPLE,
-                days: DEMO_DAYS,
-                seed: 1,
-                end: crate::care_cli::today(),
-            },
-            |_, _, _| {},
-        )?;
-        eprintln!(
-            "careledger: {} events written to {}",
-            report.events,
-            dir.display()
-        );
+        eprintln!("careledger: simulating a month of home care for the demo...");
+        let (_, report) = crate::demo::fill(dir)?;
+        eprintln!("careledger: {} events written to {}", report.events, dir.display());
     }
     let ledger = crate::care_cli::open_ledger(dir)?;
     let (representative, partner) = ledger.read(|s| {
