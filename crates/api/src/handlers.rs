@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 
 use crate::extract::{parse_json, parse_time, read_json_bytes, time, Auth, JsonBody, Params};
 use crate::gate;
-use crate::views::{self, finding_json, stamp, Page};
+use crate::views::{self, finding_json, stamp, Page, Source, Visit};
 use crate::{ApiError, App, Principal};
 
 type ApiResult<T = Json<Value>> = Result<T, ApiError>;
@@ -421,7 +421,8 @@ pub async fn audit_access(State(app): State<App>, Auth(who): Auth, params: Param
             &[Category::AccessLog],
             Purpose::Audit,
             |app| {
-                let (rows, next, _) = scan(app, Some(&person), after, None, limit, &keep)?;
+                let (rows, next, _) =
+                    audit_rows(app, Source::Person(&person), after, None, limit, &keep)?;
                 let n = rows.len() as u32;
                 Ok((json!({"items": rows, "next_after": next}), n))
             },
@@ -440,7 +441,7 @@ pub async fn audit_access(State(app): State<App>, Auth(who): Auth, params: Param
         (None, Some(f)) => first_recorded_at_or_after(&app, f)?.checked_sub(1),
         (None, None) => None,
     };
-    let (rows, next, per_person) = scan(&app, None, start, to, limit, &keep)?;
+    let (rows, next, per_person) = audit_rows(&app, Source::Log, start, to, limit, &keep)?;
     let now = careledger_store::now_us();
     let commands: Vec<Command> = per_person
         .iter()
@@ -488,53 +489,37 @@ fn first_recorded_at_or_after(app: &App, at: i64) -> Result<u64, ApiError> {
 
 type Rows = (Vec<Value>, Option<u64>, BTreeMap<String, u32>);
 
-/// Scans the log (or one person's index) after `after` for rows `keep` accepts, up to
-/// `limit` rows and [`crate::Limits::audit_scan_events_max`] events.
-fn scan(
+/// Access events after `after` that `keep` accepts, from the log or one person's index, up
+/// to `limit` rows and [`crate::Limits::audit_scan_events_max`] events read; with the
+/// cursor, and how many rows each person has.
+fn audit_rows(
     app: &App,
-    person: Option<&str>,
+    source: Source<'_>,
     after: Option<u64>,
     to: Option<i64>,
     limit: usize,
     keep: &dyn Fn(&careledger_log::envelope::Envelope, &Option<CareEvent>) -> bool,
 ) -> Result<Rows, ApiError> {
-    let store = app.ledger.store();
-    // `after` is the client's number: the largest one is a page after everything.
-    let mut next = after.map_or(0, |a| a.saturating_add(1));
     let mut rows = Vec::new();
     let mut per_person = BTreeMap::new();
-    let mut scanned = 0;
-    loop {
-        if rows.len() >= limit {
-            return Ok((rows, next.checked_sub(1), per_person));
-        }
-        if scanned >= app.limits.audit_scan_events_max {
-            return Ok((rows, next.checked_sub(1), per_person));
-        }
-        let chunk = match person {
-            Some(p) => store.by_subject(p, next, 1024)?,
-            None => store.range(next, 1024)?,
-        };
-        let Some(last) = chunk.last() else {
-            return Ok((rows, None, per_person));
-        };
-        let chunk_end = last.envelope.seq + 1;
-        for stored in chunk {
-            scanned += 1;
+    let next = views::scan(
+        app,
+        source,
+        after,
+        limit,
+        app.limits.audit_scan_events_max,
+        |stored| {
             let e = &stored.envelope;
+            // Recorded-at never decreases: nothing later can be in the range.
             if to.is_some_and(|t| e.recorded_at_us > t) {
-                return Ok((rows, None, per_person));
+                return Visit::Stop;
             }
-            next = e.seq + 1;
             if !AUDIT_KINDS.contains(&e.kind.as_str()) {
-                continue;
+                return Visit::Skip;
             }
-            let event = stored
-                .payload
-                .as_ref()
-                .and_then(|(_, p)| CareEvent::decode(&e.kind, p).ok());
+            let event = views::decode(stored);
             if !keep(e, &event) {
-                continue;
+                return Visit::Skip;
             }
             let mut row = views::event_json(e, event.as_ref());
             row["person"] = json!(e.subject);
@@ -542,12 +527,10 @@ fn scan(
                 *per_person.entry(subject.clone()).or_insert(0) += 1;
             }
             rows.push(row);
-            if rows.len() >= limit {
-                return Ok((rows, Some(e.seq), per_person));
-            }
-        }
-        next = next.max(chunk_end);
-    }
+            Visit::Take
+        },
+    )?;
+    Ok((rows, next, per_person))
 }
 
 // ------------------------------------------------------------------ monitoring officers

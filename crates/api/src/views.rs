@@ -7,6 +7,7 @@ use careledger_care::findings::{person_findings_at, Finding};
 use careledger_care::state::{PersonState, Stamp};
 use careledger_care::{CareEvent, Category};
 use careledger_log::envelope::Envelope;
+use careledger_store::StoredEvent;
 use serde_json::{json, Value};
 
 use crate::extract::time;
@@ -163,6 +164,70 @@ fn with_person<R>(
         .ok_or_else(|| ApiError::no_person(id))
 }
 
+/// Where a [`scan`] reads: one person's events (through the subject index) or the log.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    Person(&'a str),
+    Log,
+}
+
+/// What a [`scan`]'s visitor does with an event.
+pub enum Visit {
+    /// Counts towards the page.
+    Take,
+    Skip,
+    /// Nothing after this event can be wanted: the scan ends with no cursor.
+    Stop,
+}
+
+/// Events read per store call.
+const SCAN_CHUNK: usize = 1024;
+
+/// Reads events after `after` (a client's event number) from `source`, oldest first, handing
+/// each to `visit`, until it has taken `limit`, read `scan_max` events, or reached the end.
+/// Returns the cursor to go on from (`next_after`), or none at the end.
+pub fn scan(
+    app: &App,
+    source: Source<'_>,
+    after: Option<u64>,
+    limit: usize,
+    scan_max: usize,
+    mut visit: impl FnMut(&StoredEvent) -> Visit,
+) -> Result<Option<u64>, ApiError> {
+    let store = app.ledger.store();
+    // The largest event number is a page after everything, not an overflow.
+    let mut next = after.map_or(0, |a| a.saturating_add(1));
+    let (mut taken, mut scanned) = (0, 0);
+    loop {
+        let chunk = match source {
+            Source::Person(p) => store.by_subject(p, next, SCAN_CHUNK)?,
+            Source::Log => store.range(next, SCAN_CHUNK)?,
+        };
+        if chunk.is_empty() {
+            return Ok(None);
+        }
+        for stored in &chunk {
+            let seq = stored.envelope.seq;
+            next = seq + 1;
+            scanned += 1;
+            match visit(stored) {
+                Visit::Stop => return Ok(None),
+                Visit::Take => taken += 1,
+                Visit::Skip => {}
+            }
+            if taken >= limit || scanned >= scan_max {
+                return Ok(Some(seq));
+            }
+        }
+    }
+}
+
+/// The care event stored with an envelope, if its payload is there and decodes.
+pub fn decode(stored: &StoredEvent) -> Option<CareEvent> {
+    let (_, payload) = stored.payload.as_ref()?;
+    CareEvent::decode(&stored.envelope.kind, payload).ok()
+}
+
 /// A page of the person's history: events whose kind `keep` accepts (and, for a back-entry,
 /// whose entry it accepts), with the cursor to go on from.
 fn history(
@@ -172,55 +237,33 @@ fn history(
     keep: impl Fn(&CareEvent) -> bool,
     kinds: &[&str],
 ) -> Result<(Value, u32), ApiError> {
-    let store = app.ledger.store();
-    // `after` is the client's number: the largest one is a page after everything.
-    let mut next = page.after.map_or(0, |a| a.saturating_add(1));
     let mut items = Vec::new();
-    let mut scanned = 0usize;
-    let mut more = true;
-    while items.len() < page.limit && scanned < HISTORY_SCAN_EVENTS_MAX {
-        let chunk = store.by_subject(person, next, 1024)?;
-        let Some(last) = chunk.last() else {
-            more = false;
-            break;
-        };
-        next = last.envelope.seq + 1;
-        for stored in chunk {
-            scanned += 1;
+    let next = scan(
+        app,
+        Source::Person(person),
+        page.after,
+        page.limit,
+        HISTORY_SCAN_EVENTS_MAX,
+        |stored| {
             let k = stored.envelope.kind.as_str();
             if !(kinds.contains(&k) || k == "outage.back_entered") {
-                continue;
+                return Visit::Skip;
             }
-            let event = stored
-                .payload
-                .as_ref()
-                .and_then(|(_, p)| CareEvent::decode(k, p).ok());
+            let event = decode(stored);
             let wanted = match &event {
                 Some(CareEvent::BackEntered(b)) => keep(&b.entry),
                 Some(e) => keep(e),
                 None => kinds.contains(&k),
             };
-            if wanted {
-                items.push(event_json(&stored.envelope, event.as_ref()));
-                if items.len() == page.limit {
-                    break;
-                }
+            if !wanted {
+                return Visit::Skip;
             }
-        }
-    }
-    let last_seen = next.checked_sub(1);
-    let cursor = match (
-        more,
-        items.len() == page.limit,
-        scanned >= HISTORY_SCAN_EVENTS_MAX,
-    ) {
-        (false, _, _) => None,
-        (true, true, _) => items.last().and_then(|i| i["event"].as_u64()),
-        (true, false, true) => last_seen,
-        _ => None,
-    };
+            items.push(event_json(&stored.envelope, event.as_ref()));
+            Visit::Take
+        },
+    )?;
     let n = items.len() as u32;
-    Ok((json!({"items": items, "next_after": cursor}), n))
+    Ok((json!({"items": items, "next_after": next}), n))
 }
 
 fn of_kinds(kinds: &'static [&'static str]) -> impl Fn(&CareEvent) -> bool {
@@ -278,11 +321,7 @@ fn care_plan(app: &App, id: &str, page: &Page) -> Result<(Value, u32), ApiError>
             ApiError::not_found(format!("{id} has no care plan version {wanted}")).field("version")
         })?;
         let stored = app.ledger.store().get(s.seq)?;
-        let event = stored
-            .payload
-            .as_ref()
-            .and_then(|(_, p)| CareEvent::decode(&stored.envelope.kind, p).ok());
-        body["version"] = event_json(&stored.envelope, event.as_ref());
+        body["version"] = event_json(&stored.envelope, decode(&stored).as_ref());
     }
     Ok((body, 1 + versions.len() as u32))
 }

@@ -708,3 +708,52 @@ async fn unknown_routes_and_methods_are_problems() {
         .unwrap();
     h.request(req).await.assert_problem(405, None);
 }
+
+/// A query that reads its bound of events before filling its page answers with a cursor,
+/// and following the cursors reaches every row.
+#[tokio::test]
+async fn a_scan_bound_ends_the_page_with_a_cursor() {
+    let limits = careledger_api::Limits {
+        audit_scan_events_max: 7,
+        ..common::quiet()
+    };
+    let h = Harness::with(careledger_store::StoreConfig::default(), limits);
+    h.seed().await;
+    for _ in 0..3 {
+        h.get(Some("staff-cw01"), "/v1/people/person-a/care-plan")
+            .await;
+    }
+    let reads = h.size();
+    let mut after: Option<u64> = None;
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let path = match after {
+            Some(a) => format!("/v1/audit/access?actor=staff-cw01&after={a}"),
+            None => "/v1/audit/access?actor=staff-cw01".to_string(),
+        };
+        let body = h.get(Some("auditor-01"), &path).await.json();
+        pages += 1;
+        seen.extend(
+            body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["event"].as_u64().unwrap()),
+        );
+        match body["next_after"].as_u64() {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+        assert!(pages < 100, "the cursors go on");
+    }
+    assert!(
+        pages > 3,
+        "seven events a page over {reads} events: {pages} pages"
+    );
+    assert_eq!(
+        seen,
+        [reads - 3, reads - 2, reads - 1],
+        "each of the care worker's reads once"
+    );
+}
