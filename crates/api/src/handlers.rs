@@ -634,22 +634,41 @@ pub async fn requests(State(app): State<App>, Auth(who): Auth, params: Params) -
             ))
         }
     };
+    let (rows, next) = visible_requests(&app, &who, after.as_deref(), limit, open_only)?;
     let now = careledger_store::now_us();
-    let items = app.ledger.read(|s| {
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|(id, r)| request_json(id, r, now))
+        .collect();
+    Ok(Json(json!({"items": items, "next_after": next})))
+}
+
+/// Requests by id, and the id to go on after.
+type RequestPage = (Vec<(String, CouncilRequest)>, Option<String>);
+
+/// A page of the council requests `who` may see (council officers: their own), in
+/// request-id order after `after`, with the cursor to go on from.
+fn visible_requests(
+    app: &App,
+    who: &Principal,
+    after: Option<&str>,
+    limit: usize,
+    open_only: bool,
+) -> Result<RequestPage, ApiError> {
+    let rows = app.ledger.read(|s| {
         s.requests
             .iter()
             .filter(|(_, r)| !who.role.is_council() || r.requester == who.id)
             .filter(|(_, r)| !open_only || !r.status.is_closed())
-            .filter(|(id, _)| after.as_deref().is_none_or(|a| id.as_str() > a))
+            .filter(|(id, _)| after.is_none_or(|a| id.as_str() > a))
             .take(limit)
-            .map(|(id, r)| (id.clone(), request_json(id, r, now)))
+            .map(|(id, r)| (id.clone(), r.clone()))
             .collect::<Vec<_>>()
     })?;
-    let next = (items.len() == limit)
-        .then(|| items.last().map(|(id, _)| id.clone()))
+    let next = (rows.len() == limit)
+        .then(|| rows.last().map(|(id, _)| id.clone()))
         .flatten();
-    let items: Vec<Value> = items.into_iter().map(|(_, v)| v).collect();
-    Ok(Json(json!({"items": items, "next_after": next})))
+    Ok((rows, next))
 }
 
 /// The response-time report (R12): every request with received, due, responded, time taken
@@ -664,17 +683,11 @@ pub async fn response_times(State(app): State<App>, Auth(who): Auth, params: Par
     let checkpoint = tokio::task::spawn_blocking(move || store.checkpoint_now())
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??;
-    let size = checkpoint_size(&checkpoint)?;
+    let size = careledger_log::Checkpoint::open(&checkpoint, app.ledger.store().verifier())
+        .map_err(|e| ApiError::internal(format!("the ledger's own checkpoint: {e}")))?
+        .size;
     let now = careledger_store::now_us();
-    let rows = app.ledger.read(|s| {
-        s.requests
-            .iter()
-            .filter(|(_, r)| !who.role.is_council() || r.requester == who.id)
-            .filter(|(id, _)| after.as_deref().is_none_or(|a| id.as_str() > a))
-            .take(limit)
-            .map(|(id, r)| (id.clone(), r.clone()))
-            .collect::<Vec<_>>()
-    })?;
+    let (rows, next) = visible_requests(&app, &who, after.as_deref(), limit, false)?;
     let mut items = Vec::with_capacity(rows.len());
     for (id, r) in &rows {
         let mut events = vec![("received", r.received)];
@@ -706,24 +719,12 @@ pub async fn response_times(State(app): State<App>, Auth(who): Auth, params: Par
             "events": proved,
         }));
     }
-    let next = (rows.len() == limit)
-        .then(|| rows.last().map(|(id, _)| id.clone()))
-        .flatten();
     Ok(Json(json!({
         "checkpoint": checkpoint,
         "tree_size": size,
         "items": items,
         "next_after": next,
     })))
-}
-
-fn checkpoint_size(note: &str) -> Result<u64, ApiError> {
-    note.lines()
-        .nth(1)
-        .and_then(|l| l.parse().ok())
-        .ok_or_else(|| {
-            ApiError::internal("the signed checkpoint has no tree size on its second line")
-        })
 }
 
 // ------------------------------------------------------------------ the ledger, for outside verification
