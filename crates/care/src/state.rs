@@ -1247,6 +1247,32 @@ impl State {
         Ok(r)
     }
 
+    /// The open request an SLA event (`what`: "warning" or "breach") is about, checked to
+    /// name its due time and not to have one already (`recorded` reads which).
+    fn sla_request(
+        &self,
+        id: &str,
+        due_at_us: TimeUs,
+        what: &'static str,
+        recorded: impl Fn(&CouncilRequest) -> Option<Stamp>,
+    ) -> Result<&CouncilRequest, RuleError> {
+        let r = self.open_request(id)?;
+        if r.due_at_us != due_at_us {
+            return Err(RuleError::SlaDueMismatch {
+                id: id.into(),
+                given: due_at_us,
+                due: r.due_at_us,
+            });
+        }
+        if recorded(r).is_some() {
+            return Err(RuleError::SlaAlreadyRecorded {
+                id: id.into(),
+                what,
+            });
+        }
+        Ok(r)
+    }
+
     fn check_organisation(&self, meta: &Meta<'_>, event: &CareEvent) -> Result<(), RuleError> {
         use CareEvent as E;
         match event {
@@ -1328,20 +1354,7 @@ impl State {
                 self.open_request(&e.request_id)?;
             }
             E::SlaWarning(e) => {
-                let r = self.open_request(&e.request_id)?;
-                if r.due_at_us != e.due_at_us {
-                    return Err(RuleError::SlaDueMismatch {
-                        id: e.request_id.clone(),
-                        given: e.due_at_us,
-                        due: r.due_at_us,
-                    });
-                }
-                if r.warned.is_some() {
-                    return Err(RuleError::SlaAlreadyRecorded {
-                        id: e.request_id.clone(),
-                        what: "warning",
-                    });
-                }
+                let r = self.sla_request(&e.request_id, e.due_at_us, "warning", |r| r.warned)?;
                 if meta.recorded_at_us < crate::sla::warn_at(r) {
                     return Err(RuleError::SlaNotDue {
                         id: e.request_id.clone(),
@@ -1350,20 +1363,7 @@ impl State {
                 }
             }
             E::SlaBreached(e) => {
-                let r = self.open_request(&e.request_id)?;
-                if r.due_at_us != e.due_at_us {
-                    return Err(RuleError::SlaDueMismatch {
-                        id: e.request_id.clone(),
-                        given: e.due_at_us,
-                        due: r.due_at_us,
-                    });
-                }
-                if r.breached.is_some() {
-                    return Err(RuleError::SlaAlreadyRecorded {
-                        id: e.request_id.clone(),
-                        what: "breach",
-                    });
-                }
+                let r = self.sla_request(&e.request_id, e.due_at_us, "breach", |r| r.breached)?;
                 if meta.recorded_at_us <= r.due_at_us {
                     return Err(RuleError::SlaNotDue {
                         id: e.request_id.clone(),
