@@ -693,16 +693,7 @@ impl Store {
     }
 
     fn decode_event(seq: u64, record: &[u8]) -> Result<StoredEvent, StoreError> {
-        let record = keys::split_record(record)
-            .ok_or_else(|| StoreError::Corrupt(format!("event {seq}: record is truncated")))?;
-        let envelope = Envelope::decode(record.envelope)
-            .map_err(|e| StoreError::Corrupt(format!("event {seq}: {e}")))?;
-        if envelope.seq != seq {
-            return Err(StoreError::Corrupt(format!(
-                "event {seq}: envelope says sequence {}",
-                envelope.seq
-            )));
-        }
+        let (record, envelope) = checked_record(seq, record)?;
         Ok(StoredEvent {
             envelope,
             envelope_bytes: record.envelope.to_vec(),
@@ -1021,6 +1012,25 @@ impl SledNodes<'_> {
             .copied()
             .ok_or_else(|| missing(&format!("is missing from event {leaf}")))
     }
+}
+
+/// The stored record of event `seq`, split, with its envelope decoded and checked to be
+/// event `seq`'s: what every reader of stored events starts from.
+pub(crate) fn checked_record(
+    seq: u64,
+    record: &[u8],
+) -> Result<(keys::Record<'_>, Envelope), StoreError> {
+    let record = keys::split_record(record)
+        .ok_or_else(|| StoreError::Corrupt(format!("event {seq}: record is truncated")))?;
+    let envelope = Envelope::decode(record.envelope)
+        .map_err(|e| StoreError::Corrupt(format!("event {seq}: {e}")))?;
+    if envelope.seq != seq {
+        return Err(StoreError::Corrupt(format!(
+            "event {seq}: envelope says sequence {}",
+            envelope.seq
+        )));
+    }
+    Ok((record, envelope))
 }
 
 pub(crate) fn read_checkpoints(db: &sled::Db) -> Result<Vec<(u64, String)>, StoreError> {

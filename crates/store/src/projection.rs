@@ -187,16 +187,7 @@ pub(crate) fn catch_up(
         if seq != reached {
             return Err(StoreError::Corrupt(format!("event {reached} is missing")));
         }
-        let record = keys::split_record(&chunk[at])
-            .ok_or_else(|| StoreError::Corrupt(format!("event {seq}: record is truncated")))?;
-        let envelope = Envelope::decode(record.envelope)
-            .map_err(|e| StoreError::Corrupt(format!("event {seq}: {e}")))?;
-        if envelope.seq != seq {
-            return Err(StoreError::Corrupt(format!(
-                "event {seq}: envelope says sequence {}",
-                envelope.seq
-            )));
-        }
+        let (record, envelope) = crate::checked_record(seq, &chunk[at])?;
         projection
             .replay(&envelope, record.payload.map(|(_, payload)| payload))
             .map_err(|reason| {
