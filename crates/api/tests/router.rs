@@ -4,7 +4,6 @@ mod common;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use careledger_care::CareEvent;
 use careledger_log::merkle::{verify_consistency, verify_inclusion, Blake3Hasher};
 use careledger_log::note::NoteVerifier;
 use careledger_log::Checkpoint;
@@ -684,7 +683,6 @@ async fn ledger_endpoints_for_outside_verification() {
     let envelope = careledger_log::envelope::Envelope::decode(&bytes).unwrap();
     assert_eq!(envelope.seq, 0);
     assert_eq!(envelope.kind, "staff.registered");
-    let _ = CareEvent::KINDS;
 }
 
 #[tokio::test]
