@@ -278,10 +278,9 @@ async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
     };
     let mut response = next.run(req).await;
     let route = response
-        .extensions()
-        .get::<Route>()
-        .map(|r| r.0.clone())
-        .unwrap_or_else(|| "unmatched".into());
+        .extensions_mut()
+        .remove::<Route>()
+        .map_or_else(|| "unmatched".into(), |r| r.0);
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
     }
