@@ -76,7 +76,7 @@ impl<T: DeserializeOwned> FromRequest<App> for JsonBody<T> {
 }
 
 /// The body's bytes, after checking its type and size.
-pub async fn read_json_bytes(req: Request, app: &App) -> Result<axum::body::Bytes, ApiError> {
+async fn read_json_bytes(req: Request, app: &App) -> Result<axum::body::Bytes, ApiError> {
     let json = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -106,7 +106,7 @@ pub async fn read_json_bytes(req: Request, app: &App) -> Result<axum::body::Byte
         })
 }
 
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // serde reads an array as a struct's fields in order; a body is always an object here.
     match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => {}

@@ -21,7 +21,7 @@ use careledger_ledger::{CareRefusal, Command, LedgerError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::extract::{parse_json, parse_time, read_json_bytes, time, Auth, JsonBody, Params};
+use crate::extract::{parse_time, time, Auth, JsonBody, Params};
 use crate::gate;
 use crate::views::{self, finding_json, stamp, Page, Source, Visit};
 use crate::{ApiError, App, Principal};
@@ -183,7 +183,7 @@ pub async fn emergency(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EventRequest {
+pub struct EventRequest {
     kind: String,
     #[serde(default)]
     subject: Option<String>,
@@ -196,10 +196,8 @@ struct EventRequest {
 pub async fn record_event(
     State(app): State<App>,
     Auth(who): Auth,
-    request: axum::extract::Request,
+    JsonBody(body): JsonBody<EventRequest>,
 ) -> Result<Response, ApiError> {
-    let bytes = read_json_bytes(request, &app).await?;
-    let body: EventRequest = parse_json(&bytes)?;
     let kind = body.kind.as_str();
     let Some(scope) = CareEvent::scope_of(kind) else {
         return Err(ApiError::bad_request(
