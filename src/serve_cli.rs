@@ -163,7 +163,11 @@ fn demo(dir: &Path) -> Result<Vec<(Role, String)>, CliError> {
     if !dir.join(careledger_store::SLED_DIR).exists() {
         eprintln!("careledger: simulating a month of home care for the demo...");
         let (_, report) = crate::demo::fill(dir)?;
-        eprintln!("careledger: {} events written to {}", report.events, dir.display());
+        eprintln!(
+            "careledger: {} events written to {}",
+            report.events,
+            dir.display()
+        );
     }
     let ledger = crate::care_cli::open_ledger(dir)?;
     let (representative, partner) = ledger.read(|s| {
