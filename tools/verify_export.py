@@ -1213,7 +1213,9 @@ def main(argv=None) -> int:
                     help="output of `careledger show --seq SEQ --raw` (repeatable)")
     ap.add_argument("--self-test", action="store_true",
                     help="run the RFC 6962 vectors (SHA-256) and the built-in format tests")
-    ap.add_argument("--vectors", default="/work/shared/testdata/rfc6962-vectors",
+    ap.add_argument("--vectors", default=os.path.join(
+                        os.path.dirname(os.path.abspath(__file__)), "..", "crates", "log",
+                        "tests", "data", "rfc6962-vectors"),
                     help="RFC 6962 vector directory for --self-test")
     ap.add_argument("--write-sample", metavar="DIR",
                     help="testing aid: write export.bin, checkpoint.txt, key.txt built from "

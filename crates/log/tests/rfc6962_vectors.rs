@@ -1,5 +1,6 @@
 //! Runs the RFC 6962 / RFC 9162 proof verifiers, instantiated with SHA-256, over every
-//! published test vector in `shared/testdata/rfc6962-vectors` (from transparency-dev/merkle).
+//! published test vector in `tests/data/rfc6962-vectors` (from transparency-dev/merkle, with
+//! its LICENSE and README saying where it comes from).
 //!
 //! Every file is one case: the verifier must accept it when `wantErr` is false and refuse it
 //! when `wantErr` is true. All disagreements are collected and reported together.
@@ -13,10 +14,7 @@ use careledger_log::merkle::{verify_consistency, verify_inclusion};
 use careledger_log::Sha256Hasher;
 use serde_json::Value;
 
-const VECTORS_DIR: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/testdata/rfc6962-vectors"
-);
+const VECTORS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/rfc6962-vectors");
 
 /// Every `*.json` file under `dir`, at any depth, in a stable order.
 fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {
