@@ -124,11 +124,10 @@ pub fn decide(
             decision.refused.push((
                 *c,
                 format!(
-                    "{person_id} is not registered: no one has access to {} for {} (asked by {} {})",
+                    "{person_id} is not registered: no one has access to {} for {} (asked by {})",
                     c.name(),
                     purpose.name(),
-                    if principal.role.name().starts_with(['a', 'e']) { "an" } else { "a" },
-                    principal.role.name()
+                    principal.role.with_article()
                 ),
             ));
         }
@@ -235,20 +234,15 @@ pub fn decide(
                         purpose.name()
                     ),
                     role if role.is_staff() && !known_in_role => format!(
-                        "{} is not registered as a {} in this ledger, so has no access to {} for {}",
+                        "{} is not registered as {} in this ledger, so has no access to {} for {}",
                         principal.id,
-                        role.name(),
+                        role.with_article(),
                         category.name(),
                         purpose.name()
                     ),
                     role => format!(
-                        "{} {} has no access to {} for {}",
-                        if role.name().starts_with(['a', 'e']) {
-                            "an"
-                        } else {
-                            "a"
-                        },
-                        role.name(),
+                        "{} has no access to {} for {}",
+                        role.with_article(),
                         category.name(),
                         purpose.name()
                     ),

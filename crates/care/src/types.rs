@@ -72,6 +72,20 @@ impl Role {
             Role::EmergencyClinician => "emergency clinician",
         }
     }
+
+    /// The role's [`name`](Self::name) with its indefinite article, for messages: "a care
+    /// worker", "an auditor", "an emergency clinician"; the person's role is already
+    /// definite ("the person").
+    pub fn with_article(self) -> String {
+        let name = self.name();
+        if name.starts_with("the ") {
+            name.to_string()
+        } else if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            format!("an {name}")
+        } else {
+            format!("a {name}")
+        }
+    }
 }
 
 /// Categories of information in a person's record (DESIGN.md, Access).
@@ -369,4 +383,30 @@ pub enum Severity {
     Low,
     Moderate,
     High,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_role_takes_the_right_article() {
+        let expected = [
+            (Role::CareWorker, "a care worker"),
+            (Role::Coordinator, "a coordinator"),
+            (Role::RegisteredManager, "a registered manager"),
+            (Role::ProviderAdmin, "a provider admin"),
+            (Role::Person, "the person"),
+            (Role::Representative, "a representative"),
+            (Role::Partner, "a partner"),
+            (Role::MonitoringOfficer, "a monitoring officer"),
+            (Role::SocialCareProfessional, "a social care professional"),
+            (Role::Auditor, "an auditor"),
+            (Role::EmergencyClinician, "an emergency clinician"),
+        ];
+        assert_eq!(expected.len(), Role::ALL.len());
+        for (role, phrase) in expected {
+            assert_eq!(role.with_article(), phrase);
+        }
+    }
 }

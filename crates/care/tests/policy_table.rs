@@ -883,3 +883,82 @@ fn a_person_who_is_not_registered() {
         );
     }
 }
+
+// ------------------------------------------------------------------------ refusal wording
+
+/// The reason `decide` gives for refusing `category` to `principal` about p-1 at `at`.
+fn refusal(
+    state: &State,
+    id: &str,
+    role: Role,
+    category: Category,
+    purpose: Purpose,
+    at: TimeUs,
+) -> String {
+    let d = decide(
+        state,
+        &Principal { id, role },
+        "p-1",
+        &[category],
+        purpose,
+        at,
+    );
+    assert!(d.allowed.is_empty(), "{id} was allowed {}", category.name());
+    d.refused[0].1.clone()
+}
+
+#[test]
+fn refusals_name_the_role_with_the_right_article() {
+    let l = world();
+    for (id, role, phrase) in [
+        ("aud-1", Role::Auditor, "an auditor has no access"),
+        (
+            "para-2",
+            Role::EmergencyClinician,
+            "an emergency clinician has no access",
+        ),
+        (
+            "mo-2",
+            Role::MonitoringOfficer,
+            "a monitoring officer has no access",
+        ),
+    ] {
+        let reason = refusal(
+            &l.state,
+            id,
+            role,
+            Category::DailyNotes,
+            Purpose::Handover,
+            TQ,
+        );
+        assert!(reason.starts_with(phrase), "{reason}");
+    }
+    // Staff whose claimed role is not their registered one.
+    let reason = refusal(
+        &l.state,
+        "cw-1",
+        Role::ProviderAdmin,
+        Category::AccessLog,
+        Purpose::Administration,
+        TQ,
+    );
+    assert!(
+        reason.contains("cw-1 is not registered as a provider admin"),
+        "{reason}"
+    );
+    // About someone not registered: "asked by an auditor", "asked by the person".
+    for (id, role, phrase) in [
+        ("aud-1", Role::Auditor, "(asked by an auditor)"),
+        ("p-1", Role::Person, "(asked by the person)"),
+    ] {
+        let d = decide(
+            &l.state,
+            &Principal { id, role },
+            "p-404",
+            &[Category::CarePlan],
+            Purpose::Audit,
+            TQ,
+        );
+        assert!(d.refused[0].1.ends_with(phrase), "{:?}", d.refused);
+    }
+}
