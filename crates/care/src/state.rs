@@ -162,6 +162,14 @@ pub enum RuleError {
     ChosenNotExplained { option: InfoOption },
     #[error("{actor} may not add entries to {person}'s record")]
     ContributionNotAllowed { actor: String, person: String },
+    /// The author field does not say who the actor is: `rule` says what it must be.
+    #[error("author is {author:?} but {actor} is {actor_is}: {rule}")]
+    AuthorMismatch {
+        author: Author,
+        actor: String,
+        actor_is: String,
+        rule: &'static str,
+    },
     #[error("grant {id} already exists")]
     GrantExists { id: String },
     #[error("grant {id} does not exist for {person}")]
@@ -1221,13 +1229,39 @@ impl State {
                 .is_some_and(|r| r.may_contribute),
         };
         if allowed {
-            Ok(())
-        } else {
-            Err(RuleError::ContributionNotAllowed {
-                actor: meta.actor.into(),
-                person: person_id.into(),
-            })
+            return Ok(());
         }
+        // Who the actor is, if the author field names someone else: the author must say
+        // who wrote the note.
+        let mismatch = |actor_is: String, rule| RuleError::AuthorMismatch {
+            author,
+            actor: meta.actor.into(),
+            actor_is,
+            rule,
+        };
+        if let (Some(staff), false) = (self.staff.get(meta.actor), author == Author::Staff) {
+            return Err(mismatch(staff.role.with_article(), "staff write as Staff"));
+        }
+        if meta.actor == person_id && author != Author::Person {
+            return Err(mismatch(
+                "the person the note is about".to_string(),
+                "the person writes as Person",
+            ));
+        }
+        let contributor = person
+            .representatives
+            .get(meta.actor)
+            .is_some_and(|r| r.may_contribute);
+        if contributor && author != Author::Representative {
+            return Err(mismatch(
+                format!("a representative of {person_id}"),
+                "a representative writes as Representative",
+            ));
+        }
+        Err(RuleError::ContributionNotAllowed {
+            actor: meta.actor.into(),
+            person: person_id.into(),
+        })
     }
 
     fn request(&self, id: &str) -> Result<&CouncilRequest, RuleError> {

@@ -559,7 +559,53 @@ fn cases() -> Vec<Case> {
         case(
             "staff write an entry as if the person wrote it",
             |_| A::person(diary(Author::Person, "All fine")).by(CW),
-            refuse!(R::ContributionNotAllowed { .. }),
+            refuse!(
+                R::AuthorMismatch {
+                    author: Author::Person,
+                    ..
+                },
+                "author is Person but staff-cw is a care worker: staff write as Staff"
+            ),
+        ),
+        case(
+            "staff write an entry as a representative",
+            |_| A::person(diary(Author::Representative, "All fine")).by(RM),
+            refuse!(
+                R::AuthorMismatch { .. },
+                "author is Representative but staff-rm is a registered manager: staff write as Staff"
+            ),
+        ),
+        case(
+            "a family member writes an entry as staff",
+            |_| A::person(diary(Author::Staff, "Mum seemed brighter")).by(FAMILY),
+            refuse!(
+                R::AuthorMismatch { .. },
+                "author is Staff but rep-family is a representative of person-1: a representative writes as Representative"
+            ),
+        ),
+        case(
+            "the person writes their own entry as staff",
+            |_| A::person(diary(Author::Staff, "Felt tired today")).by(PERSON),
+            refuse!(
+                R::AuthorMismatch { .. },
+                "author is Staff but person-1 is the person the note is about: the person writes as Person"
+            ),
+        ),
+        case(
+            "an attorney not allowed to contribute writes an entry as staff",
+            |_| A::person(diary(Author::Staff, "Visited")).by(LPA),
+            refuse!(
+                R::ContributionNotAllowed { .. },
+                "rep-lpa may not add entries to person-1's record"
+            ),
+        ),
+        case(
+            "someone the record does not know writes an entry as the person",
+            |_| A::person(diary(Author::Person, "Hello")).by("stranger-1"),
+            refuse!(
+                R::ContributionNotAllowed { .. },
+                "stranger-1 may not add entries to person-1's record"
+            ),
         ),
         case(
             "an empty diary note",
