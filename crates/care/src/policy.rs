@@ -22,11 +22,13 @@
 //! 7. Emergency access (break-glass) gives medicines and allergies only, until it expires,
 //!    for the emergency purpose; it is flagged for review.
 //!
-//! Everything else is refused, and the refusal names the reason.
+//! Everything else is refused, and the refusal names the reason: the role and category, a
+//! grant that would have allowed it but was revoked or has expired (its id, and when, in
+//! RFC 3339 UTC: the revocation's occurred-at).
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::State;
+use crate::state::{format_rfc3339, Grant, PersonState, State};
 use crate::types::*;
 
 /// Who is asking.
@@ -142,6 +144,10 @@ pub fn decide(
         Role::Partner => state.partners.contains(principal.id),
         _ => true,
     };
+    let to_them = |grant: &Grant| match &grant.grantee {
+        Grantee::Principal(p) => p == principal.id,
+        Grantee::Role(r) => *r == principal.role && known_in_role,
+    };
     for &category in categories {
         let basis = (|| {
             if principal.role == Role::Person {
@@ -185,11 +191,7 @@ pub fn decide(
                 }
             }
             for (id, grant) in &person.grants {
-                let to_them = match &grant.grantee {
-                    Grantee::Principal(p) => p == principal.id,
-                    Grantee::Role(r) => *r == principal.role && known_in_role,
-                };
-                if to_them
+                if to_them(grant)
                     && grant.revoked.is_none()
                     && grant.expires_at_us.is_none_or(|t| at_us < t)
                     && grant.purpose == purpose
@@ -219,9 +221,8 @@ pub fn decide(
         })();
         match basis {
             Some(b) => decision.allowed.push((category, b)),
-            None => decision.refused.push((
-                category,
-                match principal.role {
+            None => decision.refused.push((category, {
+                let mut reason = match principal.role {
                     Role::Person if principal.id == person_id => format!(
                         "the person reads their own {} for personal access, not for {}",
                         category.name(),
@@ -246,11 +247,51 @@ pub fn decide(
                         category.name(),
                         purpose.name()
                     ),
-                },
-            )),
+                };
+                if let Some(ended) = ended_grant(person, &to_them, category, purpose, at_us) {
+                    reason.push_str("; ");
+                    reason.push_str(&ended);
+                }
+                reason
+            })),
         }
     }
     decision
+}
+
+/// The grant that would have given `category` for `purpose` had it not been revoked or
+/// expired by `at_us`, said with its id and when it ended (the latest such grant).
+fn ended_grant(
+    person: &PersonState,
+    to_them: &impl Fn(&Grant) -> bool,
+    category: Category,
+    purpose: Purpose,
+    at_us: TimeUs,
+) -> Option<String> {
+    person
+        .grants
+        .iter()
+        .filter(|(_, g)| to_them(g) && g.purpose == purpose && g.categories.contains(&category))
+        .filter_map(|(id, g)| {
+            // Whichever came first ended it: the revocation, or the expiry if it has come.
+            let expired = g.expires_at_us.filter(|&t| t <= at_us);
+            let end = match (g.revoked, expired) {
+                (Some(r), Some(t)) if t <= r.occurred_at_us => (t, false),
+                (Some(r), _) => (r.occurred_at_us, true),
+                (None, Some(t)) => (t, false),
+                (None, None) => return None,
+            };
+            Some((end, id))
+        })
+        .max()
+        .map(|((t, revoked), id)| {
+            let at = format_rfc3339(t);
+            if revoked {
+                format!("grant {id} was revoked at {at}")
+            } else {
+                format!("grant {id} expired at {at}")
+            }
+        })
 }
 
 /// Who may record which kind of event (the write side of the policy). The care rules then

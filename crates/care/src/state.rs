@@ -302,6 +302,14 @@ pub fn format_time(us: TimeUs) -> String {
         .unwrap_or_else(|| format!("{us} us"))
 }
 
+/// A time as RFC 3339 in UTC, to the second when it has no fraction
+/// ("2026-11-20T10:00:00Z").
+pub fn format_rfc3339(us: TimeUs) -> String {
+    chrono::DateTime::from_timestamp_micros(us)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        .unwrap_or_else(|| format!("{us} us"))
+}
+
 // ---------------------------------------------------------------- projected state
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -962,3 +962,114 @@ fn refusals_name_the_role_with_the_right_article() {
         assert!(d.refused[0].1.ends_with(phrase), "{:?}", d.refused);
     }
 }
+
+#[test]
+fn a_refusal_says_when_a_grant_was_revoked() {
+    let mut l = world();
+    l.grant(
+        "g-12",
+        Grantee::Principal("dn-1".into()),
+        Purpose::Handover,
+        None,
+    );
+    // T_DECISION + 1 minute: 2025-01-06T10:31:00Z.
+    l.at(
+        T_DECISION + MINUTE_US,
+        "p-1",
+        Some("p-1"),
+        revoke("g-12", "p-1", CapacityBasis::PersonHasCapacity),
+    );
+    let reason = refusal(
+        &l.state,
+        "dn-1",
+        Role::Partner,
+        Category::DailyNotes,
+        Purpose::Handover,
+        TQ,
+    );
+    assert_eq!(
+        reason,
+        "a partner has no access to daily notes for handover; grant g-12 was revoked at 2025-01-06T10:31:00Z"
+    );
+    // A grant to their role, revoked, is theirs too.
+    let mut l = world();
+    l.grant("g-r", Grantee::Role(Role::Auditor), Purpose::Audit, None);
+    l.at(
+        T_DECISION + MINUTE_US,
+        "p-1",
+        Some("p-1"),
+        revoke("g-r", "p-1", CapacityBasis::PersonHasCapacity),
+    );
+    let reason = refusal(
+        &l.state,
+        "aud-1",
+        Role::Auditor,
+        Category::DailyNotes,
+        Purpose::Audit,
+        TQ,
+    );
+    assert!(
+        reason.ends_with("; grant g-r was revoked at 2025-01-06T10:31:00Z"),
+        "{reason}"
+    );
+    // Someone else's revoked grant, or one for another purpose, is not mentioned.
+    let reason = refusal(
+        &l.state,
+        "dn-1",
+        Role::Partner,
+        Category::DailyNotes,
+        Purpose::Handover,
+        TQ,
+    );
+    assert_eq!(
+        reason,
+        "a partner has no access to daily notes for handover"
+    );
+    let reason = refusal(
+        &l.state,
+        "aud-1",
+        Role::Auditor,
+        Category::DailyNotes,
+        Purpose::Handover,
+        TQ,
+    );
+    assert_eq!(
+        reason,
+        "an auditor has no access to daily notes for handover"
+    );
+}
+
+#[test]
+fn a_refusal_says_when_a_grant_expired() {
+    let mut l = world();
+    // TQ + 1 hour: 2025-01-06T12:00:00Z.
+    let expiry = TQ + HOUR_US;
+    l.grant(
+        "g-7",
+        Grantee::Principal("dn-1".into()),
+        Purpose::Handover,
+        Some(expiry),
+    );
+    let reason = refusal(
+        &l.state,
+        "dn-1",
+        Role::Partner,
+        Category::AccessLog,
+        Purpose::Handover,
+        expiry + DAY_US,
+    );
+    assert_eq!(
+        reason,
+        "a partner has no access to access log for handover; grant g-7 expired at 2025-01-06T12:00:00Z"
+    );
+    // Before the expiry it still gives access; a category it never gave says nothing of it.
+    let reason = refusal(
+        &l.state,
+        "dn-1",
+        Role::Partner,
+        Category::CarePlan,
+        Purpose::Handover,
+        expiry + DAY_US,
+    );
+    assert_eq!(reason, "a partner has no access to care plan for handover");
+}

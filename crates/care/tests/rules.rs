@@ -1391,7 +1391,10 @@ fn cases() -> Vec<Case> {
                 ))
                 .by(FAMILY)
             },
-            refuse!(R::AccessNotAllowed { .. }),
+            refuse!(
+                R::AccessNotAllowed { .. },
+                "a representative has no access to medicines and allergies for personal access; grant g-1 was revoked at 20"
+            ),
         ),
         case(
             "a care worker reads the access log",
