@@ -24,7 +24,8 @@
 //!
 //! Everything else is refused, and the refusal names the reason: the role and category, a
 //! grant that would have allowed it but was revoked or has expired (its id, and when, in
-//! RFC 3339 UTC: the revocation's occurred-at).
+//! RFC 3339 UTC: the revocation's occurred-at), and, to an emergency clinician, what
+//! break-glass gives and that it must be recorded, with a reason, first.
 
 use serde::{Deserialize, Serialize};
 
@@ -252,6 +253,16 @@ pub fn decide(
                     reason.push_str("; ");
                     reason.push_str(&ended);
                 }
+                if principal.role == Role::EmergencyClinician {
+                    reason.push_str("; ");
+                    reason.push_str(&emergency_hint(
+                        person,
+                        principal.id,
+                        category,
+                        purpose,
+                        at_us,
+                    ));
+                }
                 reason
             })),
         }
@@ -292,6 +303,44 @@ fn ended_grant(
                 format!("grant {id} expired at {at}")
             }
         })
+}
+
+/// How an emergency clinician refused `category` for `purpose` gets access: break-glass
+/// gives medicines and allergies, for the emergency purpose, until it expires.
+fn emergency_hint(
+    person: &PersonState,
+    principal_id: &str,
+    category: Category,
+    purpose: Purpose,
+    at_us: TimeUs,
+) -> String {
+    if category != Category::Medicines {
+        return format!(
+            "break-glass emergency access covers {} only",
+            Category::Medicines.name()
+        );
+    }
+    if purpose != Purpose::Emergency {
+        return format!(
+            "break-glass emergency access gives {} for the {} purpose only",
+            Category::Medicines.name(),
+            Purpose::Emergency.name()
+        );
+    }
+    let expired = person.emergencies.iter().rev().find(|e| {
+        e.principal == principal_id
+            && e.role == Role::EmergencyClinician
+            && e.expires_at_us <= at_us
+    });
+    match expired {
+        Some(e) => format!(
+            "the emergency access of event {} expired at {}: record a new emergency access with a reason first",
+            e.stamp.seq,
+            format_rfc3339(e.expires_at_us)
+        ),
+        None => "break-glass emergency access is needed: record an emergency access with a reason first"
+            .to_string(),
+    }
 }
 
 /// Who may record which kind of event (the write side of the policy). The care rules then

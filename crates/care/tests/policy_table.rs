@@ -1073,3 +1073,82 @@ fn a_refusal_says_when_a_grant_expired() {
     );
     assert_eq!(reason, "a partner has no access to care plan for handover");
 }
+
+#[test]
+fn an_emergency_clinician_is_told_how_to_get_access() {
+    const HINT: &str =
+        "break-glass emergency access is needed: record an emergency access with a reason first";
+    let l = world();
+    let reason = refusal(
+        &l.state,
+        "para-1",
+        Role::EmergencyClinician,
+        Category::Medicines,
+        Purpose::Emergency,
+        TQ,
+    );
+    assert_eq!(
+        reason,
+        format!(
+            "an emergency clinician has no access to medicines and allergies for emergency; {HINT}"
+        )
+    );
+    // Break-glass gives medicines only, and only for the emergency purpose.
+    let reason = refusal(
+        &l.state,
+        "para-1",
+        Role::EmergencyClinician,
+        Category::CarePlan,
+        Purpose::Emergency,
+        TQ,
+    );
+    assert!(
+        reason.ends_with("; break-glass emergency access covers medicines and allergies only"),
+        "{reason}"
+    );
+    let reason = refusal(
+        &l.state,
+        "para-1",
+        Role::EmergencyClinician,
+        Category::Medicines,
+        Purpose::DirectCare,
+        TQ,
+    );
+    assert!(
+        reason.ends_with(
+            "; break-glass emergency access gives medicines and allergies for the emergency purpose only"
+        ),
+        "{reason}"
+    );
+    // After break-glass expired, the reason says when, and that a new one is needed.
+    let mut l = world();
+    let expiry = T_DECISION + HOUR_US;
+    break_glass(&mut l, expiry);
+    let reason = refusal(
+        &l.state,
+        "para-1",
+        Role::EmergencyClinician,
+        Category::Medicines,
+        Purpose::Emergency,
+        expiry,
+    );
+    assert!(
+        reason.contains(
+            "expired at 2025-01-06T11:30:00Z: record a new emergency access with a reason first"
+        ),
+        "{reason}"
+    );
+    // Other roles get no hint.
+    let reason = refusal(
+        &l.state,
+        "fam-1",
+        Role::Representative,
+        Category::Medicines,
+        Purpose::Emergency,
+        TQ,
+    );
+    assert_eq!(
+        reason,
+        "a representative has no access to medicines and allergies for emergency"
+    );
+}

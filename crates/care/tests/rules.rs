@@ -1484,6 +1484,21 @@ fn cases() -> Vec<Case> {
             OK,
         ),
         case(
+            "a paramedic reads medicines without break-glass",
+            |_| {
+                A::person(read(
+                    Role::EmergencyClinician,
+                    &[Category::Medicines],
+                    Purpose::Emergency,
+                ))
+                .by("paramedic-1")
+            },
+            refuse!(
+                R::AccessNotAllowed { .. },
+                "an emergency clinician has no access to medicines and allergies for emergency; break-glass emergency access is needed: record an emergency access with a reason first"
+            ),
+        ),
+        case(
             "break-glass for daily notes",
             |l| {
                 A::person(emergency(
