@@ -11,6 +11,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod as_of;
 pub mod simulate;
 
 use std::path::Path;
@@ -201,6 +202,15 @@ impl Ledger {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The care state from the events recorded at or before `at_us` (see [`as_of`]).
+    pub fn state_as_of(
+        &self,
+        at_us: i64,
+        events_max: u64,
+    ) -> Result<as_of::AsOf, as_of::AsOfError> {
+        as_of::state_as_of(&self.store, at_us, events_max)
     }
 
     /// Reads the projections. A read after an acknowledged append sees it.
