@@ -9,14 +9,16 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
+use axum::http::StatusCode;
+
 use careledger_care::event::{AccessRefused, RecordAccessed};
 use careledger_care::policy::{self, Basis};
 use careledger_care::RuleError;
 use careledger_care::{CareEvent, Category, Purpose};
 use careledger_ledger::{CareRefusal, Command, LedgerError};
-use serde_json::{json, Value};
 
 use crate::auth::Principal;
+use crate::wire::{Access, Care, CategoryBasis, Record};
 use crate::{ApiError, App};
 
 /// What the gate let through: the data and the access event that records it.
@@ -30,32 +32,26 @@ pub struct Granted<T> {
     pub ais_flag: Option<String>,
 }
 
-impl Granted<Value> {
+impl<T> Granted<T> {
     /// The response body: the person, the AIS flag, the access event, then the data.
-    pub fn body(self, person: &str) -> Value {
-        json!({
-            "person": person,
-            "ais_flag": self.ais_flag,
-            "access": {
-                "event": self.access_seq,
-                "flagged": self.flagged,
-                "basis": self.basis.iter().map(|(c, b)| json!({"category": c, "basis": basis_json(b)})).collect::<Vec<_>>(),
+    pub fn record(self, person: &str) -> Record<T> {
+        Record {
+            person: person.to_string(),
+            ais_flag: self.ais_flag,
+            access: Access {
+                event: self.access_seq,
+                flagged: self.flagged,
+                basis: self
+                    .basis
+                    .iter()
+                    .map(|(c, b)| CategoryBasis {
+                        category: Care(*c),
+                        basis: b.into(),
+                    })
+                    .collect(),
             },
-            "data": self.data,
-        })
-    }
-}
-
-fn basis_json(b: &Basis) -> Value {
-    match b {
-        Basis::OwnRecord => json!({"kind": "OwnRecord"}),
-        Basis::RoleDefault => json!({"kind": "RoleDefault"}),
-        Basis::LegalRepresentative => json!({"kind": "LegalRepresentative"}),
-        Basis::CouncilRequest { request_id } => {
-            json!({"kind": "CouncilRequest", "request_id": request_id})
+            data: self.data,
         }
-        Basis::Grant { grant_id } => json!({"kind": "Grant", "grant_id": grant_id}),
-        Basis::Emergency { seq } => json!({"kind": "Emergency", "event": seq}),
     }
 }
 
@@ -75,16 +71,25 @@ pub async fn read<T>(
         id: &who.id,
         role: who.role,
     };
+    // A principal whose role reads some part of anyone's record (staff, auditors) may be
+    // told that a person does not exist; to anyone else, an unknown id and a record they
+    // have no tie to get the same refusal, so that person ids are no oracle.
+    let role_wide = reads_every_record(who.role);
     let decided = app.ledger.read(|state| {
         state.person(person).map(|p| {
             (
                 policy::decide(state, &principal, person, categories, purpose, now),
                 p.ais_flag(),
+                role_wide || tied(state, p, &who.id, person),
             )
         })
     })?;
-    let Some((decision, ais_flag)) = decided else {
-        return Err(ApiError::no_person(person));
+    let Some((decision, ais_flag, may_know)) = decided else {
+        return Err(if role_wide {
+            ApiError::no_person(person)
+        } else {
+            untied_refusal(who, person, categories, purpose)
+        });
     };
     // The answer is built (outside the projections' lock, since histories read the log)
     // but not sent until the access event is durable.
@@ -95,7 +100,14 @@ pub async fn read<T>(
             .map(|(c, r)| format!("{}: {r}", c.name()))
             .collect::<Vec<_>>()
             .join("; ");
-        return Err(refuse(app, who, person, categories, purpose, now, reason).await);
+        let refused = refuse(app, who, person, categories, purpose, now, reason).await;
+        // Recorded either way; the answer names the reason only to someone who may know
+        // the record exists.
+        return Err(if may_know || refused.status != StatusCode::FORBIDDEN {
+            refused
+        } else {
+            untied_refusal(who, person, categories, purpose)
+        });
     }
     let (data, items) = build(app)?;
     let event = CareEvent::RecordAccessed(RecordAccessed {
@@ -168,4 +180,74 @@ fn truncate(text: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…", &text[..end])
+}
+
+/// Every purpose a read may have.
+const PURPOSES: [Purpose; 8] = [
+    Purpose::DirectCare,
+    Purpose::PersonalAccess,
+    Purpose::StatutoryReview,
+    Purpose::QualityAssurance,
+    Purpose::Audit,
+    Purpose::Emergency,
+    Purpose::Handover,
+    Purpose::Administration,
+];
+
+/// The role may read some category of every person's record by its role alone.
+fn reads_every_record(role: careledger_care::Role) -> bool {
+    Category::ALL
+        .iter()
+        .any(|c| PURPOSES.iter().any(|p| policy::role_default(role, *c, *p)))
+}
+
+/// The principal has some tie to the person's record that tells them it exists: it is
+/// their own, they are linked to it as a representative, a grant or sharing consent names
+/// them, a council request of theirs names the person, or they used break-glass on it.
+fn tied(
+    state: &careledger_care::State,
+    p: &careledger_care::state::PersonState,
+    who: &str,
+    person: &str,
+) -> bool {
+    who == person
+        || p.representatives.contains_key(who)
+        || p.sharing.contains_key(who)
+        || p.emergencies.iter().any(|e| e.principal == who)
+        || p.grants.values().any(|g| match &g.grantee {
+            careledger_care::Grantee::Principal(id) => id == who,
+            careledger_care::Grantee::Role(_) => false,
+        })
+        || p.open_requests
+            .iter()
+            .any(|r| state.requests.get(r).is_some_and(|r| r.requester == who))
+}
+
+/// The refusal given alike for an unknown person and for a record the principal has no
+/// tie to: no reason that depends on the record, and no event number.
+fn untied_refusal(
+    who: &Principal,
+    person: &str,
+    categories: &[Category],
+    purpose: Purpose,
+) -> ApiError {
+    let names = categories
+        .iter()
+        .map(|c| c.name())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut detail = format!(
+        "access refused: nothing gives {} ({}) {names} of {person:?} for {}; \
+         where the record exists, the refusal is recorded in its access log",
+        who.id,
+        who.role.name(),
+        purpose.name()
+    );
+    if who.role == careledger_care::Role::EmergencyClinician {
+        detail.push_str(&format!(
+            "; in an emergency, record break-glass access with a reason first: \
+             POST /v1/people/{person}/emergency-access"
+        ));
+    }
+    ApiError::forbidden(detail)
 }

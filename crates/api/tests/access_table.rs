@@ -45,6 +45,10 @@ const TABLE: &[(&str, &str)] = &[
     ("clinician-01", "N N N N N N N N N N N N"),
 ];
 
+/// Users with no tie to person-a's record and no role that reads every record: their
+/// refusals must not tell them that person-a exists.
+const UNTIED: &[&str] = &["person-b", "council-scp01", "clinician-01"];
+
 #[tokio::test]
 async fn every_role_against_every_section() {
     let h = Harness::seeded().await;
@@ -92,7 +96,18 @@ async fn every_role_against_every_section() {
                 assert!(!r.categories.is_empty());
             } else {
                 assert_eq!(kind, "access.refused", "{user} {section}");
-                assert_eq!(body["access_event"], before, "{body}");
+                if UNTIED.contains(user) {
+                    // Recorded, but the answer says nothing an unknown id would not get.
+                    assert!(body.get("access_event").is_none(), "{body}");
+                    assert!(
+                        body["detail"]
+                            .as_str()
+                            .is_some_and(|d| d.starts_with("access refused: nothing gives")),
+                        "{body}"
+                    );
+                } else {
+                    assert_eq!(body["access_event"], before, "{body}");
+                }
                 assert!(
                     body.get("data").is_none(),
                     "a refusal carries no data: {body}"
@@ -273,5 +288,56 @@ async fn every_role_against_every_other_endpoint() {
         "{} unexpected:\n{}",
         failures.len(),
         failures.join("\n")
+    );
+}
+
+/// Person ids are no oracle: to a principal with no tie to a record, an unknown id and a
+/// real one get the same answer (and the real one's refusal is still recorded); staff and
+/// auditors, who read every record, are told that an id is unknown.
+#[tokio::test]
+async fn unknown_and_untied_records_answer_alike() {
+    let h = Harness::seeded().await;
+    for user in UNTIED {
+        for section in SECTIONS {
+            let before = h.size();
+            let real = h
+                .get(Some(user), &format!("/v1/people/person-a/{section}"))
+                .await;
+            let recorded = h.events_from(before);
+            let unknown = h
+                .get(Some(user), &format!("/v1/people/person-zzz/{section}"))
+                .await;
+            assert_eq!(real.status.as_u16(), 403, "{user} {section}");
+            assert_eq!(unknown.status.as_u16(), 403, "{user} {section}");
+            let masked = |text: String, id: &str| text.replace(id, "ID");
+            assert_eq!(
+                masked(real.text(), "person-a"),
+                masked(unknown.text(), "person-zzz"),
+                "{user} {section}"
+            );
+            assert_eq!(
+                recorded.len(),
+                1,
+                "{user} {section}: the refusal is recorded"
+            );
+            assert_eq!(recorded[0].0, "access.refused");
+            assert_eq!(
+                h.size(),
+                before + 1,
+                "nothing is recorded for an unknown id"
+            );
+        }
+    }
+    for user in ["staff-cw01", "staff-pa01", "auditor-01"] {
+        let a = h.get(Some(user), "/v1/people/person-zzz/care-plan").await;
+        a.assert_problem(404, Some("person"));
+    }
+    let a = h
+        .get(Some("clinician-01"), "/v1/people/person-a/medicines")
+        .await;
+    assert!(
+        a.text().contains("/v1/people/person-a/emergency-access"),
+        "a clinician is told how to get break-glass access: {}",
+        a.text()
     );
 }
