@@ -9,6 +9,7 @@ use axum::http::{header, request::Parts, StatusCode};
 use careledger_care::TimeUs;
 use chrono::{DateTime, SecondsFormat};
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
 use crate::auth::{Principal, Rejected};
 use crate::{ApiError, App};
@@ -246,4 +247,89 @@ pub fn time(us: TimeUs) -> String {
     DateTime::from_timestamp_micros(us)
         .map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
         .unwrap_or_else(|| us.to_string())
+}
+
+/// A path parameter, whose rejection (a segment that is not UTF-8 once percent-decoded, a
+/// value of the wrong type) is a problem document naming the parameter, like every other
+/// error, rather than axum's plain-text answer.
+pub struct PathArg<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for PathArg<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        use axum::extract::path::ErrorKind;
+        use axum::extract::rejection::PathRejection;
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(PathArg(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(match e.into_kind() {
+                ErrorKind::InvalidUtf8InPathParam { key } => ApiError::bad_request(
+                    key.clone(),
+                    format!("the path parameter {key} is not valid UTF-8 once percent-decoded"),
+                ),
+                ErrorKind::ParseErrorAtKey {
+                    key,
+                    value,
+                    expected_type,
+                } => ApiError::bad_request(
+                    key.clone(),
+                    format!("the path parameter {key} must be {expected_type}, not {value:?}"),
+                ),
+                other => ApiError::bad_request("path", format!("the path is not valid: {other}")),
+            }),
+            Err(other) => Err(ApiError::bad_request(
+                "path",
+                format!("the path is not valid: {other}"),
+            )),
+        }
+    }
+}
+
+/// An optional whole number that may be written as `30` or `30.0` (JSON Schema counts both
+/// as integers, so the API does too); a fraction or a number out of range is refused.
+pub fn whole_number<'de, D, T>(de: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(de)? else {
+        return Ok(None);
+    };
+    let whole = n
+        .as_u64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
+                .map(|f| f as u64)
+        })
+        .ok_or_else(|| D::Error::custom(format!("expected a whole number, not {n}")))?;
+    T::try_from(whole)
+        .map(Some)
+        .map_err(|_| D::Error::custom(format!("{whole} is out of range")))
+}
+
+/// Rewrites every number with no fraction (`30.0`) as the integer it is, so that payload
+/// fields typed as integers accept what JSON Schema calls an integer. Fields typed as
+/// floating point read an integer just as well.
+pub fn integral_floats_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0) {
+                if f >= 0.0 && f <= u64::MAX as f64 {
+                    *value = Value::from(f as u64);
+                } else if f < 0.0 && f >= i64::MIN as f64 {
+                    *value = Value::from(f as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
 }

@@ -5,28 +5,27 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
 use careledger_care::event::{EmergencyAccess, RecordAccessed};
-use careledger_care::findings::{findings, Rule};
+use careledger_care::findings::{findings, person_findings_at, Rule};
 use careledger_care::policy::{may_record, role_default};
 use careledger_care::sla::{sla_state, SlaState};
 use careledger_care::state::CouncilRequest;
 use careledger_care::{CareEvent, Category, Purpose, Role, Scope, MINUTE_US};
 use careledger_ledger::{CareRefusal, Command, LedgerError};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::extract::{parse_time, time, Auth, JsonBody, Params};
+use crate::extract::{parse_time, Auth, JsonBody, Params, PathArg};
 use crate::gate;
-use crate::views::{self, finding_json, stamp, Page, Source, Visit};
+use crate::views::{self, Page, Section, Source, Visit};
+use crate::wire::{self, Base64, Care, Time};
 use crate::{ApiError, App, Principal};
 
-type ApiResult<T = Json<Value>> = Result<T, ApiError>;
+type ApiResult<T> = Result<Json<T>, ApiError>;
 
 /// The purpose a role reads for unless it says otherwise.
 pub fn default_purpose(role: Role) -> Purpose {
@@ -46,8 +45,8 @@ fn require_role(who: &Principal, allowed: &[Role], what: &str) -> Result<(), Api
         Ok(())
     } else {
         Err(ApiError::forbidden(format!(
-            "a {} may not {what}; this needs one of: {}",
-            who.role.name(),
+            "{} may not {what}; this needs one of: {}",
+            with_article(who.role),
             allowed
                 .iter()
                 .map(|r| r.name())
@@ -59,29 +58,35 @@ fn require_role(who: &Principal, allowed: &[Role], what: &str) -> Result<(), Api
 
 // ------------------------------------------------------------------ who am I
 
-pub async fn me(Auth(who): Auth) -> Json<Value> {
-    Json(json!({"id": who.id, "role": who.role, "default_purpose": default_purpose(who.role)}))
+/// "a CareWorker", "an Auditor": a role named in a sentence.
+pub fn with_article(role: Role) -> String {
+    let name = role.name();
+    let article = if name.starts_with(['A', 'E', 'I', 'O', 'U']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {name}")
+}
+
+pub async fn me(Auth(who): Auth) -> Json<wire::Me> {
+    Json(wire::Me {
+        role: Care(who.role),
+        default_purpose: Care(default_purpose(who.role)),
+        id: who.id,
+    })
 }
 
 // ------------------------------------------------------------------ a person's record
 
+/// A section of a person's record, through the access gate.
 pub async fn person_section(
+    section: &'static Section,
     State(app): State<App>,
     Auth(who): Auth,
-    Path((person, name)): Path<(String, String)>,
+    PathArg(person): PathArg<String>,
     params: Params,
-) -> ApiResult {
-    let section = views::section(&name).ok_or_else(|| {
-        ApiError::not_found(format!(
-            "no section {name:?}; a record has: {}",
-            views::SECTIONS
-                .iter()
-                .map(|s| s.name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-        .field("section")
-    })?;
+) -> ApiResult<wire::Record<Value>> {
     let mut known = vec!["purpose"];
     if section.paged {
         known.extend(["after", "limit"]);
@@ -93,26 +98,38 @@ pub async fn person_section(
     let purpose = params
         .name::<Purpose>("purpose")?
         .unwrap_or(default_purpose(who.role));
+    let version = match params.u64("version")? {
+        None => None,
+        Some(v @ 1..=0xFFFF_FFFF) => Some(v as u32),
+        Some(v) => {
+            return Err(ApiError::bad_request(
+                "version",
+                format!("version must be between 1 and {}, not {v}", u32::MAX),
+            ))
+        }
+    };
     let page = Page {
         after: params.u64("after")?,
         limit: params.limit(&app)?,
-        version: params
-            .u64("version")?
-            .map(|v| v.min(u32::MAX as u64) as u32),
+        version,
     };
     let granted = gate::read(&app, &who, &person, section.categories, purpose, |app| {
         (section.build)(app, &person, &page)
     })
     .await?;
-    Ok(Json(granted.body(&person)))
+    Ok(Json(granted.record(&person)))
 }
 
-#[derive(Deserialize)]
+/// Break-glass: why, and for how long.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmergencyRequest {
-    /// Why break-glass access is needed (required, recorded, reviewed).
+    /// Why break-glass access is needed (required, recorded, reviewed): not blank.
+    #[schemars(regex(pattern = r"\S"), length(max = 1000))]
     reason: String,
-    /// How long it lasts; at most the service's limit (12 hours).
+    /// How long it lasts, in minutes; default 60, at most the service's limit (12 hours).
+    #[serde(default, deserialize_with = "crate::extract::whole_number")]
+    #[schemars(range(min = 1, max = 720))]
     minutes: Option<u32>,
 }
 
@@ -121,13 +138,13 @@ pub struct EmergencyRequest {
 pub async fn emergency(
     State(app): State<App>,
     Auth(who): Auth,
-    Path(person): Path<String>,
+    PathArg(person): PathArg<String>,
     JsonBody(body): JsonBody<EmergencyRequest>,
-) -> ApiResult {
+) -> ApiResult<wire::EmergencyRead> {
     if !may_record(who.role, "access.emergency") {
         return Err(ApiError::forbidden(format!(
-            "a {} may not use emergency access; it is for emergency clinicians",
-            who.role.name()
+            "{} may not use emergency access; it is for emergency clinicians",
+            with_article(who.role)
         )));
     }
     if body.reason.trim().is_empty() {
@@ -163,20 +180,20 @@ pub async fn emergency(
         limit: app.limits.page_items_default,
         version: None,
     };
-    let section = views::section("medicines").expect("the medicines section exists");
     let granted = gate::read(
         &app,
         &who,
         &person,
-        section.categories,
+        &[Category::Medicines],
         Purpose::Emergency,
-        |app| (section.build)(app, &person, &page),
+        |app| views::medicines(app, &person, &page),
     )
     .await?;
-    let mut body = granted.body(&person);
-    body["emergency_event"] = json!(receipts[0].seq);
-    body["expires_at"] = json!(time(now + i64::from(minutes) * MINUTE_US));
-    Ok(Json(body))
+    Ok(Json(wire::EmergencyRead {
+        record: granted.record(&person),
+        emergency_event: receipts[0].seq,
+        expires_at: Time::at(now + i64::from(minutes) * MINUTE_US),
+    }))
 }
 
 // ------------------------------------------------------------------ commands
@@ -206,10 +223,11 @@ pub async fn record_event(
         ));
     };
     if !may_record(who.role, kind) {
-        return Err(
-            ApiError::forbidden(format!("a {} may not record {kind}", who.role.name()))
-                .field("kind"),
-        );
+        return Err(ApiError::forbidden(format!(
+            "{} may not record {kind}",
+            with_article(who.role)
+        ))
+        .field("kind"));
     }
     if kind == "access.emergency" {
         return Err(ApiError::bad_request(
@@ -217,10 +235,13 @@ pub async fn record_event(
             "break-glass access is recorded by POST /v1/people/{id}/emergency-access",
         ));
     }
+    // JSON Schema counts 30.0 as an integer: so does the API.
+    let mut payload = body.payload;
+    crate::extract::integral_floats_as_integers(&mut payload);
     let mut tracked = serde_path_to_error::Track::new();
     let event = CareEvent::deserialize_kind(
         kind,
-        serde_path_to_error::Deserializer::new(&body.payload, &mut tracked),
+        serde_path_to_error::Deserializer::new(&payload, &mut tracked),
     )
     .map_err(|e| {
         let path = tracked.path().to_string();
@@ -238,8 +259,8 @@ pub async fn record_event(
         let entry = b.entry.kind();
         if !may_record(who.role, entry) {
             return Err(ApiError::forbidden(format!(
-                "a {} may not record {entry}, so may not back-enter it either",
-                who.role.name()
+                "{} may not record {entry}, so may not back-enter it either",
+                with_article(who.role)
             ))
             .field("payload.entry"));
         }
@@ -291,7 +312,11 @@ pub async fn record_event(
     let r = receipts[0];
     Ok((
         StatusCode::CREATED,
-        Json(json!({"event": r.seq, "kind": kind, "recorded_at": time(r.recorded_at_us)})),
+        Json(wire::Recorded {
+            event: r.seq,
+            kind: kind.to_string(),
+            recorded_at: Time::at(r.recorded_at_us),
+        }),
     )
         .into_response())
 }
@@ -383,7 +408,11 @@ const AUDIT_KINDS: &[&str] = &["access.read", "access.refused", "access.emergenc
 /// Who saw what: access events by person, actor, category and time range. With `person`,
 /// it is that person's access log through the gate (one access event). Across people, each
 /// person in the page gets one access event, all appended together before the page leaves.
-pub async fn audit_access(State(app): State<App>, Auth(who): Auth, params: Params) -> ApiResult {
+pub async fn audit_access(
+    State(app): State<App>,
+    Auth(who): Auth,
+    params: Params,
+) -> ApiResult<wire::AuditPage> {
     params.only(&[
         "person", "actor", "category", "from", "to", "after", "limit",
     ])?;
@@ -420,18 +449,24 @@ pub async fn audit_access(State(app): State<App>, Auth(who): Auth, params: Param
             Purpose::Audit,
             |app| {
                 let (rows, next, _) =
-                    audit_rows(app, Source::Person(&person), after, None, limit, &keep)?;
+                    audit_rows(app, Source::Person(&person), after, to, limit, &keep)?;
                 let n = rows.len() as u32;
-                Ok((json!({"items": rows, "next_after": next}), n))
+                Ok(((rows, next), n))
             },
         )
         .await?;
-        return Ok(Json(granted.body(&person)));
+        let (items, next_after) = granted.data;
+        return Ok(Json(wire::AuditPage {
+            items,
+            next_after,
+            access_events: vec![granted.access_seq],
+            ais_flag: granted.ais_flag,
+        }));
     }
     if !role_default(who.role, Category::AccessLog, Purpose::Audit) {
         return Err(ApiError::forbidden(format!(
-            "a {} may not read access logs across people; auditors and registered managers may",
-            who.role.name()
+            "{} may not read access logs across people; auditors and registered managers may",
+            with_article(who.role)
         )));
     }
     let start = match (after, from) {
@@ -439,7 +474,7 @@ pub async fn audit_access(State(app): State<App>, Auth(who): Auth, params: Param
         (None, Some(f)) => first_recorded_at_or_after(&app, f)?.checked_sub(1),
         (None, None) => None,
     };
-    let (rows, next, per_person) = audit_rows(&app, Source::Log, start, to, limit, &keep)?;
+    let (items, next_after, per_person) = audit_rows(&app, Source::Log, start, to, limit, &keep)?;
     let now = careledger_store::now_us();
     let commands: Vec<Command> = per_person
         .iter()
@@ -465,9 +500,12 @@ pub async fn audit_access(State(app): State<App>, Auth(who): Auth, params: Param
     app.metrics
         .access_allowed
         .fetch_add(access_events.len() as u64, Relaxed);
-    Ok(Json(
-        json!({"items": rows, "next_after": next, "access_events": access_events}),
-    ))
+    Ok(Json(wire::AuditPage {
+        items,
+        next_after,
+        access_events,
+        ais_flag: None,
+    }))
 }
 
 /// The first sequence number recorded at or after `at` (recorded-at never decreases).
@@ -485,7 +523,7 @@ fn first_recorded_at_or_after(app: &App, at: i64) -> Result<u64, ApiError> {
     Ok(lo)
 }
 
-type Rows = (Vec<Value>, Option<u64>, BTreeMap<String, u32>);
+type Rows = (Vec<wire::AuditRow>, Option<u64>, BTreeMap<String, u32>);
 
 /// Access events after `after` that `keep` accepts, from the log or one person's index, up
 /// to `limit` rows and [`crate::Limits::audit_scan_events_max`] events read; with the
@@ -498,7 +536,7 @@ fn audit_rows(
     limit: usize,
     keep: &dyn Fn(&careledger_log::envelope::Envelope, &Option<CareEvent>) -> bool,
 ) -> Result<Rows, ApiError> {
-    let mut rows = Vec::new();
+    let mut rows: Vec<(wire::EventItem, Option<Role>, Option<String>)> = Vec::new();
     let mut per_person = BTreeMap::new();
     let next = views::scan(
         app,
@@ -519,15 +557,27 @@ fn audit_rows(
             if !keep(e, &event) {
                 return Visit::Skip;
             }
-            let mut row = views::event_json(e, event.as_ref());
-            row["person"] = json!(e.subject);
             if let Some(subject) = &e.subject {
                 *per_person.entry(subject.clone()).or_insert(0) += 1;
             }
-            rows.push(row);
+            rows.push((
+                views::event_item(e, event.as_ref()),
+                views::access_role(event.as_ref()),
+                e.subject.clone(),
+            ));
             Visit::Take
         },
     )?;
+    // Readers are named from the projections once the scan is done, not during it.
+    let rows = app.ledger.read(|s| {
+        rows.into_iter()
+            .map(|(event, role, person)| wire::AuditRow {
+                reader: views::reader(s, person.as_deref(), &event.actor, role),
+                person,
+                event,
+            })
+            .collect()
+    })?;
     Ok((rows, next, per_person))
 }
 
@@ -547,32 +597,91 @@ pub async fn provider_findings(
     State(app): State<App>,
     Auth(who): Auth,
     params: Params,
-) -> ApiResult {
-    params.only(&["at"])?;
+) -> ApiResult<wire::ProviderFindings> {
+    params.only(&["at", "person"])?;
     require_role(&who, PROVIDER_VIEW, "see the provider's findings")?;
     let at = params.time("at")?.unwrap_or_else(careledger_store::now_us);
-    let body = app.ledger.read(|s| {
-        let found = findings(s, at);
-        let mut by_rule = BTreeMap::new();
-        for rule in Rule::ALL {
-            by_rule.insert(rule.id(), found.iter().filter(|f| f.rule == rule).count());
+    let person = params.str("person").map(str::to_string);
+    let store = app.ledger.store();
+    let size = store.size();
+    let last_recorded = match size {
+        0 => None,
+        n => Some(store.get(n - 1)?.envelope.recorded_at_us),
+    };
+    // Nothing recorded after `at`: today's state is the state as of `at`. Otherwise the
+    // state is rebuilt from the events recorded by then, off the async workers.
+    let report = if last_recorded.is_none_or(|t| t <= at) {
+        app.ledger
+            .read(|s| findings_report(s, at, person.as_deref(), size))?
+    } else {
+        let ledger = app.ledger.clone();
+        let max = app.limits.as_of_events_max;
+        let as_of = tokio::task::spawn_blocking(move || ledger.state_as_of(at, max))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(|e| match e {
+                careledger_ledger::as_of::AsOfError::Ledger(l) => ApiError::from(l),
+                too_many => ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "rule-violated",
+                    too_many.to_string(),
+                )
+                .field("at"),
+            })?;
+        findings_report(&as_of.state, at, person.as_deref(), as_of.events)
+    };
+    report.map(Json)
+}
+
+/// The findings report of `state` judged at `at`, for everyone or one person.
+fn findings_report(
+    state: &careledger_care::State,
+    at: i64,
+    person: Option<&str>,
+    events: u64,
+) -> Result<wire::ProviderFindings, ApiError> {
+    let found = match person {
+        None => findings(state, at),
+        Some(p) if state.person(p).is_some() => person_findings_at(state, p, at),
+        Some(p) => {
+            return Err(ApiError::not_found(format!(
+                "no person {p:?} in this ledger as of {}",
+                Time::at(at).0
+            ))
+            .field("person"))
         }
-        let active: Vec<_> = s.people.iter().filter(|(_, p)| p.care_active()).collect();
-        let count = |f: &dyn Fn(&careledger_care::state::PersonState) -> bool| active.iter().filter(|(_, p)| f(p)).count();
-        json!({
-            "at": time(at),
-            "people_receiving_care": active.len(),
-            "with_choices_discussion": count(&|p| p.last_discussion.is_some()),
-            "told_access_is_free": count(&|p| p.last_discussion.as_ref().is_some_and(|d| d.told_access_is_free)),
-            "with_paper_copies": count(&|p| !p.paper.is_empty()),
-            "declined_paper": count(&|p| p.paper_declined.is_some()),
-            "with_ais_needs": count(&|p| p.ais_flag().is_some()),
-            "ais_format_not_met": count(&|p| !p.format_mismatches.is_empty()),
-            "findings_by_rule": by_rule,
-            "findings": found.iter().map(finding_json).collect::<Vec<_>>(),
-        })
-    })?;
-    Ok(Json(body))
+    };
+    let mut by_rule = BTreeMap::new();
+    for rule in Rule::ALL {
+        by_rule.insert(rule.id(), found.iter().filter(|f| f.rule == rule).count());
+    }
+    let active: Vec<_> = state
+        .people
+        .iter()
+        .filter(|(id, p)| p.care_active() && person.is_none_or(|want| want == id.as_str()))
+        .map(|(_, p)| p)
+        .collect();
+    let count = |f: &dyn Fn(&careledger_care::state::PersonState) -> bool| {
+        active.iter().filter(|p| f(p)).count()
+    };
+    Ok(wire::ProviderFindings {
+        at: Time::at(at),
+        person: person.map(str::to_string),
+        events,
+        people_receiving_care: active.len(),
+        with_choices_discussion: count(&|p| p.last_discussion.is_some()),
+        told_access_is_free: count(&|p| {
+            p.last_discussion
+                .as_ref()
+                .is_some_and(|d| d.told_access_is_free)
+        }),
+        with_paper_copies: count(&|p| !p.paper.is_empty()),
+        declined_paper: count(&|p| p.paper_declined.is_some()),
+        with_ais_needs: count(&|p| p.ais_flag().is_some()),
+        ais_format_not_met: count(&|p| !p.format_mismatches.is_empty()),
+        findings_by_rule: by_rule,
+        findings: found.iter().map(wire::Finding::from).collect(),
+    })
 }
 
 // ------------------------------------------------------------------ council requests
@@ -586,37 +695,57 @@ const REQUEST_VIEW: &[Role] = &[
     Role::Auditor,
 ];
 
-fn sla_json(r: &CouncilRequest, now: i64) -> Value {
+fn sla(r: &CouncilRequest, now: i64) -> wire::Sla {
     match sla_state(r, now) {
-        SlaState::DueIn(us) => json!({"state": "due", "due_in_minutes": us / MINUTE_US}),
-        SlaState::Warned(us) => json!({"state": "warned", "due_in_minutes": us / MINUTE_US}),
-        SlaState::Breached => json!({"state": "breached"}),
+        SlaState::DueIn(us) => wire::Sla::Due {
+            due_in_minutes: us / MINUTE_US,
+        },
+        SlaState::Warned(us) => wire::Sla::Warned {
+            due_in_minutes: us / MINUTE_US,
+        },
+        SlaState::Breached => wire::Sla::Breached,
         SlaState::Responded { late, took_us } => {
-            json!({"state": if late { "responded_late" } else { "responded" }, "took_minutes": took_us / MINUTE_US})
+            let took_minutes = took_us / MINUTE_US;
+            if late {
+                wire::Sla::RespondedLate { took_minutes }
+            } else {
+                wire::Sla::Responded { took_minutes }
+            }
         }
-        SlaState::Withdrawn => json!({"state": "withdrawn"}),
+        SlaState::Withdrawn => wire::Sla::Withdrawn,
     }
 }
 
-fn request_json(id: &str, r: &CouncilRequest, now: i64) -> Value {
-    json!({
-        "request_id": id, "requester": r.requester, "organisation": r.organisation,
-        "people": r.people, "categories": r.categories, "description": r.description,
-        "received_at": time(r.received_at_us), "due_at": time(r.due_at_us),
-        "status": r.status.name(), "sla": sla_json(r, now),
-        "received": stamp(&r.received),
-        "acknowledged": r.acknowledged.as_ref().map(stamp),
-        "responded": r.responded.as_ref().map(stamp),
-        "response_digest": r.response_digest.map(|d| B64.encode(d)),
-        "response_channel": r.response_channel,
-        "withdrawn": r.withdrawn.as_ref().map(stamp),
-        "warned": r.warned.as_ref().map(stamp),
-        "breached": r.breached.as_ref().map(stamp),
-    })
+fn request(id: &str, r: &CouncilRequest, now: i64) -> wire::Request {
+    let stamp = |s: &Option<careledger_care::state::Stamp>| s.as_ref().map(wire::stamp);
+    wire::Request {
+        request_id: id.to_string(),
+        requester: r.requester.clone(),
+        organisation: r.organisation.clone(),
+        people: r.people.clone(),
+        categories: r.categories.iter().copied().map(Care).collect(),
+        description: r.description.clone(),
+        received_at: Time::at(r.received_at_us),
+        due_at: Time::at(r.due_at_us),
+        status: r.status.into(),
+        sla: sla(r, now),
+        received: wire::stamp(&r.received),
+        acknowledged: stamp(&r.acknowledged),
+        responded: stamp(&r.responded),
+        response_digest: r.response_digest.map(Base64::of),
+        response_channel: r.response_channel.map(Care),
+        withdrawn: stamp(&r.withdrawn),
+        warned: stamp(&r.warned),
+        breached: stamp(&r.breached),
+    }
 }
 
 /// Council requests with their SLA state; council officers see their own.
-pub async fn requests(State(app): State<App>, Auth(who): Auth, params: Params) -> ApiResult {
+pub async fn requests(
+    State(app): State<App>,
+    Auth(who): Auth,
+    params: Params,
+) -> ApiResult<wire::Requests> {
     params.only(&["open", "after", "limit"])?;
     require_role(&who, REQUEST_VIEW, "see council requests")?;
     let limit = params.limit(&app)?;
@@ -634,11 +763,10 @@ pub async fn requests(State(app): State<App>, Auth(who): Auth, params: Params) -
     };
     let (rows, next) = visible_requests(&app, &who, after.as_deref(), limit, open_only)?;
     let now = careledger_store::now_us();
-    let items: Vec<Value> = rows
-        .iter()
-        .map(|(id, r)| request_json(id, r, now))
-        .collect();
-    Ok(Json(json!({"items": items, "next_after": next})))
+    Ok(Json(wire::Requests {
+        items: rows.iter().map(|(id, r)| request(id, r, now)).collect(),
+        next_after: next,
+    }))
 }
 
 /// Requests by id, and the id to go on after.
@@ -672,7 +800,11 @@ fn visible_requests(
 /// The response-time report (R12): every request with received, due, responded, time taken
 /// and breached, and for each event that proves a line its inclusion proof in a freshly
 /// signed checkpoint (docs/FORMAT.md 4.4 shapes).
-pub async fn response_times(State(app): State<App>, Auth(who): Auth, params: Params) -> ApiResult {
+pub async fn response_times(
+    State(app): State<App>,
+    Auth(who): Auth,
+    params: Params,
+) -> ApiResult<wire::ResponseTimes> {
     params.only(&["after", "limit"])?;
     require_role(&who, REQUEST_VIEW, "see the response-time report")?;
     let limit = params.limit(&app)?;
@@ -688,41 +820,42 @@ pub async fn response_times(State(app): State<App>, Auth(who): Auth, params: Par
     let (rows, next) = visible_requests(&app, &who, after.as_deref(), limit, false)?;
     let mut items = Vec::with_capacity(rows.len());
     for (id, r) in &rows {
-        let mut events = vec![("received", r.received)];
-        events.extend(r.acknowledged.map(|s| ("acknowledged", s)));
-        events.extend(r.warned.map(|s| ("sla_warning", s)));
-        events.extend(r.breached.map(|s| ("sla_breached", s)));
-        events.extend(r.responded.map(|s| ("responded", s)));
-        events.extend(r.withdrawn.map(|s| ("withdrawn", s)));
+        use wire::RequestEvent as E;
+        let mut events = vec![(E::Received, r.received)];
+        events.extend(r.acknowledged.map(|s| (E::Acknowledged, s)));
+        events.extend(r.warned.map(|s| (E::SlaWarning, s)));
+        events.extend(r.breached.map(|s| (E::SlaBreached, s)));
+        events.extend(r.responded.map(|s| (E::Responded, s)));
+        events.extend(r.withdrawn.map(|s| (E::Withdrawn, s)));
         let mut proved = Vec::new();
         for (what, s) in events {
             if s.seq >= size {
                 continue;
             }
-            proved.push(json!({
-                "what": what,
-                "event": s.seq,
-                "proof": inclusion_json(&app, s.seq, size)?,
-            }));
+            proved.push(wire::ProvedEvent {
+                what,
+                event: s.seq,
+                proof: inclusion_proof(&app, s.seq, size)?,
+            });
         }
-        items.push(json!({
-            "request_id": id,
-            "requester": r.requester,
-            "received_at": time(r.received_at_us),
-            "due_at": time(r.due_at_us),
-            "responded_at": r.responded.map(|s| time(s.occurred_at_us)),
-            "took_minutes": r.response_time_us().map(|us| us / MINUTE_US),
-            "breached": r.is_breached(now),
-            "sla": sla_json(r, now),
-            "events": proved,
-        }));
+        items.push(wire::ResponseTime {
+            request_id: id.clone(),
+            requester: r.requester.clone(),
+            received_at: Time::at(r.received_at_us),
+            due_at: Time::at(r.due_at_us),
+            responded_at: r.responded.map(|s| Time::at(s.occurred_at_us)),
+            took_minutes: r.response_time_us().map(|us| us / MINUTE_US),
+            breached: r.is_breached(now),
+            sla: sla(r, now),
+            events: proved,
+        });
     }
-    Ok(Json(json!({
-        "checkpoint": checkpoint,
-        "tree_size": size,
-        "items": items,
-        "next_after": next,
-    })))
+    Ok(Json(wire::ResponseTimes {
+        checkpoint,
+        tree_size: size,
+        items,
+        next_after: next,
+    }))
 }
 
 // ------------------------------------------------------------------ the ledger, for outside verification
@@ -774,7 +907,7 @@ fn seq_param(text: &str, field: &str) -> Result<u64, ApiError> {
 pub async fn envelope(
     State(app): State<App>,
     Auth(who): Auth,
-    Path(seq): Path<String>,
+    PathArg(seq): PathArg<String>,
 ) -> Result<Response, ApiError> {
     require_role(&who, ENVELOPE_VIEW, "fetch stored envelopes")?;
     let seq = seq_param(&seq, "seq")?;
@@ -794,19 +927,23 @@ pub async fn envelope(
     Ok(r)
 }
 
-fn inclusion_json(app: &App, seq: u64, size: u64) -> Result<Value, ApiError> {
+fn inclusion_proof(app: &App, seq: u64, size: u64) -> Result<wire::InclusionProof, ApiError> {
     let store = app.ledger.store();
     let proof = store.inclusion_proof(seq, size)?;
-    Ok(json!({
-        "leaf_index": seq,
-        "tree_size": size,
-        "leaf_hash": B64.encode(store.leaf_hash(seq)?),
-        "proof": proof.iter().map(|h| B64.encode(h)).collect::<Vec<_>>(),
-    }))
+    Ok(wire::InclusionProof {
+        leaf_index: seq,
+        tree_size: size,
+        leaf_hash: Base64::of(store.leaf_hash(seq)?),
+        proof: proof.iter().map(Base64::of).collect(),
+    })
 }
 
 /// docs/FORMAT.md 4.4.
-pub async fn inclusion(State(app): State<App>, Auth(_): Auth, params: Params) -> ApiResult {
+pub async fn inclusion(
+    State(app): State<App>,
+    Auth(_): Auth,
+    params: Params,
+) -> ApiResult<wire::InclusionProof> {
     params.only(&["seq", "size"])?;
     let seq = params
         .u64("seq")?
@@ -825,11 +962,15 @@ pub async fn inclusion(State(app): State<App>, Auth(_): Auth, params: Params) ->
             format!("event {seq} is not in a tree of {size} events"),
         ));
     }
-    Ok(Json(inclusion_json(&app, seq, size)?))
+    Ok(Json(inclusion_proof(&app, seq, size)?))
 }
 
 /// docs/FORMAT.md 4.5.
-pub async fn consistency(State(app): State<App>, Auth(_): Auth, params: Params) -> ApiResult {
+pub async fn consistency(
+    State(app): State<App>,
+    Auth(_): Auth,
+    params: Params,
+) -> ApiResult<wire::ConsistencyProof> {
     params.only(&["from", "to"])?;
     let store = app.ledger.store();
     let current = store.size();
@@ -850,13 +991,13 @@ pub async fn consistency(State(app): State<App>, Auth(_): Auth, params: Params) 
         ));
     }
     let proof = store.consistency_proof(from, to)?;
-    Ok(Json(json!({
-        "size1": from,
-        "size2": to,
-        "root1": B64.encode(store.root_at(from)?),
-        "root2": B64.encode(store.root_at(to)?),
-        "proof": proof.iter().map(|h| B64.encode(h)).collect::<Vec<_>>(),
-    })))
+    Ok(Json(wire::ConsistencyProof {
+        size1: from,
+        size2: to,
+        root1: Base64::of(store.root_at(from)?),
+        root2: Base64::of(store.root_at(to)?),
+        proof: proof.iter().map(Base64::of).collect(),
+    }))
 }
 
 // ------------------------------------------------------------------ operations
@@ -891,6 +1032,6 @@ pub async fn metrics(State(app): State<App>) -> Response {
     r
 }
 
-pub async fn openapi() -> Json<Value> {
-    Json(crate::openapi::document())
+pub async fn openapi(State(app): State<App>) -> Json<Value> {
+    Json(crate::openapi::document(&app.limits))
 }

@@ -28,6 +28,7 @@ pub mod routes;
 pub mod sla;
 pub mod tls;
 pub mod views;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -58,6 +59,9 @@ pub struct Limits {
     pub audit_scan_events_max: usize,
     /// Longest break-glass access, in minutes (the care rules allow 12 hours).
     pub emergency_minutes_max: u32,
+    /// Events an as-of answer (findings at an earlier time) may replay; an earlier time
+    /// needing more is answered 422. About 2.5 s of replay on the project's machine.
+    pub as_of_events_max: u64,
     /// Write one JSON log line per request to stderr.
     pub log_requests: bool,
 }
@@ -71,6 +75,7 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(10),
             audit_scan_events_max: 200_000,
             emergency_minutes_max: 12 * 60,
+            as_of_events_max: 1_000_000,
             log_requests: true,
         }
     }

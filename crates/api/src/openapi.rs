@@ -9,22 +9,17 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use careledger_care::policy::may_record;
-use careledger_care::{CareEvent, Category, Role, Scope};
+use careledger_care::{CareEvent, Role, Scope};
 use serde_json::{json, Map, Value};
 
-use payload::payload_component;
+pub use payload::payload_component;
 
-use crate::routes::{In, ROUTES};
+use schemars::generate::SchemaSettings;
+use schemars::SchemaGenerator;
+
+use crate::problem::Problem;
+use crate::routes::{section_params, section_path, Accepts, Doc, In, Param, ROUTES};
 use crate::views::SECTIONS;
-
-fn names<T: serde::Serialize>(items: &[T]) -> Value {
-    Value::Array(
-        items
-            .iter()
-            .map(|i| serde_json::to_value(i).unwrap_or(Value::Null))
-            .collect(),
-    )
-}
 
 fn problem_response(status: u16) -> Value {
     let description = match status {
@@ -46,67 +41,141 @@ fn problem_response(status: u16) -> Value {
     })
 }
 
-/// The document served at `/openapi.json`.
-pub fn document() -> Value {
-    let mut paths = Map::new();
-    for (method, path, doc) in ROUTES {
-        let params: Vec<Value> = doc
-            .params
-            .iter()
-            .map(|(name, place, required, ty, description)| {
-                let mut schema = json!({"type": ty});
-                if *name == "section" {
-                    schema["enum"] = Value::Array(SECTIONS.iter().map(|s| json!(s.name)).collect());
-                }
-                if *name == "category" {
-                    schema["enum"] = names(&Category::ALL);
-                }
-                json!({
-                    "name": name,
-                    "in": if *place == In::Path { "path" } else { "query" },
-                    "required": required,
-                    "description": description,
-                    "schema": schema,
-                })
-            })
-            .collect();
-        let (status, media, schema) = doc.ok;
-        let mut ok = json!({"description": "Success"});
-        let content_schema = schema
-            .map(|s| json!({"$ref": format!("#/components/schemas/{s}")}))
-            .unwrap_or_else(|| json!({"type": "string"}));
-        ok["content"] = json!({ media: {"schema": content_schema} });
-        let mut responses = Map::new();
-        responses.insert(status.to_string(), ok);
-        let mut errors: Vec<u16> = doc.errors.to_vec();
-        if doc.auth {
-            errors.extend([401, 429]);
+/// The schema of a parameter: what its handler accepts, no more and no less.
+fn param_schema(accepts: Accepts, limits: &crate::Limits) -> Value {
+    match accepts {
+        Accepts::Id => json!({"type": "string", "minLength": 1}),
+        Accepts::Seq => json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}),
+        Accepts::Size => json!({"type": "integer", "minimum": 1, "maximum": u64::MAX}),
+        Accepts::Limit => {
+            json!({"type": "integer", "minimum": 1, "maximum": limits.page_items_max})
         }
-        errors.extend([500, 503]);
-        errors.sort_unstable();
-        errors.dedup();
-        for e in errors {
-            responses.insert(e.to_string(), problem_response(e));
+        Accepts::Version => json!({"type": "integer", "minimum": 1, "maximum": u32::MAX}),
+        Accepts::Time => json!({"type": "string", "format": "date-time"}),
+        Accepts::Bool => json!({"type": "boolean"}),
+        Accepts::Care(name) => {
+            reference(&care_component(name).unwrap_or_else(|| format!("Care.{name}.untraced")))
         }
-        let mut op = json!({
-            "operationId": format!("{method}{}", path.replace(['/', '{', '}', '-', '.'], "_")),
-            "tags": [doc.tag],
-            "summary": doc.summary,
-            "parameters": params,
-            "responses": responses,
-        });
-        if doc.auth {
-            op["security"] = json!([{"bearer": []}]);
-        }
-        if let Some(body) = doc.body {
-            op["requestBody"] = json!({
-                "required": true,
-                "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}},
-            });
-        }
-        let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
-        entry[*method] = op;
     }
+}
+
+fn parameters(params: &[Param], limits: &crate::Limits) -> Vec<Value> {
+    params
+        .iter()
+        .map(|(name, place, required, accepts, description)| {
+            json!({
+                "name": name,
+                "in": if *place == In::Path { "path" } else { "query" },
+                "required": required,
+                "description": description,
+                "schema": param_schema(*accepts, limits),
+            })
+        })
+        .collect()
+}
+
+/// One operation of the document.
+fn operation(
+    method: &str,
+    path: &str,
+    doc: &Doc,
+    params: &[Param],
+    generator: &mut SchemaGenerator,
+    limits: &crate::Limits,
+) -> Value {
+    let (status, media, schema) = doc.ok;
+    let content_schema = match schema {
+        Some(f) => serde_json::to_value(f(generator)).unwrap_or(Value::Null),
+        None => json!({"type": "string"}),
+    };
+    let mut responses = Map::new();
+    responses.insert(
+        status.to_string(),
+        json!({"description": "Success", "content": { media: {"schema": content_schema} }}),
+    );
+    let mut errors: Vec<u16> = doc.errors.to_vec();
+    if doc.auth {
+        errors.extend([401, 429]);
+    }
+    errors.extend([500, 503]);
+    errors.sort_unstable();
+    errors.dedup();
+    for e in errors {
+        responses.insert(e.to_string(), problem_response(e));
+    }
+    let mut op = json!({
+        "operationId": format!("{method}{}", path.replace(['/', '{', '}', '-', '.'], "_")),
+        "tags": [doc.tag],
+        "summary": doc.summary,
+        "parameters": parameters(params, limits),
+        "responses": responses,
+    });
+    if doc.auth {
+        op["security"] = json!([{"bearer": []}]);
+    }
+    if let Some(body) = doc.body {
+        op["requestBody"] = json!({
+            "required": true,
+            "content": {"application/json": {"schema": reference(body)}},
+        });
+    }
+    op
+}
+
+/// JSON Schema 2020-12 (OpenAPI 3.1's dialect) with named types as document components.
+fn settings() -> SchemaSettings {
+    SchemaSettings::draft2020_12().with(|s| {
+        s.definitions_path = "/components/schemas/".into();
+        s.meta_schema = None;
+    })
+}
+
+/// The document served at `/openapi.json`, for a service with these limits.
+pub fn document(limits: &crate::Limits) -> Value {
+    let mut generator = settings().for_serialize().into_generator();
+    let mut paths = Map::new();
+    let mut add = |path: String, method: &str, op: Value| {
+        let entry = paths.entry(path).or_insert_with(|| json!({}));
+        entry[method] = op;
+    };
+    for (method, path, doc) in ROUTES {
+        let op = operation(method, path, doc, doc.params, &mut generator, limits);
+        add(path.to_string(), method, op);
+    }
+    for section in SECTIONS {
+        let path = section_path(section);
+        let summary = format!(
+            "{} ({}). Through the access gate: one access event (a read or a refusal) is appended durably before the answer, which carries the person's AIS flag.{}",
+            section.summary,
+            section.categories.iter().map(|c| c.name()).collect::<Vec<_>>().join(", "),
+            if section.paged { " Paged, oldest first." } else { "" },
+        );
+        let doc = Doc {
+            tag: "records",
+            summary: Box::leak(summary.into_boxed_str()),
+            auth: true,
+            params: &[],
+            body: None,
+            ok: (200, "application/json", Some(section.schema)),
+            errors: &[400, 403, 404],
+        };
+        let op = operation(
+            "get",
+            &path,
+            &doc,
+            &section_params(section),
+            &mut generator,
+            limits,
+        );
+        add(path, "get", op);
+    }
+    generator.subschema_for::<Problem>();
+    let mut schemas = generator.take_definitions(true);
+    // Request bodies are described as they are read (the deserialize contract).
+    let mut requests = settings().into_generator();
+    requests.subschema_for::<crate::handlers::EmergencyRequest>();
+    schemas.extend(requests.take_definitions(true));
+    event_schemas(&mut schemas);
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -117,19 +186,30 @@ pub fn document() -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "A token from `careledger token issue` (clt_...)."}},
-            "schemas": schemas(),
+            "schemas": schemas,
         },
     })
 }
 
 /// The payload schemas, traced once per process (the types cannot change while it runs).
-fn payload_schemas() -> &'static BTreeMap<String, Value> {
-    static SCHEMAS: OnceLock<BTreeMap<String, Value>> = OnceLock::new();
-    SCHEMAS.get_or_init(|| {
+fn traced() -> &'static payload::Traced {
+    static TRACED: OnceLock<payload::Traced> = OnceLock::new();
+    TRACED.get_or_init(|| {
         payload::payload_schemas().unwrap_or_else(|e| {
             panic!("{e} (a bug in a payload type: crates/api/tests/openapi.rs shows which)")
         })
     })
+}
+
+fn payload_schemas() -> &'static BTreeMap<String, Value> {
+    &traced().components
+}
+
+/// The component that describes the care type named `name` (its Rust name, as serde gives
+/// it): `Care.<name>`, or `Payload.<kind>` for a kind's payload struct; none if no payload
+/// reaches it.
+pub fn care_component(name: &str) -> Option<String> {
+    traced().names.get(name).cloned()
 }
 
 /// The component name of the request that records `kind`.
@@ -206,85 +286,4 @@ fn event_schemas(schemas: &mut Map<String, Value>) {
     for (name, schema) in payload_schemas() {
         schemas.insert(name.clone(), schema.clone());
     }
-}
-
-fn schemas() -> Value {
-    let mut schemas = fixed_schemas();
-    if let Value::Object(map) = &mut schemas {
-        event_schemas(map);
-    }
-    schemas
-}
-
-fn fixed_schemas() -> Value {
-    json!({
-        "Problem": {
-            "type": "object",
-            "required": ["type", "title", "status", "detail"],
-            "properties": {
-                "type": {"type": "string"}, "title": {"type": "string"},
-                "status": {"type": "integer"}, "detail": {"type": "string"},
-                "field": {"type": "string", "description": "The request field at fault: a JSON path such as payload.sections.review_date, a query or path parameter, or a header."},
-                "access_event": {"type": "integer", "description": "The refusal event the access gate appended."},
-            },
-        },
-        "Me": {
-            "type": "object",
-            "properties": {"id": {"type": "string"}, "role": {"enum": names(&Role::ALL)}, "default_purpose": {"type": "string"}},
-        },
-        "Recorded": {
-            "type": "object",
-            "properties": {"event": {"type": "integer"}, "kind": {"type": "string"}, "recorded_at": {"type": "string", "format": "date-time"}},
-        },
-        "EmergencyRequest": {
-            "type": "object",
-            "required": ["reason"],
-            "additionalProperties": false,
-            "properties": {"reason": {"type": "string", "minLength": 1}, "minutes": {"type": "integer", "minimum": 1, "maximum": 720}},
-        },
-        "RecordSection": {
-            "type": "object",
-            "required": ["person", "ais_flag", "access", "data"],
-            "properties": {
-                "person": {"type": "string"},
-                "ais_flag": {"type": ["string", "null"], "description": "The person's communication and information needs, shown wherever the record is opened (AIS)."},
-                "access": {"type": "object", "properties": {
-                    "event": {"type": "integer", "description": "The access event recorded for this read."},
-                    "flagged": {"type": "boolean", "description": "Allowed by break-glass; flagged for review."},
-                    "basis": {"type": "array", "items": {"type": "object"}},
-                }},
-                "data": {"type": "object"},
-            },
-        },
-        "Page": {
-            "type": "object",
-            "properties": {"items": {"type": "array", "items": {"type": "object"}}, "next_after": {"type": ["integer", "null"]}, "access_events": {"type": "array", "items": {"type": "integer"}}},
-        },
-        "ProviderFindings": {"type": "object", "properties": {"findings": {"type": "array", "items": {"$ref": "#/components/schemas/Finding"}}}},
-        "Finding": {"type": "object", "properties": {"rule": {"type": "string"}, "person": {"type": ["string", "null"]}, "since": {"type": "string"}, "message": {"type": "string"}, "evidence": {"type": "array", "items": {"type": "integer"}}}},
-        "Requests": {"type": "object", "properties": {"items": {"type": "array", "items": {"type": "object"}}}},
-        "ResponseTimes": {
-            "type": "object",
-            "properties": {
-                "checkpoint": {"type": "string", "description": "The signed checkpoint the proofs are against."},
-                "tree_size": {"type": "integer"},
-                "items": {"type": "array", "items": {"type": "object", "properties": {
-                    "request_id": {"type": "string"}, "received_at": {"type": "string"}, "due_at": {"type": "string"},
-                    "responded_at": {"type": ["string", "null"]}, "took_minutes": {"type": ["integer", "null"]},
-                    "breached": {"type": "boolean"},
-                    "events": {"type": "array", "items": {"type": "object", "properties": {
-                        "what": {"type": "string"}, "event": {"type": "integer"}, "proof": {"$ref": "#/components/schemas/InclusionProof"}}}},
-                }}},
-                "next_after": {"type": ["string", "null"]},
-            },
-        },
-        "InclusionProof": {
-            "type": "object",
-            "properties": {"leaf_index": {"type": "integer"}, "tree_size": {"type": "integer"}, "leaf_hash": {"type": "string", "contentEncoding": "base64"}, "proof": {"type": "array", "items": {"type": "string", "contentEncoding": "base64"}}},
-        },
-        "ConsistencyProof": {
-            "type": "object",
-            "properties": {"size1": {"type": "integer"}, "size2": {"type": "integer"}, "root1": {"type": "string"}, "root2": {"type": "string"}, "proof": {"type": "array", "items": {"type": "string"}}},
-        },
-    })
 }

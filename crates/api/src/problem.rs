@@ -7,10 +7,29 @@ use careledger_care::codec::DecodeError;
 use careledger_care::RuleError;
 use careledger_ledger::{CareRefusal, LedgerError};
 use careledger_store::{AppendError, StoreError};
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Serialize;
 
 /// How long a caller told "busy" should wait before trying again.
 pub const RETRY_AFTER_SECONDS: u64 = 1;
+
+/// The body of every error answer (RFC 9457).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Problem {
+    /// A URI naming the problem type; its last segment is a short stable name.
+    pub r#type: String,
+    pub title: &'static str,
+    pub status: u16,
+    /// What went wrong, in words a person can act on.
+    pub detail: String,
+    /// The request field at fault: a JSON path such as payload.sections.review_date, a query
+    /// or path parameter, or a header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The refusal event the access gate appended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_event: Option<u64>,
+}
 
 /// An error answer. Build it with the constructors; every one names what went wrong.
 #[derive(Debug, Clone)]
@@ -162,19 +181,16 @@ impl std::fmt::Display for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({
-            "type": format!("https://careledger.example/problems/{}", self.kind),
-            "title": self.title(),
-            "status": self.status.as_u16(),
-            "detail": self.detail,
-        });
-        if let Some(field) = &self.field {
-            body["field"] = json!(field);
-        }
-        if let Some(seq) = self.access_event {
-            body["access_event"] = json!(seq);
-        }
-        let mut response = (self.status, body.to_string()).into_response();
+        let body = Problem {
+            r#type: format!("https://careledger.example/problems/{}", self.kind),
+            title: self.title(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            field: self.field.clone(),
+            access_event: self.access_event,
+        };
+        let text = serde_json::to_string(&body).unwrap_or_default();
+        let mut response = (self.status, text).into_response();
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,

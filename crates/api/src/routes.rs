@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 
 use crate::handlers;
+use crate::views::{Section, SECTIONS};
 use crate::{ApiError, App};
 
 /// Where a parameter goes.
@@ -21,8 +22,32 @@ pub enum In {
     Query,
 }
 
-/// One parameter: name, where, required, JSON schema type, description.
-pub type Param = (&'static str, In, bool, &'static str, &'static str);
+/// What a parameter's value may be: what the handler enforces, so that the document's
+/// schema accepts exactly what the code does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepts {
+    /// A non-empty string (an id).
+    Id,
+    /// An event number: 0 and up.
+    Seq,
+    /// A tree size: 1 and up.
+    Size,
+    /// Items per page: 1 to [`crate::Limits::page_items_max`] (1000 by default).
+    Limit,
+    /// A care plan version: 1 and up.
+    Version,
+    /// RFC 3339 date and time.
+    Time,
+    Bool,
+    /// A care-domain enum, by its traced component (`Purpose`, `Category`).
+    Care(&'static str),
+}
+
+/// One parameter: name, where, required, what it may be, description.
+pub type Param = (&'static str, In, bool, Accepts, &'static str);
+
+/// The schema of a response body, derived from the type the handler answers with.
+pub type SchemaFn = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
 
 /// What the OpenAPI document says of a route.
 #[derive(Debug, Clone, Copy)]
@@ -34,31 +59,43 @@ pub struct Doc {
     pub params: &'static [Param],
     /// The request body's schema (a component name), if any.
     pub body: Option<&'static str>,
-    /// The success status and its media type and schema (a component name, or none).
-    pub ok: (u16, &'static str, Option<&'static str>),
+    /// The success status and its media type and schema (plain text when none).
+    pub ok: (u16, &'static str, Option<SchemaFn>),
     /// Error statuses it may answer besides 401, 429, 500 and 503.
     pub errors: &'static [u16],
 }
 
-const PAGE: [Param; 2] = [
-    (
-        "after",
-        In::Query,
-        false,
-        "integer",
-        "Go on after this event number (the `next_after` of the previous page). Of a record, only the paged sections take it: daily-notes, medicines, observations, incidents, access-log.",
-    ),
-    (
-        "limit",
-        In::Query,
-        false,
-        "integer",
-        "Items per page (default 100, at most 1000). Of a record, only the paged sections take it; the others refuse it as an unknown parameter.",
-    ),
-];
+pub const AFTER: Param = (
+    "after",
+    In::Query,
+    false,
+    Accepts::Seq,
+    "Go on after this event number (the `next_after` of the previous page).",
+);
+pub const LIMIT: Param = (
+    "limit",
+    In::Query,
+    false,
+    Accepts::Limit,
+    "Items per page (default 100, at most 1000).",
+);
+pub const PURPOSE: Param = (
+    "purpose",
+    In::Query,
+    false,
+    Accepts::Care("Purpose"),
+    "Purpose of the read; defaults by role (GET /v1/me says which).",
+);
+pub const PERSON_ID: Param = ("id", In::Path, true, Accepts::Id, "The person's id.");
 
 const JSON: &str = "application/json";
 const TEXT: &str = "text/plain";
+
+use crate::wire::{self, schema_of};
+
+fn object_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "object", "description": "The OpenAPI 3.1 document."})
+}
 
 macro_rules! routes {
     ($( $method:ident $path:literal => $handler:path, $doc:expr; )*) => {
@@ -66,7 +103,8 @@ macro_rules! routes {
         pub const ROUTES: &[(&str, &str, Doc)] = &[$( (stringify!($method), $path, $doc), )*];
 
         fn add_routes(router: Router<App>) -> Router<App> {
-            router $( .route($path, axum::routing::$method($handler)) )*
+            let router = router $( .route($path, axum::routing::$method($handler)) )*;
+            add_sections(router)
         }
     };
 }
@@ -74,73 +112,64 @@ macro_rules! routes {
 routes! {
     get "/v1/me" => handlers::me, Doc {
         tag: "session", summary: "Who the bearer token signs in as: id, role and the purpose reads default to",
-        auth: true, params: &[], body: None, ok: (200, JSON, Some("Me")), errors: &[],
-    };
-    get "/v1/people/{id}/{section}" => handlers::person_section, Doc {
-        tag: "records",
-        summary: "A section of a person's record, through the access gate: one access event (read or refusal) is appended durably before the answer. Sections: details, care-plan, daily-notes, medicines, observations, communication-needs, consent, paper-copies, grants, incidents, access-log, evidence. Every answer carries the person's AIS flag.",
-        auth: true,
-        params: &[
-            ("id", In::Path, true, "string", "The person's id."),
-            ("section", In::Path, true, "string", "The section (see the summary for the list and its categories)."),
-            ("purpose", In::Query, false, "string", "Purpose of the read (DirectCare, PersonalAccess, StatutoryReview, QualityAssurance, Audit, Emergency, Handover, Administration); defaults by role."),
-            PAGE[0], PAGE[1],
-            ("version", In::Query, false, "integer", "care-plan only: an earlier version to show whole."),
-        ],
-        body: None, ok: (200, JSON, Some("RecordSection")), errors: &[400, 403, 404],
+        auth: true, params: &[], body: None, ok: (200, JSON, Some(schema_of::<wire::Me>)), errors: &[],
     };
     post "/v1/people/{id}/emergency-access" => handlers::emergency, Doc {
         tag: "records",
         summary: "Break-glass access to medicines and allergies for an emergency clinician: records the emergency access with its reason (flagged for review), then reads the MAR through the gate",
-        auth: true, params: &[("id", In::Path, true, "string", "The person's id.")],
-        body: Some("EmergencyRequest"), ok: (200, JSON, Some("RecordSection")), errors: &[400, 403, 404, 413, 415, 422],
+        auth: true, params: &[PERSON_ID],
+        body: Some("EmergencyRequest"), ok: (200, JSON, Some(schema_of::<wire::EmergencyRead>)), errors: &[400, 403, 404, 413, 415, 422],
     };
     post "/v1/events" => handlers::record_event, Doc {
         tag: "commands",
         summary: "Records one care event of any kind the caller's role may record, checked against the care rules; 201 once durable. Access events and SLA events are written by the service itself.",
-        auth: true, params: &[], body: Some("EventRequest"), ok: (201, JSON, Some("Recorded")),
+        auth: true, params: &[], body: Some("EventRequest"), ok: (201, JSON, Some(schema_of::<wire::Recorded>)),
         errors: &[400, 403, 404, 409, 413, 415, 422],
     };
     get "/v1/audit/access" => handlers::audit_access, Doc {
         tag: "audit",
-        summary: "Who saw what: access reads, refusals and break-glass by person, actor, category and recorded-at range. With person, that person's access log through the gate; across people, one access event per person in the page, appended before the page is sent.",
+        summary: "Who saw what: access reads, refusals and break-glass by person, actor, category and time. With person, that person's access log through the gate (one access event); across people, one access event per person in the page, appended before the page is sent. The same shape either way.",
         auth: true,
         params: &[
-            ("person", In::Query, false, "string", "Only this person's record."),
-            ("actor", In::Query, false, "string", "Only accesses by this principal."),
-            ("category", In::Query, false, "string", "Only accesses to this category (CarePlan, DailyNotes, Medicines, HealthObservations, PersonalDetails, CommunicationNeeds, ConsentRecords, Incidents, AccessLog)."),
-            ("from", In::Query, false, "string", "Recorded at or after (RFC 3339)."),
-            ("to", In::Query, false, "string", "Recorded at or before (RFC 3339)."),
-            PAGE[0], PAGE[1],
+            ("person", In::Query, false, Accepts::Id, "Only this person's record."),
+            ("actor", In::Query, false, Accepts::Id, "Only accesses by this principal."),
+            ("category", In::Query, false, Accepts::Care("Category"), "Only accesses to this category."),
+            ("from", In::Query, false, Accepts::Time, "Recorded at or after this time (when the ledger wrote the access event; access events are recorded as they happen, so this is also when the access happened)."),
+            ("to", In::Query, false, Accepts::Time, "Recorded at or before this time."),
+            AFTER, LIMIT,
         ],
-        body: None, ok: (200, JSON, Some("Page")), errors: &[400, 403, 404],
+        body: None, ok: (200, JSON, Some(schema_of::<wire::AuditPage>)), errors: &[400, 403, 404],
     };
     get "/v1/provider/findings" => handlers::provider_findings, Doc {
         tag: "oversight",
-        summary: "The provider's report for a monitoring visit (R9): discussions, choices, paper copies, AIS needs met, and every compliance finding with the events that prove it",
-        auth: true, params: &[("at", In::Query, false, "string", "Judge at this time (RFC 3339); default now.")],
-        body: None, ok: (200, JSON, Some("ProviderFindings")), errors: &[400, 403],
+        summary: "The provider's report for a monitoring visit (R9): discussions, choices, paper copies, AIS needs met, and every compliance finding with the events that prove it; as of now, or as of an earlier time from the state the ledger had recorded by then",
+        auth: true,
+        params: &[
+            ("at", In::Query, false, Accepts::Time, "As of this time: the state from the events recorded at or before it, judged at it; default now. A later time judges today's state then (what falls due if nothing changes)."),
+            ("person", In::Query, false, Accepts::Id, "Only this person's findings and figures."),
+        ],
+        body: None, ok: (200, JSON, Some(schema_of::<wire::ProviderFindings>)), errors: &[400, 403, 404, 422],
     };
     get "/v1/requests" => handlers::requests, Doc {
         tag: "oversight",
         summary: "Council data requests with their SLA state; council officers see their own",
         auth: true,
         params: &[
-            ("open", In::Query, false, "boolean", "Only requests still open."),
-            ("after", In::Query, false, "string", "Go on after this request id (the `next_after` of the previous page)."),
-            PAGE[1],
+            ("open", In::Query, false, Accepts::Bool, "Only requests still open."),
+            ("after", In::Query, false, Accepts::Id, "Go on after this request id (the `next_after` of the previous page)."),
+            LIMIT,
         ],
-        body: None, ok: (200, JSON, Some("Requests")), errors: &[400, 403],
+        body: None, ok: (200, JSON, Some(schema_of::<wire::Requests>)), errors: &[400, 403],
     };
     get "/v1/reports/response-times" => handlers::response_times, Doc {
         tag: "oversight",
         summary: "The response-time report (R12): each request's receipt, due time, response, time taken and breach, with an inclusion proof for every event that proves the line, against a freshly signed checkpoint",
         auth: true,
         params: &[
-            ("after", In::Query, false, "string", "Go on after this request id."),
-            PAGE[1],
+            ("after", In::Query, false, Accepts::Id, "Go on after this request id."),
+            LIMIT,
         ],
-        body: None, ok: (200, JSON, Some("ResponseTimes")), errors: &[400, 403],
+        body: None, ok: (200, JSON, Some(schema_of::<wire::ResponseTimes>)), errors: &[400, 403],
     };
     get "/v1/ledger/checkpoint" => handlers::checkpoint, Doc {
         tag: "ledger", summary: "The latest signed checkpoint: a C2SP tlog-checkpoint in a signed note (docs/FORMAT.md)",
@@ -152,26 +181,26 @@ routes! {
     };
     get "/v1/ledger/events/{seq}" => handlers::envelope, Doc {
         tag: "ledger", summary: "An event's stored envelope bytes (docs/FORMAT.md section 1.1); its leaf hash is BLAKE3(0x00 || these bytes) (section 2)",
-        auth: true, params: &[("seq", In::Path, true, "integer", "The event's sequence number.")],
+        auth: true, params: &[("seq", In::Path, true, Accepts::Seq, "The event's sequence number.")],
         body: None, ok: (200, "application/octet-stream", None), errors: &[400, 403, 404],
     };
     get "/v1/ledger/proofs/inclusion" => handlers::inclusion, Doc {
         tag: "ledger", summary: "An inclusion proof (docs/FORMAT.md 4.4)",
         auth: true,
         params: &[
-            ("seq", In::Query, true, "integer", "The event's sequence number."),
-            ("size", In::Query, false, "integer", "The tree size (a checkpoint's); default the current size."),
+            ("seq", In::Query, true, Accepts::Seq, "The event's sequence number (below size)."),
+            ("size", In::Query, false, Accepts::Size, "The tree size (a checkpoint's), at most the ledger's; default the current size."),
         ],
-        body: None, ok: (200, JSON, Some("InclusionProof")), errors: &[400],
+        body: None, ok: (200, JSON, Some(schema_of::<wire::InclusionProof>)), errors: &[400],
     };
     get "/v1/ledger/proofs/consistency" => handlers::consistency, Doc {
         tag: "ledger", summary: "A consistency proof between two tree sizes (docs/FORMAT.md 4.5)",
         auth: true,
         params: &[
-            ("from", In::Query, true, "integer", "The older size (at least 1)."),
-            ("to", In::Query, false, "integer", "The newer size; default the current size."),
+            ("from", In::Query, true, Accepts::Size, "The older size (at least 1, at most to)."),
+            ("to", In::Query, false, Accepts::Size, "The newer size, at most the ledger's; default the current size."),
         ],
-        body: None, ok: (200, JSON, Some("ConsistencyProof")), errors: &[400],
+        body: None, ok: (200, JSON, Some(schema_of::<wire::ConsistencyProof>)), errors: &[400],
     };
     get "/healthz" => handlers::healthz, Doc {
         tag: "operations", summary: "The process is alive",
@@ -187,8 +216,44 @@ routes! {
     };
     get "/openapi.json" => handlers::openapi, Doc {
         tag: "operations", summary: "This document",
-        auth: false, params: &[], body: None, ok: (200, JSON, None), errors: &[],
+        auth: false, params: &[], body: None, ok: (200, JSON, Some(object_schema)), errors: &[],
     };
+}
+
+/// The parameters of a record section's route.
+pub fn section_params(section: &Section) -> Vec<Param> {
+    let mut params = vec![PERSON_ID, PURPOSE];
+    if section.paged {
+        params.extend([AFTER, LIMIT]);
+    }
+    if section.name == "care-plan" {
+        params.push((
+            "version",
+            In::Query,
+            false,
+            Accepts::Version,
+            "An earlier version of the care plan to show whole.",
+        ));
+    }
+    params
+}
+
+/// The path of a record section.
+pub fn section_path(section: &Section) -> String {
+    format!("/v1/people/{{id}}/{}", section.name)
+}
+
+/// One route per record section, each with its own parameters and answer.
+fn add_sections(mut router: Router<App>) -> Router<App> {
+    for section in SECTIONS {
+        router = router.route(
+            &section_path(section),
+            axum::routing::get(move |app: State<App>, auth, path, params| {
+                handlers::person_section(section, app, auth, path, params)
+            }),
+        );
+    }
+    router
 }
 
 /// The whole service as an axum router.
@@ -204,6 +269,16 @@ pub fn router(app: App) -> Router {
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
+    // A record section that does not exist: say which do.
+    let segments: Vec<&str> = uri.path().split('/').collect();
+    if let ["", "v1", "people", _, name] = segments.as_slice() {
+        let names: Vec<&str> = SECTIONS.iter().map(|s| s.name).collect();
+        return ApiError::not_found(format!(
+            "no section {name:?}; a record has: {}",
+            names.join(", ")
+        ))
+        .field("section");
+    }
     ApiError::not_found(format!(
         "no route {}; GET /openapi.json lists them",
         uri.path()

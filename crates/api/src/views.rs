@@ -3,14 +3,16 @@
 //!
 //! The same builders will serve the web pages: a section is data, not a response.
 
-use careledger_care::findings::{person_findings_at, Finding};
-use careledger_care::state::{PersonState, Stamp};
-use careledger_care::{CareEvent, Category};
+use careledger_care::findings::person_findings_at;
+use careledger_care::state::PersonState;
+use careledger_care::{CareEvent, Category, Role};
 use careledger_log::envelope::Envelope;
 use careledger_store::StoredEvent;
-use serde_json::{json, Value};
+use schemars::{Schema, SchemaGenerator};
+use serde::Serialize;
+use serde_json::Value;
 
-use crate::extract::time;
+use crate::wire::*;
 use crate::{ApiError, App};
 
 /// A page of a history: events after `after` (a sequence number), at most `limit`.
@@ -36,122 +38,107 @@ pub struct Section {
     /// Takes `after` and `limit` (a history read from the log).
     pub paged: bool,
     pub build: Build,
+    /// The schema of the answer, `Record<T>` for the `T` that `build` makes.
+    pub schema: fn(&mut SchemaGenerator) -> Schema,
+}
+
+/// The JSON of a typed section: the type a builder makes is the one its schema describes.
+fn to_json<T: Serialize>(built: Result<(T, u32), ApiError>) -> Result<(Value, u32), ApiError> {
+    let (data, items) = built?;
+    let value = serde_json::to_value(data)
+        .map_err(|e| ApiError::internal(format!("a section did not serialize: {e}")))?;
+    Ok((value, items))
+}
+
+macro_rules! section {
+    ($name:literal, $categories:expr, $paged:literal, $build:ident -> $ty:ty, $summary:literal) => {
+        Section {
+            name: $name,
+            categories: $categories,
+            summary: $summary,
+            paged: $paged,
+            build: |app, id, page| to_json($build(app, id, page)),
+            schema: schema_of::<Record<$ty>>,
+        }
+    };
 }
 
 pub const SECTIONS: &[Section] = &[
-    Section {
-        name: "details",
-        categories: &[Category::PersonalDetails],
-        summary: "Personal details, care status and representatives",
-        paged: false,
-        build: details,
-    },
-    Section {
-        name: "care-plan",
-        categories: &[Category::CarePlan],
-        summary:
-            "The current care plan and its version history (`version` shows an earlier one whole)",
-        paged: false,
-        build: care_plan,
-    },
-    Section {
-        name: "daily-notes",
-        categories: &[Category::DailyNotes],
-        summary: "Visits, tasks and diary notes, including the person's own entries",
-        paged: true,
-        build: daily_notes,
-    },
-    Section {
-        name: "medicines",
-        categories: &[Category::Medicines],
-        summary: "The MAR (NICE NG67): allergies, current medicines, administrations",
-        paged: true,
-        build: medicines,
-    },
-    Section {
-        name: "observations",
-        categories: &[Category::HealthObservations],
-        summary: "Health observations",
-        paged: true,
-        build: observations,
-    },
-    Section {
-        name: "communication-needs",
-        categories: &[Category::CommunicationNeeds],
-        summary: "Accessible Information Standard needs, their review and the formats needed",
-        paged: false,
-        build: communication_needs,
-    },
-    Section {
-        name: "consent",
-        categories: &[Category::ConsentRecords],
-        summary:
-            "Choices discussion, paper copies, grants, sharing consent and the person's findings",
-        paged: false,
-        build: consent,
-    },
-    Section {
-        name: "paper-copies",
-        categories: &[Category::ConsentRecords],
-        summary: "Paper copies in the home and any recorded decision not to have them",
-        paged: false,
-        build: paper_copies,
-    },
-    Section {
-        name: "grants",
-        categories: &[Category::ConsentRecords],
-        summary: "Who the person lets see what, and sharing consent with partners",
-        paged: false,
-        build: grants,
-    },
-    Section {
-        name: "incidents",
-        categories: &[Category::Incidents],
-        summary: "Incidents",
-        paged: true,
-        build: incidents,
-    },
-    Section {
-        name: "access-log",
-        categories: &[Category::AccessLog],
-        summary: "Who looked at the record, why, and who was refused",
-        paged: true,
-        build: access_log,
-    },
-    Section {
-        name: "evidence",
-        categories: &[Category::ConsentRecords, Category::CommunicationNeeds],
-        summary: "Consent and information-choice evidence for a monitoring visit (R8, R9)",
-        paged: false,
-        build: evidence,
-    },
+    section!("details", &[Category::PersonalDetails], false, details -> Details,
+        "Personal details, care status and representatives"),
+    section!("care-plan", &[Category::CarePlan], false, care_plan -> CarePlan,
+        "The current care plan and its version history (`version` shows an earlier one whole)"),
+    section!("daily-notes", &[Category::DailyNotes], true, daily_notes -> History,
+        "Visits, tasks and diary notes, including the person's own entries"),
+    section!("medicines", &[Category::Medicines], true, medicines -> Medicines,
+        "The MAR (NICE NG67): the person, allergies, current medicines, administrations and refusals"),
+    section!("observations", &[Category::HealthObservations], true, observations -> History,
+        "Health observations"),
+    section!("communication-needs", &[Category::CommunicationNeeds], false, communication_needs -> CommunicationNeeds,
+        "Accessible Information Standard needs, their review and the formats needed"),
+    section!("consent", &[Category::ConsentRecords], false, consent -> Consent,
+        "Choices discussion, paper copies, grants, sharing consent and the person's findings"),
+    section!("paper-copies", &[Category::ConsentRecords], false, paper_copies -> Paper,
+        "Paper copies in the home and any recorded decision not to have them"),
+    section!("grants", &[Category::ConsentRecords], false, grants -> Grants,
+        "Who the person lets see what, and sharing consent with partners"),
+    section!("incidents", &[Category::Incidents], true, incidents -> History,
+        "Incidents"),
+    section!("access-log", &[Category::AccessLog], true, access_log -> History<AccessItem>,
+        "Who looked at the record, in what role and why, and who was refused"),
+    section!("evidence", &[Category::ConsentRecords, Category::CommunicationNeeds], false, evidence -> Evidence,
+        "Consent and information-choice evidence for a monitoring visit (R8, R9)"),
 ];
 
-pub fn section(name: &str) -> Option<&'static Section> {
-    SECTIONS.iter().find(|s| s.name == name)
-}
-
-pub fn stamp(s: &Stamp) -> Value {
-    json!({"event": s.seq, "occurred_at": time(s.occurred_at_us), "recorded_at": time(s.recorded_at_us)})
-}
-
-fn opt_stamp(s: &Option<Stamp>) -> Value {
-    s.as_ref().map(stamp).unwrap_or(Value::Null)
-}
-
 /// An event's fields as the API accepts them, with its envelope's facts.
-pub fn event_json(envelope: &Envelope, event: Option<&CareEvent>) -> Value {
+pub fn event_item(envelope: &Envelope, event: Option<&CareEvent>) -> EventItem {
     let payload = event
         .and_then(|e| e.serialize_fields(serde_json::value::Serializer).ok())
         .unwrap_or(Value::Null);
-    json!({
-        "event": envelope.seq,
-        "kind": envelope.kind,
-        "actor": envelope.actor,
-        "occurred_at": time(envelope.occurred_at_us),
-        "recorded_at": time(envelope.recorded_at_us),
-        "payload": payload,
-    })
+    EventItem {
+        event: envelope.seq,
+        kind: envelope.kind.clone(),
+        actor: envelope.actor.clone(),
+        occurred_at: Time::at(envelope.occurred_at_us),
+        recorded_at: Time::at(envelope.recorded_at_us),
+        payload,
+    }
+}
+
+/// Who `actor` is, as the ledger knows them, reading `person`'s record in `role`.
+pub fn reader(
+    state: &careledger_care::State,
+    person: Option<&str>,
+    actor: &str,
+    role: Option<Role>,
+) -> Reader {
+    let of_person = person.and_then(|p| state.person(p));
+    let name = state
+        .staff
+        .get(actor)
+        .map(|s| s.name.clone())
+        .or_else(|| state.person(actor).map(|p| p.details.name.clone()))
+        .or_else(|| {
+            of_person
+                .and_then(|p| p.representatives.get(actor))
+                .map(|r| r.name.clone())
+        })
+        .or_else(|| state.partners.get(actor).map(|p| p.name.clone()));
+    Reader {
+        id: actor.to_string(),
+        name,
+        role: role.map(Care),
+    }
+}
+
+/// The role an access event records for its reader.
+pub fn access_role(event: Option<&CareEvent>) -> Option<Role> {
+    match event? {
+        CareEvent::RecordAccessed(r) => Some(r.role),
+        CareEvent::AccessRefused(r) => Some(r.role),
+        CareEvent::EmergencyAccess(r) => Some(r.role),
+        _ => None,
+    }
 }
 
 fn with_person<R>(
@@ -229,15 +216,16 @@ pub fn decode(stored: &StoredEvent) -> Option<CareEvent> {
 }
 
 /// A page of the person's history: events whose kind `keep` accepts (and, for a back-entry,
-/// whose entry it accepts), with the cursor to go on from.
-fn history(
+/// whose entry it accepts), each made into an item by `item`, with the cursor to go on from.
+fn history<T>(
     app: &App,
     person: &str,
     page: &Page,
-    keep: impl Fn(&CareEvent) -> bool,
     kinds: &[&str],
-) -> Result<(Value, u32), ApiError> {
+    mut item: impl FnMut(&StoredEvent, Option<&CareEvent>) -> T,
+) -> Result<(History<T>, u32), ApiError> {
     let mut items = Vec::new();
+    let keep = |e: &CareEvent| kinds.contains(&e.kind());
     let next = scan(
         app,
         Source::Person(person),
@@ -253,77 +241,108 @@ fn history(
             let wanted = match &event {
                 Some(CareEvent::BackEntered(b)) => keep(&b.entry),
                 Some(e) => keep(e),
+                // Erased or undecodable: shown by its kind, with no payload.
                 None => kinds.contains(&k),
             };
             if !wanted {
                 return Visit::Skip;
             }
-            items.push(event_json(&stored.envelope, event.as_ref()));
+            items.push(item(stored, event.as_ref()));
             Visit::Take
         },
     )?;
     let n = items.len() as u32;
-    Ok((json!({"items": items, "next_after": next}), n))
+    Ok((
+        History {
+            items,
+            next_after: next,
+        },
+        n,
+    ))
 }
 
-fn of_kinds(kinds: &'static [&'static str]) -> impl Fn(&CareEvent) -> bool {
-    move |e| kinds.contains(&e.kind())
+/// A history of plain event items.
+fn events(
+    app: &App,
+    person: &str,
+    page: &Page,
+    kinds: &[&str],
+) -> Result<(History, u32), ApiError> {
+    history(app, person, page, kinds, |stored, event| {
+        event_item(&stored.envelope, event)
+    })
 }
 
-fn details(app: &App, id: &str, _: &Page) -> Result<(Value, u32), ApiError> {
+fn details(app: &App, id: &str, _: &Page) -> Result<(Details, u32), ApiError> {
     with_person(app, id, |p, _| {
         let d = &p.details;
-        let reps: Vec<Value> = p
+        let representatives = p
             .representatives
             .iter()
-            .map(|(rid, r)| {
-                json!({
-                    "id": rid, "name": r.name, "relationship": r.relationship,
-                    "evidence_of_authority": r.evidence_of_authority,
-                    "may_contribute": r.may_contribute, "linked": stamp(&r.linked),
-                })
+            .map(|(rid, r)| Representative {
+                id: rid.clone(),
+                name: r.name.clone(),
+                relationship: Care(r.relationship),
+                evidence_of_authority: r.evidence_of_authority.clone(),
+                may_contribute: r.may_contribute,
+                linked: stamp(&r.linked),
             })
             .collect();
         (
-            json!({
-                "name": d.name, "date_of_birth": d.date_of_birth, "nhs_number": d.nhs_number,
-                "address": d.address, "gp_practice": d.gp_practice,
-                "registered": stamp(&p.registered),
-                "care_started": opt_stamp(&p.care_started), "care_ended": opt_stamp(&p.care_ended),
-                "representatives": reps,
-            }),
+            Details {
+                name: d.name.clone(),
+                date_of_birth: Date(d.date_of_birth),
+                nhs_number: d.nhs_number.clone(),
+                address: d.address.clone(),
+                gp_practice: d.gp_practice.clone(),
+                registered: stamp(&p.registered),
+                care_started: opt_stamp(&p.care_started),
+                care_ended: opt_stamp(&p.care_ended),
+                representatives,
+            },
             1,
         )
     })
 }
 
-fn care_plan(app: &App, id: &str, page: &Page) -> Result<(Value, u32), ApiError> {
+fn care_plan(app: &App, id: &str, page: &Page) -> Result<(CarePlan, u32), ApiError> {
     let (current, versions) = with_person(app, id, |p, _| {
-        let current = p.plan.as_ref().map(|plan| {
-            json!({
-                "version": plan.version,
-                "sections": plan.sections,
-                "published": stamp(&plan.published),
-                "last_review": opt_stamp(&plan.last_review),
-                "next_review_date": plan.next_review_date,
-            })
+        let current = p.plan.as_ref().map(|plan| CurrentPlan {
+            version: plan.version,
+            sections: Care(plan.sections.clone()),
+            published: stamp(&plan.published),
+            last_review: opt_stamp(&plan.last_review),
+            next_review_date: Date(plan.next_review_date),
         });
-        let versions: Vec<(u32, Stamp)> = p.plan_versions.clone();
-        (current, versions)
+        (current, p.plan_versions.clone())
     })?;
-    let list: Vec<Value> = versions
+    let version = match page.version {
+        None => None,
+        Some(wanted) => {
+            let (_, s) = versions.iter().find(|(v, _)| *v == wanted).ok_or_else(|| {
+                ApiError::not_found(format!("{id} has no care plan version {wanted}"))
+                    .field("version")
+            })?;
+            let stored = app.ledger.store().get(s.seq)?;
+            Some(event_item(&stored.envelope, decode(&stored).as_ref()))
+        }
+    };
+    let n = 1 + versions.len() as u32;
+    let versions = versions
         .iter()
-        .map(|(v, s)| json!({"version": v, "published": stamp(s)}))
+        .map(|(v, s)| PlanVersion {
+            version: *v,
+            published: stamp(s),
+        })
         .collect();
-    let mut body = json!({"current": current, "versions": list});
-    if let Some(wanted) = page.version {
-        let (_, s) = versions.iter().find(|(v, _)| *v == wanted).ok_or_else(|| {
-            ApiError::not_found(format!("{id} has no care plan version {wanted}")).field("version")
-        })?;
-        let stored = app.ledger.store().get(s.seq)?;
-        body["version"] = event_json(&stored.envelope, decode(&stored).as_ref());
-    }
-    Ok((body, 1 + versions.len() as u32))
+    Ok((
+        CarePlan {
+            current,
+            versions,
+            version,
+        },
+        n,
+    ))
 }
 
 const DAILY: &[&str] = &[
@@ -333,178 +352,245 @@ const DAILY: &[&str] = &[
     "diary.note",
 ];
 
-fn daily_notes(app: &App, id: &str, page: &Page) -> Result<(Value, u32), ApiError> {
-    history(app, id, page, of_kinds(DAILY), DAILY)
+fn daily_notes(app: &App, id: &str, page: &Page) -> Result<(History, u32), ApiError> {
+    events(app, id, page, DAILY)
 }
 
-const MAR: &[&str] = &[
-    "mar.medicine_added",
-    "mar.medicine_stopped",
-    "mar.administration",
-];
+/// The MAR's history: doses given and not given. Medicines added and stopped are the
+/// `medicines` list's `added` and `stopped`.
+const ADMINISTRATIONS: &[&str] = &["mar.administration"];
 
-fn medicines(app: &App, id: &str, page: &Page) -> Result<(Value, u32), ApiError> {
-    let (summary, n) = with_person(app, id, |p, _| {
-        let meds: Vec<Value> = p
-            .medicines
-            .iter()
-            .map(|(mid, m)| {
-                json!({
-                    "medicine_id": mid, "details": m.details, "added": stamp(&m.added),
-                    "stopped": opt_stamp(&m.stopped), "last_given": opt_stamp(&m.last_given),
-                    "given": m.given, "not_given": m.not_given,
+pub fn medicines(app: &App, id: &str, page: &Page) -> Result<(Medicines, u32), ApiError> {
+    let mut mar = with_person(app, id, |p, _| {
+        let d = &p.details;
+        Medicines {
+            name: d.name.clone(),
+            date_of_birth: Date(d.date_of_birth),
+            nhs_number: d.nhs_number.clone(),
+            gp_practice: d.gp_practice.clone(),
+            allergies: d.allergies.clone(),
+            mar_revision: p.mar_revision,
+            medicines: p
+                .medicines
+                .iter()
+                .map(|(mid, m)| Medicine {
+                    medicine_id: mid.clone(),
+                    details: Care(m.details.clone()),
+                    added: stamp(&m.added),
+                    stopped: opt_stamp(&m.stopped),
+                    last_given: opt_stamp(&m.last_given),
+                    given: m.given,
+                    not_given: m.not_given,
                 })
-            })
-            .collect();
-        let n = meds.len() as u32;
-        (
-            json!({
-                "allergies": p.details.allergies,
-                "date_of_birth": p.details.date_of_birth,
-                "gp_practice": p.details.gp_practice,
-                "mar_revision": p.mar_revision,
-                "medicines": meds,
-            }),
-            n,
-        )
+                .collect(),
+            administrations: History {
+                items: Vec::new(),
+                next_after: None,
+            },
+        }
     })?;
-    let (history, h) = history(app, id, page, of_kinds(MAR), MAR)?;
-    let mut body = summary;
-    body["administrations"] = history;
-    Ok((body, n + h))
+    let (administrations, h) = events(app, id, page, ADMINISTRATIONS)?;
+    mar.administrations = administrations;
+    let n = mar.medicines.len() as u32 + h;
+    Ok((mar, n))
 }
 
 const OBSERVATIONS: &[&str] = &["observation.recorded"];
 
-fn observations(app: &App, id: &str, page: &Page) -> Result<(Value, u32), ApiError> {
-    history(app, id, page, of_kinds(OBSERVATIONS), OBSERVATIONS)
+fn observations(app: &App, id: &str, page: &Page) -> Result<(History, u32), ApiError> {
+    events(app, id, page, OBSERVATIONS)
 }
 
 const INCIDENTS: &[&str] = &["incident.recorded"];
 
-fn incidents(app: &App, id: &str, page: &Page) -> Result<(Value, u32), ApiError> {
-    history(app, id, page, of_kinds(INCIDENTS), INCIDENTS)
+fn incidents(app: &App, id: &str, page: &Page) -> Result<(History, u32), ApiError> {
+    events(app, id, page, INCIDENTS)
 }
 
-const ACCESS: &[&str] = &["access.read", "access.refused", "access.emergency"];
+pub const ACCESS: &[&str] = &["access.read", "access.refused", "access.emergency"];
 
-fn access_log(app: &App, id: &str, page: &Page) -> Result<(Value, u32), ApiError> {
-    history(app, id, page, of_kinds(ACCESS), ACCESS)
-}
-
-fn ais_json(p: &PersonState) -> Value {
-    json!({
-        "flag": p.ais_flag(),
-        "needs": p.ais.as_ref().map(|a| json!(a.needs)),
-        "consent_to_share": p.ais.as_ref().map(|a| a.consent_to_share),
-        "recorded": p.ais.as_ref().map(|a| stamp(&a.recorded)),
-        "last_review": p.ais.as_ref().map(|a| opt_stamp(&a.last_review)),
-        "formats_needed": p.needed_formats(),
-    })
-}
-
-fn communication_needs(app: &App, id: &str, _: &Page) -> Result<(Value, u32), ApiError> {
-    with_person(app, id, |p, _| (ais_json(p), 1))
-}
-
-fn paper_json(p: &PersonState) -> Value {
-    let copies: Vec<Value> = p
-        .paper
-        .iter()
-        .map(|(doc, c)| json!({"document": doc, "version": c.version, "format": c.format, "placed": stamp(&c.stamp)}))
-        .collect();
-    json!({
-        "copies": copies,
-        "current_care_plan_version": p.plan.as_ref().map(|plan| plan.version),
-        "mar_revision": p.mar_revision,
-        "declined": p.paper_declined.as_ref().map(|(who, s)| json!({"declined_by": who, "decided": stamp(s)})),
-    })
-}
-
-fn grants_json(p: &PersonState) -> Value {
-    let grants: Vec<Value> = p
-        .grants
-        .iter()
-        .map(|(gid, g)| {
-            json!({
-                "grant_id": gid, "grantee": g.grantee, "categories": g.categories, "purpose": g.purpose,
-                "expires_at": g.expires_at_us.map(time), "decided_by": g.decided_by, "basis": g.basis,
-                "granted": stamp(&g.granted), "revoked": opt_stamp(&g.revoked),
+/// Who looked: each access event with the reader's name and role as the ledger knows them.
+fn access_log(app: &App, id: &str, page: &Page) -> Result<(History<AccessItem>, u32), ApiError> {
+    let (page, n) = history(app, id, page, ACCESS, |stored, event| {
+        (event_item(&stored.envelope, event), access_role(event))
+    })?;
+    // Readers are named from the projections once the log has been read, not during it.
+    let items = app.ledger.read(|s| {
+        page.items
+            .into_iter()
+            .map(|(event, role)| AccessItem {
+                reader: reader(s, Some(id), &event.actor, role),
+                event,
             })
-        })
-        .collect();
-    let sharing: Vec<Value> = p
-        .sharing
-        .iter()
-        .map(|(partner, s)| {
-            json!({"partner_id": partner, "categories": s.categories, "given": s.given, "decided_by": s.decided_by, "decided": stamp(&s.stamp)})
-        })
-        .collect();
-    json!({"grants": grants, "sharing_consent": sharing})
+            .collect()
+    })?;
+    Ok((
+        History {
+            items,
+            next_after: page.next_after,
+        },
+        n,
+    ))
 }
 
-fn discussion_json(p: &PersonState) -> Value {
-    p.last_discussion
-        .as_ref()
-        .map(|d| {
-            json!({
-                "present": d.present, "options_explained": d.options_explained, "chosen": d.chosen,
-                "told_access_is_free": d.told_access_is_free, "held": stamp(&d.stamp),
+fn ais(p: &PersonState) -> CommunicationNeeds {
+    let record = p.ais.as_ref();
+    CommunicationNeeds {
+        flag: p.ais_flag(),
+        needs: record.map_or_else(Vec::new, |a| a.needs.iter().cloned().map(Care).collect()),
+        consent_to_share: record.map(|a| a.consent_to_share),
+        recorded: record.map(|a| stamp(&a.recorded)),
+        last_review: record.and_then(|a| opt_stamp(&a.last_review)),
+        formats_needed: p.needed_formats().into_iter().map(Care).collect(),
+    }
+}
+
+fn communication_needs(
+    app: &App,
+    id: &str,
+    _: &Page,
+) -> Result<(CommunicationNeeds, u32), ApiError> {
+    with_person(app, id, |p, _| (ais(p), 1))
+}
+
+fn paper(p: &PersonState) -> Paper {
+    Paper {
+        copies: p
+            .paper
+            .iter()
+            .map(|(doc, c)| PaperCopy {
+                document: Care(*doc),
+                version: c.version,
+                format: Care(c.format),
+                placed: stamp(&c.stamp),
             })
-        })
-        .unwrap_or(Value::Null)
+            .collect(),
+        current_care_plan_version: p.plan.as_ref().map(|plan| plan.version),
+        mar_revision: p.mar_revision,
+        declined: p.paper_declined.as_ref().map(|(who, s)| Declined {
+            declined_by: who.clone(),
+            decided: stamp(s),
+        }),
+    }
 }
 
-pub fn finding_json(f: &Finding) -> Value {
-    json!({
-        "rule": f.rule.id(), "person": f.person, "since": time(f.since_us),
-        "message": f.message, "evidence": f.evidence,
-    })
-}
-
-fn consent(app: &App, id: &str, _: &Page) -> Result<(Value, u32), ApiError> {
-    let now = careledger_store::now_us();
-    with_person(app, id, |p, s| {
-        let mut body = grants_json(p);
-        body["last_discussion"] = discussion_json(p);
-        body["discussions"] = json!(p.counts.discussions);
-        body["paper"] = paper_json(p);
-        body["findings"] = json!(person_findings_at(s, id, now)
+fn grants_of(p: &PersonState) -> Grants {
+    Grants {
+        grants: p
+            .grants
             .iter()
-            .map(finding_json)
-            .collect::<Vec<_>>());
-        (body, 1)
-    })
-}
-
-fn paper_copies(app: &App, id: &str, _: &Page) -> Result<(Value, u32), ApiError> {
-    with_person(app, id, |p, _| (paper_json(p), p.paper.len() as u32))
-}
-
-fn grants(app: &App, id: &str, _: &Page) -> Result<(Value, u32), ApiError> {
-    with_person(app, id, |p, _| {
-        (grants_json(p), (p.grants.len() + p.sharing.len()) as u32)
-    })
-}
-
-fn evidence(app: &App, id: &str, _: &Page) -> Result<(Value, u32), ApiError> {
-    let now = careledger_store::now_us();
-    with_person(app, id, |p, s| {
-        let findings: Vec<Value> = person_findings_at(s, id, now)
+            .map(|(gid, g)| Grant {
+                grant_id: gid.clone(),
+                grantee: Care(g.grantee.clone()),
+                categories: g.categories.iter().copied().map(Care).collect(),
+                purpose: Care(g.purpose),
+                expires_at: g.expires_at_us.map(Time::at),
+                decided_by: g.decided_by.clone(),
+                basis: Care(g.basis),
+                granted: stamp(&g.granted),
+                revoked: opt_stamp(&g.revoked),
+            })
+            .collect(),
+        sharing_consent: p
+            .sharing
             .iter()
-            .map(finding_json)
-            .collect();
+            .map(|(partner, s)| Sharing {
+                partner_id: partner.clone(),
+                categories: s.categories.iter().copied().map(Care).collect(),
+                given: s.given,
+                decided_by: s.decided_by.clone(),
+                decided: stamp(&s.stamp),
+            })
+            .collect(),
+    }
+}
+
+/// The last choices discussion, with its notes read from its event (the projection keeps
+/// what findings need; the words are in the log).
+fn discussion_of(
+    app: &App,
+    last: Option<careledger_care::state::Discussion>,
+) -> Result<Option<Discussion>, ApiError> {
+    let Some(d) = last else {
+        return Ok(None);
+    };
+    let stored = app.ledger.store().get(d.stamp.seq)?;
+    let notes = match decode(&stored) {
+        Some(CareEvent::ChoicesDiscussed(c)) => Some(c.notes),
+        Some(CareEvent::BackEntered(b)) => match *b.entry {
+            CareEvent::ChoicesDiscussed(c) => Some(c.notes),
+            _ => None,
+        },
+        _ => None,
+    };
+    Ok(Some(Discussion {
+        present: d.present.clone(),
+        options_explained: d.options_explained.iter().copied().map(Care).collect(),
+        chosen: d.chosen.iter().copied().map(Care).collect(),
+        told_access_is_free: d.told_access_is_free,
+        notes,
+        held: stamp(&d.stamp),
+    }))
+}
+
+fn person_findings(s: &careledger_care::State, id: &str) -> Vec<Finding> {
+    person_findings_at(s, id, careledger_store::now_us())
+        .iter()
+        .map(Finding::from)
+        .collect()
+}
+
+fn consent(app: &App, id: &str, _: &Page) -> Result<(Consent, u32), ApiError> {
+    let (mut consent, last) = with_person(app, id, |p, s| {
         (
-            json!({
-                "care_active": p.care_active(),
-                "last_discussion": discussion_json(p),
-                "discussions": p.counts.discussions,
-                "paper": paper_json(p),
-                "communication_needs": ais_json(p),
-                "format_mismatches": p.format_mismatches.iter().map(|m| json!({"document": m.document, "sent": m.sent, "needed": m.needed, "sent_at": stamp(&m.stamp)})).collect::<Vec<_>>(),
-                "findings": findings,
-            }),
-            1,
+            Consent {
+                grants: grants_of(p),
+                last_discussion: None,
+                discussions: p.counts.discussions,
+                paper: paper(p),
+                findings: person_findings(s, id),
+            },
+            p.last_discussion.clone(),
         )
+    })?;
+    consent.last_discussion = discussion_of(app, last)?;
+    Ok((consent, 1))
+}
+
+fn paper_copies(app: &App, id: &str, _: &Page) -> Result<(Paper, u32), ApiError> {
+    with_person(app, id, |p, _| (paper(p), p.paper.len() as u32))
+}
+
+fn grants(app: &App, id: &str, _: &Page) -> Result<(Grants, u32), ApiError> {
+    with_person(app, id, |p, _| {
+        (grants_of(p), (p.grants.len() + p.sharing.len()) as u32)
     })
+}
+
+fn evidence(app: &App, id: &str, _: &Page) -> Result<(Evidence, u32), ApiError> {
+    let (mut evidence, last) = with_person(app, id, |p, s| {
+        (
+            Evidence {
+                care_active: p.care_active(),
+                last_discussion: None,
+                discussions: p.counts.discussions,
+                paper: paper(p),
+                communication_needs: ais(p),
+                format_mismatches: p
+                    .format_mismatches
+                    .iter()
+                    .map(|m| FormatMismatch {
+                        document: Care(m.document),
+                        sent: Care(m.sent),
+                        needed: m.needed.iter().copied().map(Care).collect(),
+                        sent_at: stamp(&m.stamp),
+                    })
+                    .collect(),
+                findings: person_findings(s, id),
+            },
+            p.last_discussion.clone(),
+        )
+    })?;
+    evidence.last_discussion = discussion_of(app, last)?;
+    Ok((evidence, 1))
 }

@@ -47,7 +47,7 @@ async fn operations_endpoints() {
     assert_eq!(a.status, 200);
     let text = a.text();
     assert!(
-        text.contains("careledger_http_requests_total{method=\"GET\",route=\"/v1/people/{id}/{section}\",status=\"200\"} 1"),
+        text.contains("careledger_http_requests_total{method=\"GET\",route=\"/v1/people/{id}/care-plan\",status=\"200\"} 1"),
         "{text}"
     );
     assert!(!text.contains("person-a"), "no personal ids in metrics");
@@ -200,7 +200,16 @@ async fn record_sections_carry_the_flag_and_their_data() {
         .iter()
         .map(|i| i["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["mar.medicine_added", "mar.administration"]);
+    assert_eq!(
+        kinds,
+        ["mar.administration"],
+        "doses only: medicines added are the list's"
+    );
+    assert_eq!(
+        body["data"]["name"], "Alice Able",
+        "the MAR names the person (NG67)"
+    );
+    assert_eq!(body["data"]["date_of_birth"], "1940-02-03");
 
     // Daily notes hold the person's own entry, attributed to them; pages go on by cursor.
     let a = h
@@ -235,6 +244,13 @@ async fn record_sections_carry_the_flag_and_their_data() {
         .await;
     let body = a.json();
     assert_eq!(body["data"]["last_discussion"]["chosen"], json!(["Paper"]));
+    let notes = "Wants the paper diary kept in the kitchen drawer.";
+    assert_eq!(
+        body["data"]["last_discussion"]["notes"], notes,
+        "the words are shown back"
+    );
+    let a = h.get(Some("person-a"), "/v1/people/person-a/consent").await;
+    assert_eq!(a.json()["data"]["last_discussion"]["notes"], notes);
     assert_eq!(
         body["access"]["basis"][0]["basis"]["kind"],
         "CouncilRequest"
@@ -250,11 +266,14 @@ async fn who_looked_at_my_record() {
         .await
         .json()["access"]["event"]
         .clone();
-    let refused = h
+    // person-b has no tie to person-a's record: the answer does not number the refusal,
+    // but the access log shows it.
+    let before = h.size();
+    let a = h
         .get(Some("person-b"), "/v1/people/person-a/medicines")
-        .await
-        .json()["access_event"]
-        .clone();
+        .await;
+    assert_eq!(a.status, 403);
+    let refused = json!(before);
     for reader in ["person-a", "rep-a-lpa"] {
         let a = h
             .get(Some(reader), "/v1/people/person-a/access-log?limit=1000")
@@ -266,6 +285,8 @@ async fn who_looked_at_my_record() {
             .find(|i| i["event"] == read)
             .expect("the care worker's read");
         assert_eq!(read_row["actor"], "staff-cw01");
+        assert_eq!(read_row["reader"]["role"], "CareWorker");
+        assert_eq!(read_row["reader"]["name"], "Staff staff-cw01", "{read_row}");
         assert_eq!(read_row["payload"]["categories"], json!(["Medicines"]));
         assert_eq!(read_row["payload"]["purpose"], "DirectCare");
         let refused_row = items
@@ -456,8 +477,13 @@ async fn auditors_see_who_saw_what() {
         )
         .await;
     let body = a.json();
-    assert_eq!(body["data"]["items"].as_array().unwrap().len(), 1, "{body}");
-    assert_eq!(body["data"]["items"][0]["kind"], "access.refused");
+    assert_eq!(body["items"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(body["items"][0]["kind"], "access.refused");
+    assert_eq!(
+        body["access_events"],
+        json!([before]),
+        "one shape with or without person"
+    );
     assert_eq!(
         h.size(),
         before + 1,

@@ -59,7 +59,7 @@ pub fn payload_component(kind: &str) -> String {
 /// Every kind's payload schema as `Payload.<kind>`, and the types they share (roles,
 /// categories, nested structs, the care event enum a back-entry holds) as `Care.<Name>`,
 /// keyed by component name. Refs point at `#/components/schemas/`.
-pub fn payload_schemas() -> Result<BTreeMap<String, Value>, String> {
+pub fn payload_schemas() -> Result<Traced, String> {
     let mut kinds = Kinds {
         registry: Registry::default(),
         roots: Vec::new(),
@@ -109,7 +109,14 @@ pub fn payload_schemas() -> Result<BTreeMap<String, Value>, String> {
         }
         components.insert(component, schema);
     }
-    Ok(components)
+    Ok(Traced { components, names })
+}
+
+/// What [`payload_schemas`] traced: the components, and which component describes each
+/// type, by its serde name.
+pub struct Traced {
+    pub components: BTreeMap<String, Value>,
+    pub names: BTreeMap<String, String>,
 }
 
 struct Kinds {

@@ -336,7 +336,7 @@ impl Harness {
         .await;
         self.event("staff-co01", "choices.discussed", Some("person-a"), json!({
             "present": ["person-a"], "options_explained": ["Paper", "Portal"], "chosen": ["Paper"],
-            "told_access_is_free": true, "notes": "",
+            "told_access_is_free": true, "notes": "Wants the paper diary kept in the kitchen drawer.",
         }))
         .await;
         self.event(
