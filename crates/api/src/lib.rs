@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod conn;
 pub mod extract;
 pub mod gate;
 pub mod handlers;
@@ -203,7 +204,7 @@ where
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT)
             .keep_alive(true)
-            .serve_connection(TokioIo::new(io), service);
+            .serve_connection(TokioIo::new(conn::ProblemIo::new(io)), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             // A client that goes away mid-request is its own business.

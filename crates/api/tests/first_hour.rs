@@ -168,3 +168,43 @@ async fn whole_numbers_may_be_written_with_a_fraction_of_zero() {
         .await;
     assert_eq!(a.status, 201, "{}", a.text());
 }
+
+/// A request hyper cannot parse (a raw 0xFF byte in the path) is answered by hyper itself,
+/// before routing: that answer is a problem document too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raw_byte_in_the_path_gets_a_problem_document() {
+    use std::io::{Read, Write};
+    let h = Harness::seeded().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(careledger_api::serve(h.app.clone(), listener, async {
+        let _ = stopped.await;
+    }));
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        s.write_all(b"GET /v1/people/person-\xff\xfe/care-plan HTTP/1.1\r\nhost: x\r\n\r\n")
+            .unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    })
+    .await
+    .unwrap();
+    let _ = stop.send(());
+    let _ = server.await;
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a whole answer");
+    assert!(head.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        head.contains("content-type: application/problem+json"),
+        "{head}"
+    );
+    let problem: Value = serde_json::from_str(body).expect("a JSON body");
+    assert_eq!(problem["status"], 400);
+    assert!(problem["detail"]
+        .as_str()
+        .unwrap()
+        .contains("percent-encode"));
+}
