@@ -435,7 +435,11 @@ impl Appender {
         let mut built = Vec::with_capacity(events.len());
         for (seq, event) in (first..).zip(events) {
             // Recorded-at never decreases, even if the wall clock steps back.
-            let recorded_at_us = now_us().max(last_recorded_at_us);
+            let clock_us = match self.config.clock {
+                crate::Clock::Wall => now_us(),
+                crate::Clock::Simulated => event.occurred_at_us,
+            };
+            let recorded_at_us = clock_us.max(last_recorded_at_us);
             last_recorded_at_us = recorded_at_us;
             let envelope = Envelope {
                 version: FORMAT_VERSION,

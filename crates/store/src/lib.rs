@@ -79,6 +79,22 @@ pub struct StoreConfig {
     /// that brings the log this many events past the last time they were written. It bounds
     /// what a start-up after a crash replays; a clean close writes them anyway.
     pub projection_persist_every_events: u64,
+    /// Where recorded-at comes from.
+    pub clock: Clock,
+}
+
+/// The clock the appender stamps recorded-at from. Recorded-at never decreases either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Clock {
+    /// The system clock: what every real ledger uses.
+    #[default]
+    Wall,
+    /// The event's own occurred-at: for simulated histories (`careledger simulate`, the
+    /// demo), written in time order in one go, so that they are recorded as they would
+    /// have been as they happened and queries by recorded-at (as-of answers, the audit
+    /// query's time range) mean in them what they mean in a real ledger. A back-entry in
+    /// such a history is recorded at the latest time recorded before it.
+    Simulated,
 }
 
 impl Default for StoreConfig {
@@ -92,6 +108,7 @@ impl Default for StoreConfig {
             checkpoint_every_events: 100_000,
             checkpoint_every: Duration::from_secs(60),
             projection_persist_every_events: 16_384,
+            clock: Clock::Wall,
         }
     }
 }

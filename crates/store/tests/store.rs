@@ -111,6 +111,32 @@ fn recorded_at_never_decreases_and_reads_are_bounded() {
     assert!(store.by_subject("person:p", 0, 100).unwrap().is_empty());
 }
 
+/// A simulated history is recorded on its own clock: each event at its occurred-at, and an
+/// event back-dated behind an earlier one at the latest time already recorded.
+#[test]
+fn a_simulated_clock_records_at_occurred_at_and_never_goes_back() {
+    let (_dir, store) = fresh(StoreConfig {
+        clock: careledger_store::Clock::Simulated,
+        ..small_config()
+    });
+    let mut events: Vec<NewEvent> = (0..10).map(event).collect();
+    events[7].occurred_at_us = events[2].occurred_at_us;
+    store.append(events.clone()).unwrap();
+    let all = store.range(0, usize::MAX).unwrap();
+    for (n, stored) in all.iter().enumerate() {
+        let expected = if n == 7 {
+            events[6].occurred_at_us
+        } else {
+            events[n].occurred_at_us
+        };
+        assert_eq!(stored.envelope.recorded_at_us, expected, "event {n}");
+    }
+    // The wall clock is far later than these times: a real ledger records them now.
+    let (_dir, wall) = fresh(small_config());
+    wall.append(vec![event(0)]).unwrap();
+    assert!(wall.get(0).unwrap().envelope.recorded_at_us > event(0).occurred_at_us + 1_000_000);
+}
+
 #[test]
 fn bad_requests_are_refused_and_nothing_is_written() {
     let config = StoreConfig {
