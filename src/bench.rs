@@ -15,7 +15,7 @@ use careledger_care::{Author, CareEvent, Role};
 use careledger_ledger::simulate::{self, SimConfig};
 use careledger_ledger::{Command, Ledger, LedgerError};
 
-use crate::cli::CliError;
+use crate::cli::{outln, CliError};
 use crate::progress::Progress;
 
 #[derive(Subcommand)]
@@ -323,7 +323,7 @@ fn bench_append(
     } else {
         "events"
     };
-    println!("bench append: {writers} writers, {events} {what} of about {payload_bytes} payload bytes, {rounds} rounds");
+    outln!("bench append: {writers} writers, {events} {what} of about {payload_bytes} payload bytes, {rounds} rounds")?;
     let mut ratios = Vec::new();
     for round in 1..=rounds {
         let ours_dir = Scratch::new(dir, "append")?;
@@ -353,7 +353,7 @@ fn bench_append(
         drop(ideal_dir);
         let ratio = ours.events_per_s / raw;
         ratios.push((ours.events_per_s, ratio, ours.events_per_s / ideal));
-        println!(
+        outln!(
             "round {round}: careledger durable append {:.0} events/s (CPU {} per event; latency p50 {}, p90 {}, p99 {}, max {}; busy answers {})",
             ours.events_per_s,
             ours.cpu_us_per_event.map_or("unknown".into(), |c| format!("{c:.1} us")),
@@ -362,27 +362,27 @@ fn bench_append(
             us(ours.latency.p99),
             us(ours.latency.max),
             ours.busy,
-        );
-        println!(
+        )?;
+        outln!(
             "round {round}: raw sled, {writers} writers each inserting {} B and flushing: {raw:.0} events/s; careledger / raw = {ratio:.2}",
             ours.record_bytes
-        );
-        println!(
+        )?;
+        outln!(
             "round {round}: raw sled, one thread, batches of {writers} and a flush per batch: {ideal:.0} events/s; careledger / that = {:.2}",
             ours.events_per_s / ideal
-        );
+        )?;
     }
     let median = |pick: fn(&(f64, f64, f64)) -> f64| {
         let mut v: Vec<f64> = ratios.iter().map(pick).collect();
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    println!(
+    outln!(
         "median over {rounds} rounds: careledger {:.0} events/s; / raw sled with the same writers {:.2}; / raw sled one-thread batches {:.2}",
         median(|r| r.0),
         median(|r| r.1),
         median(|r| r.2)
-    );
+    )?;
     Ok(())
 }
 
@@ -402,11 +402,11 @@ fn build_ledger(dir: &Path, events: u64) -> Result<Store, CliError> {
         progress.update(n, events);
     }
     progress.finish();
-    println!(
+    outln!(
         "built a ledger of {events} events in {:.1} s ({:.0} events/s, requests of {REQUEST})",
         started.elapsed().as_secs_f64(),
         events as f64 / started.elapsed().as_secs_f64()
-    );
+    )?;
     Ok(store)
 }
 
@@ -425,13 +425,14 @@ fn bench_verify(events: u64, rounds: usize, dir: Option<&Path>) -> Result<(), Cl
         let seconds = started.elapsed().as_secs_f64();
         let rate = report.events as f64 / seconds;
         rates.push(rate);
-        println!(
+        outln!(
             "verify round {round}: {} events, {} checkpoints in {seconds:.2} s: {rate:.0} events/s",
-            report.events, report.checkpoints
-        );
+            report.events,
+            report.checkpoints
+        )?;
     }
     rates.sort_by(f64::total_cmp);
-    println!("verify median: {:.0} events/s", rates[rates.len() / 2]);
+    outln!("verify median: {:.0} events/s", rates[rates.len() / 2])?;
     Ok(())
 }
 
@@ -463,20 +464,20 @@ fn bench_prove(events: u64, proofs: usize, dir: Option<&Path>) -> Result<(), Cli
         verify_consistency::<Blake3Hasher, _>(size1, size, &cproof, &store.root_at(size1)?, &root)?;
     }
     let (i, c) = (percentiles(inclusion), percentiles(consistency));
-    println!(
+    outln!(
         "inclusion proof at {size} events: p50 {}, p90 {}, p99 {}, max {}",
         us(i.p50),
         us(i.p90),
         us(i.p99),
         us(i.max)
-    );
-    println!(
+    )?;
+    outln!(
         "consistency proof to {size} events: p50 {}, p90 {}, p99 {}, max {}",
         us(c.p50),
         us(c.p90),
         us(c.p99),
         us(c.max)
-    );
+    )?;
     Ok(())
 }
 
@@ -546,7 +547,7 @@ fn bench_rebuild(
     rounds: usize,
     dir: Option<&Path>,
 ) -> Result<(), CliError> {
-    println!("bench rebuild: {people} people over {days} days, {rounds} rounds");
+    outln!("bench rebuild: {people} people over {days} days, {rounds} rounds")?;
     let scratch = Scratch::new(dir, "rebuild")?;
     Store::init(&scratch.0, "bench.careledger/rebuild")?;
     let ledger = Ledger::open(&scratch.0, StoreConfig::default())?;
@@ -562,12 +563,12 @@ fn bench_rebuild(
         |_, _, _| {},
     )?;
     let secs = started.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "simulate: {} events in {secs:.1} s ({:.0} durable events/s, requests of up to {} events, rules and projections included)",
         report.events,
         report.events as f64 / secs,
         simulate::REQUEST_COMMANDS_MAX
-    );
+    )?;
     let expected = ledger.read(|s| s.all_pairs())?;
     drop(ledger);
     let mut rates = Vec::new();
@@ -584,12 +585,12 @@ fn bench_rebuild(
         }
         let rate = replayed as f64 / secs;
         rates.push(rate);
-        println!(
+        outln!(
             "round {round}: rebuilt from {replayed} events in {secs:.2} s: {rate:.0} events/s (open, replay, persist; identical bytes)"
-        );
+        )?;
         drop(ledger);
     }
     rates.sort_by(f64::total_cmp);
-    println!("median rebuild: {:.0} events/s", rates[rates.len() / 2]);
+    outln!("median rebuild: {:.0} events/s", rates[rates.len() / 2])?;
     Ok(())
 }

@@ -15,7 +15,7 @@ use careledger_store::{Store, StoreConfig};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
-use crate::cli::{fail, CliError};
+use crate::cli::{fail, out, outln, CliError};
 use crate::progress::Progress;
 
 pub fn open_ledger(dir: &Path) -> Result<Ledger, CliError> {
@@ -167,14 +167,14 @@ pub fn simulate(dir: &Path, args: SimulateArgs) -> Result<(), CliError> {
     progress.finish();
     let checkpoint = ledger.store().checkpoint_now()?;
     let secs = started.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "simulated {} people over {} days ending {end}: {} events in {secs:.1} s ({:.0} events/s)",
         args.people,
         report.days,
         report.events,
         report.events as f64 / secs
-    );
-    print!("{checkpoint}");
+    )?;
+    out!("{checkpoint}")?;
     Ok(())
 }
 
@@ -184,10 +184,10 @@ pub fn rebuild(dir: &Path) -> Result<(), CliError> {
     let ledger = open_ledger(dir)?;
     let secs = started.elapsed().as_secs_f64();
     let events = ledger.store().projection_replayed();
-    println!(
+    outln!(
         "removed {removed} projection keys; replayed {events} events in {secs:.2} s ({:.0} events/s)",
         events as f64 / secs.max(1e-9)
-    );
+    )?;
     Ok(())
 }
 

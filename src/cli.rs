@@ -208,11 +208,32 @@ pub struct CliError {
     pub code: u8,
 }
 
-impl<E: std::fmt::Display> From<E> for CliError {
+impl CliError {
+    /// Whoever reads our output closed it early (`careledger log | head -1`): not an
+    /// error, so `main` exits 0 without a word. Not 141 (128 + SIGPIPE, what a shell
+    /// reports for a process the signal killed): we were not killed, and under
+    /// `set -o pipefail` a reader that had read enough would make the pipeline fail.
+    pub const OUTPUT_CLOSED: u8 = 0;
+
+    pub fn output_closed(&self) -> bool {
+        self.code == Self::OUTPUT_CLOSED
+    }
+}
+
+impl<E: std::fmt::Display + 'static> From<E> for CliError {
     fn from(e: E) -> Self {
+        // Rust ignores SIGPIPE, so a write to a closed pipe fails with EPIPE instead of
+        // ending the process; the verbs write through `outln!` and `?`, which lands here.
+        let closed = (&e as &dyn std::any::Any)
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe);
         CliError {
             message: e.to_string(),
-            code: EXIT_ERROR,
+            code: if closed {
+                CliError::OUTPUT_CLOSED
+            } else {
+                EXIT_ERROR
+            },
         }
     }
 }
@@ -223,6 +244,26 @@ pub fn fail(message: impl Into<String>) -> CliError {
         code: EXIT_ERROR,
     }
 }
+
+/// `println!` to standard output, but returning the error (`io::Result<()>`) rather than
+/// panicking with "failed printing to stdout: Broken pipe" when the reader has gone:
+/// verbs write `outln!(...)?`, and a closed pipe ends them quietly (`CliError::from`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
+/// `print!` that returns the error, like [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
+pub(crate) use {out, outln};
 
 pub fn open(data: &DataDir) -> Result<Store, StoreError> {
     Store::open(&data.data, StoreConfig::default())
@@ -260,20 +301,20 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             limit,
         } => log(&data, subject.as_deref(), from, limit),
         Command::Checkpoint { data } => {
-            print!("{}", open(&data)?.checkpoint_now()?);
+            out!("{}", open(&data)?.checkpoint_now()?)?;
             Ok(())
         }
         Command::Key { data } => {
-            println!("{}", open(&data)?.verifier());
+            outln!("{}", open(&data)?.verifier())?;
             Ok(())
         }
         Command::Prove { what } => prove(what),
         Command::Show { data, seq, raw } => {
             let event = open(&data)?.get(seq)?;
             if raw {
-                println!("{}", B64.encode(&event.envelope_bytes));
+                outln!("{}", B64.encode(&event.envelope_bytes))?;
             } else {
-                println!("{}", event_json(&event));
+                outln!("{}", event_json(&event))?;
             }
             Ok(())
         }
@@ -297,8 +338,8 @@ fn init(dir: &Path, origin: Option<String>) -> Result<(), CliError> {
         }
     };
     let verifier = Store::init(dir, &origin)?;
-    println!("created ledger {origin} at {}", dir.display());
-    println!("verifier key: {verifier}");
+    outln!("created ledger {origin} at {}", dir.display())?;
+    outln!("verifier key: {verifier}")?;
     Ok(())
 }
 
@@ -381,7 +422,7 @@ fn prove(what: Prove) -> Result<(), CliError> {
                 "leaf_hash": B64.encode(store.leaf_hash(seq)?),
                 "proof": b64_list(&proof),
             });
-            println!("{json}");
+            outln!("{json}")?;
         }
         Prove::Consistency { data, from, to } => {
             let store = open(&data)?;
@@ -398,7 +439,7 @@ fn prove(what: Prove) -> Result<(), CliError> {
                 "root2": B64.encode(store.root_at(to)?),
                 "proof": b64_list(&proof),
             });
-            println!("{json}");
+            outln!("{json}")?;
         }
     }
     Ok(())
@@ -415,7 +456,7 @@ fn verify(data: &DataDir) -> Result<(), CliError> {
         code: EXIT_VERIFY_FAILED,
     })?;
     let seconds = started.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "verified {} events ({} payloads checked, {} erased) and {} checkpoints; root {} ({:.2} s, {:.0} events/s)",
         report.events,
         report.payloads_checked,
@@ -424,7 +465,7 @@ fn verify(data: &DataDir) -> Result<(), CliError> {
         B64.encode(report.root),
         seconds,
         report.events as f64 / seconds.max(1e-9)
-    );
+    )?;
     Ok(())
 }
 

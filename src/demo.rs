@@ -8,7 +8,7 @@ use careledger_ledger::simulate::{self, SimConfig, SimReport};
 use careledger_ledger::Ledger;
 use careledger_store::{Store, StoreConfig};
 
-use crate::cli::CliError;
+use crate::cli::{outln, CliError};
 
 const PEOPLE: u32 = 12;
 const DAYS: u32 = 30;
@@ -39,27 +39,27 @@ pub fn run(dir: &Path) -> Result<(), CliError> {
     let now = careledger_store::now_us();
     let found = ledger.read(|s| findings(s, now))?;
     let data = dir.display();
-    println!(
+    outln!(
         "created a demo ledger at {data}: {} events about {PEOPLE} people over {DAYS} days",
         report.events
-    );
-    println!(
+    )?;
+    outln!(
         "verified: {} events, every checkpoint signed",
         verified.events
-    );
-    println!(
+    )?;
+    outln!(
         "{} compliance findings (run `careledger findings --data {data}`)",
         found.len()
-    );
-    println!("\nlatest signed checkpoint:\n{checkpoint}");
-    println!("verifier key: {}\n", ledger.store().verifier());
-    println!("try:");
-    println!("  careledger person --data {data} person-0003");
-    println!("  careledger findings --data {data}");
-    println!("  careledger requests --data {data}");
-    println!("  careledger log --data {data} --subject person-0003 --limit 5");
-    println!("  careledger prove inclusion --data {data} --seq 42");
-    println!("  careledger show --data {data} --seq 42 --raw");
-    println!("  careledger verify --data {data}");
+    )?;
+    outln!("\nlatest signed checkpoint:\n{checkpoint}")?;
+    outln!("verifier key: {}\n", ledger.store().verifier())?;
+    outln!("try:")?;
+    outln!("  careledger person --data {data} person-0003")?;
+    outln!("  careledger findings --data {data}")?;
+    outln!("  careledger requests --data {data}")?;
+    outln!("  careledger log --data {data} --subject person-0003 --limit 5")?;
+    outln!("  careledger prove inclusion --data {data} --seq 42")?;
+    outln!("  careledger show --data {data} --seq 42 --raw")?;
+    outln!("  careledger verify --data {data}")?;
     Ok(())
 }

@@ -9,7 +9,7 @@ use careledger_care::{Relationship, Role};
 use careledger_store::now_us;
 use clap::{Args, Subcommand};
 
-use crate::cli::{fail, CliError, DataDir};
+use crate::cli::{fail, outln, CliError, DataDir};
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -116,12 +116,12 @@ pub fn user(what: UserCommand) -> Result<(), CliError> {
         } => {
             require_ledger(&data.data)?;
             AuthFiles::open(&data.data)?.add_user(&id, role, &name, now_us())?;
-            println!("added {id} ({})", role.name());
+            outln!("added {id} ({})", role.name())?;
         }
         UserCommand::List { data } => {
             require_ledger(&data.data)?;
             for (id, u) in AuthFiles::open(&data.data)?.users() {
-                println!("{id}\t{}\t{}", role_name(u.role), u.name);
+                outln!("{id}\t{}\t{}", role_name(u.role), u.name)?;
             }
         }
     }
@@ -146,12 +146,12 @@ pub fn token(what: TokenCommand) -> Result<(), CliError> {
             let now = now_us();
             let expires = expires_days.map(|d| now + i64::from(d) * careledger_care::DAY_US);
             let (_, token) = AuthFiles::open(&data.data)?.issue(&user, now, expires)?;
-            println!("{token}");
+            outln!("{token}")?;
         }
         TokenCommand::Revoke { data, token } => {
             require_ledger(&data.data)?;
             let id = AuthFiles::open(&data.data)?.revoke(&token, now_us())?;
-            println!("revoked token {id}");
+            outln!("revoked token {id}")?;
         }
     }
     Ok(())
@@ -202,6 +202,34 @@ fn demo(dir: &Path) -> Result<Vec<(Role, String)>, CliError> {
     Ok(users)
 }
 
+/// What `serve` prints once it listens on `base` (`http://127.0.0.1:8080`): where, and for
+/// `serve --demo` the demo tokens (role, user id, token) and requests to try.
+fn banner(dir: &Path, base: &str, tokens: &[(Role, String, String)]) -> String {
+    use std::fmt::Write;
+    let mut b = String::new();
+    let _ = writeln!(b, "careledger: serving {} on {base}", dir.display());
+    if !tokens.is_empty() {
+        let _ = writeln!(b, "\ndemo tokens (valid 24 hours; one per role):");
+        for (role, id, token) in tokens {
+            let _ = writeln!(b, "  {:<26} {:<28} {token}", role.name(), id);
+        }
+        let person = tokens.iter().find(|(r, _, _)| *r == Role::Person);
+        if let Some((_, id, token)) = person {
+            let _ = writeln!(
+                b,
+                "\ntry:\n  curl -H 'Authorization: Bearer {token}' {base}/v1/people/{id}/care-plan"
+            );
+            let _ = writeln!(
+                b,
+                "  curl -H 'Authorization: Bearer {token}' {base}/v1/people/{id}/access-log"
+            );
+        }
+        let _ = writeln!(b, "  curl {base}/v1/ledger/checkpoint");
+        let _ = writeln!(b, "  curl {base}/openapi.json\n");
+    }
+    b
+}
+
 pub fn serve(args: ServeArgs) -> Result<(), CliError> {
     let dir = args.data.clone();
     // Bind first: a busy address is reported before any demo ledger or token is made.
@@ -248,20 +276,10 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let addr = listener.local_addr()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
-        println!("careledger: serving {} on {scheme}://{addr}", dir.display());
-        if !tokens.is_empty() {
-            println!("\ndemo tokens (valid 24 hours; one per role):");
-            for (role, id, token) in &tokens {
-                println!("  {:<26} {:<28} {token}", role.name(), id);
-            }
-            let person = tokens.iter().find(|(r, _, _)| *r == Role::Person);
-            if let Some((_, id, token)) = person {
-                println!("\ntry:\n  curl -H 'Authorization: Bearer {token}' {scheme}://{addr}/v1/people/{id}/care-plan");
-                println!("  curl -H 'Authorization: Bearer {token}' {scheme}://{addr}/v1/people/{id}/access-log");
-            }
-            println!("  curl {scheme}://{addr}/v1/ledger/checkpoint");
-            println!("  curl {scheme}://{addr}/openapi.json\n");
-        }
+        let base = format!("{scheme}://{addr}");
+        // Best effort: a reader that closed our output (`serve | head -1`) does not stop
+        // the service, whose request log goes to stderr.
+        let _ = crate::cli::out!("{}", banner(&dir, &base, &tokens));
         use std::io::Write;
         let _ = std::io::stdout().flush();
         match tls {

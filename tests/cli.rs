@@ -379,6 +379,68 @@ fn errors_are_one_line_with_non_zero_exit_codes() {
     assert!(message.contains("key name"), "{message}");
 }
 
+/// Runs `careledger ARGS` into a reader that reads `lines` lines (0: none) and then closes
+/// the pipe, as `careledger ARGS | head -1` does; returns the exit code and stderr.
+fn into_closed_pipe(args: &[&str], lines: usize) -> (Option<i32>, String) {
+    use std::io::{BufRead, BufReader, Read};
+    let mut child = common::spawn(args, std::process::Stdio::null());
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    for _ in 0..lines {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert!(line.ends_with('\n'), "{args:?} ended after {line:?}");
+    }
+    drop(reader);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (child.wait().unwrap().code(), stderr)
+}
+
+#[test]
+fn a_reader_that_closes_the_pipe_early_ends_a_verb_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = init(tmp.path());
+    ok(&["append", "--data", &data], Some(&staff_lines(0, 3_000)));
+    ok(
+        &[
+            "user",
+            "add",
+            "--data",
+            &data,
+            "auditor-1",
+            "--role",
+            "Auditor",
+        ],
+        None,
+    );
+    // About a megabyte of JSON lines, far more than a pipe holds (64 KiB on Linux): the
+    // writes after the reader has gone fail with EPIPE.
+    let (code, stderr) = into_closed_pipe(&["log", "--data", &data, "--limit", "100000"], 1);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+    assert_eq!(stderr, "");
+    // Verbs that print a line or two, into a pipe closed before they write.
+    let verbs: [&[&str]; 8] = [
+        &["log", "--data", &data, "--limit", "5"],
+        &["key", "--data", &data],
+        &["checkpoint", "--data", &data],
+        &["show", "--data", &data, "--seq", "7"],
+        &["prove", "inclusion", "--data", &data, "--seq", "7"],
+        &["verify", "--data", &data],
+        &["requests", "--data", &data],
+        &["user", "list", "--data", &data],
+    ];
+    for args in verbs {
+        let (code, stderr) = into_closed_pipe(args, 0);
+        assert_eq!((code, stderr.as_str()), (Some(0), ""), "{args:?}");
+    }
+}
+
 #[test]
 fn every_verb_has_help() {
     for verb in [
