@@ -46,7 +46,7 @@ fn require_role(who: &Principal, allowed: &[Role], what: &str) -> Result<(), Api
     } else {
         Err(ApiError::forbidden(format!(
             "{} may not {what}; this needs one of: {}",
-            with_article(who.role),
+            who.role.with_article(),
             allowed
                 .iter()
                 .map(|r| r.name())
@@ -57,17 +57,6 @@ fn require_role(who: &Principal, allowed: &[Role], what: &str) -> Result<(), Api
 }
 
 // ------------------------------------------------------------------ who am I
-
-/// "a CareWorker", "an Auditor": a role named in a sentence.
-pub fn with_article(role: Role) -> String {
-    let name = role.name();
-    let article = if name.starts_with(['A', 'E', 'I', 'O', 'U']) {
-        "an"
-    } else {
-        "a"
-    };
-    format!("{article} {name}")
-}
 
 pub async fn me(Auth(who): Auth) -> Json<wire::Me> {
     Json(wire::Me {
@@ -144,7 +133,7 @@ pub async fn emergency(
     if !may_record(who.role, "access.emergency") {
         return Err(ApiError::forbidden(format!(
             "{} may not use emergency access; it is for emergency clinicians",
-            with_article(who.role)
+            who.role.with_article()
         )));
     }
     if body.reason.trim().is_empty() {
@@ -225,7 +214,7 @@ pub async fn record_event(
     if !may_record(who.role, kind) {
         return Err(ApiError::forbidden(format!(
             "{} may not record {kind}",
-            with_article(who.role)
+            who.role.with_article()
         ))
         .field("kind"));
     }
@@ -260,7 +249,7 @@ pub async fn record_event(
         if !may_record(who.role, entry) {
             return Err(ApiError::forbidden(format!(
                 "{} may not record {entry}, so may not back-enter it either",
-                with_article(who.role)
+                who.role.with_article()
             ))
             .field("payload.entry"));
         }
@@ -466,7 +455,7 @@ pub async fn audit_access(
     if !role_default(who.role, Category::AccessLog, Purpose::Audit) {
         return Err(ApiError::forbidden(format!(
             "{} may not read access logs across people; auditors and registered managers may",
-            with_article(who.role)
+            who.role.with_article()
         )));
     }
     let start = match (after, from) {
