@@ -19,12 +19,24 @@ use crate::cli::{fail, out, outln, CliError};
 use crate::progress::Progress;
 
 pub fn open_ledger(dir: &Path) -> Result<Ledger, CliError> {
+    open_ledger_with(dir, StoreConfig::default())
+}
+
+/// [`open_ledger`] with these settings.
+pub fn open_ledger_with(dir: &Path, config: StoreConfig) -> Result<Ledger, CliError> {
     let mut progress = Progress::new("catching up projections");
-    let ledger = Ledger::open_with_progress(dir, StoreConfig::default(), |done, total| {
-        progress.update(done, total)
-    })?;
+    let ledger =
+        Ledger::open_with_progress(dir, config, |done, total| progress.update(done, total))?;
     progress.finish();
     Ok(ledger)
+}
+
+/// Settings for writing a simulated history: recorded-at follows the simulation's clock.
+pub fn simulated_clock() -> StoreConfig {
+    StoreConfig {
+        clock: careledger_store::Clock::Simulated,
+        ..StoreConfig::default()
+    }
 }
 
 fn now_us() -> i64 {
@@ -139,7 +151,8 @@ pub fn simulate(dir: &Path, args: SimulateArgs) -> Result<(), CliError> {
     if !dir.join(careledger_store::SLED_DIR).exists() {
         Store::init(dir, "simulated.careledger.local/home-care")?;
     }
-    let ledger = open_ledger(dir)?;
+    // A simulated history is recorded as it happens, on its own clock.
+    let ledger = open_ledger_with(dir, simulated_clock())?;
     if ledger.store().size() > 0 {
         return Err(fail(format!(
             "{} already holds {} events; simulate writes a history into a new ledger",
@@ -213,13 +226,36 @@ pub fn findings_cmd(dir: &Path, person: Option<&str>, at: Option<&str>) -> Resul
         None => now_us(),
     };
     let ledger = open_ledger(dir)?;
-    let list = ledger.read(|s| match person {
+    let judge = |s: &careledger_care::State| match person {
         Some(p) => s
             .person(p)
             .map(|_| person_findings_at(s, p, now))
-            .ok_or_else(|| fail(format!("{p} is not registered in this ledger"))),
+            .ok_or_else(|| fail(format!("{p} is not registered in this ledger as of then"))),
         None => Ok(findings(s, now)),
-    })??;
+    };
+    // As of an earlier time: the state from the events recorded by then, not today's
+    // state judged by that time's clock.
+    let size = ledger.store().size();
+    let recorded_after = match size {
+        0 => false,
+        n => {
+            ledger
+                .store()
+                .get(n - 1)
+                .map_err(|e| fail(e.to_string()))?
+                .envelope
+                .recorded_at_us
+                > now
+        }
+    };
+    let (list, events) = if recorded_after {
+        let as_of = ledger
+            .state_as_of(now, u64::MAX)
+            .map_err(|e| fail(e.to_string()))?;
+        (judge(&as_of.state)?, as_of.events)
+    } else {
+        (ledger.read(judge)??, size)
+    };
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut by_rule: BTreeMap<&str, usize> = BTreeMap::new();
     for f in &list {
@@ -227,10 +263,9 @@ pub fn findings_cmd(dir: &Path, person: Option<&str>, at: Option<&str>) -> Resul
     }
     writeln!(
         out,
-        "{} findings at {} ({} events in the ledger)",
+        "{} findings at {} (as of the {events} events recorded by then; {size} in the ledger)",
         list.len(),
         format_time(now),
-        ledger.store().size()
     )?;
     for (rule, n) in &by_rule {
         writeln!(out, "  {rule}: {n}")?;

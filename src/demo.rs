@@ -6,7 +6,7 @@ use std::path::Path;
 use careledger_care::findings::findings;
 use careledger_ledger::simulate::{self, SimConfig, SimReport};
 use careledger_ledger::Ledger;
-use careledger_store::{Store, StoreConfig};
+use careledger_store::Store;
 
 use crate::cli::{outln, CliError};
 
@@ -18,7 +18,9 @@ const SEED: u64 = 1;
 /// month; `careledger demo` and `careledger serve --demo` both start here.
 pub fn fill(dir: &Path) -> Result<(Ledger, SimReport), CliError> {
     Store::init(dir, "demo.careledger.local/home-care")?;
-    let ledger = Ledger::open(dir, StoreConfig::default())?;
+    // Recorded as it happened, so that "last week" means in the demo what it means in a
+    // real ledger; the ledger is closed and reopened on the wall clock before it serves.
+    let ledger = Ledger::open(dir, crate::care_cli::simulated_clock())?;
     let config = SimConfig {
         people: PEOPLE,
         days: DAYS,

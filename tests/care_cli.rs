@@ -173,7 +173,10 @@ fn findings_name_rules_and_the_events_that_prove_them() {
     let count: usize = header.split(' ').next().unwrap().parse().unwrap();
     assert_eq!(
         header,
-        format!("{count} findings at 2026-11-01 00:00 UTC ({events} events in the ledger)")
+        format!(
+            "{count} findings at 2026-11-01 00:00 UTC \
+             (as of the {events} events recorded by then; {events} in the ledger)"
+        )
     );
     assert!(count > 0, "{out}");
     // A summary by rule, a blank line, then one line per finding.
@@ -554,4 +557,36 @@ fn append_of_an_unknown_kind_lists_the_known_kinds() {
         .trim_end_matches(')');
     assert_eq!(known.split(", ").collect::<Vec<_>>(), CareEvent::KINDS);
     assert_eq!(size(&data), events);
+}
+
+/// A simulated history is recorded as it happened: findings as of a day in the middle of
+/// it answer from the events recorded by then, and as of before it from nothing.
+#[test]
+fn findings_as_of_a_day_in_a_simulated_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, events) = simulate(tmp.path(), "ledger");
+    let header = |at: &str| {
+        ok(&["findings", "--data", &data, "--at", at], None)
+            .lines()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let as_of = |line: &str| -> u64 {
+        let after = line.split("as of the ").nth(1).unwrap();
+        after.split(' ').next().unwrap().parse().unwrap()
+    };
+    let middle = header("2026-10-22T00:00:00Z");
+    let mid_events = as_of(&middle);
+    assert!(mid_events > 0 && mid_events < events, "{middle}");
+    let before = header("2026-01-01T00:00:00Z");
+    assert_eq!(as_of(&before), 0, "{before}");
+    assert!(before.starts_with("0 findings"), "{before}");
+    // Every event of the first half was recorded by the middle day, as it occurred.
+    let listed = log(&data);
+    let recorded_by_middle = listed
+        .iter()
+        .filter(|e| e["recorded_at"].as_str().unwrap() <= "2026-10-22T00:00:00")
+        .count() as u64;
+    assert_eq!(recorded_by_middle, mid_events);
 }
