@@ -202,32 +202,82 @@ fn demo(dir: &Path) -> Result<Vec<(Role, String)>, CliError> {
     Ok(users)
 }
 
+/// The shell variable `serve --demo` puts a role's token in (the names docs/API.md uses).
+fn token_variable(role: Role) -> &'static str {
+    match role {
+        Role::CareWorker => "CW",
+        Role::Coordinator => "CO",
+        Role::RegisteredManager => "RM",
+        Role::ProviderAdmin => "PA",
+        Role::Person => "PERSON",
+        Role::Representative => "REP",
+        Role::Partner => "PARTNER",
+        Role::MonitoringOfficer => "MO",
+        Role::SocialCareProfessional => "SCP",
+        Role::Auditor => "AUD",
+        Role::EmergencyClinician => "CLIN",
+    }
+}
+
 /// What `serve` prints once it listens on `base` (`http://127.0.0.1:8080`): where, and for
-/// `serve --demo` the demo tokens (role, user id, token) and requests to try.
+/// `serve --demo` the demo tokens (role, user id, token), the same as shell lines to paste
+/// (`export CW=clt_...`) and requests to try that use them.
 fn banner(dir: &Path, base: &str, tokens: &[(Role, String, String)]) -> String {
     use std::fmt::Write;
     let mut b = String::new();
     let _ = writeln!(b, "careledger: serving {} on {base}", dir.display());
-    if !tokens.is_empty() {
-        let _ = writeln!(b, "\ndemo tokens (valid 24 hours; one per role):");
-        for (role, id, token) in tokens {
-            let _ = writeln!(b, "  {:<26} {:<28} {token}", role.name(), id);
-        }
-        let person = tokens.iter().find(|(r, _, _)| *r == Role::Person);
-        if let Some((_, id, token)) = person {
-            let _ = writeln!(
-                b,
-                "\ntry:\n  curl -H 'Authorization: Bearer {token}' {base}/v1/people/{id}/care-plan"
-            );
-            let _ = writeln!(
-                b,
-                "  curl -H 'Authorization: Bearer {token}' {base}/v1/people/{id}/access-log"
-            );
-        }
-        let _ = writeln!(b, "  curl {base}/v1/ledger/checkpoint");
-        let _ = writeln!(b, "  curl {base}/openapi.json\n");
+    if tokens.is_empty() {
+        return b;
     }
+    let _ = writeln!(b, "\ndemo tokens (valid 24 hours; one per role):");
+    for (role, id, token) in tokens {
+        let _ = writeln!(b, "  {:<26} {:<28} {token}", role.name(), id);
+    }
+    let names: Vec<&str> = tokens.iter().map(|(r, _, _)| token_variable(*r)).collect();
+    let (last, rest) = names.split_last().expect("tokens is not empty");
+    let explained = format!(
+        "to use them from a shell, paste these lines: B is the address, and {} and {last} \
+         hold the tokens of the roles above, in that order:",
+        rest.join(", ")
+    );
+    let _ = writeln!(b);
+    for line in wrap(&explained, 90) {
+        let _ = writeln!(b, "{line}");
+    }
+    let _ = writeln!(b, "  export B={base}");
+    for ((_, _, token), name) in tokens.iter().zip(&names) {
+        let _ = writeln!(b, "  export {name}={token}");
+    }
+    let _ = writeln!(b, "\ntry:");
+    let _ = writeln!(b, "  curl -H \"Authorization: Bearer $CW\" $B/v1/me");
+    if let Some((_, id, _)) = tokens.iter().find(|(r, _, _)| *r == Role::Person) {
+        for section in ["care-plan", "access-log"] {
+            let _ = writeln!(
+                b,
+                "  curl -H \"Authorization: Bearer $PERSON\" $B/v1/people/{id}/{section}"
+            );
+        }
+    }
+    let _ = writeln!(b, "  curl $B/v1/ledger/checkpoint");
+    let _ = writeln!(b, "  curl $B/openapi.json\n");
     b
+}
+
+/// `text`'s words in lines of at most `width` characters (a longer word has a line of its own).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let line = lines.last_mut().expect("never empty");
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(word.to_string());
+        } else {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    lines
 }
 
 pub fn serve(args: ServeArgs) -> Result<(), CliError> {

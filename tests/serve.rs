@@ -943,6 +943,103 @@ fn demo_serves_records_every_read_and_survives_a_restart() {
     cli_ok(&["verify", "--data", &data]);
 }
 
+/// After its token table, `serve --demo` prints shell lines to paste (`export B=...` and
+/// one variable per role's token, each named in the line above them), and its curl examples
+/// use those variables: pasted into a shell, every example reaches the service and works.
+#[test]
+fn demo_banner_has_shell_lines_that_its_curl_examples_use() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = path_str(&tmp.path().join("demo")).to_string();
+    let mut server = Server::start(&[
+        "--demo",
+        "--data",
+        &data,
+        "--listen",
+        "127.0.0.1:0",
+        "--quiet",
+    ]);
+    // The rest of the banner, up to its last example.
+    let deadline = Instant::now() + START_TIMEOUT;
+    let mut rest = Vec::new();
+    while !rest
+        .last()
+        .is_some_and(|l: &String| l.contains("/openapi.json"))
+    {
+        rest.push(server.next_line(deadline));
+    }
+    let first_export = rest
+        .iter()
+        .position(|l| l.trim_start().starts_with("export "))
+        .unwrap_or_else(|| panic!("no export lines in {rest:#?}"));
+    let explanation = rest[..first_export].join(" ");
+    let exports: Vec<(String, String)> = rest
+        .iter()
+        .filter_map(|l| l.trim().strip_prefix("export ")?.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let base = format!("http://{}", server.addr);
+    assert_eq!(exports[0], ("B".to_string(), base.clone()), "{rest:#?}");
+    assert_eq!(exports.len(), server.tokens.len() + 1, "{rest:#?}");
+    for (role, (_, token)) in &server.tokens {
+        let (name, _) = exports
+            .iter()
+            .find(|(_, t)| t == token)
+            .unwrap_or_else(|| panic!("no export line for the {role} token: {rest:#?}"));
+        assert!(
+            explanation.contains(&format!(" {name}")),
+            "{name} is not explained: {explanation}"
+        );
+    }
+    let person = &server.tokens["the person"].1;
+    assert!(
+        exports.contains(&("PERSON".to_string(), person.clone())),
+        "{exports:?}"
+    );
+
+    // Paste the export lines and the examples into a shell, with a `curl` that lists its
+    // arguments, one a line.
+    let pasted: Vec<&str> = rest
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| l.starts_with("export ") || l.starts_with("curl "))
+        .collect();
+    let examples: Vec<&&str> = pasted.iter().filter(|l| l.starts_with("curl ")).collect();
+    assert!(examples.len() >= 4, "{rest:#?}");
+    let script = format!(
+        "set -eu\ncurl() {{ for a in \"$@\"; do printf '%s\\n' \"$a\"; done; printf '%s\\n' '-- end'; }}\n{}\n",
+        pasted.join("\n")
+    );
+    let shell = Command::new("sh").arg("-c").arg(&script).output().unwrap();
+    assert!(
+        shell.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shell.stderr)
+    );
+    let stdout = String::from_utf8(shell.stdout).unwrap();
+    let calls: Vec<Vec<&str>> = stdout
+        .split_terminator("-- end\n")
+        .map(|c| c.lines().collect())
+        .collect();
+    assert_eq!(calls.len(), examples.len(), "{stdout}");
+    for (call, example) in calls.iter().zip(&examples) {
+        let url = call.last().unwrap();
+        let path = url
+            .strip_prefix(base.as_str())
+            .unwrap_or_else(|| panic!("{example}: {url} is not on {base}"));
+        let token = call.iter().position(|a| *a == "-H").map(|i| {
+            call[i + 1]
+                .strip_prefix("Authorization: Bearer ")
+                .unwrap_or_else(|| panic!("{example}: header {:?}", call[i + 1]))
+        });
+        if let Some(token) = token {
+            assert!(token.starts_with("clt_"), "{example}: token {token:?}");
+        }
+        let answer = server.get(path, token);
+        assert_eq!(answer.status, 200, "{example}: {}", answer.text());
+    }
+    server.stop_gracefully();
+}
+
 /// Users and tokens managed with the CLI while the server runs: a new auditor's token
 /// works once issued and stops working within seconds of its revocation.
 #[test]
