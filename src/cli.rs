@@ -109,8 +109,8 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Create a ledger filled with a week of demo home-care events, verify it, and show
-    /// what to try next.
+    /// Create a ledger filled with a simulated month (30 days) of home care for twelve
+    /// people (person-0000 to person-0011), verify it, and show what to try next.
     Demo {
         /// Directory for the demo ledger (must not hold a ledger yet).
         #[arg(long, default_value = "careledger-demo")]
