@@ -493,6 +493,40 @@ fn demo_builds_a_ledger_that_verifies() {
     );
     let (_, message) = err(&["demo", "--data", data.to_str().unwrap()], None);
     assert!(message.contains("already exists"), "{message}");
+    // Its people are the ones the README and `demo --help` name, over the month they say.
+    for (person, listed) in [("person-0000", 1), ("person-0011", 1), ("person-0012", 0)] {
+        let log = ok(
+            &[
+                "log",
+                "--data",
+                data.to_str().unwrap(),
+                "--subject",
+                person,
+                "--limit",
+                "1",
+            ],
+            None,
+        );
+        assert_eq!(log.lines().count(), listed, "{person}: {log}");
+    }
+    let help = ok(&["demo", "--help"], None);
+    assert!(
+        help.contains("a simulated month (30 days) of home care for twelve people (person-0000 to person-0011)"),
+        "{help}"
+    );
+}
+
+#[test]
+fn format_md_numbers_each_section_once_and_in_order() {
+    let format =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/FORMAT.md"))
+            .unwrap();
+    let numbers: Vec<u32> = format
+        .lines()
+        .filter_map(|l| l.strip_prefix("## ")?.split_once(". ")?.0.parse().ok())
+        .collect();
+    let expected: Vec<u32> = (1..=numbers.len() as u32).collect();
+    assert_eq!(numbers, expected);
 }
 
 #[test]
