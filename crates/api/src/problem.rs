@@ -144,7 +144,7 @@ impl ApiError {
             DueTooLate { .. } | DueBeforeReceipt => payload("due_at_us"),
             ReceivedLongBefore { .. } => payload("received_at_us"),
             ExpiryInPast | EmergencyTooLong => payload("expires_at_us"),
-            ContributionNotAllowed { .. } => payload("author"),
+            ContributionNotAllowed { .. } | AuthorMismatch { .. } => payload("author"),
             ChosenNotExplained { .. } => payload("chosen"),
             ContradictoryNeeds { .. } | DuplicateNeed { .. } => payload("needs"),
             ChannelNotAgreed { .. } => payload("channel"),
