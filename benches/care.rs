@@ -191,6 +191,17 @@ fn care(c: &mut Criterion) {
         group.bench_function(*name, |b| b.iter(&mut iteration));
     }
     group.finish();
+
+    // The rules alone, without the journal and the projection change: the difference from
+    // `rules_apply` is what keeping a request undoable costs (the journal clones the
+    // person's projection when the request first touches it).
+    let mut group = c.benchmark_group("rules_check");
+    for (name, event) in &events {
+        group.bench_function(*name, |b| {
+            b.iter(|| state.check(&meta, black_box(event)).expect("allowed"))
+        });
+    }
+    group.finish();
 }
 
 criterion_group! {
