@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use axum::http::StatusCode;
 
-use careledger_care::event::{AccessRefused, RecordAccessed};
+use careledger_care::event::{AccessBasis, AccessRefused, RecordAccessed};
 use careledger_care::policy::{self, Basis};
 use careledger_care::RuleError;
 use careledger_care::{CareEvent, Category, Purpose};
@@ -115,6 +115,15 @@ pub async fn read<T>(
         categories: categories.to_vec(),
         purpose,
         items,
+        // The decision's basis goes into the log, where the rules check it again.
+        basis: decision
+            .allowed
+            .iter()
+            .map(|(category, basis)| AccessBasis {
+                category: *category,
+                basis: basis.clone(),
+            })
+            .collect(),
     });
     match app
         .append_ledger(vec![Command::about(&who.id, person, now, event)])

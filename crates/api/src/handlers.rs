@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use careledger_care::event::{EmergencyAccess, RecordAccessed};
+use careledger_care::event::{AccessBasis, EmergencyAccess, RecordAccessed};
 use careledger_care::findings::{findings, person_findings_at, Rule};
 use careledger_care::policy::{may_record, role_default};
 use careledger_care::sla::{sla_state, SlaState};
@@ -477,6 +477,11 @@ pub async fn audit_access(
                     categories: vec![Category::AccessLog],
                     purpose: Purpose::Audit,
                     items: *n,
+                    // Checked above: the role reads every access log for audit.
+                    basis: vec![AccessBasis {
+                        category: Category::AccessLog,
+                        basis: careledger_care::Basis::RoleDefault,
+                    }],
                 }),
             )
         })

@@ -222,6 +222,10 @@ fn samples() -> Vec<(String, CareEvent, Value)> {
             .strip_suffix(".hex")
             .expect("samples end in .hex")
             .to_string();
+        // `<kind>.v<N>.hex` holds an older version, which the API never writes.
+        if CareEvent::version_of(&kind).is_none() {
+            continue;
+        }
         let text = std::fs::read_to_string(&path).unwrap();
         let text = text.trim();
         let bytes: Vec<u8> = (0..text.len())

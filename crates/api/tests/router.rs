@@ -286,6 +286,11 @@ async fn who_looked_at_my_record() {
             .expect("the care worker's read");
         assert_eq!(read_row["actor"], "staff-cw01");
         assert_eq!(read_row["reader"]["role"], "CareWorker");
+        assert_eq!(
+            read_row["payload"]["basis"],
+            json!([{"category": "Medicines", "basis": "RoleDefault"}]),
+            "the log says on what basis the read was allowed"
+        );
         assert_eq!(read_row["reader"]["name"], "Staff staff-cw01", "{read_row}");
         assert_eq!(read_row["payload"]["categories"], json!(["Medicines"]));
         assert_eq!(read_row["payload"]["purpose"], "DirectCare");

@@ -305,6 +305,7 @@ pub struct HandoverReceived {
 
 // ---------------------------------------------------------------- access itself
 
+/// A read of a person's record (payload version 2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordAccessed {
@@ -312,6 +313,40 @@ pub struct RecordAccessed {
     pub categories: Vec<Category>,
     pub purpose: Purpose,
     pub items: u32,
+    /// Why the policy allowed each category, as the access gate decided it; the rules check
+    /// it against the policy again in the appender. Empty where the writer did not record
+    /// it (version 1 events, written before it was).
+    pub basis: Vec<AccessBasis>,
+}
+
+/// One category of a read and the basis it was allowed on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessBasis {
+    pub category: Category,
+    pub basis: Basis,
+}
+
+/// `access.read` as payload version 1 wrote it, before reads recorded their basis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordAccessedV1 {
+    pub role: Role,
+    pub categories: Vec<Category>,
+    pub purpose: Purpose,
+    pub items: u32,
+}
+
+impl From<RecordAccessedV1> for RecordAccessed {
+    fn from(v1: RecordAccessedV1) -> Self {
+        RecordAccessed {
+            role: v1.role,
+            categories: v1.categories,
+            purpose: v1.purpose,
+            items: v1.items,
+            basis: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -422,7 +457,8 @@ pub trait KindVisitor {
 }
 
 macro_rules! care_events {
-    ($( $variant:ident($ty:ident) = $kind:literal, $scope:ident, version $version:literal; )*) => {
+    ($( $variant:ident($ty:ident) = $kind:literal, $scope:ident, version $version:literal
+        $(, older $old:literal => $oldty:ident)*; )*) => {
         /// Every care event, by kind.
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
         pub enum CareEvent {
@@ -445,6 +481,11 @@ macro_rules! care_events {
             /// The scope of a kind name, if it is one of ours.
             pub fn scope_of(kind: &str) -> Option<Scope> {
                 match kind { $( $kind => Some(Scope::$scope), )* _ => None }
+            }
+
+            /// The payload version this build writes for `kind`.
+            pub fn version_of(kind: &str) -> Option<u8> {
+                match kind { $( $kind => Some($version), )* _ => None }
             }
 
             /// The payload bytes: version byte, then bincode.
@@ -478,7 +519,14 @@ macro_rules! care_events {
 
             pub fn decode(kind: &str, payload: &[u8]) -> Result<Self, DecodeError> {
                 match kind {
-                    $( $kind => Ok(CareEvent::$variant(codec::decode($kind, $version, payload)?)), )*
+                    $( $kind => {
+                        // An older version decodes as its own struct, then upgrades.
+                        $( if payload.first() == Some(&$old) {
+                            let older: $oldty = codec::decode($kind, $old, payload)?;
+                            return Ok(CareEvent::$variant(older.into()));
+                        } )*
+                        Ok(CareEvent::$variant(codec::decode($kind, $version, payload)?))
+                    } )*
                     other => Err(DecodeError::UnknownKind(other.to_string())),
                 }
             }
@@ -515,7 +563,7 @@ care_events! {
     SharingConsentRecorded(SharingConsentRecorded) = "sharing.consent", Person, version 1;
     HandoverSent(HandoverSent) = "handover.sent", Person, version 1;
     HandoverReceived(HandoverReceived) = "handover.received", Person, version 1;
-    RecordAccessed(RecordAccessed) = "access.read", Person, version 1;
+    RecordAccessed(RecordAccessed) = "access.read", Person, version 2, older 1 => RecordAccessedV1;
     AccessRefused(AccessRefused) = "access.refused", Person, version 1;
     EmergencyAccess(EmergencyAccess) = "access.emergency", Person, version 1;
     RequestReceived(RequestReceived) = "request.received", Organisation, version 1;

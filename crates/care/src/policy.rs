@@ -27,8 +27,6 @@
 //! RFC 3339 UTC: the revocation's occurred-at), and, to an emergency clinician, what
 //! break-glass gives and that it must be recorded, with a reason, first.
 
-use serde::{Deserialize, Serialize};
-
 use crate::state::{format_rfc3339, Grant, PersonState, State};
 use crate::types::*;
 
@@ -39,23 +37,7 @@ pub struct Principal<'a> {
     pub role: Role,
 }
 
-/// Why a category was allowed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Basis {
-    OwnRecord,
-    RoleDefault,
-    LegalRepresentative,
-    CouncilRequest {
-        request_id: String,
-    },
-    Grant {
-        grant_id: String,
-    },
-    /// Break-glass: allowed, and flagged for review.
-    Emergency {
-        seq: u64,
-    },
-}
+pub use crate::types::Basis;
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Decision {

@@ -1164,6 +1164,22 @@ impl State {
                         reason: format!("{}: {reason}", category.name()),
                     });
                 }
+                // A recorded basis is the policy's own: a read cannot claim a grant or a
+                // council request that did not allow it.
+                let recorded: Vec<(Category, policy::Basis)> = e
+                    .basis
+                    .iter()
+                    .map(|b| (b.category, b.basis.clone()))
+                    .collect();
+                if !recorded.is_empty() && recorded != decision.allowed {
+                    return Err(RuleError::AccessNotAllowed {
+                        reason: format!(
+                            "the read records the basis {recorded:?}, but the policy allows it \
+                             on {:?}",
+                            decision.allowed
+                        ),
+                    });
+                }
             }
             E::AccessRefused(e) => {
                 check_list("categories", &e.categories, true)?;

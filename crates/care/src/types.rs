@@ -88,6 +88,25 @@ impl Role {
     }
 }
 
+/// Why the access policy allowed a category of a read (recorded in `access.read` from
+/// payload version 2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Basis {
+    OwnRecord,
+    RoleDefault,
+    LegalRepresentative,
+    CouncilRequest {
+        request_id: String,
+    },
+    Grant {
+        grant_id: String,
+    },
+    /// Break-glass: allowed, and flagged for review.
+    Emergency {
+        seq: u64,
+    },
+}
+
 /// Categories of information in a person's record (DESIGN.md, Access).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Category {

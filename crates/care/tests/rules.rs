@@ -1303,6 +1303,35 @@ fn cases() -> Vec<Case> {
             OK,
         ),
         case(
+            "a read that records the policy's own basis",
+            |_| {
+                A::person(read_on(
+                    Role::CareWorker,
+                    &[(Category::CarePlan, Basis::RoleDefault)],
+                    Purpose::DirectCare,
+                ))
+                .by(CW)
+            },
+            OK,
+        ),
+        case(
+            "a read that claims a basis the policy did not give",
+            |_| {
+                A::person(read_on(
+                    Role::CareWorker,
+                    &[(
+                        Category::CarePlan,
+                        Basis::Grant {
+                            grant_id: "g-forged".into(),
+                        },
+                    )],
+                    Purpose::DirectCare,
+                ))
+                .by(CW)
+            },
+            refuse!(R::AccessNotAllowed { .. }),
+        ),
+        case(
             "the person reads their whole record",
             |_| {
                 A::person(read(

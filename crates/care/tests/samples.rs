@@ -201,6 +201,18 @@ fn sample(kind: &str) -> CareEvent {
             categories: vec![Category::CarePlan, Category::AccessLog],
             purpose: Purpose::PersonalAccess,
             items: 12,
+            basis: vec![
+                AccessBasis {
+                    category: Category::CarePlan,
+                    basis: Basis::LegalRepresentative,
+                },
+                AccessBasis {
+                    category: Category::AccessLog,
+                    basis: Basis::Grant {
+                        grant_id: "g-7".into(),
+                    },
+                },
+            ],
         }),
         "access.refused" => E::AccessRefused(AccessRefused {
             role: Role::MonitoringOfficer,
@@ -265,6 +277,25 @@ fn sample(kind: &str) -> CareEvent {
         }),
         other => panic!("no sample value for kind {other:?}: add one, then write its file"),
     }
+}
+
+/// What a sample stored by an older payload version decodes to now.
+fn older_sample(kind: &str, version: u8) -> CareEvent {
+    match (sample(kind), version) {
+        // Version 1 reads recorded no basis.
+        (CareEvent::RecordAccessed(r), 1) => CareEvent::RecordAccessed(RecordAccessed {
+            basis: Vec::new(),
+            ..r
+        }),
+        (_, v) => panic!("{kind} has no older version {v}"),
+    }
+}
+
+/// The (kind, version) of an older sample file, `<kind>.v<N>.hex`.
+fn older_file(name: &str) -> Option<(&str, u8)> {
+    let stem = name.strip_suffix(".hex")?;
+    let (kind, version) = stem.rsplit_once(".v")?;
+    Some((kind, version.parse().ok()?))
 }
 
 fn samples_dir() -> PathBuf {
@@ -356,18 +387,54 @@ fn every_kind_has_a_sample_that_still_decodes() {
     }
 }
 
+/// Payloads written by an earlier version of a kind (`<kind>.v<N>.hex`) keep decoding, into
+/// what that version knew.
+#[test]
+fn every_older_version_still_decodes() {
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(samples_dir()).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let Some((kind, version)) = older_file(&name) else {
+            continue;
+        };
+        let bytes = from_hex(&std::fs::read_to_string(samples_dir().join(&name)).unwrap());
+        assert_eq!(
+            bytes[0], version,
+            "{name} holds a version {} payload",
+            bytes[0]
+        );
+        let decoded = CareEvent::decode(kind, &bytes)
+            .unwrap_or_else(|e| panic!("the stored {name} sample no longer decodes: {e}"));
+        assert_eq!(decoded, older_sample(kind, version), "{name}");
+        seen.push((kind.to_string(), version));
+    }
+    assert!(
+        seen.contains(&("access.read".to_string(), 1)),
+        "access.read version 1 must keep decoding: {seen:?}"
+    );
+}
+
 #[test]
 fn no_sample_file_is_left_over() {
     write_missing_samples();
     for entry in std::fs::read_dir(samples_dir()).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
-        let kind = name
-            .strip_suffix(".hex")
-            .unwrap_or_else(|| panic!("{name}: sample files end in .hex"));
-        assert!(
-            CareEvent::KINDS.contains(&kind),
-            "{name} is a sample for a kind that no longer exists"
-        );
+        let (kind, older) = match older_file(&name) {
+            Some((kind, version)) => (kind, Some(version)),
+            None => (
+                name.strip_suffix(".hex")
+                    .unwrap_or_else(|| panic!("{name}: sample files end in .hex")),
+                None,
+            ),
+        };
+        let current = CareEvent::version_of(kind)
+            .unwrap_or_else(|| panic!("{name} is a sample for a kind that no longer exists"));
+        if let Some(v) = older {
+            assert!(
+                v < current,
+                "{name} is not an older version of {kind} ({current})"
+            );
+        }
     }
 }
 
@@ -398,14 +465,19 @@ fn decode_refuses_an_empty_payload() {
 fn decode_refuses_an_unknown_version() {
     for kind in CareEvent::KINDS {
         let mut bytes = stored(kind);
-        for version in [0u8, 2, 255] {
+        let known = CareEvent::version_of(kind).unwrap();
+        assert_eq!(
+            bytes[0], known,
+            "{kind}: the stored sample is of the current version"
+        );
+        for version in [0u8, known + 1, 255] {
             bytes[0] = version;
             let err = CareEvent::decode(kind, &bytes).unwrap_err();
             assert!(
                 matches!(
                     &err,
-                    DecodeError::UnknownVersion { kind: k, version: v, known: 1 }
-                        if k == kind && *v == version
+                    DecodeError::UnknownVersion { kind: k, version: v, known: n }
+                        if k == kind && *v == version && *n == known
                 ),
                 "{kind}: {err:?}"
             );

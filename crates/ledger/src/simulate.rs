@@ -18,6 +18,13 @@ use std::collections::BTreeMap;
 use careledger_care::event::*;
 use careledger_care::types::*;
 use careledger_care::CareEvent;
+
+/// What a care worker reads at the start of a visit.
+const VISIT_READ: [Category; 3] = [
+    Category::CarePlan,
+    Category::Medicines,
+    Category::CommunicationNeeds,
+];
 use chrono::NaiveDate;
 
 use crate::{Command, Ledger, LedgerError};
@@ -667,13 +674,17 @@ impl Simulator {
                 start + MINUTE_US,
                 CareEvent::RecordAccessed(RecordAccessed {
                     role: Role::CareWorker,
-                    categories: vec![
-                        Category::CarePlan,
-                        Category::Medicines,
-                        Category::CommunicationNeeds,
-                    ],
+                    categories: VISIT_READ.to_vec(),
                     purpose: Purpose::DirectCare,
                     items: 3 + rng.below(10) as u32,
+                    // A care worker reads these by their role; the rules check it.
+                    basis: VISIT_READ
+                        .iter()
+                        .map(|c| AccessBasis {
+                            category: *c,
+                            basis: Basis::RoleDefault,
+                        })
+                        .collect(),
                 }),
             ));
             let task = *rng.pick(&[
@@ -797,6 +808,8 @@ impl Simulator {
                             categories: vec![Category::DailyNotes],
                             purpose,
                             items: 1 + rng.below(5) as u32,
+                            // Not recorded: the simulator does not track which grant or event allows these reads.
+                            basis: Vec::new(),
                         }),
                     ));
                 } else {
@@ -875,6 +888,8 @@ impl Simulator {
                     categories: vec![Category::Medicines],
                     purpose: Purpose::Emergency,
                     items: 1,
+                    // Not recorded: the simulator does not track which grant or event allows these reads.
+                    basis: Vec::new(),
                 }),
             ));
         }
@@ -1096,6 +1111,8 @@ impl Simulator {
                     categories: vec![Category::CarePlan],
                     purpose: Purpose::StatutoryReview,
                     items: 1,
+                    // Not recorded: the simulator does not track which grant or event allows these reads.
+                    basis: Vec::new(),
                 }),
             ),
         );

@@ -385,6 +385,24 @@ pub fn read(role: Role, categories: &[Category], purpose: Purpose) -> CareEvent 
         categories: categories.to_vec(),
         purpose,
         items: 3,
+        basis: Vec::new(),
+    })
+}
+
+/// A read that records the basis of each category.
+pub fn read_on(role: Role, basis: &[(Category, Basis)], purpose: Purpose) -> CareEvent {
+    CareEvent::RecordAccessed(RecordAccessed {
+        role,
+        categories: basis.iter().map(|(c, _)| *c).collect(),
+        purpose,
+        items: 1,
+        basis: basis
+            .iter()
+            .map(|(category, basis)| AccessBasis {
+                category: *category,
+                basis: basis.clone(),
+            })
+            .collect(),
     })
 }
 
