@@ -155,6 +155,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let mut map = BTreeMap::new();
         for (k, v) in form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()) {
+            // An empty value would filter on nothing (actor=) or start a page nowhere
+            // (after=): say so rather than guess.
+            if v.is_empty() {
+                return Err(ApiError::bad_request(
+                    k.to_string(),
+                    format!("query parameter {k:?} is empty; leave it out or give it a value"),
+                ));
+            }
             if map.insert(k.to_string(), v.to_string()).is_some() {
                 return Err(ApiError::bad_request(
                     k.to_string(),

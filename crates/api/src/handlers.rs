@@ -109,6 +109,13 @@ pub async fn person_section(
     Ok(Json(granted.record(&person)))
 }
 
+/// Longest break-glass reason, in characters: a sentence or two for the reviewer.
+pub const EMERGENCY_REASON_CHARS_MAX: usize = 1000;
+
+/// Longest subject (person id) a request may name, in characters; the envelope's limit
+/// is 200 bytes, and 50 characters of any script fit in it.
+pub const SUBJECT_CHARS_MAX: usize = 50;
+
 /// Break-glass: why, and for how long.
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -140,6 +147,13 @@ pub async fn emergency(
         return Err(ApiError::bad_request(
             "reason",
             "emergency access needs a reason",
+        ));
+    }
+    let chars = body.reason.chars().count();
+    if chars > EMERGENCY_REASON_CHARS_MAX {
+        return Err(ApiError::bad_request(
+            "reason",
+            format!("the reason is {chars} characters; at most {EMERGENCY_REASON_CHARS_MAX}"),
         ));
     }
     let max = app.limits.emergency_minutes_max;
@@ -259,6 +273,9 @@ pub async fn record_event(
         Some(t) => parse_time("occurred_at", t)?,
         None => now,
     };
+    if let Some(subject) = &body.subject {
+        check_subject(subject)?;
+    }
     match (scope, &body.subject) {
         (Scope::Person, None) => {
             return Err(ApiError::bad_request(
@@ -308,6 +325,28 @@ pub async fn record_event(
         }),
     )
         .into_response())
+}
+
+/// A person id as the envelope will hold it: not empty, no control characters, at most
+/// [`SUBJECT_CHARS_MAX`] characters (what the document's schema says).
+fn check_subject(subject: &str) -> Result<(), ApiError> {
+    if subject.is_empty() {
+        return Err(ApiError::bad_request("subject", "subject is empty"));
+    }
+    if subject.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "subject",
+            "subject contains a control character",
+        ));
+    }
+    let chars = subject.chars().count();
+    if chars > SUBJECT_CHARS_MAX {
+        return Err(ApiError::bad_request(
+            "subject",
+            format!("subject is {chars} characters; at most {SUBJECT_CHARS_MAX}"),
+        ));
+    }
+    Ok(())
 }
 
 /// People, representatives and council officers act for themselves only.
@@ -945,10 +984,10 @@ pub async fn inclusion(
     let current = app.ledger.store().size();
     let size = params.u64("size")?.unwrap_or(current);
     if size > current {
-        return Err(ApiError::bad_request(
-            "size",
-            format!("size {size} is larger than the ledger ({current} events)"),
-        ));
+        return Err(ApiError::not_found(format!(
+            "no tree of size {size}: the ledger has {current} events"
+        ))
+        .field("size"));
     }
     if seq >= size {
         return Err(ApiError::bad_request(
@@ -979,10 +1018,10 @@ pub async fn consistency(
         ));
     }
     if to > current {
-        return Err(ApiError::bad_request(
-            "to",
-            format!("to {to} is larger than the ledger ({current} events)"),
-        ));
+        return Err(ApiError::not_found(format!(
+            "no tree of size {to}: the ledger has {current} events"
+        ))
+        .field("to"));
     }
     let proof = store.consistency_proof(from, to)?;
     Ok(Json(wire::ConsistencyProof {

@@ -243,7 +243,12 @@ fn event_request(kind: &str) -> Value {
             json!(["kind", "payload"]),
         ),
         _ => (
-            json!({"type": "string", "minLength": 1, "description": "The person the event is about."}),
+            json!({
+                "type": "string", "minLength": 1,
+                "maxLength": crate::handlers::SUBJECT_CHARS_MAX,
+                "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$",
+                "description": "The person the event is about (no control characters).",
+            }),
             json!(["kind", "subject", "payload"]),
         ),
     };

@@ -218,9 +218,19 @@ impl From<AppendError> for ApiError {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", e.to_string())
                     .field("payload")
             }
-            AppendError::Invalid { .. }
-            | AppendError::TooManyEvents { .. }
-            | AppendError::Empty => ApiError::new(
+            AppendError::Invalid { source, .. } => {
+                use careledger_log::envelope::EnvelopeError as E;
+                let field = match &source {
+                    E::EmptyField { field }
+                    | E::FieldTooLong { field, .. }
+                    | E::ControlCharacter { field } => Some(*field),
+                    _ => None,
+                };
+                let mut e = ApiError::bad_request("body", source.to_string());
+                e.field = field.map(str::to_string);
+                e
+            }
+            AppendError::TooManyEvents { .. } | AppendError::Empty => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "rule-violated",
                 e.to_string(),

@@ -191,7 +191,7 @@ routes! {
             ("seq", In::Query, true, Accepts::Seq, "The event's sequence number (below size)."),
             ("size", In::Query, false, Accepts::Size, "The tree size (a checkpoint's), at most the ledger's; default the current size."),
         ],
-        body: None, ok: (200, JSON, Some(schema_of::<wire::InclusionProof>)), errors: &[400],
+        body: None, ok: (200, JSON, Some(schema_of::<wire::InclusionProof>)), errors: &[400, 404],
     };
     get "/v1/ledger/proofs/consistency" => handlers::consistency, Doc {
         tag: "ledger", summary: "A consistency proof between two tree sizes (docs/FORMAT.md 4.5)",
@@ -200,7 +200,7 @@ routes! {
             ("from", In::Query, true, Accepts::Size, "The older size (at least 1, at most to)."),
             ("to", In::Query, false, Accepts::Size, "The newer size, at most the ledger's; default the current size."),
         ],
-        body: None, ok: (200, JSON, Some(schema_of::<wire::ConsistencyProof>)), errors: &[400],
+        body: None, ok: (200, JSON, Some(schema_of::<wire::ConsistencyProof>)), errors: &[400, 404],
     };
     get "/healthz" => handlers::healthz, Doc {
         tag: "operations", summary: "The process is alive",

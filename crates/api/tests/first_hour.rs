@@ -208,3 +208,61 @@ async fn a_raw_byte_in_the_path_gets_a_problem_document() {
         .unwrap()
         .contains("percent-encode"));
 }
+
+/// What a schema-driven fuzzer found the schema and the code disagreeing on.
+#[tokio::test]
+async fn the_code_refuses_what_the_schema_refuses() {
+    let h = Harness::seeded().await;
+    let before = h.size();
+    // Empty query values: the schema says minLength 1.
+    for path in [
+        "/v1/audit/access?actor=",
+        "/v1/requests?after=",
+        "/v1/reports/response-times?after=",
+    ] {
+        let a = h.get(Some("staff-rm01"), path).await;
+        let field = path.split('?').nth(1).unwrap().trim_end_matches('=');
+        a.assert_problem(400, Some(field));
+    }
+    // A break-glass reason over 1000 characters: the schema says maxLength 1000.
+    let a = h
+        .post(
+            "clinician-01",
+            "/v1/people/person-a/emergency-access",
+            json!({"reason": "x".repeat(1001)}),
+        )
+        .await;
+    a.assert_problem(400, Some("reason"));
+    // A subject with a control character, or longer than 50 characters.
+    for subject in ["\u{85}x".to_string(), "p".repeat(51)] {
+        let a = h
+            .post(
+                "staff-rm01",
+                "/v1/events",
+                json!({"kind": "care.ended", "subject": subject, "payload": {"reason": "moved"}}),
+            )
+            .await;
+        let body = a.assert_problem(400, Some("subject"));
+        assert!(
+            !body["detail"].as_str().unwrap().contains("event 0"),
+            "{body}"
+        );
+    }
+    assert_eq!(h.size(), before, "nothing was written");
+    // A tree larger than the ledger is not there: 404, as for an event.
+    let too_big = h.size() + 10;
+    let a = h
+        .get(
+            Some("auditor-01"),
+            &format!("/v1/ledger/proofs/inclusion?seq=0&size={too_big}"),
+        )
+        .await;
+    a.assert_problem(404, Some("size"));
+    let a = h
+        .get(
+            Some("auditor-01"),
+            &format!("/v1/ledger/proofs/consistency?from=1&to={too_big}"),
+        )
+        .await;
+    a.assert_problem(404, Some("to"));
+}

@@ -101,6 +101,19 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), Str
                     }
                 }
             }
+            // The document uses two patterns; the checker knows what each means.
+            "pattern" => {
+                if let Some(s) = value.as_str() {
+                    let ok = match rule.as_str().ok_or("bad pattern")? {
+                        r"\S" => s.chars().any(|c| !c.is_whitespace()),
+                        r"^[^\u0000-\u001f\u007f-\u009f]*$" => !s.chars().any(char::is_control),
+                        other => return fail(format!("the checker does not know pattern {other}")),
+                    };
+                    if !ok {
+                        return fail(format!("{s:?} breaks pattern {rule}"));
+                    }
+                }
+            }
             "minItems" | "maxItems" => {
                 if let Some(a) = value.as_array() {
                     let bound = rule.as_u64().ok_or("bad count")? as usize;

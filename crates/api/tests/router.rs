@@ -695,7 +695,7 @@ async fn ledger_endpoints_for_outside_verification() {
         "/v1/ledger/proofs/inclusion?seq=5&size=999999",
     )
     .await
-    .assert_problem(400, Some("size"));
+    .assert_problem(404, Some("size"));
     h.get(Some("auditor-01"), "/v1/ledger/proofs/consistency?from=0")
         .await
         .assert_problem(400, Some("from"));
