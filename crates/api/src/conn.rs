@@ -154,6 +154,26 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for ProblemIo<I> {
         Poll::Ready(Ok(original))
     }
 
+    /// hyper writes a head and its body as separate buffers where the stream takes
+    /// vectored writes; its own error heads come alone, with nothing after them.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let mut nonempty = bufs.iter().filter(|b| !b.is_empty());
+        let first = nonempty.next();
+        let alone = nonempty.next().is_none();
+        if self.pending.is_some() || first.is_some_and(|b| alone && own_error_head(b).is_some()) {
+            return self.poll_write(cx, first.map_or(&[][..], |b| &b[..]));
+        }
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
