@@ -191,23 +191,13 @@ fn truncate(text: &str, max: usize) -> String {
     format!("{}…", &text[..end])
 }
 
-/// Every purpose a read may have.
-const PURPOSES: [Purpose; 8] = [
-    Purpose::DirectCare,
-    Purpose::PersonalAccess,
-    Purpose::StatutoryReview,
-    Purpose::QualityAssurance,
-    Purpose::Audit,
-    Purpose::Emergency,
-    Purpose::Handover,
-    Purpose::Administration,
-];
-
 /// The role may read some category of every person's record by its role alone.
 fn reads_every_record(role: careledger_care::Role) -> bool {
-    Category::ALL
-        .iter()
-        .any(|c| PURPOSES.iter().any(|p| policy::role_default(role, *c, *p)))
+    Category::ALL.iter().any(|c| {
+        Purpose::ALL
+            .iter()
+            .any(|p| policy::role_default(role, *c, *p))
+    })
 }
 
 /// The principal has some tie to the person's record that tells them it exists: it is

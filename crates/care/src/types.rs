@@ -165,6 +165,17 @@ pub enum Purpose {
 }
 
 impl Purpose {
+    pub const ALL: [Purpose; 8] = [
+        Purpose::DirectCare,
+        Purpose::PersonalAccess,
+        Purpose::StatutoryReview,
+        Purpose::QualityAssurance,
+        Purpose::Audit,
+        Purpose::Emergency,
+        Purpose::Handover,
+        Purpose::Administration,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Purpose::DirectCare => "direct care",
@@ -427,5 +438,22 @@ mod tests {
         for (role, phrase) in expected {
             assert_eq!(role.with_article(), phrase);
         }
+    }
+
+    #[test]
+    fn every_purpose_is_listed_once() {
+        // A purpose added to the enum and not to ALL fails the match below to compile.
+        let index = |p: Purpose| match p {
+            Purpose::DirectCare => 0,
+            Purpose::PersonalAccess => 1,
+            Purpose::StatutoryReview => 2,
+            Purpose::QualityAssurance => 3,
+            Purpose::Audit => 4,
+            Purpose::Emergency => 5,
+            Purpose::Handover => 6,
+            Purpose::Administration => 7,
+        };
+        let listed: Vec<usize> = Purpose::ALL.iter().map(|p| index(*p)).collect();
+        assert_eq!(listed, (0..Purpose::ALL.len()).collect::<Vec<_>>());
     }
 }
