@@ -499,7 +499,11 @@ pub async fn audit_access(
     }
     let start = match (after, from) {
         (Some(a), _) => Some(a),
-        (None, Some(f)) => first_recorded_at_or_after(&app, f)?.checked_sub(1),
+        // The events recorded before `from` are a prefix of the log: start after it.
+        (None, Some(f)) => {
+            careledger_ledger::as_of::events_recorded_by(app.ledger.store(), f.saturating_sub(1))?
+                .checked_sub(1)
+        }
         (None, None) => None,
     };
     let (items, next_after, per_person) = audit_rows(&app, Source::Log, start, to, limit, &keep)?;
@@ -539,21 +543,6 @@ pub async fn audit_access(
         access_events,
         ais_flag: None,
     }))
-}
-
-/// The first sequence number recorded at or after `at` (recorded-at never decreases).
-fn first_recorded_at_or_after(app: &App, at: i64) -> Result<u64, ApiError> {
-    let store = app.ledger.store();
-    let (mut lo, mut hi) = (0u64, store.size());
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if store.get(mid)?.envelope.recorded_at_us < at {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    Ok(lo)
 }
 
 type Rows = (Vec<wire::AuditRow>, Option<u64>, BTreeMap<String, u32>);
