@@ -266,3 +266,28 @@ async fn the_code_refuses_what_the_schema_refuses() {
         .await;
     a.assert_problem(404, Some("to"));
 }
+
+/// The auditor query's `from` starts at the first access recorded at or after it.
+#[tokio::test]
+async fn the_audit_query_starts_at_from() {
+    let h = Harness::seeded().await;
+    h.get(Some("staff-cw01"), "/v1/people/person-a/care-plan")
+        .await;
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let mid = careledger_api::extract::time(now_us());
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let later = h
+        .get(Some("staff-cw01"), "/v1/people/person-a/medicines")
+        .await
+        .json()["access"]["event"]
+        .clone();
+    let page = h
+        .get(Some("auditor-01"), &format!("/v1/audit/access?from={mid}"))
+        .await
+        .json();
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items[0]["event"], later, "{page}");
+    assert!(items
+        .iter()
+        .all(|i| i["recorded_at"].as_str().unwrap() >= mid.as_str()));
+}
