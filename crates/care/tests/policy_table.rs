@@ -235,17 +235,6 @@ fn assert_every_role(rows: &[Row]) {
     }
 }
 
-const PURPOSES: [Purpose; 8] = [
-    Purpose::DirectCare,
-    Purpose::PersonalAccess,
-    Purpose::StatutoryReview,
-    Purpose::QualityAssurance,
-    Purpose::Audit,
-    Purpose::Emergency,
-    Purpose::Handover,
-    Purpose::Administration,
-];
-
 // ------------------------------------------------------------------------------- the tables
 
 /// Each principal with the purpose natural to their role, about p-1, with no grants.
@@ -471,7 +460,7 @@ fn a_grant_opens_only_for_its_purpose() {
         let without = world();
         let mut with = world();
         with.grant("g-1", Grantee::Principal(id.into()), granted_purpose, None);
-        for purpose in PURPOSES.into_iter().filter(|p| *p != granted_purpose) {
+        for purpose in Purpose::ALL.into_iter().filter(|p| *p != granted_purpose) {
             let ask = |state: &State| {
                 decide(
                     state,
