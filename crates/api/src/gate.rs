@@ -74,18 +74,18 @@ pub async fn read<T>(
     // A principal whose role reads some part of anyone's record (staff, auditors) may be
     // told that a person does not exist; to anyone else, an unknown id and a record they
     // have no tie to get the same refusal, so that person ids are no oracle.
-    let role_wide = reads_every_record(who.role);
+    // Both are asked only on the way to a refusal, not on every read.
+    let role_wide = || reads_every_record(who.role);
     let decided = app.ledger.read(|state| {
         state.person(person).map(|p| {
-            (
-                policy::decide(state, &principal, person, categories, purpose, now),
-                p.ais_flag(),
-                role_wide || tied(state, p, &who.id, person),
-            )
+            let decision = policy::decide(state, &principal, person, categories, purpose, now);
+            let may_know =
+                !decision.is_allowed() && (role_wide() || tied(state, p, &who.id, person));
+            (decision, p.ais_flag(), may_know)
         })
     })?;
     let Some((decision, ais_flag, may_know)) = decided else {
-        return Err(if role_wide {
+        return Err(if role_wide() {
             ApiError::no_person(person)
         } else {
             untied_refusal(who, person, categories, purpose)
