@@ -65,34 +65,10 @@ impl Time {
     }
 }
 
-impl JsonSchema for Time {
-    fn inline_schema() -> bool {
-        true
-    }
-    fn schema_name() -> Cow<'static, str> {
-        "Time".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({"type": "string", "format": "date-time"})
-    }
-}
-
 /// A calendar date, `YYYY-MM-DD`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(transparent)]
 pub struct Date(pub chrono::NaiveDate);
-
-impl JsonSchema for Date {
-    fn inline_schema() -> bool {
-        true
-    }
-    fn schema_name() -> Cow<'static, str> {
-        "Date".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({"type": "string", "format": "date"})
-    }
-}
 
 /// Bytes in standard base64.
 #[derive(Debug, Clone, Serialize)]
@@ -106,17 +82,26 @@ impl Base64 {
     }
 }
 
-impl JsonSchema for Base64 {
-    fn inline_schema() -> bool {
-        true
-    }
-    fn schema_name() -> Cow<'static, str> {
-        "Base64".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({"type": "string", "contentEncoding": "base64"})
-    }
+/// A string type whose schema is given inline (no component of its own).
+macro_rules! string_schema {
+    ($ty:ident, $schema:tt) => {
+        impl JsonSchema for $ty {
+            fn inline_schema() -> bool {
+                true
+            }
+            fn schema_name() -> Cow<'static, str> {
+                stringify!($ty).into()
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                json_schema!($schema)
+            }
+        }
+    };
 }
+
+string_schema!(Time, {"type": "string", "format": "date-time"});
+string_schema!(Date, {"type": "string", "format": "date"});
+string_schema!(Base64, {"type": "string", "contentEncoding": "base64"});
 
 /// The event that set a fact: its number, when it happened and when it was recorded.
 #[derive(Debug, Clone, Serialize, JsonSchema)]

@@ -499,6 +499,16 @@ fn every_route_is_documented() {
             );
         }
     }
+    for section in careledger_api::views::SECTIONS {
+        let op = &doc["paths"][format!("/v1/people/{{id}}/{}", section.name)]["get"];
+        assert!(
+            op["summary"]
+                .as_str()
+                .is_some_and(|s| s.starts_with(section.summary)),
+            "{}: {op}",
+            section.name
+        );
+    }
     let documented: usize = doc["paths"]
         .as_object()
         .unwrap()
