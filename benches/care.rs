@@ -2,6 +2,9 @@
 //! person's record, and the care rules, run inside the single appender for every event (so
 //! their cost is on every writer's acknowledgement path).
 //!
+//! The field rules (`fields::check`) are measured on their own too, as a share of the
+//! rules' time.
+//!
 //! Both run against the projections of a simulated history rather than a hand-made
 //! fixture: how long `decide` and the rules take depends on how many grants,
 //! representatives, medicines and staff the state holds.
@@ -11,6 +14,7 @@ mod common;
 use std::hint::black_box;
 
 use careledger_care::event::{AdministrationRecorded, DiaryNote};
+use careledger_care::fields;
 use careledger_care::policy::{decide, Principal};
 use careledger_care::{
     AdministrationOutcome, Author, CareEvent, Category, Grantee, Meta, Purpose, Role, State, DAY_US,
@@ -199,6 +203,16 @@ fn care(c: &mut Criterion) {
     for (name, event) in &events {
         group.bench_function(*name, |b| {
             b.iter(|| state.check(&meta, black_box(event)).expect("allowed"))
+        });
+    }
+    group.finish();
+
+    // The field rules alone (`fields::check`, the first thing `check` does): a walk over
+    // the payload through its `Serialize`, against the table the API's schemas read.
+    let mut group = c.benchmark_group("fields_check");
+    for (name, event) in &events {
+        group.bench_function(*name, |b| {
+            b.iter(|| fields::check(black_box(event)).expect("allowed"))
         });
     }
     group.finish();

@@ -15,7 +15,7 @@ use careledger_care::policy::{may_record, role_default};
 use careledger_care::sla::{sla_state, SlaState};
 use careledger_care::state::CouncilRequest;
 use careledger_care::{CareEvent, Category, Purpose, Role, Scope, MINUTE_US};
-use careledger_ledger::{CareRefusal, Command, LedgerError};
+use careledger_ledger::Command;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -121,7 +121,7 @@ pub const SUBJECT_CHARS_MAX: usize = 50;
 #[serde(deny_unknown_fields)]
 pub struct EmergencyRequest {
     /// Why break-glass access is needed (required, recorded, reviewed): not blank.
-    #[schemars(regex(pattern = r"\S"), length(max = 1000))]
+    #[schemars(regex(pattern = careledger_care::fields::not_blank_pattern()), length(max = 1000))]
     reason: String,
     /// How long it lasts, in minutes; default 60, at most the service's limit (12 hours).
     #[serde(default, deserialize_with = "crate::extract::whole_number")]
@@ -143,7 +143,7 @@ pub async fn emergency(
             who.role.with_article()
         )));
     }
-    if body.reason.trim().is_empty() {
+    if careledger_care::fields::blank(&body.reason) {
         return Err(ApiError::bad_request(
             "reason",
             "emergency access needs a reason",
@@ -302,16 +302,7 @@ pub async fn record_event(
         occurred_at_us: occurred_at,
         event,
     };
-    let receipts = app
-        .append_ledger(vec![command])
-        .await
-        .map_err(|e| match e {
-            LedgerError::Refused {
-                error: CareRefusal::Rule(rule),
-                ..
-            } => ApiError::rule(&rule, Some(kind)),
-            other => other.into(),
-        })?;
+    let receipts = app.append_ledger(vec![command]).await?;
     if kind.starts_with("request.") {
         app.sla_wake.notify_one();
     }

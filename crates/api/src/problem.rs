@@ -98,8 +98,8 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail)
     }
 
-    /// A care rule refused the command (an event of `kind`, when known: it places the field).
-    pub fn rule(error: &RuleError, kind: Option<&str>) -> Self {
+    /// A care rule refused the command; the field it names is placed by its path.
+    pub fn rule(error: &RuleError) -> Self {
         use RuleError::*;
         let (status, kind_name) = match error {
             NotRegistered { .. }
@@ -129,9 +129,8 @@ impl ApiError {
         let mut e = Self::new(status, kind_name, error.to_string());
         let payload = |name: &str| Some(format!("payload.{name}"));
         e.field = match error {
-            Missing { field } | TooLong { field, .. } | TooMany { field, .. } => {
-                payload_path(kind.unwrap_or_default(), field)
-            }
+            Missing { path, .. } | TooLong { path, .. } => payload(path),
+            TooMany { path, .. } => path.as_deref().and_then(payload),
             InvalidNhsNumber { .. } => payload("nhs_number"),
             BirthInFuture(_) => payload("date_of_birth"),
             InFuture { .. } => Some("occurred_at".into()),
@@ -258,7 +257,7 @@ impl From<LedgerError> for ApiError {
     fn from(e: LedgerError) -> Self {
         match e {
             LedgerError::Refused { error, .. } => match error {
-                CareRefusal::Rule(rule) => ApiError::rule(&rule, None),
+                CareRefusal::Rule(rule) => ApiError::rule(&rule),
                 CareRefusal::Decode(d @ DecodeError::Encode { .. }) => {
                     ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", d.to_string())
                         .field("payload")
@@ -275,26 +274,4 @@ impl From<LedgerError> for ApiError {
             LedgerError::Poisoned => ApiError::internal(e.to_string()),
         }
     }
-}
-
-/// The JSON path of a field a rule names in words ("contingency plan", "who was present").
-fn payload_path(kind: &str, field: &str) -> Option<String> {
-    let name = match field {
-        // Bounds on the record, not on a field of the request.
-        "grants on this record" | "visits in progress" => return None,
-        "who was present" => "present".to_string(),
-        "GP practice" => "gp_practice".to_string(),
-        "medicine name" => "name".to_string(),
-        other => other.replace(' ', "_"),
-    };
-    let parent = match (kind, name.as_str()) {
-        (
-            "careplan.published",
-            "about_me" | "needs" | "goals" | "actions" | "risks" | "contingency_plan"
-            | "agreed_with",
-        ) => "payload.sections.",
-        ("task.recorded", "reason") => "payload.outcome.NotDone.",
-        _ => "payload.",
-    };
-    Some(format!("{parent}{name}"))
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use careledger_api::openapi::document;
 use careledger_api::routes::ROUTES;
-use careledger_care::{CareEvent, Scope};
+use careledger_care::{fields, CareEvent, Scope};
 use serde_json::{json, Value};
 
 // ------------------------------------------------------------------ a JSON Schema checker
@@ -105,7 +105,7 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), Str
             "pattern" => {
                 if let Some(s) = value.as_str() {
                     let ok = match rule.as_str().ok_or("bad pattern")? {
-                        r"\S" => s.chars().any(|c| !c.is_whitespace()),
+                        p if p == fields::not_blank_pattern() => !fields::blank(s),
                         r"^[^\u0000-\u001f\u007f-\u009f]*$" => !s.chars().any(char::is_control),
                         other => return fail(format!("the checker does not know pattern {other}")),
                     };
@@ -371,6 +371,96 @@ fn schemas_refuse_what_the_code_refuses() {
         code_accepts(&kind, &fields).unwrap();
     }
     assert!(refused > 200, "only {refused} mutants were refused");
+}
+
+/// Every string and list in every sample, at any depth, made blank, empty, as long or as
+/// full as allowed, and one past: the schema refuses exactly what the care crate refuses
+/// before it looks at the ledger's state (its deserializer, then its field rules).
+#[test]
+fn schemas_say_what_the_field_rules_say() {
+    let doc = document(&careledger_api::Limits::default());
+    let (mut refused, mut accepted) = (0, 0);
+    for (kind, _, fields) in samples() {
+        let schema = payload_schema(&doc, &kind);
+        for (pointer, value) in leaves(&fields, String::new()) {
+            for (what, m) in field_mutations(&value) {
+                let mut mutant = fields.clone();
+                *mutant.pointer_mut(&pointer).unwrap() = m;
+                let by_schema = check(&doc, schema, &mutant, &kind);
+                let by_code = CareEvent::deserialize_kind(&kind, &mutant)
+                    .and_then(|e| fields::check(&e).map_err(|e| e.to_string()));
+                assert_eq!(
+                    by_schema.is_ok(),
+                    by_code.is_ok(),
+                    "{kind} {pointer} {what}: the schema says {by_schema:?}, the code says \
+                     {by_code:?}"
+                );
+                if by_code.is_ok() {
+                    accepted += 1;
+                } else {
+                    refused += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        refused > 300 && accepted > 200,
+        "{refused} refused and {accepted} accepted: the mutations reach too little"
+    );
+}
+
+/// The JSON pointer of every string and list in `value`, with its value.
+fn leaves(value: &Value, at: String) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    match value {
+        Value::String(_) => out.push((at, value.clone())),
+        Value::Array(a) => {
+            out.push((at.clone(), value.clone()));
+            for (i, v) in a.iter().enumerate() {
+                out.extend(leaves(v, format!("{at}/{i}")));
+            }
+        }
+        Value::Object(o) => {
+            for (k, v) in o {
+                out.extend(leaves(v, format!("{at}/{k}")));
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+fn field_mutations(value: &Value) -> Vec<(String, Value)> {
+    use fields::{ID_CHARS_MAX, LIST_ITEMS_MAX, TEXT_CHARS_MAX};
+    let long = |c: &str, n: usize| json!(c.repeat(n));
+    match value {
+        Value::String(_) => vec![
+            ("empty".into(), json!("")),
+            ("blank".into(), json!(" \t\u{3000}")),
+            ("an id's length".into(), long("i", ID_CHARS_MAX)),
+            ("one past an id".into(), long("i", ID_CHARS_MAX + 1)),
+            (
+                "a text's length, wide".into(),
+                long("\u{6C34}", TEXT_CHARS_MAX),
+            ),
+            ("one past a text".into(), long("t", TEXT_CHARS_MAX + 1)),
+        ],
+        Value::Array(a) => {
+            let mut m = vec![("empty".to_string(), json!([]))];
+            if let Some(first) = a.first() {
+                m.push(("full".into(), json!(vec![first; LIST_ITEMS_MAX])));
+                m.push((
+                    "one past full".into(),
+                    json!(vec![first; LIST_ITEMS_MAX + 1]),
+                ));
+                if first.is_string() {
+                    m.push(("a blank entry".into(), json!([first, " "])));
+                }
+            }
+            m
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// Values of another JSON type than `value`, and for names an unknown name.

@@ -10,6 +10,7 @@
 
 pub mod codec;
 pub mod event;
+pub mod fields;
 pub mod findings;
 pub mod policy;
 pub mod sla;

@@ -24,10 +24,6 @@ pub const REQUEST_DUE_MAX_US: i64 = 24 * HOUR_US;
 pub const REQUEST_RECEIVED_PAST_MAX_US: i64 = 366 * DAY_US;
 /// Longest break-glass access.
 pub const EMERGENCY_ACCESS_MAX_US: i64 = 12 * HOUR_US;
-/// Bounds on lists and text in payloads, so one event cannot grow a projection without end.
-pub const LIST_ITEMS_MAX: usize = 64;
-pub const TEXT_BYTES_MAX: usize = 16 * 1024;
-pub const ID_BYTES_MAX: usize = 200;
 /// Visits one person can have in progress at once; a further start is refused.
 pub const OPEN_VISITS_MAX: usize = 16;
 /// Grants one person's record can hold (revoked and expired ones included); a further
@@ -83,20 +79,27 @@ pub enum RuleError {
     CareAlreadyActive { person: String },
     #[error("the time it happened is {minutes} minutes in the future; check the device clock")]
     InFuture { minutes: i64 },
+    /// `path` is where it is in the payload's JSON shape (`sections.about_me`).
     #[error("{field} is required")]
-    Missing { field: &'static str },
-    #[error("{field} is too long ({len} bytes; the limit is {max})")]
+    Missing { field: &'static str, path: String },
+    #[error("{field} is too long ({len} characters; the limit is {max})")]
     TooLong {
         field: &'static str,
+        path: String,
         len: usize,
         max: usize,
     },
+    /// `path` is `None` for a bound on the record (grants, visits in progress) rather than
+    /// on a list in the payload.
     #[error("{field} has {count} entries; the limit is {max}")]
     TooMany {
         field: &'static str,
+        path: Option<String>,
         count: usize,
         max: usize,
     },
+    #[error("the payload cannot be checked: {reason}")]
+    Unwalkable { reason: String },
     #[error("{value:?} is not a valid NHS number (10 digits with a correct check digit)")]
     InvalidNhsNumber { value: String },
     #[error("date of birth {0} is in the future")]
@@ -230,51 +233,15 @@ pub enum RuleError {
     NotBackEnterable,
 }
 
-fn check_text(field: &'static str, value: &str, required: bool) -> Result<(), RuleError> {
-    if required && value.trim().is_empty() {
-        return Err(RuleError::Missing { field });
-    }
-    if value.len() > TEXT_BYTES_MAX {
-        return Err(RuleError::TooLong {
+/// A list a rule requires only in some cases (sharing categories, when sharing is agreed).
+fn require_list<T>(field: &'static str, list: &[T]) -> Result<(), RuleError> {
+    if list.is_empty() {
+        return Err(RuleError::Missing {
             field,
-            len: value.len(),
-            max: TEXT_BYTES_MAX,
+            path: field.to_string(),
         });
     }
     Ok(())
-}
-
-fn check_id(field: &'static str, value: &str) -> Result<(), RuleError> {
-    if value.trim().is_empty() {
-        return Err(RuleError::Missing { field });
-    }
-    if value.len() > ID_BYTES_MAX {
-        return Err(RuleError::TooLong {
-            field,
-            len: value.len(),
-            max: ID_BYTES_MAX,
-        });
-    }
-    Ok(())
-}
-
-fn check_list<T>(field: &'static str, list: &[T], required: bool) -> Result<(), RuleError> {
-    if required && list.is_empty() {
-        return Err(RuleError::Missing { field });
-    }
-    if list.len() > LIST_ITEMS_MAX {
-        return Err(RuleError::TooMany {
-            field,
-            count: list.len(),
-            max: LIST_ITEMS_MAX,
-        });
-    }
-    Ok(())
-}
-
-fn check_texts(field: &'static str, list: &[String], required: bool) -> Result<(), RuleError> {
-    check_list(field, list, required)?;
-    list.iter().try_for_each(|t| check_text(field, t, false))
 }
 
 /// NHS numbers: ten digits, the last a modulus 11 check digit.
@@ -713,6 +680,8 @@ impl State {
             (Scope::Person, Some(p)) => Some(p),
             (Scope::Organisation, None) => None,
         };
+        // What each field must be, before anything that needs the state.
+        crate::fields::check(event)?;
         if let CareEvent::PersonRegistered(e) = event {
             let person = person.unwrap_or_default();
             if self.people.contains(person) {
@@ -818,18 +787,15 @@ impl State {
         }
         match event {
             E::PersonRegistered(_) => unreachable!("handled before"),
-            E::CareStarted(e) => {
-                check_text("service", &e.service, true)?;
+            E::CareStarted(_) => {
                 if person.care_active() {
                     return Err(RuleError::CareAlreadyActive {
                         person: person_id.into(),
                     });
                 }
             }
-            E::CareEnded(e) => check_text("reason", &e.reason, true)?,
+            E::CareEnded(_) => {}
             E::RepresentativeLinked(e) => {
-                check_id("representative id", &e.representative_id)?;
-                check_text("name", &e.name, true)?;
                 if person.representatives.contains_key(&e.representative_id)
                     || e.representative_id == person_id
                 {
@@ -860,14 +826,6 @@ impl State {
                         expected: current + 1,
                     });
                 }
-                let s = &e.sections;
-                check_text("about me", &s.about_me, true)?;
-                check_texts("needs", &s.needs, true)?;
-                check_texts("goals", &s.goals, false)?;
-                check_texts("actions", &s.actions, true)?;
-                check_texts("risks", &s.risks, false)?;
-                check_text("contingency plan", &s.contingency_plan, true)?;
-                check_texts("agreed with", &s.agreed_with, true)?;
             }
             E::CarePlanReviewed(e) => {
                 let plan = person.plan.as_ref().ok_or_else(|| RuleError::NoPlan {
@@ -879,14 +837,13 @@ impl State {
                         current: plan.version,
                     });
                 }
-                check_texts("reviewed with", &e.reviewed_with, true)?;
             }
             E::VisitStarted(e) => {
                 self.require_staff(meta.actor)?;
-                check_id("visit id", &e.visit_id)?;
                 if person.open_visits.len() >= OPEN_VISITS_MAX {
                     return Err(RuleError::TooMany {
                         field: "visits in progress",
+                        path: None,
                         count: person.open_visits.len() + 1,
                         max: OPEN_VISITS_MAX,
                     });
@@ -907,10 +864,6 @@ impl State {
             }
             E::TaskRecorded(e) => {
                 self.require_staff(meta.actor)?;
-                check_text("task", &e.task, true)?;
-                if let TaskOutcome::NotDone { reason } = &e.outcome {
-                    check_text("reason", reason, true)?;
-                }
                 if let Some(visit) = &e.visit_id {
                     if !person.open_visits.contains_key(visit) {
                         return Err(RuleError::VisitNotOpen { id: visit.clone() });
@@ -918,30 +871,11 @@ impl State {
                 }
             }
             E::DiaryNote(e) => {
-                check_text("text", &e.text, true)?;
                 self.check_author(meta, person_id, person, e.author)?;
             }
-            E::Incident(e) => {
-                check_text("category", &e.category, true)?;
-                check_text("description", &e.description, true)?;
-            }
-            E::Observation(e) => {
-                check_text("measure", &e.measure, true)?;
-                check_text("value", &e.value, true)?;
-            }
+            // Their fields are all there is to check.
+            E::Incident(_) | E::Observation(_) | E::AccessRefused(_) => {}
             E::MedicineAdded(e) => {
-                check_id("medicine id", &e.medicine_id)?;
-                for (field, value) in [
-                    ("medicine name", &e.name),
-                    ("formulation", &e.formulation),
-                    ("strength", &e.strength),
-                    ("dose", &e.dose),
-                    ("route", &e.route),
-                    ("frequency", &e.frequency),
-                    ("prescriber", &e.prescriber),
-                ] {
-                    check_text(field, value, true)?;
-                }
                 if person
                     .medicines
                     .get(&e.medicine_id)
@@ -953,7 +887,6 @@ impl State {
                 }
             }
             E::MedicineStopped(e) => {
-                check_text("reason", &e.reason, true)?;
                 active_medicine(person_id, person, &e.medicine_id)?;
             }
             E::AdministrationRecorded(e) => {
@@ -994,10 +927,6 @@ impl State {
                 }
             }
             E::ChoicesDiscussed(e) => {
-                check_texts("who was present", &e.present, true)?;
-                check_list("options explained", &e.options_explained, true)?;
-                check_list("chosen", &e.chosen, true)?;
-                check_text("notes", &e.notes, false)?;
                 if let Some(option) = e.chosen.iter().find(|o| !e.options_explained.contains(o)) {
                     return Err(RuleError::ChosenNotExplained { option: *option });
                 }
@@ -1013,7 +942,6 @@ impl State {
                 }
             }
             E::PaperCopiesDeclined(e) => {
-                check_text("statement", &e.statement, true)?;
                 // Declining is the person's choice, or their legal representative's.
                 let basis = if e.declined_by == person_id {
                     CapacityBasis::PersonHasCapacity
@@ -1031,9 +959,8 @@ impl State {
                 };
                 self.check_authority(person_id, person, &e.declined_by, basis)?;
             }
-            E::SecureEmailDelivered(e) => check_text("to", &e.to, true)?,
+            E::SecureEmailDelivered(_) => {}
             E::AisNeedsRecorded(e) => {
-                check_list("needs", &e.needs, false)?;
                 for (i, a) in e.needs.iter().enumerate() {
                     for b in &e.needs[i + 1..] {
                         if a == b {
@@ -1057,14 +984,10 @@ impl State {
                 }
             }
             E::AccessGranted(e) => {
-                check_id("grant id", &e.grant_id)?;
-                check_list("categories", &e.categories, true)?;
-                if let Grantee::Principal(p) = &e.grantee {
-                    check_id("grantee", p)?;
-                }
                 if person.grants.len() >= GRANTS_MAX {
                     return Err(RuleError::TooMany {
                         field: "grants on this record",
+                        path: None,
                         count: person.grants.len() + 1,
                         max: GRANTS_MAX,
                     });
@@ -1101,7 +1024,9 @@ impl State {
                         id: e.partner_id.clone(),
                     });
                 }
-                check_list("categories", &e.categories, e.given)?;
+                if e.given {
+                    require_list("categories", &e.categories)?;
+                }
                 self.check_authority(person_id, person, &e.decided_by, e.basis)?;
             }
             E::HandoverSent(e) => {
@@ -1111,8 +1036,6 @@ impl State {
                         .ok_or_else(|| RuleError::UnknownPartner {
                             id: e.partner_id.clone(),
                         })?;
-                check_list("categories", &e.categories, true)?;
-                check_text("summary", &e.summary, true)?;
                 if partner.agreed_channel != e.channel {
                     return Err(RuleError::ChannelNotAgreed {
                         partner: e.partner_id.clone(),
@@ -1139,10 +1062,8 @@ impl State {
                         id: e.partner_id.clone(),
                     });
                 }
-                check_text("summary", &e.summary, true)?;
             }
             E::RecordAccessed(e) => {
-                check_list("categories", &e.categories, true)?;
                 // Defence in depth: the access gate decided already; a read the policy
                 // would refuse cannot enter the log as allowed.
                 let principal = Principal {
@@ -1181,13 +1102,7 @@ impl State {
                     });
                 }
             }
-            E::AccessRefused(e) => {
-                check_list("categories", &e.categories, true)?;
-                check_text("reason", &e.reason, true)?;
-            }
             E::EmergencyAccess(e) => {
-                check_text("reason", &e.reason, true)?;
-                check_list("categories", &e.categories, true)?;
                 if let Some(c) = e.categories.iter().find(|c| **c != Category::Medicines) {
                     return Err(RuleError::EmergencyCategory { category: c.name() });
                 }
@@ -1199,7 +1114,6 @@ impl State {
                 }
             }
             E::BackEntered(e) => {
-                check_text("paper reference", &e.paper_reference, true)?;
                 let outage =
                     self.outages
                         .get(&e.outage_id)
@@ -1335,8 +1249,6 @@ impl State {
         use CareEvent as E;
         match event {
             E::StaffRegistered(e) => {
-                check_id("staff id", &e.staff_id)?;
-                check_text("name", &e.name, true)?;
                 if !e.role.is_staff() {
                     return Err(RuleError::NotAStaffRole {
                         role: e.role.name(),
@@ -1349,9 +1261,6 @@ impl State {
                 }
             }
             E::PartnerRegistered(e) => {
-                check_id("partner id", &e.partner_id)?;
-                check_text("name", &e.name, true)?;
-                check_text("contact", &e.contact, true)?;
                 if self.partners.contains(&e.partner_id) {
                     return Err(RuleError::PartnerExists {
                         id: e.partner_id.clone(),
@@ -1359,11 +1268,6 @@ impl State {
                 }
             }
             E::RequestReceived(e) => {
-                check_id("request id", &e.request_id)?;
-                check_id("requester", &e.requester)?;
-                check_text("description", &e.description, true)?;
-                check_list("people", &e.people, false)?;
-                check_list("categories", &e.categories, true)?;
                 if self.requests.contains(&e.request_id) {
                     return Err(RuleError::RequestExists {
                         id: e.request_id.clone(),
@@ -1408,7 +1312,6 @@ impl State {
                 self.open_request(&e.request_id)?;
             }
             E::RequestWithdrawn(e) => {
-                check_text("reason", &e.reason, true)?;
                 self.open_request(&e.request_id)?;
             }
             E::SlaWarning(e) => {
@@ -1430,8 +1333,6 @@ impl State {
                 }
             }
             E::OutageDeclared(e) => {
-                check_id("outage id", &e.outage_id)?;
-                check_text("reason", &e.reason, true)?;
                 if self.outages.contains(&e.outage_id) {
                     return Err(RuleError::OutageExists {
                         id: e.outage_id.clone(),
@@ -1624,10 +1525,6 @@ impl State {
 }
 
 fn check_registration(meta: &Meta<'_>, e: &PersonRegistered) -> Result<(), RuleError> {
-    check_text("name", &e.name, true)?;
-    check_text("address", &e.address, true)?;
-    check_text("GP practice", &e.gp_practice, true)?;
-    check_texts("allergies", &e.allergies, false)?;
     if let Some(nhs) = &e.nhs_number {
         if !valid_nhs_number(nhs) {
             return Err(RuleError::InvalidNhsNumber { value: nhs.clone() });

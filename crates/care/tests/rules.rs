@@ -225,7 +225,7 @@ fn cases() -> Vec<Case> {
             },
             refuse!(
                 R::Missing {
-                    field: "GP practice"
+                    field: "GP practice", ..
                 },
                 "GP practice is required"
             ),
@@ -265,7 +265,7 @@ fn cases() -> Vec<Case> {
         case(
             "end care without a reason",
             |_| A::person(care_ended("")),
-            refuse!(R::Missing { field: "reason" }),
+            refuse!(R::Missing { field: "reason", .. }),
         ),
         // ------------------------------------------------------------ staff.registered
         case(
@@ -399,7 +399,7 @@ fn cases() -> Vec<Case> {
                 }))
             },
             refuse!(R::Missing {
-                field: "contingency plan"
+                field: "contingency plan", ..
             }),
         ),
         case(
@@ -415,7 +415,7 @@ fn cases() -> Vec<Case> {
             refuse!(R::TooMany {
                 field: "needs",
                 count: 65,
-                max: 64
+                max: 64, ..
             }),
         ),
         case(
@@ -525,7 +525,7 @@ fn cases() -> Vec<Case> {
         case(
             "record a task not done without a reason",
             |_| A::person(task(None, TaskOutcome::NotDone { reason: " ".into() })).by(CW),
-            refuse!(R::Missing { field: "reason" }, "reason is required"),
+            refuse!(R::Missing { field: "reason", .. }, "reason is required"),
         ),
         case(
             "record a task for a visit that is not open",
@@ -610,7 +610,7 @@ fn cases() -> Vec<Case> {
         case(
             "an empty diary note",
             |_| A::person(diary(Author::Staff, "  ")).by(CW),
-            refuse!(R::Missing { field: "text" }),
+            refuse!(R::Missing { field: "text", .. }),
         ),
         // ------------------------------------------------------------ incidents, observations
         case(
@@ -622,7 +622,7 @@ fn cases() -> Vec<Case> {
             "record an incident without a description",
             |_| A::person(incident("")).by(CW),
             refuse!(R::Missing {
-                field: "description"
+                field: "description", ..
             }),
         ),
         case(
@@ -638,7 +638,7 @@ fn cases() -> Vec<Case> {
         case(
             "record an observation without a value",
             |_| A::person(observation("")).by(CW),
-            refuse!(R::Missing { field: "value" }),
+            refuse!(R::Missing { field: "value", .. }),
         ),
         case(
             "record an observation after care ended",
@@ -673,7 +673,7 @@ fn cases() -> Vec<Case> {
                 e.route = String::new();
                 A::person(CareEvent::MedicineAdded(e))
             },
-            refuse!(R::Missing { field: "route" }),
+            refuse!(R::Missing { field: "route", .. }),
         ),
         case("stop a medicine", |_| A::person(medicine_stopped(MED)), OK),
         case(
@@ -810,7 +810,7 @@ fn cases() -> Vec<Case> {
                 A::person(CareEvent::ChoicesDiscussed(e))
             },
             refuse!(R::Missing {
-                field: "who was present"
+                field: "who was present", ..
             }),
         ),
         case(
@@ -859,7 +859,7 @@ fn cases() -> Vec<Case> {
                     statement: String::new(),
                 }))
             },
-            refuse!(R::Missing { field: "statement" }),
+            refuse!(R::Missing { field: "statement", .. }),
         ),
         case(
             "email the care plan",
@@ -874,7 +874,7 @@ fn cases() -> Vec<Case> {
         case(
             "email with no address",
             |_| A::person(emailed("")),
-            refuse!(R::Missing { field: "to" }),
+            refuse!(R::Missing { field: "to", .. }),
         ),
         case(
             "email records of someone not registered",
@@ -1109,7 +1109,7 @@ fn cases() -> Vec<Case> {
                 )))
             },
             refuse!(R::Missing {
-                field: "categories"
+                field: "categories", ..
             }),
         ),
         case(
@@ -1205,7 +1205,7 @@ fn cases() -> Vec<Case> {
             "consent given with nothing to share",
             |_| A::person(sharing(PARTNER, &[], true, PERSON, PersonHasCapacity)),
             refuse!(R::Missing {
-                field: "categories"
+                field: "categories", ..
             }),
         ),
         case(
@@ -1465,7 +1465,7 @@ fn cases() -> Vec<Case> {
             "a read with no categories",
             |_| A::person(read(Role::CareWorker, &[], Purpose::DirectCare)).by(CW),
             refuse!(R::Missing {
-                field: "categories"
+                field: "categories", ..
             }),
         ),
         // ------------------------------------------------------------ access.refused
@@ -1477,7 +1477,7 @@ fn cases() -> Vec<Case> {
         case(
             "record a refused read without the reason",
             |_| A::person(refused_read("")).by(FAMILY),
-            refuse!(R::Missing { field: "reason" }),
+            refuse!(R::Missing { field: "reason", .. }),
         ),
         case(
             "record a refused read about someone not registered",
@@ -1746,7 +1746,7 @@ fn cases() -> Vec<Case> {
                 open_request(l);
                 A::org(withdrawn("req-1", ""))
             },
-            refuse!(R::Missing { field: "reason" }),
+            refuse!(R::Missing { field: "reason", .. }),
         ),
         case(
             "withdraw an answered request",
@@ -2025,7 +2025,7 @@ fn cases() -> Vec<Case> {
                 .at(declared + 30 * MINUTE_US)
             },
             refuse!(R::Missing {
-                field: "paper reference"
+                field: "paper reference", ..
             }),
         ),
     ]

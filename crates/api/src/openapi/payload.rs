@@ -27,8 +27,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use std::collections::BTreeSet;
+
 use careledger_care::event::KindVisitor;
-use careledger_care::CareEvent;
+use careledger_care::{fields, CareEvent};
 use serde::de::{
     self, DeserializeSeed, EnumAccess, Expected, IntoDeserializer, MapAccess, SeqAccess,
     VariantAccess, Visitor,
@@ -68,6 +70,16 @@ pub fn payload_schemas() -> Result<Traced, String> {
     CareEvent::visit_kinds(&mut kinds);
     if let Some(e) = kinds.error {
         return Err(e);
+    }
+    // A rule for a field no payload has (renamed, or removed) would constrain nothing.
+    if let Some(f) = fields::FIELDS
+        .iter()
+        .find(|f| !kinds.registry.constrained.contains(&(f.owner, f.field)))
+    {
+        return Err(format!(
+            "the care field rules name {}.{}, which no payload has",
+            f.owner, f.field
+        ));
     }
     let Kinds {
         registry, roots, ..
@@ -216,9 +228,24 @@ struct Registry {
     strict: BTreeMap<String, bool>,
     /// Named types being traced, innermost last.
     stack: Vec<&'static str>,
+    /// The field rules (owner, field) that some traced field matched.
+    constrained: BTreeSet<(&'static str, &'static str)>,
 }
 
 impl Registry {
+    /// Says in `schema` what the care rules ask of `owner`'s `field` (a text not blank, a
+    /// list not empty, how long each may be): what `careledger_care::fields::check`
+    /// enforces.
+    fn constrain(&mut self, owner: &str, field: &str, schema: &mut Value) {
+        let rule = fields::rule(owner, field);
+        if let Some(f) = rule {
+            self.constrained.insert((f.owner, f.field));
+        }
+        let required = rule.is_some_and(|f| f.required);
+        let size = rule.map_or(fields::Size::Text, |f| f.size);
+        constrain(schema, required, size);
+    }
+
     fn enter(&mut self, name: &'static str) -> Result<(), Error> {
         if self.stack.len() >= DEPTH_MAX {
             return Err(Error::Message(format!(
@@ -341,6 +368,49 @@ impl de::Error for Error {
     fn unknown_field(_field: &str, _expected: &'static [&'static str]) -> Self {
         Error::UnknownField
     }
+}
+
+/// The keywords for a string, a list or an optional one: `required` (not blank, not empty)
+/// and `size` (each string's length in characters, which is what `maxLength` counts).
+/// Dates and fixed-size arrays have their own shape and are left alone.
+fn constrain(schema: &mut Value, required: bool, size: fields::Size) {
+    let Value::Object(o) = schema else { return };
+    if let Some(Value::Array(any)) = o.get_mut("anyOf") {
+        for s in any.iter_mut() {
+            constrain(s, required, size);
+        }
+        return;
+    }
+    let types: Vec<&str> = match o.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => return,
+    };
+    if types.contains(&"string") && !o.contains_key("format") {
+        o.insert("maxLength".into(), json!(size.chars_max()));
+        // An id is never blank, even an optional one.
+        if required || size == fields::Size::Id {
+            not_blank(o);
+        }
+    } else if types.contains(&"array") && !o.contains_key("maxItems") {
+        o.insert("maxItems".into(), json!(fields::LIST_ITEMS_MAX));
+        if required {
+            o.insert("minItems".into(), json!(1));
+        }
+        // Entries of a list of texts are never blank.
+        if let Some(Value::Object(item)) = o.get_mut("items") {
+            if item.get("type") == Some(&json!("string")) && !item.contains_key("format") {
+                item.insert("maxLength".into(), json!(size.chars_max()));
+                not_blank(item);
+            }
+        }
+    }
+}
+
+/// A string with something other than white space in it.
+fn not_blank(o: &mut Map<String, Value>) {
+    o.insert("minLength".into(), json!(1));
+    o.insert("pattern".into(), json!(fields::not_blank_pattern()));
 }
 
 fn integer(minimum: impl Into<Value>, maximum: impl Into<Value>) -> Value {
@@ -645,10 +715,11 @@ fn fields_of<'de, V: Visitor<'de>>(
     })?;
     let mut properties = Map::new();
     let mut required = Vec::new();
-    for (field, slot) in fields.iter().zip(slots) {
+    for (field, mut slot) in fields.iter().zip(slots) {
         if !slot.optional {
             required.push(json!(field));
         }
+        registry.constrain(&key, field, &mut slot.schema);
         properties.insert(field.to_string(), slot.schema);
     }
     let mut schema = json!({"type": "object", "required": required, "properties": properties});
@@ -804,9 +875,12 @@ impl<'de> VariantAccess<'de> for Variant<'_> {
     fn newtype_variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<S::Value, Error> {
         let mut slot = Slot::default();
         let value = seed.deserialize(Trace {
-            registry: self.registry,
+            registry: &mut *self.registry,
             slot: &mut slot,
         })?;
+        // A newtype variant's content is ruled as the variant of its enum.
+        self.registry
+            .constrain(self.enum_name, self.variant, &mut slot.schema);
         *self.shape = Shape::Content(slot.schema);
         Ok(value)
     }
