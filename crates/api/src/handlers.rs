@@ -16,11 +16,12 @@ use careledger_care::sla::{sla_state, SlaState};
 use careledger_care::state::CouncilRequest;
 use careledger_care::{CareEvent, Category, Purpose, Role, Scope, MINUTE_US};
 use careledger_ledger::Command;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::extract::{parse_time, Auth, JsonBody, Params, PathArg};
 use crate::gate;
+use crate::idempotency::IdempotencyKey;
 use crate::views::{self, Page, Section, Source, Visit};
 use crate::wire::{self, Base64, Care, Time};
 use crate::{ApiError, App, Principal};
@@ -117,7 +118,7 @@ pub const EMERGENCY_REASON_CHARS_MAX: usize = 1000;
 pub const SUBJECT_CHARS_MAX: usize = 50;
 
 /// Break-glass: why, and for how long.
-#[derive(Deserialize, schemars::JsonSchema)]
+#[derive(Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmergencyRequest {
     /// Why break-glass access is needed (required, recorded, reviewed): not blank.
@@ -135,8 +136,14 @@ pub async fn emergency(
     State(app): State<App>,
     Auth(who): Auth,
     PathArg(person): PathArg<String>,
+    key: IdempotencyKey,
     JsonBody(body): JsonBody<EmergencyRequest>,
 ) -> ApiResult<wire::EmergencyRead> {
+    let key = key.for_request(
+        &who.id,
+        &format!("POST /v1/people/{person}/emergency-access"),
+        &body,
+    )?;
     if !may_record(who.role, "access.emergency") {
         return Err(ApiError::forbidden(format!(
             "{} may not use emergency access; it is for emergency clinicians",
@@ -175,9 +182,15 @@ pub async fn emergency(
         expires_at_us: now + i64::from(minutes) * MINUTE_US,
     });
     let receipts = app
-        .append(vec![Command::about(&who.id, &person, now, event)])
+        .append_keyed(vec![Command::about(&who.id, &person, now, event)], key)
         .await?;
-    app.metrics.access_emergency.fetch_add(1, Relaxed);
+    // A retry is answered with the first access's event, and so with its expiry.
+    let expires_at_us = if receipts[0].replayed {
+        recorded_expiry(&app, receipts[0].seq)?
+    } else {
+        app.metrics.access_emergency.fetch_add(1, Relaxed);
+        now + i64::from(minutes) * MINUTE_US
+    };
     let page = Page {
         after: None,
         limit: app.limits.page_items_default,
@@ -195,13 +208,32 @@ pub async fn emergency(
     Ok(Json(wire::EmergencyRead {
         record: granted.record(&person),
         emergency_event: receipts[0].seq,
-        expires_at: Time::at(now + i64::from(minutes) * MINUTE_US),
+        expires_at: Time::at(expires_at_us),
     }))
+}
+
+/// The expiry the emergency access event `seq` recorded.
+fn recorded_expiry(app: &App, seq: u64) -> Result<i64, ApiError> {
+    let stored = app.ledger.store().get(seq)?;
+    let (_, payload) = stored
+        .payload
+        .as_ref()
+        .ok_or_else(|| ApiError::internal(format!("event {seq}'s payload is erased")))?;
+    match CareEvent::decode(&stored.envelope.kind, payload) {
+        Ok(CareEvent::EmergencyAccess(e)) => Ok(e.expires_at_us),
+        Ok(other) => Err(ApiError::internal(format!(
+            "event {seq} is {}, not the emergency access its key recorded",
+            other.kind()
+        ))),
+        Err(e) => Err(ApiError::internal(format!(
+            "event {seq} does not decode: {e}"
+        ))),
+    }
 }
 
 // ------------------------------------------------------------------ commands
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventRequest {
     kind: String,
@@ -216,8 +248,10 @@ pub struct EventRequest {
 pub async fn record_event(
     State(app): State<App>,
     Auth(who): Auth,
+    key: IdempotencyKey,
     JsonBody(body): JsonBody<EventRequest>,
 ) -> Result<Response, ApiError> {
+    let key = key.for_request(&who.id, "POST /v1/events", &body)?;
     let kind = body.kind.as_str();
     let Some(scope) = CareEvent::scope_of(kind) else {
         return Err(ApiError::bad_request(
@@ -302,7 +336,7 @@ pub async fn record_event(
         occurred_at_us: occurred_at,
         event,
     };
-    let receipts = app.append_ledger(vec![command]).await?;
+    let receipts = app.append_keyed(vec![command], key).await?;
     if kind.starts_with("request.") {
         app.sla_wake.notify_one();
     }

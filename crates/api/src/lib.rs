@@ -22,6 +22,7 @@ pub mod conn;
 pub mod extract;
 pub mod gate;
 pub mod handlers;
+pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
@@ -125,14 +126,35 @@ impl App {
 
     /// Appends commands (all or nothing) and waits until they are durable.
     pub async fn append(&self, commands: Vec<Command>) -> Result<Vec<Receipt>, ApiError> {
-        self.append_ledger(commands).await.map_err(ApiError::from)
+        self.append_keyed(commands, None).await
     }
 
-    /// [`App::append`], keeping the ledger's typed error (to place a rule's field).
+    /// [`App::append`] under a client's request key (`Idempotency-Key`): a retry is
+    /// answered with the first append's receipts.
+    pub async fn append_keyed(
+        &self,
+        commands: Vec<Command>,
+        key: Option<careledger_store::RequestKey>,
+    ) -> Result<Vec<Receipt>, ApiError> {
+        self.append_ledger_keyed(commands, key)
+            .await
+            .map_err(ApiError::from)
+    }
+
+    /// [`App::append`], keeping the ledger's typed error.
     pub async fn append_ledger(&self, commands: Vec<Command>) -> Result<Vec<Receipt>, LedgerError> {
+        self.append_ledger_keyed(commands, None).await
+    }
+
+    /// [`App::append_keyed`], keeping the ledger's typed error.
+    pub async fn append_ledger_keyed(
+        &self,
+        commands: Vec<Command>,
+        key: Option<careledger_store::RequestKey>,
+    ) -> Result<Vec<Receipt>, LedgerError> {
         let events = commands.len() as u64;
         self.metrics.appends_in_flight.fetch_add(1, Relaxed);
-        let result = self.ledger.append_async(commands).await;
+        let result = self.ledger.append_keyed_async(commands, key).await;
         self.metrics.appends_in_flight.fetch_sub(1, Relaxed);
         match &result {
             Ok(_) => {

@@ -53,6 +53,12 @@ fn param_schema(accepts: Accepts, limits: &crate::Limits) -> Value {
         Accepts::Version => json!({"type": "integer", "minimum": 1, "maximum": u32::MAX}),
         Accepts::Time => json!({"type": "string", "format": "date-time"}),
         Accepts::Bool => json!({"type": "boolean"}),
+        Accepts::IdempotencyKey => json!({
+            "type": "string",
+            "minLength": 1,
+            "maxLength": crate::idempotency::VALUE_CHARS_MAX,
+            "pattern": crate::idempotency::PATTERN,
+        }),
         Accepts::Care(name) => {
             reference(&care_component(name).unwrap_or_else(|| format!("Care.{name}.untraced")))
         }
@@ -65,7 +71,11 @@ fn parameters(params: &[Param], limits: &crate::Limits) -> Vec<Value> {
         .map(|(name, place, required, accepts, description)| {
             json!({
                 "name": name,
-                "in": if *place == In::Path { "path" } else { "query" },
+                "in": match place {
+                    In::Path => "path",
+                    In::Query => "query",
+                    In::Header => "header",
+                },
                 "required": required,
                 "description": description,
                 "schema": param_schema(*accepts, limits),

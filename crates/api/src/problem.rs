@@ -167,6 +167,7 @@ impl ApiError {
             "timeout" => "The request took too long",
             "unsupported-media-type" => "The body must be JSON",
             "method-not-allowed" => "Method not allowed",
+            "key-reused" => "The idempotency key was used for another request",
             _ => "The service failed",
         }
     }
@@ -237,6 +238,17 @@ impl From<AppendError> for ApiError {
             AppendError::Closed => {
                 ApiError::unavailable("the ledger is shutting down; nothing was written")
             }
+            AppendError::KeyReused { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "key-reused",
+                format!("{e}; nothing was written: use a new key for a new request"),
+            )
+            .field(crate::idempotency::HEADER),
+            AppendError::KeyTooLong { .. } => {
+                ApiError::bad_request(crate::idempotency::HEADER, e.to_string())
+            }
+            // Keys expire with time: the same request succeeds later.
+            AppendError::KeysFull { .. } => ApiError::busy(e.to_string()),
             other => ApiError::internal(other.to_string()),
         }
     }

@@ -20,6 +20,7 @@ use crate::{ApiError, App};
 pub enum In {
     Path,
     Query,
+    Header,
 }
 
 /// What a parameter's value may be: what the handler enforces, so that the document's
@@ -41,6 +42,8 @@ pub enum Accepts {
     Bool,
     /// A care-domain enum, by its traced component (`Purpose`, `Category`).
     Care(&'static str),
+    /// An `Idempotency-Key` header value ([`crate::idempotency::parse`]).
+    IdempotencyKey,
 }
 
 /// One parameter: name, where, required, what it may be, description.
@@ -88,6 +91,20 @@ pub const PURPOSE: Param = (
 );
 pub const PERSON_ID: Param = ("id", In::Path, true, Accepts::Id, "The person's id.");
 
+/// On every write: a retry with the same key and request is answered as the first was,
+/// and nothing is written twice.
+pub const IDEMPOTENCY_KEY: Param = (
+    "Idempotency-Key",
+    In::Header,
+    false,
+    Accepts::IdempotencyKey,
+    "A key of the client's own (a UUID, say) for this write: sent again with the same \
+     request, it is answered as the first time (the same event numbers) and nothing is \
+     written twice, for at least 24 hours, also across restarts; sent with another request, \
+     it is refused with 422 `key-reused`. A structured-field string (`\"...\"`) or the bare \
+     key, at most 255 characters.",
+);
+
 const JSON: &str = "application/json";
 const TEXT: &str = "text/plain";
 
@@ -117,13 +134,13 @@ routes! {
     post "/v1/people/{id}/emergency-access" => handlers::emergency, Doc {
         tag: "records",
         summary: "Break-glass access to medicines and allergies for an emergency clinician: records the emergency access with its reason (flagged for review), then reads the MAR through the gate",
-        auth: true, params: &[PERSON_ID],
+        auth: true, params: &[PERSON_ID, IDEMPOTENCY_KEY],
         body: Some("EmergencyRequest"), ok: (200, JSON, Some(schema_of::<wire::EmergencyRead>)), errors: &[400, 403, 404, 413, 415, 422],
     };
     post "/v1/events" => handlers::record_event, Doc {
         tag: "commands",
         summary: "Records one care event of any kind the caller's role may record, checked against the care rules; 201 once durable. Access events and SLA events are written by the service itself.",
-        auth: true, params: &[], body: Some("EventRequest"), ok: (201, JSON, Some(schema_of::<wire::Recorded>)),
+        auth: true, params: &[IDEMPOTENCY_KEY], body: Some("EventRequest"), ok: (201, JSON, Some(schema_of::<wire::Recorded>)),
         errors: &[400, 403, 404, 409, 413, 415, 422],
     };
     get "/v1/audit/access" => handlers::audit_access, Doc {

@@ -21,8 +21,8 @@ use careledger_care::codec::DecodeError;
 use careledger_care::{CareEvent, Meta, RuleError, State};
 use careledger_log::envelope::Envelope;
 use careledger_store::{
-    AppendError, NewEvent, Projection, ProjectionHandle, Receipt, Refusal, Store, StoreConfig,
-    StoreError, StoredEvent,
+    AppendError, NewEvent, Projection, ProjectionHandle, Receipt, Refusal, RequestKey, Store,
+    StoreConfig, StoreError, StoredEvent,
 };
 
 /// Why the care projection refused an event.
@@ -238,7 +238,19 @@ impl Ledger {
         commands: Vec<Command>,
     ) -> Result<tokio::sync::oneshot::Receiver<Result<Vec<Receipt>, AppendError>>, LedgerError>
     {
-        Ok(self.store.submit(Self::prepare(commands)?)?)
+        self.submit_keyed(commands, None)
+    }
+
+    /// As [`Ledger::submit`], under a request key: a retry with the same key and request
+    /// is answered with the first append's receipts, and nothing is written again
+    /// (`careledger_store::request_keys`).
+    pub fn submit_keyed(
+        &self,
+        commands: Vec<Command>,
+        key: Option<RequestKey>,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<Vec<Receipt>, AppendError>>, LedgerError>
+    {
+        Ok(self.store.submit_keyed(Self::prepare(commands)?, key)?)
     }
 
     /// Appends and waits until durable. Not for use inside an async runtime.
@@ -250,7 +262,15 @@ impl Ledger {
     }
 
     pub async fn append_async(&self, commands: Vec<Command>) -> Result<Vec<Receipt>, LedgerError> {
-        let receiver = self.submit(commands)?;
+        self.append_keyed_async(commands, None).await
+    }
+
+    pub async fn append_keyed_async(
+        &self,
+        commands: Vec<Command>,
+        key: Option<RequestKey>,
+    ) -> Result<Vec<Receipt>, LedgerError> {
+        let receiver = self.submit_keyed(commands, key)?;
         Ok(receiver.await.map_err(|_| AppendError::Closed)??)
     }
 

@@ -29,6 +29,7 @@ use crate::barrier::Barrier;
 use crate::index::{index_loop, IndexWork, INDEX_QUEUE_BATCHES_MAX};
 use crate::keys::{self, Head};
 use crate::projection::{self, ProjectionHandle};
+use crate::request_keys::{Found, Keys, RequestKey};
 use crate::{now_us, AppendError, Prepared, Receipt, Request, SledNodes, StoreConfig, StoreError};
 
 type AppendReply = tokio::sync::oneshot::Sender<Result<Vec<Receipt>, AppendError>>;
@@ -98,7 +99,11 @@ pub(crate) struct Appender {
     projection: Option<ProjectionHandle>,
     /// Events the stored projection reflects (the `mprojected` mark).
     projected: u64,
+    request_keys: Keys,
 }
+
+/// One queued append request.
+type Append = (Vec<Prepared>, Option<RequestKey>, AppendReply);
 
 impl Appender {
     pub(crate) fn new(
@@ -111,6 +116,7 @@ impl Appender {
         (size, index): (Arc<AtomicU64>, Arc<crate::index::Index>),
     ) -> Result<Self, StoreError> {
         let range = CompactRange::from_source(&SledNodes::new(&db, None), head.size)?;
+        let request_keys = Keys::load(&db).map_err(StoreError::Corrupt)?;
         assert_eq!(
             range.root(),
             head.root,
@@ -160,6 +166,7 @@ impl Appender {
             index_works_sent: 0,
             projection: None,
             projected: 0,
+            request_keys,
         })
     }
 
@@ -191,14 +198,18 @@ impl Appender {
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             };
-            let mut appends: Vec<(Vec<Prepared>, AppendReply)> = Vec::new();
+            let mut appends: Vec<Append> = Vec::new();
             let mut events = 0usize;
             let mut next = Some(first);
             while let Some(request) = next.take() {
                 match request {
-                    Request::Append { events: e, reply } => {
+                    Request::Append {
+                        events: e,
+                        key,
+                        reply,
+                    } => {
                         events += e.len();
-                        appends.push((e, reply));
+                        appends.push((e, key, reply));
                     }
                     Request::Checkpoint { reply } => {
                         // The checkpoint covers everything queued before it.
@@ -265,16 +276,12 @@ impl Appender {
 
     /// Applies one batch (and a checkpoint, if due or asked for), then hands the answers to
     /// the syncer.
-    fn write_batch(
-        &mut self,
-        appends: Vec<(Vec<Prepared>, AppendReply)>,
-        checkpoint: Option<CheckpointReply>,
-    ) {
+    fn write_batch(&mut self, appends: Vec<Append>, checkpoint: Option<CheckpointReply>) {
         if appends.is_empty() && checkpoint.is_none() {
             return;
         }
         if let Some(reason) = self.failure.get() {
-            for (_, reply) in appends {
+            for (_, _, reply) in appends {
                 let _ = reply.send(Err(AppendError::WriteFailed(reason.clone())));
             }
             if let Some(reply) = checkpoint {
@@ -292,7 +299,7 @@ impl Appender {
                               changing it)"
                     .to_string();
                 self.failure.set(reason.clone());
-                for (_, reply) in appends {
+                for (_, _, reply) in appends {
                     let _ = reply.send(Err(AppendError::WriteFailed(reason.clone())));
                 }
                 if let Some(reply) = checkpoint {
@@ -306,11 +313,36 @@ impl Appender {
         let mut index = Vec::new();
         let mut answers = Vec::with_capacity(appends.len());
         let mut staged = Ok(());
-        'requests: for (events, reply) in appends {
+        'requests: for (events, key, reply) in appends {
             // After a failure the rest are not staged, only answered (with the failure).
             if staged.is_err() {
                 answers.push((reply, Vec::new()));
                 continue;
+            }
+            // A key seen before is answered with its first receipts, through the syncer
+            // with this batch: by then the first append is durable too.
+            if let Some(k) = &key {
+                match self.request_keys.find(&self.db, k) {
+                    Ok(Found::New) if self.request_keys.room(self.config.request_keys_max) => {}
+                    Ok(Found::New) => {
+                        let _ = reply.send(Err(AppendError::KeysFull {
+                            max: self.config.request_keys_max,
+                        }));
+                        continue;
+                    }
+                    Ok(Found::Same(receipts)) => {
+                        answers.push((reply, receipts));
+                        continue;
+                    }
+                    Ok(Found::Other { first_seq }) => {
+                        let _ = reply.send(Err(AppendError::KeyReused { first_seq }));
+                        continue;
+                    }
+                    Err(reason) => {
+                        let _ = reply.send(Err(AppendError::KeyLookup(reason)));
+                        continue;
+                    }
+                }
             }
             let built = match self.build(events) {
                 Ok(built) => built,
@@ -332,10 +364,14 @@ impl Appender {
                 }
                 projection.commit();
             }
-            let receipts = built
+            let receipts: Vec<Receipt> = built
                 .into_iter()
                 .map(|event| self.stage(&mut batch, &mut chunk, &mut index, event))
                 .collect();
+            if let Some(k) = key {
+                self.request_keys
+                    .stage(&mut batch, k, self.last_recorded_at_us, &receipts);
+            }
             answers.push((reply, receipts));
         }
         if answers.is_empty() && checkpoint.is_none() {
@@ -358,6 +394,14 @@ impl Appender {
             }
         }
         drop(projection);
+        if staged.is_ok() && !answers.is_empty() {
+            let keep = i64::try_from(self.config.request_keys_keep.as_micros()).unwrap_or(i64::MAX);
+            let before = self.last_recorded_at_us.saturating_sub(keep);
+            staged = self.request_keys.prune(&self.db, &mut batch, before);
+            if let Some(count) = self.request_keys.staged_count() {
+                batch.insert(keys::REQUEST_KEYS, &count.to_le_bytes()[..]);
+            }
+        }
         let mut note = None;
         let result = staged.and_then(|()| {
             let size = self.range.size();
@@ -382,6 +426,7 @@ impl Appender {
         });
         match result {
             Ok(size) => {
+                self.request_keys.written();
                 if let Some(projected) = projected {
                     self.projected = projected;
                 }
@@ -416,6 +461,7 @@ impl Appender {
                 }
             }
             Err(reason) => {
+                self.request_keys.discarded();
                 self.failure.set(reason.clone());
                 for (reply, _) in answers {
                     let _ = reply.send(Err(AppendError::WriteFailed(reason.clone())));
@@ -500,6 +546,7 @@ impl Appender {
         Receipt {
             seq,
             recorded_at_us: envelope.recorded_at_us,
+            replayed: false,
         }
     }
 

@@ -16,9 +16,10 @@
 //! | `mindexed`                            | events covered by the subject index: u64 LE      |
 //! | `p` projection key                    | the projection's value for that key (opaque)     |
 //! | `mprojected`                          | events the stored projection reflects: u64 LE    |
+//! | `k` request key, `t` expiry, `mkeys`  | request keys (see [`crate::request_keys`])       |
 //!
 //! The first byte of a key says what it is, and no two kinds share one: `e`, `s`, `c`,
-//! `m`, `p`. The projection's keys are its own (see [`crate::projection`]); they are
+//! `m`, `p`, `k`, `t`. The projection's keys are its own (see [`crate::projection`]); they are
 //! written with the events in the same batches, and only the `p` prefix is the store's.
 
 pub const EVENT: u8 = b'e';
@@ -31,6 +32,9 @@ pub const FORMAT: &[u8] = b"mformat";
 pub const INDEXED: &[u8] = b"mindexed";
 pub const PROJECTION: u8 = b'p';
 pub const PROJECTED: &[u8] = b"mprojected";
+pub const REQUEST_KEY: u8 = b'k';
+pub const REQUEST_KEY_EXPIRY: u8 = b't';
+pub const REQUEST_KEYS: &[u8] = b"mkeys";
 /// Version of this key layout.
 pub const STORE_FORMAT: u8 = 1;
 

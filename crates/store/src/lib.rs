@@ -30,6 +30,7 @@ pub mod barrier;
 mod index;
 pub mod keys;
 pub mod projection;
+pub mod request_keys;
 mod verify;
 
 use std::fs;
@@ -48,6 +49,7 @@ use tokio::sync::oneshot;
 
 pub use keys::Head;
 pub use projection::{Projection, ProjectionHandle, Refusal};
+pub use request_keys::RequestKey;
 pub use verify::{VerifyFailure, VerifyReport};
 
 /// Name of the sled directory inside a ledger's data directory.
@@ -81,6 +83,12 @@ pub struct StoreConfig {
     pub projection_persist_every_events: u64,
     /// Where recorded-at comes from.
     pub clock: Clock,
+    /// Request keys ([`request_keys`]) kept at once; a new key beyond it is refused
+    /// ([`AppendError::KeysFull`]) until older ones expire.
+    pub request_keys_max: u64,
+    /// How long a request key is kept, by the ledger's recorded-at clock: a retry within
+    /// it is answered with the first append's receipts.
+    pub request_keys_keep: Duration,
 }
 
 /// The clock the appender stamps recorded-at from. Recorded-at never decreases either way.
@@ -109,6 +117,8 @@ impl Default for StoreConfig {
             checkpoint_every: Duration::from_secs(60),
             projection_persist_every_events: 16_384,
             clock: Clock::Wall,
+            request_keys_max: 1_000_000,
+            request_keys_keep: Duration::from_secs(24 * 60 * 60),
         }
     }
 }
@@ -135,6 +145,12 @@ impl StoreConfig {
         if self.checkpoint_every < Duration::from_millis(10) {
             return bad("checkpoint_every must be at least 10 ms");
         }
+        if self.request_keys_max == 0 {
+            return bad("request_keys_max must be at least 1");
+        }
+        if self.request_keys_keep < Duration::from_secs(1) {
+            return bad("request_keys_keep must be at least 1 s");
+        }
         if self.payload_bytes_max > PAYLOAD_BYTES_LIMIT {
             return bad("payload_bytes_max must be at most 65536 (docs/FORMAT.md)");
         }
@@ -160,6 +176,9 @@ pub struct NewEvent {
 pub struct Receipt {
     pub seq: u64,
     pub recorded_at_us: i64,
+    /// The request's key was seen before: this is the first append's receipt, and
+    /// nothing was written this time.
+    pub replayed: bool,
 }
 
 /// One event as stored.
@@ -235,6 +254,22 @@ pub enum AppendError {
     /// written. `reason` carries the projection's own error.
     #[error("event {index} refused: {reason}")]
     Refused { index: usize, reason: Refusal },
+    /// The request's key was used before for a different request; nothing was written.
+    #[error("{}", match first_seq {
+        Some(seq) => format!("this request key was used for a different request (event {seq})"),
+        None => "this request key was used for a different request".to_string(),
+    })]
+    KeyReused { first_seq: Option<u64> },
+    /// The store holds as many request keys as it may; nothing was written.
+    #[error(
+        "the ledger holds {max} request keys, the most it keeps; retry later or without a key"
+    )]
+    KeysFull { max: u64 },
+    #[error("request key {len} bytes long; the limit is {max}")]
+    KeyTooLong { len: usize, max: usize },
+    /// A request key's record could not be read; nothing was written.
+    #[error("could not read the request key's record: {0}")]
+    KeyLookup(String),
 }
 
 pub(crate) struct Prepared {
@@ -250,6 +285,7 @@ pub(crate) struct Prepared {
 pub(crate) enum Request {
     Append {
         events: Vec<Prepared>,
+        key: Option<RequestKey>,
         reply: oneshot::Sender<Result<Vec<Receipt>, AppendError>>,
     },
     Checkpoint {
@@ -633,9 +669,28 @@ impl Store {
         &self,
         events: Vec<NewEvent>,
     ) -> Result<oneshot::Receiver<Result<Vec<Receipt>, AppendError>>, AppendError> {
+        self.submit_keyed(events, None)
+    }
+
+    /// As [`Store::submit`], under a request key: if the key was seen with the same
+    /// digest, the answer is the first append's receipts (marked `replayed`) and nothing is
+    /// written; with another digest, [`AppendError::KeyReused`].
+    pub fn submit_keyed(
+        &self,
+        events: Vec<NewEvent>,
+        key: Option<RequestKey>,
+    ) -> Result<oneshot::Receiver<Result<Vec<Receipt>, AppendError>>, AppendError> {
+        if let Some(k) = &key {
+            if k.key.len() > request_keys::KEY_BYTES_MAX {
+                return Err(AppendError::KeyTooLong {
+                    len: k.key.len(),
+                    max: request_keys::KEY_BYTES_MAX,
+                });
+            }
+        }
         let events = self.prepare(events)?;
         let (reply, receiver) = oneshot::channel();
-        self.send(Request::Append { events, reply })?;
+        self.send(Request::Append { events, key, reply })?;
         Ok(receiver)
     }
 

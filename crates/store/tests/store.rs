@@ -8,7 +8,8 @@ use careledger_log::merkle::{
 };
 use careledger_log::{Checkpoint, Envelope, NodeSource};
 use careledger_store::{
-    keys, AppendError, NewEvent, Store, StoreConfig, StoreError, VerifyFailure,
+    keys, AppendError, Clock, NewEvent, Receipt, RequestKey, Store, StoreConfig, StoreError,
+    VerifyFailure,
 };
 
 fn event(n: u64) -> NewEvent {
@@ -593,4 +594,105 @@ fn a_ledger_open_elsewhere_is_reported_as_in_use() {
     assert!(matches!(err, StoreError::Locked(_)), "{err}");
     assert!(err.to_string().contains("in use"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+fn keyed(
+    store: &Store,
+    n: u64,
+    at_us: i64,
+    key: &str,
+    digest: u8,
+) -> Result<Vec<Receipt>, AppendError> {
+    let mut e = event(n);
+    e.occurred_at_us = at_us;
+    store
+        .submit_keyed(
+            vec![e],
+            Some(RequestKey {
+                key: key.as_bytes().to_vec(),
+                digest: [digest; 32],
+            }),
+        )?
+        .blocking_recv()
+        .map_err(|_| AppendError::Closed)?
+}
+
+#[test]
+fn request_keys_answer_retries_expire_and_are_bounded() {
+    const HOUR_US: i64 = 3_600_000_000;
+    let t0 = 1_790_000_000_000_000;
+    let (dir, store) = fresh(StoreConfig {
+        clock: Clock::Simulated,
+        request_keys_max: 3,
+        request_keys_keep: Duration::from_secs(3600),
+        ..small_config()
+    });
+    let first = keyed(&store, 0, t0, "k1", 1).unwrap();
+    assert!(!first[0].replayed);
+    keyed(&store, 1, t0, "k2", 1).unwrap();
+    keyed(&store, 2, t0, "k3", 1).unwrap();
+    assert_eq!(store.size(), 3);
+
+    // A retry is the first answer again, and writes nothing.
+    let again = keyed(&store, 0, t0 + 5, "k1", 1).unwrap();
+    assert_eq!(
+        (again[0].seq, again[0].recorded_at_us),
+        (first[0].seq, first[0].recorded_at_us)
+    );
+    assert!(again[0].replayed);
+    assert_eq!(
+        keyed(&store, 9, t0 + 5, "k1", 2).unwrap_err(),
+        AppendError::KeyReused { first_seq: Some(0) }
+    );
+    // Full: a new key is refused, nothing written; an unkeyed append goes on.
+    assert_eq!(
+        keyed(&store, 3, t0 + 5, "k4", 1).unwrap_err(),
+        AppendError::KeysFull { max: 3 }
+    );
+    assert_eq!(store.size(), 3);
+
+    // Kept across a reopen.
+    drop(store);
+    let store = Store::open(
+        dir.path(),
+        StoreConfig {
+            clock: Clock::Simulated,
+            request_keys_max: 3,
+            request_keys_keep: Duration::from_secs(3600),
+            ..small_config()
+        },
+    )
+    .unwrap();
+    assert!(keyed(&store, 0, t0 + 6, "k1", 1).unwrap()[0].replayed);
+    assert_eq!(
+        keyed(&store, 3, t0 + 6, "k4", 1).unwrap_err(),
+        AppendError::KeysFull { max: 3 }
+    );
+
+    // Two hours on, the batch that records this prunes the three expired keys...
+    let mut later = event(3);
+    later.occurred_at_us = t0 + 2 * HOUR_US;
+    store.append(vec![later]).unwrap();
+    // ...so there is room, and an expired key is a new key.
+    assert!(!keyed(&store, 4, t0 + 2 * HOUR_US, "k4", 1).unwrap()[0].replayed);
+    let reused = keyed(&store, 5, t0 + 2 * HOUR_US, "k1", 2).unwrap();
+    assert!(!reused[0].replayed);
+    assert_eq!(reused[0].seq, 5);
+    assert_eq!(store.size(), 6);
+}
+
+#[test]
+fn an_oversized_request_key_is_refused() {
+    let (_dir, store) = fresh(small_config());
+    let err = store
+        .submit_keyed(
+            vec![event(0)],
+            Some(RequestKey {
+                key: vec![b'k'; careledger_store::request_keys::KEY_BYTES_MAX + 1],
+                digest: [0; 32],
+            }),
+        )
+        .unwrap_err();
+    assert!(matches!(err, AppendError::KeyTooLong { .. }), "{err}");
+    assert_eq!(store.size(), 0);
 }
