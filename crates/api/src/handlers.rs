@@ -997,6 +997,13 @@ pub async fn inclusion(
         .ok_or_else(|| ApiError::bad_request("seq", "seq is required"))?;
     let current = app.ledger.store().size();
     let size = params.u64("size")?.unwrap_or(current);
+    // What the ledger does not have is not found, whatever else is asked.
+    if seq >= current {
+        return Err(ApiError::not_found(format!(
+            "no event {seq}: the ledger has {current} events"
+        ))
+        .field("seq"));
+    }
     if size > current {
         return Err(ApiError::not_found(format!(
             "no tree of size {size}: the ledger has {current} events"
@@ -1025,6 +1032,13 @@ pub async fn consistency(
         .u64("from")?
         .ok_or_else(|| ApiError::bad_request("from", "from is required"))?;
     let to = params.u64("to")?.unwrap_or(current);
+    // A tree the ledger has never had is not found, whatever else is asked.
+    if from > current {
+        return Err(ApiError::not_found(format!(
+            "no tree of size {from}: the ledger has {current} events"
+        ))
+        .field("from"));
+    }
     if from == 0 || from > to {
         return Err(ApiError::bad_request(
             "from",

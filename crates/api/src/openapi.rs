@@ -248,7 +248,7 @@ fn event_request(kind: &str) -> Value {
     } else {
         format!("Recorded by: {}.", recorded_by.join(", "))
     };
-    let occurred_at = json!({"type": "string", "format": "date-time", "description": "When it happened (RFC 3339); default now. Back-entries after an outage give the paper entry's time."});
+    let occurred_at = json!({"type": ["string", "null"], "format": "date-time", "description": "When it happened (RFC 3339); default (left out or null) now. Back-entries after an outage give the paper entry's time."});
     let (subject, required) = match CareEvent::scope_of(kind) {
         Some(Scope::Organisation) => (
             json!({"type": "null", "description": "Organisation events have no subject: leave it out."}),
