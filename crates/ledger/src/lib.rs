@@ -224,6 +224,13 @@ impl Ledger {
             .into_iter()
             .enumerate()
             .map(|(index, c)| {
+                // What each field must be needs no state: checked here, on the caller's
+                // thread, before the payload is encoded (a text far too long is named as
+                // such, not as an oversized payload). The appender's rules check it again.
+                careledger_care::fields::check(&c.event).map_err(|e| LedgerError::Refused {
+                    index,
+                    error: CareRefusal::Rule(e),
+                })?;
                 c.into_new_event().map_err(|e| LedgerError::Refused {
                     index,
                     error: CareRefusal::Decode(e),
