@@ -319,12 +319,22 @@ fn care_plan(app: &App, id: &str, page: &Page) -> Result<(CarePlan, u32), ApiErr
     let version = match page.version {
         None => None,
         Some(wanted) => {
-            let (_, s) = versions.iter().find(|(v, _)| *v == wanted).ok_or_else(|| {
+            let none = || {
                 ApiError::not_found(format!("{id} has no care plan version {wanted}"))
                     .field("version")
-            })?;
-            let stored = app.ledger.store().get(s.seq)?;
-            Some(event_item(&stored.envelope, decode(&stored).as_ref()))
+            };
+            match versions.iter().find(|(v, _)| *v == wanted) {
+                Some((_, s)) => {
+                    let stored = app.ledger.store().get(s.seq)?;
+                    Some(event_item(&stored.envelope, decode(&stored).as_ref()))
+                }
+                // Older than the projection indexes: from the person's history.
+                None if versions.first().is_some_and(|(oldest, _)| wanted < *oldest) => {
+                    let r = app.ledger.plan_publication(id, wanted)?.ok_or_else(none)?;
+                    Some(event_item(&r.envelope, r.event.as_ref()))
+                }
+                None => return Err(none()),
+            }
         }
     };
     let n = 1 + versions.len() as u32;

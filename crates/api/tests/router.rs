@@ -786,3 +786,45 @@ async fn a_scan_bound_ends_the_page_with_a_cursor() {
         "each of the care worker's reads once"
     );
 }
+
+#[tokio::test]
+async fn a_plan_version_older_than_the_projection_indexes_is_read_from_the_history() {
+    let h = Harness::seeded().await;
+    let kept = careledger_care::state::PLAN_VERSIONS_KEPT as u32;
+    for version in 2..=kept + 2 {
+        h.event("staff-co01", "careplan.published", Some("person-a"), json!({"version": version, "sections": {
+            "about_me": format!("version {version}"), "needs": ["washing"], "goals": [], "actions": ["morning visit"],
+            "risks": [], "contingency_plan": "call the office", "agreed_with": ["person-a"], "review_date": "2027-02-01",
+        }}))
+        .await;
+    }
+    let body = h
+        .get(Some("person-a"), "/v1/people/person-a/care-plan?version=1")
+        .await
+        .json();
+    assert_eq!(
+        body["data"]["version"]["payload"]["sections"]["about_me"], "likes tea",
+        "version 1 is no longer indexed, and is found in the log"
+    );
+    assert_eq!(
+        body["data"]["versions"].as_array().unwrap().len(),
+        kept as usize
+    );
+    let body = h
+        .get(
+            Some("person-a"),
+            "/v1/people/person-a/care-plan?version=200",
+        )
+        .await
+        .json();
+    assert_eq!(
+        body["data"]["version"]["payload"]["sections"]["about_me"],
+        "version 200"
+    );
+    h.get(
+        Some("person-a"),
+        "/v1/people/person-a/care-plan?version=9999",
+    )
+    .await
+    .assert_problem(404, Some("version"));
+}

@@ -32,6 +32,23 @@ pub const GRANTS_MAX: usize = 256;
 /// Break-glass accesses and format mismatches a projection keeps per person, newest
 /// first out last: older ones stay in the log.
 pub const RECENT_MAX: usize = 64;
+/// Representatives one person can have; a further link is refused.
+pub const REPRESENTATIVES_MAX: usize = 32;
+/// Medicines one person can be on at once; a further one is refused until one is stopped.
+pub const ACTIVE_MEDICINES_MAX: usize = 64;
+/// Medicines (current and stopped) a person's projection keeps. At the bound, adding a
+/// new one drops the medicine stopped longest ago whose minimum interval has run out
+/// since its last dose (its history stays in the log); if none may go, the add is refused.
+pub const MEDICINES_MAX: usize = 256;
+/// Care plan versions a person's projection indexes, newest kept: older versions are
+/// found in the person's history in the log.
+pub const PLAN_VERSIONS_KEPT: usize = 256;
+/// Partners the organisation can have registered; a further one is refused. It bounds each
+/// person's sharing consents too (one per partner).
+pub const PARTNERS_MAX: usize = 1024;
+/// Open council requests that can name one person; a further request naming them is
+/// refused until one is answered or withdrawn.
+pub const OPEN_REQUESTS_PER_PERSON_MAX: usize = 64;
 
 /// What the envelope says about an event: the context every rule sees.
 #[derive(Debug, Clone, Copy)]
@@ -796,6 +813,14 @@ impl State {
             }
             E::CareEnded(_) => {}
             E::RepresentativeLinked(e) => {
+                if person.representatives.len() >= REPRESENTATIVES_MAX {
+                    return Err(RuleError::TooMany {
+                        field: "representatives of this person",
+                        path: None,
+                        count: person.representatives.len() + 1,
+                        max: REPRESENTATIVES_MAX,
+                    });
+                }
                 if person.representatives.contains_key(&e.representative_id)
                     || e.representative_id == person_id
                 {
@@ -883,6 +908,30 @@ impl State {
                 {
                     return Err(RuleError::AlreadyOnMar {
                         medicine: e.medicine_id.clone(),
+                    });
+                }
+                let active = person
+                    .medicines
+                    .values()
+                    .filter(|m| m.stopped.is_none())
+                    .count();
+                if active >= ACTIVE_MEDICINES_MAX {
+                    return Err(RuleError::TooMany {
+                        field: "current medicines (stop one first)",
+                        path: None,
+                        count: active + 1,
+                        max: ACTIVE_MEDICINES_MAX,
+                    });
+                }
+                if person.medicines.len() >= MEDICINES_MAX
+                    && !person.medicines.contains_key(&e.medicine_id)
+                    && droppable_medicine(person, meta.occurred_at_us).is_none()
+                {
+                    return Err(RuleError::TooMany {
+                        field: "medicines on this record (none stopped long enough to drop)",
+                        path: None,
+                        count: person.medicines.len() + 1,
+                        max: MEDICINES_MAX,
                     });
                 }
             }
@@ -1266,6 +1315,14 @@ impl State {
                         id: e.partner_id.clone(),
                     });
                 }
+                if self.partners.len() >= PARTNERS_MAX {
+                    return Err(RuleError::TooMany {
+                        field: "registered partners",
+                        path: None,
+                        count: self.partners.len() + 1,
+                        max: PARTNERS_MAX,
+                    });
+                }
             }
             E::RequestReceived(e) => {
                 if self.requests.contains(&e.request_id) {
@@ -1297,6 +1354,19 @@ impl State {
                 }
                 if let Some(p) = e.people.iter().find(|p| !self.people.contains(p)) {
                     return Err(RuleError::NotRegistered { person: p.clone() });
+                }
+                let full = e.people.iter().find_map(|p| {
+                    let open = self.people.get(p)?.open_requests.len();
+                    (open >= OPEN_REQUESTS_PER_PERSON_MAX).then_some(open)
+                });
+                if let Some(open) = full {
+                    return Err(RuleError::TooMany {
+                        field:
+                            "open council requests naming one of these people (answer one first)",
+                        path: None,
+                        count: open + 1,
+                        max: OPEN_REQUESTS_PER_PERSON_MAX,
+                    });
                 }
             }
             E::RequestAcknowledged(e) => {
@@ -1524,6 +1594,25 @@ impl State {
     }
 }
 
+/// The stopped medicine a full projection may drop for a new one: stopped longest ago, and
+/// its minimum interval run out since its last dose at `at_us` (so that starting it again
+/// later cannot be checked against a dose the projection forgot).
+fn droppable_medicine(person: &PersonState, at_us: TimeUs) -> Option<String> {
+    person
+        .medicines
+        .iter()
+        .filter_map(|(id, m)| {
+            let stopped = m.stopped?;
+            let interval = i64::from(m.details.min_interval_minutes) * MINUTE_US;
+            let run_out = m
+                .last_given
+                .is_none_or(|l| l.occurred_at_us.saturating_add(interval) <= at_us);
+            run_out.then_some((stopped.seq, id))
+        })
+        .min()
+        .map(|(_, id)| id.clone())
+}
+
 fn check_registration(meta: &Meta<'_>, e: &PersonRegistered) -> Result<(), RuleError> {
     if let Some(nhs) = &e.nhs_number {
         if !valid_nhs_number(nhs) {
@@ -1588,6 +1677,10 @@ fn mutate_person(p: &mut PersonState, meta: &Meta<'_>, stamp: Stamp, event: &Car
                 next_review_date: e.sections.review_date,
             });
             p.plan_versions.push((e.version, stamp));
+            if p.plan_versions.len() > PLAN_VERSIONS_KEPT {
+                let over = p.plan_versions.len() - PLAN_VERSIONS_KEPT;
+                p.plan_versions.drain(..over);
+            }
         }
         E::CarePlanReviewed(e) => {
             if let Some(plan) = &mut p.plan {
@@ -1618,6 +1711,11 @@ fn mutate_person(p: &mut PersonState, meta: &Meta<'_>, stamp: Stamp, event: &Car
             // A medicine stopped and started again keeps its last dose: the minimum
             // interval still runs from it.
             let last_given = p.medicines.get(&e.medicine_id).and_then(|m| m.last_given);
+            if p.medicines.len() >= MEDICINES_MAX && !p.medicines.contains_key(&e.medicine_id) {
+                if let Some(old) = droppable_medicine(p, meta.occurred_at_us) {
+                    p.medicines.remove(&old);
+                }
+            }
             p.medicines.insert(
                 e.medicine_id.clone(),
                 Medicine {

@@ -309,6 +309,32 @@ impl Ledger {
     }
 }
 
+impl Ledger {
+    /// The event that published `person`'s care plan `version`, read from the log: for
+    /// versions older than the projection indexes
+    /// (`careledger_care::state::PLAN_VERSIONS_KEPT`).
+    pub fn plan_publication(
+        &self,
+        person: &str,
+        version: u32,
+    ) -> Result<Option<CareRecord>, LedgerError> {
+        let mut from = 0;
+        loop {
+            let page = self.history(person, from, HISTORY_PAGE_MAX, |k| {
+                k == "careplan.published"
+            })?;
+            let Some(last) = page.last() else {
+                return Ok(None);
+            };
+            from = last.envelope.seq + 1;
+            let wanted = |r: &CareRecord| matches!(&r.event, Some(CareEvent::CarePlanPublished(p)) if p.version == version);
+            if let Some(r) = page.into_iter().find(wanted) {
+                return Ok(Some(r));
+            }
+        }
+    }
+}
+
 fn record(stored: StoredEvent) -> CareRecord {
     let event = stored
         .payload
