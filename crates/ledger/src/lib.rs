@@ -38,6 +38,26 @@ pub enum CareRefusal {
 #[derive(Debug, Default)]
 pub struct CareProjection {
     pub state: State,
+    /// Events the projection reflects, by its own count (applied, replayed, or erased and
+    /// skipped), checked against the log's size at open. `None` for a projection stored
+    /// before the count was kept: it is taken as the log's size once, then kept.
+    events: Option<u64>,
+    /// Events applied since `begin`, counted once the request commits.
+    pending: u64,
+    /// The count changed since the last `take_changes`.
+    events_changed: bool,
+}
+
+/// The projection key of the event count: a tag no state table uses.
+const EVENTS_KEY: &[u8] = b"#events";
+
+impl CareProjection {
+    fn count(&mut self, n: u64) {
+        if let Some(e) = &mut self.events {
+            *e += n;
+            self.events_changed = true;
+        }
+    }
 }
 
 fn meta(envelope: &Envelope) -> Meta<'_> {
@@ -52,6 +72,7 @@ fn meta(envelope: &Envelope) -> Meta<'_> {
 
 impl Projection for CareProjection {
     fn begin(&mut self) {
+        self.pending = 0;
         self.state.begin();
     }
 
@@ -60,37 +81,65 @@ impl Projection for CareProjection {
             .map_err(|e| Refusal::new(CareRefusal::Decode(e)))?;
         self.state
             .apply(&meta(envelope), &event)
-            .map_err(|e| Refusal::new(CareRefusal::Rule(e)))
+            .map_err(|e| Refusal::new(CareRefusal::Rule(e)))?;
+        self.pending += 1;
+        Ok(())
     }
 
     fn commit(&mut self) {
         self.state.commit();
+        let n = std::mem::take(&mut self.pending);
+        self.count(n);
     }
 
     fn rollback(&mut self) {
+        self.pending = 0;
         self.state.rollback();
     }
 
     fn replay(&mut self, envelope: &Envelope, payload: Option<&[u8]>) -> Result<(), String> {
         // An erased payload leaves only what the envelope says; the projections keep
         // nothing from it (its facts were about a person whose retention has ended).
-        let Some(payload) = payload else {
-            return Ok(());
-        };
-        let event = CareEvent::decode(&envelope.kind, payload).map_err(|e| e.to_string())?;
-        self.state.replay(&meta(envelope), &event);
+        if let Some(payload) = payload {
+            let event = CareEvent::decode(&envelope.kind, payload).map_err(|e| e.to_string())?;
+            self.state.replay(&meta(envelope), &event);
+        }
+        self.count(1);
         Ok(())
     }
 
     fn take_changes(&mut self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-        self.state.take_changes()
+        let mut changes = self.state.take_changes();
+        if std::mem::take(&mut self.events_changed) {
+            if let Some(events) = self.events {
+                changes.push((EVENTS_KEY.to_vec(), Some(events.to_le_bytes().to_vec())));
+            }
+        }
+        changes
     }
 
     fn clear(&mut self) {
         self.state.clear();
+        // A replay from nothing counts from nothing; loading stored pairs sets the count
+        // (or finds none, for a projection stored before it was kept).
+        self.events = Some(0);
+        self.events_changed = true;
+        self.pending = 0;
     }
 
     fn load(&mut self, key: &[u8], value: &[u8]) -> Result<(), String> {
+        if key == EVENTS_KEY {
+            let bytes: [u8; 8] = value
+                .try_into()
+                .map_err(|_| format!("the event count is {} bytes, not 8", value.len()))?;
+            self.events = Some(u64::from_le_bytes(bytes));
+            self.events_changed = false;
+            return Ok(());
+        }
+        // The first stored pair of a projection with no count: it predates the count.
+        if self.events == Some(0) && self.events_changed {
+            self.events = None;
+        }
         self.state.load(key, value)
     }
 }
@@ -197,6 +246,26 @@ impl Ledger {
         let projection = Arc::new(RwLock::new(CareProjection::default()));
         let handle: ProjectionHandle = projection.clone();
         let store = Store::open_with_projection_progress(dir, config, handle, progress)?;
+        {
+            // The projection's own count against the log: a stored projection that does
+            // not reflect exactly the log (pairs from another ledger, a mark written
+            // without its pairs) is refused, not served.
+            let mut p = projection.write().map_err(|_| LedgerError::Poisoned)?;
+            let size = store.size();
+            match p.events {
+                Some(events) if events != size => {
+                    return Err(LedgerError::Store(StoreError::Corrupt(format!(
+                        "the care projections reflect {events} events but the log holds \
+                         {size}; `careledger rebuild` replays them from the log"
+                    ))))
+                }
+                Some(_) => {}
+                None => {
+                    p.events = Some(size);
+                    p.events_changed = true;
+                }
+            }
+        }
         Ok(Self { store, projection })
     }
 

@@ -285,3 +285,53 @@ fn a_dose_race_lets_exactly_one_through() {
         "{again}"
     );
 }
+
+#[test]
+fn the_projections_count_of_events_is_checked_against_the_log_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = new_ledger(dir.path());
+    let report = simulate::run(&ledger, sim(3, 5, 2), |_, _, _| {}).unwrap();
+    drop(ledger);
+    // Reopened from its stored pairs and mark: the count agrees.
+    let ledger = Ledger::open(dir.path(), config()).unwrap();
+    assert_eq!(ledger.store().size(), report.events);
+    drop(ledger);
+
+    // A stored count that disagrees with the log is refused, naming both.
+    let key = careledger_store::keys::projection(b"#events");
+    {
+        let plain = Store::open(dir.path(), config()).unwrap();
+        let stored = plain
+            .raw_db()
+            .get(&key)
+            .unwrap()
+            .expect("the count is stored");
+        assert_eq!(
+            u64::from_le_bytes(stored.as_ref().try_into().unwrap()),
+            report.events
+        );
+        plain
+            .raw_db()
+            .insert(&key, &(report.events + 7).to_le_bytes()[..])
+            .unwrap();
+        plain.raw_db().flush().unwrap();
+    }
+    let err = Ledger::open(dir.path(), config()).err().expect("refused");
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("reflect {} events", report.events + 7))
+            && text.contains(&format!("holds {}", report.events)),
+        "{text}"
+    );
+
+    // A projection stored before the count was kept (no count pair) opens, and keeps one.
+    {
+        let plain = Store::open(dir.path(), config()).unwrap();
+        plain.raw_db().remove(&key).unwrap();
+        plain.raw_db().flush().unwrap();
+    }
+    let ledger = Ledger::open(dir.path(), config()).unwrap();
+    drop(ledger);
+    let plain = Store::open(dir.path(), config()).unwrap();
+    assert!(plain.raw_db().get(&key).unwrap().is_some());
+}

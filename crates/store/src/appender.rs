@@ -422,6 +422,21 @@ impl Appender {
                 batch.insert(keys::HEAD, &head.encode()[..]);
             }
             self.db.apply_batch(batch).map_err(|e| e.to_string())?;
+            // Assertion: the tree the stored nodes make is the one in memory (O(log n)
+            // reads, mostly from sled's cache), before anything of the batch is answered.
+            if !answers.is_empty() {
+                let stored = CompactRange::<Blake3Hasher>::from_source(
+                    &SledNodes::new(&self.db, None),
+                    size,
+                )
+                .map_err(|e| format!("the stored tree of {size} cannot be read: {e}"))?;
+                if stored.root() != self.range.root() {
+                    return Err(format!(
+                        "the stored tree of {size} events does not have the root the \
+                         appender built"
+                    ));
+                }
+            }
             Ok(size)
         });
         match result {
@@ -500,6 +515,12 @@ impl Appender {
             let bytes = envelope
                 .encode()
                 .map_err(|e| format!("event {seq} does not encode: {e}"))?;
+            // Assertion: what is hashed and stored reads back as what was meant.
+            match Envelope::decode(&bytes) {
+                Ok(back) if back == envelope => {}
+                Ok(_) => return Err(format!("event {seq}'s envelope does not decode to itself")),
+                Err(e) => return Err(format!("event {seq}'s envelope does not decode: {e}")),
+            }
             built.push(Built {
                 envelope,
                 bytes,
