@@ -35,6 +35,9 @@ pub struct Metrics {
     pub auth_locked_out: AtomicU64,
     pub sla_warnings: AtomicU64,
     pub sla_breaches: AtomicU64,
+    pub sla_refused: AtomicU64,
+    pub sla_passes: AtomicU64,
+    pub sla_pass_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -175,6 +178,24 @@ impl Metrics {
             "careledger_sla_breaches_total",
             "SLA breach events appended by the timer task.",
             self.sla_breaches.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "careledger_sla_refused_total",
+            "SLA events the care rules refused; the timer task does not offer them again until restart.",
+            self.sla_refused.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "careledger_sla_passes_total",
+            "Passes of the SLA timer task over the open council requests.",
+            self.sla_passes.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "careledger_sla_pass_failures_total",
+            "SLA timer passes that failed (store busy or failed, projections unavailable) and were retried.",
+            self.sla_pass_failures.load(Relaxed),
         );
         out
     }
