@@ -38,6 +38,7 @@ pub struct Metrics {
     pub sla_refused: AtomicU64,
     pub sla_passes: AtomicU64,
     pub sla_pass_failures: AtomicU64,
+    pub received_bytes: AtomicU64,
 }
 
 impl Metrics {
@@ -101,6 +102,12 @@ impl Metrics {
             );
         }
         drop(routes);
+        counter(
+            &mut out,
+            "careledger_http_received_bytes_total",
+            "Bytes read from clients' connections (after TLS), complete requests or not.",
+            self.received_bytes.load(Relaxed),
+        );
         counter(
             &mut out,
             "careledger_appends_total",
