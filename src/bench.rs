@@ -23,10 +23,13 @@ pub enum BenchCommand {
     /// Durable appends from concurrent writers, one event per request, against raw sled
     /// batch-insert-plus-flush measured in the same run.
     Append {
+        /// Concurrent writers.
         #[arg(long, default_value_t = 64)]
         writers: usize,
+        /// Events appended in each round, by all writers together.
         #[arg(long, default_value_t = 200_000)]
         events: u64,
+        /// About how many payload bytes each event carries.
         #[arg(long, default_value_t = 200)]
         payload_bytes: usize,
         /// Rounds of (raw sled, careledger), alternating.
@@ -43,30 +46,40 @@ pub enum BenchCommand {
     /// Projection rebuild: simulate PEOPLE people over DAYS days, then delete the
     /// projections and rebuild them from the log, ROUNDS times.
     Rebuild {
+        /// People in the simulated history.
         #[arg(long, default_value_t = 200)]
         people: u32,
+        /// Days of simulated history.
         #[arg(long, default_value_t = 90)]
         days: u32,
+        /// Rebuilds measured.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+        /// Where to create the scratch ledger (default: the system's temp directory).
         #[arg(long)]
         dir: Option<PathBuf>,
     },
     /// Full verification of a ledger of EVENTS events, ROUNDS times.
     Verify {
+        /// Events in the ledger verified.
         #[arg(long, default_value_t = 1_000_000)]
         events: u64,
+        /// Verifications measured.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+        /// Where to create the scratch ledger (default: the system's temp directory).
         #[arg(long)]
         dir: Option<PathBuf>,
     },
     /// Inclusion and consistency proofs on a ledger of EVENTS events.
     Prove {
+        /// Events in the ledger proved from.
         #[arg(long, default_value_t = 1_000_000)]
         events: u64,
+        /// Proofs of each kind measured.
         #[arg(long, default_value_t = 20_000)]
         proofs: usize,
+        /// Where to create the scratch ledger (default: the system's temp directory).
         #[arg(long)]
         dir: Option<PathBuf>,
     },

@@ -90,6 +90,7 @@ enum Command {
     Show {
         #[command(flatten)]
         data: DataDir,
+        /// The event's sequence number.
         #[arg(long)]
         seq: u64,
         /// Print the envelope's stored bytes in base64 instead of JSON.
@@ -120,10 +121,13 @@ enum Command {
     Simulate {
         #[command(flatten)]
         data: DataDir,
+        /// How many people receive care.
         #[arg(long, default_value_t = 50)]
         people: u32,
+        /// How many days of history.
         #[arg(long, default_value_t = 30)]
         days: u32,
+        /// The same seed, people, days and end give the same events.
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// The history covers the DAYS days before this date (default: today, UTC).
@@ -187,8 +191,10 @@ enum Prove {
     Inclusion {
         #[command(flatten)]
         data: DataDir,
+        /// The event's sequence number (below SIZE).
         #[arg(long)]
         seq: u64,
+        /// The tree size, a checkpoint's (default: the ledger's).
         #[arg(long)]
         size: Option<u64>,
     },
@@ -196,8 +202,10 @@ enum Prove {
     Consistency {
         #[command(flatten)]
         data: DataDir,
+        /// The older tree size (at least 1).
         #[arg(long)]
         from: u64,
+        /// The newer tree size (at most the ledger's).
         #[arg(long)]
         to: u64,
     },
@@ -507,4 +515,71 @@ fn export(data: &DataDir, out: &Path) -> Result<(), CliError> {
         .sync_all()?;
     eprintln!("exported {next} events to {}", out.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::{CommandFactory, Parser};
+
+    /// Every verb and sub-verb below `cmd` (clap's own `help` left out), with its path.
+    fn verbs(cmd: &clap::Command, path: &[String], out: &mut Vec<(Vec<String>, clap::Command)>) {
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            let mut at = path.to_vec();
+            at.push(sub.get_name().to_string());
+            out.push((at.clone(), sub.clone()));
+            verbs(sub, &at, out);
+        }
+    }
+
+    /// The verbs come from clap's command tree, so a new one is checked without being
+    /// listed here: each says in a line what it does (as `careledger --help` shows it),
+    /// each of its arguments says what it is, and `careledger VERB --help` shows its usage.
+    #[test]
+    fn every_verb_has_help() {
+        Cli::command().debug_assert();
+        let mut cli = Cli::command();
+        cli.build();
+        let mut all = Vec::new();
+        verbs(&cli, &[], &mut all);
+        let names: Vec<String> = all.iter().map(|(path, _)| path.join(" ")).collect();
+        for expected in ["init", "serve", "user add", "token revoke", "bench"] {
+            assert!(
+                names.iter().any(|n| n == expected),
+                "no {expected} in {names:?}"
+            );
+        }
+        let mut missing = Vec::new();
+        for (path, verb) in &all {
+            let name = path.join(" ");
+            let described = verb
+                .get_about()
+                .is_some_and(|a| !a.to_string().trim().is_empty());
+            if !described {
+                missing.push(format!("`careledger {name}` has no description"));
+            }
+            for arg in verb.get_arguments() {
+                let id = arg.get_id().as_str();
+                let said = arg
+                    .get_help()
+                    .is_some_and(|h| !h.to_string().trim().is_empty());
+                if !said && !matches!(id, "help" | "version") {
+                    missing.push(format!("`careledger {name}`: {id} has no help"));
+                }
+            }
+            let args = std::iter::once("careledger")
+                .chain(path.iter().map(String::as_str))
+                .chain(["--help"]);
+            let help = match Cli::try_parse_from(args) {
+                Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => e.to_string(),
+                Err(e) => panic!("`careledger {name} --help`: {e}"),
+                Ok(_) => panic!("`careledger {name} --help` ran the verb"),
+            };
+            assert!(
+                help.contains(&format!("Usage: careledger {name}")),
+                "`careledger {name} --help`:\n{help}"
+            );
+        }
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
+    }
 }

@@ -47,11 +47,13 @@ pub enum UserCommand {
     Add {
         #[command(flatten)]
         data: DataDir,
+        /// The user's id: the principal the ledger records for what they do.
         id: String,
         /// CareWorker, Coordinator, RegisteredManager, ProviderAdmin, Person, Representative,
         /// Partner, MonitoringOfficer, SocialCareProfessional, Auditor, EmergencyClinician.
         #[arg(long, value_parser = parse_role)]
         role: Role,
+        /// Their name, as `user list` shows it.
         #[arg(long, default_value = "")]
         name: String,
     },
@@ -68,6 +70,7 @@ pub enum TokenCommand {
     Issue {
         #[command(flatten)]
         data: DataDir,
+        /// The user's id (added with `user add`).
         user: String,
         /// Days until it expires (default: never).
         #[arg(long)]
@@ -77,6 +80,7 @@ pub enum TokenCommand {
     Revoke {
         #[command(flatten)]
         data: DataDir,
+        /// The token's id, or the whole token.
         token: String,
     },
 }

@@ -1339,11 +1339,36 @@ fn sigterm_stops_serve_despite_a_client_that_never_finishes_its_request() {
         "--quiet",
     ]);
     server.wait_ready();
+    // The bytes the server has read from clients, as of a GET /metrics (whose own request
+    // is read, and counted, before it is answered).
+    let probe = request_bytes(&server.addr.to_string(), "GET", "/metrics", None, None).len();
+    let received = || {
+        let text = server.get("/metrics", None).text();
+        metric(&text, "careledger_http_received_bytes_total") as i64
+    };
+    let before = received();
+    let partial = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n";
     let mut slow = connect(server.addr).unwrap();
-    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
-        .unwrap();
-    // Let the server take the connection and read the partial request.
-    std::thread::sleep(Duration::from_millis(500));
+    slow.write_all(partial).unwrap();
+    // Until the server has read the whole partial request, SIGTERM would not test it: wait
+    // until the count has grown by it, beyond the probes' own requests.
+    let deadline = Instant::now() + IO_TIMEOUT;
+    for probes in 1.. {
+        let beyond_probes = received() - before - (probes * probe) as i64;
+        if beyond_probes == partial.len() as i64 {
+            break;
+        }
+        assert!(
+            (0..partial.len() as i64).contains(&beyond_probes),
+            "{beyond_probes} bytes read besides the probes; the partial request has {}",
+            partial.len()
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the server did not read the partial request within {IO_TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // Fails after STOP_TIMEOUT if the server is still running.
     server.stop_gracefully();
     drop(slow);

@@ -1,5 +1,5 @@
-//! A connection's bytes on their way out, so that the answers hyper writes itself are
-//! problem documents like every other error.
+//! A connection's bytes: on their way out, so that the answers hyper writes itself are
+//! problem documents like every other error; and on their way in, counted.
 //!
 //! hyper answers a request it cannot parse (a raw byte above 0x7F in the request-target,
 //! a malformed request line or header, headers over its limit) before any handler runs,
@@ -167,6 +167,68 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for ProblemIo<I> {
         if self.pending.is_some() || first.is_some_and(|b| alone && own_error_head(b).is_some()) {
             return self.poll_write(cx, first.map_or(&[][..], |b| &b[..]));
         }
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// An IO stream whose reads are counted in `careledger_http_received_bytes_total`: what
+/// the service has taken from its clients, also from requests that never complete (a
+/// client trickling its headers shows there before any request is answered).
+pub struct CountedIo<I> {
+    inner: I,
+    app: crate::App,
+}
+
+impl<I> CountedIo<I> {
+    pub fn new(inner: I, app: crate::App) -> Self {
+        Self { inner, app }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for CountedIo<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        let result = ready!(Pin::new(&mut this.inner).poll_read(cx, buf));
+        let read = (buf.filled().len() - before) as u64;
+        this.app
+            .metrics
+            .received_bytes
+            .fetch_add(read, std::sync::atomic::Ordering::Relaxed);
+        Poll::Ready(result)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for CountedIo<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 

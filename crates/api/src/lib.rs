@@ -226,7 +226,10 @@ where
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT)
             .keep_alive(true)
-            .serve_connection(TokioIo::new(conn::ProblemIo::new(io)), service);
+            .serve_connection(
+                TokioIo::new(conn::ProblemIo::new(conn::CountedIo::new(io, app.clone()))),
+                service,
+            );
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             // A client that goes away mid-request is its own business.

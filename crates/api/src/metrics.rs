@@ -35,6 +35,10 @@ pub struct Metrics {
     pub auth_locked_out: AtomicU64,
     pub sla_warnings: AtomicU64,
     pub sla_breaches: AtomicU64,
+    pub sla_refused: AtomicU64,
+    pub sla_passes: AtomicU64,
+    pub sla_pass_failures: AtomicU64,
+    pub received_bytes: AtomicU64,
 }
 
 impl Metrics {
@@ -98,6 +102,12 @@ impl Metrics {
             );
         }
         drop(routes);
+        counter(
+            &mut out,
+            "careledger_http_received_bytes_total",
+            "Bytes read from clients' connections (after TLS), complete requests or not.",
+            self.received_bytes.load(Relaxed),
+        );
         counter(
             &mut out,
             "careledger_appends_total",
@@ -175,6 +185,24 @@ impl Metrics {
             "careledger_sla_breaches_total",
             "SLA breach events appended by the timer task.",
             self.sla_breaches.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "careledger_sla_refused_total",
+            "SLA events the care rules refused; the timer task does not offer them again until restart.",
+            self.sla_refused.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "careledger_sla_passes_total",
+            "Passes of the SLA timer task over the open council requests.",
+            self.sla_passes.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "careledger_sla_pass_failures_total",
+            "SLA timer passes that failed (store busy or failed, projections unavailable) and were retried.",
+            self.sla_pass_failures.load(Relaxed),
         );
         out
     }

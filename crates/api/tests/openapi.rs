@@ -4,6 +4,8 @@
 //! below. Mutated samples show the check is real: the schema refuses exactly what the care
 //! crate's deserializer refuses.
 
+mod common;
+
 use std::path::PathBuf;
 
 use careledger_api::openapi::document;
@@ -550,10 +552,37 @@ fn schemas_say_what_the_types_say() {
     );
 }
 
-#[test]
-fn every_route_is_documented() {
-    let doc = document(&careledger_api::Limits::default());
+/// The document the service serves says of each route what the route table says, and
+/// what it says of authentication is what the router does: an operation documented with
+/// `security` answers 401 without a token, one without it does not.
+#[tokio::test]
+async fn every_route_is_documented() {
+    let h = common::Harness::seeded().await;
+    let served = h.get(None, "/openapi.json").await;
+    assert_eq!(served.status, 200);
+    let doc = served.json();
     assert_eq!(doc["openapi"], "3.1.0");
+    for op in common::operations(&doc) {
+        let a = h.request(op.request(None)).await;
+        let (method, template) = (&op.method, op.template);
+        if op.op["security"].is_array() {
+            a.assert_problem(401, Some("authorization"));
+        } else {
+            assert_ne!(a.status, 401, "{method} {template} is documented as open");
+            assert_eq!(
+                a.status.as_u16().to_string(),
+                op.op["responses"]
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .find(|s| s.starts_with('2'))
+                    .unwrap()
+                    .as_str(),
+                "{method} {template} without a token: {}",
+                a.text()
+            );
+        }
+    }
     for (method, path, route) in ROUTES {
         let op = &doc["paths"][*path][*method];
         assert!(op.is_object(), "{method} {path} is not in the document");

@@ -79,13 +79,19 @@ pub fn due_events(state: &State, now_us: TimeUs) -> Vec<CareEvent> {
 
 /// The earliest time at which [`due_events`] will return something new, if any.
 pub fn next_deadline(state: &State) -> Option<TimeUs> {
+    next_deadline_except(state, |_, _| false)
+}
+
+/// [`next_deadline`], leaving out the events for which `skip(request_id, breach)` is true
+/// (those a timer has stopped offering, `breach` false for the warning).
+pub fn next_deadline_except(state: &State, skip: impl Fn(&str, bool) -> bool) -> Option<TimeUs> {
     state
         .requests
-        .values()
-        .filter(|r| !r.status.is_closed())
-        .flat_map(|r| {
-            let warn = r.warned.is_none().then(|| warn_at(r));
-            let breach = r.breached.is_none().then_some(r.due_at_us + 1);
+        .iter()
+        .filter(|(_, r)| !r.status.is_closed())
+        .flat_map(|(id, r)| {
+            let warn = (r.warned.is_none() && !skip(id, false)).then(|| warn_at(r));
+            let breach = (r.breached.is_none() && !skip(id, true)).then_some(r.due_at_us + 1);
             warn.into_iter().chain(breach)
         })
         .min()

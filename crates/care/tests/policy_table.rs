@@ -357,18 +357,39 @@ const OWN_RECORD: &[Row] = &[
     (Role::RegisteredManager,      "p-1",    Purpose::DirectCare,      "N  N  N  N  N  N  N  N  N"),
 ];
 
-/// Staff purposes other than direct care.
+/// Every staff role with every purpose other than the one natural to it (in
+/// [`NO_GRANTS`]): only a registered manager reads for administration and audit too.
 #[rustfmt::skip]
 const STAFF_PURPOSES: &[Row] = &[
     //                                                                  CP DN Md HO PD CN CR In AL
-    (Role::CareWorker,             "cw-1",   Purpose::Administration,  "N  N  N  N  N  N  N  N  N"),
+    (Role::CareWorker,             "cw-1",   Purpose::PersonalAccess,  "N  N  N  N  N  N  N  N  N"),
+    (Role::CareWorker,             "cw-1",   Purpose::StatutoryReview, "N  N  N  N  N  N  N  N  N"),
+    (Role::CareWorker,             "cw-1",   Purpose::QualityAssurance,"N  N  N  N  N  N  N  N  N"),
     (Role::CareWorker,             "cw-1",   Purpose::Audit,           "N  N  N  N  N  N  N  N  N"),
+    (Role::CareWorker,             "cw-1",   Purpose::Emergency,       "N  N  N  N  N  N  N  N  N"),
+    (Role::CareWorker,             "cw-1",   Purpose::Handover,        "N  N  N  N  N  N  N  N  N"),
+    (Role::CareWorker,             "cw-1",   Purpose::Administration,  "N  N  N  N  N  N  N  N  N"),
+    (Role::Coordinator,            "co-1",   Purpose::PersonalAccess,  "N  N  N  N  N  N  N  N  N"),
+    (Role::Coordinator,            "co-1",   Purpose::StatutoryReview, "N  N  N  N  N  N  N  N  N"),
+    (Role::Coordinator,            "co-1",   Purpose::QualityAssurance,"N  N  N  N  N  N  N  N  N"),
+    (Role::Coordinator,            "co-1",   Purpose::Audit,           "N  N  N  N  N  N  N  N  N"),
+    (Role::Coordinator,            "co-1",   Purpose::Emergency,       "N  N  N  N  N  N  N  N  N"),
+    (Role::Coordinator,            "co-1",   Purpose::Handover,        "N  N  N  N  N  N  N  N  N"),
     (Role::Coordinator,            "co-1",   Purpose::Administration,  "N  N  N  N  N  N  N  N  N"),
-    (Role::RegisteredManager,      "rm-1",   Purpose::Administration,  "Y  Y  Y  Y  Y  Y  Y  Y  Y"),
+    (Role::RegisteredManager,      "rm-1",   Purpose::PersonalAccess,  "N  N  N  N  N  N  N  N  N"),
+    (Role::RegisteredManager,      "rm-1",   Purpose::StatutoryReview, "N  N  N  N  N  N  N  N  N"),
+    (Role::RegisteredManager,      "rm-1",   Purpose::QualityAssurance,"N  N  N  N  N  N  N  N  N"),
     (Role::RegisteredManager,      "rm-1",   Purpose::Audit,           "Y  Y  Y  Y  Y  Y  Y  Y  Y"),
     (Role::RegisteredManager,      "rm-1",   Purpose::Emergency,       "N  N  N  N  N  N  N  N  N"),
+    (Role::RegisteredManager,      "rm-1",   Purpose::Handover,        "N  N  N  N  N  N  N  N  N"),
+    (Role::RegisteredManager,      "rm-1",   Purpose::Administration,  "Y  Y  Y  Y  Y  Y  Y  Y  Y"),
     (Role::ProviderAdmin,          "pa-1",   Purpose::DirectCare,      "N  N  N  N  N  N  N  N  N"),
+    (Role::ProviderAdmin,          "pa-1",   Purpose::PersonalAccess,  "N  N  N  N  N  N  N  N  N"),
+    (Role::ProviderAdmin,          "pa-1",   Purpose::StatutoryReview, "N  N  N  N  N  N  N  N  N"),
+    (Role::ProviderAdmin,          "pa-1",   Purpose::QualityAssurance,"N  N  N  N  N  N  N  N  N"),
     (Role::ProviderAdmin,          "pa-1",   Purpose::Audit,           "N  N  N  N  N  N  N  N  N"),
+    (Role::ProviderAdmin,          "pa-1",   Purpose::Emergency,       "N  N  N  N  N  N  N  N  N"),
+    (Role::ProviderAdmin,          "pa-1",   Purpose::Handover,        "N  N  N  N  N  N  N  N  N"),
 ];
 
 /// Staff claiming a role other than the one they are registered with, or not registered.
@@ -381,7 +402,9 @@ const WRONG_STAFF_ROLE: &[Row] = &[
     (Role::ProviderAdmin,          "rm-1",   Purpose::Administration,  "N  N  N  N  N  N  N  N  N"),
     (Role::CareWorker,             "co-1",   Purpose::DirectCare,      "N  N  N  N  N  N  N  N  N"),
     (Role::CareWorker,             "ghost-1",Purpose::DirectCare,      "N  N  N  N  N  N  N  N  N"),
+    (Role::Coordinator,            "ghost-1",Purpose::DirectCare,      "N  N  N  N  N  N  N  N  N"),
     (Role::RegisteredManager,      "aud-1",  Purpose::Audit,           "N  N  N  N  N  N  N  N  N"),
+    (Role::ProviderAdmin,          "ghost-1",Purpose::Administration,  "N  N  N  N  N  N  N  N  N"),
 ];
 
 // ------------------------------------------------------------------------------- the tests
@@ -390,9 +413,71 @@ const WRONG_STAFF_ROLE: &[Row] = &[
 fn tables_cover_every_role_and_category() {
     for table in [NO_GRANTS, WITH_GRANT, EMERGENCY, ABOUT_ANOTHER_PERSON] {
         assert_every_role(table);
+    }
+    for table in [
+        NO_GRANTS,
+        WITH_GRANT,
+        EMERGENCY,
+        COUNCIL_OPEN,
+        COUNCIL_CLOSED,
+        ABOUT_ANOTHER_PERSON,
+        OWN_RECORD,
+        STAFF_PURPOSES,
+        WRONG_STAFF_ROLE,
+    ] {
         for row in table {
             cells(row);
         }
+    }
+    // Each staff member of the world asks with every purpose exactly once: their own in
+    // NO_GRANTS, every other one in STAFF_PURPOSES.
+    let l = world();
+    for role in Role::ALL.into_iter().filter(|r| r.is_staff()) {
+        for purpose in Purpose::ALL {
+            let rows = NO_GRANTS
+                .iter()
+                .chain(STAFF_PURPOSES)
+                .filter(|r| r.0 == role && r.2 == purpose)
+                .count();
+            assert_eq!(
+                rows,
+                1,
+                "{} for {}: {rows} rows",
+                role.name(),
+                purpose.name()
+            );
+        }
+    }
+    for row in STAFF_PURPOSES {
+        assert!(
+            l.state.staff.get(row.1).is_some_and(|s| s.role == row.0),
+            "STAFF_PURPOSES: {} is not registered as {}",
+            row.1,
+            row.0.name()
+        );
+    }
+    // Every staff role is claimed by staff registered in another role and by someone the
+    // ledger has no staff record of, and no row's claim is the registered one.
+    for role in Role::ALL.into_iter().filter(|r| r.is_staff()) {
+        let claims = |registered: bool| {
+            WRONG_STAFF_ROLE
+                .iter()
+                .filter(|r| r.0 == role && l.state.staff.get(r.1).is_some() == registered)
+                .count()
+        };
+        assert!(
+            claims(true) > 0 && claims(false) > 0,
+            "WRONG_STAFF_ROLE: {} is not claimed both by other staff and by a stranger",
+            role.name()
+        );
+    }
+    for row in WRONG_STAFF_ROLE {
+        assert!(
+            row.0.is_staff() && l.state.staff.get(row.1).is_none_or(|s| s.role != row.0),
+            "WRONG_STAFF_ROLE: {} is registered as {}",
+            row.1,
+            row.0.name()
+        );
     }
 }
 

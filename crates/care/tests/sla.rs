@@ -4,7 +4,9 @@
 
 mod common;
 
-use careledger_care::sla::{due_events, next_deadline, sla_state, warn_at, SlaState};
+use careledger_care::sla::{
+    due_events, next_deadline, next_deadline_except, sla_state, warn_at, SlaState,
+};
 use careledger_care::state::CouncilRequest;
 use careledger_care::types::*;
 use careledger_care::{CareEvent, Meta, RuleError};
@@ -328,6 +330,37 @@ fn next_deadline_is_the_next_time_something_falls_due() {
     assert_eq!(next_deadline(&l.state), Some(T0 + 24 * HOUR_US + 1));
     l.org(T0 + 21 * HOUR_US, withdrawn("req-a", "sent in error"));
     assert_eq!(next_deadline(&l.state), None);
+}
+
+/// A timer that has given up on some events plans around the others only.
+#[test]
+fn next_deadline_except_leaves_out_what_is_skipped() {
+    let mut l = Ledger::new();
+    l.org(T0, received("req-a", T0, 24 * HOUR_US));
+    l.org(T0, received("req-b", T0, 2 * HOUR_US));
+    let next = |skip: &[(&str, bool)]| {
+        next_deadline_except(&l.state, |id, breach| skip.contains(&(id, breach)))
+    };
+    assert_eq!(next(&[]), next_deadline(&l.state));
+    assert_eq!(next(&[]), Some(T0 + 90 * MINUTE_US));
+    assert_eq!(next(&[("req-b", false)]), Some(T0 + 2 * HOUR_US + 1));
+    assert_eq!(
+        next(&[("req-b", false), ("req-b", true)]),
+        Some(T0 + 20 * HOUR_US)
+    );
+    assert_eq!(
+        next(&[("req-a", false), ("req-b", false), ("req-b", true)]),
+        Some(T0 + 24 * HOUR_US + 1)
+    );
+    assert_eq!(
+        next(&[
+            ("req-a", false),
+            ("req-a", true),
+            ("req-b", false),
+            ("req-b", true)
+        ]),
+        None
+    );
 }
 
 #[test]

@@ -1198,10 +1198,19 @@ pub fn run(
         while commands.peek().is_some() {
             let request: Vec<Command> = commands.by_ref().take(REQUEST_COMMANDS_MAX).collect();
             let n = request.len() as u64;
+            let mut backoff = Backoff::new();
+            // The store drops a request it is too busy to queue, so each attempt sends a
+            // copy; the back-off bounds how often that happens.
             let receiver = loop {
                 match ledger.submit(request.clone()) {
                     Err(LedgerError::Append(careledger_store::AppendError::Busy(_))) => {
-                        wait(&mut in_flight)?;
+                        if in_flight.is_empty() {
+                            // The queue is full of another writer's requests: none of ours
+                            // to wait for, so sleep rather than spin.
+                            std::thread::sleep(backoff.next());
+                        } else {
+                            wait(&mut in_flight)?;
+                        }
                     }
                     other => break other?,
                 }
@@ -1221,6 +1230,26 @@ pub fn run(
     Ok(report)
 }
 
+/// Sleeps between attempts while the store is busy with requests not ours: 1 ms, doubling
+/// to at most 50 ms (a busy queue drains in milliseconds; 50 ms keeps the wake-ups rare
+/// without adding much latency once it has).
+struct Backoff(std::time::Duration);
+
+impl Backoff {
+    const FIRST: std::time::Duration = std::time::Duration::from_millis(1);
+    const MAX: std::time::Duration = std::time::Duration::from_millis(50);
+
+    fn new() -> Self {
+        Backoff(Self::FIRST)
+    }
+
+    fn next(&mut self) -> std::time::Duration {
+        let sleep = self.0;
+        self.0 = (sleep * 2).min(Self::MAX);
+        sleep
+    }
+}
+
 type Pending = tokio::sync::oneshot::Receiver<
     Result<Vec<careledger_store::Receipt>, careledger_store::AppendError>,
 >;
@@ -1231,4 +1260,31 @@ fn wait(in_flight: &mut std::collections::VecDeque<Pending>) -> Result<(), Ledge
             .map_err(|_| careledger_store::AppendError::Closed)??;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_doubles_from_1_ms_to_at_most_50_ms() {
+        let mut backoff = Backoff::new();
+        let sleeps: Vec<Duration> = (0..9).map(|_| backoff.next()).collect();
+        let ms = |n| Duration::from_millis(n);
+        assert_eq!(
+            sleeps,
+            [
+                ms(1),
+                ms(2),
+                ms(4),
+                ms(8),
+                ms(16),
+                ms(32),
+                ms(50),
+                ms(50),
+                ms(50)
+            ]
+        );
+    }
 }

@@ -368,3 +368,88 @@ impl Harness {
         .await;
     }
 }
+
+/// One operation of a served OpenAPI document: its method (upper case), its path template
+/// and the operation object.
+pub struct Operation<'a> {
+    pub method: String,
+    pub template: &'a str,
+    pub op: &'a Value,
+}
+
+/// Every operation the document lists.
+pub fn operations(doc: &Value) -> Vec<Operation<'_>> {
+    let mut out = Vec::new();
+    for (template, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("a path item") {
+            out.push(Operation {
+                method: method.to_ascii_uppercase(),
+                template,
+                op,
+            });
+        }
+    }
+    out
+}
+
+impl Operation<'_> {
+    /// A request as the document describes it, on the world of [`Harness::seed`]: path
+    /// parameters filled in (a person's id, an event number), every required query
+    /// parameter given a value its schema accepts, and a JSON body if it takes one.
+    pub fn request(&self, token: Option<&str>) -> Request<Body> {
+        let params = self.op["parameters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let value = |p: &Value| match p["schema"]["type"].as_str() {
+            Some("integer") => "1".to_string(),
+            _ if p["name"] == "id" => "person-a".to_string(),
+            _ => "x".to_string(),
+        };
+        let mut path = self.template.to_string();
+        let mut query = Vec::new();
+        for p in &params {
+            let name = p["name"].as_str().unwrap();
+            match p["in"].as_str() {
+                Some("path") => path = path.replace(&format!("{{{name}}}"), &value(p)),
+                Some("query") if p["required"] == true => {
+                    query.push(format!("{name}={}", value(p)))
+                }
+                _ => {}
+            }
+        }
+        assert!(
+            !path.contains('{'),
+            "{} {}: a path parameter is not documented",
+            self.method,
+            self.template
+        );
+        if !query.is_empty() {
+            path = format!("{path}?{}", query.join("&"));
+        }
+        let mut b = Request::builder().method(self.method.as_str()).uri(path);
+        if let Some(token) = token {
+            b = b.header("authorization", format!("Bearer {token}"));
+        }
+        let body = if self.op.get("requestBody").is_some() {
+            b = b.header("content-type", "application/json");
+            Body::from("{}")
+        } else {
+            Body::empty()
+        };
+        b.body(body).unwrap()
+    }
+}
+
+/// How many requests the service's metrics count for `method` on the route `template`
+/// (the template the router matched; unmatched requests count under "unmatched").
+pub fn routed(app: &App, method: &str, template: &str) -> u64 {
+    let prefix =
+        format!("careledger_http_requests_total{{method=\"{method}\",route=\"{template}\",status=");
+    app.metrics
+        .render(0)
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
