@@ -444,15 +444,17 @@ impl Authenticator {
         header: Option<&str>,
         now_us: i64,
     ) -> Result<Principal, Rejected> {
+        // No credentials is no attempt: always 401, never the lockout's 429, so that a
+        // client told to authenticate is told so even while its address is locked out.
+        let Some(header) = header else {
+            return Err(Rejected::Missing);
+        };
         self.refresh();
         let client = client.map(client_key);
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(seconds) = client.and_then(|c| locked_out(&failures, c)) {
             return Err(Rejected::TooManyAttempts(seconds));
         }
-        let Some(header) = header else {
-            return Err(Rejected::Missing);
-        };
         // The scheme is case-insensitive (RFC 9110 section 11.1).
         let found = header
             .get(..7)

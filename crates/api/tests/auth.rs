@@ -108,6 +108,11 @@ fn parallel_bad_tokens_get_no_more_than_the_limit() {
         auth.authenticate(Some(client), Some(&good), 1),
         Err(Rejected::TooManyAttempts(_))
     ));
+    // No credentials is no attempt: told to authenticate, even while locked out.
+    assert!(matches!(
+        auth.authenticate(Some(client), None, 1),
+        Err(Rejected::Missing)
+    ));
     // Another client is not held back by this one.
     let other: IpAddr = [192, 0, 2, 8].into();
     assert!(auth.authenticate(Some(other), Some(&good), 1).is_ok());
