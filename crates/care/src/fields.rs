@@ -22,8 +22,8 @@ use std::fmt;
 
 use serde::ser::{self, Serialize};
 
+use crate::error::RuleError;
 use crate::event::CareEvent;
-use crate::state::RuleError;
 
 /// Entries a list in a payload may have.
 pub const LIST_ITEMS_MAX: usize = 64;

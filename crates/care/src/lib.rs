@@ -9,15 +9,18 @@
 #![forbid(unsafe_code)]
 
 pub mod codec;
+pub mod error;
 pub mod event;
 pub mod fields;
 pub mod findings;
 pub mod policy;
+pub mod rules;
 pub mod sla;
 pub mod state;
 pub mod table;
 pub mod types;
 
+pub use error::RuleError;
 pub use event::{CareEvent, Scope};
-pub use state::{Meta, RuleError, State};
+pub use state::{Meta, State};
 pub use types::*;
