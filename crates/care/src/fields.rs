@@ -200,6 +200,46 @@ pub const FIELDS: &[Field] = &[
     text("BackEntered", "paper_reference", "paper reference"),
 ];
 
+/// A text with a shape of its own, checked with the field rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// A regular expression (ECMA-262, as JSON Schema's `pattern` reads it) for the
+    /// shape; the check may ask more than a pattern can say (a check digit).
+    pub pattern: &'static str,
+    /// What people are told it is.
+    pub description: &'static str,
+}
+
+/// NHS numbers: ten digits, spaces allowed between them, the last a modulus 11 check digit.
+pub const NHS_NUMBER: Shape = Shape {
+    pattern: "^ *(?:[0-9] *){10}$",
+    description: "Ten digits (spaces allowed), the last a modulus 11 check digit.",
+};
+
+/// The shape of `owner`'s `field`, if it has one.
+pub fn shape(owner: &str, field: &str) -> Option<&'static Shape> {
+    (owner == "PersonRegistered" && field == "nhs_number").then_some(&NHS_NUMBER)
+}
+
+/// Whether `value` is an NHS number of [`NHS_NUMBER`]'s shape with a correct check digit.
+pub fn valid_nhs_number(value: &str) -> bool {
+    let digits: Vec<u32> = value.chars().filter_map(|c| c.to_digit(10)).collect();
+    if digits.len() != 10 || value.chars().any(|c| !c.is_ascii_digit() && c != ' ') {
+        return false;
+    }
+    let sum: u32 = digits[..9]
+        .iter()
+        .enumerate()
+        .map(|(i, d)| d * (10 - i as u32))
+        .sum();
+    let check = 11 - (sum % 11);
+    match check {
+        11 => digits[9] == 0,
+        10 => false,
+        c => digits[9] == c,
+    }
+}
+
 /// The rule for `owner`'s `field`, if it has one of its own.
 pub fn rule(owner: &str, field: &str) -> Option<&'static Field> {
     FIELDS.iter().find(|f| f.owner == owner && f.field == field)
@@ -495,6 +535,14 @@ impl<'a> ser::Serializer for &'a mut Walk {
         // required.
         if (applies.required || self.entry || applies.size == Size::Id) && blank(v) {
             return Err(self.missing());
+        }
+        if self.field == Some("nhs_number")
+            && self.owner.is("PersonRegistered")
+            && !valid_nhs_number(v)
+        {
+            return Err(Stop::Rule(RuleError::InvalidNhsNumber {
+                value: v.to_string(),
+            }));
         }
         let max = applies.size.chars_max();
         // Bytes bound characters from above: count only when it could matter.

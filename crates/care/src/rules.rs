@@ -34,25 +34,6 @@ fn require_list<T>(field: &'static str, list: &[T]) -> Result<(), RuleError> {
     Ok(())
 }
 
-/// NHS numbers: ten digits, the last a modulus 11 check digit.
-pub fn valid_nhs_number(value: &str) -> bool {
-    let digits: Vec<u32> = value.chars().filter_map(|c| c.to_digit(10)).collect();
-    if digits.len() != 10 || value.chars().any(|c| !c.is_ascii_digit() && c != ' ') {
-        return false;
-    }
-    let sum: u32 = digits[..9]
-        .iter()
-        .enumerate()
-        .map(|(i, d)| d * (10 - i as u32))
-        .sum();
-    let check = 11 - (sum % 11);
-    match check {
-        11 => digits[9] == 0,
-        10 => false,
-        c => digits[9] == c,
-    }
-}
-
 impl State {
     /// Checks `event` against every rule and applies it; a refused event changes nothing.
     pub fn apply(&mut self, meta: &Meta<'_>, event: &CareEvent) -> Result<(), RuleError> {
@@ -980,11 +961,6 @@ fn needs_active_care(event: &CareEvent) -> bool {
 }
 
 fn check_registration(meta: &Meta<'_>, e: &PersonRegistered) -> Result<(), RuleError> {
-    if let Some(nhs) = &e.nhs_number {
-        if !valid_nhs_number(nhs) {
-            return Err(RuleError::InvalidNhsNumber { value: nhs.clone() });
-        }
-    }
     let today = chrono::DateTime::from_timestamp_micros(meta.recorded_at_us)
         .map(|t| t.date_naive())
         .unwrap_or(NaiveDate::MAX);

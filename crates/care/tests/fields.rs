@@ -197,3 +197,23 @@ fn the_table_names_each_field_once() {
         );
     }
 }
+
+#[test]
+fn an_nhs_number_is_checked_with_the_fields_shape_and_check_digit() {
+    let with = |nhs: &str| {
+        let CareEvent::PersonRegistered(mut e) = person("Joan Hill") else {
+            unreachable!()
+        };
+        e.nhs_number = Some(nhs.into());
+        fields::check(&CareEvent::PersonRegistered(e))
+    };
+    assert_eq!(with("943 476 5919"), Ok(()));
+    assert_eq!(with("9434765919"), Ok(()));
+    for bad in ["943 476 5918", "", "943-476-5919", "94347659190"] {
+        assert_eq!(
+            with(bad),
+            Err(RuleError::InvalidNhsNumber { value: bad.into() }),
+            "{bad:?}"
+        );
+    }
+}

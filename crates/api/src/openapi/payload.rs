@@ -244,6 +244,10 @@ impl Registry {
         let required = rule.is_some_and(|f| f.required);
         let size = rule.map_or(fields::Size::Text, |f| f.size);
         constrain(schema, required, size);
+        if let (Some(shape), Value::Object(o)) = (fields::shape(owner, field), schema) {
+            o.insert("pattern".into(), json!(shape.pattern));
+            o.insert("description".into(), json!(shape.description));
+        }
     }
 
     fn enter(&mut self, name: &'static str) -> Result<(), Error> {
