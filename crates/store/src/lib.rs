@@ -27,9 +27,12 @@
 
 mod appender;
 pub mod barrier;
+pub mod baseline;
 mod index;
 pub mod keys;
 pub mod projection;
+mod proofs;
+mod reads;
 pub mod request_keys;
 mod verify;
 
@@ -43,12 +46,14 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use careledger_log::envelope::{self, Envelope, EnvelopeError, SALT_LEN};
-use careledger_log::merkle::{self, Blake3Hasher, Hash, NodeSource, ProofError};
+use careledger_log::merkle::{self, Blake3Hasher, Hash};
 use careledger_log::{Checkpoint, CheckpointError, NoteError, NoteSigner, NoteVerifier};
 use tokio::sync::oneshot;
 
 pub use keys::Head;
 pub use projection::{Projection, ProjectionHandle, Refusal};
+pub(crate) use proofs::{NodeCache, SledNodes};
+pub(crate) use reads::{checked_record, read_checkpoints, Events, EventsError};
 pub use request_keys::RequestKey;
 pub use verify::{VerifyFailure, VerifyReport};
 
@@ -733,152 +738,6 @@ impl Store {
         })
     }
 
-    /// The latest durable signed checkpoint, if any.
-    pub fn latest_checkpoint(&self) -> Result<Option<String>, StoreError> {
-        // From the newest backwards: O(1) reads in the usual case, not one per checkpoint
-        // ever signed (the HTTP service answers this on every request for it).
-        let size = self.size();
-        for kv in self.inner.db.scan_prefix([keys::CHECKPOINT]).rev() {
-            let (k, v) = kv?;
-            let checkpoint_size = keys::trailing_u64(&k)
-                .ok_or_else(|| StoreError::Corrupt("a checkpoint key is malformed".into()))?;
-            if checkpoint_size <= size {
-                let note = String::from_utf8(v.to_vec()).map_err(|_| {
-                    StoreError::Corrupt(format!(
-                        "checkpoint at size {checkpoint_size} is not UTF-8"
-                    ))
-                })?;
-                return Ok(Some(note));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Every durable signed checkpoint, oldest first, as (tree size, signed note). A
-    /// checkpoint the appender has written but the syncer not yet made durable is left
-    /// out: handing it out could publish a root that a crash then takes back.
-    pub fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
-        let size = self.size();
-        let mut all = read_checkpoints(&self.inner.db)?;
-        all.retain(|(checkpoint_size, _)| *checkpoint_size <= size);
-        Ok(all)
-    }
-
-    fn decode_event(seq: u64, record: &[u8]) -> Result<StoredEvent, StoreError> {
-        let (record, envelope) = checked_record(seq, record)?;
-        Ok(StoredEvent {
-            envelope,
-            envelope_bytes: record.envelope.to_vec(),
-            payload: record.payload.map(|(s, p)| (*s, p.to_vec())),
-        })
-    }
-
-    /// The event at `seq`.
-    pub fn get(&self, seq: u64) -> Result<StoredEvent, StoreError> {
-        let size = self.size();
-        if seq >= size {
-            return Err(StoreError::NoSuchEvent { seq, size });
-        }
-        let (_, chunk, at) = keys::locate(&self.inner.db, seq)?.found(seq)?;
-        Self::decode_event(seq, &chunk[at])
-    }
-
-    /// Up to `limit` (at most [`READ_PAGE_MAX`]) events from `from` on.
-    pub fn range(&self, from: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
-        let size = self.size();
-        let end = size.min(from.saturating_add(limit.min(READ_PAGE_MAX) as u64));
-        if from >= end {
-            return Ok(Vec::new());
-        }
-        let mut out = Vec::with_capacity((end - from) as usize);
-        for item in Events::new(&self.inner.db, from, end)? {
-            let (seq, chunk, at) = item.map_err(EventsError::into_store)?;
-            let expected = from + out.len() as u64;
-            if seq != expected {
-                return Err(StoreError::Corrupt(format!("event {expected} is missing")));
-            }
-            out.push(Self::decode_event(seq, &chunk[at])?);
-        }
-        let reached = from + out.len() as u64;
-        if reached != end {
-            return Err(StoreError::Corrupt(format!("event {reached} is missing")));
-        }
-        Ok(out)
-    }
-
-    /// Up to `limit` (at most [`READ_PAGE_MAX`]) events about `subject` with sequence
-    /// number `from` or above, in log order.
-    pub fn by_subject(
-        &self,
-        subject: &str,
-        from: u64,
-        limit: usize,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        // Index keys end the subject with 0x00: a subject holding a control character could
-        // otherwise reach into another person's keys.
-        envelope::check_fields("x", Some(subject), "x")
-            .map_err(|e| StoreError::InvalidArgument(e.to_string()))?;
-        let size = self.size();
-        let indexed = self.inner.index.indexed().min(size);
-        let limit = limit.min(READ_PAGE_MAX);
-        // Below the index mark, the index; above it, the few events not yet indexed.
-        let mut out = Vec::new();
-        for seq in self.inner.index.lookup(subject, from, indexed, limit)? {
-            out.push(self.get(seq)?);
-        }
-        let mut next = from.max(indexed);
-        while out.len() < limit && next < size {
-            let page = self.range(next, READ_PAGE_MAX)?;
-            let Some(last) = page.last() else { break };
-            next = last.envelope.seq + 1;
-            out.extend(
-                page.into_iter()
-                    .filter(|e| e.envelope.subject.as_deref() == Some(subject))
-                    .take(limit - out.len()),
-            );
-        }
-        Ok(out)
-    }
-
-    fn nodes(&self) -> SledNodes<'_> {
-        SledNodes::new(&self.inner.db, Some(&self.inner.node_cache))
-    }
-
-    fn check_size(&self, size: u64) -> Result<(), StoreError> {
-        let current = self.size();
-        if size > current {
-            return Err(StoreError::SizeBeyondLog { size, current });
-        }
-        Ok(())
-    }
-
-    /// Root of the tree of the first `size` events.
-    pub fn root_at(&self, size: u64) -> Result<Hash, StoreError> {
-        self.check_size(size)?;
-        merkle::root::<Blake3Hasher, _>(&self.nodes(), size)
-    }
-
-    /// Leaf hash of event `seq`, as stored.
-    pub fn leaf_hash(&self, seq: u64) -> Result<Hash, StoreError> {
-        let size = self.size();
-        if seq >= size {
-            return Err(StoreError::NoSuchEvent { seq, size });
-        }
-        self.nodes().perfect_node(0, seq)
-    }
-
-    /// Inclusion proof of event `seq` in the tree of `size` events; O(log n) reads.
-    pub fn inclusion_proof(&self, seq: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
-        self.check_size(size)?;
-        merkle::inclusion_proof::<Blake3Hasher, _>(&self.nodes(), seq, size).map_err(proof_err)
-    }
-
-    /// Consistency proof between the trees of `size1` and `size2` events.
-    pub fn consistency_proof(&self, size1: u64, size2: u64) -> Result<Vec<Hash>, StoreError> {
-        self.check_size(size2)?;
-        merkle::consistency_proof::<Blake3Hasher, _>(&self.nodes(), size1, size2).map_err(proof_err)
-    }
-
     /// Recomputes every leaf, node and root from the stored events and checks every stored
     /// checkpoint. `progress` is called now and then with (events done, events total).
     pub fn verify(&self, progress: impl FnMut(u64, u64)) -> Result<VerifyReport, VerifyFailure> {
@@ -889,13 +748,6 @@ impl Store {
     #[doc(hidden)]
     pub fn raw_db(&self) -> &sled::Db {
         &self.inner.db
-    }
-}
-
-fn proof_err(e: ProofError<StoreError>) -> StoreError {
-    match e {
-        ProofError::Source(e) => e,
-        other => StoreError::Proof(other.to_string()),
     }
 }
 
@@ -911,211 +763,6 @@ fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     file.write_all(bytes).map_err(io_err(path))?;
     file.write_all(b"\n").map_err(io_err(path))?;
     file.sync_all().map_err(io_err(path))
-}
-
-/// Why reading stored events stopped.
-pub(crate) enum EventsError {
-    Sled(sled::Error),
-    /// The chunk whose first event is this one does not parse.
-    Malformed(u64),
-}
-
-impl EventsError {
-    pub(crate) fn into_store(self) -> StoreError {
-        match self {
-            EventsError::Sled(e) => StoreError::Sled(e),
-            EventsError::Malformed(first) => StoreError::Corrupt(format!(
-                "event {first}: the stored chunk of events starting here is malformed"
-            )),
-        }
-    }
-}
-
-/// Stored events from `from` up to `end`, in order, as (seq, chunk value, record range).
-/// A gap in what is stored shows as a jump in `seq`: callers check continuity.
-pub(crate) struct Events {
-    chunks: sled::Iter,
-    chunk: Option<(sled::IVec, sled::IVec)>,
-    next: u64,
-    end: u64,
-}
-
-impl Events {
-    pub(crate) fn new(db: &sled::Db, from: u64, end: u64) -> Result<Self, sled::Error> {
-        // Start at the chunk holding `from`: the last one starting at or before it.
-        let start = match db.range(keys::event(0)..=keys::event(from)).next_back() {
-            Some(kv) => kv?.0.to_vec(),
-            None => keys::event(0).to_vec(),
-        };
-        Ok(Self {
-            chunks: db.range(start..keys::event(end.max(from)).to_vec()),
-            chunk: None,
-            next: from,
-            end,
-        })
-    }
-}
-
-impl Iterator for Events {
-    type Item = Result<(u64, sled::IVec, std::ops::Range<usize>), EventsError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.next >= self.end {
-                return None;
-            }
-            if let Some((key, value)) = self.chunk.take() {
-                let Some(chunk) = keys::Chunk::parse(&key, &value) else {
-                    self.next = self.end;
-                    return Some(Err(EventsError::Malformed(
-                        keys::trailing_u64(&key).unwrap_or(0),
-                    )));
-                };
-                self.next = self.next.max(chunk.first);
-                if let Some(at) = chunk.record_range(self.next) {
-                    let seq = self.next;
-                    self.next += 1;
-                    self.chunk = Some((key, value.clone()));
-                    return Some(Ok((seq, value, at)));
-                }
-            }
-            match self.chunks.next()? {
-                Ok(kv) => self.chunk = Some(kv),
-                Err(e) => {
-                    self.next = self.end;
-                    return Some(Err(EventsError::Sled(e)));
-                }
-            }
-        }
-    }
-}
-
-/// Perfect-subtree hashes never change once written, so the upper levels, which every
-/// proof reads, are kept in memory after their first read.
-pub(crate) struct NodeCache(std::sync::RwLock<std::collections::HashMap<(u8, u64), Hash>>);
-
-impl NodeCache {
-    /// Only nodes at this level or above are cached (each covers 64 events or more)...
-    const LEVEL_MIN: u8 = 6;
-    /// ...and at most this many (about 12 MiB); past it, reads go to sled.
-    const ENTRIES_MAX: usize = 262_144;
-
-    fn new() -> Self {
-        Self(std::sync::RwLock::new(std::collections::HashMap::new()))
-    }
-
-    fn get(&self, level: u8, index: u64) -> Option<Hash> {
-        if level < Self::LEVEL_MIN {
-            return None;
-        }
-        self.0.read().ok()?.get(&(level, index)).copied()
-    }
-
-    fn put(&self, level: u8, index: u64, hash: Hash) {
-        if level < Self::LEVEL_MIN {
-            return;
-        }
-        if let Ok(mut map) = self.0.write() {
-            if map.len() < Self::ENTRIES_MAX {
-                map.insert((level, index), hash);
-            }
-        }
-    }
-}
-
-/// Reads stored perfect-subtree hashes from sled: each lives in the record of the leaf
-/// whose append completed it.
-pub(crate) struct SledNodes<'a> {
-    db: &'a sled::Db,
-    cache: Option<&'a NodeCache>,
-    /// The chunk read last (its key and value): the low nodes of one proof sit in the
-    /// records of neighbouring events, mostly in one chunk.
-    last_chunk: std::cell::RefCell<Option<(sled::IVec, sled::IVec)>>,
-}
-
-impl<'a> SledNodes<'a> {
-    pub(crate) fn new(db: &'a sled::Db, cache: Option<&'a NodeCache>) -> Self {
-        Self {
-            db,
-            cache,
-            last_chunk: std::cell::RefCell::new(None),
-        }
-    }
-}
-
-impl NodeSource for SledNodes<'_> {
-    type Error = StoreError;
-    fn perfect_node(&self, level: u8, index: u64) -> Result<Hash, StoreError> {
-        if let Some(hash) = self.cache.and_then(|c| c.get(level, index)) {
-            return Ok(hash);
-        }
-        let hash = self.read_node(level, index)?;
-        if let Some(cache) = self.cache {
-            cache.put(level, index, hash);
-        }
-        Ok(hash)
-    }
-}
-
-impl SledNodes<'_> {
-    fn read_node(&self, level: u8, index: u64) -> Result<Hash, StoreError> {
-        let missing = |what: &str| {
-            StoreError::Corrupt(format!("tree node at level {level}, index {index} {what}"))
-        };
-        let leaf = keys::completing_leaf(level, index);
-        let mut last = self.last_chunk.borrow_mut();
-        let cached = last.as_ref().and_then(|(key, value)| {
-            let at = keys::Chunk::parse(key, value)?.record_range(leaf)?;
-            Some((value.clone(), at))
-        });
-        let (chunk, at) = match cached {
-            Some(found) => found,
-            None => {
-                let (key, value, at) = keys::locate(self.db, leaf)?.found(leaf)?;
-                *last = Some((key, value.clone()));
-                (value, at)
-            }
-        };
-        let record = keys::split_record(&chunk[at])
-            .ok_or_else(|| missing(&format!("is unreadable (event {leaf} is truncated)")))?;
-        record
-            .nodes
-            .get(level as usize)
-            .copied()
-            .ok_or_else(|| missing(&format!("is missing from event {leaf}")))
-    }
-}
-
-/// The stored record of event `seq`, split, with its envelope decoded and checked to be
-/// event `seq`'s: what every reader of stored events starts from.
-pub(crate) fn checked_record(
-    seq: u64,
-    record: &[u8],
-) -> Result<(keys::Record<'_>, Envelope), StoreError> {
-    let record = keys::split_record(record)
-        .ok_or_else(|| StoreError::Corrupt(format!("event {seq}: record is truncated")))?;
-    let envelope = Envelope::decode(record.envelope)
-        .map_err(|e| StoreError::Corrupt(format!("event {seq}: {e}")))?;
-    if envelope.seq != seq {
-        return Err(StoreError::Corrupt(format!(
-            "event {seq}: envelope says sequence {}",
-            envelope.seq
-        )));
-    }
-    Ok((record, envelope))
-}
-
-pub(crate) fn read_checkpoints(db: &sled::Db) -> Result<Vec<(u64, String)>, StoreError> {
-    let mut out = Vec::new();
-    for kv in db.scan_prefix([keys::CHECKPOINT]) {
-        let (k, v) = kv?;
-        let size = keys::trailing_u64(&k)
-            .ok_or_else(|| StoreError::Corrupt("a checkpoint key is malformed".into()))?;
-        let note = String::from_utf8(v.to_vec())
-            .map_err(|_| StoreError::Corrupt(format!("checkpoint at size {size} is not UTF-8")))?;
-        out.push((size, note));
-    }
-    Ok(out)
 }
 
 fn last_checkpoint_size(db: &sled::Db) -> Result<Option<u64>, StoreError> {
@@ -1206,80 +853,4 @@ pub fn now_us() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     i64::try_from(now.as_micros()).unwrap_or(i64::MAX)
-}
-
-/// Raw sled measured on the same machine, as the baseline the append benchmark compares to.
-pub mod baseline {
-    use std::path::Path;
-    use std::time::Instant;
-
-    use crate::{sled_config, StoreConfig, StoreError};
-
-    /// The same workload as the append benchmark, straight into sled: `writers` threads,
-    /// each writing one value of `value_bytes` bytes per sled batch and then calling
-    /// `flush()` (sled coalesces concurrent flushes), until `total` values are written.
-    /// Returns events per second.
-    pub fn sled_concurrent_insert_flush(
-        dir: &Path,
-        config: &StoreConfig,
-        total: u64,
-        writers: usize,
-        value_bytes: usize,
-    ) -> Result<f64, StoreError> {
-        let db = sled_config(dir, config).open()?;
-        let next = std::sync::atomic::AtomicU64::new(0);
-        let started = Instant::now();
-        std::thread::scope(|scope| -> Result<(), StoreError> {
-            let workers: Vec<_> = (0..writers)
-                .map(|_| {
-                    let (db, next) = (&db, &next);
-                    scope.spawn(move || -> Result<(), StoreError> {
-                        let value = vec![0x5au8; value_bytes];
-                        loop {
-                            let key = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            if key >= total {
-                                return Ok(());
-                            }
-                            let mut b = sled::Batch::default();
-                            b.insert(&key.to_be_bytes(), value.as_slice());
-                            db.apply_batch(b)?;
-                            db.flush()?;
-                        }
-                    })
-                })
-                .collect();
-            for worker in workers {
-                worker.join().expect("a baseline writer panicked")?;
-            }
-            Ok(())
-        })?;
-        Ok(total as f64 / started.elapsed().as_secs_f64())
-    }
-
-    /// Writes `total` values of `value_bytes` bytes with sequential keys, in sled batches of
-    /// `batch` inserts, each batch followed by `flush()` (sled's own, `sync_file_range`,
-    /// barrier), from one thread: what a group-commit writer over sled does at the least.
-    /// Returns events per second.
-    pub fn sled_batch_insert_flush(
-        dir: &Path,
-        config: &StoreConfig,
-        total: u64,
-        batch: usize,
-        value_bytes: usize,
-    ) -> Result<f64, StoreError> {
-        let db = sled_config(dir, config).open()?;
-        let value = vec![0x5au8; value_bytes];
-        let started = Instant::now();
-        let mut key = 0u64;
-        while key < total {
-            let mut b = sled::Batch::default();
-            for _ in 0..batch.min((total - key) as usize) {
-                b.insert(&key.to_be_bytes(), value.as_slice());
-                key += 1;
-            }
-            db.apply_batch(b)?;
-            db.flush()?;
-        }
-        Ok(total as f64 / started.elapsed().as_secs_f64())
-    }
 }

@@ -1,0 +1,225 @@
+//! Reading stored events: by sequence number, in ranges, by subject, and the signed
+//! checkpoints; the `Events` cursor over stored chunks that every reader (and the start-up
+//! replay, verification and export) walks.
+
+use careledger_log::envelope::{self, Envelope};
+
+use crate::{keys, Store, StoreError, StoredEvent, READ_PAGE_MAX};
+
+impl Store {
+    /// The latest durable signed checkpoint, if any.
+    pub fn latest_checkpoint(&self) -> Result<Option<String>, StoreError> {
+        // From the newest backwards: O(1) reads in the usual case, not one per checkpoint
+        // ever signed (the HTTP service answers this on every request for it).
+        let size = self.size();
+        for kv in self.inner.db.scan_prefix([keys::CHECKPOINT]).rev() {
+            let (k, v) = kv?;
+            let checkpoint_size = keys::trailing_u64(&k)
+                .ok_or_else(|| StoreError::Corrupt("a checkpoint key is malformed".into()))?;
+            if checkpoint_size <= size {
+                let note = String::from_utf8(v.to_vec()).map_err(|_| {
+                    StoreError::Corrupt(format!(
+                        "checkpoint at size {checkpoint_size} is not UTF-8"
+                    ))
+                })?;
+                return Ok(Some(note));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every durable signed checkpoint, oldest first, as (tree size, signed note). A
+    /// checkpoint the appender has written but the syncer not yet made durable is left
+    /// out: handing it out could publish a root that a crash then takes back.
+    pub fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        let size = self.size();
+        let mut all = read_checkpoints(&self.inner.db)?;
+        all.retain(|(checkpoint_size, _)| *checkpoint_size <= size);
+        Ok(all)
+    }
+
+    fn decode_event(seq: u64, record: &[u8]) -> Result<StoredEvent, StoreError> {
+        let (record, envelope) = checked_record(seq, record)?;
+        Ok(StoredEvent {
+            envelope,
+            envelope_bytes: record.envelope.to_vec(),
+            payload: record.payload.map(|(s, p)| (*s, p.to_vec())),
+        })
+    }
+
+    /// The event at `seq`.
+    pub fn get(&self, seq: u64) -> Result<StoredEvent, StoreError> {
+        let size = self.size();
+        if seq >= size {
+            return Err(StoreError::NoSuchEvent { seq, size });
+        }
+        let (_, chunk, at) = keys::locate(&self.inner.db, seq)?.found(seq)?;
+        Self::decode_event(seq, &chunk[at])
+    }
+
+    /// Up to `limit` (at most [`READ_PAGE_MAX`]) events from `from` on.
+    pub fn range(&self, from: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        let size = self.size();
+        let end = size.min(from.saturating_add(limit.min(READ_PAGE_MAX) as u64));
+        if from >= end {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::with_capacity((end - from) as usize);
+        for item in Events::new(&self.inner.db, from, end)? {
+            let (seq, chunk, at) = item.map_err(EventsError::into_store)?;
+            let expected = from + out.len() as u64;
+            if seq != expected {
+                return Err(StoreError::Corrupt(format!("event {expected} is missing")));
+            }
+            out.push(Self::decode_event(seq, &chunk[at])?);
+        }
+        let reached = from + out.len() as u64;
+        if reached != end {
+            return Err(StoreError::Corrupt(format!("event {reached} is missing")));
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` (at most [`READ_PAGE_MAX`]) events about `subject` with sequence
+    /// number `from` or above, in log order.
+    pub fn by_subject(
+        &self,
+        subject: &str,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        // Index keys end the subject with 0x00: a subject holding a control character could
+        // otherwise reach into another person's keys.
+        envelope::check_fields("x", Some(subject), "x")
+            .map_err(|e| StoreError::InvalidArgument(e.to_string()))?;
+        let size = self.size();
+        let indexed = self.inner.index.indexed().min(size);
+        let limit = limit.min(READ_PAGE_MAX);
+        // Below the index mark, the index; above it, the few events not yet indexed.
+        let mut out = Vec::new();
+        for seq in self.inner.index.lookup(subject, from, indexed, limit)? {
+            out.push(self.get(seq)?);
+        }
+        let mut next = from.max(indexed);
+        while out.len() < limit && next < size {
+            let page = self.range(next, READ_PAGE_MAX)?;
+            let Some(last) = page.last() else { break };
+            next = last.envelope.seq + 1;
+            out.extend(
+                page.into_iter()
+                    .filter(|e| e.envelope.subject.as_deref() == Some(subject))
+                    .take(limit - out.len()),
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// Why reading stored events stopped.
+pub(crate) enum EventsError {
+    Sled(sled::Error),
+    /// The chunk whose first event is this one does not parse.
+    Malformed(u64),
+}
+
+impl EventsError {
+    pub(crate) fn into_store(self) -> StoreError {
+        match self {
+            EventsError::Sled(e) => StoreError::Sled(e),
+            EventsError::Malformed(first) => StoreError::Corrupt(format!(
+                "event {first}: the stored chunk of events starting here is malformed"
+            )),
+        }
+    }
+}
+
+/// Stored events from `from` up to `end`, in order, as (seq, chunk value, record range).
+/// A gap in what is stored shows as a jump in `seq`: callers check continuity.
+pub(crate) struct Events {
+    chunks: sled::Iter,
+    chunk: Option<(sled::IVec, sled::IVec)>,
+    next: u64,
+    end: u64,
+}
+
+impl Events {
+    pub(crate) fn new(db: &sled::Db, from: u64, end: u64) -> Result<Self, sled::Error> {
+        // Start at the chunk holding `from`: the last one starting at or before it.
+        let start = match db.range(keys::event(0)..=keys::event(from)).next_back() {
+            Some(kv) => kv?.0.to_vec(),
+            None => keys::event(0).to_vec(),
+        };
+        Ok(Self {
+            chunks: db.range(start..keys::event(end.max(from)).to_vec()),
+            chunk: None,
+            next: from,
+            end,
+        })
+    }
+}
+
+impl Iterator for Events {
+    type Item = Result<(u64, sled::IVec, std::ops::Range<usize>), EventsError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.next >= self.end {
+                return None;
+            }
+            if let Some((key, value)) = self.chunk.take() {
+                let Some(chunk) = keys::Chunk::parse(&key, &value) else {
+                    self.next = self.end;
+                    return Some(Err(EventsError::Malformed(
+                        keys::trailing_u64(&key).unwrap_or(0),
+                    )));
+                };
+                self.next = self.next.max(chunk.first);
+                if let Some(at) = chunk.record_range(self.next) {
+                    let seq = self.next;
+                    self.next += 1;
+                    self.chunk = Some((key, value.clone()));
+                    return Some(Ok((seq, value, at)));
+                }
+            }
+            match self.chunks.next()? {
+                Ok(kv) => self.chunk = Some(kv),
+                Err(e) => {
+                    self.next = self.end;
+                    return Some(Err(EventsError::Sled(e)));
+                }
+            }
+        }
+    }
+}
+
+/// The stored record of event `seq`, split, with its envelope decoded and checked to be
+/// event `seq`'s: what every reader of stored events starts from.
+pub(crate) fn checked_record(
+    seq: u64,
+    record: &[u8],
+) -> Result<(keys::Record<'_>, Envelope), StoreError> {
+    let record = keys::split_record(record)
+        .ok_or_else(|| StoreError::Corrupt(format!("event {seq}: record is truncated")))?;
+    let envelope = Envelope::decode(record.envelope)
+        .map_err(|e| StoreError::Corrupt(format!("event {seq}: {e}")))?;
+    if envelope.seq != seq {
+        return Err(StoreError::Corrupt(format!(
+            "event {seq}: envelope says sequence {}",
+            envelope.seq
+        )));
+    }
+    Ok((record, envelope))
+}
+
+pub(crate) fn read_checkpoints(db: &sled::Db) -> Result<Vec<(u64, String)>, StoreError> {
+    let mut out = Vec::new();
+    for kv in db.scan_prefix([keys::CHECKPOINT]) {
+        let (k, v) = kv?;
+        let size = keys::trailing_u64(&k)
+            .ok_or_else(|| StoreError::Corrupt("a checkpoint key is malformed".into()))?;
+        let note = String::from_utf8(v.to_vec())
+            .map_err(|_| StoreError::Corrupt(format!("checkpoint at size {size} is not UTF-8")))?;
+        out.push((size, note));
+    }
+    Ok(out)
+}
