@@ -176,3 +176,16 @@ pub enum RuleError {
     #[error("only entries about a person can be back-entered, and not back-entries")]
     NotBackEnterable,
 }
+
+impl RuleError {
+    /// A bound on the record (not on a list in the payload) is reached: `count` would be
+    /// more than `max` of `what`.
+    pub fn record_full(what: &'static str, count: usize, max: usize) -> Self {
+        RuleError::TooMany {
+            field: what,
+            path: None,
+            count,
+            max,
+        }
+    }
+}

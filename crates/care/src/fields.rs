@@ -728,41 +728,25 @@ impl ser::SerializeStructVariant for Fields<'_> {
 /// A tuple's entries: numbers in the payloads there are, so nothing to check.
 struct Ignore;
 
-impl ser::SerializeTuple for Ignore {
-    type Ok = ();
-    type Error = Stop;
+macro_rules! ignore_entries {
+    ($($trait:ident :: $method:ident),*) => {$(
+        impl ser::$trait for Ignore {
+            type Ok = ();
+            type Error = Stop;
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, _: &T) -> Result<(), Stop> {
-        Ok(())
-    }
+            fn $method<T: Serialize + ?Sized>(&mut self, _: &T) -> Result<(), Stop> {
+                Ok(())
+            }
 
-    fn end(self) -> Result<(), Stop> {
-        Ok(())
-    }
+            fn end(self) -> Result<(), Stop> {
+                Ok(())
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTupleStruct for Ignore {
-    type Ok = ();
-    type Error = Stop;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, _: &T) -> Result<(), Stop> {
-        Ok(())
-    }
-
-    fn end(self) -> Result<(), Stop> {
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleVariant for Ignore {
-    type Ok = ();
-    type Error = Stop;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, _: &T) -> Result<(), Stop> {
-        Ok(())
-    }
-
-    fn end(self) -> Result<(), Stop> {
-        Ok(())
-    }
-}
+ignore_entries!(
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);

@@ -384,12 +384,11 @@ impl State {
         e: &RepresentativeLinked,
     ) -> Result<(), RuleError> {
         if person.representatives.len() >= REPRESENTATIVES_MAX {
-            return Err(RuleError::TooMany {
-                field: "representatives of this person",
-                path: None,
-                count: person.representatives.len() + 1,
-                max: REPRESENTATIVES_MAX,
-            });
+            return Err(RuleError::record_full(
+                "representatives of this person",
+                person.representatives.len() + 1,
+                REPRESENTATIVES_MAX,
+            ));
         }
         if person.representatives.contains_key(&e.representative_id)
             || e.representative_id == person_id
@@ -459,12 +458,11 @@ impl State {
     ) -> Result<(), RuleError> {
         self.require_staff(meta.actor)?;
         if person.open_visits.len() >= OPEN_VISITS_MAX {
-            return Err(RuleError::TooMany {
-                field: "visits in progress",
-                path: None,
-                count: person.open_visits.len() + 1,
-                max: OPEN_VISITS_MAX,
-            });
+            return Err(RuleError::record_full(
+                "visits in progress",
+                person.open_visits.len() + 1,
+                OPEN_VISITS_MAX,
+            ));
         }
         if person.open_visits.contains_key(&e.visit_id) {
             return Err(RuleError::VisitOpen {
@@ -496,23 +494,21 @@ impl State {
             .filter(|m| m.stopped.is_none())
             .count();
         if active >= ACTIVE_MEDICINES_MAX {
-            return Err(RuleError::TooMany {
-                field: "current medicines (stop one first)",
-                path: None,
-                count: active + 1,
-                max: ACTIVE_MEDICINES_MAX,
-            });
+            return Err(RuleError::record_full(
+                "current medicines (stop one first)",
+                active + 1,
+                ACTIVE_MEDICINES_MAX,
+            ));
         }
         if person.medicines.len() >= MEDICINES_MAX
             && !person.medicines.contains_key(&e.medicine_id)
             && droppable_medicine(person, meta.occurred_at_us).is_none()
         {
-            return Err(RuleError::TooMany {
-                field: "medicines on this record (none stopped long enough to drop)",
-                path: None,
-                count: person.medicines.len() + 1,
-                max: MEDICINES_MAX,
-            });
+            return Err(RuleError::record_full(
+                "medicines on this record (none stopped long enough to drop)",
+                person.medicines.len() + 1,
+                MEDICINES_MAX,
+            ));
         }
         Ok(())
     }
@@ -630,12 +626,11 @@ impl State {
         e: &AccessGranted,
     ) -> Result<(), RuleError> {
         if person.grants.len() >= GRANTS_MAX {
-            return Err(RuleError::TooMany {
-                field: "grants on this record",
-                path: None,
-                count: person.grants.len() + 1,
-                max: GRANTS_MAX,
-            });
+            return Err(RuleError::record_full(
+                "grants on this record",
+                person.grants.len() + 1,
+                GRANTS_MAX,
+            ));
         }
         if person.grants.contains_key(&e.grant_id) {
             return Err(RuleError::GrantExists {
@@ -850,12 +845,11 @@ impl State {
             });
         }
         if self.partners.len() >= PARTNERS_MAX {
-            return Err(RuleError::TooMany {
-                field: "registered partners",
-                path: None,
-                count: self.partners.len() + 1,
-                max: PARTNERS_MAX,
-            });
+            return Err(RuleError::record_full(
+                "registered partners",
+                self.partners.len() + 1,
+                PARTNERS_MAX,
+            ));
         }
         Ok(())
     }
@@ -901,12 +895,11 @@ impl State {
             (open >= OPEN_REQUESTS_PER_PERSON_MAX).then_some(open)
         });
         if let Some(open) = full {
-            return Err(RuleError::TooMany {
-                field: "open council requests naming one of these people (answer one first)",
-                path: None,
-                count: open + 1,
-                max: OPEN_REQUESTS_PER_PERSON_MAX,
-            });
+            return Err(RuleError::record_full(
+                "open council requests naming one of these people (answer one first)",
+                open + 1,
+                OPEN_REQUESTS_PER_PERSON_MAX,
+            ));
         }
         Ok(())
     }
