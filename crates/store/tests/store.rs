@@ -696,3 +696,41 @@ fn an_oversized_request_key_is_refused() {
     assert!(matches!(err, AppendError::KeyTooLong { .. }), "{err}");
     assert_eq!(store.size(), 0);
 }
+
+/// A stored tree node damaged under a running store (a bad disk, a stray writer): the
+/// appender's check of the stored tree after its next batch finds it, nothing of that
+/// batch is acknowledged, and later appends are refused, as after a failed write.
+#[test]
+fn a_stored_tree_node_damaged_under_a_running_store_stops_appends() {
+    let (_dir, store) = fresh(small_config());
+    for n in 0..8 {
+        store.append(vec![event(n)]).unwrap();
+    }
+    // Event 7's record holds the node over events 0..8 (level 3), which the tree's right
+    // edge reads from now on.
+    let db = store.raw_db();
+    let key = keys::event(7);
+    let mut value = db
+        .get(key)
+        .unwrap()
+        .expect("event 7 starts its own chunk")
+        .to_vec();
+    let chunk = keys::Chunk::parse(&key, &value).unwrap();
+    let at = chunk.record_range(7).unwrap();
+    let record = keys::split_record(&value[at.clone()]).unwrap();
+    assert_eq!(record.nodes.len(), 4, "leaf 7 completes levels 0 to 3");
+    let offset = at.start + 4 + record.envelope.len() + 1 + 32 * 3;
+    value[offset] ^= 0xff;
+    db.insert(key, value).unwrap();
+
+    let err = store.append(vec![event(8)]).unwrap_err();
+    assert!(
+        matches!(&err, AppendError::WriteFailed(reason) if reason.contains("root")),
+        "{err}"
+    );
+    assert_eq!(store.size(), 8, "nothing of the batch was acknowledged");
+    assert!(matches!(
+        store.append(vec![event(9)]).unwrap_err(),
+        AppendError::WriteFailed(_)
+    ));
+}
