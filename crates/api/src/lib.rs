@@ -63,7 +63,7 @@ pub struct Limits {
     /// Events an as-of answer (findings at an earlier time) may replay; an earlier time
     /// needing more is answered 422. About 2.5 s of replay on the project's machine.
     pub as_of_events_max: u64,
-    /// Write one JSON log line per request to stderr.
+    /// Emit one `tracing` event per request (the binary writes them as JSON lines).
     pub log_requests: bool,
 }
 
@@ -216,11 +216,10 @@ where
     if tokio::time::timeout(SHUTDOWN_DRAIN_MAX, graceful.shutdown())
         .await
         .is_err()
-        && app.limits.log_requests
     {
-        eprintln!(
-            "{}",
-            serde_json::json!({"level": "warn", "event": "shutdown", "detail": "connections still open after the drain time were dropped"})
+        tracing::warn!(
+            drain_s = SHUTDOWN_DRAIN_MAX.as_secs(),
+            "shutdown: connections still open after the drain time were dropped"
         );
     }
     app.sla_wake.notify_one();

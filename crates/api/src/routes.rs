@@ -1,7 +1,6 @@
 //! Every route, in one table: the router and the OpenAPI document are both built from it,
 //! so a route cannot exist undocumented.
 
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
@@ -339,9 +338,10 @@ async fn time_limit(State(app): State<App>, req: Request, next: Next) -> Respons
     response
 }
 
-/// Around everything, unmatched routes included: the request id, metrics and one log line
-/// per request. The log line holds the route template, never its values, so no person's
-/// id reaches the log.
+/// Around everything, unmatched routes included: the request id, metrics and one log event
+/// per request (`tracing`, target `careledger_api::routes`; error for a 5xx answer, else
+/// info). The event holds the route template, never its values, so no person's id reaches
+/// the log.
 async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = request_id(&req);
@@ -362,16 +362,12 @@ async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
     let status = response.status().as_u16();
     let seconds = started.elapsed().as_secs_f64();
     if app.limits.log_requests {
-        let line = serde_json::json!({
-            "ts": crate::extract::time(careledger_store::now_us()),
-            "level": if status >= 500 { "error" } else { "info" },
-            "request_id": id,
-            "method": method,
-            "route": route,
-            "status": status,
-            "duration_us": (seconds * 1e6) as u64,
-        });
-        let _ = writeln!(std::io::stderr().lock(), "{line}");
+        let duration_us = (seconds * 1e6) as u64;
+        if status >= 500 {
+            tracing::error!(request_id = %id, method, route = %route, status, duration_us, "request");
+        } else {
+            tracing::info!(request_id = %id, method, route = %route, status, duration_us, "request");
+        }
     }
     app.metrics.observe(method, route, status, seconds);
     response
