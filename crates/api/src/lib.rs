@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod blocking;
 pub mod conn;
 pub mod extract;
 pub mod gate;
@@ -58,6 +59,11 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Events one auditor query may scan before it answers with a cursor to go on from.
     pub audit_scan_events_max: usize,
+    /// Queries that scan (auditor queries, findings, the response-time report) that may
+    /// run at once, each on a thread of the blocking pool; one more is answered 503 busy
+    /// with Retry-After. Default: half the cores, at least one, so that scans leave CPU
+    /// for everything else.
+    pub scans_max: usize,
     /// Longest break-glass access, in minutes (the care rules allow 12 hours).
     pub emergency_minutes_max: u32,
     /// Events an as-of answer (findings at an earlier time) may replay; an earlier time
@@ -75,6 +81,9 @@ impl Default for Limits {
             page_items_default: 100,
             request_timeout: Duration::from_secs(10),
             audit_scan_events_max: 200_000,
+            scans_max: std::thread::available_parallelism()
+                .map_or(1, |n| n.get() / 2)
+                .max(1),
             emergency_minutes_max: 12 * 60,
             as_of_events_max: 1_000_000,
             log_requests: true,
@@ -91,6 +100,8 @@ pub struct Inner {
     pub auth: auth::Authenticator,
     pub metrics: metrics::Metrics,
     pub limits: Limits,
+    /// Places for queries that scan: `limits.scans_max` permits (see [`blocking`]).
+    pub scans: Arc<tokio::sync::Semaphore>,
     /// Woken when a council request is appended, so the timer task re-plans.
     pub sla_wake: tokio::sync::Notify,
     /// Set once an append failed to be written: the store refuses further appends, so the
@@ -116,6 +127,7 @@ impl App {
             auth: auth::Authenticator::open(dir)?,
             ledger,
             metrics: Default::default(),
+            scans: Arc::new(tokio::sync::Semaphore::new(limits.scans_max.max(1))),
             limits,
             sla_wake: tokio::sync::Notify::new(),
             write_failed: AtomicBool::new(false),

@@ -319,7 +319,11 @@ async fn time_limit(State(app): State<App>, req: Request, next: Next) -> Respons
         .map(|m| m.as_str().to_string())
         .unwrap_or_default();
     let limit = app.limits.request_timeout;
-    let mut response = match tokio::time::timeout(limit, next.run(req)).await {
+    // The same instant bounds the work the handler hands to the blocking pool
+    // (`blocking::Deadline`), which cannot be interrupted at an `.await` as this can.
+    let deadline = Instant::now() + limit;
+    let handled = crate::blocking::with_deadline(deadline, next.run(req));
+    let mut response = match tokio::time::timeout(limit, handled).await {
         Ok(r) => r,
         Err(_) => {
             let mut e = ApiError::new(
