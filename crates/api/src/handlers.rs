@@ -576,6 +576,7 @@ impl AuditFilter {
                 Some(CareEvent::RecordAccessed(r)) => r.categories.contains(&c),
                 Some(CareEvent::AccessRefused(r)) => r.categories.contains(&c),
                 Some(CareEvent::EmergencyAccess(r)) => r.categories.contains(&c),
+                // Erased: its categories went with its payload.
                 _ => false,
             })
     }
@@ -606,14 +607,16 @@ fn audit_rows(
             let e = &stored.envelope;
             // Recorded-at never decreases: nothing later can be in the range.
             if to.is_some_and(|t| e.recorded_at_us > t) {
-                return Visit::Stop;
+                return Ok(Visit::Stop);
             }
             if !AUDIT_KINDS.contains(&e.kind.as_str()) {
-                return Visit::Skip;
+                return Ok(Visit::Skip);
             }
-            let event = views::decode(stored);
+            // An access event that does not decode fails the query (500, naming it): the
+            // category filter cannot tell, and dropping it would hide an access.
+            let event = views::decode(stored)?;
             if !filter.keeps(e, &event) {
-                return Visit::Skip;
+                return Ok(Visit::Skip);
             }
             if let Some(subject) = &e.subject {
                 *per_person.entry(subject.clone()).or_insert(0) += 1;
@@ -623,7 +626,7 @@ fn audit_rows(
                 views::access_role(event.as_ref()),
                 e.subject.clone(),
             ));
-            Visit::Take
+            Ok(Visit::Take)
         },
     )?;
     // Readers are named from the projections once the scan is done, not during it.

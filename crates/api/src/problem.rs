@@ -168,6 +168,7 @@ impl ApiError {
             "timeout" => "The request took too long",
             "unsupported-media-type" => "The body must be JSON",
             "method-not-allowed" => "Method not allowed",
+            "undecodable-event" => "A stored event does not decode",
             _ => "The service failed",
         }
     }

@@ -174,8 +174,8 @@ pub enum Visit {
 pub const SCAN_CHUNK: usize = 1024;
 
 /// Reads events after `after` (a client's event number) from `source`, oldest first, handing
-/// each to `visit`, until it has taken `limit`, read `scan_max` events, or reached the end.
-/// Returns the cursor to go on from (`next_after`), or none at the end. Before each chunk
+/// each to `visit`, until it has taken `limit`, read `scan_max` events, or reached the end
+/// (or `visit` fails, which fails the scan). Returns the cursor to go on from (`next_after`), or none at the end. Before each chunk
 /// of [`SCAN_CHUNK`] events it checks `deadline`, and stops with its 503 once it has passed
 /// or the request was abandoned.
 pub fn scan(
@@ -185,7 +185,7 @@ pub fn scan(
     after: Option<u64>,
     limit: usize,
     scan_max: usize,
-    mut visit: impl FnMut(&StoredEvent) -> Visit,
+    mut visit: impl FnMut(&StoredEvent) -> Result<Visit, ApiError>,
 ) -> Result<Option<u64>, ApiError> {
     let store = app.ledger.store();
     // The largest event number is a page after everything, not an overflow.
@@ -204,7 +204,7 @@ pub fn scan(
             let seq = stored.envelope.seq;
             next = seq + 1;
             scanned += 1;
-            match visit(stored) {
+            match visit(stored)? {
                 Visit::Stop => return Ok(None),
                 Visit::Take => taken += 1,
                 Visit::Skip => {}
@@ -216,10 +216,30 @@ pub fn scan(
     }
 }
 
-/// The care event stored with an envelope, if its payload is there and decodes.
-pub fn decode(stored: &StoredEvent) -> Option<CareEvent> {
-    let (_, payload) = stored.payload.as_ref()?;
-    CareEvent::decode(&stored.envelope.kind, payload).ok()
+/// The care event stored with an envelope, or `None` when its payload has been erased.
+/// A payload that is there but does not decode as its kind is not an event with no
+/// content: the ledger cannot be read at that event, a verification failure. It is
+/// answered 500 naming the event, and logged.
+pub fn decode(stored: &StoredEvent) -> Result<Option<CareEvent>, ApiError> {
+    let Some((_, payload)) = stored.payload.as_ref() else {
+        return Ok(None);
+    };
+    let e = &stored.envelope;
+    CareEvent::decode(&e.kind, payload)
+        .map(Some)
+        .map_err(|error| {
+            tracing::error!(seq = e.seq, kind = %e.kind, %error, "a stored event does not decode");
+            ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "undecodable-event",
+                format!(
+                    "event {} ({}) is stored with a payload that does not decode as its kind \
+                     ({error}): the ledger fails verification at this event, and nothing \
+                     was sent",
+                    e.seq, e.kind
+                ),
+            )
+        })
 }
 
 /// A page of the person's history: events whose kind `keep` accepts (and, for a back-entry,
@@ -244,20 +264,20 @@ fn history<T>(
         |stored| {
             let k = stored.envelope.kind.as_str();
             if !(kinds.contains(&k) || k == "outage.back_entered") {
-                return Visit::Skip;
+                return Ok(Visit::Skip);
             }
-            let event = decode(stored);
+            let event = decode(stored)?;
             let wanted = match &event {
                 Some(CareEvent::BackEntered(b)) => keep(&b.entry),
                 Some(e) => keep(e),
-                // Erased or undecodable: shown by its kind, with no payload.
+                // Erased: shown by its kind, with no payload.
                 None => kinds.contains(&k),
             };
             if !wanted {
-                return Visit::Skip;
+                return Ok(Visit::Skip);
             }
             items.push(item(stored, event.as_ref()));
-            Visit::Take
+            Ok(Visit::Take)
         },
     )?;
     let n = items.len() as u32;
@@ -334,7 +354,7 @@ fn care_plan(app: &App, _: &Deadline, id: &str, page: &Page) -> Result<(CarePlan
                     .field("version")
             })?;
             let stored = app.ledger.store().get(s.seq)?;
-            Some(event_item(&stored.envelope, decode(&stored).as_ref()))
+            Some(event_item(&stored.envelope, decode(&stored)?.as_ref()))
         }
     };
     let n = 1 + versions.len() as u32;
@@ -551,7 +571,7 @@ fn discussion_of(
         return Ok(None);
     };
     let stored = app.ledger.store().get(d.stamp.seq)?;
-    let notes = match decode(&stored) {
+    let notes = match decode(&stored)? {
         Some(CareEvent::ChoicesDiscussed(c)) => Some(c.notes),
         Some(CareEvent::BackEntered(b)) => match *b.entry {
             CareEvent::ChoicesDiscussed(c) => Some(c.notes),

@@ -126,7 +126,7 @@ fn a_scan_stops_between_chunks_at_its_deadline() {
                 if cancel_at == Some(seen) {
                     deadline.cancel();
                 }
-                Visit::Skip
+                Ok(Visit::Skip)
             },
         );
         (result, seen)
