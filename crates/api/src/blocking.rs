@@ -8,8 +8,9 @@
 //! middleware answered 503, or the client went away), so an abandoned scan stops within
 //! one chunk instead of running on. Work that reads far more than it returns (a scan of
 //! the log or of an access log, findings, the response-time report) also needs a
-//! [`ScanPermit`]: at most `Limits::scans_max` run at once, and a request beyond that is
-//! answered 503 busy with Retry-After at once, rather than queueing for the CPU.
+//! [`ScanPermit`]: at most `Limits::scans_max` run at once, each on one of as many scan
+//! threads at a lower CPU priority ([`SCAN_NICE`]), and a request beyond that is answered
+//! 503 busy with Retry-After at once, rather than queueing for the CPU.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -103,10 +104,92 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// One of the `Limits::scans_max` places for a scan; the scan holds it until it ends
-/// (move it into the work given to [`App::offload`]).
+/// One of the `Limits::scans_max` places for a scan; [`ScanPermit::run`] runs the scan on
+/// a scan thread and gives the place back when it ends.
 pub struct ScanPermit {
     _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl ScanPermit {
+    /// Runs `work` on one of the scan threads and waits for it (call it from work given to
+    /// [`App::offload`]: this thread blocks, without using the CPU, until the scan ends).
+    /// There are as many scan threads as permits, so the scan starts at once.
+    pub fn run<T: Send + 'static>(
+        self,
+        app: &App,
+        deadline: &Deadline,
+        work: impl FnOnce(&App, &Deadline) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let (answer, answered) = std::sync::mpsc::sync_channel(1);
+        let (scan_app, scan_deadline) = (app.clone(), deadline.clone());
+        app.scan_threads.submit(Box::new(move || {
+            let result = work(&scan_app, &scan_deadline);
+            // The place is free before anyone hears the answer.
+            drop(self);
+            let _ = answer.send(result);
+        }))?;
+        answered
+            .recv()
+            .map_err(|_| ApiError::internal("a scan thread stopped before answering"))?
+    }
+}
+
+/// How much lower than the rest of the service the scan threads run: nice 10, a tenth of a
+/// normal thread's CPU share when both want it. A scan then takes what the requests that
+/// answer in milliseconds leave (on two cores, one scan alone still gets a core).
+pub const SCAN_NICE: i32 = 10;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// `Limits::scans_max` threads that run nothing but scans, at [`SCAN_NICE`]. They end when
+/// the service (the last clone of its `App`) is dropped.
+pub struct ScanThreads {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl ScanThreads {
+    pub(crate) fn start(count: usize) -> std::io::Result<Self> {
+        let (jobs, waiting) = std::sync::mpsc::channel::<Job>();
+        let waiting = Arc::new(std::sync::Mutex::new(waiting));
+        for n in 0..count {
+            let waiting = waiting.clone();
+            std::thread::Builder::new()
+                .name(format!("careledger-scan-{n}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        let job = waiting
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .recv();
+                        let Ok(job) = job else { return };
+                        // A scan that panics answers nothing (its caller says 500); the
+                        // thread stays for the next one.
+                        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                            tracing::error!("a scan panicked");
+                        }
+                    }
+                })?;
+        }
+        Ok(Self { jobs })
+    }
+
+    fn submit(&self, job: Job) -> Result<(), ApiError> {
+        self.jobs
+            .send(job)
+            .map_err(|_| ApiError::unavailable("the scan threads have stopped"))
+    }
+}
+
+/// This thread's CPU priority, lowered to [`SCAN_NICE`] (on Linux, setpriority with a
+/// thread id changes that thread only).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(error) =
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), SCAN_NICE)
+    {
+        tracing::warn!(%error, "scan threads run at normal priority");
+    }
 }
 
 impl App {

@@ -480,11 +480,12 @@ pub async fn audit_access(
             &[Category::AccessLog],
             Purpose::Audit,
             move |app, deadline| {
-                let _scan = scan;
-                let (rows, next, _) =
-                    audit_rows(app, deadline, Source::Person(&id), after, &filter, limit)?;
-                let n = rows.len() as u32;
-                Ok(((rows, next), n))
+                scan.run(app, deadline, move |app, deadline| {
+                    let (rows, next, _) =
+                        audit_rows(app, deadline, Source::Person(&id), after, &filter, limit)?;
+                    let n = rows.len() as u32;
+                    Ok(((rows, next), n))
+                })
             },
         )
         .await?;
@@ -514,8 +515,9 @@ pub async fn audit_access(
     let scan = app.scan_permit()?;
     let (items, next_after, per_person) = app
         .offload("an audit query", move |app, deadline| {
-            let _scan = scan;
-            audit_rows(app, deadline, Source::Log, start, &filter, limit)
+            scan.run(app, deadline, move |app, deadline| {
+                audit_rows(app, deadline, Source::Log, start, &filter, limit)
+            })
         })
         .await?;
     let now = careledger_store::now_us();
@@ -665,8 +667,9 @@ pub async fn provider_findings(
     let person = params.str("person").map(str::to_string);
     let scan = app.scan_permit()?;
     app.offload("a findings report", move |app, deadline| {
-        let _scan = scan;
-        findings_at(app, deadline, at, person.as_deref())
+        scan.run(app, deadline, move |app, deadline| {
+            findings_at(app, deadline, at, person.as_deref())
+        })
     })
     .await
     .map(Json)
@@ -886,8 +889,9 @@ pub async fn response_times(
     let after = params.str("after").map(str::to_string);
     let scan = app.scan_permit()?;
     app.offload("the response-time report", move |app, deadline| {
-        let _scan = scan;
-        response_times_page(app, deadline, &who, after.as_deref(), limit)
+        scan.run(app, deadline, move |app, deadline| {
+            response_times_page(app, deadline, &who, after.as_deref(), limit)
+        })
     })
     .await
     .map(Json)

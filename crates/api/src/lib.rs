@@ -102,6 +102,8 @@ pub struct Inner {
     pub limits: Limits,
     /// Places for queries that scan: `limits.scans_max` permits (see [`blocking`]).
     pub scans: Arc<tokio::sync::Semaphore>,
+    /// The threads scans run on, one per permit.
+    pub scan_threads: blocking::ScanThreads,
     /// Woken when a council request is appended, so the timer task re-plans.
     pub sla_wake: tokio::sync::Notify,
     /// Set once an append failed to be written: the store refuses further appends, so the
@@ -121,13 +123,16 @@ impl std::ops::Deref for App {
 pub const SLA_ACTOR: &str = "careledger-sla";
 
 impl App {
-    /// The service over an open ledger, with users and tokens from `dir`.
+    /// The service over an open ledger, with users and tokens from `dir`, and its
+    /// `limits.scans_max` scan threads (panics if the operating system cannot start them).
     pub fn new(ledger: Ledger, dir: &Path, limits: Limits) -> Result<Self, auth::AuthError> {
         Ok(App(Arc::new(Inner {
             auth: auth::Authenticator::open(dir)?,
             ledger,
             metrics: Default::default(),
             scans: Arc::new(tokio::sync::Semaphore::new(limits.scans_max.max(1))),
+            scan_threads: blocking::ScanThreads::start(limits.scans_max.max(1))
+                .expect("the operating system refused to start the scan threads"),
             limits,
             sla_wake: tokio::sync::Notify::new(),
             write_failed: AtomicBool::new(false),

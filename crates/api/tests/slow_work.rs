@@ -224,3 +224,47 @@ fn slow_work_runs_off_the_async_thread() {
     let audit = runtime.block_on(h.get(Some("auditor-01"), "/v1/audit/access?actor=nobody"));
     assert_eq!(audit.status, 200, "{}", audit.text());
 }
+
+/// A scan runs on one of the scan threads, at the lower CPU priority, and gives its place
+/// back when it ends; other slow work runs at normal priority.
+#[test]
+fn scans_run_on_the_scan_threads_at_lower_priority() {
+    use careledger_api::blocking::SCAN_NICE;
+    let runtime = runtime();
+    let h = runtime.block_on(async {
+        let h = Harness::with(
+            StoreConfig::default(),
+            Limits {
+                scans_max: 1,
+                ..quiet()
+            },
+        );
+        h.seed().await;
+        h
+    });
+    let here = || {
+        let thread = std::thread::current()
+            .name()
+            .unwrap_or_default()
+            .to_string();
+        let nice = rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        (thread, nice)
+    };
+    // Whatever priority the tests run at: a thread cannot raise its own without privilege.
+    let base = here().1;
+    let permit = h.app.scan_permit().unwrap();
+    assert!(h.app.scan_permit().is_err(), "the one place is taken");
+    let (thread, nice) = runtime
+        .block_on(h.app.offload("a test scan", move |app, deadline| {
+            permit.run(app, deadline, move |_, _| Ok(here()))
+        }))
+        .unwrap();
+    assert_eq!(thread, "careledger-scan-0");
+    assert_eq!(nice, SCAN_NICE.max(base));
+    assert!(h.app.scan_permit().is_ok(), "the place is back");
+    let (thread, nice) = runtime
+        .block_on(h.app.offload("a record read", move |_, _| Ok(here())))
+        .unwrap();
+    assert_ne!(thread, "careledger-scan-0");
+    assert_eq!(nice, base);
+}
