@@ -119,7 +119,7 @@ measure loaded-record "$record" "$auth"
 touch "$work/stop"
 wait_scanners
 
-echo "== $(nproc) cores, $("$bin" --version), $(git -C "$root" rev-parse --short HEAD) checked out"
+echo "== $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $bin ($("$bin" --version))"
 echo "== ledger of $events events; one scan alone: ${scan_seconds}s; wrk -t1 -c$connections -d${seconds}s; $scanners scanning loops; serve ${SERVE_ARGS:-(defaults)}"
 printf '%-16s %10s %10s %10s\n' phase p50_ms p99_ms req/s
 while read -r name p50 p99 rps; do
