@@ -38,6 +38,11 @@ pub struct ServeArgs {
     /// Seconds before a request is answered 503.
     #[arg(long, default_value_t = 10)]
     timeout_seconds: u64,
+    /// Queries that scan the ledger (auditor queries, findings, the response-time report)
+    /// that may run at once; one more is answered 503 with Retry-After. Default: half the
+    /// cores, at least one.
+    #[arg(long)]
+    scans_max: Option<usize>,
 }
 
 #[derive(Subcommand)]
@@ -316,11 +321,13 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         _ => None,
     };
     let ledger = crate::care_cli::open_ledger(&dir)?;
+    let defaults = Limits::default();
     let limits = Limits {
         body_bytes_max: args.body_bytes_max,
         request_timeout: std::time::Duration::from_secs(args.timeout_seconds.max(1)),
         log_requests: !args.quiet,
-        ..Limits::default()
+        scans_max: args.scans_max.unwrap_or(defaults.scans_max).max(1),
+        ..defaults
     };
     let app = App::new(ledger, &dir, limits)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -97,14 +97,35 @@ async fn read_json_bytes(req: Request, app: &App) -> Result<axum::body::Bytes, A
     let max = app.limits.body_bytes_max;
     axum::body::to_bytes(req.into_body(), max)
         .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too-large",
-                format!("the body is larger than {max} bytes"),
-            )
-            .field("body")
-        })
+        .map_err(|e| body_error(e, max))
+}
+
+/// Only the size limit is 413; a body that fails to arrive (the client reset the
+/// connection, a malformed chunked encoding) is 400, saying why.
+fn body_error(error: axum::Error, max: usize) -> ApiError {
+    // `to_bytes` boxes the limit's error, and axum may have boxed it once more.
+    let mut inner = error.into_inner();
+    loop {
+        match inner.downcast::<axum::Error>() {
+            Ok(wrapped) => inner = wrapped.into_inner(),
+            Err(other) => {
+                inner = other;
+                break;
+            }
+        }
+    }
+    if inner.is::<http_body_util::LengthLimitError>() {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            format!("the body is larger than {max} bytes"),
+        )
+        .field("body");
+    }
+    ApiError::bad_request(
+        "body",
+        format!("the body could not be read to its end: {inner}"),
+    )
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {

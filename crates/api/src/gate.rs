@@ -18,6 +18,7 @@ use careledger_care::{CareEvent, Category, Purpose};
 use careledger_ledger::{CareRefusal, Command, LedgerError};
 
 use crate::auth::Principal;
+use crate::blocking::Deadline;
 use crate::wire::{Access, Care, CategoryBasis, Record};
 use crate::{ApiError, App};
 
@@ -57,14 +58,15 @@ impl<T> Granted<T> {
 
 /// Reads `categories` of `person` for `purpose` as `who`. `build` computes the answer and
 /// the number of items in it (recorded in the access event); it runs only if the policy
-/// allows the read, and its result is returned only once the access event is durable.
-pub async fn read<T>(
+/// allows the read, on the blocking pool with the request's deadline (it reads the log,
+/// which can take long), and its result is returned only once the access event is durable.
+pub async fn read<T: Send + 'static>(
     app: &App,
     who: &Principal,
     person: &str,
     categories: &[Category],
     purpose: Purpose,
-    build: impl FnOnce(&App) -> Result<(T, u32), ApiError>,
+    build: impl FnOnce(&App, &Deadline) -> Result<(T, u32), ApiError> + Send + 'static,
 ) -> Result<Granted<T>, ApiError> {
     let now = careledger_store::now_us();
     let principal = policy::Principal {
@@ -109,7 +111,7 @@ pub async fn read<T>(
             untied_refusal(who, person, categories, purpose)
         });
     }
-    let (data, items) = build(app)?;
+    let (data, items) = app.offload("a record read", build).await?;
     let event = CareEvent::RecordAccessed(RecordAccessed {
         role: who.role,
         categories: categories.to_vec(),

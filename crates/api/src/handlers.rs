@@ -19,6 +19,7 @@ use careledger_ledger::Command;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::blocking::Deadline;
 use crate::extract::{parse_time, Auth, JsonBody, Params, PathArg};
 use crate::gate;
 use crate::idempotency::IdempotencyKey;
@@ -103,9 +104,15 @@ pub async fn person_section(
         limit: params.limit(&app)?,
         version,
     };
-    let granted = gate::read(&app, &who, &person, section.categories, purpose, |app| {
-        (section.build)(app, &person, &page)
-    })
+    let id = person.clone();
+    let granted = gate::read(
+        &app,
+        &who,
+        &person,
+        section.categories,
+        purpose,
+        move |app, deadline| (section.build)(app, deadline, &id, &page),
+    )
     .await?;
     Ok(Json(granted.record(&person)))
 }
@@ -196,13 +203,14 @@ pub async fn emergency(
         limit: app.limits.page_items_default,
         version: None,
     };
+    let id = person.clone();
     let granted = gate::read(
         &app,
         &who,
         &person,
         &[Category::Medicines],
         Purpose::Emergency,
-        |app| views::medicines(app, &person, &page),
+        move |app, deadline| views::medicines(app, deadline, &id, &page),
     )
     .await?;
     Ok(Json(wire::EmergencyRead {
@@ -480,31 +488,29 @@ pub async fn audit_access(
     }
     let limit = params.limit(&app)?;
     let after = params.u64("after")?;
-    let keep = |e: &careledger_log::envelope::Envelope, event: &Option<CareEvent>| {
-        AUDIT_KINDS.contains(&e.kind.as_str())
-            && actor.as_deref().is_none_or(|a| e.actor == a)
-            && from.is_none_or(|f| e.recorded_at_us >= f)
-            && to.is_none_or(|t| e.recorded_at_us <= t)
-            && category.is_none_or(|c| match event {
-                Some(CareEvent::RecordAccessed(r)) => r.categories.contains(&c),
-                Some(CareEvent::AccessRefused(r)) => r.categories.contains(&c),
-                Some(CareEvent::EmergencyAccess(r)) => r.categories.contains(&c),
-                _ => false,
-            })
+    let filter = AuditFilter {
+        actor,
+        category,
+        from,
+        to,
     };
     if let Some(person) = params.str("person") {
         let person = person.to_string();
+        let scan = app.scan_permit()?;
+        let id = person.clone();
         let granted = gate::read(
             &app,
             &who,
             &person,
             &[Category::AccessLog],
             Purpose::Audit,
-            |app| {
-                let (rows, next, _) =
-                    audit_rows(app, Source::Person(&person), after, to, limit, &keep)?;
-                let n = rows.len() as u32;
-                Ok(((rows, next), n))
+            move |app, deadline| {
+                scan.run(app, deadline, move |app, deadline| {
+                    let (rows, next, _) =
+                        audit_rows(app, deadline, Source::Person(&id), after, &filter, limit)?;
+                    let n = rows.len() as u32;
+                    Ok(((rows, next), n))
+                })
             },
         )
         .await?;
@@ -531,7 +537,14 @@ pub async fn audit_access(
         }
         (None, None) => None,
     };
-    let (items, next_after, per_person) = audit_rows(&app, Source::Log, start, to, limit, &keep)?;
+    let scan = app.scan_permit()?;
+    let (items, next_after, per_person) = app
+        .offload("an audit query", move |app, deadline| {
+            scan.run(app, deadline, move |app, deadline| {
+                audit_rows(app, deadline, Source::Log, start, &filter, limit)
+            })
+        })
+        .await?;
     let now = careledger_store::now_us();
     let commands: Vec<Command> = per_person
         .iter()
@@ -572,21 +585,47 @@ pub async fn audit_access(
 
 type Rows = (Vec<wire::AuditRow>, Option<u64>, BTreeMap<String, u32>);
 
-/// Access events after `after` that `keep` accepts, from the log or one person's index, up
+/// What an auditor query keeps, from its parameters.
+struct AuditFilter {
+    actor: Option<String>,
+    category: Option<Category>,
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+impl AuditFilter {
+    fn keeps(&self, e: &careledger_log::envelope::Envelope, event: &Option<CareEvent>) -> bool {
+        AUDIT_KINDS.contains(&e.kind.as_str())
+            && self.actor.as_deref().is_none_or(|a| e.actor == a)
+            && self.from.is_none_or(|f| e.recorded_at_us >= f)
+            && self.to.is_none_or(|t| e.recorded_at_us <= t)
+            && self.category.is_none_or(|c| match event {
+                Some(CareEvent::RecordAccessed(r)) => r.categories.contains(&c),
+                Some(CareEvent::AccessRefused(r)) => r.categories.contains(&c),
+                Some(CareEvent::EmergencyAccess(r)) => r.categories.contains(&c),
+                // Erased: its categories went with its payload.
+                _ => false,
+            })
+    }
+}
+
+/// Access events after `after` that `filter` keeps, from the log or one person's index, up
 /// to `limit` rows and [`crate::Limits::audit_scan_events_max`] events read; with the
-/// cursor, and how many rows each person has.
+/// cursor, and how many rows each person has. Runs on the blocking pool, within `deadline`.
 fn audit_rows(
     app: &App,
+    deadline: &Deadline,
     source: Source<'_>,
     after: Option<u64>,
-    to: Option<i64>,
+    filter: &AuditFilter,
     limit: usize,
-    keep: &dyn Fn(&careledger_log::envelope::Envelope, &Option<CareEvent>) -> bool,
 ) -> Result<Rows, ApiError> {
     let mut rows: Vec<(wire::EventItem, Option<Role>, Option<String>)> = Vec::new();
     let mut per_person = BTreeMap::new();
+    let to = filter.to;
     let next = views::scan(
         app,
+        deadline,
         source,
         after,
         limit,
@@ -595,14 +634,16 @@ fn audit_rows(
             let e = &stored.envelope;
             // Recorded-at never decreases: nothing later can be in the range.
             if to.is_some_and(|t| e.recorded_at_us > t) {
-                return Visit::Stop;
+                return Ok(Visit::Stop);
             }
             if !AUDIT_KINDS.contains(&e.kind.as_str()) {
-                return Visit::Skip;
+                return Ok(Visit::Skip);
             }
-            let event = views::decode(stored);
-            if !keep(e, &event) {
-                return Visit::Skip;
+            // An access event that does not decode fails the query (500, naming it): the
+            // category filter cannot tell, and dropping it would hide an access.
+            let event = views::decode(stored)?;
+            if !filter.keeps(e, &event) {
+                return Ok(Visit::Skip);
             }
             if let Some(subject) = &e.subject {
                 *per_person.entry(subject.clone()).or_insert(0) += 1;
@@ -612,7 +653,7 @@ fn audit_rows(
                 views::access_role(event.as_ref()),
                 e.subject.clone(),
             ));
-            Visit::Take
+            Ok(Visit::Take)
         },
     )?;
     // Readers are named from the projections once the scan is done, not during it.
@@ -649,6 +690,24 @@ pub async fn provider_findings(
     require_role(&who, PROVIDER_VIEW, "see the provider's findings")?;
     let at = params.time("at")?.unwrap_or_else(careledger_store::now_us);
     let person = params.str("person").map(str::to_string);
+    let scan = app.scan_permit()?;
+    app.offload("a findings report", move |app, deadline| {
+        scan.run(app, deadline, move |app, deadline| {
+            findings_at(app, deadline, at, person.as_deref())
+        })
+    })
+    .await
+    .map(Json)
+}
+
+/// The findings report as of `at`, on the blocking pool: findings read every person's
+/// projections (under the projections' read lock), and an earlier `at` replays the log.
+fn findings_at(
+    app: &App,
+    deadline: &Deadline,
+    at: i64,
+    person: Option<&str>,
+) -> Result<wire::ProviderFindings, ApiError> {
     let store = app.ledger.store();
     let size = store.size();
     let last_recorded = match size {
@@ -656,28 +715,25 @@ pub async fn provider_findings(
         n => Some(store.get(n - 1)?.envelope.recorded_at_us),
     };
     // Nothing recorded after `at`: today's state is the state as of `at`. Otherwise the
-    // state is rebuilt from the events recorded by then, off the async workers.
-    let report = if last_recorded.is_none_or(|t| t <= at) {
-        app.ledger
-            .read(|s| findings_report(s, at, person.as_deref(), size))?
-    } else {
-        let ledger = app.ledger.clone();
-        let max = app.limits.as_of_events_max;
-        let as_of = tokio::task::spawn_blocking(move || ledger.state_as_of(at, max))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?
-            .map_err(|e| match e {
-                careledger_ledger::as_of::AsOfError::Ledger(l) => ApiError::from(l),
-                too_many => ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "rule-violated",
-                    too_many.to_string(),
-                )
-                .field("at"),
-            })?;
-        findings_report(&as_of.state, at, person.as_deref(), as_of.events)
-    };
-    report.map(Json)
+    // state is rebuilt from the events recorded by then (bounded by `as_of_events_max`;
+    // the replay does not look at the deadline, only the report after it does).
+    if last_recorded.is_none_or(|t| t <= at) {
+        return app.ledger.read(|s| findings_report(s, at, person, size))?;
+    }
+    let as_of = app
+        .ledger
+        .state_as_of(at, app.limits.as_of_events_max)
+        .map_err(|e| match e {
+            careledger_ledger::as_of::AsOfError::Ledger(l) => ApiError::from(l),
+            too_many => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "rule-violated",
+                too_many.to_string(),
+            )
+            .field("at"),
+        })?;
+    deadline.check()?;
+    findings_report(&as_of.state, at, person, as_of.events)
 }
 
 /// The findings report of `state` judged at `at`, for everyone or one person.
@@ -856,17 +912,34 @@ pub async fn response_times(
     require_role(&who, REQUEST_VIEW, "see the response-time report")?;
     let limit = params.limit(&app)?;
     let after = params.str("after").map(str::to_string);
-    let store = app.ledger.store().clone();
-    let checkpoint = tokio::task::spawn_blocking(move || store.checkpoint_now())
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let scan = app.scan_permit()?;
+    app.offload("the response-time report", move |app, deadline| {
+        scan.run(app, deadline, move |app, deadline| {
+            response_times_page(app, deadline, &who, after.as_deref(), limit)
+        })
+    })
+    .await
+    .map(Json)
+}
+
+/// A page of the response-time report, on the blocking pool: it signs a checkpoint and
+/// reads up to six inclusion proofs a line, looking at the deadline before each line.
+fn response_times_page(
+    app: &App,
+    deadline: &Deadline,
+    who: &Principal,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<wire::ResponseTimes, ApiError> {
+    let checkpoint = app.ledger.store().checkpoint_now()?;
     let size = careledger_log::Checkpoint::open(&checkpoint, app.ledger.store().verifier())
         .map_err(|e| ApiError::internal(format!("the ledger's own checkpoint: {e}")))?
         .size;
     let now = careledger_store::now_us();
-    let (rows, next) = visible_requests(&app, &who, after.as_deref(), limit, false)?;
+    let (rows, next) = visible_requests(app, who, after, limit, false)?;
     let mut items = Vec::with_capacity(rows.len());
     for (id, r) in &rows {
+        deadline.check()?;
         use wire::RequestEvent as E;
         let mut events = vec![(E::Received, r.received)];
         events.extend(r.acknowledged.map(|s| (E::Acknowledged, s)));
@@ -882,7 +955,7 @@ pub async fn response_times(
             proved.push(wire::ProvedEvent {
                 what,
                 event: s.seq,
-                proof: inclusion_proof(&app, s.seq, size)?,
+                proof: inclusion_proof(app, s.seq, size)?,
             });
         }
         items.push(wire::ResponseTime {
@@ -897,12 +970,12 @@ pub async fn response_times(
             events: proved,
         });
     }
-    Ok(Json(wire::ResponseTimes {
+    Ok(wire::ResponseTimes {
         checkpoint,
         tree_size: size,
         items,
         next_after: next,
-    }))
+    })
 }
 
 // ------------------------------------------------------------------ the ledger, for outside verification

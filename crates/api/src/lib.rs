@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod blocking;
 pub mod conn;
 pub mod extract;
 pub mod gate;
@@ -59,12 +60,17 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Events one auditor query may scan before it answers with a cursor to go on from.
     pub audit_scan_events_max: usize,
+    /// Queries that scan (auditor queries, findings, the response-time report) that may
+    /// run at once, each on a thread of the blocking pool; one more is answered 503 busy
+    /// with Retry-After. Default: half the cores, at least one, so that scans leave CPU
+    /// for everything else.
+    pub scans_max: usize,
     /// Longest break-glass access, in minutes (the care rules allow 12 hours).
     pub emergency_minutes_max: u32,
     /// Events an as-of answer (findings at an earlier time) may replay; an earlier time
     /// needing more is answered 422. About 2.5 s of replay on the project's machine.
     pub as_of_events_max: u64,
-    /// Write one JSON log line per request to stderr.
+    /// Emit one `tracing` event per request (the binary writes them as JSON lines).
     pub log_requests: bool,
 }
 
@@ -76,6 +82,9 @@ impl Default for Limits {
             page_items_default: 100,
             request_timeout: Duration::from_secs(10),
             audit_scan_events_max: 200_000,
+            scans_max: std::thread::available_parallelism()
+                .map_or(1, |n| n.get() / 2)
+                .max(1),
             emergency_minutes_max: 12 * 60,
             as_of_events_max: 1_000_000,
             log_requests: true,
@@ -92,6 +101,10 @@ pub struct Inner {
     pub auth: auth::Authenticator,
     pub metrics: metrics::Metrics,
     pub limits: Limits,
+    /// Places for queries that scan: `limits.scans_max` permits (see [`blocking`]).
+    pub scans: Arc<tokio::sync::Semaphore>,
+    /// The threads scans run on, one per permit.
+    pub scan_threads: blocking::ScanThreads,
     /// Woken when a council request is appended, so the timer task re-plans.
     pub sla_wake: tokio::sync::Notify,
     /// Set once an append failed to be written: the store refuses further appends, so the
@@ -111,12 +124,16 @@ impl std::ops::Deref for App {
 pub const SLA_ACTOR: &str = "careledger-sla";
 
 impl App {
-    /// The service over an open ledger, with users and tokens from `dir`.
+    /// The service over an open ledger, with users and tokens from `dir`, and its
+    /// `limits.scans_max` scan threads (panics if the operating system cannot start them).
     pub fn new(ledger: Ledger, dir: &Path, limits: Limits) -> Result<Self, auth::AuthError> {
         Ok(App(Arc::new(Inner {
             auth: auth::Authenticator::open(dir)?,
             ledger,
             metrics: Default::default(),
+            scans: Arc::new(tokio::sync::Semaphore::new(limits.scans_max.max(1))),
+            scan_threads: blocking::ScanThreads::start(limits.scans_max.max(1))
+                .expect("the operating system refused to start the scan threads"),
             limits,
             sla_wake: tokio::sync::Notify::new(),
             write_failed: AtomicBool::new(false),
@@ -241,11 +258,10 @@ where
     if tokio::time::timeout(SHUTDOWN_DRAIN_MAX, graceful.shutdown())
         .await
         .is_err()
-        && app.limits.log_requests
     {
-        eprintln!(
-            "{}",
-            serde_json::json!({"level": "warn", "event": "shutdown", "detail": "connections still open after the drain time were dropped"})
+        tracing::warn!(
+            drain_s = SHUTDOWN_DRAIN_MAX.as_secs(),
+            "shutdown: connections still open after the drain time were dropped"
         );
     }
     app.sla_wake.notify_one();

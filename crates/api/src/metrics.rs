@@ -28,6 +28,11 @@ pub struct Metrics {
     pub append_failures: AtomicU64,
     pub appends_in_flight: AtomicU64,
     pub busy: AtomicU64,
+    /// Scans answered 503 because `Limits::scans_max` were running.
+    pub scans_refused: AtomicU64,
+    /// Work on the blocking pool stopped at its deadline or because its request was
+    /// abandoned.
+    pub work_stopped: AtomicU64,
     pub access_allowed: AtomicU64,
     pub access_refused: AtomicU64,
     pub access_emergency: AtomicU64,
@@ -131,6 +136,18 @@ impl Metrics {
             "careledger_busy_total",
             "Requests answered 503 because the append queue was full.",
             self.busy.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "careledger_scans_refused_total",
+            "Queries that scan answered 503 because the most allowed at once were running.",
+            self.scans_refused.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "careledger_work_stopped_total",
+            "Slow work stopped at its request's time limit or because its request was abandoned.",
+            self.work_stopped.load(Relaxed),
         );
         gauge(
             &mut out,

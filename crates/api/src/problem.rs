@@ -168,6 +168,7 @@ impl ApiError {
             "unsupported-media-type" => "The body must be JSON",
             "method-not-allowed" => "Method not allowed",
             "key-reused" => "The idempotency key was used for another request",
+            "undecodable-event" => "A stored event does not decode",
             _ => "The service failed",
         }
     }

@@ -1,7 +1,6 @@
 //! Every route, in one table: the router and the OpenAPI document are both built from it,
 //! so a route cannot exist undocumented.
 
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
@@ -337,7 +336,11 @@ async fn time_limit(State(app): State<App>, req: Request, next: Next) -> Respons
         .map(|m| m.as_str().to_string())
         .unwrap_or_default();
     let limit = app.limits.request_timeout;
-    let mut response = match tokio::time::timeout(limit, next.run(req)).await {
+    // The same instant bounds the work the handler hands to the blocking pool
+    // (`blocking::Deadline`), which cannot be interrupted at an `.await` as this can.
+    let deadline = Instant::now() + limit;
+    let handled = crate::blocking::with_deadline(deadline, next.run(req));
+    let mut response = match tokio::time::timeout(limit, handled).await {
         Ok(r) => r,
         Err(_) => {
             let mut e = ApiError::new(
@@ -356,9 +359,10 @@ async fn time_limit(State(app): State<App>, req: Request, next: Next) -> Respons
     response
 }
 
-/// Around everything, unmatched routes included: the request id, metrics and one log line
-/// per request. The log line holds the route template, never its values, so no person's
-/// id reaches the log.
+/// Around everything, unmatched routes included: the request id, metrics and one log event
+/// per request (`tracing`, target `careledger_api::routes`; error for a 5xx answer, else
+/// info). The event holds the route template, never its values, so no person's id reaches
+/// the log.
 async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = request_id(&req);
@@ -379,16 +383,12 @@ async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
     let status = response.status().as_u16();
     let seconds = started.elapsed().as_secs_f64();
     if app.limits.log_requests {
-        let line = serde_json::json!({
-            "ts": crate::extract::time(careledger_store::now_us()),
-            "level": if status >= 500 { "error" } else { "info" },
-            "request_id": id,
-            "method": method,
-            "route": route,
-            "status": status,
-            "duration_us": (seconds * 1e6) as u64,
-        });
-        let _ = writeln!(std::io::stderr().lock(), "{line}");
+        let duration_us = (seconds * 1e6) as u64;
+        if status >= 500 {
+            tracing::error!(request_id = %id, method, route = %route, status, duration_us, "request");
+        } else {
+            tracing::info!(request_id = %id, method, route = %route, status, duration_us, "request");
+        }
     }
     app.metrics.observe(method, route, status, seconds);
     response

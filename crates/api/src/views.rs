@@ -12,6 +12,7 @@ use schemars::{Schema, SchemaGenerator};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::blocking::Deadline;
 use crate::wire::*;
 use crate::{ApiError, App};
 
@@ -27,7 +28,9 @@ pub struct Page {
 /// Subject-index entries one history page may scan before it answers with a cursor.
 pub const HISTORY_SCAN_EVENTS_MAX: usize = 50_000;
 
-type Build = fn(&App, &str, &Page) -> Result<(Value, u32), ApiError>;
+/// Builds a section: on the blocking pool (the gate runs it there), checking the deadline
+/// between chunks of the log it reads.
+type Build = fn(&App, &Deadline, &str, &Page) -> Result<(Value, u32), ApiError>;
 
 /// One readable section of a record.
 pub struct Section {
@@ -57,7 +60,7 @@ macro_rules! section {
             categories: $categories,
             summary: $summary,
             paged: $paged,
-            build: |app, id, page| to_json($build(app, id, page)),
+            build: |app, deadline, id, page| to_json($build(app, deadline, id, page)),
             schema: schema_of::<Record<$ty>>,
         }
     };
@@ -167,25 +170,29 @@ pub enum Visit {
     Stop,
 }
 
-/// Events read per store call.
-const SCAN_CHUNK: usize = 1024;
+/// Events read per store call, and between two looks at the deadline: about 2 ms of work.
+pub const SCAN_CHUNK: usize = 1024;
 
 /// Reads events after `after` (a client's event number) from `source`, oldest first, handing
-/// each to `visit`, until it has taken `limit`, read `scan_max` events, or reached the end.
-/// Returns the cursor to go on from (`next_after`), or none at the end.
+/// each to `visit`, until it has taken `limit`, read `scan_max` events, or reached the end
+/// (or `visit` fails, which fails the scan). Returns the cursor to go on from (`next_after`), or none at the end. Before each chunk
+/// of [`SCAN_CHUNK`] events it checks `deadline`, and stops with its 503 once it has passed
+/// or the request was abandoned.
 pub fn scan(
     app: &App,
+    deadline: &Deadline,
     source: Source<'_>,
     after: Option<u64>,
     limit: usize,
     scan_max: usize,
-    mut visit: impl FnMut(&StoredEvent) -> Visit,
+    mut visit: impl FnMut(&StoredEvent) -> Result<Visit, ApiError>,
 ) -> Result<Option<u64>, ApiError> {
     let store = app.ledger.store();
     // The largest event number is a page after everything, not an overflow.
     let mut next = after.map_or(0, |a| a.saturating_add(1));
     let (mut taken, mut scanned) = (0, 0);
     loop {
+        deadline.check()?;
         let chunk = match source {
             Source::Person(p) => store.by_subject(p, next, SCAN_CHUNK)?,
             Source::Log => store.range(next, SCAN_CHUNK)?,
@@ -197,7 +204,7 @@ pub fn scan(
             let seq = stored.envelope.seq;
             next = seq + 1;
             scanned += 1;
-            match visit(stored) {
+            match visit(stored)? {
                 Visit::Stop => return Ok(None),
                 Visit::Take => taken += 1,
                 Visit::Skip => {}
@@ -209,16 +216,37 @@ pub fn scan(
     }
 }
 
-/// The care event stored with an envelope, if its payload is there and decodes.
-pub fn decode(stored: &StoredEvent) -> Option<CareEvent> {
-    let (_, payload) = stored.payload.as_ref()?;
-    CareEvent::decode(&stored.envelope.kind, payload).ok()
+/// The care event stored with an envelope, or `None` when its payload has been erased.
+/// A payload that is there but does not decode as its kind is not an event with no
+/// content: the ledger cannot be read at that event, a verification failure. It is
+/// answered 500 naming the event, and logged.
+pub fn decode(stored: &StoredEvent) -> Result<Option<CareEvent>, ApiError> {
+    let Some((_, payload)) = stored.payload.as_ref() else {
+        return Ok(None);
+    };
+    let e = &stored.envelope;
+    CareEvent::decode(&e.kind, payload)
+        .map(Some)
+        .map_err(|error| {
+            tracing::error!(seq = e.seq, kind = %e.kind, %error, "a stored event does not decode");
+            ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "undecodable-event",
+                format!(
+                    "event {} ({}) is stored with a payload that does not decode as its kind \
+                     ({error}): the ledger fails verification at this event, and nothing \
+                     was sent",
+                    e.seq, e.kind
+                ),
+            )
+        })
 }
 
 /// A page of the person's history: events whose kind `keep` accepts (and, for a back-entry,
 /// whose entry it accepts), each made into an item by `item`, with the cursor to go on from.
 fn history<T>(
     app: &App,
+    deadline: &Deadline,
     person: &str,
     page: &Page,
     kinds: &[&str],
@@ -228,6 +256,7 @@ fn history<T>(
     let keep = |e: &CareEvent| kinds.contains(&e.kind());
     let next = scan(
         app,
+        deadline,
         Source::Person(person),
         page.after,
         page.limit,
@@ -235,20 +264,20 @@ fn history<T>(
         |stored| {
             let k = stored.envelope.kind.as_str();
             if !(kinds.contains(&k) || k == "outage.back_entered") {
-                return Visit::Skip;
+                return Ok(Visit::Skip);
             }
-            let event = decode(stored);
+            let event = decode(stored)?;
             let wanted = match &event {
                 Some(CareEvent::BackEntered(b)) => keep(&b.entry),
                 Some(e) => keep(e),
-                // Erased or undecodable: shown by its kind, with no payload.
+                // Erased: shown by its kind, with no payload.
                 None => kinds.contains(&k),
             };
             if !wanted {
-                return Visit::Skip;
+                return Ok(Visit::Skip);
             }
             items.push(item(stored, event.as_ref()));
-            Visit::Take
+            Ok(Visit::Take)
         },
     )?;
     let n = items.len() as u32;
@@ -264,16 +293,17 @@ fn history<T>(
 /// A history of plain event items.
 fn events(
     app: &App,
+    deadline: &Deadline,
     person: &str,
     page: &Page,
     kinds: &[&str],
 ) -> Result<(History, u32), ApiError> {
-    history(app, person, page, kinds, |stored, event| {
+    history(app, deadline, person, page, kinds, |stored, event| {
         event_item(&stored.envelope, event)
     })
 }
 
-fn details(app: &App, id: &str, _: &Page) -> Result<(Details, u32), ApiError> {
+fn details(app: &App, _: &Deadline, id: &str, _: &Page) -> Result<(Details, u32), ApiError> {
     with_person(app, id, |p, _| {
         let d = &p.details;
         let representatives = p
@@ -305,7 +335,7 @@ fn details(app: &App, id: &str, _: &Page) -> Result<(Details, u32), ApiError> {
     })
 }
 
-fn care_plan(app: &App, id: &str, page: &Page) -> Result<(CarePlan, u32), ApiError> {
+fn care_plan(app: &App, _: &Deadline, id: &str, page: &Page) -> Result<(CarePlan, u32), ApiError> {
     let (current, versions) = with_person(app, id, |p, _| {
         let current = p.plan.as_ref().map(|plan| CurrentPlan {
             version: plan.version,
@@ -326,7 +356,7 @@ fn care_plan(app: &App, id: &str, page: &Page) -> Result<(CarePlan, u32), ApiErr
             match versions.iter().find(|(v, _)| *v == wanted) {
                 Some((_, s)) => {
                     let stored = app.ledger.store().get(s.seq)?;
-                    Some(event_item(&stored.envelope, decode(&stored).as_ref()))
+                    Some(event_item(&stored.envelope, decode(&stored)?.as_ref()))
                 }
                 // Older than the projection indexes: from the person's history.
                 None if versions.first().is_some_and(|(oldest, _)| wanted < *oldest) => {
@@ -362,15 +392,25 @@ const DAILY: &[&str] = &[
     "diary.note",
 ];
 
-fn daily_notes(app: &App, id: &str, page: &Page) -> Result<(History, u32), ApiError> {
-    events(app, id, page, DAILY)
+fn daily_notes(
+    app: &App,
+    deadline: &Deadline,
+    id: &str,
+    page: &Page,
+) -> Result<(History, u32), ApiError> {
+    events(app, deadline, id, page, DAILY)
 }
 
 /// The MAR's history: doses given and not given. Medicines added and stopped are the
 /// `medicines` list's `added` and `stopped`.
 const ADMINISTRATIONS: &[&str] = &["mar.administration"];
 
-pub fn medicines(app: &App, id: &str, page: &Page) -> Result<(Medicines, u32), ApiError> {
+pub fn medicines(
+    app: &App,
+    deadline: &Deadline,
+    id: &str,
+    page: &Page,
+) -> Result<(Medicines, u32), ApiError> {
     let mut mar = with_person(app, id, |p, _| {
         let d = &p.details;
         Medicines {
@@ -399,7 +439,7 @@ pub fn medicines(app: &App, id: &str, page: &Page) -> Result<(Medicines, u32), A
             },
         }
     })?;
-    let (administrations, h) = events(app, id, page, ADMINISTRATIONS)?;
+    let (administrations, h) = events(app, deadline, id, page, ADMINISTRATIONS)?;
     mar.administrations = administrations;
     let n = mar.medicines.len() as u32 + h;
     Ok((mar, n))
@@ -407,21 +447,36 @@ pub fn medicines(app: &App, id: &str, page: &Page) -> Result<(Medicines, u32), A
 
 const OBSERVATIONS: &[&str] = &["observation.recorded"];
 
-fn observations(app: &App, id: &str, page: &Page) -> Result<(History, u32), ApiError> {
-    events(app, id, page, OBSERVATIONS)
+fn observations(
+    app: &App,
+    deadline: &Deadline,
+    id: &str,
+    page: &Page,
+) -> Result<(History, u32), ApiError> {
+    events(app, deadline, id, page, OBSERVATIONS)
 }
 
 const INCIDENTS: &[&str] = &["incident.recorded"];
 
-fn incidents(app: &App, id: &str, page: &Page) -> Result<(History, u32), ApiError> {
-    events(app, id, page, INCIDENTS)
+fn incidents(
+    app: &App,
+    deadline: &Deadline,
+    id: &str,
+    page: &Page,
+) -> Result<(History, u32), ApiError> {
+    events(app, deadline, id, page, INCIDENTS)
 }
 
 pub const ACCESS: &[&str] = &["access.read", "access.refused", "access.emergency"];
 
 /// Who looked: each access event with the reader's name and role as the ledger knows them.
-fn access_log(app: &App, id: &str, page: &Page) -> Result<(History<AccessItem>, u32), ApiError> {
-    let (page, n) = history(app, id, page, ACCESS, |stored, event| {
+fn access_log(
+    app: &App,
+    deadline: &Deadline,
+    id: &str,
+    page: &Page,
+) -> Result<(History<AccessItem>, u32), ApiError> {
+    let (page, n) = history(app, deadline, id, page, ACCESS, |stored, event| {
         (event_item(&stored.envelope, event), access_role(event))
     })?;
     // Readers are named from the projections once the log has been read, not during it.
@@ -457,6 +512,7 @@ fn ais(p: &PersonState) -> CommunicationNeeds {
 
 fn communication_needs(
     app: &App,
+    _: &Deadline,
     id: &str,
     _: &Page,
 ) -> Result<(CommunicationNeeds, u32), ApiError> {
@@ -525,7 +581,7 @@ fn discussion_of(
         return Ok(None);
     };
     let stored = app.ledger.store().get(d.stamp.seq)?;
-    let notes = match decode(&stored) {
+    let notes = match decode(&stored)? {
         Some(CareEvent::ChoicesDiscussed(c)) => Some(c.notes),
         Some(CareEvent::BackEntered(b)) => match *b.entry {
             CareEvent::ChoicesDiscussed(c) => Some(c.notes),
@@ -550,7 +606,7 @@ fn person_findings(s: &careledger_care::State, id: &str) -> Vec<Finding> {
         .collect()
 }
 
-fn consent(app: &App, id: &str, _: &Page) -> Result<(Consent, u32), ApiError> {
+fn consent(app: &App, _: &Deadline, id: &str, _: &Page) -> Result<(Consent, u32), ApiError> {
     let (mut consent, last) = with_person(app, id, |p, s| {
         (
             Consent {
@@ -567,17 +623,17 @@ fn consent(app: &App, id: &str, _: &Page) -> Result<(Consent, u32), ApiError> {
     Ok((consent, 1))
 }
 
-fn paper_copies(app: &App, id: &str, _: &Page) -> Result<(Paper, u32), ApiError> {
+fn paper_copies(app: &App, _: &Deadline, id: &str, _: &Page) -> Result<(Paper, u32), ApiError> {
     with_person(app, id, |p, _| (paper(p), p.paper.len() as u32))
 }
 
-fn grants(app: &App, id: &str, _: &Page) -> Result<(Grants, u32), ApiError> {
+fn grants(app: &App, _: &Deadline, id: &str, _: &Page) -> Result<(Grants, u32), ApiError> {
     with_person(app, id, |p, _| {
         (grants_of(p), (p.grants.len() + p.sharing.len()) as u32)
     })
 }
 
-fn evidence(app: &App, id: &str, _: &Page) -> Result<(Evidence, u32), ApiError> {
+fn evidence(app: &App, _: &Deadline, id: &str, _: &Page) -> Result<(Evidence, u32), ApiError> {
     let (mut evidence, last) = with_person(app, id, |p, s| {
         (
             Evidence {

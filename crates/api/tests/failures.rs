@@ -249,3 +249,123 @@ fn every_event_kind_has_a_writer() {
         }
     }
 }
+
+/// A request body that fails midway (the client reset the connection) is a 400 saying so,
+/// not a 413: only the size limit is "too large". The limit itself is still 413.
+#[tokio::test]
+async fn a_body_that_fails_midway_is_400_and_only_the_limit_is_413() {
+    use axum::body::Body;
+    use axum::http::Request;
+    let h = Harness::seeded().await;
+    let before = h.size();
+    let chunks: Vec<Result<&'static [u8], std::io::Error>> = vec![
+        Ok(b"{\"kind\": \"diary.note\", "),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection reset by peer",
+        )),
+    ];
+    let req = Request::post("/v1/events")
+        .header("authorization", format!("Bearer {}", h.token("staff-cw01")))
+        .header("content-type", "application/json")
+        .body(Body::from_stream(futures_util::stream::iter(chunks)))
+        .unwrap();
+    let a = h.request(req).await;
+    let problem = a.assert_problem(400, Some("body"));
+    assert_eq!(
+        problem["type"],
+        "https://careledger.example/problems/invalid-request"
+    );
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("could not be read") && detail.contains("connection reset"),
+        "{problem}"
+    );
+    // Streamed past the limit, with no length given up front: 413.
+    let big: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..2).map(|_| Ok(vec![b' '; 200 * 1024])).collect();
+    let req = Request::post("/v1/events")
+        .header("authorization", format!("Bearer {}", h.token("staff-cw01")))
+        .header("content-type", "application/json")
+        .body(Body::from_stream(futures_util::stream::iter(big)))
+        .unwrap();
+    h.request(req).await.assert_problem(413, Some("body"));
+    assert_eq!(h.size(), before);
+}
+
+/// Makes event `seq`'s stored payload undecodable (its version byte names no version),
+/// as a bug or damage on disk would, below what the projections were built from.
+fn corrupt_payload(h: &Harness, seq: u64) {
+    use careledger_store::keys;
+    let db = h.app.ledger.store().raw_db();
+    let (key, value, range) = keys::locate(db, seq).unwrap().found(seq).unwrap();
+    let record = keys::split_record(&value[range.clone()]).unwrap();
+    let payload_len = record.payload.unwrap().1.len();
+    let at = range.end - payload_len;
+    let mut value = value.to_vec();
+    value[at] = 0xEE;
+    db.insert(key, value).unwrap();
+}
+
+/// A stored event whose payload does not decode is a verification failure, answered 500
+/// naming the event, not shown as an event with no content nor dropped by a filter.
+#[tokio::test]
+async fn an_undecodable_stored_event_is_a_500_naming_it() {
+    let h = Harness::seeded().await;
+    let note = h
+        .event(
+            "staff-cw01",
+            "diary.note",
+            Some("person-a"),
+            json!({"author": "Staff", "text": "to be damaged"}),
+        )
+        .await;
+    let read = h
+        .get(Some("staff-cw01"), "/v1/people/person-a/care-plan")
+        .await;
+    assert_eq!(read.status, 200, "{}", read.text());
+    let access = read.json()["access"]["event"].as_u64().unwrap();
+    // Before: the category filter finds the access event.
+    let path = "/v1/audit/access?person=person-a&category=CarePlan&limit=1000";
+    let audit = h.get(Some("auditor-01"), path).await;
+    assert_eq!(audit.status, 200, "{}", audit.text());
+    assert!(audit.json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i["event"] == access));
+
+    corrupt_payload(&h, note);
+    corrupt_payload(&h, access);
+    for (user, path, seq) in [
+        (
+            "staff-cw01",
+            "/v1/people/person-a/daily-notes?limit=1000",
+            note,
+        ),
+        ("auditor-01", path, access),
+        (
+            "auditor-01",
+            "/v1/audit/access?category=CarePlan&limit=1000",
+            access,
+        ),
+        (
+            "person-a",
+            "/v1/people/person-a/access-log?limit=1000",
+            access,
+        ),
+    ] {
+        let a = h.get(Some(user), path).await;
+        let problem = a.assert_problem(500, None);
+        assert_eq!(
+            problem["type"], "https://careledger.example/problems/undecodable-event",
+            "{path}"
+        );
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(&format!("event {seq} (")),
+            "{path}: {detail}"
+        );
+        assert!(detail.contains("verification"), "{path}: {detail}");
+    }
+}

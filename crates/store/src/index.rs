@@ -11,9 +11,15 @@
 //! the log, all lists are written out and the `mindexed` mark records that the index in
 //! sled covers every event below that boundary. The boundaries are fixed sequence
 //! numbers, so after a crash, rebuilding from the mark (`Index::open`) forms exactly the
-//! same chunks again. Readers hold the index lock while they read both parts, so an entry
-//! moving from memory to sled is seen exactly once; entries above the in-memory mark
-//! (`Store::by_subject`) are found by scanning the few newest events.
+//! same chunks again. Entries above the in-memory mark (`Store::by_subject`) are found by
+//! scanning the few newest events.
+//!
+//! The index lock is never held across a sled write: the indexer moves the entries it is
+//! about to write from a person's list to `writing` (still in memory, still seen by
+//! readers), writes them without the lock, and only then forgets them. A reader copies the
+//! subject's entries from memory under the lock, then reads sled without it: every entry
+//! is in memory or on disk (or both) whenever it looks, and entries seen in both are
+//! merged. So a persist point, which writes every list, no longer blocks history reads.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,6 +54,10 @@ pub(crate) struct IndexWork {
 struct Memory {
     /// Each subject's newest sequence numbers, not yet in sled.
     lists: HashMap<String, Vec<u64>>,
+    /// Entries being written to sled by the indexer right now, by subject, ascending: all
+    /// older than the subject's `lists` entries. Kept until the write has returned, so
+    /// that a reader finds them here or on disk.
+    writing: HashMap<String, Vec<u64>>,
     /// The next sequence number at which everything is written out.
     next_persist: u64,
 }
@@ -87,6 +97,7 @@ impl Index {
             db: db.clone(),
             memory: Mutex::new(Memory {
                 lists: HashMap::new(),
+                writing: HashMap::new(),
                 next_persist: mark + PERSIST_EVERY,
             }),
             indexed: AtomicU64::new(mark),
@@ -134,23 +145,39 @@ impl Index {
 
     /// Adds one batch's entries; writes full chunks, and everything at each persist point.
     fn apply(&self, work: IndexWork) -> Result<(), sled::Error> {
+        let upto = work.upto;
+        let writes = self.prepare(work);
+        self.write(&writes)?;
+        self.written(upto);
+        Ok(())
+    }
+
+    /// Under the lock, in memory only: adds the entries to the lists and moves what is to
+    /// be written (full chunks; at a persist point every list) to `writing`. Returns the
+    /// sled writes, in order.
+    fn prepare(&self, work: IndexWork) -> Vec<(Vec<u8>, Vec<u8>)> {
         let mut memory = self.memory.lock().expect("index lock poisoned");
+        assert!(
+            memory.writing.is_empty(),
+            "the index has one writer, and a failed write stops it"
+        );
         let mut writes = Vec::new();
         for (subject, seq) in work.entries {
             while seq >= memory.next_persist {
                 let mark = memory.next_persist;
                 persist_all(&mut memory, &mut writes, mark);
             }
-            match memory.lists.get_mut(subject.as_str()) {
+            let Memory { lists, writing, .. } = &mut *memory;
+            match lists.get_mut(subject.as_str()) {
                 Some(list) => {
                     list.push(seq);
                     if list.len() == POSTING_CHUNK_MAX {
                         writes.push((keys::subject(&subject, list[0]), chunk_value(list)));
-                        list.clear();
+                        writing.entry(subject).or_default().append(list);
                     }
                 }
                 None => {
-                    memory.lists.insert(subject, vec![seq]);
+                    lists.insert(subject, vec![seq]);
                 }
             }
         }
@@ -158,6 +185,11 @@ impl Index {
             let mark = memory.next_persist;
             persist_all(&mut memory, &mut writes, mark);
         }
+        writes
+    }
+
+    /// Without the lock: readers go on while sled writes.
+    fn write(&self, writes: &[(Vec<u8>, Vec<u8>)]) -> Result<(), sled::Error> {
         // In order, in small sled batches: sled's batch takes a lock that stalls the
         // appender's own batches, and writing everything at a persist point in one batch
         // stalled appends for tens of milliseconds. Order is all that recovery needs: a
@@ -170,11 +202,21 @@ impl Index {
             }
             self.db.apply_batch(batch)?;
         }
-        self.indexed.fetch_max(work.upto, Ordering::Release);
         Ok(())
     }
 
+    /// The writes of [`Index::prepare`] are in sled: forget them in memory, and cover `upto`.
+    fn written(&self, upto: u64) {
+        self.memory
+            .lock()
+            .expect("index lock poisoned")
+            .writing
+            .clear();
+        self.indexed.fetch_max(upto, Ordering::Release);
+    }
+
     /// Sequence numbers of `subject`'s events in `[from, below)`, ascending, at most `limit`.
+    /// Every entry below [`Index::indexed`] as it was before the call is found.
     pub(crate) fn lookup(
         &self,
         subject: &str,
@@ -182,14 +224,44 @@ impl Index {
         below: u64,
         limit: usize,
     ) -> Result<Vec<u64>, StoreError> {
-        // Held across both parts, so that no entry moves between them while we read.
-        let memory = self.memory.lock().expect("index lock poisoned");
-        if self.is_broken() {
-            return Err(StoreError::Corrupt(
-                "the subject index could not be written and may be incomplete; restart to rebuild it"
-                    .into(),
-            ));
+        // Memory first, under the lock: an entry that is not there now was written to
+        // sled before, so the sled read that follows finds it.
+        let in_memory: Vec<u64> = {
+            let memory = self.memory.lock().expect("index lock poisoned");
+            if self.is_broken() {
+                return Err(StoreError::Corrupt(
+                    "the subject index could not be written and may be incomplete; restart to rebuild it"
+                        .into(),
+                ));
+            }
+            let writing = memory.writing.get(subject).into_iter().flatten();
+            let newest = memory.lists.get(subject).into_iter().flatten();
+            writing
+                .chain(newest)
+                .copied()
+                .filter(|seq| (from..below).contains(seq))
+                .collect()
+        };
+        let mut out = self.lookup_sled(subject, from, below, limit)?;
+        // Entries written while we read are in both: merge, then keep the first `limit`.
+        // The sled part holds the `limit` smallest entries sled had, and memory the rest.
+        if !in_memory.is_empty() {
+            out.extend(in_memory);
+            out.sort_unstable();
+            out.dedup();
+            out.truncate(limit);
         }
+        Ok(out)
+    }
+
+    /// The posting chunks' part of [`Index::lookup`].
+    fn lookup_sled(
+        &self,
+        subject: &str,
+        from: u64,
+        below: u64,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
         let prefix = keys::subject_prefix(subject);
         // Start at the chunk that may hold `from`: the last one starting at or before it.
         let start = match self
@@ -203,48 +275,38 @@ impl Index {
         };
         let mut out = Vec::new();
         let mut last: Option<u64> = None;
-        let mut take = |seq: u64, out: &mut Vec<u64>| -> bool {
-            // After a crash, a chunk may be written again under another key: skip repeats.
-            if last.is_some_and(|l| seq <= l) {
-                return true;
-            }
-            last = Some(seq);
-            if seq >= below || out.len() >= limit {
-                return false;
-            }
-            if seq >= from {
-                out.push(seq);
-            }
-            true
-        };
         for kv in self.db.range(start..) {
             let (key, value) = kv?;
             if !key.starts_with(&prefix) || key.len() != prefix.len() + 8 {
                 break;
             }
             for seq in value.chunks_exact(8) {
-                if !take(
-                    u64::from_le_bytes(seq.try_into().expect("8 bytes")),
-                    &mut out,
-                ) {
+                let seq = u64::from_le_bytes(seq.try_into().expect("8 bytes"));
+                // After a crash, a chunk may be written again under another key: skip repeats.
+                if last.is_some_and(|l| seq <= l) {
+                    continue;
+                }
+                last = Some(seq);
+                if seq >= below || out.len() >= limit {
                     return Ok(out);
                 }
-            }
-        }
-        for &seq in memory.lists.get(subject).into_iter().flatten() {
-            if !take(seq, &mut out) {
-                break;
+                if seq >= from {
+                    out.push(seq);
+                }
             }
         }
         Ok(out)
     }
 }
 
-/// Writes every in-memory list as a chunk and moves the mark to `mark`.
+/// Writes every in-memory list as a chunk and moves the mark to `mark`; the lists go to
+/// `writing` until they are written.
 fn persist_all(memory: &mut Memory, writes: &mut Vec<(Vec<u8>, Vec<u8>)>, mark: u64) {
-    for (subject, list) in memory.lists.drain() {
+    let Memory { lists, writing, .. } = memory;
+    for (subject, mut list) in lists.drain() {
         if let Some(&first) = list.first() {
             writes.push((keys::subject(&subject, first), chunk_value(&list)));
+            writing.entry(subject).or_default().append(&mut list);
         }
     }
     writes.push((keys::INDEXED.to_vec(), mark.to_le_bytes().to_vec()));
@@ -272,5 +334,135 @@ pub(crate) fn index_loop(index: Arc<Index>, work: Receiver<IndexWork>) {
             return;
         }
         index.works_applied.fetch_add(works, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SUBJECTS: u64 = 61;
+
+    fn subject_of(seq: u64) -> String {
+        format!("person-{}", seq % SUBJECTS)
+    }
+
+    fn work(from: u64, to: u64) -> IndexWork {
+        IndexWork {
+            entries: (from..to).map(|seq| (subject_of(seq), seq)).collect(),
+            upto: to,
+        }
+    }
+
+    fn expected(subject: u64, below: u64) -> Vec<u64> {
+        (subject..below).step_by(SUBJECTS as usize).collect()
+    }
+
+    fn temporary() -> sled::Db {
+        sled::Config::new().temporary(true).open().unwrap()
+    }
+
+    /// Every entry, exactly once, for every subject.
+    #[track_caller]
+    fn all_found(index: &Index, below: u64) {
+        for subject in 0..SUBJECTS {
+            let got = index
+                .lookup(&format!("person-{subject}"), 0, below, usize::MAX)
+                .unwrap();
+            assert_eq!(got, expected(subject, below), "person-{subject}");
+        }
+    }
+
+    /// A persist point taken apart: before, while and after its sled writes, a reader
+    /// finds every entry once, and the lock is free while sled writes.
+    #[test]
+    fn reads_during_a_persist_see_every_entry_once() {
+        let db = temporary();
+        let index = Index::open(&db, 0).unwrap();
+        let end = PERSIST_EVERY + 1000;
+        let writes = index.prepare(work(0, end));
+        assert!(
+            writes.iter().any(|(k, _)| k.as_slice() == keys::INDEXED),
+            "the work crosses a persist point"
+        );
+        // Nothing in sled yet: everything is found in memory.
+        all_found(&index, end);
+        // Half written: the first half is in sled and in memory.
+        let half = writes.len() / 2;
+        index.write(&writes[..half]).unwrap();
+        assert!(
+            index.memory.try_lock().is_ok(),
+            "the lock is free between writes"
+        );
+        all_found(&index, end);
+        index.write(&writes[half..]).unwrap();
+        all_found(&index, end);
+        index.written(end);
+        assert_eq!(index.indexed(), end);
+        all_found(&index, end);
+        // And from a cursor, with a limit, across the sled and memory parts.
+        let got = index.lookup("person-5", 600, end, 3).unwrap();
+        assert_eq!(
+            got,
+            expected(5, end)
+                .into_iter()
+                .filter(|s| *s >= 600)
+                .take(3)
+                .collect::<Vec<_>>()
+        );
+    }
+
+    /// The indexer thread across several persist points while a reader runs: every lookup
+    /// finds exactly the entries below the mark it read first.
+    #[test]
+    fn a_concurrent_reader_sees_every_covered_entry() {
+        let db = temporary();
+        let index = Index::open(&db, 0).unwrap();
+        let end = 3 * PERSIST_EVERY + 77;
+        let (tx, rx) = std::sync::mpsc::sync_channel(INDEX_QUEUE_BATCHES_MAX);
+        let indexer = {
+            let index = index.clone();
+            std::thread::spawn(move || index_loop(index, rx))
+        };
+        let reader = {
+            let index = index.clone();
+            std::thread::spawn(move || {
+                let mut lookups = 0u64;
+                loop {
+                    let covered = index.indexed();
+                    for subject in [0, 17, SUBJECTS - 1] {
+                        let got = index
+                            .lookup(&format!("person-{subject}"), 0, covered, usize::MAX)
+                            .unwrap();
+                        assert_eq!(got, expected(subject, covered), "below {covered}");
+                        lookups += 1;
+                    }
+                    if covered == end {
+                        return lookups;
+                    }
+                }
+            })
+        };
+        let mut from = 0;
+        while from < end {
+            let to = (from + 1500).min(end);
+            tx.send(work(from, to)).unwrap();
+            from = to;
+        }
+        drop(tx);
+        indexer.join().unwrap();
+        assert!(reader.join().unwrap() > 0);
+        assert!(!index.is_broken());
+        all_found(&index, end);
+        // What the persist points wrote is what a restart finds.
+        let mark = u64::from_le_bytes(
+            db.get(keys::INDEXED)
+                .unwrap()
+                .unwrap()
+                .as_ref()
+                .try_into()
+                .unwrap(),
+        );
+        assert_eq!(mark, 3 * PERSIST_EVERY);
     }
 }
