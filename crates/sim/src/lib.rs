@@ -12,6 +12,11 @@
 //! notes are back-entered afterwards.
 //!
 //! Every event passes the care rules: a refused one is a bug in the generator.
+//!
+//! This is not ledger logic: it is a writer like any other, going through
+//! [`careledger_ledger::Ledger`] and its rules. It lives in its own crate so that the
+//! ledger's API is the ledger's alone.
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 
@@ -27,17 +32,17 @@ const VISIT_READ: [Category; 3] = [
 ];
 use chrono::NaiveDate;
 
-use crate::{Command, Ledger, LedgerError};
+use careledger_ledger::{Command, Ledger, LedgerError};
 
 /// A small, fast, deterministic generator (SplitMix64); quality is ample for test data.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Self {
+    fn new(seed: u64) -> Self {
         Rng(seed ^ 0x5DEE_CE66_D1A4_F87B)
     }
-    pub fn next_u64(&mut self) -> u64 {
+    fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -45,14 +50,14 @@ impl Rng {
         z ^ (z >> 31)
     }
     /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
+    fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n
     }
     /// True with probability `per_mille` / 1000.
-    pub fn chance(&mut self, per_mille: u64) -> bool {
+    fn chance(&mut self, per_mille: u64) -> bool {
         self.below(1000) < per_mille
     }
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len() as u64) as usize]
     }
 }
