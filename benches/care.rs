@@ -19,8 +19,8 @@ use careledger_care::policy::{decide, Principal};
 use careledger_care::{
     AdministrationOutcome, Author, CareEvent, Category, Grantee, Meta, Purpose, Role, State, DAY_US,
 };
-use careledger_ledger::simulate::{self, SimConfig};
 use careledger_ledger::Ledger;
+use careledger_sim::SimConfig;
 use careledger_store::{Clock, Store, StoreConfig};
 use chrono::NaiveDate;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -53,7 +53,7 @@ fn simulated_state() -> (State, u64, i64) {
         seed: 1,
         end,
     };
-    let report = simulate::run(&ledger, config, |_, _, _| {}).expect("simulate");
+    let report = careledger_sim::run(&ledger, config, |_, _, _| {}).expect("simulate");
     let state = ledger.read(State::clone).expect("read");
     let end_us = end
         .and_hms_opt(0, 0, 0)

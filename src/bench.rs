@@ -12,8 +12,8 @@ use clap::Subcommand;
 
 use careledger_care::event::{CareStarted, DiaryNote, PersonRegistered, StaffRegistered};
 use careledger_care::{Author, CareEvent, Role};
-use careledger_ledger::simulate::{self, SimConfig};
 use careledger_ledger::{Command, Ledger, LedgerError};
+use careledger_sim::SimConfig;
 
 use crate::cli::{outln, CliError};
 use crate::progress::Progress;
@@ -565,7 +565,7 @@ fn bench_rebuild(
     Store::init(&scratch.0, "bench.careledger/rebuild")?;
     let ledger = Ledger::open(&scratch.0, StoreConfig::default())?;
     let started = Instant::now();
-    let report = simulate::run(
+    let report = careledger_sim::run(
         &ledger,
         SimConfig {
             people,
@@ -580,7 +580,7 @@ fn bench_rebuild(
         "simulate: {} events in {secs:.1} s ({:.0} durable events/s, requests of up to {} events, rules and projections included)",
         report.events,
         report.events as f64 / secs,
-        simulate::REQUEST_COMMANDS_MAX
+        careledger_sim::REQUEST_COMMANDS_MAX
     )?;
     let expected = ledger.read(|s| s.all_pairs())?;
     drop(ledger);

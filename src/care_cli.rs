@@ -9,8 +9,8 @@ use careledger_care::findings::{duration, findings, person_findings_at, Finding}
 use careledger_care::sla::{sla_state, SlaState};
 use careledger_care::state::{format_time, PersonState};
 use careledger_care::{CareEvent, State};
-use careledger_ledger::simulate::{self, SimConfig};
 use careledger_ledger::{Command, Ledger, LedgerError};
+use careledger_sim::SimConfig;
 use careledger_store::{Store, StoreConfig};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
@@ -169,7 +169,7 @@ pub fn simulate(dir: &Path, args: SimulateArgs) -> Result<(), CliError> {
     };
     let started = std::time::Instant::now();
     let mut progress = Progress::new("simulating");
-    let report = simulate::run(&ledger, config, |_, _, events| {
+    let report = careledger_sim::run(&ledger, config, |_, _, events| {
         progress.update(events, events)
     })
     .map_err(|e| {

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use careledger_care::findings::findings;
-use careledger_ledger::simulate::{self, SimConfig, SimReport};
 use careledger_ledger::Ledger;
+use careledger_sim::{SimConfig, SimReport};
 use careledger_store::Store;
 
 use crate::cli::{outln, CliError};
@@ -27,7 +27,7 @@ pub fn fill(dir: &Path) -> Result<(Ledger, SimReport), CliError> {
         seed: SEED,
         end: crate::care_cli::today(),
     };
-    let report = simulate::run(&ledger, config, |_, _, _| {})?;
+    let report = careledger_sim::run(&ledger, config, |_, _, _| {})?;
     Ok((ledger, report))
 }
 

@@ -12,7 +12,6 @@
 #![forbid(unsafe_code)]
 
 pub mod as_of;
-pub mod simulate;
 
 use std::path::Path;
 use std::sync::{Arc, RwLock};

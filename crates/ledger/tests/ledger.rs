@@ -1,11 +1,10 @@
-//! The care ledger end to end: simulated history through the real store, rules enforced in
-//! the appender, projections persisted, reopened and rebuilt.
+//! The care ledger end to end: commands through the real store, rules enforced in the
+//! appender, projections persisted, reopened and checked against the log. A simulated
+//! history through the ledger is `crates/sim/tests/history.rs`.
 
 use careledger_care::event::*;
-use careledger_care::findings::{findings, Rule};
 use careledger_care::types::*;
 use careledger_care::{CareEvent, RuleError};
-use careledger_ledger::simulate::{self, SimConfig, Simulator};
 use careledger_ledger::{CareRefusal, Command, Ledger, LedgerError};
 use careledger_store::{Store, StoreConfig};
 use chrono::NaiveDate;
@@ -17,75 +16,9 @@ fn config() -> StoreConfig {
     }
 }
 
-fn sim(people: u32, days: u32, seed: u64) -> SimConfig {
-    SimConfig {
-        people,
-        days,
-        seed,
-        end: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
-    }
-}
-
 fn new_ledger(dir: &std::path::Path) -> Ledger {
     Store::init(dir, "test.careledger.local/care").unwrap();
     Ledger::open(dir, config()).unwrap()
-}
-
-#[test]
-fn simulator_is_deterministic() {
-    let mut a = Simulator::new(sim(20, 10, 7));
-    let mut b = Simulator::new(sim(20, 10, 7));
-    let mut c = Simulator::new(sim(20, 10, 8));
-    let mut differs = false;
-    for d in 0..10 {
-        let (x, y, z) = (a.day(d), b.day(d), c.day(d));
-        assert_eq!(x, y, "day {d}");
-        differs |= x != z;
-    }
-    assert!(differs, "another seed gives another history");
-}
-
-#[test]
-fn simulated_history_passes_every_rule_and_rebuilds_to_the_same_bytes() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = new_ledger(dir.path());
-    let report = simulate::run(&ledger, sim(30, 40, 1), |_, _, _| {}).unwrap();
-    assert!(report.events > 10_000, "{report:?}");
-    assert_eq!(ledger.store().size(), report.events);
-    let (people, live_pairs) = ledger.read(|s| (s.people.len(), s.all_pairs())).unwrap();
-    assert_eq!(people, 30, "every person registered");
-    // The history holds each kind of finding the monitoring officer looks for.
-    let now = NaiveDate::from_ymd_opt(2026, 11, 1)
-        .unwrap()
-        .and_hms_opt(0, 0, 0)
-        .unwrap()
-        .and_utc()
-        .timestamp_micros();
-    let found = ledger.read(|s| findings(s, now)).unwrap();
-    for rule in [Rule::NoChoicesDiscussion, Rule::RequestBreached] {
-        assert!(
-            found.iter().any(|f| f.rule == rule),
-            "{rule:?} in {} findings",
-            found.len()
-        );
-    }
-    let events = ledger.store().size();
-    drop(ledger);
-
-    // A clean reopen replays nothing, and the stored pairs are the live state.
-    let ledger = Ledger::open(dir.path(), config()).unwrap();
-    assert_eq!(ledger.store().projection_replayed(), 0);
-    let stored = ledger.store().projection_pairs().unwrap();
-    assert_eq!(stored, live_pairs);
-    drop(ledger);
-
-    // Deleted projections are rebuilt from the log, byte for byte.
-    assert!(Store::drop_projections(dir.path()).unwrap() > 0);
-    let ledger = Ledger::open(dir.path(), config()).unwrap();
-    assert_eq!(ledger.store().projection_replayed(), events);
-    assert_eq!(ledger.store().projection_pairs().unwrap(), stored);
-    assert_eq!(ledger.read(|s| s.all_pairs()).unwrap(), stored);
-    ledger.store().verify(|_, _| {}).unwrap();
 }
 
 #[test]
@@ -290,11 +223,11 @@ fn a_dose_race_lets_exactly_one_through() {
 fn the_projections_count_of_events_is_checked_against_the_log_at_open() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = new_ledger(dir.path());
-    let report = simulate::run(&ledger, sim(3, 5, 2), |_, _, _| {}).unwrap();
+    let events = small_history(&ledger);
     drop(ledger);
     // Reopened from its stored pairs and mark: the count agrees.
     let ledger = Ledger::open(dir.path(), config()).unwrap();
-    assert_eq!(ledger.store().size(), report.events);
+    assert_eq!(ledger.store().size(), events);
     drop(ledger);
 
     // A stored count that disagrees with the log is refused, naming both.
@@ -308,19 +241,19 @@ fn the_projections_count_of_events_is_checked_against_the_log_at_open() {
             .expect("the count is stored");
         assert_eq!(
             u64::from_le_bytes(stored.as_ref().try_into().unwrap()),
-            report.events
+            events
         );
         plain
             .raw_db()
-            .insert(&key, &(report.events + 7).to_le_bytes()[..])
+            .insert(&key, &(events + 7).to_le_bytes()[..])
             .unwrap();
         plain.raw_db().flush().unwrap();
     }
     let err = Ledger::open(dir.path(), config()).err().expect("refused");
     let text = err.to_string();
     assert!(
-        text.contains(&format!("reflect {} events", report.events + 7))
-            && text.contains(&format!("holds {}", report.events)),
+        text.contains(&format!("reflect {} events", events + 7))
+            && text.contains(&format!("holds {}", events)),
         "{text}"
     );
 
@@ -334,4 +267,62 @@ fn the_projections_count_of_events_is_checked_against_the_log_at_open() {
     drop(ledger);
     let plain = Store::open(dir.path(), config()).unwrap();
     assert!(plain.raw_db().get(&key).unwrap().is_some());
+}
+
+/// A care worker, a person in care and a few diary notes, in three requests; returns the
+/// number of events.
+fn small_history(ledger: &Ledger) -> u64 {
+    let t = 1_790_000_000_000_000;
+    let p = "person-1";
+    ledger
+        .append(vec![Command::organisation(
+            "rm",
+            t,
+            CareEvent::StaffRegistered(StaffRegistered {
+                staff_id: "cw1".into(),
+                name: "Sam".into(),
+                role: Role::CareWorker,
+            }),
+        )])
+        .unwrap();
+    ledger
+        .append(vec![
+            Command::about(
+                "rm",
+                p,
+                t,
+                CareEvent::PersonRegistered(PersonRegistered {
+                    name: "Ada".into(),
+                    date_of_birth: NaiveDate::from_ymd_opt(1940, 1, 1).unwrap(),
+                    nhs_number: None,
+                    address: "1 Mill Lane".into(),
+                    gp_practice: "Riverside".into(),
+                    allergies: vec![],
+                }),
+            ),
+            Command::about(
+                "rm",
+                p,
+                t,
+                CareEvent::CareStarted(CareStarted {
+                    service: "home care".into(),
+                }),
+            ),
+        ])
+        .unwrap();
+    let notes = (1..=5)
+        .map(|n| {
+            Command::about(
+                "cw1",
+                p,
+                t + n * HOUR_US,
+                CareEvent::DiaryNote(DiaryNote {
+                    author: Author::Staff,
+                    text: format!("Visit {n}: all well."),
+                }),
+            )
+        })
+        .collect();
+    ledger.append(notes).unwrap();
+    ledger.store().size()
 }
