@@ -582,7 +582,7 @@ fn bench_rebuild(
         report.events as f64 / secs,
         careledger_sim::REQUEST_COMMANDS_MAX
     )?;
-    let expected = ledger.read(|s| s.all_pairs())?;
+    let expected = ledger.projection_pairs()?;
     drop(ledger);
     let mut rates = Vec::new();
     for round in 1..=rounds {

@@ -187,11 +187,18 @@ fn a_malformed_line_is_refused_by_number_and_nothing_is_appended() {
         })
     };
     let t = "2025-01-01T00:00:00Z";
+    // Every text and id within its bounds, four bytes a character: the payload as a whole
+    // is past its 64 KiB.
+    let wide = |n: usize| "\u{1D11E}".repeat(n);
     let big_payload = with(
         "a",
-        "staff.registered",
+        "request.received",
         t,
-        &serde_json::json!({"staff_id": "staff:x", "name": "x".repeat(70_010), "role": "CareWorker"}),
+        &serde_json::json!({
+            "request_id": "r-1", "requester": "officer", "organisation": wide(8_000),
+            "people": vec![wide(50); 64], "categories": ["CarePlan"], "description": wide(8_000),
+            "received_at_us": 1_735_689_600_000_000i64, "due_at_us": 1_735_700_000_000_000i64,
+        }),
     )
     .to_string();
     let mut extra_field = with("a", "staff.registered", t, &valid);
@@ -243,7 +250,7 @@ fn a_malformed_line_is_refused_by_number_and_nothing_is_appended() {
         ),
         (
             big_payload,
-            "event 3 (counting non-empty lines) refused: staff.registered: payload is too large",
+            "event 3 (counting non-empty lines) refused: request.received: payload is too large",
         ),
     ];
     for (bad, expected) in cases {

@@ -272,6 +272,18 @@ impl Ledger {
         &self.store
     }
 
+    /// Every pair the care projection would store now, sorted by key: the state's and its
+    /// count of events. What `Store::projection_pairs` must equal once they are written.
+    pub fn projection_pairs(&self) -> Result<Vec<careledger_store::projection::Pair>, LedgerError> {
+        let p = self.projection.read().map_err(|_| LedgerError::Poisoned)?;
+        let mut pairs = p.state.all_pairs();
+        if let Some(events) = p.events {
+            pairs.push((EVENTS_KEY.to_vec(), events.to_le_bytes().to_vec()));
+            pairs.sort();
+        }
+        Ok(pairs)
+    }
+
     /// The care state from the events recorded at or before `at_us` (see [`as_of`]).
     pub fn state_as_of(
         &self,

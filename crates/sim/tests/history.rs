@@ -65,6 +65,7 @@ fn simulated_history_passes_every_rule_and_rebuilds_to_the_same_bytes() {
     expected.push((b"#events".to_vec(), events.to_le_bytes().to_vec()));
     expected.sort();
     assert_eq!(stored, expected);
+    assert_eq!(ledger.projection_pairs().unwrap(), stored);
     drop(ledger);
 
     // Deleted projections are rebuilt from the log, byte for byte.
