@@ -261,78 +261,14 @@ pub async fn record_event(
 ) -> Result<Response, ApiError> {
     let key = key.for_request(&who.id, "POST /v1/events", &body)?;
     let kind = body.kind.as_str();
-    let Some(scope) = CareEvent::scope_of(kind) else {
-        return Err(ApiError::bad_request(
-            "kind",
-            format!("unknown event kind {kind:?}; GET /openapi.json lists them"),
-        ));
-    };
-    if !may_record(who.role, kind) {
-        return Err(ApiError::forbidden(format!(
-            "{} may not record {kind}",
-            who.role.with_article()
-        ))
-        .field("kind"));
-    }
-    if kind == "access.emergency" {
-        return Err(ApiError::bad_request(
-            "kind",
-            "break-glass access is recorded by POST /v1/people/{id}/emergency-access",
-        ));
-    }
-    // JSON Schema counts 30.0 as an integer: so does the API.
-    let mut payload = body.payload;
-    crate::extract::integral_floats_as_integers(&mut payload);
-    let mut tracked = serde_path_to_error::Track::new();
-    let event = CareEvent::deserialize_kind(
-        kind,
-        serde_path_to_error::Deserializer::new(&payload, &mut tracked),
-    )
-    .map_err(|e| {
-        let path = tracked.path().to_string();
-        let field = if path == "." {
-            "payload".to_string()
-        } else {
-            format!("payload.{path}")
-        };
-        ApiError::bad_request(field.clone(), format!("{field}: {e}"))
-    })?;
-    // A back-entry applies its entry as if recorded directly, so the role must be one that
-    // may record the entry's kind itself: otherwise wrapping a grant or a representative's
-    // link in a back-entry would get round `may_record`.
-    if let CareEvent::BackEntered(b) = &event {
-        let entry = b.entry.kind();
-        if !may_record(who.role, entry) {
-            return Err(ApiError::forbidden(format!(
-                "{} may not record {entry}, so may not back-enter it either",
-                who.role.with_article()
-            ))
-            .field("payload.entry"));
-        }
-    }
-    let now = careledger_store::now_us();
+    let scope = recordable_kind(&who, kind)?;
+    let event = payload_event(kind, body.payload)?;
+    check_back_entry_role(&who, &event)?;
     let occurred_at = match &body.occurred_at {
         Some(t) => parse_time("occurred_at", t)?,
-        None => now,
+        None => careledger_store::now_us(),
     };
-    if let Some(subject) = &body.subject {
-        check_subject(subject)?;
-    }
-    match (scope, &body.subject) {
-        (Scope::Person, None) => {
-            return Err(ApiError::bad_request(
-                "subject",
-                format!("{kind} is about a person: name them in subject"),
-            ))
-        }
-        (Scope::Organisation, Some(_)) => {
-            return Err(ApiError::bad_request(
-                "subject",
-                format!("{kind} is about the organisation: leave subject out"),
-            ))
-        }
-        _ => {}
-    }
+    check_subject_for(kind, scope, body.subject.as_deref())?;
     check_on_behalf(&app, &who, body.subject.as_deref(), &event)?;
     if let CareEvent::BackEntered(b) = &event {
         // The entry is applied as if recorded directly: the same checks apply to it.
@@ -358,6 +294,86 @@ pub async fn record_event(
         }),
     )
         .into_response())
+}
+
+/// The scope of `kind`, if it is a kind and `who` may record it through this route.
+fn recordable_kind(who: &Principal, kind: &str) -> Result<Scope, ApiError> {
+    let Some(scope) = CareEvent::scope_of(kind) else {
+        return Err(ApiError::bad_request(
+            "kind",
+            format!("unknown event kind {kind:?}; GET /openapi.json lists them"),
+        ));
+    };
+    if !may_record(who.role, kind) {
+        return Err(ApiError::forbidden(format!(
+            "{} may not record {kind}",
+            who.role.with_article()
+        ))
+        .field("kind"));
+    }
+    if kind == "access.emergency" {
+        return Err(ApiError::bad_request(
+            "kind",
+            "break-glass access is recorded by POST /v1/people/{id}/emergency-access",
+        ));
+    }
+    Ok(scope)
+}
+
+/// The payload as a `kind` event, or a 400 naming the field at fault.
+fn payload_event(kind: &str, mut payload: Value) -> Result<CareEvent, ApiError> {
+    // JSON Schema counts 30.0 as an integer: so does the API.
+    crate::extract::integral_floats_as_integers(&mut payload);
+    let mut tracked = serde_path_to_error::Track::new();
+    CareEvent::deserialize_kind(
+        kind,
+        serde_path_to_error::Deserializer::new(&payload, &mut tracked),
+    )
+    .map_err(|e| {
+        let path = tracked.path().to_string();
+        let field = if path == "." {
+            "payload".to_string()
+        } else {
+            format!("payload.{path}")
+        };
+        ApiError::bad_request(field.clone(), format!("{field}: {e}"))
+    })
+}
+
+/// A back-entry applies its entry as if recorded directly, so the role must be one that
+/// may record the entry's kind itself: otherwise wrapping a grant or a representative's
+/// link in a back-entry would get round `may_record`.
+fn check_back_entry_role(who: &Principal, event: &CareEvent) -> Result<(), ApiError> {
+    let CareEvent::BackEntered(b) = event else {
+        return Ok(());
+    };
+    let entry = b.entry.kind();
+    if may_record(who.role, entry) {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(format!(
+        "{} may not record {entry}, so may not back-enter it either",
+        who.role.with_article()
+    ))
+    .field("payload.entry"))
+}
+
+/// A subject exactly when `kind` is about a person, and one the envelope can hold.
+fn check_subject_for(kind: &str, scope: Scope, subject: Option<&str>) -> Result<(), ApiError> {
+    if let Some(subject) = subject {
+        check_subject(subject)?;
+    }
+    match (scope, subject) {
+        (Scope::Person, None) => Err(ApiError::bad_request(
+            "subject",
+            format!("{kind} is about a person: name them in subject"),
+        )),
+        (Scope::Organisation, Some(_)) => Err(ApiError::bad_request(
+            "subject",
+            format!("{kind} is about the organisation: leave subject out"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A person id as the envelope will hold it: not empty, no control characters, at most

@@ -39,6 +39,14 @@ impl State {
     pub fn apply(&mut self, meta: &Meta<'_>, event: &CareEvent) -> Result<(), RuleError> {
         self.check(meta, event)?;
         self.mutate(meta, event);
+        // The pair of every bound the rules enforce: after an accepted event the lists it
+        // can grow are within them. (Debug builds only: a ledger written before a bound
+        // existed may hold more, and stays readable and writable.)
+        debug_assert!(
+            self.bounds_hold(meta.subject),
+            "an accepted {} left a list past its bound",
+            event.kind()
+        );
         Ok(())
     }
 

@@ -426,6 +426,24 @@ impl State {
         self.people.get(id)
     }
 
+    /// Whether `subject`'s lists, and the organisation's, are within their bounds.
+    pub fn bounds_hold(&self, subject: Option<&str>) -> bool {
+        let organisation = self.partners.len() <= PARTNERS_MAX;
+        let person = subject.and_then(|s| self.people.get(s)).is_none_or(|p| {
+            p.open_visits.len() <= OPEN_VISITS_MAX
+                && p.grants.len() <= GRANTS_MAX
+                && p.representatives.len() <= REPRESENTATIVES_MAX
+                && p.medicines.values().filter(|m| m.stopped.is_none()).count()
+                    <= ACTIVE_MEDICINES_MAX
+                && p.medicines.len() <= MEDICINES_MAX
+                && p.plan_versions.len() <= PLAN_VERSIONS_KEPT
+                && p.emergencies.len() <= RECENT_MAX
+                && p.format_mismatches.len() <= RECENT_MAX
+                && p.open_requests.len() <= OPEN_REQUESTS_PER_PERSON_MAX
+        });
+        organisation && person
+    }
+
     /// Every table, for what is done to all of them alike.
     fn tables(&self) -> [&dyn Tracked; 5] {
         [
