@@ -15,6 +15,8 @@ use crate::progress::Progress;
 pub const EXIT_ERROR: u8 = 1;
 /// Exit code when a ledger fails verification.
 pub const EXIT_VERIFY_FAILED: u8 = 3;
+/// The ledger's store is damaged: restore it from a backup (docs/OPERATIONS.md).
+pub const EXIT_DAMAGED: u8 = 4;
 
 #[derive(Parser)]
 #[command(
@@ -235,10 +237,22 @@ impl<E: std::fmt::Display + 'static> From<E> for CliError {
         let closed = (&e as &dyn std::any::Any)
             .downcast_ref::<std::io::Error>()
             .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe);
+        let any = &e as &dyn std::any::Any;
+        let damaged = matches!(
+            any.downcast_ref::<careledger_store::StoreError>(),
+            Some(careledger_store::StoreError::Damaged { .. })
+        ) || matches!(
+            any.downcast_ref::<careledger_ledger::LedgerError>(),
+            Some(careledger_ledger::LedgerError::Store(
+                careledger_store::StoreError::Damaged { .. }
+            ))
+        );
         CliError {
             message: e.to_string(),
             code: if closed {
                 CliError::OUTPUT_CLOSED
+            } else if damaged {
+                EXIT_DAMAGED
             } else {
                 EXIT_ERROR
             },

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{err, ok};
+use common::{careledger, err, ok};
 
 use std::path::Path;
 
@@ -534,4 +534,98 @@ fn verify_names_an_altered_event_and_exits_3() {
         "{message}"
     );
     assert_eq!(message.lines().count(), 1, "{message}");
+}
+
+/// A copy of the folder `from` at `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Whatever is wrong with the store's files, opening says so in one line and exits 4:
+/// never a panic, never a backtrace, never data served from them.
+#[test]
+fn a_damaged_store_is_one_line_and_exit_4_never_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = init(tmp.path());
+    ok(&["append", "--data", &good], Some(&staff_lines(0, 3_000)));
+    let other = {
+        let dir = tmp.path().join("other");
+        std::fs::create_dir_all(&dir).unwrap();
+        let data = init(&dir);
+        ok(&["append", "--data", &data], Some(&staff_lines(0, 5)));
+        data
+    };
+    let db_of = |data: &Path| data.join("sled").join("db");
+    let len = std::fs::metadata(db_of(Path::new(&good))).unwrap().len();
+    type Damage = Box<dyn Fn(&Path)>;
+    let truncate = |to: u64| -> Damage {
+        Box::new(move |data: &Path| {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(data.join("sled").join("db"))
+                .unwrap();
+            f.set_len(to).unwrap();
+        })
+    };
+    let other_db = db_of(Path::new(&other));
+    let damages: Vec<(&str, Damage)> = vec![
+        ("truncated to nothing", truncate(0)),
+        ("truncated to a quarter", truncate(len / 4)),
+        ("truncated to half", truncate(len / 2)),
+        (
+            "zeroed",
+            Box::new(move |data: &Path| {
+                std::fs::write(data.join("sled").join("db"), vec![0u8; len as usize]).unwrap()
+            }),
+        ),
+        (
+            "deleted",
+            Box::new(|data: &Path| std::fs::remove_file(data.join("sled").join("db")).unwrap()),
+        ),
+        (
+            "another ledger's",
+            Box::new(move |data: &Path| {
+                std::fs::copy(&other_db, data.join("sled").join("db")).unwrap();
+            }),
+        ),
+    ];
+    for (n, (what, damage)) in damages.iter().enumerate() {
+        let data = tmp.path().join(format!("damaged-{n}"));
+        copy_dir(Path::new(&good), &data);
+        damage(&data);
+        let data = data.to_str().unwrap();
+        // A cut that left every record in place is no damage: then the ledger opens with
+        // all of its events, never with fewer.
+        let out = careledger(&["verify", "--data", data], None);
+        if out.status.success() && what.starts_with("truncated") && what != &"truncated to nothing"
+        {
+            let said = String::from_utf8_lossy(&out.stdout);
+            assert!(said.starts_with("verified 3000 events"), "{what}: {said}");
+            continue;
+        }
+        for verb in [
+            &["verify", "--data", data][..],
+            &["log", "--data", data, "--limit", "1"][..],
+        ] {
+            let (code, message) = err(verb, None);
+            assert_eq!(code, 4, "{what}, {verb:?}: {message}");
+            assert!(
+                message.contains("is damaged") && message.contains("docs/OPERATIONS.md"),
+                "{what}, {verb:?}: {message}"
+            );
+            assert_eq!(message.lines().count(), 1, "{what}, {verb:?}: {message}");
+            assert!(!message.contains("panicked"), "{what}: {message}");
+        }
+    }
+    // The undamaged ledger still opens.
+    ok(&["verify", "--data", &good], None);
 }

@@ -28,8 +28,10 @@
 mod appender;
 pub mod barrier;
 pub mod baseline;
+mod damage;
 mod index;
 pub mod keys;
+mod mark;
 pub mod projection;
 mod proofs;
 mod reads;
@@ -51,6 +53,7 @@ use careledger_log::{Checkpoint, CheckpointError, NoteError, NoteSigner, NoteVer
 use tokio::sync::oneshot;
 
 pub use keys::Head;
+pub use mark::MARK_FILE;
 pub use projection::{Projection, ProjectionHandle, Refusal};
 pub(crate) use proofs::{NodeCache, SledNodes};
 pub(crate) use reads::{checked_record, read_checkpoints, Events, EventsError};
@@ -217,6 +220,14 @@ pub enum StoreError {
     Checkpoint(#[from] CheckpointError),
     #[error("ledger is inconsistent: {0}")]
     Corrupt(String),
+    /// Opening found the store's files damaged (truncated, zeroed, deleted, another
+    /// ledger's, or refused by the storage engine): nothing was served from them.
+    #[error(
+        "the ledger store in {} is damaged ({reason}): restore it from a backup, see \
+         docs/OPERATIONS.md",
+        dir.display()
+    )]
+    Damaged { dir: PathBuf, reason: String },
     #[error("event {seq} does not exist (the log has {size} events)")]
     NoSuchEvent { seq: u64, size: u64 },
     #[error("tree size {size} is larger than the log ({current} events)")]
@@ -339,6 +350,21 @@ impl Drop for Inner {
                 let _ = handle.join();
             }
         }
+        // The appender and syncer have stopped: every event up to the published size is
+        // durable. Mark it, so that a later open can tell a store sled rolled back.
+        let size = self.size.load(Ordering::Acquire);
+        if size > 0 {
+            if let Ok(range) = merkle::CompactRange::<Blake3Hasher>::from_source(
+                &SledNodes::new(&self.db, None),
+                size,
+            ) {
+                if let Err(e) = mark::write(&self.dir, size, &range.root()) {
+                    // The next open checks against the previous mark, which is never
+                    // ahead of what is durable.
+                    tracing::warn!(dir = %self.dir.display(), error = %e, "the durable mark could not be written");
+                }
+            }
+        }
     }
 }
 
@@ -454,52 +480,38 @@ impl Store {
         Self::open_inner(dir, config, Some(projection), &mut progress)
     }
 
+    /// Opens the store's files behind the damage boundary (whatever the storage engine or
+    /// the start-up check find wrong with them, a panic inside sled included, is one
+    /// [`StoreError::Damaged`] naming the folder, never a panic), then catches the
+    /// projection up.
     fn open_inner(
         dir: &Path,
         config: StoreConfig,
         projection: Option<ProjectionHandle>,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Self, StoreError> {
-        if !dir.join(SLED_DIR).exists() {
-            return Err(StoreError::NotInitialised(dir.to_path_buf()));
-        }
-        config.check()?;
-        let key_path = dir.join(KEY_FILE);
-        let key_text = fs::read_to_string(&key_path).map_err(io_err(&key_path))?;
-        let signer = NoteSigner::parse(&key_text)?;
-        let db = open_db(dir, &config)?;
-        // After a crash sled recovers what reached the file, synced or not. Make it durable
-        // before serving any of it: otherwise a later crash of the machine could take back
-        // events or a checkpoint that this process has already shown or built on.
-        db.flush()?;
-        let mut barrier = barrier::Barrier::new(&dir.join(SLED_DIR)).map_err(io_err(dir))?;
-        barrier.sync().map_err(io_err(dir))?;
-        let text = |key: &[u8]| -> Result<String, StoreError> {
-            let v = db.get(key)?.ok_or_else(|| {
-                StoreError::Corrupt(format!("missing {}", String::from_utf8_lossy(key)))
-            })?;
-            String::from_utf8(v.to_vec()).map_err(|_| {
-                StoreError::Corrupt(format!("{} is not UTF-8", String::from_utf8_lossy(key)))
-            })
+        let damaged = |reason: String| StoreError::Damaged {
+            dir: dir.to_path_buf(),
+            reason,
         };
-        match db.get(keys::FORMAT)?.as_deref() {
-            Some([keys::STORE_FORMAT]) => {}
-            other => {
-                return Err(StoreError::Corrupt(format!(
-                    "store layout version {other:?} is not {}",
-                    keys::STORE_FORMAT
+        let opened = damage::quietly(|| Self::open_files(dir, &config));
+        let (db, mut barrier, signer, head) = match opened {
+            Ok(Ok(files)) => files,
+            Err(panic) => {
+                return Err(damaged(format!(
+                    "the storage engine failed reading it: {panic}"
                 )))
             }
-        }
-        let origin = text(keys::ORIGIN)?;
-        let verifier = NoteVerifier::parse(&text(keys::VERIFIER)?)?;
-        if signer.verifier() != verifier || signer.name() != origin {
-            return Err(StoreError::Corrupt(format!(
-                "signing key {} does not belong to this ledger (its verifier key is {verifier})",
-                signer.verifier()
-            )));
-        }
-        let head = startup_check(&db, &verifier)?;
+            Ok(Err(StoreError::Corrupt(reason))) => return Err(damaged(reason)),
+            Ok(Err(StoreError::Sled(e))) if damage::is_damage(&e) => {
+                return Err(damaged(e.to_string()))
+            }
+            Ok(Err(StoreError::Key(e))) => return Err(damaged(format!("signing key: {e}"))),
+            Ok(Err(StoreError::Checkpoint(e))) => return Err(damaged(format!("checkpoint: {e}"))),
+            Ok(Err(other)) => return Err(other),
+        };
+        let verifier = signer.verifier();
+        let origin = signer.name().to_string();
         let size = Arc::new(AtomicU64::new(head.size));
         let index = index::Index::open(&db, head.size)?;
         let mut projection_replayed = 0;
@@ -541,6 +553,74 @@ impl Store {
                 appender: Mutex::new(Some(handle)),
             }),
         })
+    }
+
+    /// The store's files, opened and checked: sled's tree, the durability barrier, the
+    /// signing key and the head record the start-up check agreed with.
+    fn open_files(
+        dir: &Path,
+        config: &StoreConfig,
+    ) -> Result<(sled::Db, barrier::Barrier, NoteSigner, Head), StoreError> {
+        if !dir.join(SLED_DIR).exists() {
+            return Err(StoreError::NotInitialised(dir.to_path_buf()));
+        }
+        config.check()?;
+        let key_path = dir.join(KEY_FILE);
+        let key_text = fs::read_to_string(&key_path).map_err(io_err(&key_path))?;
+        let signer = NoteSigner::parse(&key_text)?;
+        let db = open_db(dir, config)?;
+        // After a crash sled recovers what reached the file, synced or not. Make it durable
+        // before serving any of it: otherwise a later crash of the machine could take back
+        // events or a checkpoint that this process has already shown or built on.
+        db.flush()?;
+        let mut barrier = barrier::Barrier::new(&dir.join(SLED_DIR)).map_err(io_err(dir))?;
+        barrier.sync().map_err(io_err(dir))?;
+        let text = |key: &[u8]| -> Result<String, StoreError> {
+            let v = db.get(key)?.ok_or_else(|| {
+                StoreError::Corrupt(format!("missing {}", String::from_utf8_lossy(key)))
+            })?;
+            String::from_utf8(v.to_vec()).map_err(|_| {
+                StoreError::Corrupt(format!("{} is not UTF-8", String::from_utf8_lossy(key)))
+            })
+        };
+        match db.get(keys::FORMAT)?.as_deref() {
+            Some([keys::STORE_FORMAT]) => {}
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "store layout version {other:?} is not {}",
+                    keys::STORE_FORMAT
+                )))
+            }
+        }
+        let origin = text(keys::ORIGIN)?;
+        let verifier = NoteVerifier::parse(&text(keys::VERIFIER)?)?;
+        if signer.verifier() != verifier || signer.name() != origin {
+            return Err(StoreError::Corrupt(format!(
+                "signing key {} does not belong to this ledger (its verifier key is {verifier})",
+                signer.verifier()
+            )));
+        }
+        let head = startup_check(&db, &verifier)?;
+        // Fewer events than were durable when the store was last closed, or others: sled
+        // recovered an older state from damaged files.
+        if let Some((size, root)) = mark::read(dir).map_err(StoreError::Corrupt)? {
+            if head.size < size {
+                return Err(StoreError::Corrupt(format!(
+                    "it holds {} events, but {size} were durable when it was last closed",
+                    head.size
+                )));
+            }
+            let stored = merkle::CompactRange::<Blake3Hasher>::from_source(
+                &SledNodes::new(&db, None),
+                size,
+            )?;
+            if stored.root() != root {
+                return Err(StoreError::Corrupt(format!(
+                    "its first {size} events are not the ones it held when it was last closed"
+                )));
+            }
+        }
+        Ok((db, barrier, signer, head))
     }
 
     pub fn dir(&self) -> &Path {

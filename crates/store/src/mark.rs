@@ -1,0 +1,62 @@
+//! The durable mark: a small file beside sled's, `durable.mark`, holding the size and root
+//! of the log when the store was last closed, with every event up to it durable.
+//!
+//! sled recovers a damaged file to the last state it can read, which may be an older one:
+//! a `db` file cut to half its length opened as a ledger of no events, and verified.
+//! Nothing inside sled can tell that from a new ledger, so the mark lives outside it: at
+//! open, a store that holds fewer events than the mark, or other ones, is damaged.
+//!
+//! Written at close, after the appender and syncer have stopped (so every event up to the
+//! published size is durable): a new file, fsync, rename over the old one, fsync of the
+//! folder. A crash leaves the previous mark, which is never ahead of what is durable. A
+//! ledger with no mark (new, or from before the mark) is opened as before.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use careledger_log::merkle::Hash;
+
+pub const MARK_FILE: &str = "durable.mark";
+const HEADER: &str = "careledger durable mark v1";
+
+pub(crate) fn write(dir: &Path, size: u64, root: &Hash) -> std::io::Result<()> {
+    let tmp = dir.join("durable.mark.new");
+    let mut f = fs::File::create(&tmp)?;
+    writeln!(f, "{HEADER}\nsize {size}\nroot {}", crate::hex(root))?;
+    f.sync_all()?;
+    drop(f);
+    fs::rename(&tmp, dir.join(MARK_FILE))?;
+    fs::File::open(dir)?.sync_all()
+}
+
+/// The mark, if there is one; `Err` names what is wrong with a mark that does not parse.
+pub(crate) fn read(dir: &Path) -> Result<Option<(u64, Hash)>, String> {
+    let text = match fs::read_to_string(dir.join(MARK_FILE)) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{MARK_FILE} cannot be read: {e}")),
+    };
+    let bad = || format!("{MARK_FILE} is damaged");
+    let mut lines = text.lines();
+    if lines.next() != Some(HEADER) {
+        return Err(bad());
+    }
+    let size = lines
+        .next()
+        .and_then(|l| l.strip_prefix("size "))
+        .and_then(|n| n.parse::<u64>().ok())
+        .ok_or_else(bad)?;
+    let hex = lines
+        .next()
+        .and_then(|l| l.strip_prefix("root "))
+        .ok_or_else(bad)?;
+    if hex.len() != 64 {
+        return Err(bad());
+    }
+    let mut root = [0u8; 32];
+    for (i, byte) in root.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(Some((size, root)))
+}
