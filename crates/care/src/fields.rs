@@ -201,24 +201,39 @@ pub const FIELDS: &[Field] = &[
 ];
 
 /// A text with a shape of its own, checked with the field rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct Shape {
     /// A regular expression (ECMA-262, as JSON Schema's `pattern` reads it) for the
     /// shape; the check may ask more than a pattern can say (a check digit).
     pub pattern: &'static str,
     /// What people are told it is.
     pub description: &'static str,
+    /// The check itself.
+    pub check: fn(&str) -> Result<(), RuleError>,
 }
 
 /// NHS numbers: ten digits, spaces allowed between them, the last a modulus 11 check digit.
 pub const NHS_NUMBER: Shape = Shape {
     pattern: "^ *(?:[0-9] *){10}$",
     description: "Ten digits (spaces allowed), the last a modulus 11 check digit.",
+    check: |v| {
+        if valid_nhs_number(v) {
+            Ok(())
+        } else {
+            Err(RuleError::InvalidNhsNumber { value: v.into() })
+        }
+    },
 };
+
+/// Every text with a shape of its own: owner and field, as in [`FIELDS`].
+pub const SHAPES: &[(&str, &str, Shape)] = &[("PersonRegistered", "nhs_number", NHS_NUMBER)];
 
 /// The shape of `owner`'s `field`, if it has one.
 pub fn shape(owner: &str, field: &str) -> Option<&'static Shape> {
-    (owner == "PersonRegistered" && field == "nhs_number").then_some(&NHS_NUMBER)
+    SHAPES
+        .iter()
+        .find(|(o, f, _)| *o == owner && *f == field)
+        .map(|(_, _, s)| s)
 }
 
 /// Whether `value` is an NHS number of [`NHS_NUMBER`]'s shape with a correct check digit.
@@ -536,13 +551,13 @@ impl<'a> ser::Serializer for &'a mut Walk {
         if (applies.required || self.entry || applies.size == Size::Id) && blank(v) {
             return Err(self.missing());
         }
-        if self.field == Some("nhs_number")
-            && self.owner.is("PersonRegistered")
-            && !valid_nhs_number(v)
-        {
-            return Err(Stop::Rule(RuleError::InvalidNhsNumber {
-                value: v.to_string(),
-            }));
+        let shape = self.field.and_then(|field| {
+            SHAPES
+                .iter()
+                .find(|(owner, f, _)| *f == field && self.owner.is(owner))
+        });
+        if let Some((_, _, shape)) = shape {
+            (shape.check)(v).map_err(Stop::Rule)?;
         }
         let max = applies.size.chars_max();
         // Bytes bound characters from above: count only when it could matter.

@@ -102,19 +102,7 @@ fn a_dose_race_lets_exactly_one_through() {
             }),
         ));
     }
-    setup.push(Command::about(
-        "rm",
-        p,
-        t,
-        CareEvent::PersonRegistered(PersonRegistered {
-            name: "Ada".into(),
-            date_of_birth: NaiveDate::from_ymd_opt(1940, 1, 1).unwrap(),
-            nhs_number: None,
-            address: "1 Mill Lane".into(),
-            gp_practice: "Riverside".into(),
-            allergies: vec![],
-        }),
-    ));
+    setup.push(Command::about("rm", p, t, ada()));
     setup.push(Command::about(
         "rm",
         p,
@@ -287,19 +275,7 @@ fn small_history(ledger: &Ledger) -> u64 {
         .unwrap();
     ledger
         .append(vec![
-            Command::about(
-                "rm",
-                p,
-                t,
-                CareEvent::PersonRegistered(PersonRegistered {
-                    name: "Ada".into(),
-                    date_of_birth: NaiveDate::from_ymd_opt(1940, 1, 1).unwrap(),
-                    nhs_number: None,
-                    address: "1 Mill Lane".into(),
-                    gp_practice: "Riverside".into(),
-                    allergies: vec![],
-                }),
-            ),
+            Command::about("rm", p, t, ada()),
             Command::about(
                 "rm",
                 p,
@@ -325,4 +301,16 @@ fn small_history(ledger: &Ledger) -> u64 {
         .collect();
     ledger.append(notes).unwrap();
     ledger.store().size()
+}
+
+/// A person to register in the hand-built histories.
+fn ada() -> CareEvent {
+    CareEvent::PersonRegistered(PersonRegistered {
+        name: "Ada".into(),
+        date_of_birth: NaiveDate::from_ymd_opt(1940, 1, 1).unwrap(),
+        nhs_number: None,
+        address: "1 Mill Lane".into(),
+        gp_practice: "Riverside".into(),
+        allergies: vec![],
+    })
 }

@@ -12,13 +12,15 @@
 //! ledger with no mark (new, or from before the mark) is opened as before.
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use careledger_log::merkle::Hash;
 
 pub const MARK_FILE: &str = "durable.mark";
 const HEADER: &str = "careledger durable mark v1";
+/// Longest mark read.
+const MARK_BYTES_MAX: u64 = 4096;
 
 pub(crate) fn write(dir: &Path, size: u64, root: &Hash) -> std::io::Result<()> {
     let tmp = dir.join("durable.mark.new");
@@ -32,11 +34,16 @@ pub(crate) fn write(dir: &Path, size: u64, root: &Hash) -> std::io::Result<()> {
 
 /// The mark, if there is one; `Err` names what is wrong with a mark that does not parse.
 pub(crate) fn read(dir: &Path) -> Result<Option<(u64, Hash)>, String> {
-    let text = match fs::read_to_string(dir.join(MARK_FILE)) {
-        Ok(t) => t,
+    let file = match fs::File::open(dir.join(MARK_FILE)) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("{MARK_FILE} cannot be read: {e}")),
     };
+    // A mark is three short lines; anything longer is not one.
+    let mut text = String::new();
+    file.take(MARK_BYTES_MAX)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("{MARK_FILE} cannot be read: {e}"))?;
     let bad = || format!("{MARK_FILE} is damaged");
     let mut lines = text.lines();
     if lines.next() != Some(HEADER) {
