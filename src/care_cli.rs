@@ -19,7 +19,7 @@ use crate::cli::{fail, out, outln, CliError};
 use crate::progress::Progress;
 
 pub fn open_ledger(dir: &Path) -> Result<Ledger, CliError> {
-    open_ledger_with(dir, StoreConfig::default())
+    open_ledger_with(dir, crate::cli::store_config())
 }
 
 /// [`open_ledger`] with these settings.
@@ -35,7 +35,7 @@ pub fn open_ledger_with(dir: &Path, config: StoreConfig) -> Result<Ledger, CliEr
 pub fn simulated_clock() -> StoreConfig {
     StoreConfig {
         clock: careledger_store::Clock::Simulated,
-        ..StoreConfig::default()
+        ..crate::cli::store_config()
     }
 }
 

@@ -28,6 +28,58 @@ pub const EXIT_DAMAGED: u8 = 4;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The free-space floor: below this much free space on the ledger's disk, appends
+    /// are refused (HTTP 507) and reads go on. Bytes, or with KiB, MiB or GiB.
+    #[arg(
+        long,
+        global = true,
+        env = "CARELEDGER_FREE_SPACE_FLOOR",
+        default_value = "256MiB",
+        value_parser = parse_bytes,
+        value_name = "SIZE"
+    )]
+    free_space_floor: u64,
+}
+
+/// A size in bytes, as people write it: `268435456`, `256MiB`, `1 GiB`, `512K`.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| {
+        format!("{text:?} is not a size (a number of bytes, or with KiB, MiB, GiB)")
+    })?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" | "kb" => 1 << 10,
+        "m" | "mib" | "mb" => 1 << 20,
+        "g" | "gib" | "gb" => 1 << 30,
+        other => {
+            return Err(format!(
+                "{other:?} is not a unit of size (use KiB, MiB or GiB)"
+            ))
+        }
+    };
+    number
+        .checked_mul(scale)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+/// The free-space floor this run was given.
+static FREE_SPACE_FLOOR: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// The store's settings for this run: the defaults, with the free-space floor given on
+/// the command line.
+pub fn store_config() -> StoreConfig {
+    StoreConfig {
+        free_bytes_min: FREE_SPACE_FLOOR
+            .get()
+            .copied()
+            .unwrap_or(careledger_store::FREE_BYTES_MIN_DEFAULT),
+        ..StoreConfig::default()
+    }
 }
 
 #[derive(Args, Clone)]
@@ -99,10 +151,17 @@ enum Command {
         #[arg(long)]
         raw: bool,
     },
-    /// Recompute every leaf, node and root and check every checkpoint and signature.
+    /// Recompute every leaf, node and root and check every checkpoint and signature, from
+    /// the events file alone: read-only, and safe while the service runs.
     Verify {
         #[command(flatten)]
         data: DataDir,
+        /// A signed checkpoint kept outside the ledger (by the council, a witness, on
+        /// paper): the ledger must hold at least its size, with its root. Repeatable.
+        /// Outside checkpoints are what makes rewritten or deleted history detectable,
+        /// since the signing key lives with the ledger.
+        #[arg(long = "checkpoint", value_name = "FILE")]
+        checkpoints: Vec<PathBuf>,
     },
     /// Write every stored event record to FILE, for verification elsewhere (docs/FORMAT.md).
     Export {
@@ -288,10 +347,11 @@ macro_rules! out {
 pub(crate) use {out, outln};
 
 pub fn open(data: &DataDir) -> Result<Store, StoreError> {
-    Store::open(&data.data, StoreConfig::default())
+    Store::open(&data.data, store_config())
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
+    let _ = FREE_SPACE_FLOOR.set(cli.free_space_floor);
     match cli.command {
         Command::Init { data, origin } => init(&data.data, origin),
         Command::Append { data, file } => crate::care_cli::append(&data.data, file.as_deref()),
@@ -340,7 +400,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Command::Verify { data } => verify(&data),
+        Command::Verify { data, checkpoints } => verify(&data, &checkpoints),
         Command::Export { data, out } => export(&data, &out),
         Command::Demo { data } => crate::demo::run(&data),
         Command::Bench { what } => crate::bench::run(what),
@@ -467,27 +527,106 @@ fn prove(what: Prove) -> Result<(), CliError> {
     Ok(())
 }
 
-fn verify(data: &DataDir) -> Result<(), CliError> {
-    let store = open(data)?;
+/// Most bytes read from a checkpoint file given to `verify --checkpoint`.
+const CHECKPOINT_FILE_BYTES_MAX: u64 = 64 * 1024;
+
+fn verify(data: &DataDir, checkpoint_files: &[PathBuf]) -> Result<(), CliError> {
+    let verify_failed = |message: String| CliError {
+        message: format!("verification failed: {message}"),
+        code: EXIT_VERIFY_FAILED,
+    };
+    // Outside checkpoints are read first: a file that is not a checkpoint is a bad
+    // argument, said before minutes of verification.
+    let mut outside = Vec::new();
+    for path in checkpoint_files {
+        let mut text = String::new();
+        let file =
+            std::fs::File::open(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(file, CHECKPOINT_FILE_BYTES_MAX),
+            &mut text,
+        )
+        .map_err(|e| fail(format!("{}: {e}", path.display())))?;
+        // The size is read before the signature can be checked (the key comes from the
+        // ledger): the second line of a checkpoint's body.
+        let size = text
+            .lines()
+            .nth(1)
+            .and_then(|l| l.parse::<u64>().ok())
+            .ok_or_else(|| {
+                fail(format!(
+                    "{} is not a signed checkpoint (its second line is not a tree size)",
+                    path.display()
+                ))
+            })?;
+        outside.push((path, text, size));
+    }
+    let sizes: Vec<u64> = outside.iter().map(|(_, _, size)| *size).collect();
     let started = std::time::Instant::now();
     let mut progress = Progress::new("verify");
-    let result = store.verify(|done, total| progress.update(done, total));
+    let result = Store::verify_dir_at(&data.data, &sizes, |done, total| {
+        progress.update(done, total)
+    });
     progress.finish();
-    let report = result.map_err(|e| CliError {
-        message: format!("verification failed: {e}"),
-        code: EXIT_VERIFY_FAILED,
-    })?;
+    let report = match result {
+        Ok(report) => report,
+        Err(careledger_store::VerifyFailure::Store(e)) => return Err(e.into()),
+        Err(e) => return Err(verify_failed(e.to_string())),
+    };
+    let verifier = careledger_log::NoteVerifier::parse(&report.verifier)
+        .map_err(|e| verify_failed(format!("the ledger's verifier key: {e}")))?;
+    for (path, text, _) in &outside {
+        let name = path.display();
+        let checkpoint = careledger_log::Checkpoint::open(text, &verifier).map_err(|e| {
+            verify_failed(format!(
+                "checkpoint {name} is not one this ledger signed ({e}); the ledger's key is {}",
+                report.verifier
+            ))
+        })?;
+        let Some((_, root)) = report.roots.iter().find(|(s, _)| *s == checkpoint.size) else {
+            return Err(verify_failed(format!(
+                "checkpoint {name} signs {} events, but the ledger holds only {}: history \
+                 it signed is gone",
+                checkpoint.size, report.events
+            )));
+        };
+        if *root != checkpoint.root {
+            return Err(verify_failed(format!(
+                "checkpoint {name} signs root {} for {} events, but the ledger's first {} \
+                 events have root {}: its history was rewritten",
+                B64.encode(checkpoint.root),
+                checkpoint.size,
+                checkpoint.size,
+                B64.encode(root)
+            )));
+        }
+    }
     let seconds = started.elapsed().as_secs_f64();
     outln!(
-        "verified {} events ({} payloads checked, {} erased) and {} checkpoints; root {} ({:.2} s, {:.0} events/s)",
+        "verified {} events ({} payloads checked) and {} checkpoints; root {} ({:.2} s, {:.0} events/s)",
         report.events,
         report.payloads_checked,
-        report.payloads_erased,
         report.checkpoints,
         B64.encode(report.root),
         seconds,
         report.events as f64 / seconds.max(1e-9)
     )?;
+    outln!("signed by {}", report.verifier)?;
+    if !outside.is_empty() {
+        outln!(
+            "consistent with {} checkpoint{} kept outside the ledger",
+            outside.len(),
+            if outside.len() == 1 { "" } else { "s" }
+        )?;
+    } else {
+        outln!("no outside checkpoint given: the ledger agrees with itself; only a checkpoint kept elsewhere (--checkpoint FILE) shows it was not rewritten")?;
+    }
+    if report.torn_bytes > 0 {
+        outln!(
+            "the events file ends in {} bytes of an interrupted write, which the next open removes",
+            report.torn_bytes
+        )?;
+    }
     Ok(())
 }
 

@@ -469,7 +469,7 @@ class ScanResult:
     __slots__ = ("count", "erased", "leaves", "roots", "raw_checked")
 
 
-def scan_export(buf, stop_sizes, raw_expect, node=blake3_node):
+def scan_export(buf, stop_sizes, raw_expect, node=blake3_node, allow_erased=False):
     """One pass over the export: strict decoding, seq/time/commitment checks, leaf
     hashes (kept in one bytearray) and a compact-range stack for the root.
     stop_sizes: tree sizes whose roots are wanted (snapshotted during the pass).
@@ -588,6 +588,11 @@ def scan_export(buf, stop_sizes, raw_expect, node=blake3_node):
             if b3(salt + buf[pstart:pos]).digest() != commitment:
                 fail(f"event {i}: payload does not match its commitment")
         elif present == 0:
+            # FORMAT.md 5: an erased payload is valid only where an erasure event
+            # authorises it; careledger has none yet, so by default it is a failure.
+            if not allow_erased:
+                fail(f"event {i}: its payload is erased, and no erasure event authorises "
+                     f"that (--allow-erased accepts erased payloads)")
             erased += 1
         else:
             fail(f"event {i}: payload presence byte is {present}, expected 0 or 1")
@@ -752,7 +757,7 @@ def _locate_hint(cons, roots, cp_size) -> str:
 
 
 def verify(export_path, checkpoint_path, key_string, inclusion_paths=(),
-           consistency_paths=(), show_raw_args=(), out=sys.stdout):
+           consistency_paths=(), show_raw_args=(), out=sys.stdout, allow_erased=False):
     t0 = time.monotonic()
     # 1. key
     name, kid, pub, vk = parse_verifier_key(key_string)
@@ -785,7 +790,7 @@ def verify(export_path, checkpoint_path, key_string, inclusion_paths=(),
 
     # 3 + 4. the scan
     buf = open_export(export_path)
-    res = scan_export(buf, wanted, raws)
+    res = scan_export(buf, wanted, raws, allow_erased=allow_erased)
     N = res.count
     for seq in raws:
         if seq >= N:
@@ -1044,13 +1049,15 @@ def self_test(vec_dir: str) -> int:
         note = open(cpf, "rb").read()
         sink = open(os.devnull, "w")
 
-        def run(export_bytes=None, note_bytes=None, key_s=None, incl=(), cons=(), raws=()):
+        def run(export_bytes=None, note_bytes=None, key_s=None, incl=(), cons=(), raws=(),
+                allow_erased=True):
             e2, c2 = os.path.join(td, "e2.bin"), os.path.join(td, "c2.txt")
             with open(e2, "wb") as f:
                 f.write(good if export_bytes is None else export_bytes)
             with open(c2, "wb") as f:
                 f.write(note if note_bytes is None else note_bytes)
-            return verify(e2, c2, key if key_s is None else key_s, incl, cons, raws, out=sink)
+            return verify(e2, c2, key if key_s is None else key_s, incl, cons, raws, out=sink,
+                          allow_erased=allow_erased)
 
         try:
             r = run()
@@ -1058,6 +1065,12 @@ def self_test(vec_dir: str) -> int:
         except VerifyError as e:
             check("sample verifies", False, str(e))
             r = None
+        try:
+            run(allow_erased=False)
+            check("an erased payload fails without --allow-erased", False)
+        except VerifyError as e:
+            check("an erased payload fails without --allow-erased",
+                  "payload is erased" in str(e), str(e))
         # record offsets in the sample
         offs = []
         p = len(EXPORT_MAGIC)
@@ -1211,6 +1224,8 @@ def main(argv=None) -> int:
                     help="JSON line of `careledger prove consistency` (repeatable)")
     ap.add_argument("--show-raw", action="append", default=[], metavar="SEQ=BASE64",
                     help="output of `careledger show --seq SEQ --raw` (repeatable)")
+    ap.add_argument("--allow-erased", action="store_true",
+                    help="accept records whose payload is erased (for ledgers with erasure events)")
     ap.add_argument("--self-test", action="store_true",
                     help="run the RFC 6962 vectors (SHA-256) and the built-in format tests")
     ap.add_argument("--vectors", default=os.path.join(
@@ -1240,7 +1255,8 @@ def main(argv=None) -> int:
             print(f"verify_export: FAIL: key: cannot read {key[1:]}: {e.strerror}", file=sys.stderr)
             return 1
     try:
-        verify(a.export, a.checkpoint, key, a.inclusion, a.consistency, a.show_raw)
+        verify(a.export, a.checkpoint, key, a.inclusion, a.consistency, a.show_raw,
+               allow_erased=a.allow_erased)
     except VerifyError as e:
         print(f"verify_export: FAIL: {e}", file=sys.stderr)
         return 1

@@ -33,6 +33,7 @@ fn problem_response(status: u16) -> Value {
         422 => "A care rule refused the command; nothing was appended",
         429 => "Too many failed sign-in attempts from this client (Retry-After)",
         503 => "The append queue is full, the request timed out or the service is stopping (Retry-After)",
+        507 => "The ledger's disk is below its free-space floor (or full); nothing was written",
         _ => "The service failed; nothing was half-written",
     };
     json!({
@@ -107,7 +108,7 @@ fn operation(
     if doc.auth {
         errors.extend([401, 429]);
     }
-    errors.extend([500, 503]);
+    errors.extend([500, 503, 507]);
     errors.sort_unstable();
     errors.dedup();
     for e in errors {

@@ -88,6 +88,15 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
     }
 
+    /// The disk is too full to write: 507, and nothing was written.
+    pub fn insufficient_storage(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "insufficient-storage",
+            detail,
+        )
+    }
+
     pub fn busy(detail: impl Into<String>) -> Self {
         let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", detail);
         e.retry_after = Some(RETRY_AFTER_SECONDS);
@@ -169,6 +178,7 @@ impl ApiError {
             "method-not-allowed" => "Method not allowed",
             "key-reused" => "The idempotency key was used for another request",
             "undecodable-event" => "A stored event does not decode",
+            "insufficient-storage" => "The ledger's disk is too full to write",
             _ => "The service failed",
         }
     }
@@ -250,6 +260,14 @@ impl From<AppendError> for ApiError {
             }
             // Keys expire with time: the same request succeeds later.
             AppendError::KeysFull { .. } => ApiError::busy(e.to_string()),
+            AppendError::DiskFull { .. } => ApiError::insufficient_storage(e.to_string()),
+            AppendError::WriteFailed(reason) if careledger_store::is_no_space(&reason) => {
+                ApiError::insufficient_storage(format!(
+                    "the disk holding the ledger is full ({reason}); nothing of this request \
+                     was written, and appends are refused until space is freed and the \
+                     service restarted (reads go on)"
+                ))
+            }
             other => ApiError::internal(other.to_string()),
         }
     }

@@ -296,15 +296,13 @@ async fn a_body_that_fails_midway_is_400_and_only_the_limit_is_413() {
 /// Makes event `seq`'s stored payload undecodable (its version byte names no version),
 /// as a bug or damage on disk would, below what the projections were built from.
 fn corrupt_payload(h: &Harness, seq: u64) {
-    use careledger_store::keys;
-    let db = h.app.ledger.store().raw_db();
-    let (key, value, range) = keys::locate(db, seq).unwrap().found(seq).unwrap();
-    let record = keys::split_record(&value[range.clone()]).unwrap();
-    let payload_len = record.payload.unwrap().1.len();
-    let at = range.end - payload_len;
-    let mut value = value.to_vec();
-    value[at] = 0xEE;
-    db.insert(key, value).unwrap();
+    use careledger_store::{keys, tamper};
+    tamper::alter_record_live(h.app.ledger.store(), seq, |record| {
+        let payload_len = keys::split_record(record).unwrap().payload.unwrap().1.len();
+        let at = record.len() - payload_len;
+        record[at] = 0xEE;
+    })
+    .unwrap();
 }
 
 /// A stored event whose payload does not decode is a verification failure, answered 500

@@ -24,6 +24,11 @@ use careledger_store::{
     StoreConfig, StoreError, StoredEvent,
 };
 
+/// The kinds that record a reading of a person's record: the store lets them use its
+/// free-space reserve below the floor, so that records stay readable (every read leaves
+/// one of these) while nothing new can be written.
+pub const RESERVE_KINDS: &[&str] = &["access.read", "access.refused"];
+
 /// Why the care projection refused an event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CareRefusal {
@@ -232,6 +237,8 @@ pub const HISTORY_PAGE_MAX: usize = careledger_store::READ_PAGE_MAX;
 
 impl Ledger {
     /// Opens (and, at start-up, catches up) the ledger at `dir`.
+    /// Opens the care ledger at `dir`. The kinds in [`RESERVE_KINDS`] are given the
+    /// store's free-space reserve, whatever `config` says.
     pub fn open(dir: &Path, config: StoreConfig) -> Result<Self, LedgerError> {
         Self::open_with_progress(dir, config, |_, _| {})
     }
@@ -244,6 +251,12 @@ impl Ledger {
     ) -> Result<Self, LedgerError> {
         let projection = Arc::new(RwLock::new(CareProjection::default()));
         let handle: ProjectionHandle = projection.clone();
+        // Below the free-space floor, records can still be read: the events that record
+        // a reading (or its refusal) may use the reserve.
+        let config = StoreConfig {
+            reserve_kinds: RESERVE_KINDS.iter().map(|k| k.to_string()).collect(),
+            ..config
+        };
         let store = Store::open_with_projection_progress(dir, config, handle, progress)?;
         {
             // The projection's own count against the log: a stored projection that does

@@ -1,15 +1,22 @@
-//! The single writer, in two threads.
+//! The single writer, in three threads.
 //!
 //! The appender batches queued requests (group commit), assigns sequence numbers and
-//! recorded-at, extends the tree and applies everything as one atomic sled batch. It then
-//! hands the batch's answers to the syncer and goes on with the next batch: its own work is
-//! CPU only. The syncer flushes sled's log (which covers every batch applied so far) and
-//! runs the durability barrier, once for all the batches waiting, and only then answers
-//! their callers, in order. Overlapping the disk work of one batch with the building of the
-//! next is what lets a single writer keep up with many callers.
+//! recorded-at, extends the tree, writes the batch's frames (chunks of event records,
+//! request keys, a checkpoint) to the end of the events file in one write, and applies
+//! what is derived from them (chunk locations, keys, checkpoints, the projection's changes,
+//! the `mlogged` mark) as one atomic sled batch. It then hands the batch's answers to the
+//! syncer and goes on with the next batch: its own work is CPU and one `write`. The syncer
+//! syncs the events file (`fdatasync`, which covers every batch written so far), once for
+//! all the batches waiting, and only then answers their callers, in order. The flusher
+//! writes sled's state out once a second, off the acknowledgement path: sled is derived,
+//! so its flush is only what keeps a restart's catching up short.
 //!
-//! After a failed write or barrier every later request is refused: what sled holds in
-//! memory can no longer be trusted to match what is on disk.
+//! Before a batch is built, free space is checked against the floor: below it the batch's
+//! requests are refused ([`AppendError::DiskFull`]) and nothing of them is written.
+//!
+//! After a failed write, sync or sled write every later request is refused: what the
+//! appender holds in memory can no longer be trusted to match what is on disk. The next
+//! open recovers from the events file.
 //!
 //! With a projection, the appender holds its write lock while it builds a batch, checks
 //! and applies each request's events (all or nothing per request, see
@@ -25,12 +32,15 @@ use careledger_log::envelope::{Envelope, FORMAT_VERSION, SALT_LEN};
 use careledger_log::merkle::{Blake3Hasher, CompactRange, Hash, TreeHasher};
 use careledger_log::{Checkpoint, NoteSigner};
 
-use crate::barrier::Barrier;
+use crate::events_log::{encode_frame, EventsLog, FrameKind};
+use crate::fault::{self, Faults, Step};
 use crate::index::{index_loop, IndexWork, INDEX_QUEUE_BATCHES_MAX};
-use crate::keys::{self, Head};
+use crate::keys::{self, ChunkAt, Head, Logged};
 use crate::projection::{self, ProjectionHandle};
 use crate::request_keys::{Found, Keys, RequestKey};
-use crate::{now_us, AppendError, Prepared, Receipt, Request, SledNodes, StoreConfig, StoreError};
+use crate::{
+    now_us, AppendError, Prepared, Receipt, Request, StoreConfig, StoreError, StoredNodes,
+};
 
 type AppendReply = tokio::sync::oneshot::Sender<Result<Vec<Receipt>, AppendError>>;
 type CheckpointReply = tokio::sync::oneshot::Sender<Result<String, AppendError>>;
@@ -44,9 +54,14 @@ const DISK_POLL: std::time::Duration = std::time::Duration::from_micros(50);
 /// Longest an appender lingers for writers of the previous batch to come back.
 const LINGER_MAX: std::time::Duration = std::time::Duration::from_micros(500);
 
+/// How often the flusher writes sled's state out.
+const SLED_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// An applied batch: who to answer once it is durable.
 struct Applied {
     size: u64,
+    /// The events file's length once this batch's frames are in it.
+    log_end: u64,
     appends: Vec<(AppendReply, Vec<Receipt>)>,
     checkpoint: Option<(CheckpointReply, String)>,
 }
@@ -79,6 +94,11 @@ impl Failure {
 
 pub(crate) struct Appender {
     db: sled::Db,
+    log: Arc<EventsLog>,
+    /// Where the next frame goes in the events file.
+    log_end: u64,
+    /// The ledger's folder, whose file system's free space is checked.
+    dir: std::path::PathBuf,
     signer: NoteSigner,
     range: CompactRange<Blake3Hasher>,
     last_recorded_at_us: i64,
@@ -88,6 +108,9 @@ pub(crate) struct Appender {
     failure: Failure,
     to_syncer: Option<SyncSender<Applied>>,
     syncer: Option<std::thread::JoinHandle<()>>,
+    /// Dropping it stops the flusher, after a last flush.
+    to_flusher: Option<SyncSender<()>>,
+    flusher: Option<std::thread::JoinHandle<()>>,
     to_indexer: Option<SyncSender<IndexWork>>,
     indexer: Option<std::thread::JoinHandle<()>>,
     /// Batches handed to the syncer, and how many of them it has finished.
@@ -107,15 +130,14 @@ type Append = (Vec<Prepared>, Option<RequestKey>, AppendReply);
 
 impl Appender {
     pub(crate) fn new(
-        db: sled::Db,
-        barrier: Barrier,
+        (db, log, dir): (sled::Db, Arc<EventsLog>, std::path::PathBuf),
         signer: NoteSigner,
-        head: Head,
+        (head, log_end): (Head, u64),
         last_checkpoint_size: Option<u64>,
         config: StoreConfig,
-        (size, index): (Arc<AtomicU64>, Arc<crate::index::Index>),
+        (size, durable_bytes, index): (Arc<AtomicU64>, Arc<AtomicU64>, Arc<crate::index::Index>),
     ) -> Result<Self, StoreError> {
-        let range = CompactRange::from_source(&SledNodes::new(&db, None), head.size)?;
+        let range = CompactRange::from_source(&StoredNodes::new(&db, &log, None), head.size)?;
         let request_keys = Keys::load(&db).map_err(StoreError::Corrupt)?;
         assert_eq!(
             range.root(),
@@ -126,12 +148,32 @@ impl Appender {
         let (to_syncer, from_appender) = sync_channel(APPLIED_BATCHES_MAX);
         let synced_batches = Arc::new(AtomicU64::new(0));
         let syncer = {
-            let (db, failure, synced) = (db.clone(), failure.clone(), synced_batches.clone());
+            let (log, failure, synced) = (log.clone(), failure.clone(), synced_batches.clone());
+            let faults = config.faults.clone();
             std::thread::Builder::new()
                 .name("careledger-syncer".into())
-                .spawn(move || sync_loop(db, barrier, from_appender, size, synced, failure))
+                .spawn(move || {
+                    sync_loop(
+                        (log, faults),
+                        from_appender,
+                        (size, durable_bytes),
+                        synced,
+                        failure,
+                    )
+                })
                 .map_err(|source| StoreError::Io {
                     path: "careledger-syncer thread".into(),
+                    source,
+                })?
+        };
+        let (to_flusher, flusher_stop) = sync_channel(1);
+        let flusher = {
+            let (db, failure, faults) = (db.clone(), failure.clone(), config.faults.clone());
+            std::thread::Builder::new()
+                .name("careledger-flusher".into())
+                .spawn(move || flush_loop((db, faults), flusher_stop, failure))
+                .map_err(|source| StoreError::Io {
+                    path: "careledger-flusher thread".into(),
                     source,
                 })?
         };
@@ -148,6 +190,9 @@ impl Appender {
         };
         Ok(Self {
             db,
+            log,
+            log_end,
+            dir,
             signer,
             range,
             last_recorded_at_us: head.last_recorded_at_us,
@@ -157,6 +202,8 @@ impl Appender {
             failure,
             to_syncer: Some(to_syncer),
             syncer: Some(syncer),
+            to_flusher: Some(to_flusher),
+            flusher: Some(flusher),
             to_indexer: Some(to_indexer),
             indexer: Some(indexer),
             applied_batches: 0,
@@ -272,6 +319,11 @@ impl Appender {
         if let Some(syncer) = self.syncer.take() {
             let _ = syncer.join();
         }
+        // The flusher writes sled out a last time and stops.
+        self.to_flusher.take();
+        if let Some(flusher) = self.flusher.take() {
+            let _ = flusher.join();
+        }
     }
 
     /// Applies one batch (and a checkpoint, if due or asked for), then hands the answers to
@@ -287,6 +339,12 @@ impl Appender {
             if let Some(reply) = checkpoint {
                 let _ = reply.send(Err(AppendError::WriteFailed(reason)));
             }
+            return;
+        }
+        // Below the free-space floor nothing is built: the requests are refused as they
+        // are, and the next batch looks again. A checkpoint alone is a few hundred bytes.
+        let appends = self.refuse_below_floor(appends);
+        if appends.is_empty() && checkpoint.is_none() {
             return;
         }
         // One write lock for the whole batch: every check runs serialised with the append.
@@ -309,6 +367,7 @@ impl Appender {
             }
         };
         let mut batch = sled::Batch::default();
+        let mut frames = Vec::new();
         let mut chunk = keys::ChunkBuilder::new(self.range.size());
         let mut index = Vec::new();
         let mut answers = Vec::with_capacity(appends.len());
@@ -366,11 +425,15 @@ impl Appender {
             }
             let receipts: Vec<Receipt> = built
                 .into_iter()
-                .map(|event| self.stage(&mut batch, &mut chunk, &mut index, event))
+                .map(|event| self.stage((&mut batch, &mut frames), &mut chunk, &mut index, event))
                 .collect();
             if let Some(k) = key {
-                self.request_keys
-                    .stage(&mut batch, k, self.last_recorded_at_us, &receipts);
+                self.request_keys.stage(
+                    (&mut batch, &mut frames),
+                    k,
+                    self.last_recorded_at_us,
+                    &receipts,
+                );
             }
             answers.push((reply, receipts));
         }
@@ -379,8 +442,7 @@ impl Appender {
             return;
         }
         if !chunk.is_empty() {
-            let (key, value) = chunk.finish();
-            batch.insert(&key, value);
+            self.close_chunk((&mut batch, &mut frames), chunk);
         }
         // The projection's changes go with the batch that takes the log far enough past
         // the last time they were written.
@@ -414,19 +476,43 @@ impl Appender {
             let due = size - self.last_checkpoint_size.unwrap_or(0)
                 >= self.config.checkpoint_every_events;
             if grown && (checkpoint.is_some() || due) {
-                note = Some(self.stage_checkpoint(&mut batch, head)?);
+                note = Some(self.stage_checkpoint((&mut batch, &mut frames), head)?);
             } else if checkpoint.is_some() {
                 note = Some(self.stored_checkpoint(size)?);
             }
-            if !answers.is_empty() {
-                batch.insert(keys::HEAD, &head.encode()[..]);
+            // The record of truth first: the frames, in one write at the end of the file.
+            // A failure here, or a crash, leaves at most a torn last frame, which the next
+            // open removes; nothing derived from the batch is in sled yet.
+            if !frames.is_empty() {
+                let end = self.log_end + frames.len() as u64;
+                fault::write_at(
+                    self.config.faults.as_deref(),
+                    Step::LogWrite,
+                    self.log.file(),
+                    &frames,
+                    self.log_end,
+                )
+                .map_err(|e| format!("writing the events file failed: {e}"))?;
+                self.log_end = end;
             }
-            self.db.apply_batch(batch).map_err(|e| e.to_string())?;
+            batch.insert(
+                keys::LOGGED,
+                &Logged {
+                    offset: self.log_end,
+                    size,
+                }
+                .encode()[..],
+            );
+            fault::check(self.config.faults.as_deref(), Step::SledApply)
+                .map_err(|e| format!("writing the derived state failed: {e}"))?;
+            self.db
+                .apply_batch(batch)
+                .map_err(|e| format!("writing the derived state failed: {e}"))?;
             // Assertion: the tree the stored nodes make is the one in memory (O(log n)
-            // reads, mostly from sled's cache), before anything of the batch is answered.
+            // reads, mostly from the page cache), before anything of the batch is answered.
             if !answers.is_empty() {
                 let stored = CompactRange::<Blake3Hasher>::from_source(
-                    &SledNodes::new(&self.db, None),
+                    &StoredNodes::new(&self.db, &self.log, None),
                     size,
                 )
                 .map_err(|e| format!("the stored tree of {size} cannot be read: {e}"))?;
@@ -451,6 +537,7 @@ impl Appender {
                 }
                 let applied = Applied {
                     size,
+                    log_end: self.log_end,
                     appends: answers,
                     checkpoint: checkpoint.zip(note),
                 };
@@ -536,7 +623,7 @@ impl Appender {
     /// index work. Events must come in the order [`Appender::build`] numbered them.
     fn stage(
         &mut self,
-        batch: &mut sled::Batch,
+        (batch, frames): (&mut sled::Batch, &mut Vec<u8>),
         chunk: &mut keys::ChunkBuilder,
         index: &mut Vec<(String, u64)>,
         event: Built,
@@ -558,8 +645,8 @@ impl Appender {
             });
         chunk.push(&bytes, &nodes, &salt, &payload);
         if chunk.is_full() {
-            let (key, value) = std::mem::replace(chunk, keys::ChunkBuilder::new(seq + 1)).finish();
-            batch.insert(&key, value);
+            let full = std::mem::replace(chunk, keys::ChunkBuilder::new(seq + 1));
+            self.close_chunk((batch, frames), full);
         }
         if let Some(subject) = envelope.subject {
             index.push((subject, seq));
@@ -569,6 +656,54 @@ impl Appender {
             recorded_at_us: envelope.recorded_at_us,
             replayed: false,
         }
+    }
+
+    /// Adds a chunk's frame to the batch's frames and its location to sled's batch.
+    fn close_chunk(
+        &self,
+        (batch, frames): (&mut sled::Batch, &mut Vec<u8>),
+        chunk: keys::ChunkBuilder,
+    ) {
+        let (first, value) = chunk.finish();
+        let offset = self.log_end + frames.len() as u64;
+        let len = encode_frame(frames, FrameKind::Events, first, &value) as u32;
+        batch.insert(
+            &keys::chunk_at(first),
+            &ChunkAt { offset, len }.encode()[..],
+        );
+    }
+
+    /// Answers the requests that free space does not allow (below the floor, or for
+    /// reserve kinds below the reserve) with [`AppendError::DiskFull`]; returns the rest.
+    fn refuse_below_floor(&self, appends: Vec<Append>) -> Vec<Append> {
+        if appends.is_empty() {
+            return appends;
+        }
+        let floor = self.config.free_bytes_min;
+        let free = match fault::free_bytes(self.config.faults.as_deref(), &self.dir) {
+            Ok(free) if free < floor => free,
+            Ok(_) => return appends,
+            // A file system that cannot say: the write itself will tell.
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "free space could not be read");
+                return appends;
+            }
+        };
+        let reserve = self.config.free_bytes_reserve;
+        let mut kept = Vec::with_capacity(appends.len());
+        for (events, key, reply) in appends {
+            let reserved = !self.config.reserve_kinds.is_empty()
+                && events
+                    .iter()
+                    .all(|e| self.config.reserve_kinds.contains(&e.kind));
+            if reserved && free >= reserve {
+                kept.push((events, key, reply));
+            } else {
+                let floor = if reserved { reserve } else { floor };
+                let _ = reply.send(Err(AppendError::DiskFull { free, floor }));
+            }
+        }
+        kept
     }
 
     /// On stop: writes the projection's remaining changes and the mark for the whole log,
@@ -602,6 +737,7 @@ impl Appender {
             if to_syncer
                 .send(Applied {
                     size,
+                    log_end: self.log_end,
                     appends: Vec::new(),
                     checkpoint: None,
                 })
@@ -616,7 +752,11 @@ impl Appender {
         self.synced_batches.load(Ordering::Acquire) < self.applied_batches
     }
 
-    fn stage_checkpoint(&self, batch: &mut sled::Batch, head: Head) -> Result<String, String> {
+    fn stage_checkpoint(
+        &self,
+        (batch, frames): (&mut sled::Batch, &mut Vec<u8>),
+        head: Head,
+    ) -> Result<String, String> {
         // One tree, one signer, sizes only growing: no two checkpoints can disagree.
         if let Some(last) = self.last_checkpoint_size {
             assert!(
@@ -631,6 +771,7 @@ impl Appender {
         }
         .sign(&self.signer)
         .map_err(|e| e.to_string())?;
+        encode_frame(frames, FrameKind::Checkpoint, head.size, note.as_bytes());
         batch.insert(&keys::checkpoint(head.size), note.as_bytes());
         Ok(note)
     }
@@ -654,13 +795,12 @@ impl Appender {
     }
 }
 
-/// The syncer: one flush and one barrier for every applied batch waiting, then the
+/// The syncer: one sync of the events file for every applied batch waiting, then the
 /// answers, in order.
 fn sync_loop(
-    db: sled::Db,
-    mut barrier: Barrier,
+    (log, faults): (Arc<EventsLog>, Option<Arc<Faults>>),
     applied: Receiver<Applied>,
-    size: Arc<AtomicU64>,
+    (size, durable_bytes): (Arc<AtomicU64>, Arc<AtomicU64>),
     synced_batches: Arc<AtomicU64>,
     failure: Failure,
 ) {
@@ -671,15 +811,9 @@ fn sync_loop(
         }
         let outcome = match failure.get() {
             Some(reason) => Err(reason),
-            // sled's flush writes every batch applied so far; the barrier makes it durable.
-            None => db
-                .flush()
-                .map_err(|e| format!("writing the log failed: {e}"))
-                .and_then(|_| {
-                    barrier
-                        .sync()
-                        .map_err(|e| format!("durability barrier failed: {e}"))
-                }),
+            // One fdatasync covers every frame written so far.
+            None => fault::sync_data(faults.as_deref(), Step::LogSync, log.file())
+                .map_err(|e| format!("syncing the events file failed: {e}")),
         };
         if let Err(reason) = &outcome {
             failure.set(reason.clone());
@@ -688,6 +822,7 @@ fn sync_loop(
         for batch in batches {
             match &outcome {
                 Ok(()) => {
+                    durable_bytes.fetch_max(batch.log_end, Ordering::Release);
                     size.fetch_max(batch.size, Ordering::Release);
                     for (reply, receipts) in batch.appends {
                         let _ = reply.send(Ok(receipts));
@@ -707,5 +842,27 @@ fn sync_loop(
             }
         }
         synced_batches.fetch_add(count, Ordering::Release);
+    }
+}
+
+/// The flusher: sled's state written out once a second, and a last time on stop. A
+/// failure refuses later appends, like any failed write.
+fn flush_loop((db, faults): (sled::Db, Option<Arc<Faults>>), stop: Receiver<()>, failure: Failure) {
+    loop {
+        let stopping = !matches!(
+            stop.recv_timeout(SLED_FLUSH_EVERY),
+            Err(RecvTimeoutError::Timeout)
+        );
+        if failure.get().is_none() {
+            let flushed = fault::check(faults.as_deref(), Step::SledFlush)
+                .map_err(|e| e.to_string())
+                .and_then(|()| db.flush().map(|_| ()).map_err(|e| e.to_string()));
+            if let Err(e) = flushed {
+                failure.set(format!("writing the derived state failed: {e}"));
+            }
+        }
+        if stopping {
+            return;
+        }
     }
 }

@@ -79,7 +79,11 @@ fn chunk_value(seqs: &[u64]) -> Vec<u8> {
 
 impl Index {
     /// Loads the mark and rebuilds the in-memory part from the events above it.
-    pub(crate) fn open(db: &sled::Db, size: u64) -> Result<Arc<Self>, StoreError> {
+    pub(crate) fn open(
+        db: &sled::Db,
+        log: &crate::events_log::EventsLog,
+        size: u64,
+    ) -> Result<Arc<Self>, StoreError> {
         let mark = match db.get(keys::INDEXED)? {
             None => 0,
             Some(v) => u64::from_le_bytes(
@@ -106,7 +110,7 @@ impl Index {
         });
         let mut entries = Vec::new();
         let mut reached = mark;
-        for (expected, item) in (mark..).zip(Events::new(db, mark, size)?) {
+        for (expected, item) in (mark..).zip(Events::new(db, log, mark, size)?) {
             let (seq, chunk, at) = item.map_err(EventsError::into_store)?;
             if seq != expected {
                 return Err(StoreError::Corrupt(format!("event {expected} is missing")));
@@ -362,6 +366,14 @@ mod tests {
         sled::Config::new().temporary(true).open().unwrap()
     }
 
+    /// An events file holding only its header: an index opened at size 0 reads nothing.
+    fn empty_log() -> (tempfile::TempDir, crate::events_log::EventsLog) {
+        let dir = tempfile::tempdir().unwrap();
+        crate::events_log::create(dir.path(), "test").unwrap();
+        let log = crate::events_log::EventsLog::open_read(dir.path()).unwrap();
+        (dir, log)
+    }
+
     /// Every entry, exactly once, for every subject.
     #[track_caller]
     fn all_found(index: &Index, below: u64) {
@@ -378,7 +390,8 @@ mod tests {
     #[test]
     fn reads_during_a_persist_see_every_entry_once() {
         let db = temporary();
-        let index = Index::open(&db, 0).unwrap();
+        let (_dir, log) = empty_log();
+        let index = Index::open(&db, &log, 0).unwrap();
         let end = PERSIST_EVERY + 1000;
         let writes = index.prepare(work(0, end));
         assert!(
@@ -417,7 +430,8 @@ mod tests {
     #[test]
     fn a_concurrent_reader_sees_every_covered_entry() {
         let db = temporary();
-        let index = Index::open(&db, 0).unwrap();
+        let (_dir, log) = empty_log();
+        let index = Index::open(&db, &log, 0).unwrap();
         let end = 3 * PERSIST_EVERY + 77;
         let (tx, rx) = std::sync::mpsc::sync_channel(INDEX_QUEUE_BATCHES_MAX);
         let indexer = {

@@ -1,15 +1,17 @@
-//! Key layout of the one sled tree that holds a ledger.
+//! Key layout of the sled tree beside the events file, and the chunks of event records.
 //!
-//! Everything lives in sled's default tree so that one `apply_batch` is atomic across
-//! events, tree nodes, indexes, checkpoints and the head record. Integers in keys are
-//! big-endian so that byte order is numeric order.
+//! The events file ([`crate::events_log`]) is the record of truth; everything in sled is
+//! derived from it and rebuilt from it when sled is behind, ahead or damaged. Everything
+//! lives in sled's default tree so that one `apply_batch` is atomic across chunk
+//! locations, indexes, checkpoints and marks. Integers in keys are big-endian so that byte
+//! order is numeric order.
 //!
 //! | key                                   | value                                            |
 //! |---------------------------------------|--------------------------------------------------|
-//! | `e` first seq:u64                     | a chunk of consecutive event records (below)     |
+//! | `o` first seq:u64                     | where the chunk of events from `first` lies in the events file: offset:u64 LE, length:u32 LE |
 //! | `s` subject 0x00 first:u64            | posting chunk: up to 64 seqs of the subject, u64 LE |
 //! | `c` size:u64                          | signed checkpoint note (UTF-8)                   |
-//! | `mhead`                               | size:u64 LE, root:32, last recorded_at:i64 LE    |
+//! | `mlogged`                             | what sled reflects of the events file: its length:u64 LE, events:u64 LE |
 //! | `morigin`                             | the log's origin (UTF-8)                         |
 //! | `mverifier`                           | the verifier key string (UTF-8)                  |
 //! | `mformat`                             | store layout version:u8                          |
@@ -18,14 +20,14 @@
 //! | `mprojected`                          | events the stored projection reflects: u64 LE    |
 //! | `k` request key, `t` expiry, `mkeys`  | request keys (see [`crate::request_keys`])       |
 //!
-//! The first byte of a key says what it is, and no two kinds share one: `e`, `s`, `c`,
+//! The first byte of a key says what it is, and no two kinds share one: `o`, `s`, `c`,
 //! `m`, `p`, `k`, `t`. The projection's keys are its own (see [`crate::projection`]); they are
 //! written with the events in the same batches, and only the `p` prefix is the store's.
 
-pub const EVENT: u8 = b'e';
+pub const CHUNK_AT: u8 = b'o';
 pub const SUBJECT: u8 = b's';
 pub const CHECKPOINT: u8 = b'c';
-pub const HEAD: &[u8] = b"mhead";
+pub const LOGGED: &[u8] = b"mlogged";
 pub const ORIGIN: &[u8] = b"morigin";
 pub const VERIFIER: &[u8] = b"mverifier";
 pub const FORMAT: &[u8] = b"mformat";
@@ -35,21 +37,69 @@ pub const PROJECTED: &[u8] = b"mprojected";
 pub const REQUEST_KEY: u8 = b'k';
 pub const REQUEST_KEY_EXPIRY: u8 = b't';
 pub const REQUEST_KEYS: &[u8] = b"mkeys";
-/// Version of this key layout.
-pub const STORE_FORMAT: u8 = 1;
+/// Version of this layout: 2 keeps the records in the events file (1 kept them in sled).
+pub const STORE_FORMAT: u8 = 2;
 
 /// A chunk closes at this many events...
 pub const CHUNK_EVENTS_MAX: usize = 64;
-/// ...or once its records reach this many bytes, well below the size at which sled moves
-/// a value to a separate blob file.
+/// ...or once its records reach this many bytes.
 pub const CHUNK_BYTES_TARGET: usize = 32 * 1024;
 
-/// Key of the chunk whose first event is `seq`.
-pub fn event(seq: u64) -> [u8; 9] {
+/// Key of the location of the chunk whose first event is `seq`.
+pub fn chunk_at(seq: u64) -> [u8; 9] {
     let mut k = [0u8; 9];
-    k[0] = EVENT;
+    k[0] = CHUNK_AT;
     k[1..].copy_from_slice(&seq.to_be_bytes());
     k
+}
+
+/// Where a chunk's frame lies in the events file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkAt {
+    pub offset: u64,
+    pub len: u32,
+}
+
+impl ChunkAt {
+    pub fn encode(&self) -> [u8; 12] {
+        let mut v = [0u8; 12];
+        v[..8].copy_from_slice(&self.offset.to_le_bytes());
+        v[8..].copy_from_slice(&self.len.to_le_bytes());
+        v
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        Some(Self {
+            offset: u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?),
+            len: u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?),
+        })
+        .filter(|_| bytes.len() == 12)
+    }
+}
+
+/// The `mlogged` mark: sled reflects the events file up to `offset` bytes, which hold
+/// `size` events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Logged {
+    pub offset: u64,
+    pub size: u64,
+}
+
+impl Logged {
+    pub fn encode(&self) -> [u8; 16] {
+        let mut v = [0u8; 16];
+        v[..8].copy_from_slice(&self.offset.to_le_bytes());
+        v[8..].copy_from_slice(&self.size.to_le_bytes());
+        v
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        Some(Self {
+            offset: u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?),
+            size: u64::from_le_bytes(bytes.get(8..16)?.try_into().ok()?),
+        })
+        .filter(|_| bytes.len() == 16)
+    }
 }
 
 /// The leaf whose append completed the perfect node at (`level`, `index`): the last leaf
@@ -100,35 +150,13 @@ pub fn trailing_u64(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(tail))
 }
 
-/// The head record: tree size, root and the last recorded-at.
+/// The head of the log: tree size, root and the last recorded-at. Derived from the events
+/// file at open and kept by the appender in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Head {
     pub size: u64,
     pub root: [u8; 32],
     pub last_recorded_at_us: i64,
-}
-
-impl Head {
-    pub const LEN: usize = 8 + 32 + 8;
-
-    pub fn encode(&self) -> [u8; Self::LEN] {
-        let mut v = [0u8; Self::LEN];
-        v[..8].copy_from_slice(&self.size.to_le_bytes());
-        v[8..40].copy_from_slice(&self.root);
-        v[40..].copy_from_slice(&self.last_recorded_at_us.to_le_bytes());
-        v
-    }
-
-    pub fn decode(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() != Self::LEN {
-            return None;
-        }
-        Some(Self {
-            size: u64::from_le_bytes(bytes[..8].try_into().ok()?),
-            root: bytes[8..40].try_into().ok()?,
-            last_recorded_at_us: i64::from_le_bytes(bytes[40..].try_into().ok()?),
-        })
-    }
 }
 
 /// Builds one chunk: `u16 LE count || count x u32 LE record end offset || records`.
@@ -164,16 +192,31 @@ impl ChunkBuilder {
         self.ends.push(self.records.len() as u32);
     }
 
-    /// The chunk's key and value.
-    pub fn finish(self) -> ([u8; 9], Vec<u8>) {
+    /// The chunk's first event and its bytes.
+    pub fn finish(self) -> (u64, Vec<u8>) {
         let mut value = Vec::with_capacity(2 + 4 * self.ends.len() + self.records.len());
         value.extend_from_slice(&(self.ends.len() as u16).to_le_bytes());
         for end in &self.ends {
             value.extend_from_slice(&end.to_le_bytes());
         }
         value.extend_from_slice(&self.records);
-        (event(self.first), value)
+        (self.first, value)
     }
+}
+
+/// A chunk's bytes holding these records, in order.
+pub fn chunk_bytes(records: &[Vec<u8>]) -> Vec<u8> {
+    let mut value = Vec::new();
+    value.extend_from_slice(&(records.len() as u16).to_le_bytes());
+    let mut end = 0u32;
+    for r in records {
+        end += r.len() as u32;
+        value.extend_from_slice(&end.to_le_bytes());
+    }
+    for r in records {
+        value.extend_from_slice(r);
+    }
+    value
 }
 
 /// A stored chunk, parsed in place.
@@ -185,9 +228,8 @@ pub struct Chunk<'a> {
 }
 
 impl<'a> Chunk<'a> {
-    /// Parses a chunk stored under `key`; `None` if it is malformed.
-    pub fn parse(key: &[u8], value: &'a [u8]) -> Option<Self> {
-        let first = trailing_u64(key)?;
+    /// Parses a chunk whose first event is `first`; `None` if it is malformed.
+    pub fn parse(first: u64, value: &'a [u8]) -> Option<Self> {
         let count = u16::from_le_bytes(value.get(..2)?.try_into().ok()?) as usize;
         let records = value.len().checked_sub(2 + 4 * count)?;
         if count == 0 || count > CHUNK_EVENTS_MAX {
@@ -236,10 +278,13 @@ impl<'a> Chunk<'a> {
     }
 }
 
+/// A chunk's first event, its bytes, and where one record lies in them.
+pub type FoundRecord = (u64, std::sync::Arc<[u8]>, std::ops::Range<usize>);
+
 /// What [`locate`] found for a sequence number.
 pub enum Located {
-    /// The chunk's key and value, and the record's place in the value.
-    Found(sled::IVec, sled::IVec, std::ops::Range<usize>),
+    /// The chunk's first event and bytes, and the record's place in them.
+    Found(u64, std::sync::Arc<[u8]>, std::ops::Range<usize>),
     /// No stored chunk holds it.
     Missing,
     /// The chunk that should hold it, starting at this event, does not parse.
@@ -248,12 +293,9 @@ pub enum Located {
 
 impl Located {
     /// The found record, or an error naming the event.
-    pub fn found(
-        self,
-        seq: u64,
-    ) -> Result<(sled::IVec, sled::IVec, std::ops::Range<usize>), crate::StoreError> {
+    pub fn found(self, seq: u64) -> Result<FoundRecord, crate::StoreError> {
         match self {
-            Located::Found(key, value, at) => Ok((key, value, at)),
+            Located::Found(first, value, at) => Ok((first, value, at)),
             Located::Missing => Err(crate::StoreError::Corrupt(format!(
                 "event {seq} is missing"
             ))),
@@ -264,15 +306,41 @@ impl Located {
     }
 }
 
-/// The stored chunk holding event `seq`: the last chunk starting at or before it.
-pub fn locate(db: &sled::Db, seq: u64) -> Result<Located, sled::Error> {
-    let Some((key, value)) = db.range(event(0)..=event(seq)).next_back().transpose()? else {
+/// The location of the chunk holding event `seq`: the last chunk starting at or before it.
+pub fn chunk_location(
+    db: &sled::Db,
+    seq: u64,
+) -> Result<Option<(u64, ChunkAt)>, crate::StoreError> {
+    let Some((key, value)) = db
+        .range(chunk_at(0)..=chunk_at(seq))
+        .next_back()
+        .transpose()?
+    else {
+        return Ok(None);
+    };
+    let first = trailing_u64(&key).unwrap_or(0);
+    let at = ChunkAt::decode(&value).ok_or_else(|| {
+        crate::StoreError::Corrupt(format!(
+            "the location of the chunk from event {first} is malformed"
+        ))
+    })?;
+    Ok(Some((first, at)))
+}
+
+/// The stored chunk holding event `seq`, read from the events file.
+pub fn locate(
+    db: &sled::Db,
+    log: &crate::events_log::EventsLog,
+    seq: u64,
+) -> Result<Located, crate::StoreError> {
+    let Some((first, at)) = chunk_location(db, seq)? else {
         return Ok(Located::Missing);
     };
-    Ok(match Chunk::parse(&key, &value) {
-        None => Located::Malformed(trailing_u64(&key).unwrap_or(0)),
+    let value = log.read_chunk(first, at.offset, at.len)?;
+    Ok(match Chunk::parse(first, &value) {
+        None => Located::Malformed(first),
         Some(chunk) => match chunk.record_range(seq) {
-            Some(at) => Located::Found(key, value, at),
+            Some(range) => Located::Found(first, value.clone(), range),
             None => Located::Missing,
         },
     })

@@ -1,9 +1,11 @@
-//! careledger-store: the durable sled store of the verifiable log.
+//! careledger-store: the durable store of the verifiable log.
 //!
 //! The only crate that opens sled. One appender thread owns the write path: callers hand
 //! it events through a bounded queue and get their sequence numbers back only once the
-//! batch holding them is durable (see [`barrier`]). Reads, proofs and checkpoints are
-//! served from the same sled tree, whose key layout is in [`keys`]. A [`Projection`]
+//! batch holding them is durable in the events file ([`events_log`], the record of truth).
+//! sled holds what is derived from that file (where each chunk lies, the subject index,
+//! checkpoints, request keys, projections; key layout in [`keys`]) and is rebuilt from it
+//! whenever it is behind, ahead or damaged ([`recover`]). A [`Projection`]
 //! (derived state that checks each event, such as the care domain's) can ride along with
 //! the appender: [`Store::open_with_projection`] and the [`projection`] module.
 //!
@@ -29,13 +31,17 @@ mod appender;
 pub mod barrier;
 pub mod baseline;
 mod damage;
+pub mod events_log;
+pub mod fault;
 mod index;
 pub mod keys;
 mod mark;
 pub mod projection;
 mod proofs;
 mod reads;
+mod recover;
 pub mod request_keys;
+pub mod tamper;
 mod verify;
 
 use std::fs;
@@ -49,14 +55,15 @@ use std::time::Duration;
 
 use careledger_log::envelope::{self, Envelope, EnvelopeError, SALT_LEN};
 use careledger_log::merkle::{self, Blake3Hasher, Hash};
-use careledger_log::{Checkpoint, CheckpointError, NoteError, NoteSigner, NoteVerifier};
+use careledger_log::{CheckpointError, NoteError, NoteSigner, NoteVerifier};
 use tokio::sync::oneshot;
 
+pub use events_log::EVENTS_FILE;
 pub use keys::Head;
 pub use mark::MARK_FILE;
 pub use projection::{Projection, ProjectionHandle, Refusal};
-pub(crate) use proofs::{NodeCache, SledNodes};
-pub(crate) use reads::{checked_record, read_checkpoints, Events, EventsError};
+pub(crate) use proofs::{NodeCache, StoredNodes};
+pub(crate) use reads::{checked_record, Events, EventsError};
 pub use request_keys::RequestKey;
 pub use verify::{VerifyFailure, VerifyReport};
 
@@ -64,6 +71,12 @@ pub use verify::{VerifyFailure, VerifyReport};
 pub const SLED_DIR: &str = "sled";
 /// Name of the signing key file inside a ledger's data directory.
 pub const KEY_FILE: &str = "signing.key";
+/// Name of the lock file a writer holds inside a ledger's data directory.
+pub const LOCK_FILE: &str = "lock";
+/// How long closing waits for the appender to finish what it holds; past it, the close
+/// gives up (a write that hangs, on a disk that stopped answering, must not hang the
+/// program too) and the next open recovers from the events file.
+pub const CLOSE_WAIT: Duration = Duration::from_secs(10);
 /// Most events a single read returns.
 pub const READ_PAGE_MAX: usize = 10_000;
 
@@ -97,6 +110,29 @@ pub struct StoreConfig {
     /// How long a request key is kept, by the ledger's recorded-at clock: a retry within
     /// it is answered with the first append's receipts.
     pub request_keys_keep: Duration,
+    /// The free-space floor: while the file system holding the ledger has less free
+    /// space than this (for unprivileged writers), appends are refused
+    /// ([`AppendError::DiskFull`]) before anything of them is written; reads go on.
+    pub free_bytes_min: u64,
+    /// Requests whose every event is of one of these kinds may go on below the floor,
+    /// down to [`StoreConfig::free_bytes_reserve`]: the events that record a reading of
+    /// the ledger (a care ledger names its access events here), so that records can
+    /// still be read while nothing new can be written.
+    pub reserve_kinds: Vec<String>,
+    /// The reserve below the floor that only [`StoreConfig::reserve_kinds`] may use.
+    pub free_bytes_reserve: u64,
+    /// Faults to inject at the store's file boundary ([`fault`]); `None` in every real
+    /// ledger.
+    #[doc(hidden)]
+    pub faults: Option<Arc<fault::Faults>>,
+}
+
+/// The default free-space floor: 256 MiB.
+pub const FREE_BYTES_MIN_DEFAULT: u64 = 256 * 1024 * 1024;
+
+/// The reserve for reads' own events, as a fraction of the floor: a quarter.
+pub fn reserve_for(floor: u64) -> u64 {
+    floor / 4
 }
 
 /// The clock the appender stamps recorded-at from. Recorded-at never decreases either way.
@@ -127,6 +163,10 @@ impl Default for StoreConfig {
             clock: Clock::Wall,
             request_keys_max: 1_000_000,
             request_keys_keep: Duration::from_secs(24 * 60 * 60),
+            free_bytes_min: FREE_BYTES_MIN_DEFAULT,
+            reserve_kinds: Vec::new(),
+            free_bytes_reserve: reserve_for(FREE_BYTES_MIN_DEFAULT),
+            faults: None,
         }
     }
 }
@@ -158,6 +198,9 @@ impl StoreConfig {
         }
         if self.request_keys_keep < Duration::from_secs(1) {
             return bad("request_keys_keep must be at least 1 s");
+        }
+        if self.free_bytes_reserve > self.free_bytes_min {
+            return bad("free_bytes_reserve must be at most free_bytes_min");
         }
         if self.payload_bytes_max > PAYLOAD_BYTES_LIMIT {
             return bad("payload_bytes_max must be at most 65536 (docs/FORMAT.md)");
@@ -262,6 +305,15 @@ pub enum AppendError {
     Empty,
     #[error("could not write to the ledger: {0}; it refuses further appends until restarted")]
     WriteFailed(String),
+    /// Below the free-space floor: nothing was written, and appends are taken again once
+    /// there is room.
+    #[error(
+        "the disk holding the ledger has {} free, below the floor of {}: appends are refused \
+         until space is freed (reads go on)",
+        bytes_text(*free),
+        bytes_text(*floor)
+    )]
+    DiskFull { free: u64, floor: u64 },
     #[error("the ledger is closed")]
     Closed,
     #[error("random source failed: {0}")]
@@ -325,40 +377,66 @@ pub struct Paused {
 
 struct Inner {
     db: sled::Db,
+    log: Arc<events_log::EventsLog>,
+    /// Held while the store is open: one writer per folder.
+    _lock: fs::File,
     dir: PathBuf,
     origin: String,
     verifier: NoteVerifier,
     config: StoreConfig,
     /// Events durable and visible to readers; only the syncer raises it.
     size: Arc<AtomicU64>,
+    /// The events file's length up to the end of the durable frames; only the syncer
+    /// raises it. What the durable mark records.
+    durable_bytes: Arc<AtomicU64>,
     /// The subject index; only the indexer thread adds to it.
     index: Arc<index::Index>,
     node_cache: NodeCache,
     projection: Option<ProjectionHandle>,
     /// Events the projection replayed at open.
     projection_replayed: u64,
+    /// Bytes of a torn last frame removed from the events file at open.
+    torn_bytes_removed: u64,
     sender: Mutex<Option<SyncSender<Request>>>,
     appender: Mutex<Option<JoinHandle<()>>>,
+    /// Answers once the appender has stopped (or is dropped if it panicked).
+    appender_done: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         // Closing the queue lets the appender finish the requests it holds and stop.
         self.sender.lock().map(|mut s| s.take()).ok();
+        let done = self.appender_done.lock().ok().and_then(|mut d| d.take());
+        if let Some(done) = done {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = done.recv_timeout(CLOSE_WAIT) {
+                // A write that never returns (a disk that stopped answering): leave the
+                // appender to it. Everything acknowledged is in the events file; the next
+                // open recovers from there.
+                tracing::error!(
+                    dir = %self.dir.display(),
+                    waited_s = CLOSE_WAIT.as_secs(),
+                    "the ledger did not close in time: a write is hanging; closing without it"
+                );
+                return;
+            }
+        }
         if let Ok(mut handle) = self.appender.lock() {
             if let Some(handle) = handle.take() {
                 let _ = handle.join();
             }
         }
         // The appender and syncer have stopped: every event up to the published size is
-        // durable. Mark it, so that a later open can tell a store sled rolled back.
+        // durable. Mark it, so that a later open can tell a store rolled back or cut short.
         let size = self.size.load(Ordering::Acquire);
         if size > 0 {
-            if let Ok(range) = merkle::CompactRange::<Blake3Hasher>::from_source(
-                &SledNodes::new(&self.db, None),
+            let range = merkle::CompactRange::<Blake3Hasher>::from_source(
+                &StoredNodes::new(&self.db, &self.log, None),
                 size,
-            ) {
-                if let Err(e) = mark::write(&self.dir, size, &range.root()) {
+            );
+            let bytes = self.durable_bytes.load(Ordering::Acquire);
+            if let Ok(range) = range {
+                if let Err(e) = mark::write(&self.dir, size, &range.root(), bytes) {
                     // The next open checks against the previous mark, which is never
                     // ahead of what is durable.
                     tracing::warn!(dir = %self.dir.display(), error = %e, "the durable mark could not be written");
@@ -428,26 +506,24 @@ fn open_db(dir: &Path, config: &StoreConfig) -> Result<sled::Db, StoreError> {
 impl Store {
     /// Creates a new, empty ledger with a fresh signing key named `origin`.
     pub fn init(dir: &Path, origin: &str) -> Result<NoteVerifier, StoreError> {
-        if dir.join(SLED_DIR).exists() || dir.join(KEY_FILE).exists() {
+        if dir.join(SLED_DIR).exists()
+            || dir.join(KEY_FILE).exists()
+            || dir.join(EVENTS_FILE).exists()
+        {
             return Err(StoreError::AlreadyInitialised(dir.to_path_buf()));
         }
         let signer = NoteSigner::generate(origin)?;
         fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let _lock = lock_dir(dir)?;
         let key_path = dir.join(KEY_FILE);
         write_private_file(&key_path, signer.private_key_string().as_bytes())?;
-        let db = open_db(dir, &StoreConfig::default())?;
         let verifier = signer.verifier();
-        let mut batch = sled::Batch::default();
-        batch.insert(keys::ORIGIN, origin.as_bytes());
-        batch.insert(keys::VERIFIER, verifier.to_string().as_bytes());
-        batch.insert(keys::FORMAT, &[keys::STORE_FORMAT]);
-        db.apply_batch(batch)?;
-        db.flush()?;
-        barrier::Barrier::new(&dir.join(SLED_DIR))
-            .and_then(|mut b| b.sync())
-            .map_err(io_err(dir))?;
-        barrier::sync_dir(&dir.join(SLED_DIR)).map_err(io_err(dir))?;
+        let events_path = dir.join(EVENTS_FILE);
+        events_log::create(dir, &verifier.to_string()).map_err(io_err(&events_path))?;
         barrier::sync_dir(dir).map_err(io_err(dir))?;
+        let db = open_db(dir, &StoreConfig::default())?;
+        derived_identity(&db, &signer)?;
+        db.flush()?;
         Ok(verifier)
     }
 
@@ -480,10 +556,9 @@ impl Store {
         Self::open_inner(dir, config, Some(projection), &mut progress)
     }
 
-    /// Opens the store's files behind the damage boundary (whatever the storage engine or
-    /// the start-up check find wrong with them, a panic inside sled included, is one
-    /// [`StoreError::Damaged`] naming the folder, never a panic), then catches the
-    /// projection up.
+    /// Opens the store's files behind the damage boundary (whatever is found wrong with
+    /// them, a panic inside sled included, is one [`StoreError::Damaged`] naming the
+    /// folder, never a panic), then catches the projection up.
     fn open_inner(
         dir: &Path,
         config: StoreConfig,
@@ -494,124 +569,151 @@ impl Store {
             dir: dir.to_path_buf(),
             reason,
         };
-        let opened = damage::quietly(|| Self::open_files(dir, &config));
-        let (db, mut barrier, signer, head) = match opened {
-            Ok(Ok(files)) => files,
-            Err(panic) => {
-                return Err(damaged(format!(
-                    "the storage engine failed reading it: {panic}"
-                )))
-            }
-            Ok(Err(StoreError::Corrupt(reason))) => return Err(damaged(reason)),
-            Ok(Err(StoreError::Sled(e))) if damage::is_damage(&e) => {
-                return Err(damaged(e.to_string()))
-            }
-            Ok(Err(StoreError::Key(e))) => return Err(damaged(format!("signing key: {e}"))),
-            Ok(Err(StoreError::Checkpoint(e))) => return Err(damaged(format!("checkpoint: {e}"))),
-            Ok(Err(other)) => return Err(other),
-        };
+        // Whatever opening finds inconsistent is damage, named as such.
+        Self::open_checked(dir, config, projection, progress).map_err(|e| match e {
+            StoreError::Corrupt(reason) => damaged(reason),
+            StoreError::Key(e) => damaged(format!("signing key: {e}")),
+            StoreError::Checkpoint(e) => damaged(format!("checkpoint: {e}")),
+            other => other,
+        })
+    }
+
+    fn open_checked(
+        dir: &Path,
+        config: StoreConfig,
+        projection: Option<ProjectionHandle>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Self, StoreError> {
+        let (db, log, signer, recovered, lock) = Self::open_files(dir, &config)?;
+        let head = recovered.head;
         let verifier = signer.verifier();
         let origin = signer.name().to_string();
         let size = Arc::new(AtomicU64::new(head.size));
-        let index = index::Index::open(&db, head.size)?;
+        let durable_bytes = Arc::new(AtomicU64::new(recovered.log_end));
+        let index = index::Index::open(&db, &log, head.size)?;
         let mut projection_replayed = 0;
         let mut projected = 0;
         if let Some(handle) = &projection {
-            projection_replayed =
-                projection::catch_up(&db, &mut barrier, handle, head.size, progress)?;
+            projection_replayed = projection::catch_up(&db, &log, handle, head.size, progress)?;
             projected = projection::read_mark(&db)?.unwrap_or(0);
         }
         let (sender, receiver) = sync_channel(config.queue_requests_max);
         let last_checkpoint = last_checkpoint_size(&db)?;
         let appender = appender::Appender::new(
-            db.clone(),
-            barrier,
+            (db.clone(), log.clone(), dir.to_path_buf()),
             signer,
-            head,
+            (head, recovered.log_end),
             last_checkpoint,
             config.clone(),
-            (size.clone(), index.clone()),
+            (size.clone(), durable_bytes.clone(), index.clone()),
         )?
         .with_projection(projection.clone().map(|handle| (handle, projected)));
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
         let handle = std::thread::Builder::new()
             .name("careledger-appender".into())
-            .spawn(move || appender.run(receiver))
+            .spawn(move || {
+                appender.run(receiver);
+                let _ = done_tx.send(());
+            })
             .map_err(io_err(dir))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
+                log,
+                _lock: lock,
                 dir: dir.to_path_buf(),
                 origin,
                 verifier,
                 config,
                 size,
+                durable_bytes,
                 index,
                 node_cache: NodeCache::new(),
                 projection,
                 projection_replayed,
+                torn_bytes_removed: recovered.torn_bytes,
                 sender: Mutex::new(Some(sender)),
                 appender: Mutex::new(Some(handle)),
+                appender_done: Mutex::new(Some(done_rx)),
             }),
         })
     }
 
-    /// The store's files, opened and checked: sled's tree, the durability barrier, the
-    /// signing key and the head record the start-up check agreed with.
+    /// The store's files, opened and checked: the lock, the signing key, the events file,
+    /// sled brought in line with it (or rebuilt from it), and the head of the log.
+    #[allow(clippy::type_complexity)]
     fn open_files(
         dir: &Path,
         config: &StoreConfig,
-    ) -> Result<(sled::Db, barrier::Barrier, NoteSigner, Head), StoreError> {
-        if !dir.join(SLED_DIR).exists() {
+    ) -> Result<
+        (
+            sled::Db,
+            Arc<events_log::EventsLog>,
+            NoteSigner,
+            recover::Recovered,
+            fs::File,
+        ),
+        StoreError,
+    > {
+        let events_path = dir.join(EVENTS_FILE);
+        if !events_path.exists() && !dir.join(SLED_DIR).exists() && !dir.join(KEY_FILE).exists() {
             return Err(StoreError::NotInitialised(dir.to_path_buf()));
         }
         config.check()?;
+        let lock = lock_dir(dir)?;
         let key_path = dir.join(KEY_FILE);
         let key_text = fs::read_to_string(&key_path).map_err(io_err(&key_path))?;
         let signer = NoteSigner::parse(&key_text)?;
-        let db = open_db(dir, config)?;
-        // After a crash sled recovers what reached the file, synced or not. Make it durable
-        // before serving any of it: otherwise a later crash of the machine could take back
-        // events or a checkpoint that this process has already shown or built on.
-        db.flush()?;
-        let mut barrier = barrier::Barrier::new(&dir.join(SLED_DIR)).map_err(io_err(dir))?;
-        barrier.sync().map_err(io_err(dir))?;
-        let text = |key: &[u8]| -> Result<String, StoreError> {
-            let v = db.get(key)?.ok_or_else(|| {
-                StoreError::Corrupt(format!("missing {}", String::from_utf8_lossy(key)))
-            })?;
-            String::from_utf8(v.to_vec()).map_err(|_| {
-                StoreError::Corrupt(format!("{} is not UTF-8", String::from_utf8_lossy(key)))
-            })
-        };
-        match db.get(keys::FORMAT)?.as_deref() {
-            Some([keys::STORE_FORMAT]) => {}
-            other => {
-                return Err(StoreError::Corrupt(format!(
-                    "store layout version {other:?} is not {}",
-                    keys::STORE_FORMAT
-                )))
-            }
-        }
-        let origin = text(keys::ORIGIN)?;
-        let verifier = NoteVerifier::parse(&text(keys::VERIFIER)?)?;
-        if signer.verifier() != verifier || signer.name() != origin {
+        let verifier = signer.verifier();
+        if !events_path.exists() {
             return Err(StoreError::Corrupt(format!(
-                "signing key {} does not belong to this ledger (its verifier key is {verifier})",
-                signer.verifier()
+                "{EVENTS_FILE} is missing{}",
+                if dir.join(SLED_DIR).exists() {
+                    " (a ledger from before careledger kept its events in it holds them in \
+                     sled/, a layout this version does not read)"
+                } else {
+                    ""
+                }
             )));
         }
-        let head = startup_check(&db, &verifier)?;
-        // Fewer events than were durable when the store was last closed, or others: sled
-        // recovered an older state from damaged files.
-        if let Some((size, root)) = mark::read(dir).map_err(StoreError::Corrupt)? {
-            if head.size < size {
+        let log = Arc::new(events_log::EventsLog::open_write(dir).map_err(io_err(&events_path))?);
+        // Cut short since its last clean close: said before anything is changed.
+        let mark = mark::read(dir).map_err(StoreError::Corrupt)?;
+        if let Some(bytes) = mark.and_then(|m| m.bytes) {
+            let len = log.len().map_err(io_err(&events_path))?;
+            if len < bytes {
+                return Err(StoreError::Corrupt(format!(
+                    "{EVENTS_FILE} is {len} bytes, but was {bytes} when the ledger was last closed"
+                )));
+            }
+        }
+        let mut db = open_derived(dir, config, &signer)?;
+        let recovered = loop {
+            match recover::recover(&db, &log, &verifier, true)? {
+                recover::Recovery::Done(recovered) => break recovered,
+                recover::Recovery::SledAhead(reason) => {
+                    if db.get(keys::LOGGED)?.is_none() {
+                        return Err(StoreError::Corrupt(format!(
+                            "rebuilding from {EVENTS_FILE} failed: {reason}"
+                        )));
+                    }
+                    tracing::warn!(dir = %dir.display(), %reason, "sled is ahead of the events file; rebuilding it from the file");
+                    drop(db);
+                    db = fresh_derived(dir, config, &signer)?;
+                }
+            }
+        };
+        // Fewer events than were durable when the store was last closed, or others: the
+        // events file was cut short or replaced.
+        if let Some(mark::Mark { size, root, .. }) = mark {
+            if recovered.head.size < size {
                 return Err(StoreError::Corrupt(format!(
                     "it holds {} events, but {size} were durable when it was last closed",
-                    head.size
+                    recovered.head.size
                 )));
             }
             let stored = merkle::CompactRange::<Blake3Hasher>::from_source(
-                &SledNodes::new(&db, None),
+                &StoredNodes::new(&db, &log, None),
                 size,
             )?;
             if stored.root() != root {
@@ -620,7 +722,7 @@ impl Store {
                 )));
             }
         }
-        Ok((db, barrier, signer, head))
+        Ok((db, log, signer, recovered, lock))
     }
 
     pub fn dir(&self) -> &Path {
@@ -654,6 +756,12 @@ impl Store {
         self.inner.projection_replayed
     }
 
+    /// Bytes of a torn last frame (an interrupted write) removed from the events file
+    /// when the store was opened: 0 after a clean close.
+    pub fn torn_bytes_removed(&self) -> u64 {
+        self.inner.torn_bytes_removed
+    }
+
     /// The stored projection pairs (key without the `p` prefix, value), in key order: what
     /// the projection had written by the last persist, not its newest state.
     #[doc(hidden)]
@@ -673,6 +781,7 @@ impl Store {
         if !dir.join(SLED_DIR).exists() {
             return Err(StoreError::NotInitialised(dir.to_path_buf()));
         }
+        let _lock = lock_dir(dir)?;
         let db = open_db(dir, &StoreConfig::default())?;
         let mut removed = 0;
         // The mark first: once it is gone, pairs left by an interruption are removed by
@@ -694,9 +803,6 @@ impl Store {
         }
         db.apply_batch(batch)?;
         db.flush()?;
-        barrier::Barrier::new(&dir.join(SLED_DIR))
-            .and_then(|mut b| b.sync())
-            .map_err(io_err(dir))?;
         Ok(removed)
     }
 
@@ -821,13 +927,225 @@ impl Store {
     /// Recomputes every leaf, node and root from the stored events and checks every stored
     /// checkpoint. `progress` is called now and then with (events done, events total).
     pub fn verify(&self, progress: impl FnMut(u64, u64)) -> Result<VerifyReport, VerifyFailure> {
-        verify::verify(&self.inner.db, &self.inner.verifier, self.size(), progress)
+        verify::verify(
+            &self.inner.log,
+            &self.inner.verifier,
+            (Some(self.size()), &[]),
+            progress,
+        )
+    }
+
+    /// Verifies the ledger at `dir` from its events file alone, read-only: no lock is
+    /// taken, sled is not opened and no file is written, so it can examine a ledger kept as
+    /// evidence, or one a running service is appending to (it checks what was there when
+    /// it started). The verifier key is the events file's own; compare it, or pass
+    /// checkpoints kept outside the ledger, to know it is the ledger you expect.
+    pub fn verify_dir(
+        dir: &Path,
+        progress: impl FnMut(u64, u64),
+    ) -> Result<VerifyReport, VerifyFailure> {
+        Self::verify_dir_at(dir, &[], progress)
+    }
+
+    /// [`Store::verify_dir`], also reporting the root at each of `sizes` the ledger
+    /// reaches (to check checkpoints kept outside the ledger against it).
+    pub fn verify_dir_at(
+        dir: &Path,
+        sizes: &[u64],
+        progress: impl FnMut(u64, u64),
+    ) -> Result<VerifyReport, VerifyFailure> {
+        let path = dir.join(EVENTS_FILE);
+        if !path.exists() {
+            return Err(VerifyFailure::Store(if dir.join(KEY_FILE).exists() {
+                StoreError::Damaged {
+                    dir: dir.to_path_buf(),
+                    reason: format!("{EVENTS_FILE} is missing"),
+                }
+            } else {
+                StoreError::NotInitialised(dir.to_path_buf())
+            }));
+        }
+        let log = events_log::EventsLog::open_read(dir).map_err(|e| {
+            VerifyFailure::Store(StoreError::Io {
+                path: path.clone(),
+                source: e,
+            })
+        })?;
+        let damaged = |reason: String| {
+            VerifyFailure::Store(StoreError::Damaged {
+                dir: dir.to_path_buf(),
+                reason,
+            })
+        };
+        let verifier = match verify::verifier_of(&log) {
+            Ok(verifier) => verifier,
+            Err(VerifyFailure::Ledger(reason)) => return Err(damaged(reason)),
+            Err(other) => return Err(other),
+        };
+        // The folder's own key, when it holds one, names the ledger it belongs to.
+        if let Ok(text) = fs::read_to_string(dir.join(KEY_FILE)) {
+            if let Ok(signer) = NoteSigner::parse(&text) {
+                if signer.verifier() != verifier {
+                    return Err(damaged(format!(
+                        "{EVENTS_FILE} belongs to another ledger (its verifier key is {verifier})"
+                    )));
+                }
+            }
+        }
+        let mark = mark::read(dir).map_err(damaged)?;
+        if let Some(bytes) = mark.and_then(|m| m.bytes) {
+            let len = log.len().unwrap_or(0);
+            if len < bytes {
+                return Err(damaged(format!(
+                    "{EVENTS_FILE} is {len} bytes, but was {bytes} when the ledger was last closed"
+                )));
+            }
+        }
+        let mut sizes = sizes.to_vec();
+        sizes.extend(mark.map(|m| m.size));
+        let report = verify::verify(&log, &verifier, (None, &sizes), progress)?;
+        // Cut short or replaced after its last clean close.
+        if let Some(mark::Mark { size, root, .. }) = mark {
+            match report.roots.iter().find(|(s, _)| *s == size) {
+                None => {
+                    return Err(damaged(format!(
+                        "it holds {} events, but {size} were durable when it was last closed",
+                        report.events
+                    )))
+                }
+                Some((_, r)) if *r != root => {
+                    return Err(damaged(format!(
+                        "its first {size} events are not the ones it held when it was last closed"
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(report)
     }
 
     /// The sled database, for tests that must reach under the store (tampering).
     #[doc(hidden)]
     pub fn raw_db(&self) -> &sled::Db {
         &self.inner.db
+    }
+}
+
+/// Takes the folder's writer lock, waiting up to [`LOCK_WAIT_MAX`] for another process.
+fn lock_dir(dir: &Path) -> Result<fs::File, StoreError> {
+    let path = dir.join(LOCK_FILE);
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    let started = std::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(fs::TryLockError::WouldBlock) => {
+                if started.elapsed() >= LOCK_WAIT_MAX {
+                    return Err(StoreError::Locked(dir.to_path_buf()));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_err(&path)(e)),
+        }
+    }
+}
+
+/// Writes the ledger's identity into a new sled tree.
+fn derived_identity(db: &sled::Db, signer: &NoteSigner) -> Result<(), StoreError> {
+    let mut batch = sled::Batch::default();
+    batch.insert(keys::ORIGIN, signer.name().as_bytes());
+    batch.insert(keys::VERIFIER, signer.verifier().to_string().as_bytes());
+    batch.insert(keys::FORMAT, &[keys::STORE_FORMAT]);
+    db.apply_batch(batch)?;
+    Ok(())
+}
+
+/// Opens sled, the derived state, behind the damage boundary. sled damaged (its own
+/// files unreadable, a panic inside it), another ledger's, or missing: it is started
+/// afresh and rebuilt from the events file.
+fn open_derived(
+    dir: &Path,
+    config: &StoreConfig,
+    signer: &NoteSigner,
+) -> Result<sled::Db, StoreError> {
+    let problem = match damage::quietly(|| open_db(dir, config)) {
+        Ok(Ok(db)) => match identity_problem(&db, signer) {
+            Ok(None) => return Ok(db),
+            Ok(Some(problem)) => {
+                if problem.starts_with("layout 1") {
+                    return Err(StoreError::Corrupt(format!(
+                        "its sled/ is in {problem}, a layout this version does not read"
+                    )));
+                }
+                drop(db);
+                problem
+            }
+            Err(e) => {
+                drop(db);
+                format!("it cannot be read: {e}")
+            }
+        },
+        Ok(Err(StoreError::Locked(dir))) => return Err(StoreError::Locked(dir)),
+        Ok(Err(StoreError::Sled(e))) if !damage::is_damage(&e) => return Err(StoreError::Sled(e)),
+        Ok(Err(e)) => format!("it cannot be opened: {e}"),
+        Err(panic) => format!("the storage engine failed reading it: {panic}"),
+    };
+    tracing::warn!(dir = %dir.display(), %problem, "sled, the derived state, is rebuilt from the events file");
+    fresh_derived(dir, config, signer)
+}
+
+/// What is wrong with sled's record of whose ledger it is, if anything.
+fn identity_problem(db: &sled::Db, signer: &NoteSigner) -> Result<Option<String>, StoreError> {
+    match db.get(keys::FORMAT)?.as_deref() {
+        Some([keys::STORE_FORMAT]) => {}
+        Some([1]) => return Ok(Some("layout 1".into())),
+        None => return Ok(Some("it holds no ledger".into())),
+        Some(other) => return Ok(Some(format!("it is in layout {other:?}"))),
+    }
+    let verifier = db.get(keys::VERIFIER)?;
+    if verifier.as_deref() != Some(signer.verifier().to_string().as_bytes()) {
+        return Ok(Some("it belongs to another ledger".into()));
+    }
+    Ok(None)
+}
+
+/// Removes sled's folder and starts an empty one with the ledger's identity.
+fn fresh_derived(
+    dir: &Path,
+    config: &StoreConfig,
+    signer: &NoteSigner,
+) -> Result<sled::Db, StoreError> {
+    let sled_dir = dir.join(SLED_DIR);
+    match fs::remove_dir_all(&sled_dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(&sled_dir)(e)),
+    }
+    let db = open_db(dir, config)?;
+    derived_identity(&db, signer)?;
+    Ok(db)
+}
+
+/// Bytes as people read them: 512 KiB, 3.2 GiB.
+pub fn bytes_text(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else if value >= 10.0 {
+        format!("{value:.0} {}", UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
     }
 }
 
@@ -852,74 +1170,9 @@ fn last_checkpoint_size(db: &sled::Db) -> Result<Option<u64>, StoreError> {
     }
 }
 
-/// The start-up check: the head record, the stored tree and the latest signed checkpoint
-/// must agree. Costs O(log n) reads, so start-up does not replay the log.
-fn startup_check(db: &sled::Db, verifier: &NoteVerifier) -> Result<Head, StoreError> {
-    let head = match db.get(keys::HEAD)? {
-        None => Head {
-            size: 0,
-            root: <Blake3Hasher as merkle::TreeHasher>::empty_root(),
-            last_recorded_at_us: i64::MIN,
-        },
-        Some(v) => Head::decode(&v)
-            .ok_or_else(|| StoreError::Corrupt("the head record is malformed".into()))?,
-    };
-    let nodes = SledNodes::new(db, None);
-    let tree_root = merkle::root::<Blake3Hasher, _>(&nodes, head.size)?;
-    if tree_root != head.root {
-        return Err(StoreError::Corrupt(format!(
-            "the stored tree's root for {} events ({}) differs from the head record's root ({})",
-            head.size,
-            hex(&tree_root),
-            hex(&head.root)
-        )));
-    }
-    let stored_events = match db.scan_prefix([keys::EVENT]).next_back().transpose()? {
-        None => 0,
-        Some((key, value)) => keys::Chunk::parse(&key, &value)
-            .ok_or_else(|| StoreError::Corrupt("the last chunk of events is malformed".into()))?
-            .end(),
-    };
-    if stored_events != head.size {
-        return Err(StoreError::Corrupt(format!(
-            "the head record says {} events but the last stored event is number {}",
-            head.size,
-            stored_events as i128 - 1
-        )));
-    }
-    if let Some(kv) = db.scan_prefix([keys::CHECKPOINT]).next_back() {
-        let (k, v) = kv?;
-        let key_size = keys::trailing_u64(&k).unwrap_or(u64::MAX);
-        let note = std::str::from_utf8(&v)
-            .map_err(|_| StoreError::Corrupt("the latest checkpoint is not UTF-8".into()))?;
-        let checkpoint = Checkpoint::open(note, verifier).map_err(|e| {
-            StoreError::Corrupt(format!(
-                "the latest checkpoint (size {key_size}) does not verify: {e}"
-            ))
-        })?;
-        if checkpoint.size != key_size {
-            return Err(StoreError::Corrupt(format!(
-                "the checkpoint stored under size {key_size} is for size {}",
-                checkpoint.size
-            )));
-        }
-        if checkpoint.size > head.size {
-            return Err(StoreError::Corrupt(format!(
-                "the latest signed checkpoint is for {} events but the log holds only {}",
-                checkpoint.size, head.size
-            )));
-        }
-        let root = merkle::root::<Blake3Hasher, _>(&nodes, checkpoint.size)?;
-        if root != checkpoint.root {
-            return Err(StoreError::Corrupt(format!(
-                "the stored tree's root for {} events ({}) differs from the signed checkpoint's root ({})",
-                checkpoint.size,
-                hex(&root),
-                hex(&checkpoint.root)
-            )));
-        }
-    }
-    Ok(head)
+/// Whether a write failure's reason is a full disk (ENOSPC, from our write or sled's).
+pub fn is_no_space(reason: &str) -> bool {
+    reason.contains("os error 28")
 }
 
 /// Lowercase hex, for messages.

@@ -1,10 +1,12 @@
-//! The durable mark: a small file beside sled's, `durable.mark`, holding the size and root
-//! of the log when the store was last closed, with every event up to it durable.
+//! The durable mark: a small file beside the events file, `durable.mark`, holding the size
+//! and root of the log and the length of the events file when the store was last closed,
+//! with every event up to it durable.
 //!
-//! sled recovers a damaged file to the last state it can read, which may be an older one:
-//! a `db` file cut to half its length opened as a ledger of no events, and verified.
-//! Nothing inside sled can tell that from a new ledger, so the mark lives outside it: at
-//! open, a store that holds fewer events than the mark, or other ones, is damaged.
+//! An events file cut at a frame boundary reads as a smaller, valid ledger, and one cut
+//! inside a frame as a ledger whose last write was interrupted. Nothing inside the file
+//! can tell either from the real thing, so the mark lives outside it: at open, before
+//! anything is changed, an events file shorter than the mark says is damaged, and after
+//! the file is read, a ledger with fewer events than the mark, or other ones, is too.
 //!
 //! Written at close, after the appender and syncer have stopped (so every event up to the
 //! published size is durable): a new file, fsync, rename over the old one, fsync of the
@@ -19,13 +21,25 @@ use careledger_log::merkle::Hash;
 
 pub const MARK_FILE: &str = "durable.mark";
 const HEADER: &str = "careledger durable mark v1";
+/// What a mark says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Mark {
+    pub(crate) size: u64,
+    pub(crate) root: Hash,
+    /// The events file's length; `None` in a mark from before it was recorded.
+    pub(crate) bytes: Option<u64>,
+}
 /// Longest mark read.
 const MARK_BYTES_MAX: u64 = 4096;
 
-pub(crate) fn write(dir: &Path, size: u64, root: &Hash) -> std::io::Result<()> {
+pub(crate) fn write(dir: &Path, size: u64, root: &Hash, bytes: u64) -> std::io::Result<()> {
     let tmp = dir.join("durable.mark.new");
     let mut f = fs::File::create(&tmp)?;
-    writeln!(f, "{HEADER}\nsize {size}\nroot {}", crate::hex(root))?;
+    writeln!(
+        f,
+        "{HEADER}\nsize {size}\nroot {}\nbytes {bytes}",
+        crate::hex(root)
+    )?;
     f.sync_all()?;
     drop(f);
     fs::rename(&tmp, dir.join(MARK_FILE))?;
@@ -33,7 +47,7 @@ pub(crate) fn write(dir: &Path, size: u64, root: &Hash) -> std::io::Result<()> {
 }
 
 /// The mark, if there is one; `Err` names what is wrong with a mark that does not parse.
-pub(crate) fn read(dir: &Path) -> Result<Option<(u64, Hash)>, String> {
+pub(crate) fn read(dir: &Path) -> Result<Option<Mark>, String> {
     let file = match fs::File::open(dir.join(MARK_FILE)) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -65,5 +79,13 @@ pub(crate) fn read(dir: &Path) -> Result<Option<(u64, Hash)>, String> {
     for (i, byte) in root.iter_mut().enumerate() {
         *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
     }
-    Ok(Some((size, root)))
+    let bytes = match lines.next() {
+        None => None,
+        Some(line) => Some(
+            line.strip_prefix("bytes ")
+                .and_then(|n| n.parse::<u64>().ok())
+                .ok_or_else(bad)?,
+        ),
+    };
+    Ok(Some(Mark { size, root, bytes }))
 }

@@ -31,7 +31,6 @@ use std::sync::{Arc, RwLock};
 
 use careledger_log::envelope::Envelope;
 
-use crate::barrier::Barrier;
 use crate::keys;
 use crate::{Events, EventsError, StoreError};
 
@@ -149,7 +148,7 @@ fn poisoned() -> StoreError {
 /// Returns the number of events replayed.
 pub(crate) fn catch_up(
     db: &sled::Db,
-    barrier: &mut Barrier,
+    log: &crate::events_log::EventsLog,
     handle: &ProjectionHandle,
     size: u64,
     progress: &mut dyn FnMut(u64, u64),
@@ -182,7 +181,7 @@ pub(crate) fn catch_up(
     let from = mark.unwrap_or(0);
     let total = size - from;
     let mut reached = from;
-    for item in Events::new(db, from, size)? {
+    for item in Events::new(db, log, from, size)? {
         let (seq, chunk, at) = item.map_err(EventsError::into_store)?;
         if seq != reached {
             return Err(StoreError::Corrupt(format!("event {reached} is missing")));
@@ -229,9 +228,5 @@ pub(crate) fn catch_up(
         }
     }
     db.flush()?;
-    barrier.sync().map_err(|source| StoreError::Io {
-        path: "sled (durability barrier)".into(),
-        source,
-    })?;
     Ok(total)
 }

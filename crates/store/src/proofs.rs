@@ -2,13 +2,20 @@
 //! proofs, read from the node hashes stored with the events, the upper levels cached in
 //! memory.
 
+use std::sync::Arc;
+
 use careledger_log::merkle::{self, Blake3Hasher, Hash, NodeSource, ProofError};
 
+use crate::events_log::EventsLog;
 use crate::{keys, Store, StoreError};
 
 impl Store {
-    fn nodes(&self) -> SledNodes<'_> {
-        SledNodes::new(&self.inner.db, Some(&self.inner.node_cache))
+    fn nodes(&self) -> StoredNodes<'_> {
+        StoredNodes::new(
+            &self.inner.db,
+            &self.inner.log,
+            Some(&self.inner.node_cache),
+        )
     }
 
     fn check_size(&self, size: u64) -> Result<(), StoreError> {
@@ -87,27 +94,29 @@ impl NodeCache {
     }
 }
 
-/// Reads stored perfect-subtree hashes from sled: each lives in the record of the leaf
-/// whose append completed it.
-pub(crate) struct SledNodes<'a> {
+/// Reads stored perfect-subtree hashes: each lives in the record of the leaf whose append
+/// completed it, in the events file, found through sled's chunk locations.
+pub(crate) struct StoredNodes<'a> {
     db: &'a sled::Db,
+    log: &'a EventsLog,
     cache: Option<&'a NodeCache>,
-    /// The chunk read last (its key and value): the low nodes of one proof sit in the
-    /// records of neighbouring events, mostly in one chunk.
-    last_chunk: std::cell::RefCell<Option<(sled::IVec, sled::IVec)>>,
+    /// The chunk read last (its first event and bytes): the low nodes of one proof sit in
+    /// the records of neighbouring events, mostly in one chunk.
+    last_chunk: std::cell::RefCell<Option<(u64, Arc<[u8]>)>>,
 }
 
-impl<'a> SledNodes<'a> {
-    pub(crate) fn new(db: &'a sled::Db, cache: Option<&'a NodeCache>) -> Self {
+impl<'a> StoredNodes<'a> {
+    pub(crate) fn new(db: &'a sled::Db, log: &'a EventsLog, cache: Option<&'a NodeCache>) -> Self {
         Self {
             db,
+            log,
             cache,
             last_chunk: std::cell::RefCell::new(None),
         }
     }
 }
 
-impl NodeSource for SledNodes<'_> {
+impl NodeSource for StoredNodes<'_> {
     type Error = StoreError;
     fn perfect_node(&self, level: u8, index: u64) -> Result<Hash, StoreError> {
         if let Some(hash) = self.cache.and_then(|c| c.get(level, index)) {
@@ -121,22 +130,22 @@ impl NodeSource for SledNodes<'_> {
     }
 }
 
-impl SledNodes<'_> {
+impl StoredNodes<'_> {
     fn read_node(&self, level: u8, index: u64) -> Result<Hash, StoreError> {
         let missing = |what: &str| {
             StoreError::Corrupt(format!("tree node at level {level}, index {index} {what}"))
         };
         let leaf = keys::completing_leaf(level, index);
         let mut last = self.last_chunk.borrow_mut();
-        let cached = last.as_ref().and_then(|(key, value)| {
-            let at = keys::Chunk::parse(key, value)?.record_range(leaf)?;
+        let cached = last.as_ref().and_then(|(first, value)| {
+            let at = keys::Chunk::parse(*first, value)?.record_range(leaf)?;
             Some((value.clone(), at))
         });
         let (chunk, at) = match cached {
             Some(found) => found,
             None => {
-                let (key, value, at) = keys::locate(self.db, leaf)?.found(leaf)?;
-                *last = Some((key, value.clone()));
+                let (first, value, at) = keys::locate(self.db, self.log, leaf)?.found(leaf)?;
+                *last = Some((first, value.clone()));
                 (value, at)
             }
         };

@@ -2,8 +2,11 @@
 //! checkpoints; the `Events` cursor over stored chunks that every reader (and the start-up
 //! replay, verification and export) walks.
 
+use std::sync::Arc;
+
 use careledger_log::envelope::{self, Envelope};
 
+use crate::events_log::EventsLog;
 use crate::{keys, Store, StoreError, StoredEvent, READ_PAGE_MAX};
 
 impl Store {
@@ -53,7 +56,7 @@ impl Store {
         if seq >= size {
             return Err(StoreError::NoSuchEvent { seq, size });
         }
-        let (_, chunk, at) = keys::locate(&self.inner.db, seq)?.found(seq)?;
+        let (_, chunk, at) = keys::locate(&self.inner.db, &self.inner.log, seq)?.found(seq)?;
         Self::decode_event(seq, &chunk[at])
     }
 
@@ -65,7 +68,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut out = Vec::with_capacity((end - from) as usize);
-        for item in Events::new(&self.inner.db, from, end)? {
+        for item in Events::new(&self.inner.db, &self.inner.log, from, end)? {
             let (seq, chunk, at) = item.map_err(EventsError::into_store)?;
             let expected = from + out.len() as u64;
             if seq != expected {
@@ -117,7 +120,7 @@ impl Store {
 
 /// Why reading stored events stopped.
 pub(crate) enum EventsError {
-    Sled(sled::Error),
+    Store(StoreError),
     /// The chunk whose first event is this one does not parse.
     Malformed(u64),
 }
@@ -125,7 +128,7 @@ pub(crate) enum EventsError {
 impl EventsError {
     pub(crate) fn into_store(self) -> StoreError {
         match self {
-            EventsError::Sled(e) => StoreError::Sled(e),
+            EventsError::Store(e) => e,
             EventsError::Malformed(first) => StoreError::Corrupt(format!(
                 "event {first}: the stored chunk of events starting here is malformed"
             )),
@@ -133,24 +136,32 @@ impl EventsError {
     }
 }
 
-/// Stored events from `from` up to `end`, in order, as (seq, chunk value, record range).
-/// A gap in what is stored shows as a jump in `seq`: callers check continuity.
-pub(crate) struct Events {
-    chunks: sled::Iter,
-    chunk: Option<(sled::IVec, sled::IVec)>,
+/// Stored events from `from` up to `end`, in order, as (seq, chunk bytes, record range):
+/// the chunk locations from sled, the chunks from the events file. A gap in what is stored
+/// shows as a jump in `seq`: callers check continuity.
+pub(crate) struct Events<'a> {
+    log: &'a EventsLog,
+    locations: sled::Iter,
+    chunk: Option<(u64, Arc<[u8]>)>,
     next: u64,
     end: u64,
 }
 
-impl Events {
-    pub(crate) fn new(db: &sled::Db, from: u64, end: u64) -> Result<Self, sled::Error> {
+impl<'a> Events<'a> {
+    pub(crate) fn new(
+        db: &sled::Db,
+        log: &'a EventsLog,
+        from: u64,
+        end: u64,
+    ) -> Result<Self, StoreError> {
         // Start at the chunk holding `from`: the last one starting at or before it.
-        let start = match db.range(keys::event(0)..=keys::event(from)).next_back() {
-            Some(kv) => kv?.0.to_vec(),
-            None => keys::event(0).to_vec(),
+        let start = match keys::chunk_location(db, from)? {
+            Some((first, _)) => keys::chunk_at(first),
+            None => keys::chunk_at(0),
         };
         Ok(Self {
-            chunks: db.range(start..keys::event(end.max(from)).to_vec()),
+            log,
+            locations: db.range(start..keys::chunk_at(end.max(from))),
             chunk: None,
             next: from,
             end,
@@ -158,34 +169,46 @@ impl Events {
     }
 }
 
-impl Iterator for Events {
-    type Item = Result<(u64, sled::IVec, std::ops::Range<usize>), EventsError>;
+impl Iterator for Events<'_> {
+    type Item = Result<(u64, Arc<[u8]>, std::ops::Range<usize>), EventsError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             if self.next >= self.end {
                 return None;
             }
-            if let Some((key, value)) = self.chunk.take() {
-                let Some(chunk) = keys::Chunk::parse(&key, &value) else {
+            if let Some((first, value)) = self.chunk.take() {
+                let Some(chunk) = keys::Chunk::parse(first, &value) else {
                     self.next = self.end;
-                    return Some(Err(EventsError::Malformed(
-                        keys::trailing_u64(&key).unwrap_or(0),
-                    )));
+                    return Some(Err(EventsError::Malformed(first)));
                 };
                 self.next = self.next.max(chunk.first);
                 if let Some(at) = chunk.record_range(self.next) {
                     let seq = self.next;
                     self.next += 1;
-                    self.chunk = Some((key, value.clone()));
+                    self.chunk = Some((first, value.clone()));
                     return Some(Ok((seq, value, at)));
                 }
             }
-            match self.chunks.next()? {
-                Ok(kv) => self.chunk = Some(kv),
+            let read = match self.locations.next()? {
+                Ok((key, location)) => {
+                    let first = keys::trailing_u64(&key).unwrap_or(0);
+                    match keys::ChunkAt::decode(&location) {
+                        None => Err(EventsError::Malformed(first)),
+                        Some(at) => self
+                            .log
+                            .read_chunk(first, at.offset, at.len)
+                            .map(|value| (first, value))
+                            .map_err(EventsError::Store),
+                    }
+                }
+                Err(e) => Err(EventsError::Store(e.into())),
+            };
+            match read {
+                Ok(chunk) => self.chunk = Some(chunk),
                 Err(e) => {
                     self.next = self.end;
-                    return Some(Err(EventsError::Sled(e)));
+                    return Some(Err(e));
                 }
             }
         }

@@ -174,9 +174,11 @@ impl Keys {
         self.pending_count < max
     }
 
+    /// Stages a new key's record: its frame in the events file (`frames`, the record of
+    /// truth) and its keys in sled.
     pub(crate) fn stage(
         &mut self,
-        batch: &mut sled::Batch,
+        (batch, frames): (&mut sled::Batch, &mut Vec<u8>),
         key: RequestKey,
         recorded_at_us: i64,
         receipts: &[Receipt],
@@ -186,7 +188,14 @@ impl Keys {
             recorded_at_us,
             receipts: receipts.to_vec(),
         };
-        batch.insert(record_key(&key.key), record.encode());
+        let encoded = record.encode();
+        crate::events_log::encode_frame(
+            frames,
+            crate::events_log::FrameKind::RequestKey,
+            0,
+            &crate::events_log::request_key_body(&key.key, &encoded),
+        );
+        batch.insert(record_key(&key.key), encoded);
         batch.insert(expiry_key(recorded_at_us, &key.key), &[][..]);
         self.pending_count += 1;
         self.staged.insert(key.key, record);
@@ -219,6 +228,24 @@ impl Keys {
             self.pending_count = self.pending_count.saturating_sub(1);
         }
         Ok(())
+    }
+
+    /// Puts a key's record from the events file back into sled (opening, when sled is
+    /// behind the file); `Ok(true)` if it was not there, so the count grows by one.
+    pub(crate) fn restore(
+        db: &sled::Db,
+        batch: &mut sled::Batch,
+        key: &[u8],
+        record: &[u8],
+    ) -> Result<bool, String> {
+        let decoded = KeyRecord::decode(record)?;
+        let new = db
+            .get(record_key(key))
+            .map_err(|e| e.to_string())?
+            .is_none();
+        batch.insert(record_key(key), record);
+        batch.insert(expiry_key(decoded.recorded_at_us, key), &[][..]);
+        Ok(new)
     }
 
     /// The count to write with the batch, if it changed.

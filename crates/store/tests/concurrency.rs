@@ -141,7 +141,7 @@ fn a_missing_chunk_is_an_error_not_an_empty_read() {
             .append((start..start + 10).map(|n| ev(n, "person:p1")).collect())
             .unwrap();
     }
-    store.raw_db().remove(keys::event(10)).unwrap();
+    store.raw_db().remove(keys::chunk_at(10)).unwrap();
     let err = store.range(12, 5).unwrap_err();
     assert!(err.to_string().contains("event 12 is missing"), "{err}");
     let err = store.get(15).unwrap_err();

@@ -7,9 +7,11 @@ use careledger_log::merkle::{
     self, verify_consistency, verify_inclusion, Blake3Hasher, TreeHasher,
 };
 use careledger_log::{Checkpoint, Envelope, NodeSource};
+use careledger_store::events_log::{self, FrameKind};
+use careledger_store::tamper::{self, RawFrame};
 use careledger_store::{
     keys, AppendError, Clock, NewEvent, Receipt, RequestKey, Store, StoreConfig, StoreError,
-    VerifyFailure,
+    VerifyFailure, VerifyReport,
 };
 
 fn event(n: u64) -> NewEvent {
@@ -290,23 +292,32 @@ fn a_missing_ledger_is_named() {
     assert!(err.to_string().contains("careledger init"));
 }
 
-/// Appends 20 events, lets `alter` change the raw sled tree, and returns the verify result.
-fn tampered(
-    alter: impl FnOnce(&sled::Db),
-) -> Result<careledger_store::VerifyReport, VerifyFailure> {
-    let (_dir, store) = fresh(small_config());
-    store.append((0..20).map(event).collect()).unwrap();
-    alter(store.raw_db());
-    store.verify(|_, _| {})
+/// Appends 20 events in two requests of 10 (two chunks, checkpoints at 10 and 20), closes
+/// the store, lets `alter` change the events file's frames (their checks recomputed, as
+/// an attacker would), and returns what verification of the folder says.
+fn tampered(alter: impl FnOnce(&mut Vec<RawFrame>)) -> Result<VerifyReport, VerifyFailure> {
+    let dir = tempfile::tempdir().unwrap();
+    Store::init(dir.path(), "test.careledger/store").unwrap();
+    {
+        let store = Store::open(dir.path(), small_config()).unwrap();
+        store.append((0..10).map(event).collect()).unwrap();
+        store.append((10..20).map(event).collect()).unwrap();
+    }
+    let mut frames = tamper::read_frames(dir.path()).unwrap();
+    alter(&mut frames);
+    tamper::write_frames(dir.path(), &frames).unwrap();
+    // The durable mark names most of these changes as damage before verification starts
+    // (another test shows it); whoever rewrites the file can remove it, and then
+    // verification must find the change itself.
+    std::fs::remove_file(dir.path().join(careledger_store::MARK_FILE)).unwrap();
+    Store::verify_dir(dir.path(), |_, _| {})
 }
 
 /// Flips one bit of event `seq`'s stored record, at the offset `at` picks in the record.
-fn flip_in_record(db: &sled::Db, seq: u64, at: impl FnOnce(&[u8]) -> usize) {
-    let (key, value, range) = keys::locate(db, seq).unwrap().found(seq).unwrap();
-    let offset = range.start + at(&value[range.clone()]);
-    let mut value = value.to_vec();
-    value[offset] ^= 0x01;
-    db.insert(key, value).unwrap();
+fn flip_in_record(frames: &mut [RawFrame], seq: u64, at: impl FnOnce(&[u8]) -> usize) {
+    let (i, range) = tamper::record_of(frames, seq).unwrap();
+    let offset = range.start + at(&frames[i].body[range.clone()]);
+    frames[i].body[offset] ^= 0x01;
 }
 
 fn envelope_len(record: &[u8]) -> usize {
@@ -314,28 +325,50 @@ fn envelope_len(record: &[u8]) -> usize {
 }
 
 #[test]
+fn an_untouched_ledger_verifies_from_its_folder() {
+    let report = tampered(|_| {}).unwrap();
+    assert_eq!((report.events, report.checkpoints), (20, 2));
+    assert_eq!(report.payloads_checked, 20);
+}
+
+#[test]
 fn verify_names_the_event_whose_envelope_was_altered() {
     // Byte 40 of a record is inside the actor string (4 length bytes + 25 fixed + 8 length).
-    let err = tampered(|db| flip_in_record(db, 7, |_| 40)).unwrap_err();
+    let err = tampered(|f| flip_in_record(f, 7, |_| 40)).unwrap_err();
     assert!(matches!(err, VerifyFailure::Event { seq: 7, .. }), "{err}");
     assert!(err.to_string().starts_with("event 7:"), "{err}");
     // The commitment: the last byte of the envelope.
-    let err = tampered(|db| flip_in_record(db, 3, |r| 4 + envelope_len(r) - 1)).unwrap_err();
+    let err = tampered(|f| flip_in_record(f, 3, |r| 4 + envelope_len(r) - 1)).unwrap_err();
     assert!(matches!(err, VerifyFailure::Event { seq: 3, .. }), "{err}");
 }
 
 #[test]
-fn verify_names_the_event_whose_payload_was_altered() {
-    let err = tampered(|db| flip_in_record(db, 11, |r| r.len() - 2)).unwrap_err();
+fn verify_names_the_event_whose_payload_was_altered_or_removed() {
+    let err = tampered(|f| flip_in_record(f, 11, |r| r.len() - 2)).unwrap_err();
     assert!(matches!(err, VerifyFailure::Event { seq: 11, .. }), "{err}");
     assert!(err.to_string().contains("payload"), "{err}");
+    // The erased shape: salt and payload gone, the envelope and its nodes kept. Nothing in
+    // the ledger authorises an erasure, so it is a failure naming the event.
+    let err = tampered(|frames| {
+        let (i, range) = tamper::record_of(frames, 4).unwrap();
+        let chunk = keys::Chunk::parse(frames[i].first, &frames[i].body).unwrap();
+        let mut records: Vec<Vec<u8>> = (chunk.first..chunk.end())
+            .map(|s| chunk.record(s).unwrap().to_vec())
+            .collect();
+        let record = &frames[i].body[range];
+        let nodes = record[4 + envelope_len(record)] as usize;
+        records[4].truncate(4 + envelope_len(record) + 1 + 32 * nodes);
+        frames[i].body = keys::chunk_bytes(&records);
+    })
+    .unwrap_err();
+    assert!(matches!(err, VerifyFailure::Event { seq: 4, .. }), "{err}");
+    assert!(err.to_string().contains("no erasure event"), "{err}");
 }
 
 #[test]
 fn verify_catches_altered_nodes_leaves_checkpoints_and_missing_events() {
     // Node (level 2, index 1) covers events 4 to 7 and is stored in event 7's record.
-    let err =
-        tampered(|db| flip_in_record(db, 7, |r| keys::node_offset(r, 2).unwrap())).unwrap_err();
+    let err = tampered(|f| flip_in_record(f, 7, |r| keys::node_offset(r, 2).unwrap())).unwrap_err();
     assert!(
         matches!(
             err,
@@ -349,32 +382,38 @@ fn verify_catches_altered_nodes_leaves_checkpoints_and_missing_events() {
         ),
         "{err}"
     );
-    let err = tampered(|db| flip_in_record(db, 5, |r| keys::node_offset(r, 0).unwrap() + 31))
-        .unwrap_err();
+    let err =
+        tampered(|f| flip_in_record(f, 5, |r| keys::node_offset(r, 0).unwrap() + 31)).unwrap_err();
     assert!(matches!(err, VerifyFailure::Event { seq: 5, .. }), "{err}");
-    // Removing the chunk that holds event 9 (one request of 20 is one chunk, from event 0).
-    let err = tampered(|db| {
-        let (key, _, _) = keys::locate(db, 9).unwrap().found(9).unwrap();
-        assert_eq!(keys::trailing_u64(&key), Some(0));
-        db.remove(key).unwrap();
+    // Removing the chunk that holds events 0 to 9, and the checkpoint that signs them.
+    let err = tampered(|frames| {
+        let (i, _) = tamper::record_of(frames, 9).unwrap();
+        assert_eq!(frames[i].first, 0);
+        assert_eq!(
+            (frames[i + 1].kind, frames[i + 1].first),
+            (FrameKind::Checkpoint, 10)
+        );
+        frames.drain(i..i + 2);
     })
     .unwrap_err();
     assert!(matches!(err, VerifyFailure::Event { seq: 0, .. }), "{err}");
     assert!(err.to_string().contains("missing"), "{err}");
     // A chunk whose offsets do not add up is named by its first event.
-    let err = tampered(|db| {
-        let (key, value, _) = keys::locate(db, 9).unwrap().found(9).unwrap();
-        db.insert(key, &value[..value.len() - 1]).unwrap();
+    let err = tampered(|frames| {
+        let (i, _) = tamper::record_of(frames, 9).unwrap();
+        frames[i].body.pop();
     })
     .unwrap_err();
     assert!(matches!(err, VerifyFailure::Event { seq: 0, .. }), "{err}");
-    let err = tampered(|db| {
-        // One request of 20 events is one batch, so its checkpoint is at size 20.
-        let note = db.get(keys::checkpoint(20)).unwrap().unwrap();
-        let note = String::from_utf8(note.to_vec())
+    let err = tampered(|frames| {
+        let at = frames
+            .iter()
+            .position(|f| f.kind == FrameKind::Checkpoint && f.first == 20)
+            .unwrap();
+        let note = String::from_utf8(frames[at].body.clone())
             .unwrap()
             .replacen("\n20\n", "\n19\n", 1);
-        db.insert(keys::checkpoint(20), note.as_bytes()).unwrap();
+        frames[at].body = note.into_bytes();
     })
     .unwrap_err();
     assert!(
@@ -384,44 +423,75 @@ fn verify_catches_altered_nodes_leaves_checkpoints_and_missing_events() {
 }
 
 #[test]
+fn a_damaged_frame_in_the_middle_of_the_events_file_is_not_taken_for_a_torn_end() {
+    let dir = tempfile::tempdir().unwrap();
+    Store::init(dir.path(), "test.careledger/frames").unwrap();
+    {
+        let store = Store::open(dir.path(), small_config()).unwrap();
+        for n in 0..5 {
+            store.append(vec![event(n)]).unwrap();
+        }
+    }
+    let path = dir.path().join(careledger_store::EVENTS_FILE);
+    let mut bytes = std::fs::read(&path).unwrap();
+    // A byte inside the second chunk's frame: whole frames follow it.
+    let frames = tamper::read_frames(dir.path()).unwrap();
+    let header_and_first: usize = frames[..2]
+        .iter()
+        .map(|f| events_log::FRAME_HEAD + f.body.len() + events_log::FRAME_CHECK)
+        .sum();
+    assert_eq!(frames[2].kind, FrameKind::Events);
+    bytes[header_and_first + 20] ^= 0x40;
+    std::fs::write(&path, &bytes).unwrap();
+    // Opening reads the frames sled does not reflect yet, and reads the others when it
+    // needs them (verification reads them all): here it needs the damaged one at once.
+    let err = Store::open(dir.path(), small_config()).err().unwrap();
+    assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
+    assert!(err.to_string().contains("fails its check"), "{err}");
+    let err = Store::verify_dir(dir.path(), |_, _| {}).unwrap_err();
+    assert!(matches!(err, VerifyFailure::Event { seq: 1, .. }), "{err}");
+    // Rebuilding sled from the file reads every frame: the damage is not taken for a torn
+    // end (which would drop the events after it).
+    std::fs::remove_dir_all(dir.path().join(careledger_store::SLED_DIR)).unwrap();
+    let err = Store::open(dir.path(), small_config()).err().unwrap();
+    assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
+    assert!(err.to_string().contains("whole frames follow"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "nothing was cut off");
+}
+
+#[test]
 fn start_up_check_refuses_a_tree_that_disagrees_with_its_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     Store::init(dir.path(), "test.careledger/startup").unwrap();
-    {
+    let leaves: Vec<_> = {
         let config = StoreConfig {
             checkpoint_every_events: 12,
             ..small_config()
         };
         let store = Store::open(dir.path(), config).unwrap();
         store.append((0..12).map(event).collect()).unwrap();
-        // Rewrite leaf 3, every node above it and the head consistently: only the signed
-        // checkpoint (at size 12) still holds the true root.
-        let db = store.raw_db();
-        let mut tree = merkle::MemoryTree::<Blake3Hasher>::new();
-        for i in 0..12 {
-            let leaf = if i == 3 {
-                [0xee; 32]
-            } else {
-                store.leaf_hash(i).unwrap()
-            };
-            tree.push(leaf);
-        }
-        for level in 0..4u8 {
-            for index in 0..(12u64 >> level) {
-                let hash = tree.perfect_node(level, index).unwrap();
-                let leaf = keys::completing_leaf(level, index);
-                let (key, value, range) = keys::locate(db, leaf).unwrap().found(leaf).unwrap();
-                let at = range.start + keys::node_offset(&value[range.clone()], level).unwrap();
-                let mut value = value.to_vec();
-                value[at..at + 32].copy_from_slice(&hash);
-                db.insert(key, value).unwrap();
-            }
-        }
-        let mut head = keys::Head::decode(&db.get(keys::HEAD).unwrap().unwrap()).unwrap();
-        head.root = tree.root();
-        db.insert(keys::HEAD, &head.encode()[..]).unwrap();
-        db.flush().unwrap();
+        (0..12).map(|i| store.leaf_hash(i).unwrap()).collect()
+    };
+    // Rewrite leaf 3 and every node above it consistently: only the signed checkpoint (at
+    // size 12) still holds the true root. The durable mark would catch it too; without it,
+    // the checkpoint must.
+    let mut tree = merkle::MemoryTree::<Blake3Hasher>::new();
+    for (i, leaf) in leaves.iter().enumerate() {
+        tree.push(if i == 3 { [0xee; 32] } else { *leaf });
     }
+    let mut frames = tamper::read_frames(dir.path()).unwrap();
+    for level in 0..4u8 {
+        for index in 0..(12u64 >> level) {
+            let hash = tree.perfect_node(level, index).unwrap();
+            let leaf = keys::completing_leaf(level, index);
+            let (i, range) = tamper::record_of(&frames, leaf).unwrap();
+            let at =
+                range.start + keys::node_offset(&frames[i].body[range.clone()], level).unwrap();
+            frames[i].body[at..at + 32].copy_from_slice(&hash);
+        }
+    }
+    tamper::write_frames(dir.path(), &frames).unwrap();
+    std::fs::remove_file(dir.path().join(careledger_store::MARK_FILE)).unwrap();
     let message = Store::open(dir.path(), small_config())
         .err()
         .expect("open must fail")
@@ -431,23 +501,110 @@ fn start_up_check_refuses_a_tree_that_disagrees_with_its_checkpoint() {
 }
 
 #[test]
-fn start_up_check_refuses_a_head_that_disagrees_with_the_tree() {
+fn sled_lost_behind_or_ahead_of_the_events_file_is_rebuilt_from_it() {
     let dir = tempfile::tempdir().unwrap();
-    Store::init(dir.path(), "test.careledger/head").unwrap();
-    {
+    Store::init(dir.path(), "test.careledger/derived").unwrap();
+    let root = {
         let store = Store::open(dir.path(), small_config()).unwrap();
-        store.append((0..5).map(event).collect()).unwrap();
-        let db = store.raw_db();
-        let mut head = keys::Head::decode(&db.get(keys::HEAD).unwrap().unwrap()).unwrap();
-        head.root[0] ^= 1;
-        db.insert(keys::HEAD, &head.encode()[..]).unwrap();
+        for start in (0..300).step_by(30) {
+            store
+                .append((start..start + 30).map(event).collect())
+                .unwrap();
+        }
+        store.root_at(300).unwrap()
+    };
+    let check = |what: &str| {
+        let store = Store::open(dir.path(), small_config()).unwrap();
+        assert_eq!(store.size(), 300, "{what}");
+        assert_eq!(store.root_at(300).unwrap(), root, "{what}");
+        assert_eq!(page_all(&store, "person:p1").len(), 75, "{what}");
+        assert_eq!(store.checkpoints().unwrap().len(), 10, "{what}");
+        store.verify(|_, _| {}).unwrap();
+    };
+    // Deleted.
+    std::fs::remove_dir_all(dir.path().join(careledger_store::SLED_DIR)).unwrap();
+    check("sled deleted");
+    // Ahead: it says it reflects more of the file than the file holds (a machine crash
+    // after sled's write reached the disk and before the file's did).
+    {
+        let db = sled::open(dir.path().join(careledger_store::SLED_DIR)).unwrap();
+        let ahead = keys::Logged {
+            offset: 1 << 40,
+            size: 10_000,
+        };
+        db.insert(keys::LOGGED, &ahead.encode()[..]).unwrap();
         db.flush().unwrap();
     }
-    let message = Store::open(dir.path(), small_config())
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(message.contains("head record"), "{message}");
+    check("sled ahead");
+    // Behind: its mark and the last chunks' locations taken back.
+    {
+        let db = sled::open(dir.path().join(careledger_store::SLED_DIR)).unwrap();
+        let (first, at) = keys::chunk_location(&db, 150).unwrap().unwrap();
+        for kv in db.range(keys::chunk_at(first)..keys::chunk_at(u64::MAX)) {
+            db.remove(kv.unwrap().0).unwrap();
+        }
+        let behind = keys::Logged {
+            offset: at.offset,
+            size: first,
+        };
+        db.insert(keys::LOGGED, &behind.encode()[..]).unwrap();
+        db.flush().unwrap();
+    }
+    check("sled behind");
+    // Another ledger's sled folder.
+    let other = tempfile::tempdir().unwrap();
+    Store::init(other.path(), "test.careledger/other").unwrap();
+    std::fs::remove_dir_all(dir.path().join(careledger_store::SLED_DIR)).unwrap();
+    copy_dir(
+        &other.path().join(careledger_store::SLED_DIR),
+        &dir.path().join(careledger_store::SLED_DIR),
+    );
+    check("another ledger's sled");
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_torn_last_frame_is_removed_at_open_and_nothing_acknowledged_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    Store::init(dir.path(), "test.careledger/torn").unwrap();
+    {
+        let store = Store::open(dir.path(), small_config()).unwrap();
+        store.append((0..40).map(event).collect()).unwrap();
+    }
+    let path = dir.path().join(careledger_store::EVENTS_FILE);
+    let whole = std::fs::read(&path).unwrap();
+    // Every cut inside a frame appended after the acknowledged ones: the 41st event's
+    // frame, as a crash in the middle of its write would leave it.
+    let mut more = Vec::new();
+    let frame_len = events_log::encode_frame(&mut more, FrameKind::Events, 40, b"\x01\x00junk");
+    for cut in [1, 5, 13, frame_len - 1] {
+        let mut bytes = whole.clone();
+        bytes.extend_from_slice(&more[..cut]);
+        std::fs::write(&path, &bytes).unwrap();
+        let store = Store::open(dir.path(), small_config()).unwrap();
+        assert_eq!(store.size(), 40, "cut at {cut}");
+        assert_eq!(store.torn_bytes_removed(), cut as u64, "cut at {cut}");
+        store.verify(|_, _| {}).unwrap();
+        store.append(vec![event(40)]).unwrap();
+        drop(store);
+        let store = Store::open(dir.path(), small_config()).unwrap();
+        assert_eq!((store.size(), store.torn_bytes_removed()), (41, 0));
+        drop(store);
+        std::fs::write(&path, &whole).unwrap();
+        std::fs::remove_file(dir.path().join(careledger_store::MARK_FILE)).unwrap();
+    }
 }
 
 #[test]
@@ -477,7 +634,7 @@ fn chunks_split_by_count_and_bytes_and_read_back_across_boundaries() {
     }
     let db = store.raw_db();
     let firsts: Vec<u64> = db
-        .scan_prefix([keys::EVENT])
+        .scan_prefix([keys::CHUNK_AT])
         .map(|kv| keys::trailing_u64(&kv.unwrap().0).unwrap())
         .collect();
     assert_eq!(&firsts[..6], &[0, 64, 128, 192, 256, 300]);
@@ -707,25 +864,33 @@ fn a_stored_tree_node_damaged_under_a_running_store_stops_appends() {
         store.append(vec![event(n)]).unwrap();
     }
     // Event 7's record holds the node over events 0..8 (level 3), which the tree's right
-    // edge reads from now on.
-    let db = store.raw_db();
-    let key = keys::event(7);
-    let mut value = db
-        .get(key)
-        .unwrap()
-        .expect("event 7 starts its own chunk")
-        .to_vec();
-    let chunk = keys::Chunk::parse(&key, &value).unwrap();
-    let at = chunk.record_range(7).unwrap();
-    let record = keys::split_record(&value[at.clone()]).unwrap();
+    // edge reads from now on. A stray write flips a byte of it in the events file.
+    let (first, at) = keys::chunk_location(store.raw_db(), 7).unwrap().unwrap();
+    assert_eq!(first, 7, "event 7 starts its own chunk");
+    let path = store.dir().join(careledger_store::EVENTS_FILE);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .read(true)
+        .open(&path)
+        .unwrap();
+    let mut frame = vec![0u8; at.len as usize];
+    std::os::unix::fs::FileExt::read_exact_at(&file, &mut frame, at.offset).unwrap();
+    let body = &frame[events_log::FRAME_HEAD..frame.len() - events_log::FRAME_CHECK];
+    let chunk = keys::Chunk::parse(7, body).unwrap();
+    let range = chunk.record_range(7).unwrap();
+    let record = keys::split_record(&body[range.clone()]).unwrap();
     assert_eq!(record.nodes.len(), 4, "leaf 7 completes levels 0 to 3");
-    let offset = at.start + 4 + record.envelope.len() + 1 + 32 * 3;
-    value[offset] ^= 0xff;
-    db.insert(key, value).unwrap();
+    let offset = events_log::FRAME_HEAD + range.start + 4 + record.envelope.len() + 1 + 32 * 3;
+    std::os::unix::fs::FileExt::write_all_at(
+        &file,
+        &[frame[offset] ^ 0xff],
+        at.offset + offset as u64,
+    )
+    .unwrap();
 
     let err = store.append(vec![event(8)]).unwrap_err();
     assert!(
-        matches!(&err, AppendError::WriteFailed(reason) if reason.contains("root")),
+        matches!(&err, AppendError::WriteFailed(reason) if reason.contains("stored tree")),
         "{err}"
     );
     assert_eq!(store.size(), 8, "nothing of the batch was acknowledged");
