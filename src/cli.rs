@@ -73,11 +73,13 @@ static FREE_SPACE_FLOOR: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
 /// The store's settings for this run: the defaults, with the free-space floor given on
 /// the command line.
 pub fn store_config() -> StoreConfig {
+    let floor = FREE_SPACE_FLOOR
+        .get()
+        .copied()
+        .unwrap_or(careledger_store::FREE_BYTES_MIN_DEFAULT);
     StoreConfig {
-        free_bytes_min: FREE_SPACE_FLOOR
-            .get()
-            .copied()
-            .unwrap_or(careledger_store::FREE_BYTES_MIN_DEFAULT),
+        free_bytes_min: floor,
+        free_bytes_reserve: careledger_store::reserve_for(floor),
         ..StoreConfig::default()
     }
 }
@@ -162,6 +164,12 @@ enum Command {
         /// since the signing key lives with the ledger.
         #[arg(long = "checkpoint", value_name = "FILE")]
         checkpoints: Vec<PathBuf>,
+        /// Also rebuild, in memory, everything derived from the log (the care
+        /// projections, the index of each person's events, chunk locations, checkpoints,
+        /// request keys) and compare it with what the store holds, naming the first
+        /// difference. Still read-only: the store's database is opened on a copy.
+        #[arg(long)]
+        derived: bool,
     },
     /// Write every stored event record to FILE, for verification elsewhere (docs/FORMAT.md).
     Export {
@@ -306,8 +314,16 @@ impl<E: std::fmt::Display + 'static> From<E> for CliError {
                 careledger_store::StoreError::Damaged { .. }
             ))
         );
+        let mut message = e.to_string();
+        if !damaged && careledger_store::is_no_space(&message) {
+            message = format!(
+                "the disk holding the ledger is full ({message}): nothing of this was \
+                 written; free space and run it again (every event already acknowledged \
+                 is kept, and `careledger verify` reads the ledger without writing)"
+            );
+        }
         CliError {
-            message: e.to_string(),
+            message,
             code: if closed {
                 CliError::OUTPUT_CLOSED
             } else if damaged {
@@ -400,7 +416,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Command::Verify { data, checkpoints } => verify(&data, &checkpoints),
+        Command::Verify {
+            data,
+            checkpoints,
+            derived,
+        } => verify(&data, &checkpoints, derived),
         Command::Export { data, out } => export(&data, &out),
         Command::Demo { data } => crate::demo::run(&data),
         Command::Bench { what } => crate::bench::run(what),
@@ -530,7 +550,7 @@ fn prove(what: Prove) -> Result<(), CliError> {
 /// Most bytes read from a checkpoint file given to `verify --checkpoint`.
 const CHECKPOINT_FILE_BYTES_MAX: u64 = 64 * 1024;
 
-fn verify(data: &DataDir, checkpoint_files: &[PathBuf]) -> Result<(), CliError> {
+fn verify(data: &DataDir, checkpoint_files: &[PathBuf], derived: bool) -> Result<(), CliError> {
     let verify_failed = |message: String| CliError {
         message: format!("verification failed: {message}"),
         code: EXIT_VERIFY_FAILED,
@@ -601,6 +621,21 @@ fn verify(data: &DataDir, checkpoint_files: &[PathBuf]) -> Result<(), CliError> 
             )));
         }
     }
+    // The derived state is compared before anything is printed: a failure prints
+    // nothing on stdout.
+    let derived_report = if derived {
+        let projection: careledger_store::ProjectionHandle = std::sync::Arc::new(
+            std::sync::RwLock::new(careledger_ledger::CareProjection::default()),
+        );
+        let d = match Store::verify_derived_dir(&data.data, &projection) {
+            Ok(d) => d,
+            Err(careledger_store::VerifyFailure::Store(e)) => return Err(e.into()),
+            Err(e) => return Err(verify_failed(e.to_string())),
+        };
+        Some(d)
+    } else {
+        None
+    };
     let seconds = started.elapsed().as_secs_f64();
     outln!(
         "verified {} events ({} payloads checked) and {} checkpoints; root {} ({:.2} s, {:.0} events/s)",
@@ -626,6 +661,27 @@ fn verify(data: &DataDir, checkpoint_files: &[PathBuf]) -> Result<(), CliError> 
             "the events file ends in {} bytes of an interrupted write, which the next open removes",
             report.torn_bytes
         )?;
+    }
+    if let Some(d) = derived_report {
+        outln!(
+            "derived state agrees with the log: the locations of {} chunks, {} checkpoints, \
+             {} request keys, the index of {} events ({} subjects), the projections of {} \
+             events ({} pairs)",
+            d.chunk_locations,
+            d.checkpoints,
+            d.request_keys,
+            d.indexed,
+            d.subjects,
+            d.projected,
+            d.projection_pairs
+        )?;
+        if d.logged < report.events {
+            outln!(
+                "the store reflects {} of the {} events; the next open catches up",
+                d.logged,
+                report.events
+            )?;
+        }
     }
     Ok(())
 }

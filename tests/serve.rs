@@ -1373,3 +1373,138 @@ fn sigterm_stops_serve_despite_a_client_that_never_finishes_its_request() {
     server.stop_gracefully();
     drop(slow);
 }
+
+/// A real full disk under the service: a ledger on a small tmpfs. Below the free-space
+/// floor writes are answered 507 and reads go on; on a disk that fills anyway (no floor)
+/// the failed write is 507 too, reads go on, and the service stops when asked; with space
+/// given back, every acknowledged event is there and the ledger verifies. Needs root to
+/// mount the tmpfs (CI has it; elsewhere the test is skipped).
+#[test]
+fn a_full_disk_under_serve_is_507_reads_go_on_and_nothing_acknowledged_is_lost() {
+    let Some(disk) = common::Tmpfs::mount(12) else {
+        return;
+    };
+    let data = init_ledger(&disk.path);
+    let data = path_str(&data);
+    cli_ok(&[
+        "user",
+        "add",
+        "--data",
+        data,
+        "manager-e2e",
+        "--role",
+        "RegisteredManager",
+        "--name",
+        "Test Manager",
+    ]);
+    let token = cli_ok(&["token", "issue", "--data", data, "manager-e2e"]);
+    let token = token.trim().to_string();
+    let staff = |tag: &str, n: usize| {
+        json!({
+            "kind": "staff.registered",
+            "payload": {
+                "staff_id": format!("staff-{tag}{n}"),
+                "name": format!("Care Worker {n} {}", "x".repeat(7000)),
+                "role": "CareWorker",
+            },
+        })
+    };
+    // Appends until the first answer that is not 201; the acknowledged event numbers.
+    let fill = |server: &Server, tag: &str, acked: &mut Vec<u64>| -> Response {
+        for n in 0..5_000 {
+            let r = post_json(server.addr, "/v1/events", &token, &staff(tag, n));
+            if r.status != 201 {
+                return r;
+            }
+            acked.push(r.json()["event"].as_u64().unwrap());
+        }
+        panic!("the disk never filled");
+    };
+    let mut acked = Vec::new();
+
+    // 1. A floor 3 MiB below what is free now: refused with 507 once below it.
+    let floor = disk.free_bytes().saturating_sub(3 << 20).to_string();
+    let mut server = Server::start(&[
+        "--data",
+        data,
+        "--listen",
+        "127.0.0.1:0",
+        "--quiet",
+        "--free-space-floor",
+        &floor,
+    ]);
+    server.wait_ready();
+    let refused = fill(&server, "a", &mut acked).expect_problem(507);
+    assert!(
+        refused["type"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("insufficient-storage")),
+        "{refused}"
+    );
+    let detail = refused["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("below the floor") && detail.contains("free"),
+        "{detail}"
+    );
+    assert!(!acked.is_empty());
+    // Reads go on.
+    let last = *acked.last().unwrap();
+    let event = server.get(&format!("/v1/ledger/events/{last}"), Some(&token));
+    assert_eq!(event.status, 200, "{}", event.text());
+    assert_eq!(
+        server.get("/v1/ledger/checkpoint", Some(&token)).status,
+        200
+    );
+    server.stop_gracefully();
+
+    // 2. No floor: the disk fills under a write. 507, reads go on, and it stops in time.
+    let mut server = Server::start(&[
+        "--data",
+        data,
+        "--listen",
+        "127.0.0.1:0",
+        "--quiet",
+        "--free-space-floor",
+        "0",
+    ]);
+    server.wait_ready();
+    let failed = fill(&server, "b", &mut acked);
+    let problem = failed.expect_problem(507);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("full")),
+        "{problem}"
+    );
+    let last = *acked.last().unwrap();
+    let event = server.get(&format!("/v1/ledger/events/{last}"), Some(&token));
+    assert_eq!(event.status, 200, "{}", event.text());
+    let (_, stderr) = server.stop();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // 3. Space given back: every acknowledged event, and appends again.
+    disk.resize(64);
+    let mut server = Server::start(&[
+        "--data",
+        data,
+        "--listen",
+        "127.0.0.1:0",
+        "--quiet",
+        "--free-space-floor",
+        "0",
+    ]);
+    server.wait_ready();
+    for seq in &acked {
+        let event = server.get(&format!("/v1/ledger/events/{seq}"), Some(&token));
+        assert_eq!(
+            event.status,
+            200,
+            "acknowledged event {seq}: {}",
+            event.text()
+        );
+    }
+    post_json(server.addr, "/v1/events", &token, &staff("c", 0)).expect_json(201);
+    server.stop_gracefully();
+    let verified = cli_ok(&["verify", "--data", data]);
+    assert!(verified.starts_with("verified "), "{verified}");
+}

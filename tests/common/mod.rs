@@ -90,3 +90,62 @@ pub fn careledger_within(args: &[&str], limit: std::time::Duration) -> Output {
         stderr: err.join().unwrap(),
     }
 }
+
+/// A small tmpfs mounted for a test (a real disk that fills up), unmounted on drop.
+/// Mounting needs root: without it the test is skipped, except in CI (`CI` set), where
+/// `.ci/run` runs as root and a failure to mount is a failure.
+pub struct Tmpfs {
+    pub path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    pub fn mount(mib: u64) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disk");
+        std::fs::create_dir_all(&path).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(&path)
+            .stderr(Stdio::null())
+            .status();
+        if !status.is_ok_and(|s| s.success()) {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "mounting a tmpfs failed; CI runs the tests as root"
+            );
+            eprintln!("skipping: mounting a tmpfs needs root");
+            return None;
+        }
+        Some(Tmpfs { path, _dir: dir })
+    }
+
+    /// Frees space: grows the file system to `mib`.
+    pub fn resize(&self, mib: u64) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={mib}m")])
+            .arg(&self.path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "remounting the tmpfs failed");
+    }
+
+    pub fn free_bytes(&self) -> u64 {
+        let out = Command::new("df")
+            .args(["--output=avail", "-B1"])
+            .arg(&self.path)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}

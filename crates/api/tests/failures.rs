@@ -367,3 +367,53 @@ async fn an_undecodable_stored_event_is_a_500_naming_it() {
         assert!(detail.contains("verification"), "{path}: {detail}");
     }
 }
+
+/// Below the free-space floor a write is 507 naming free space and floor, and nothing is
+/// written; a read of a record still works, its access event taking the reserve; below
+/// the reserve the read is 507 too (no data leaves without its access event). Once space
+/// is back, writes are taken again without a restart.
+#[tokio::test]
+async fn below_the_free_space_floor_writes_are_507_and_records_stay_readable() {
+    use careledger_store::fault::Faults;
+    let faults = std::sync::Arc::new(Faults::default());
+    let h = Harness::with(
+        careledger_store::StoreConfig {
+            free_bytes_min: 256 << 20,
+            free_bytes_reserve: 64 << 20,
+            faults: Some(faults.clone()),
+            ..careledger_store::StoreConfig::default()
+        },
+        common::quiet(),
+    );
+    h.seed().await;
+    let before = h.size();
+    faults.set_free_bytes(Some(100 << 20));
+    let note = json!({"kind": "diary.note", "subject": "person-a",
+        "payload": {"author": "Staff", "text": "written on a full disk"}});
+    let refused = h.post("staff-cw01", "/v1/events", note.clone()).await;
+    let problem = refused.assert_problem(507, None);
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("100 MiB free") && detail.contains("floor of 256 MiB"),
+        "{detail}"
+    );
+    assert_eq!(h.size(), before, "nothing was written");
+    let read = h
+        .get(Some("staff-cw01"), "/v1/people/person-a/care-plan")
+        .await;
+    assert_eq!(read.status, 200, "{}", read.text());
+    assert_eq!(
+        h.size(),
+        before + 1,
+        "the read's access event took the reserve"
+    );
+    faults.set_free_bytes(Some(10 << 20));
+    let read = h
+        .get(Some("staff-cw01"), "/v1/people/person-a/care-plan")
+        .await;
+    read.assert_problem(507, None);
+    assert_eq!(h.size(), before + 1);
+    faults.set_free_bytes(None);
+    let written = h.post("staff-cw01", "/v1/events", note).await;
+    assert_eq!(written.status, 201, "{}", written.text());
+}

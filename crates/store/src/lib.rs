@@ -43,6 +43,7 @@ mod recover;
 pub mod request_keys;
 pub mod tamper;
 mod verify;
+mod verify_derived;
 
 use std::fs;
 use std::io::Write;
@@ -66,6 +67,7 @@ pub(crate) use proofs::{NodeCache, StoredNodes};
 pub(crate) use reads::{checked_record, Events, EventsError};
 pub use request_keys::RequestKey;
 pub use verify::{VerifyFailure, VerifyReport};
+pub use verify_derived::DerivedReport;
 
 /// Name of the sled directory inside a ledger's data directory.
 pub const SLED_DIR: &str = "sled";
@@ -487,7 +489,7 @@ fn is_lock_error(e: &sled::Error) -> bool {
     }
 }
 
-fn open_db(dir: &Path, config: &StoreConfig) -> Result<sled::Db, StoreError> {
+pub(crate) fn open_db(dir: &Path, config: &StoreConfig) -> Result<sled::Db, StoreError> {
     let started = std::time::Instant::now();
     loop {
         match sled_config(dir, config).open() {
@@ -947,6 +949,18 @@ impl Store {
         Self::verify_dir_at(dir, &[], progress)
     }
 
+    /// Compares everything sled holds for the ledger at `dir` (chunk locations,
+    /// checkpoints, request keys, the subject index, and the projection's pairs against
+    /// `projection`, a fresh projection of the kind the ledger keeps, replayed from the
+    /// log) with what the events file says, naming the first difference. Read-only: sled
+    /// is opened on a copy of its folder.
+    pub fn verify_derived_dir(
+        dir: &Path,
+        projection: &ProjectionHandle,
+    ) -> Result<DerivedReport, VerifyFailure> {
+        verify_derived::verify_derived(dir, projection)
+    }
+
     /// [`Store::verify_dir`], also reporting the root at each of `sizes` the ledger
     /// reaches (to check checkpoints kept outside the ledger against it).
     pub fn verify_dir_at(
@@ -1172,7 +1186,8 @@ fn last_checkpoint_size(db: &sled::Db) -> Result<Option<u64>, StoreError> {
 
 /// Whether a write failure's reason is a full disk (ENOSPC, from our write or sled's).
 pub fn is_no_space(reason: &str) -> bool {
-    reason.contains("os error 28")
+    // io::Error's Display, and its Debug inside sled's errors.
+    reason.contains("os error 28") || reason.contains("code: 28,")
 }
 
 /// Lowercase hex, for messages.

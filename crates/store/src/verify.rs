@@ -61,6 +61,9 @@ pub enum VerifyFailure {
     /// The ledger as a whole: its header, its size against what was durable before.
     #[error("{0}")]
     Ledger(String),
+    /// What sled holds differs from what the events file says (`verify --derived`).
+    #[error("derived state: {0}")]
+    Derived(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
