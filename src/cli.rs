@@ -179,6 +179,28 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Back up the ledger to FILE at its latest signed checkpoint, with its signing key and
+    /// the service's users and token hashes: safe while the service runs (docs/OPERATIONS.md).
+    Backup {
+        #[command(flatten)]
+        data: DataDir,
+        /// The backup file to write (written beside it first, checked, then renamed).
+        #[arg(long)]
+        out: PathBuf,
+        /// Take an incremental backup: only what came after this earlier backup of the
+        /// same ledger, refused if the ledger's history since differs from it.
+        #[arg(long, value_name = "BACKUP")]
+        after: Option<PathBuf>,
+    },
+    /// Restore a ledger into a new folder from a full backup and the incremental backups
+    /// taken after it, given in order.
+    Restore {
+        /// A backup file: first the full one, then each incremental one after it.
+        #[arg(long = "from", value_name = "BACKUP", required = true)]
+        from: Vec<PathBuf>,
+        #[command(flatten)]
+        data: DataDir,
+    },
     /// Create a ledger filled with a simulated month (30 days) of home care for twelve
     /// people (person-0000 to person-0011), verify it, and show what to try next.
     Demo {
@@ -422,6 +444,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             derived,
         } => verify(&data, &checkpoints, derived),
         Command::Export { data, out } => export(&data, &out),
+        Command::Backup { data, out, after } => backup(&data, &out, after.as_deref()),
+        Command::Restore { from, data } => restore(&from, &data),
         Command::Demo { data } => crate::demo::run(&data),
         Command::Bench { what } => crate::bench::run(what),
         Command::Serve(args) => crate::serve_cli::serve(args),
@@ -544,6 +568,69 @@ fn prove(what: Prove) -> Result<(), CliError> {
             outln!("{json}")?;
         }
     }
+    Ok(())
+}
+
+/// The files of the service (users and token hashes) that a backup carries.
+pub const SERVICE_FILES: [&str; 2] = [
+    careledger_api::auth::AUTH_FILE,
+    careledger_api::auth::KEY_FILE,
+];
+
+fn backup(data: &DataDir, out: &Path, after: Option<&Path>) -> Result<(), CliError> {
+    use careledger_store::backup;
+    let previous = after.map(backup::check).transpose()?;
+    // Nobody writing: sign a checkpoint of everything first. A running service holds the
+    // ledger: back up to the latest checkpoint it signed (at most a minute old while the
+    // log grows).
+    let in_use = match Store::open(&data.data, store_config()) {
+        Ok(store) => {
+            store.checkpoint_now()?;
+            false
+        }
+        Err(StoreError::Locked(_)) => true,
+        Err(e) => return Err(e.into()),
+    };
+    let started = std::time::Instant::now();
+    let info = backup::backup(&data.data, out, previous.as_ref(), &SERVICE_FILES)?;
+    let section = info.events_section();
+    outln!(
+        "backed up {} events (root {}) to {}: {} bytes of events{}, {} other files, checked ({:.2} s)",
+        info.events,
+        B64.encode(info.root),
+        out.display(),
+        section.len,
+        match &info.from {
+            Some(from) => format!(" after the {} of {}", from.events, after.map_or(String::new(), |p| p.display().to_string())),
+            None => String::new(),
+        },
+        info.sections.len() - 1,
+        started.elapsed().as_secs_f64()
+    )?;
+    if in_use {
+        outln!(
+            "the ledger is in use (a running service): backed up to its latest signed checkpoint"
+        )?;
+    }
+    outln!("the backup holds personal data, the signing key and token hashes: keep it as safe as the ledger (docs/OPERATIONS.md)")?;
+    Ok(())
+}
+
+fn restore(from: &[PathBuf], data: &DataDir) -> Result<(), CliError> {
+    let info = careledger_store::backup::restore(from, &data.data)?;
+    // The first open rebuilds the derived state (sled) from the restored events.
+    let store = Store::open(&data.data, store_config())?;
+    let size = store.size();
+    drop(store);
+    outln!(
+        "restored {} events (root {}) into {}, from {} backup{}; signed by {}",
+        size,
+        B64.encode(info.root),
+        data.data.display(),
+        from.len(),
+        if from.len() == 1 { "" } else { "s" },
+        info.verifier
+    )?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 // the reader has closed the pipe.
 #![deny(clippy::print_stdout)]
 
+mod backup_schedule;
 mod bench;
 mod care_cli;
 mod cli;

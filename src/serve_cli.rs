@@ -43,6 +43,16 @@ pub struct ServeArgs {
     /// cores, at least one.
     #[arg(long)]
     scans_max: Option<usize>,
+    /// Take a backup into this folder every --backup-every, at a checkpoint signed for it,
+    /// checked after writing (docs/OPERATIONS.md).
+    #[arg(long, value_name = "DIR")]
+    backup_dir: Option<PathBuf>,
+    /// How often to back up with --backup-dir: 90s, 30m, 1h, 2d.
+    #[arg(long, default_value = "1h", value_parser = crate::backup_schedule::parse_duration)]
+    backup_every: std::time::Duration,
+    /// How many scheduled backups to keep in --backup-dir; older ones are removed.
+    #[arg(long, default_value_t = 24)]
+    backup_keep: usize,
 }
 
 #[derive(Subcommand)]
@@ -330,6 +340,25 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         ..defaults
     };
     let app = App::new(ledger, &dir, limits)?;
+    // Scheduled backups, on their own thread, stopped when the service stops.
+    let (stop_backups, backups_stop) = std::sync::mpsc::channel::<()>();
+    let backups = match &args.backup_dir {
+        Some(backup_dir) => {
+            std::fs::create_dir_all(backup_dir)
+                .map_err(|e| fail(format!("{}: {e}", backup_dir.display())))?;
+            let store = app.ledger.store().clone();
+            let (backup_dir, every, keep) =
+                (backup_dir.clone(), args.backup_every, args.backup_keep);
+            Some(
+                std::thread::Builder::new()
+                    .name("careledger-backups".into())
+                    .spawn(move || {
+                        crate::backup_schedule::run(store, backup_dir, every, keep, backups_stop)
+                    })?,
+            )
+        }
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -353,6 +382,11 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
                 .await?
             }
             None => careledger_api::serve(app, listener, careledger_api::shutdown_signal()).await?,
+        }
+        drop(stop_backups);
+        if let Some(backups) = backups {
+            // A backup in progress finishes first; the ledger closes after it.
+            let _ = backups.join();
         }
         eprintln!("careledger: stopped; every acknowledged append is durable");
         Ok::<(), CliError>(())

@@ -1508,3 +1508,100 @@ fn a_full_disk_under_serve_is_507_reads_go_on_and_nothing_acknowledged_is_lost()
     let verified = cli_ok(&["verify", "--data", data]);
     assert!(verified.starts_with("verified "), "{verified}");
 }
+
+/// `serve --backup-dir`: backups taken on schedule while the service runs, each at a
+/// checkpoint signed for it, the oldest removed beyond `--backup-keep`; the newest restores
+/// to a ledger with the live ledger's root at its size.
+#[test]
+fn scheduled_backups_restore_to_the_live_root_and_keep_the_newest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = init_ledger(tmp.path());
+    let data = path_str(&data);
+    let backups = tmp.path().join("backups");
+    cli_ok(&[
+        "user",
+        "add",
+        "--data",
+        data,
+        "manager-e2e",
+        "--role",
+        "RegisteredManager",
+    ]);
+    let token = cli_ok(&["token", "issue", "--data", data, "manager-e2e"]);
+    let token = token.trim().to_string();
+    let mut server = Server::start(&[
+        "--data",
+        data,
+        "--listen",
+        "127.0.0.1:0",
+        "--quiet",
+        "--backup-dir",
+        path_str(&backups),
+        "--backup-every",
+        "10s",
+        "--backup-keep",
+        "1",
+    ]);
+    server.wait_ready();
+    let list = || -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&backups)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut n = 0;
+    // Writes go on while backups are taken; two rounds, so the first is removed.
+    while seen.len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no second backup within a minute: {:?}",
+            list()
+        );
+        let body = json!({"kind": "staff.registered", "payload": {
+            "staff_id": format!("staff-b{n}"), "name": "Care Worker", "role": "CareWorker"}});
+        post_json(server.addr, "/v1/events", &token, &body).expect_json(201);
+        n += 1;
+        for path in list() {
+            if path.extension().is_some_and(|e| e == "backup") {
+                seen.insert(path);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.stop_gracefully();
+    let kept: Vec<PathBuf> = list()
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "backup"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let newest = kept[0].to_str().unwrap();
+    let restored = tmp.path().join("restored");
+    let said = cli_ok(&["restore", "--from", newest, "--data", path_str(&restored)]);
+    let size: u64 = said
+        .strip_prefix("restored ")
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(size > 0, "{said}");
+    // The live ledger's root at that size is the restored one's.
+    let live: Value = serde_json::from_str(&cli_ok(&[
+        "prove",
+        "consistency",
+        "--data",
+        data,
+        "--from",
+        &size.to_string(),
+        "--to",
+        &size.to_string(),
+    ]))
+    .unwrap();
+    let root = live["root1"].as_str().unwrap();
+    assert!(said.contains(&format!("(root {root})")), "{said} vs {live}");
+    cli_ok(&["verify", "--data", path_str(&restored)]);
+    // The service's users came along: the restored folder has them.
+    let users = cli_ok(&["user", "list", "--data", path_str(&restored)]);
+    assert!(users.contains("manager-e2e"), "{users}");
+}

@@ -170,10 +170,14 @@ pub fn is_whole_frame(bytes: &[u8]) -> bool {
     check(covered) == sum
 }
 
-/// The events file as the store reads it: positional reads, safe from many threads.
+/// The events file as the store reads it: positional reads, safe from many threads. It
+/// may also be a window of another file (a backup holds an events file inside it).
 pub struct EventsLog {
     file: File,
     path: PathBuf,
+    /// Where the events file starts in `file`, and its length if it is a window.
+    base: u64,
+    window: Option<u64>,
 }
 
 impl EventsLog {
@@ -182,6 +186,8 @@ impl EventsLog {
         Ok(Self {
             file: File::open(&path)?,
             path,
+            base: 0,
+            window: None,
         })
     }
 
@@ -191,7 +197,22 @@ impl EventsLog {
             .read(true)
             .write(true)
             .open(&path)?;
-        Ok(Self { file, path })
+        Ok(Self {
+            file,
+            path,
+            base: 0,
+            window: None,
+        })
+    }
+
+    /// The `len` bytes of `path` from `base` on, read as an events file.
+    pub(crate) fn window(path: &Path, base: u64, len: u64) -> io::Result<Self> {
+        Ok(Self {
+            file: File::open(path)?,
+            path: path.to_path_buf(),
+            base,
+            window: Some(len),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -205,7 +226,20 @@ impl EventsLog {
     /// The file's length in bytes (a ledger's file always holds its header).
     #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> io::Result<u64> {
-        Ok(self.file.metadata()?.len())
+        match self.window {
+            Some(len) => Ok(len),
+            None => Ok(self.file.metadata()?.len()),
+        }
+    }
+
+    /// Reads `buf` at `offset` of the events file (within the window, if one).
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), FrameError> {
+        if let Some(len) = self.window {
+            if offset.saturating_add(buf.len() as u64) > len {
+                return Err(FrameError::Truncated);
+            }
+        }
+        read_exact_at(&self.file, buf, self.base + offset)
     }
 
     /// The frame at `offset`, whose whole length is `len` when known.
@@ -214,7 +248,7 @@ impl EventsLog {
             Some(len) => len as usize,
             None => {
                 let mut head = [0u8; FRAME_HEAD];
-                read_exact_at(&self.file, &mut head, offset)?;
+                self.read_exact_at(&mut head, offset)?;
                 FRAME_HEAD + parse_head(&head)?.0 + FRAME_CHECK
             }
         };
@@ -225,7 +259,7 @@ impl EventsLog {
             )));
         }
         let mut bytes = vec![0u8; total];
-        read_exact_at(&self.file, &mut bytes, offset)?;
+        self.read_exact_at(&mut bytes, offset)?;
         let head: &[u8; FRAME_HEAD] = bytes[..FRAME_HEAD].try_into().expect("head");
         let (body_len, _, _) = parse_head(head)?;
         if FRAME_HEAD + body_len + FRAME_CHECK != total {
@@ -262,9 +296,13 @@ impl EventsLog {
     /// Frames in order from `offset`, read through a buffer (bounded memory).
     pub fn frames_from(&self, offset: u64) -> io::Result<Frames> {
         let mut file = self.file.try_clone()?;
-        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(offset))?;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(self.base + offset))?;
+        let limit = match self.window {
+            Some(len) => len.saturating_sub(offset),
+            None => u64::MAX,
+        };
         Ok(Frames {
-            reader: io::BufReader::with_capacity(1 << 20, file),
+            reader: io::BufReader::with_capacity(1 << 20, file.take(limit)),
             offset,
         })
     }
@@ -283,7 +321,7 @@ fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> Result<(), FrameEr
 /// Frames read one after another. Each item is the frame or why reading stopped at
 /// [`Frames::offset`]; after an error the iterator is not to be used again.
 pub struct Frames {
-    reader: io::BufReader<File>,
+    reader: io::BufReader<io::Take<File>>,
     offset: u64,
 }
 

@@ -28,6 +28,7 @@
 #![forbid(unsafe_code)]
 
 mod appender;
+pub mod backup;
 pub mod barrier;
 pub mod baseline;
 mod damage;
