@@ -71,6 +71,19 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Backup and restore of a ledger of EVENTS events against its export, ROUNDS times:
+    /// the time of each, and the sizes on disk.
+    Backup {
+        /// Events in the ledger backed up.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Rounds of export, backup and restore measured.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Where to create the scratch ledger (default: the system's temp directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Inclusion and consistency proofs on a ledger of EVENTS events.
     Prove {
         /// Events in the ledger proved from.
@@ -209,6 +222,11 @@ pub fn run(what: BenchCommand) -> Result<(), CliError> {
             proofs,
             dir,
         } => bench_prove(events.max(2), proofs.max(1), dir.as_deref()),
+        BenchCommand::Backup {
+            events,
+            rounds,
+            dir,
+        } => bench_backup(events.max(1), rounds.max(1), dir.as_deref()),
     }
 }
 
@@ -421,6 +439,77 @@ fn build_ledger(dir: &Path, events: u64) -> Result<Store, CliError> {
         events as f64 / started.elapsed().as_secs_f64()
     )?;
     Ok(store)
+}
+
+/// Bytes of every file under `path`.
+fn tree_bytes(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| tree_bytes(&e.path()))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn bench_backup(events: u64, rounds: usize, dir: Option<&Path>) -> Result<(), CliError> {
+    let scratch = Scratch::new(dir, "backup")?;
+    let out = Scratch::new(dir, "backup-out")?;
+    let store = build_ledger(&scratch.0, events)?;
+    store.checkpoint_now()?;
+    drop(store);
+    let data = crate::cli::DataDir {
+        data: scratch.0.clone(),
+    };
+    let mut ratios = Vec::with_capacity(rounds);
+    for round in 1..=rounds {
+        let export = out.0.join(format!("export-{round}"));
+        let started = Instant::now();
+        crate::cli::export(&data, &export)?;
+        let export_s = started.elapsed().as_secs_f64();
+        let backup = out.0.join(format!("backup-{round}"));
+        let started = Instant::now();
+        let info = careledger_store::backup::backup(&scratch.0, &backup, None, &[])?;
+        let backup_s = started.elapsed().as_secs_f64();
+        let restored = out.0.join(format!("restored-{round}"));
+        let started = Instant::now();
+        careledger_store::backup::restore(std::slice::from_ref(&backup), &restored)?;
+        drop(Store::open(&restored, StoreConfig::default())?);
+        let restore_s = started.elapsed().as_secs_f64();
+        ratios.push(backup_s / export_s);
+        outln!(
+            "round {round}: export {export_s:.2} s, backup {backup_s:.2} s (checked; {:.2}x the export), restore {restore_s:.2} s, of {} events",
+            backup_s / export_s,
+            info.events
+        )?;
+        if round == 1 {
+            outln!(
+                "sizes: events.log {} bytes, sled/ {} bytes, ledger {} bytes; export {} bytes; backup {} bytes; ledger / export {:.2}x",
+                tree_bytes(&scratch.0.join(careledger_store::EVENTS_FILE)),
+                tree_bytes(&scratch.0.join(careledger_store::SLED_DIR)),
+                tree_bytes(&scratch.0),
+                tree_bytes(&export),
+                tree_bytes(&backup),
+                tree_bytes(&scratch.0) as f64 / tree_bytes(&export).max(1) as f64
+            )?;
+        }
+        let _ = std::fs::remove_file(&export);
+        let _ = std::fs::remove_file(&backup);
+        let _ = std::fs::remove_dir_all(&restored);
+    }
+    ratios.sort_by(f64::total_cmp);
+    outln!(
+        "median over {rounds} rounds: backup takes {:.2}x the time of export",
+        ratios[ratios.len() / 2]
+    )?;
+    Ok(())
 }
 
 fn bench_verify(events: u64, rounds: usize, dir: Option<&Path>) -> Result<(), CliError> {

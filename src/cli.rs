@@ -776,7 +776,7 @@ fn verify(data: &DataDir, checkpoint_files: &[PathBuf], derived: bool) -> Result
 /// Header of an export file (docs/FORMAT.md).
 pub const EXPORT_MAGIC: &[u8] = b"careledger-export 1\n";
 
-fn export(data: &DataDir, out: &Path) -> Result<(), CliError> {
+pub(crate) fn export(data: &DataDir, out: &Path) -> Result<(), CliError> {
     let store = open(data)?;
     let size = store.size();
     let file = std::fs::File::create(out).map_err(|e| fail(format!("{}: {e}", out.display())))?;

@@ -1088,6 +1088,11 @@ fn open_derived(
     config: &StoreConfig,
     signer: &NoteSigner,
 ) -> Result<sled::Db, StoreError> {
+    if !dir.join(SLED_DIR).exists() {
+        // A restored ledger, or one whose derived state was removed on purpose.
+        tracing::debug!(dir = %dir.display(), "building the derived state from the events file");
+        return fresh_derived(dir, config, signer);
+    }
     let problem = match damage::quietly(|| open_db(dir, config)) {
         Ok(Ok(db)) => match identity_problem(&db, signer) {
             Ok(None) => return Ok(db),
