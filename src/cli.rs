@@ -777,39 +777,28 @@ fn verify(data: &DataDir, checkpoint_files: &[PathBuf], derived: bool) -> Result
 pub const EXPORT_MAGIC: &[u8] = b"careledger-export 1\n";
 
 pub(crate) fn export(data: &DataDir, out: &Path) -> Result<(), CliError> {
-    let store = open(data)?;
-    let size = store.size();
+    // Read from the events file, without the writer's lock: safe while the service runs.
     let file = std::fs::File::create(out).map_err(|e| fail(format!("{}: {e}", out.display())))?;
     let mut w = BufWriter::new(file);
     w.write_all(EXPORT_MAGIC)?;
-    let mut progress = Progress::new("export");
-    let mut next = 0u64;
-    while next < size {
-        let page = store.range(next, careledger_store::READ_PAGE_MAX)?;
-        for event in &page {
-            w.write_all(&(event.envelope_bytes.len() as u32).to_le_bytes())?;
-            w.write_all(&event.envelope_bytes)?;
-            match &event.payload {
-                Some((salt, payload)) => {
-                    w.write_all(&[1])?;
-                    w.write_all(salt)?;
-                    w.write_all(&(payload.len() as u32).to_le_bytes())?;
-                    w.write_all(payload)?;
-                }
-                None => w.write_all(&[0])?,
+    let events = Store::each_record_in(&data.data, |_, envelope, payload| {
+        w.write_all(&(envelope.len() as u32).to_le_bytes())?;
+        w.write_all(envelope)?;
+        match payload {
+            Some((salt, payload)) => {
+                w.write_all(&[1])?;
+                w.write_all(salt)?;
+                w.write_all(&(payload.len() as u32).to_le_bytes())?;
+                w.write_all(payload)?;
             }
+            None => w.write_all(&[0])?,
         }
-        next += page.len() as u64;
-        progress.update(next, size);
-        if page.is_empty() {
-            break;
-        }
-    }
-    progress.finish();
+        Ok(())
+    })?;
     w.into_inner()
         .map_err(|e| fail(e.to_string()))?
         .sync_all()?;
-    eprintln!("exported {next} events to {}", out.display());
+    eprintln!("exported {events} events to {}", out.display());
     Ok(())
 }
 

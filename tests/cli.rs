@@ -627,6 +627,14 @@ fn a_damaged_store_is_one_line_and_exit_4_never_a_panic() {
             assert_eq!(message.lines().count(), 1, "{what}, {verb:?}: {message}");
             assert!(!message.contains("panicked"), "{what}: {message}");
         }
+        // The service refuses to start the same way.
+        let out = common::careledger_within(
+            &["serve", "--data", data, "--listen", "127.0.0.1:0"],
+            std::time::Duration::from_secs(60),
+        );
+        let message = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(4), "{what}, serve: {message}");
+        assert!(message.contains("is damaged"), "{what}, serve: {message}");
     }
     // sled's files hold only what is derived from the events file: damaged in any of
     // these ways, they are rebuilt, and the ledger opens with every event.

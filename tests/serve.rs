@@ -1571,6 +1571,10 @@ fn scheduled_backups_restore_to_the_live_root_and_keep_the_newest() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    // An export while the service runs: read from the events file, no lock needed.
+    let export = tmp.path().join("live.export");
+    cli(&["export", "--data", data, "--out", path_str(&export)]);
+    assert!(std::fs::metadata(&export).unwrap().len() > 1000);
     server.stop_gracefully();
     let kept: Vec<PathBuf> = list()
         .into_iter()

@@ -36,6 +36,9 @@ pub enum Fault {
     Partial,
     /// Half the bytes are written, then ENOSPC.
     NoSpace,
+    /// The call never returns (a disk that stopped answering): the thread sleeps for an
+    /// hour, then fails with EIO.
+    Hang,
 }
 
 /// Faults to inject, shared between a test and the store's threads.
@@ -92,6 +95,10 @@ impl Faults {
 fn injected(fault: Fault) -> io::Error {
     match fault {
         Fault::NoSpace => io::Error::from_raw_os_error(28),
+        Fault::Hang => {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+            io::Error::from_raw_os_error(5)
+        }
         Fault::Io | Fault::Partial => io::Error::from_raw_os_error(5),
     }
 }

@@ -291,3 +291,34 @@ fn below_the_free_space_floor_appends_are_refused_and_reads_go_on() {
     store.append(vec![event(0, 12)]).unwrap();
     store.verify(|_, _| {}).unwrap();
 }
+
+/// The trial's hang: a write of sled's state that never returns, as on a disk that
+/// stopped answering. Appends were acknowledged without it (sled is off the
+/// acknowledgement path), and closing gives up after `CLOSE_WAIT` instead of hanging.
+#[test]
+fn a_hanging_sled_write_does_not_hang_appends_or_the_close() {
+    let dir = tempfile::tempdir().unwrap();
+    Store::init(dir.path(), "test.careledger/hang").unwrap();
+    let faults = Arc::new(Faults::default());
+    faults.fail(Step::SledFlush, 0, Fault::Hang);
+    let store = Store::open(dir.path(), config(Some(faults.clone()))).unwrap();
+    // The flusher runs once a second: by 1.5 s it is stuck; appends go on regardless.
+    let started = Instant::now();
+    let mut n = 0;
+    while started.elapsed() < Duration::from_millis(1500) || faults.calls(Step::SledFlush) == 0 {
+        store.append(vec![event(0, n)]).unwrap();
+        n += 1;
+    }
+    store.append(vec![event(0, n)]).unwrap();
+    let closing = Instant::now();
+    drop(store);
+    let took = closing.elapsed();
+    assert!(
+        took >= careledger_store::CLOSE_WAIT
+            && took < careledger_store::CLOSE_WAIT + Duration::from_secs(10),
+        "closing took {took:?}"
+    );
+    // Everything acknowledged is in the events file, readable without sled.
+    let report = Store::verify_dir(dir.path(), |_, _| {}).unwrap();
+    assert_eq!(report.events, n + 1);
+}
