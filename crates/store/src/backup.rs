@@ -222,13 +222,23 @@ fn find_cut(
     first: u64,
 ) -> Result<Option<(u64, u64, String)>, StoreError> {
     let mut frames = log.frames_from(start).map_err(io_at(log.path()))?;
+    let file_len = log.len().map_err(io_at(log.path()))?;
     let mut size = first;
     let mut cut = None;
     loop {
         let frame = match frames.next_frame() {
             Ok(frame) => frame,
             // The end, or a frame being written right now: the cut is before it.
-            Err(FrameError::End) | Err(FrameError::Truncated) | Err(FrameError::Bad(_)) => break,
+            Err(FrameError::End) | Err(FrameError::Truncated) => break,
+            Err(FrameError::Bad(reason)) => {
+                if crate::recover::whole_frame_after(log, frames.offset(), file_len) {
+                    return Err(StoreError::Corrupt(format!(
+                        "{EVENTS_FILE}: {reason}, and whole frames follow it: run `careledger \
+                         verify`"
+                    )));
+                }
+                break;
+            }
             Err(FrameError::Io(e)) => return Err(io_at(log.path())(e)),
         };
         match frame.kind {

@@ -692,7 +692,8 @@ impl Store {
         }
         let mut db = open_derived(dir, config, &signer)?;
         let recovered = loop {
-            match recover::recover(&db, &log, &verifier, true)? {
+            let keep_us = i64::try_from(config.request_keys_keep.as_micros()).unwrap_or(i64::MAX);
+            match recover::recover(&db, &log, &verifier, (true, keep_us))? {
                 recover::Recovery::Done(recovered) => break recovered,
                 recover::Recovery::SledAhead(reason) => {
                     if db.get(keys::LOGGED)?.is_none() {

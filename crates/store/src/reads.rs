@@ -122,8 +122,9 @@ impl Store {
     /// Calls `each` with every event record of the ledger at `dir`, in order (sequence
     /// number, stored envelope bytes, salt and payload), read from the events file
     /// without the writer's lock: safe while the service runs. The file is synced first,
-    /// so nothing handed out can be lost to a crash afterwards. Stops at the first torn
-    /// or damaged frame (verification says which). Returns the number of events read.
+    /// so nothing handed out can be lost to a crash afterwards. Stops at a torn
+    /// last frame (one being written); a damaged frame with whole ones after it is an
+    /// error. Returns the number of events read.
     pub fn each_record_in(
         dir: &std::path::Path,
         mut each: impl FnMut(u64, &[u8], Option<(&[u8; 32], &[u8])>) -> std::io::Result<()>,
@@ -140,11 +141,20 @@ impl Store {
         let log = EventsLog::open_read(dir).map_err(io)?;
         log.file().sync_data().map_err(io)?;
         let mut frames = log.frames_from(0).map_err(io)?;
+        let file_len = log.len().map_err(io)?;
         let mut size = 0u64;
         loop {
             let frame = match frames.next_frame() {
                 Ok(frame) => frame,
                 Err(FrameError::Io(e)) => return Err(io(e)),
+                Err(FrameError::Bad(reason))
+                    if crate::recover::whole_frame_after(&log, frames.offset(), file_len) =>
+                {
+                    return Err(StoreError::Corrupt(format!(
+                        "{EVENTS_FILE}: {reason}, and whole frames follow it: run `careledger verify`"
+                    )))
+                }
+                // The end, or a frame being written right now.
                 Err(_) => return Ok(size),
             };
             if frame.kind != FrameKind::Events {

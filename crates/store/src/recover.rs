@@ -52,7 +52,7 @@ pub(crate) fn recover(
     db: &sled::Db,
     log: &EventsLog,
     verifier: &NoteVerifier,
-    truncate: bool,
+    (truncate, keys_keep_us): (bool, i64),
 ) -> Result<Recovery, StoreError> {
     let file_len = log.len().map_err(|e| io(log, e))?;
     let header = log.read_at(0, None).map_err(|e| match e {
@@ -101,7 +101,11 @@ pub(crate) fn recover(
     let mut batch = sled::Batch::default();
     let mut in_batch = 0usize;
     let mut key_count = Keys::load(db).map_err(StoreError::Corrupt)?.count;
-    let mut keys_seen = HashSet::new();
+    let mut keys = KeysPutBack {
+        seen: HashSet::new(),
+        latest_us: i64::MIN,
+        keep_us: keys_keep_us,
+    };
     let end = loop {
         let frame = match frames.next_frame() {
             Ok(frame) => frame,
@@ -118,7 +122,7 @@ pub(crate) fn recover(
                 break at;
             }
         };
-        size = put_back(db, &mut batch, &frame, size, &mut key_count, &mut keys_seen)?;
+        size = put_back(db, &mut batch, &frame, size, &mut key_count, &mut keys)?;
         in_batch += 1;
         if in_batch == FRAMES_PER_BATCH {
             finish_batch(db, &mut batch, frames.offset(), size, key_count)?;
@@ -159,13 +163,24 @@ fn io(log: &EventsLog, source: std::io::Error) -> StoreError {
 
 /// Whether a whole frame starts anywhere in the `RESYNC_BYTES_MAX` bytes after a bad one
 /// at `at` (a bad frame followed by good ones is damage, not an interrupted write).
-fn whole_frame_after(log: &EventsLog, at: u64, file_len: u64) -> bool {
+pub(crate) fn whole_frame_after(log: &EventsLog, at: u64, file_len: u64) -> bool {
     let stop = file_len.min(at.saturating_add(RESYNC_BYTES_MAX));
     let mut window = vec![0u8; (stop - at) as usize];
     if std::os::unix::fs::FileExt::read_exact_at(log.file(), &mut window, at).is_err() {
         return false;
     }
     (1..window.len()).any(|start| events_log::is_whole_frame(&window[start..]))
+}
+
+/// What putting request keys back needs to know: the keys put back so far, the latest
+/// recorded-at of the events read so far, and how long keys are kept. A key's frame
+/// follows the events it answers, and recorded-at never decreases, so a key older than
+/// the latest recorded-at by more than the keep time has expired: it is not put back (a
+/// rebuild of a long history would otherwise bring back every key it ever held).
+struct KeysPutBack {
+    seen: HashSet<Vec<u8>>,
+    latest_us: i64,
+    keep_us: i64,
 }
 
 /// Puts one frame's content back into sled's batch; returns the log's size after it.
@@ -175,7 +190,7 @@ fn put_back(
     frame: &Frame,
     size: u64,
     key_count: &mut u64,
-    keys_seen: &mut HashSet<Vec<u8>>,
+    keys: &mut KeysPutBack,
 ) -> Result<u64, StoreError> {
     let at = |what: &str| {
         damaged(format!(
@@ -194,6 +209,14 @@ fn put_back(
             }
             let chunk = keys::Chunk::parse(frame.first, &frame.body)
                 .ok_or_else(|| at("a malformed chunk of events"))?;
+            // The chunk's last recorded-at, for the request keys that follow it.
+            if let Some(envelope) = chunk
+                .record(chunk.end() - 1)
+                .and_then(keys::split_record)
+                .and_then(|r| EnvelopeRef::decode(r.envelope).ok())
+            {
+                keys.latest_us = keys.latest_us.max(envelope.recorded_at_us);
+            }
             batch.insert(
                 &keys::chunk_at(frame.first),
                 &ChunkAt {
@@ -217,8 +240,14 @@ fn put_back(
         FrameKind::RequestKey => {
             let (key, record) = events_log::split_request_key(&frame.body)
                 .ok_or_else(|| at("a malformed request key"))?;
+            let recorded_at_us = crate::request_keys::KeyRecord::decode(record)
+                .map_err(|e| at(&e))?
+                .recorded_at_us;
+            if recorded_at_us < keys.latest_us.saturating_sub(keys.keep_us) {
+                return Ok(size);
+            }
             let new = Keys::restore(db, batch, key, record).map_err(|e| at(&e))?;
-            if new && keys_seen.insert(key.to_vec()) {
+            if new && keys.seen.insert(key.to_vec()) {
                 *key_count += 1;
             }
             Ok(size)

@@ -899,3 +899,29 @@ fn a_stored_tree_node_damaged_under_a_running_store_stops_appends() {
         AppendError::WriteFailed(_)
     ));
 }
+
+/// Request keys are in the events file too: a sled rebuilt from it answers a retry of a
+/// key still kept, and does not bring back one that had expired.
+#[test]
+fn request_keys_survive_a_rebuild_of_sled_and_expired_ones_stay_gone() {
+    const HOUR_US: i64 = 3_600_000_000;
+    let t0 = 1_790_000_000_000_000;
+    let config = || StoreConfig {
+        clock: Clock::Simulated,
+        request_keys_keep: Duration::from_secs(3600),
+        ..small_config()
+    };
+    let (dir, store) = fresh(config());
+    let old = keyed(&store, 0, t0, "old", 1).unwrap();
+    let recent = keyed(&store, 1, t0 + 2 * HOUR_US, "recent", 1).unwrap();
+    drop(store);
+    std::fs::remove_dir_all(dir.path().join(careledger_store::SLED_DIR)).unwrap();
+    let store = Store::open(dir.path(), config()).unwrap();
+    let again = keyed(&store, 1, t0 + 2 * HOUR_US + 5, "recent", 1).unwrap();
+    assert!(again[0].replayed);
+    assert_eq!(again[0].seq, recent[0].seq);
+    // Expired two hours before the latest event: the same key is new again.
+    let fresh_again = keyed(&store, 0, t0 + 2 * HOUR_US + 6, "old", 1).unwrap();
+    assert!(!fresh_again[0].replayed);
+    assert_ne!(fresh_again[0].seq, old[0].seq);
+}
