@@ -169,9 +169,10 @@ impl Appender {
         let (to_flusher, flusher_stop) = sync_channel(1);
         let flusher = {
             let (db, failure, faults) = (db.clone(), failure.clone(), config.faults.clone());
+            let log = log.clone();
             std::thread::Builder::new()
                 .name("careledger-flusher".into())
-                .spawn(move || flush_loop((db, faults), flusher_stop, failure))
+                .spawn(move || flush_loop((db, log, faults), flusher_stop, failure))
                 .map_err(|source| StoreError::Io {
                     path: "careledger-flusher thread".into(),
                     source,
@@ -368,6 +369,9 @@ impl Appender {
         };
         let mut batch = sled::Batch::default();
         let mut frames = Vec::new();
+        // Request keys' frames go after every chunk of the batch: a key is in the file only
+        // if the events it answers are (a write cut short keeps a prefix).
+        let mut key_frames = Vec::new();
         let mut chunk = keys::ChunkBuilder::new(self.range.size());
         let mut index = Vec::new();
         let mut answers = Vec::with_capacity(appends.len());
@@ -429,7 +433,7 @@ impl Appender {
                 .collect();
             if let Some(k) = key {
                 self.request_keys.stage(
-                    (&mut batch, &mut frames),
+                    (&mut batch, &mut key_frames),
                     k,
                     self.last_recorded_at_us,
                     &receipts,
@@ -444,6 +448,7 @@ impl Appender {
         if !chunk.is_empty() {
             self.close_chunk((&mut batch, &mut frames), chunk);
         }
+        frames.extend_from_slice(&key_frames);
         // The projection's changes go with the batch that takes the log far enough past
         // the last time they were written.
         let mut projected = None;
@@ -483,6 +488,7 @@ impl Appender {
             // The record of truth first: the frames, in one write at the end of the file.
             // A failure here, or a crash, leaves at most a torn last frame, which the next
             // open removes; nothing derived from the batch is in sled yet.
+            let batch_start = self.log_end;
             if !frames.is_empty() {
                 let end = self.log_end + frames.len() as u64;
                 fault::write_at(
@@ -500,6 +506,7 @@ impl Appender {
                 &Logged {
                     offset: self.log_end,
                     size,
+                    batch_start,
                 }
                 .encode()[..],
             );
@@ -847,14 +854,22 @@ fn sync_loop(
 
 /// The flusher: sled's state written out once a second, and a last time on stop. A
 /// failure refuses later appends, like any failed write.
-fn flush_loop((db, faults): (sled::Db, Option<Arc<Faults>>), stop: Receiver<()>, failure: Failure) {
+fn flush_loop(
+    (db, log, faults): (sled::Db, Arc<EventsLog>, Option<Arc<Faults>>),
+    stop: Receiver<()>,
+    failure: Failure,
+) {
     loop {
         let stopping = !matches!(
             stop.recv_timeout(SLED_FLUSH_EVERY),
             Err(RecvTimeoutError::Timeout)
         );
         if failure.get().is_none() {
+            // The events file first, so that what sled writes out describes frames that
+            // are durable (but for the batches applied while it flushes, which opening
+            // reads back: `Logged::batch_start`).
             let flushed = fault::check(faults.as_deref(), Step::SledFlush)
+                .and_then(|()| log.file().sync_data())
                 .map_err(|e| e.to_string())
                 .and_then(|()| db.flush().map(|_| ()).map_err(|e| e.to_string()));
             if let Err(e) = flushed {

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use careledger_log::{Checkpoint, NoteVerifier};
 
-use crate::events_log::{EventsLog, FrameError, FrameKind, EVENTS_FILE};
+use crate::events_log::{EventsLog, FrameKind, EVENTS_FILE};
 use crate::{barrier, hex, keys, StoreError, KEY_FILE};
 
 pub const BACKUP_MAGIC: &[u8] = b"careledger backup 1\n";
@@ -229,17 +229,11 @@ fn find_cut(
         let frame = match frames.next_frame() {
             Ok(frame) => frame,
             // The end, or a frame being written right now: the cut is before it.
-            Err(FrameError::End) | Err(FrameError::Truncated) => break,
-            Err(FrameError::Bad(reason)) => {
-                if crate::recover::whole_frame_after(log, frames.offset(), file_len) {
-                    return Err(StoreError::Corrupt(format!(
-                        "{EVENTS_FILE}: {reason}, and whole frames follow it: run `careledger \
-                         verify`"
-                    )));
-                }
+            // The end, a frame being written right now, or damage (an error).
+            Err(stop) => {
+                crate::recover::end_of_frames(log, frames.offset(), stop, file_len)?;
                 break;
             }
-            Err(FrameError::Io(e)) => return Err(io_at(log.path())(e)),
         };
         match frame.kind {
             FrameKind::Events => {

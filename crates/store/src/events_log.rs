@@ -233,7 +233,7 @@ impl EventsLog {
     }
 
     /// Reads `buf` at `offset` of the events file (within the window, if one).
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), FrameError> {
+    pub(crate) fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), FrameError> {
         if let Some(len) = self.window {
             if offset.saturating_add(buf.len() as u64) > len {
                 return Err(FrameError::Truncated);

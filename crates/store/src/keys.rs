@@ -78,18 +78,21 @@ impl ChunkAt {
 }
 
 /// The `mlogged` mark: sled reflects the events file up to `offset` bytes, which hold
-/// `size` events.
+/// `size` events; the frames of the last batch it reflects start at `batch_start`
+/// (opening reads them back: a sled that describes frames the file lost is ahead of it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Logged {
     pub offset: u64,
     pub size: u64,
+    pub batch_start: u64,
 }
 
 impl Logged {
-    pub fn encode(&self) -> [u8; 16] {
-        let mut v = [0u8; 16];
+    pub fn encode(&self) -> [u8; 24] {
+        let mut v = [0u8; 24];
         v[..8].copy_from_slice(&self.offset.to_le_bytes());
-        v[8..].copy_from_slice(&self.size.to_le_bytes());
+        v[8..16].copy_from_slice(&self.size.to_le_bytes());
+        v[16..].copy_from_slice(&self.batch_start.to_le_bytes());
         v
     }
 
@@ -97,8 +100,9 @@ impl Logged {
         Some(Self {
             offset: u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?),
             size: u64::from_le_bytes(bytes.get(8..16)?.try_into().ok()?),
+            batch_start: u64::from_le_bytes(bytes.get(16..24)?.try_into().ok()?),
         })
-        .filter(|_| bytes.len() == 16)
+        .filter(|l| bytes.len() == 24 && l.batch_start <= l.offset)
     }
 }
 

@@ -690,10 +690,17 @@ impl Store {
                 )));
             }
         }
-        let mut db = open_derived(dir, config, &signer)?;
+        // sled damaged: before it is removed, the file must be one it can be rebuilt from
+        // (a damaged file is refused with nothing changed).
+        let keep_us = i64::try_from(config.request_keys_keep.as_micros()).unwrap_or(i64::MAX);
+        let rebuildable = || -> Result<(), StoreError> {
+            let header_end = recover::check_header(&log, &verifier)?;
+            let tail = recover::scan_tail(&log, header_end, 0)?;
+            recover::check_tail_against_mark(&tail, mark.as_ref())
+        };
+        let mut db = open_derived(dir, config, &signer, &rebuildable)?;
         let recovered = loop {
-            let keep_us = i64::try_from(config.request_keys_keep.as_micros()).unwrap_or(i64::MAX);
-            match recover::recover(&db, &log, &verifier, (true, keep_us))? {
+            match recover::recover(&db, &log, &verifier, (mark.as_ref(), keep_us))? {
                 recover::Recovery::Done(recovered) => break recovered,
                 recover::Recovery::SledAhead(reason) => {
                     if db.get(keys::LOGGED)?.is_none() {
@@ -701,21 +708,16 @@ impl Store {
                             "rebuilding from {EVENTS_FILE} failed: {reason}"
                         )));
                     }
+                    rebuildable()?;
                     tracing::warn!(dir = %dir.display(), %reason, "sled is ahead of the events file; rebuilding it from the file");
                     drop(db);
                     db = fresh_derived(dir, config, &signer)?;
                 }
             }
         };
-        // Fewer events than were durable when the store was last closed, or others: the
-        // events file was cut short or replaced.
+        // Other events than were durable when the store was last closed: the events file
+        // was replaced or rewritten. (Fewer were refused before anything was changed.)
         if let Some(mark::Mark { size, root, .. }) = mark {
-            if recovered.head.size < size {
-                return Err(StoreError::Corrupt(format!(
-                    "it holds {} events, but {size} were durable when it was last closed",
-                    recovered.head.size
-                )));
-            }
             let stored = merkle::CompactRange::<Blake3Hasher>::from_source(
                 &StoredNodes::new(&db, &log, None),
                 size,
@@ -726,6 +728,8 @@ impl Store {
                 )));
             }
         }
+        // Every check passed: only now is a torn end removed.
+        recover::settle(&log, &recovered)?;
         Ok((db, log, signer, recovered, lock))
     }
 
@@ -1088,6 +1092,7 @@ fn open_derived(
     dir: &Path,
     config: &StoreConfig,
     signer: &NoteSigner,
+    rebuildable: &dyn Fn() -> Result<(), StoreError>,
 ) -> Result<sled::Db, StoreError> {
     if !dir.join(SLED_DIR).exists() {
         // A restored ledger, or one whose derived state was removed on purpose.
@@ -1116,6 +1121,7 @@ fn open_derived(
         Ok(Err(e)) => format!("it cannot be opened: {e}"),
         Err(panic) => format!("the storage engine failed reading it: {panic}"),
     };
+    rebuildable()?;
     tracing::warn!(dir = %dir.display(), %problem, "sled, the derived state, is rebuilt from the events file");
     fresh_derived(dir, config, signer)
 }

@@ -129,7 +129,7 @@ impl Store {
         dir: &std::path::Path,
         mut each: impl FnMut(u64, &[u8], Option<(&[u8; 32], &[u8])>) -> std::io::Result<()>,
     ) -> Result<u64, StoreError> {
-        use crate::events_log::{FrameError, FrameKind, EVENTS_FILE};
+        use crate::events_log::{FrameKind, EVENTS_FILE};
         let path = dir.join(EVENTS_FILE);
         let io = |source| StoreError::Io {
             path: path.clone(),
@@ -138,24 +138,23 @@ impl Store {
         if !path.exists() {
             return Err(StoreError::NotInitialised(dir.to_path_buf()));
         }
-        let log = EventsLog::open_read(dir).map_err(io)?;
-        log.file().sync_data().map_err(io)?;
+        // Only what the sync covers: the file's length is read before it, and nothing
+        // written after it is read.
+        let file_len = std::fs::metadata(&path).map_err(io)?.len();
+        std::fs::File::open(&path)
+            .and_then(|f| f.sync_data())
+            .map_err(io)?;
+        let log = EventsLog::window(&path, 0, file_len).map_err(io)?;
         let mut frames = log.frames_from(0).map_err(io)?;
-        let file_len = log.len().map_err(io)?;
         let mut size = 0u64;
         loop {
             let frame = match frames.next_frame() {
                 Ok(frame) => frame,
-                Err(FrameError::Io(e)) => return Err(io(e)),
-                Err(FrameError::Bad(reason))
-                    if crate::recover::whole_frame_after(&log, frames.offset(), file_len) =>
-                {
-                    return Err(StoreError::Corrupt(format!(
-                        "{EVENTS_FILE}: {reason}, and whole frames follow it: run `careledger verify`"
-                    )))
+                // The end, a frame being written right now, or damage (an error).
+                Err(stop) => {
+                    crate::recover::end_of_frames(&log, frames.offset(), stop, file_len)?;
+                    return Ok(size);
                 }
-                // The end, or a frame being written right now.
-                Err(_) => return Ok(size),
             };
             if frame.kind != FrameKind::Events {
                 continue;

@@ -15,21 +15,20 @@ use careledger_log::{Checkpoint, NoteVerifier};
 
 use crate::events_log::{self, EventsLog, Frame, FrameError, FrameKind, EVENTS_FILE};
 use crate::keys::{self, ChunkAt, Head, Logged};
+use crate::mark::Mark;
 use crate::request_keys::Keys;
 use crate::{hex, StoreError, StoredNodes};
 
 /// Frames put back into sled per batch.
 const FRAMES_PER_BATCH: usize = 4096;
-/// How far past a bad frame opening looks for a whole one (which would make the bad frame
-/// damage in the middle of the file, not a torn end).
-const RESYNC_BYTES_MAX: u64 = 16 * 1024 * 1024;
 
 /// What opening found.
 pub(crate) struct Recovered {
     pub(crate) head: Head,
-    /// Where the next frame goes.
+    /// Where the whole frames end: where the next frame goes.
     pub(crate) log_end: u64,
-    /// Bytes of a torn last frame removed.
+    /// Bytes of a torn end after them (an interrupted write), still in the file: the
+    /// caller removes them once every check has passed.
     pub(crate) torn_bytes: u64,
 }
 
@@ -37,8 +36,8 @@ pub(crate) struct Recovered {
 pub(crate) enum Recovery {
     Done(Recovered),
     /// sled says it reflects more of the file than the file holds, or what it says does
-    /// not read back: it is ahead of the file (a machine crash after sled wrote and before
-    /// the file's frames reached the disk), so it is rebuilt.
+    /// not read back: it is ahead of the file, or damaged, so it is rebuilt. Nothing has
+    /// been changed.
     SledAhead(String),
 }
 
@@ -46,31 +45,150 @@ fn damaged(reason: String) -> StoreError {
     StoreError::Corrupt(reason)
 }
 
-/// Checks the header, scans the frames after sled's mark into sled, removes a torn end
-/// (with `truncate`), and returns the head of the log.
+/// Where the whole frames of the events file end.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tail {
+    pub(crate) end: u64,
+    /// Events up to `end`.
+    pub(crate) size: u64,
+    pub(crate) torn_bytes: u64,
+}
+
+/// Whether the file holds nothing but zero bytes from `at` to `file_len`: blocks a power
+/// cut left unwritten after the file grew.
+pub(crate) fn zeros_to_end(log: &EventsLog, at: u64, file_len: u64) -> Result<bool, StoreError> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut offset = at;
+    while offset < file_len {
+        let n = buf.len().min((file_len - offset) as usize);
+        match log.read_exact_at(&mut buf[..n], offset) {
+            Ok(()) => {}
+            Err(FrameError::Io(e)) => return Err(io(log, e)),
+            Err(_) => return Ok(false),
+        }
+        if buf[..n].iter().any(|b| *b != 0) {
+            return Ok(false);
+        }
+        offset += n as u64;
+    }
+    Ok(true)
+}
+
+/// How a frame that does not read ends the file: `Ok(torn bytes)` for a torn end (the
+/// file ends inside the frame, as a crash or a full disk in the middle of a write leaves
+/// it, or only zero bytes follow, as a power cut can leave it), `Err` for damage (a whole
+/// frame that fails its check, with something other than zeros after it).
+pub(crate) fn end_of_frames(
+    log: &EventsLog,
+    at: u64,
+    stop: FrameError,
+    file_len: u64,
+) -> Result<u64, StoreError> {
+    match stop {
+        FrameError::End => Ok(0),
+        FrameError::Truncated => Ok(file_len.saturating_sub(at)),
+        FrameError::Io(e) => Err(io(log, e)),
+        FrameError::Bad(reason) => {
+            if zeros_to_end(log, at, file_len)? {
+                Ok(file_len - at)
+            } else {
+                Err(damaged(format!(
+                    "{EVENTS_FILE}: {reason}, and it is not an interrupted write at the end of the file"
+                )))
+            }
+        }
+    }
+}
+
+/// Reads the frames from `offset` (event `size` next) to the end, checking each, without
+/// changing anything: where the whole frames end, and whether a torn end follows.
+pub(crate) fn scan_tail(log: &EventsLog, offset: u64, size: u64) -> Result<Tail, StoreError> {
+    let file_len = log.len().map_err(|e| io(log, e))?;
+    let mut frames = log.frames_from(offset).map_err(|e| io(log, e))?;
+    let mut size = size;
+    loop {
+        let frame = match frames.next_frame() {
+            Ok(frame) => frame,
+            Err(stop) => {
+                let end = frames.offset();
+                let torn_bytes = end_of_frames(log, end, stop, file_len)?;
+                return Ok(Tail {
+                    end,
+                    size,
+                    torn_bytes,
+                });
+            }
+        };
+        let at = |what: &str| {
+            damaged(format!(
+                "{EVENTS_FILE}, frame at byte {}: {what}",
+                frame.offset
+            ))
+        };
+        match frame.kind {
+            FrameKind::Header => return Err(at("a second header")),
+            FrameKind::Events => {
+                if frame.first != size {
+                    return Err(at(&format!(
+                        "a chunk from event {} where event {size} comes next",
+                        frame.first
+                    )));
+                }
+                size = keys::Chunk::parse(frame.first, &frame.body)
+                    .ok_or_else(|| at("a malformed chunk of events"))?
+                    .end();
+            }
+            FrameKind::Checkpoint if frame.first > size => {
+                return Err(at(&format!(
+                    "a checkpoint for {} events after only {size}",
+                    frame.first
+                )))
+            }
+            FrameKind::Checkpoint => {}
+            FrameKind::RequestKey => {
+                events_log::split_request_key(&frame.body)
+                    .ok_or_else(|| at("a malformed request key"))?;
+            }
+        }
+    }
+}
+
+/// An events file that ends before what was durable at the last clean close is damaged.
+pub(crate) fn check_tail_against_mark(tail: &Tail, mark: Option<&Mark>) -> Result<(), StoreError> {
+    let Some(mark) = mark else { return Ok(()) };
+    if let Some(bytes) = mark.bytes {
+        if tail.end < bytes {
+            return Err(damaged(format!(
+                "its whole frames end at byte {} of {EVENTS_FILE}, but {bytes} bytes were durable when it was last closed",
+                tail.end
+            )));
+        }
+    }
+    if tail.size < mark.size {
+        return Err(damaged(format!(
+            "it holds {} events, but {} were durable when it was last closed",
+            tail.size, mark.size
+        )));
+    }
+    Ok(())
+}
+
+/// Checks the header, reads the frames after sled's mark (checking them against the
+/// durable mark before anything is changed), puts what they say back into sled, and
+/// returns the head of the log. A torn end is left for the caller to remove.
 pub(crate) fn recover(
     db: &sled::Db,
     log: &EventsLog,
     verifier: &NoteVerifier,
-    (truncate, keys_keep_us): (bool, i64),
+    (mark, keys_keep_us): (Option<&Mark>, i64),
 ) -> Result<Recovery, StoreError> {
     let file_len = log.len().map_err(|e| io(log, e))?;
-    let header = log.read_at(0, None).map_err(|e| match e {
-        FrameError::Io(e) => io(log, e),
-        other => damaged(format!("{EVENTS_FILE} has no readable header: {other}")),
-    })?;
-    let named = events_log::header_verifier(&header)
-        .map_err(|reason| damaged(format!("{EVENTS_FILE}: {reason}")))?;
-    if named != verifier.to_string() {
-        return Err(damaged(format!(
-            "{EVENTS_FILE} belongs to another ledger (its verifier key is {named})"
-        )));
-    }
-    let header_end = u64::from(header.len);
+    let header_end = check_header(log, verifier)?;
     let logged = match db.get(keys::LOGGED)? {
         None => Logged {
             offset: header_end,
             size: 0,
+            batch_start: header_end,
         },
         Some(v) => match Logged::decode(&v) {
             Some(l) => l,
@@ -96,62 +214,109 @@ pub(crate) fn recover(
             )));
         }
     }
+    // The frames of the last batch sled reflects must read back whole, ending where it
+    // says: after a machine crash, sled may describe frames that never reached the disk.
+    if logged.batch_start < logged.offset {
+        let mut frames = log
+            .frames_from(logged.batch_start)
+            .map_err(|e| io(log, e))?;
+        while frames.offset() < logged.offset {
+            if frames.next_frame().is_err() {
+                return Ok(Recovery::SledAhead(format!(
+                    "the frames it reflects at byte {} do not read back from {EVENTS_FILE}",
+                    frames.offset()
+                )));
+            }
+        }
+        if frames.offset() != logged.offset {
+            return Ok(Recovery::SledAhead(format!(
+                "its last batch does not end at byte {} of {EVENTS_FILE}",
+                logged.offset
+            )));
+        }
+    }
+    let tail = scan_tail(log, logged.offset, logged.size)?;
+    check_tail_against_mark(&tail, mark)?;
     let mut frames = log.frames_from(logged.offset).map_err(|e| io(log, e))?;
     let mut size = logged.size;
     let mut batch = sled::Batch::default();
     let mut in_batch = 0usize;
+    let mut batch_start = frames.offset();
     let mut key_count = Keys::load(db).map_err(StoreError::Corrupt)?.count;
     let mut keys = KeysPutBack {
         seen: HashSet::new(),
         latest_us: i64::MIN,
         keep_us: keys_keep_us,
     };
-    let end = loop {
-        let frame = match frames.next_frame() {
-            Ok(frame) => frame,
-            Err(FrameError::End) => break frames.offset(),
-            Err(FrameError::Io(e)) => return Err(io(log, e)),
-            Err(FrameError::Truncated) => break frames.offset(),
-            Err(FrameError::Bad(reason)) => {
-                let at = frames.offset();
-                if whole_frame_after(log, at, file_len) {
-                    return Err(damaged(format!(
-                        "{EVENTS_FILE}: {reason}, and whole frames follow it"
-                    )));
-                }
-                break at;
-            }
-        };
+    while frames.offset() < tail.end {
+        let frame = frames.next_frame().map_err(|e| {
+            damaged(format!(
+                "{EVENTS_FILE} changed while it was read, at byte {}: {e}",
+                frames.offset()
+            ))
+        })?;
         size = put_back(db, &mut batch, &frame, size, &mut key_count, &mut keys)?;
         in_batch += 1;
         if in_batch == FRAMES_PER_BATCH {
-            finish_batch(db, &mut batch, frames.offset(), size, key_count)?;
+            let logged = Logged {
+                offset: frames.offset(),
+                size,
+                batch_start,
+            };
+            finish_batch(db, &mut batch, logged, key_count)?;
+            batch_start = frames.offset();
             in_batch = 0;
         }
-    };
-    finish_batch(db, &mut batch, end, size, key_count)?;
-    let torn_bytes = file_len - end;
-    if torn_bytes > 0 && truncate {
-        tracing::warn!(
-            file = %log.path().display(),
-            bytes = torn_bytes,
-            events = size,
-            "removed a torn last frame (an interrupted write) from the events file"
-        );
-        log.file().set_len(end).map_err(|e| io(log, e))?;
     }
-    if truncate {
-        // After a crash the file may hold frames that were written but never synced: make
-        // them durable before serving any of them.
-        log.file().sync_data().map_err(|e| io(log, e))?;
+    if in_batch > 0 {
+        let logged = Logged {
+            offset: tail.end,
+            size,
+            batch_start,
+        };
+        finish_batch(db, &mut batch, logged, key_count)?;
     }
     let head = head_of(db, log, size)?;
     check_latest_checkpoint(db, log, verifier, &head)?;
     Ok(Recovery::Done(Recovered {
         head,
-        log_end: end,
-        torn_bytes,
+        log_end: tail.end,
+        torn_bytes: tail.torn_bytes,
     }))
+}
+
+/// The header must name this ledger's verifier key; returns where the first frame after
+/// it starts.
+pub(crate) fn check_header(log: &EventsLog, verifier: &NoteVerifier) -> Result<u64, StoreError> {
+    let header = log.read_at(0, None).map_err(|e| match e {
+        FrameError::Io(e) => io(log, e),
+        other => damaged(format!("{EVENTS_FILE} has no readable header: {other}")),
+    })?;
+    let named = events_log::header_verifier(&header)
+        .map_err(|reason| damaged(format!("{EVENTS_FILE}: {reason}")))?;
+    if named != verifier.to_string() {
+        return Err(damaged(format!(
+            "{EVENTS_FILE} belongs to another ledger (its verifier key is {named})"
+        )));
+    }
+    Ok(u64::from(header.len))
+}
+
+/// Removes a torn end and makes the file durable before anything of it is served (after a
+/// crash it may hold frames that were written but never synced).
+pub(crate) fn settle(log: &EventsLog, recovered: &Recovered) -> Result<(), StoreError> {
+    if recovered.torn_bytes > 0 {
+        tracing::warn!(
+            file = %log.path().display(),
+            bytes = recovered.torn_bytes,
+            events = recovered.head.size,
+            "removed a torn end (an interrupted write) from the events file"
+        );
+        log.file()
+            .set_len(recovered.log_end)
+            .map_err(|e| io(log, e))?;
+    }
+    log.file().sync_data().map_err(|e| io(log, e))
 }
 
 fn io(log: &EventsLog, source: std::io::Error) -> StoreError {
@@ -159,17 +324,6 @@ fn io(log: &EventsLog, source: std::io::Error) -> StoreError {
         path: log.path().to_path_buf(),
         source,
     }
-}
-
-/// Whether a whole frame starts anywhere in the `RESYNC_BYTES_MAX` bytes after a bad one
-/// at `at` (a bad frame followed by good ones is damage, not an interrupted write).
-pub(crate) fn whole_frame_after(log: &EventsLog, at: u64, file_len: u64) -> bool {
-    let stop = file_len.min(at.saturating_add(RESYNC_BYTES_MAX));
-    let mut window = vec![0u8; (stop - at) as usize];
-    if std::os::unix::fs::FileExt::read_exact_at(log.file(), &mut window, at).is_err() {
-        return false;
-    }
-    (1..window.len()).any(|start| events_log::is_whole_frame(&window[start..]))
 }
 
 /// What putting request keys back needs to know: the keys put back so far, the latest
@@ -246,6 +400,12 @@ fn put_back(
             if recorded_at_us < keys.latest_us.saturating_sub(keys.keep_us) {
                 return Ok(size);
             }
+            // A key answers events before it in the file; one naming events the file does
+            // not hold answers nothing.
+            let answered = crate::request_keys::KeyRecord::decode(record).map_err(|e| at(&e))?;
+            if answered.receipts.iter().any(|r| r.seq >= size) {
+                return Ok(size);
+            }
             let new = Keys::restore(db, batch, key, record).map_err(|e| at(&e))?;
             if new && keys.seen.insert(key.to_vec()) {
                 *key_count += 1;
@@ -258,12 +418,11 @@ fn put_back(
 fn finish_batch(
     db: &sled::Db,
     batch: &mut sled::Batch,
-    offset: u64,
-    size: u64,
+    logged: Logged,
     key_count: u64,
 ) -> Result<(), StoreError> {
     let mut done = std::mem::take(batch);
-    done.insert(keys::LOGGED, &Logged { offset, size }.encode()[..]);
+    done.insert(keys::LOGGED, &logged.encode()[..]);
     done.insert(keys::REQUEST_KEYS, &key_count.to_le_bytes()[..]);
     db.apply_batch(done)?;
     Ok(())

@@ -308,6 +308,14 @@ fn read_frames(
                 break Item::End { torn_bytes: 0 }
             }
             Err(FrameError::Io(e)) => break failed(format!("{EVENTS_FILE} cannot be read: {e}")),
+            // What opening takes for a torn end (only zeros after it) is one here too.
+            Err(FrameError::Bad(_))
+                if crate::recover::zeros_to_end(log, frames.offset(), file_len).unwrap_or(false) =>
+            {
+                break Item::End {
+                    torn_bytes: torn(frames.offset()),
+                }
+            }
             Err(FrameError::Bad(reason)) => {
                 break Item::Failed(VerifyFailure::Event {
                     seq: size,

@@ -103,7 +103,11 @@ pub(crate) fn verify_derived(
     })?;
 
     let logged = match db.get(keys::LOGGED).map_err(StoreError::from)? {
-        None => Logged { offset: 0, size: 0 },
+        None => Logged {
+            offset: 0,
+            size: 0,
+            batch_start: 0,
+        },
         Some(v) => Logged::decode(&v).ok_or_else(|| differs("mlogged is malformed".into()))?,
     };
     let indexed = u64_at(&db, keys::INDEXED)?.unwrap_or(0);

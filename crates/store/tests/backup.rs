@@ -132,7 +132,7 @@ fn a_damaged_or_cut_backup_is_refused_and_nothing_is_restored() {
         let err = backup::check(&damaged).unwrap_err().to_string();
         assert!(err.contains(expected), "{what}: {err}");
         let into = tmp.path().join(format!("r-{}", what.len()));
-        let err = backup::restore(&[damaged.clone()], &into)
+        let err = backup::restore(std::slice::from_ref(&damaged), &into)
             .unwrap_err()
             .to_string();
         assert!(err.contains(expected), "{what}: {err}");
@@ -182,7 +182,7 @@ fn an_incremental_backup_of_a_ledger_whose_history_changed_is_refused_as_a_fork(
     let second_info = backup::check(&second_full).unwrap();
     let inc = tmp.path().join("second-inc.backup");
     backup::backup(&dir2, &inc, Some(&second_info), &[]).unwrap();
-    let err = backup::restore(&[inc.clone()], &tmp.path().join("r1")).unwrap_err();
+    let err = backup::restore(std::slice::from_ref(&inc), &tmp.path().join("r1")).unwrap_err();
     assert!(err.to_string().contains("incremental"), "{err}");
     let err = backup::restore(&[full, inc], &tmp.path().join("r2")).unwrap_err();
     assert!(

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use careledger_store::fault::{Fault, Faults, Step};
-use careledger_store::{AppendError, NewEvent, Store, StoreConfig};
+use careledger_store::{AppendError, NewEvent, RequestKey, Store, StoreConfig};
 
 const WRITERS: u64 = 4;
 /// Longest a close or an open may take before it counts as a hang.
@@ -30,6 +30,16 @@ fn event(writer: u64, n: u64) -> NewEvent {
         kind: "visit.completed".into(),
         occurred_at_us: 1_790_000_000_000_000 + n as i64,
         payload: format!("{{\"writer\":{writer},\"n\":{n}}}").into_bytes(),
+    }
+}
+
+/// Writer 0's key for its request `n`, with a digest of its own.
+fn request_key(n: u64) -> RequestKey {
+    let mut digest = [0u8; 32];
+    digest[..8].copy_from_slice(&n.to_le_bytes());
+    RequestKey {
+        key: format!("w0-{n}").into_bytes(),
+        digest,
     }
 }
 
@@ -53,6 +63,7 @@ struct Tally {
     hangs: u64,
     panics: u64,
     refused_after: u64,
+    keyed_retries: u64,
 }
 
 /// Runs `f` on its own thread; `None` if it did not finish within `BOUND` (a hang) or
@@ -109,10 +120,18 @@ fn case(step: Step, fault: Fault, skip: u64, tally: &mut Tally) {
         Err(e) => panic!("{what}: the first open failed: {e}"),
     };
     let failed = Arc::new(AtomicBool::new(false));
+    // Writer 0's keyed requests: key, events, and the answer if it was acknowledged.
+    type Keyed = (
+        RequestKey,
+        Vec<NewEvent>,
+        Option<Vec<careledger_store::Receipt>>,
+    );
+    let keyed: Arc<Mutex<Vec<Keyed>>> = Arc::default();
     let started = Instant::now();
     std::thread::scope(|scope| {
         for writer in 0..WRITERS {
             let (store, acked, failed) = (store.clone(), acked.clone(), failed.clone());
+            let keyed = keyed.clone();
             scope.spawn(move || {
                 for n in 0.. {
                     if failed.load(Ordering::Relaxed) || started.elapsed() > Duration::from_secs(4)
@@ -122,7 +141,18 @@ fn case(step: Step, fault: Fault, skip: u64, tally: &mut Tally) {
                     let batch: Vec<NewEvent> =
                         (0..1 + n % 3).map(|i| event(writer, n * 10 + i)).collect();
                     let payloads: Vec<Vec<u8>> = batch.iter().map(|e| e.payload.clone()).collect();
-                    match store.append(batch) {
+                    // Writer 0 sends every request under a key, as a careful client does.
+                    let key = (writer == 0).then(|| request_key(n));
+                    let answer = store
+                        .submit_keyed(batch.clone(), key.clone())
+                        .and_then(|rx| rx.blocking_recv().map_err(|_| AppendError::Closed)?);
+                    if let Some(key) = &key {
+                        keyed
+                            .lock()
+                            .unwrap()
+                            .push((key.clone(), batch, answer.clone().ok()));
+                    }
+                    match answer {
                         Ok(receipts) => {
                             let mut acked = acked.lock().unwrap();
                             for (r, p) in receipts.iter().zip(payloads) {
@@ -195,6 +225,32 @@ fn case(step: Step, fault: Fault, skip: u64, tally: &mut Tally) {
         eprintln!("UNOPENABLE: {what}: reopened but does not verify: {e}");
         tally.unopenable += 1;
     }
+    // Every keyed request retried: an acknowledged one is answered with its receipts; one
+    // whose answer was lost is either answered with events that are there, as sent, or
+    // written now. Never a receipt for an event that is not its own.
+    for (key, events, answer) in keyed.lock().unwrap().iter() {
+        let retry = store
+            .submit_keyed(events.clone(), Some(key.clone()))
+            .and_then(|rx| rx.blocking_recv().map_err(|_| AppendError::Closed)?)
+            .unwrap_or_else(|e| panic!("{what}: a retry failed: {e}"));
+        if let Some(first) = answer {
+            if !retry[0].replayed || retry[0].seq != first[0].seq {
+                eprintln!("LOST: {what}: an acknowledged keyed request was not replayed");
+                tally.lost += 1;
+            }
+        }
+        for (r, e) in retry.iter().zip(events) {
+            let stored = store.get(r.seq).unwrap();
+            if stored.payload.map(|(_, p)| p) != Some(e.payload.clone()) {
+                eprintln!(
+                    "LOST: {what}: a retry was answered with another event ({})",
+                    r.seq
+                );
+                tally.lost += 1;
+            }
+        }
+        tally.keyed_retries += 1;
+    }
     // And it takes appends again.
     store
         .append(vec![event(7, 0)])
@@ -228,6 +284,7 @@ fn every_fault_at_every_write_step_keeps_every_acknowledged_event() {
     );
     assert_eq!(tally.refused_after, tally.faults);
     assert!(tally.acknowledged > 0);
+    assert!(tally.keyed_retries > 0);
     assert_eq!(
         (tally.lost, tally.unopenable, tally.hangs, tally.panics),
         (0, 0, 0, 0),
