@@ -441,24 +441,6 @@ fn build_ledger(dir: &Path, events: u64) -> Result<Store, CliError> {
     Ok(store)
 }
 
-/// Bytes of every file under `path`.
-fn tree_bytes(path: &Path) -> u64 {
-    let Ok(meta) = std::fs::metadata(path) else {
-        return 0;
-    };
-    if !meta.is_dir() {
-        return meta.len();
-    }
-    std::fs::read_dir(path)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .map(|e| tree_bytes(&e.path()))
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
 fn bench_backup(events: u64, rounds: usize, dir: Option<&Path>) -> Result<(), CliError> {
     let scratch = Scratch::new(dir, "backup")?;
     let out = Scratch::new(dir, "backup-out")?;
@@ -492,12 +474,12 @@ fn bench_backup(events: u64, rounds: usize, dir: Option<&Path>) -> Result<(), Cl
         if round == 1 {
             outln!(
                 "sizes: events.log {} bytes, sled/ {} bytes, ledger {} bytes; export {} bytes; backup {} bytes; ledger / export {:.2}x",
-                tree_bytes(&scratch.0.join(careledger_store::EVENTS_FILE)),
-                tree_bytes(&scratch.0.join(careledger_store::SLED_DIR)),
-                tree_bytes(&scratch.0),
-                tree_bytes(&export),
-                tree_bytes(&backup),
-                tree_bytes(&scratch.0) as f64 / tree_bytes(&export).max(1) as f64
+                careledger_store::dir_bytes(&scratch.0.join(careledger_store::EVENTS_FILE)),
+                careledger_store::dir_bytes(&scratch.0.join(careledger_store::SLED_DIR)),
+                careledger_store::dir_bytes(&scratch.0),
+                careledger_store::dir_bytes(&export),
+                careledger_store::dir_bytes(&backup),
+                careledger_store::dir_bytes(&scratch.0) as f64 / careledger_store::dir_bytes(&export).max(1) as f64
             )?;
         }
         let _ = std::fs::remove_file(&export);

@@ -192,13 +192,26 @@ pub fn simulate(dir: &Path, args: SimulateArgs) -> Result<(), CliError> {
 }
 
 pub fn rebuild(dir: &Path) -> Result<(), CliError> {
-    let removed = Store::drop_projections(dir)?;
+    // Only a ledger that verifies is rebuilt from: the derived state is removed after.
+    Store::verify_dir(dir, |_, _| {}).map_err(|e| match e {
+        careledger_store::VerifyFailure::Store(e) => CliError::from(e),
+        other => CliError {
+            message: format!("verification failed, nothing was rebuilt: {other}"),
+            code: crate::cli::EXIT_VERIFY_FAILED,
+        },
+    })?;
+    let removed = Store::drop_derived(dir)?;
     let started = std::time::Instant::now();
     let ledger = open_ledger(dir)?;
     let secs = started.elapsed().as_secs_f64();
     let events = ledger.store().projection_replayed();
+    drop(ledger);
+    let now = careledger_store::bytes_text(careledger_store::dir_bytes(
+        &dir.join(careledger_store::SLED_DIR),
+    ));
     outln!(
-        "removed {removed} projection keys; replayed {events} events in {secs:.2} s ({:.0} events/s)",
+        "removed the derived state ({}); rebuilt it from {events} events in {secs:.2} s ({:.0} events/s); it now takes {now}",
+        careledger_store::bytes_text(removed),
         events as f64 / secs.max(1e-9)
     )?;
     Ok(())

@@ -252,7 +252,8 @@ enum Command {
         #[command(flatten)]
         data: DataDir,
     },
-    /// Delete the stored projections and rebuild them from the log.
+    /// Check the log, delete everything derived from it (the projections, the index of
+    /// each person's events, the store's database) and rebuild it, compactly.
     Rebuild {
         #[command(flatten)]
         data: DataDir,

@@ -395,14 +395,25 @@ fn rebuild_replays_every_event_and_changes_no_finding() {
     let before = findings(&data, None);
     let requests = ok(&["requests", "--data", &data], None);
     let out = ok(&["rebuild", "--data", &data], None);
-    assert!(out.starts_with("removed "), "{out}");
+    assert!(out.starts_with("removed the derived state ("), "{out}");
     assert!(
-        out.contains(&format!("; replayed {events} events in ")),
+        out.contains(&format!("; rebuilt it from {events} events in ")),
         "{out}"
     );
     assert_eq!(findings(&data, None), before);
     assert_eq!(ok(&["requests", "--data", &data], None), requests);
     assert_eq!(size(&data), events);
+    ok(&["verify", "--data", &data, "--derived"], None);
+    // A ledger that does not verify is not rebuilt from: nothing is removed.
+    careledger_store::tamper::alter_record(Path::new(&data), 3, |r| {
+        let last = r.len() - 1;
+        r[last] ^= 1;
+    })
+    .unwrap();
+    std::fs::remove_file(Path::new(&data).join(careledger_store::MARK_FILE)).unwrap();
+    let (code, message) = err(&["rebuild", "--data", &data], None);
+    assert_eq!(code, 3, "{message}");
+    assert!(message.contains("nothing was rebuilt"), "{message}");
 }
 
 #[test]

@@ -123,6 +123,14 @@ impl Index {
                 entries.push((subject.to_string(), seq));
             }
             reached = seq + 1;
+            // In slices, as the appender hands them over: a rebuild of millions of events
+            // holds one slice in memory, not all of them.
+            if entries.len() >= INDEX_BATCH_ENTRIES_MAX {
+                index.apply(IndexWork {
+                    entries: std::mem::take(&mut entries),
+                    upto: reached,
+                })?;
+            }
         }
         if reached != size {
             return Err(StoreError::Corrupt(format!("event {reached} is missing")));

@@ -782,6 +782,24 @@ impl Store {
         Ok(out)
     }
 
+    /// Removes sled's folder (everything derived from the events file: chunk locations,
+    /// the subject index, checkpoints by size, request keys, projections) of the ledger at
+    /// `dir`, which must not be open; the next open rebuilds all of it, compactly (sled
+    /// keeps superseded pages long after they are rewritten). Returns the bytes removed.
+    pub fn drop_derived(dir: &Path) -> Result<u64, StoreError> {
+        let sled_dir = dir.join(SLED_DIR);
+        if !dir.join(EVENTS_FILE).exists() {
+            return Err(StoreError::NotInitialised(dir.to_path_buf()));
+        }
+        let _lock = lock_dir(dir)?;
+        let bytes = dir_bytes(&sled_dir);
+        match fs::remove_dir_all(&sled_dir) {
+            Ok(()) => Ok(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(io_err(&sled_dir)(e)),
+        }
+    }
+
     /// Removes the stored projection (every `p` key and the `mprojected` mark) of the
     /// ledger at `dir`, which must not be open; the next open with a projection replays
     /// the whole log. Returns the number of keys removed.
@@ -1156,6 +1174,24 @@ fn fresh_derived(
     let db = open_db(dir, config)?;
     derived_identity(&db, signer)?;
     Ok(db)
+}
+
+/// Bytes of every file under `path` (a file's own length, if it is one).
+pub fn dir_bytes(path: &Path) -> u64 {
+    let Ok(meta) = fs::metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| dir_bytes(&e.path()))
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// Bytes as people read them: 512 KiB, 3.2 GiB.
