@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{err, ok};
+use common::{copy_dir, err, ok};
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -709,18 +709,5 @@ fn verify_derived_compares_what_sled_holds_with_the_log() {
             message.contains("derived state") && message.contains(expected),
             "{what}: {message}"
         );
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
     }
 }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{careledger, err, ok};
+use common::{careledger, copy_dir, err, ok};
 
 use std::path::Path;
 
@@ -529,20 +529,6 @@ fn verify_names_an_altered_event_and_exits_3() {
         "{message}"
     );
     assert_eq!(message.lines().count(), 1, "{message}");
-}
-
-/// A copy of the folder `from` at `to`.
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// Whatever is wrong with the events file, opening says so in one line and exits 4:

@@ -112,3 +112,8 @@ pub fn alter_record_live(
             source,
         })
 }
+
+/// Copies the folder `from` to `to`, recursively (as `verify --derived` copies sled's).
+pub fn copy_dir(from: &Path, to: &Path) -> io::Result<()> {
+    crate::verify_derived::copy_dir(from, to)
+}

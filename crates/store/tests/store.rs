@@ -560,24 +560,12 @@ fn sled_lost_behind_or_ahead_of_the_events_file_is_rebuilt_from_it() {
     let other = tempfile::tempdir().unwrap();
     Store::init(other.path(), "test.careledger/other").unwrap();
     std::fs::remove_dir_all(dir.path().join(careledger_store::SLED_DIR)).unwrap();
-    copy_dir(
+    tamper::copy_dir(
         &other.path().join(careledger_store::SLED_DIR),
         &dir.path().join(careledger_store::SLED_DIR),
-    );
+    )
+    .unwrap();
     check("another ledger's sled");
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 #[test]
