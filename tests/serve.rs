@@ -1422,18 +1422,23 @@ fn a_full_disk_under_serve_is_507_reads_go_on_and_nothing_acknowledged_is_lost()
     };
     let mut acked = Vec::new();
 
+    let start = |floor: &str| {
+        let server = Server::start(&[
+            "--data",
+            data,
+            "--listen",
+            "127.0.0.1:0",
+            "--quiet",
+            "--free-space-floor",
+            floor,
+        ]);
+        server.wait_ready();
+        server
+    };
+
     // 1. A floor 3 MiB below what is free now: refused with 507 once below it.
     let floor = disk.free_bytes().saturating_sub(3 << 20).to_string();
-    let mut server = Server::start(&[
-        "--data",
-        data,
-        "--listen",
-        "127.0.0.1:0",
-        "--quiet",
-        "--free-space-floor",
-        &floor,
-    ]);
-    server.wait_ready();
+    let mut server = start(&floor);
     let refused = fill(&server, "a", &mut acked).expect_problem(507);
     assert!(
         refused["type"]
@@ -1458,16 +1463,7 @@ fn a_full_disk_under_serve_is_507_reads_go_on_and_nothing_acknowledged_is_lost()
     server.stop_gracefully();
 
     // 2. No floor: the disk fills under a write. 507, reads go on, and it stops in time.
-    let mut server = Server::start(&[
-        "--data",
-        data,
-        "--listen",
-        "127.0.0.1:0",
-        "--quiet",
-        "--free-space-floor",
-        "0",
-    ]);
-    server.wait_ready();
+    let mut server = start("0");
     let failed = fill(&server, "b", &mut acked);
     let problem = failed.expect_problem(507);
     assert!(
@@ -1484,16 +1480,7 @@ fn a_full_disk_under_serve_is_507_reads_go_on_and_nothing_acknowledged_is_lost()
 
     // 3. Space given back: every acknowledged event, and appends again.
     disk.resize(64);
-    let mut server = Server::start(&[
-        "--data",
-        data,
-        "--listen",
-        "127.0.0.1:0",
-        "--quiet",
-        "--free-space-floor",
-        "0",
-    ]);
-    server.wait_ready();
+    let mut server = start("0");
     for seq in &acked {
         let event = server.get(&format!("/v1/ledger/events/{seq}"), Some(&token));
         assert_eq!(
