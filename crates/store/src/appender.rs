@@ -64,6 +64,9 @@ struct Applied {
     log_end: u64,
     appends: Vec<(AppendReply, Vec<Receipt>)>,
     checkpoint: Option<(CheckpointReply, String)>,
+    /// A checkpoint was signed with this batch (this is its root): once the batch is
+    /// durable, the syncer moves the durable mark up to it.
+    mark: Option<careledger_log::merkle::Hash>,
 }
 
 /// An event with its envelope built (sequence number and recorded-at tentatively
@@ -150,11 +153,12 @@ impl Appender {
         let syncer = {
             let (log, failure, synced) = (log.clone(), failure.clone(), synced_batches.clone());
             let faults = config.faults.clone();
+            let dir_for_marks = dir.clone();
             std::thread::Builder::new()
                 .name("careledger-syncer".into())
                 .spawn(move || {
                     sync_loop(
-                        (log, faults),
+                        (log, faults, dir_for_marks),
                         from_appender,
                         (size, durable_bytes),
                         synced,
@@ -538,7 +542,8 @@ impl Appender {
                 if let Some(projected) = projected {
                     self.projected = projected;
                 }
-                if note.is_some() && self.last_checkpoint_size != Some(size) {
+                let signed = note.is_some() && self.last_checkpoint_size != Some(size);
+                if signed {
                     self.last_checkpoint_size = Some(size);
                     self.last_checkpoint_at = Instant::now();
                 }
@@ -547,6 +552,7 @@ impl Appender {
                     log_end: self.log_end,
                     appends: answers,
                     checkpoint: checkpoint.zip(note),
+                    mark: signed.then(|| self.range.root()),
                 };
                 if !index.is_empty() {
                     if let Some(to_indexer) = &self.to_indexer {
@@ -747,6 +753,7 @@ impl Appender {
                     log_end: self.log_end,
                     appends: Vec::new(),
                     checkpoint: None,
+                    mark: None,
                 })
                 .is_ok()
             {
@@ -805,7 +812,7 @@ impl Appender {
 /// The syncer: one sync of the events file for every applied batch waiting, then the
 /// answers, in order.
 fn sync_loop(
-    (log, faults): (Arc<EventsLog>, Option<Arc<Faults>>),
+    (log, faults, dir): (Arc<EventsLog>, Option<Arc<Faults>>, std::path::PathBuf),
     applied: Receiver<Applied>,
     (size, durable_bytes): (Arc<AtomicU64>, Arc<AtomicU64>),
     synced_batches: Arc<AtomicU64>,
@@ -826,9 +833,13 @@ fn sync_loop(
             failure.set(reason.clone());
         }
         let count = batches.len() as u64;
+        let mut mark = None;
         for batch in batches {
             match &outcome {
                 Ok(()) => {
+                    if let Some(root) = batch.mark {
+                        mark = Some((batch.size, root, batch.log_end));
+                    }
                     durable_bytes.fetch_max(batch.log_end, Ordering::Release);
                     size.fetch_max(batch.size, Ordering::Release);
                     for (reply, receipts) in batch.appends {
@@ -846,6 +857,13 @@ fn sync_loop(
                         let _ = reply.send(Err(AppendError::WriteFailed(reason.clone())));
                     }
                 }
+            }
+        }
+        // At each signed checkpoint, the durable mark moves up to it (it is otherwise
+        // written at close), so that a ledger cut short is caught after a crash too.
+        if let Some((size, root, bytes)) = mark {
+            if let Err(e) = crate::mark::write(&dir, size, &root, bytes) {
+                tracing::warn!(dir = %dir.display(), error = %e, "the durable mark could not be written");
             }
         }
         synced_batches.fetch_add(count, Ordering::Release);

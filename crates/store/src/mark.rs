@@ -8,10 +8,11 @@
 //! anything is changed, an events file shorter than the mark says is damaged, and after
 //! the file is read, a ledger with fewer events than the mark, or other ones, is too.
 //!
-//! Written at close, after the appender and syncer have stopped (so every event up to the
-//! published size is durable): a new file, fsync, rename over the old one, fsync of the
-//! folder. A crash leaves the previous mark, which is never ahead of what is durable. A
-//! ledger with no mark (new, or from before the mark) is opened as before.
+//! Written by the syncer once each signed checkpoint is durable, and at close, after the
+//! appender and syncer have stopped (so every event up to the published size is
+//! durable): a new file, fsync, rename over the old one, fsync of the folder. A crash
+//! leaves the previous mark, which is never ahead of what is durable. A ledger with no
+//! mark (new, never checkpointed) is opened as before.
 
 use std::fs;
 use std::io::{Read, Write};

@@ -199,3 +199,38 @@ fn damage_in_the_last_chunk_after_a_crash_is_refused() {
     let err = Store::open(dir.path(), config(None)).err().unwrap();
     assert!(err.to_string().contains("is damaged"), "{err}");
 }
+
+/// The durable mark moves up at each signed checkpoint, not only at a clean close: an
+/// events file cut short after a crash is caught too.
+#[test]
+fn a_file_cut_short_after_a_crash_is_refused_once_a_checkpoint_was_signed() {
+    let dir = ledger();
+    let store = Store::open(dir.path(), config(None)).unwrap();
+    store.append(vec![event(1), event(2)]).unwrap();
+    store.checkpoint_now().unwrap();
+    store.append(vec![event(3)]).unwrap();
+    // A crash: nothing of the close runs.
+    std::mem::forget(store);
+    let mark = std::fs::read_to_string(dir.path().join(careledger_store::MARK_FILE)).unwrap();
+    assert!(mark.contains("size 2\n"), "{mark}");
+    // Cut back to before the checkpoint: a valid-looking ledger of one event.
+    let frames = careledger_store::tamper::read_frames(dir.path()).unwrap();
+    let header_and_first_chunk: usize = frames[..2]
+        .iter()
+        .map(|f| {
+            careledger_store::events_log::FRAME_HEAD
+                + f.body.len()
+                + careledger_store::events_log::FRAME_CHECK
+        })
+        .sum();
+    let copy = tempfile::tempdir().unwrap();
+    careledger_store::tamper::copy_dir(dir.path(), copy.path()).unwrap();
+    std::fs::remove_file(copy.path().join(careledger_store::LOCK_FILE)).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(copy.path().join(EVENTS_FILE))
+        .unwrap();
+    f.set_len(header_and_first_chunk as u64 - 1).unwrap();
+    let err = Store::open(copy.path(), config(None)).err().unwrap();
+    assert!(err.to_string().contains("is damaged"), "{err}");
+}
