@@ -536,7 +536,7 @@ fn config_refuses_a_zero_persist_interval() {
     assert!(matches!(config.check(), Err(StoreError::InvalidConfig(_))));
     assert_eq!(
         StoreConfig::default().projection_persist_every_events,
-        16_384
+        131_072
     );
     let dir = new_ledger();
     let (_, handle) = new_toy();
