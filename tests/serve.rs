@@ -1374,6 +1374,25 @@ fn sigterm_stops_serve_despite_a_client_that_never_finishes_its_request() {
     drop(slow);
 }
 
+/// Adds the user `manager-e2e` (a registered manager) to the ledger at `data` with the
+/// CLI, and returns a token issued for them.
+fn manager_token(data: &str) -> String {
+    cli_ok(&[
+        "user",
+        "add",
+        "--data",
+        data,
+        "manager-e2e",
+        "--role",
+        "RegisteredManager",
+        "--name",
+        "Test Manager",
+    ]);
+    cli_ok(&["token", "issue", "--data", data, "manager-e2e"])
+        .trim()
+        .to_string()
+}
+
 /// A real full disk under the service: a ledger on a small tmpfs. Below the free-space
 /// floor writes are answered 507 and reads go on; on a disk that fills anyway (no floor)
 /// the failed write is 507 too, reads go on, and the service stops when asked; with space
@@ -1386,19 +1405,7 @@ fn a_full_disk_under_serve_is_507_reads_go_on_and_nothing_acknowledged_is_lost()
     };
     let data = init_ledger(&disk.path);
     let data = path_str(&data);
-    cli_ok(&[
-        "user",
-        "add",
-        "--data",
-        data,
-        "manager-e2e",
-        "--role",
-        "RegisteredManager",
-        "--name",
-        "Test Manager",
-    ]);
-    let token = cli_ok(&["token", "issue", "--data", data, "manager-e2e"]);
-    let token = token.trim().to_string();
+    let token = manager_token(data);
     let staff = |tag: &str, n: usize| {
         json!({
             "kind": "staff.registered",
@@ -1505,17 +1512,7 @@ fn scheduled_backups_restore_to_the_live_root_and_keep_the_newest() {
     let data = init_ledger(tmp.path());
     let data = path_str(&data);
     let backups = tmp.path().join("backups");
-    cli_ok(&[
-        "user",
-        "add",
-        "--data",
-        data,
-        "manager-e2e",
-        "--role",
-        "RegisteredManager",
-    ]);
-    let token = cli_ok(&["token", "issue", "--data", data, "manager-e2e"]);
-    let token = token.trim().to_string();
+    let token = manager_token(data);
     let mut server = Server::start(&[
         "--data",
         data,
