@@ -38,6 +38,9 @@ const FOOTER_MAGIC: &[u8; 8] = b"CLBKEND\n";
 const FOOTER_BYTES_MAX: u64 = 1 << 20;
 /// Bytes copied at a time.
 const COPY_BYTES: usize = 1 << 20;
+/// Largest file other than the events a backup holds (the signing key, the service's
+/// users and token hashes are a few KiB): each is read whole.
+const SIDE_FILE_BYTES_MAX: u64 = 16 << 20;
 
 /// One file held in a backup.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -366,8 +369,15 @@ pub fn backup(
     offset += cut - start;
     for name in std::iter::once(KEY_FILE).chain(extra.iter().copied()) {
         let path = dir.join(name);
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
+        let bytes = match fs::metadata(&path) {
+            Ok(meta) if meta.len() > SIDE_FILE_BYTES_MAX => {
+                return Err(StoreError::InvalidArgument(format!(
+                    "{} is {} bytes; a backup holds such a file only up to {SIDE_FILE_BYTES_MAX}",
+                    path.display(),
+                    meta.len()
+                )))
+            }
+            Ok(_) => fs::read(&path).map_err(io_at(&path))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(io_at(&path)(e)),
         };
@@ -444,12 +454,15 @@ pub fn read_info(path: &Path) -> Result<BackupInfo, StoreError> {
     let info = BackupInfo::parse(&text).map_err(|e| bad_backup(path, e))?;
     let body_end = len - 16 - footer_len;
     let mut expected = BACKUP_MAGIC.len() as u64;
-    for s in &info.sections {
+    for (i, s) in info.sections.iter().enumerate() {
         if s.offset != expected || s.offset + s.len > body_end {
             return Err(bad_backup(
                 path,
                 format!("section {} is out of place", s.name),
             ));
+        }
+        if i > 0 && s.len > SIDE_FILE_BYTES_MAX {
+            return Err(bad_backup(path, format!("section {} is too large", s.name)));
         }
         expected += s.len;
     }

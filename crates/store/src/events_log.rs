@@ -154,22 +154,6 @@ fn finish_frame(bytes: Vec<u8>, offset: u64) -> Result<Frame, FrameError> {
     })
 }
 
-/// Whether `bytes` start with a whole frame that passes its check.
-pub fn is_whole_frame(bytes: &[u8]) -> bool {
-    let Some(head) = bytes.get(..FRAME_HEAD) else {
-        return false;
-    };
-    let head: &[u8; FRAME_HEAD] = head.try_into().expect("head");
-    let Ok((len, _, _)) = parse_head(head) else {
-        return false;
-    };
-    let Some(whole) = bytes.get(..FRAME_HEAD + len + FRAME_CHECK) else {
-        return false;
-    };
-    let (covered, sum) = whole.split_at(FRAME_HEAD + len);
-    check(covered) == sum
-}
-
 /// The events file as the store reads it: positional reads, safe from many threads. It
 /// may also be a window of another file (a backup holds an events file inside it).
 pub struct EventsLog {

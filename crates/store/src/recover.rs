@@ -394,19 +394,16 @@ fn put_back(
         FrameKind::RequestKey => {
             let (key, record) = events_log::split_request_key(&frame.body)
                 .ok_or_else(|| at("a malformed request key"))?;
-            let recorded_at_us = crate::request_keys::KeyRecord::decode(record)
-                .map_err(|e| at(&e))?
-                .recorded_at_us;
-            if recorded_at_us < keys.latest_us.saturating_sub(keys.keep_us) {
+            let decoded = crate::request_keys::KeyRecord::decode(record).map_err(|e| at(&e))?;
+            if decoded.recorded_at_us < keys.latest_us.saturating_sub(keys.keep_us) {
                 return Ok(size);
             }
             // A key answers events before it in the file; one naming events the file does
             // not hold answers nothing.
-            let answered = crate::request_keys::KeyRecord::decode(record).map_err(|e| at(&e))?;
-            if answered.receipts.iter().any(|r| r.seq >= size) {
+            if decoded.receipts.iter().any(|r| r.seq >= size) {
                 return Ok(size);
             }
-            let new = Keys::restore(db, batch, key, record).map_err(|e| at(&e))?;
+            let new = Keys::restore(db, batch, key, (record, decoded.recorded_at_us))?;
             if new && keys.seen.insert(key.to_vec()) {
                 *key_count += 1;
             }

@@ -230,21 +230,18 @@ impl Keys {
         Ok(())
     }
 
-    /// Puts a key's record from the events file back into sled (opening, when sled is
-    /// behind the file); `Ok(true)` if it was not there, so the count grows by one.
+    /// Puts a key's record (as stored, and its recorded-at) from the events file back
+    /// into sled (opening, when sled is behind the file); `Ok(true)` if it was not there,
+    /// so the count grows by one.
     pub(crate) fn restore(
         db: &sled::Db,
         batch: &mut sled::Batch,
         key: &[u8],
-        record: &[u8],
-    ) -> Result<bool, String> {
-        let decoded = KeyRecord::decode(record)?;
-        let new = db
-            .get(record_key(key))
-            .map_err(|e| e.to_string())?
-            .is_none();
+        (record, recorded_at_us): (&[u8], i64),
+    ) -> Result<bool, sled::Error> {
+        let new = db.get(record_key(key))?.is_none();
         batch.insert(record_key(key), record);
-        batch.insert(expiry_key(decoded.recorded_at_us, key), &[][..]);
+        batch.insert(expiry_key(recorded_at_us, key), &[][..]);
         Ok(new)
     }
 

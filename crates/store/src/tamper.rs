@@ -66,13 +66,12 @@ pub fn record_of(frames: &[RawFrame], seq: u64) -> Option<(usize, std::ops::Rang
 /// (which may change its length), keeping every frame's check valid.
 pub fn alter_record(dir: &Path, seq: u64, alter: impl FnOnce(&mut Vec<u8>)) -> io::Result<()> {
     let mut frames = read_frames(dir)?;
-    let (i, range) = record_of(&frames, seq)
+    let (i, _) = record_of(&frames, seq)
         .ok_or_else(|| io::Error::other(format!("event {seq} is not in {EVENTS_FILE}")))?;
     let chunk = keys::Chunk::parse(frames[i].first, &frames[i].body).expect("parsed above");
     let mut records: Vec<Vec<u8>> = (chunk.first..chunk.end())
         .map(|s| chunk.record(s).expect("in the chunk").to_vec())
         .collect();
-    let _ = range;
     alter(&mut records[(seq - chunk.first) as usize]);
     frames[i].body = keys::chunk_bytes(&records);
     write_frames(dir, &frames)
