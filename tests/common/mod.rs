@@ -1,6 +1,8 @@
 //! Running the `careledger` binary from the end-to-end tests, as a user would.
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::process::{Command, Output, Stdio};
 
 /// Starts `careledger ARGS` without `CARELEDGER_DATA`, stdout and stderr piped.
