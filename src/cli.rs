@@ -260,6 +260,20 @@ enum Command {
     },
     /// Serve the HTTP API (docs/API.md) on an embedded ledger.
     Serve(crate::serve_cli::ServeArgs),
+    /// Follow a running service as a read-only replica: take its events as they become
+    /// durable, check each against the replica's own tree and the primary's signed
+    /// checkpoints (a primary whose history changed is refused as a fork), and serve
+    /// reads; writes are answered 503 naming the primary (docs/OPERATIONS.md).
+    Replica(crate::replica_cli::ReplicaArgs),
+    /// Turn a stopped replica into a primary that signs with the ledger's own key.
+    Promote {
+        #[command(flatten)]
+        data: DataDir,
+        /// The ledger's signing key file (the primary's signing.key, from where it is
+        /// kept: docs/OPERATIONS.md, key custody).
+        #[arg(long, value_name = "FILE")]
+        signing_key: PathBuf,
+    },
     /// Add or list the users who may sign in to the API.
     User {
         #[command(subcommand)]
@@ -450,6 +464,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Demo { data } => crate::demo::run(&data),
         Command::Bench { what } => crate::bench::run(what),
         Command::Serve(args) => crate::serve_cli::serve(args),
+        Command::Replica(args) => crate::replica_cli::replica(args),
+        Command::Promote { data, signing_key } => {
+            crate::replica_cli::promote(&data.data, &signing_key)
+        }
         Command::User { what } => crate::serve_cli::user(what),
         Command::Token { what } => crate::serve_cli::token(what),
     }

@@ -13,6 +13,7 @@ mod care_cli;
 mod cli;
 mod demo;
 mod progress;
+mod replica_cli;
 mod serve_cli;
 
 use std::process::ExitCode;

@@ -122,6 +122,13 @@ fn require_ledger(dir: &Path) -> Result<(), CliError> {
             dir.display()
         )));
     }
+    if dir.join(careledger_store::replica::REPLICA_FILE).exists() {
+        return Err(fail(format!(
+            "the ledger at {} is a replica: its users and tokens are copied from its primary, \
+             so manage them there",
+            dir.display()
+        )));
+    }
     Ok(())
 }
 
@@ -306,6 +313,13 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         .map_err(|e| fail(format!("cannot listen on {}: {e}", args.listen)))?;
     listener.set_nonblocking(true)?;
     let demo_users = if args.demo { Some(demo(&dir)?) } else { None };
+    if dir.join(careledger_store::replica::REPLICA_FILE).exists() {
+        return Err(fail(format!(
+            "the ledger at {} is a replica: follow its primary with `careledger replica`, or \
+             make it the primary with `careledger promote` (docs/OPERATIONS.md)",
+            dir.display()
+        )));
+    }
     require_ledger(&dir)?;
     let tokens = match &demo_users {
         Some(users) => {

@@ -314,6 +314,70 @@ impl AuthFiles {
 }
 
 /// The file's bytes and their BLAKE3 hash; `None` when there is no file yet.
+/// The users, token hashes and token key in `dir`, as a replica copies them.
+pub fn copy_files(dir: &Path) -> Result<crate::replication::AuthCopy, AuthError> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let key_path = dir.join(KEY_FILE);
+    let key = std::fs::read(&key_path).map_err(io(&key_path))?;
+    let json = read_bytes(&dir.join(AUTH_FILE))?.map(|(bytes, _)| bytes);
+    let mut digest = blake3::Hasher::new();
+    digest.update(&key);
+    if let Some(json) = &json {
+        digest.update(json);
+    }
+    Ok(crate::replication::AuthCopy {
+        auth_json: json.map(|j| b64.encode(j)),
+        auth_key: b64.encode(&key),
+        digest: digest.finalize().to_hex().to_string(),
+    })
+}
+
+/// Puts a primary's users and token key into a replica's `dir` (each file whole or not
+/// at all, under the editors' lock), where they differ; returns whether anything did.
+pub fn install_copy(dir: &Path, copy: &crate::replication::AuthCopy) -> Result<bool, AuthError> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let bad =
+        |what: &str| AuthError::Invalid(format!("the primary's copy of its {what} is not base64"));
+    let key = b64.decode(&copy.auth_key).map_err(|_| bad(KEY_FILE))?;
+    if key.len() != 32 {
+        return Err(AuthError::Invalid(format!(
+            "the primary's {KEY_FILE} is {} bytes, not 32",
+            key.len()
+        )));
+    }
+    let json = match &copy.auth_json {
+        Some(j) => {
+            let bytes = b64.decode(j).map_err(|_| bad(AUTH_FILE))?;
+            parse_file(&dir.join(AUTH_FILE), &bytes)?;
+            Some(bytes)
+        }
+        None => None,
+    };
+    let _files = AuthFiles::open(dir)?;
+    let mut changed = false;
+    let key_path = dir.join(KEY_FILE);
+    if std::fs::read(&key_path).ok().as_deref() != Some(&key[..]) {
+        write_atomic(&key_path, &key)?;
+        changed = true;
+    }
+    let json_path = dir.join(AUTH_FILE);
+    let current = read_bytes(&json_path)?.map(|(bytes, _)| bytes);
+    match json {
+        Some(json) if current.as_deref() != Some(&json[..]) => {
+            write_atomic(&json_path, &json)?;
+            changed = true;
+        }
+        None if current.is_some() => {
+            std::fs::remove_file(&json_path).map_err(io(&json_path))?;
+            changed = true;
+        }
+        _ => {}
+    }
+    Ok(changed)
+}
+
 fn read_bytes(path: &Path) -> Result<Option<(Vec<u8>, blake3::Hash)>, AuthError> {
     match std::fs::read(path) {
         Ok(bytes) => {

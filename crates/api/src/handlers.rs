@@ -1167,6 +1167,28 @@ pub async fn readyz(State(app): State<App>) -> Response {
         )
         .into_response();
     }
+    if let Some(follower) = &app.follower {
+        let state = follower.state();
+        if let Some(fork) = state.fork.or(state.stopped) {
+            return ApiError::unavailable(format!(
+                "this replica stopped following {}: {fork}",
+                state.primary
+            ))
+            .into_response();
+        }
+        let behind = state
+            .primary_size
+            .map(|p| p.saturating_sub(app.ledger.store().size()));
+        return text(format!(
+            "ready (a replica of {}, read-only): {} events{}{}\n",
+            state.primary,
+            app.ledger.store().size(),
+            behind.map_or(String::new(), |b| format!(", {b} behind the primary")),
+            state.error.map_or(String::new(), |e| format!(
+                "; the primary cannot be reached: {e}"
+            )),
+        ));
+    }
     text(format!("ready: {} events\n", app.ledger.store().size()))
 }
 

@@ -21,12 +21,14 @@ pub mod auth;
 pub mod blocking;
 pub mod conn;
 pub mod extract;
+pub mod follower;
 pub mod gate;
 pub mod handlers;
 pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
+pub mod replication;
 pub mod routes;
 pub mod sla;
 pub mod tls;
@@ -111,6 +113,8 @@ pub struct Inner {
     /// service reports itself not ready.
     pub write_failed: AtomicBool,
     pub shutting_down: AtomicBool,
+    /// On a replica: what it knows of the primary it follows ([`follower`]).
+    pub follower: Option<Arc<follower::Follower>>,
 }
 
 impl std::ops::Deref for App {
@@ -127,7 +131,19 @@ impl App {
     /// The service over an open ledger, with users and tokens from `dir`, and its
     /// `limits.scans_max` scan threads (panics if the operating system cannot start them).
     pub fn new(ledger: Ledger, dir: &Path, limits: Limits) -> Result<Self, auth::AuthError> {
+        Self::with_follower(ledger, dir, limits, None)
+    }
+
+    /// [`App::new`] for a replica's ledger, with the state of the follower that keeps it
+    /// up with its primary ([`follower::follow`]).
+    pub fn with_follower(
+        ledger: Ledger,
+        dir: &Path,
+        limits: Limits,
+        follower: Option<Arc<follower::Follower>>,
+    ) -> Result<Self, auth::AuthError> {
         Ok(App(Arc::new(Inner {
+            follower,
             auth: auth::Authenticator::open(dir)?,
             ledger,
             metrics: Default::default(),
@@ -169,6 +185,11 @@ impl App {
         commands: Vec<Command>,
         key: Option<careledger_store::RequestKey>,
     ) -> Result<Vec<Receipt>, LedgerError> {
+        if let Some(follower) = &self.follower {
+            // A replica writes nothing itself; its reads are recorded at its primary.
+            let _ = key;
+            return follower::forward(follower, &commands).await;
+        }
         let events = commands.len() as u64;
         self.metrics.appends_in_flight.fetch_add(1, Relaxed);
         let result = self.ledger.append_keyed_async(commands, key).await;
@@ -222,7 +243,11 @@ where
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower_service::Service;
 
-    let timers = tokio::spawn(sla::run(app.clone()));
+    // A replica's SLA events come from its primary.
+    let timers = match app.ledger.store().primary() {
+        None => Some(tokio::spawn(sla::run(app.clone()))),
+        Some(_) => None,
+    };
     let router = router(app.clone());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -265,7 +290,9 @@ where
         );
     }
     app.sla_wake.notify_one();
-    let _ = timers.await;
+    if let Some(timers) = timers {
+        let _ = timers.await;
+    }
     Ok(())
 }
 

@@ -179,6 +179,9 @@ impl ApiError {
             "key-reused" => "The idempotency key was used for another request",
             "undecodable-event" => "A stored event does not decode",
             "insufficient-storage" => "The ledger's disk is too full to write",
+            "replica" => "This service is a read-only replica",
+            "primary-unreachable" => "The replica's primary could not record the read",
+            "replica-ahead" | "not-a-frame" => "The replica's history is not this ledger's",
             _ => "The service failed",
         }
     }
@@ -261,6 +264,14 @@ impl From<AppendError> for ApiError {
             // Keys expire with time: the same request succeeds later.
             AppendError::KeysFull { .. } => ApiError::busy(e.to_string()),
             AppendError::DiskFull { .. } => ApiError::insufficient_storage(e.to_string()),
+            AppendError::Replica { .. } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "replica", e.to_string())
+            }
+            AppendError::PrimaryUnreachable { .. } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "primary-unreachable",
+                e.to_string(),
+            ),
             AppendError::WriteFailed(reason) if careledger_store::is_no_space(&reason) => {
                 ApiError::insufficient_storage(format!(
                     "the disk holding the ledger is full ({reason}); nothing of this request \

@@ -218,6 +218,28 @@ routes! {
         ],
         body: None, ok: (200, JSON, Some(schema_of::<wire::ConsistencyProof>)), errors: &[400, 404],
     };
+    get "/v1/replication/frames" => crate::replication::frames, Doc {
+        tag: "replication",
+        summary: "For a replica (`careledger replica`): whole frames of the events file (docs/FORMAT.md 7) from byte `from` up to what is durable, at most 4 MiB; with nothing new, waits up to `wait` seconds. Headers careledger-from, -end, -durable-bytes and -size say what the answer holds. Provider admins only: a replica holds every record",
+        auth: true,
+        params: &[
+            ("from", In::Query, true, Accepts::Seq, "The byte of the events file to start at: the end of the replica's own (0 for a new replica)."),
+            ("wait", In::Query, false, Accepts::Seq, "Seconds to wait for new frames when there are none yet (at most 5; default 0)."),
+        ],
+        body: None, ok: (200, "application/octet-stream", None), errors: &[400, 403, 409],
+    };
+    get "/v1/replication/auth" => crate::replication::auth, Doc {
+        tag: "replication",
+        summary: "For a replica: the users and token hashes (auth.json) and the token key (auth.key), so that the same tokens work on the replica. Provider admins only",
+        auth: true, params: &[], body: None,
+        ok: (200, JSON, Some(schema_of::<crate::replication::AuthCopy>)), errors: &[403],
+    };
+    post "/v1/replication/access" => crate::replication::access, Doc {
+        tag: "replication",
+        summary: "For a replica: records the access events of reads made on the replica (access.read, access.refused), checked against this ledger's policy inside its appender like its own, before the replica sends any data. Provider admins only",
+        auth: true, params: &[], body: Some("Forwarded"),
+        ok: (201, JSON, Some(schema_of::<crate::replication::ForwardedReceipts>)), errors: &[400, 403, 413, 415, 422],
+    };
     get "/healthz" => handlers::healthz, Doc {
         tag: "operations", summary: "The process is alive",
         auth: false, params: &[], body: None, ok: (200, TEXT, None), errors: &[],

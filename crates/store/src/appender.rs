@@ -44,6 +44,11 @@ use crate::{
 
 type AppendReply = tokio::sync::oneshot::Sender<Result<Vec<Receipt>, AppendError>>;
 type CheckpointReply = tokio::sync::oneshot::Sender<Result<String, AppendError>>;
+type ReplicateReply = tokio::sync::oneshot::Sender<
+    Result<crate::replica::Replicated, crate::replica::ReplicateError>,
+>;
+
+mod replicate;
 
 /// Applied batches waiting for flush and barrier; the appender blocks when this many wait.
 const APPLIED_BATCHES_MAX: usize = 64;
@@ -64,6 +69,8 @@ struct Applied {
     log_end: u64,
     appends: Vec<(AppendReply, Vec<Receipt>)>,
     checkpoint: Option<(CheckpointReply, String)>,
+    /// A replica's frames, answered once durable.
+    replicated: Option<(ReplicateReply, crate::replica::Replicated)>,
     /// A checkpoint was signed with this batch (this is its root): once the batch is
     /// durable, the syncer moves the durable mark up to it.
     mark: Option<careledger_log::merkle::Hash>,
@@ -102,7 +109,9 @@ pub(crate) struct Appender {
     log_end: u64,
     /// The ledger's folder, whose file system's free space is checked.
     dir: std::path::PathBuf,
-    signer: NoteSigner,
+    /// `None` in a replica, which signs nothing.
+    signer: Option<NoteSigner>,
+    verifier: careledger_log::NoteVerifier,
     range: CompactRange<Blake3Hasher>,
     last_recorded_at_us: i64,
     last_checkpoint_size: Option<u64>,
@@ -128,17 +137,20 @@ pub(crate) struct Appender {
     request_keys: Keys,
 }
 
+/// The events file's durable length, and the same for those who wait for it to grow.
+pub(crate) type Durable = (Arc<AtomicU64>, Arc<tokio::sync::watch::Sender<u64>>);
+
 /// One queued append request.
 type Append = (Vec<Prepared>, Option<RequestKey>, AppendReply);
 
 impl Appender {
     pub(crate) fn new(
         (db, log, dir): (sled::Db, Arc<EventsLog>, std::path::PathBuf),
-        signer: NoteSigner,
+        (signer, verifier): (Option<NoteSigner>, careledger_log::NoteVerifier),
         (head, log_end): (Head, u64),
         last_checkpoint_size: Option<u64>,
         config: StoreConfig,
-        (size, durable_bytes, index): (Arc<AtomicU64>, Arc<AtomicU64>, Arc<crate::index::Index>),
+        (size, durable, index): (Arc<AtomicU64>, Durable, Arc<crate::index::Index>),
     ) -> Result<Self, StoreError> {
         let range = CompactRange::from_source(&StoredNodes::new(&db, &log, None), head.size)?;
         let request_keys = Keys::load(&db).map_err(StoreError::Corrupt)?;
@@ -160,7 +172,7 @@ impl Appender {
                     sync_loop(
                         (log, faults, dir_for_marks),
                         from_appender,
-                        (size, durable_bytes),
+                        (size, durable),
                         synced,
                         failure,
                     )
@@ -199,6 +211,7 @@ impl Appender {
             log_end,
             dir,
             signer,
+            verifier,
             range,
             last_recorded_at_us: head.last_recorded_at_us,
             last_checkpoint_size,
@@ -233,10 +246,12 @@ impl Appender {
 
     pub(crate) fn run(mut self, queue: Receiver<Request>) {
         loop {
-            let wait = self
-                .config
-                .checkpoint_every
-                .saturating_sub(self.last_checkpoint_at.elapsed());
+            // A replica signs nothing: its checkpoints come from its primary.
+            let every = match self.signer {
+                Some(_) => self.config.checkpoint_every,
+                None => std::time::Duration::from_secs(3600),
+            };
+            let wait = every.saturating_sub(self.last_checkpoint_at.elapsed());
             // Under a steady stream a zero timeout would always find a request waiting.
             if wait.is_zero() {
                 self.timed_checkpoint();
@@ -262,6 +277,11 @@ impl Appender {
                     } => {
                         events += e.len();
                         appends.push((e, key, reply));
+                    }
+                    Request::Replicate { bytes, reply } => {
+                        self.write_batch(std::mem::take(&mut appends), None);
+                        events = 0;
+                        self.replicate(bytes, reply);
                     }
                     Request::Checkpoint { reply } => {
                         // The checkpoint covers everything queued before it.
@@ -489,51 +509,8 @@ impl Appender {
             } else if checkpoint.is_some() {
                 note = Some(self.stored_checkpoint(size)?);
             }
-            // The record of truth first: the frames, in one write at the end of the file.
-            // A failure here, or a crash, leaves at most a torn last frame, which the next
-            // open removes; nothing derived from the batch is in sled yet.
-            let batch_start = self.log_end;
-            if !frames.is_empty() {
-                let end = self.log_end + frames.len() as u64;
-                fault::write_at(
-                    self.config.faults.as_deref(),
-                    Step::LogWrite,
-                    self.log.file(),
-                    &frames,
-                    self.log_end,
-                )
-                .map_err(|e| format!("writing the events file failed: {e}"))?;
-                self.log_end = end;
-            }
-            batch.insert(
-                keys::LOGGED,
-                &Logged {
-                    offset: self.log_end,
-                    size,
-                    batch_start,
-                }
-                .encode()[..],
-            );
-            fault::check(self.config.faults.as_deref(), Step::SledApply)
-                .map_err(|e| format!("writing the derived state failed: {e}"))?;
-            self.db
-                .apply_batch(batch)
-                .map_err(|e| format!("writing the derived state failed: {e}"))?;
-            // Assertion: the tree the stored nodes make is the one in memory (O(log n)
-            // reads, mostly from the page cache), before anything of the batch is answered.
-            if !answers.is_empty() {
-                let stored = CompactRange::<Blake3Hasher>::from_source(
-                    &StoredNodes::new(&self.db, &self.log, None),
-                    size,
-                )
-                .map_err(|e| format!("the stored tree of {size} cannot be read: {e}"))?;
-                if stored.root() != self.range.root() {
-                    return Err(format!(
-                        "the stored tree of {size} events does not have the root the \
-                         appender built"
-                    ));
-                }
-            }
+            let check = (!answers.is_empty()).then(|| self.range.root());
+            self.write_then_apply(&frames, batch, size, check)?;
             Ok(size)
         });
         match result {
@@ -552,6 +529,7 @@ impl Appender {
                     log_end: self.log_end,
                     appends: answers,
                     checkpoint: checkpoint.zip(note),
+                    replicated: None,
                     mark: signed.then(|| self.range.root()),
                 };
                 if !index.is_empty() {
@@ -586,6 +564,61 @@ impl Appender {
                 }
             }
         }
+    }
+
+    /// The record of truth first: `frames`, in one write at the end of the events file. A
+    /// failure here, or a crash, leaves at most a torn last frame, which the next open
+    /// removes; nothing derived from them is in sled yet. Then `batch`, with the `mlogged`
+    /// mark of the new end, as one atomic sled batch; and, with `root`, a check that the
+    /// tree the stored nodes make is the one in memory (O(log n) reads, mostly from the
+    /// page cache), before anything of the batch is answered.
+    fn write_then_apply(
+        &mut self,
+        frames: &[u8],
+        mut batch: sled::Batch,
+        size: u64,
+        root: Option<Hash>,
+    ) -> Result<(), String> {
+        let batch_start = self.log_end;
+        if !frames.is_empty() {
+            let end = self.log_end + frames.len() as u64;
+            fault::write_at(
+                self.config.faults.as_deref(),
+                Step::LogWrite,
+                self.log.file(),
+                frames,
+                self.log_end,
+            )
+            .map_err(|e| format!("writing the events file failed: {e}"))?;
+            self.log_end = end;
+        }
+        batch.insert(
+            keys::LOGGED,
+            &Logged {
+                offset: self.log_end,
+                size,
+                batch_start,
+            }
+            .encode()[..],
+        );
+        fault::check(self.config.faults.as_deref(), Step::SledApply)
+            .map_err(|e| format!("writing the derived state failed: {e}"))?;
+        self.db
+            .apply_batch(batch)
+            .map_err(|e| format!("writing the derived state failed: {e}"))?;
+        if let Some(root) = root {
+            let stored = CompactRange::<Blake3Hasher>::from_source(
+                &StoredNodes::new(&self.db, &self.log, None),
+                size,
+            )
+            .map_err(|e| format!("the stored tree of {size} cannot be read: {e}"))?;
+            if stored.root() != root {
+                return Err(format!(
+                    "the stored tree of {size} events does not have the root the appender built"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Builds the envelopes of one request with the sequence numbers and recorded-at they
@@ -753,6 +786,7 @@ impl Appender {
                     log_end: self.log_end,
                     appends: Vec::new(),
                     checkpoint: None,
+                    replicated: None,
                     mark: None,
                 })
                 .is_ok()
@@ -778,12 +812,16 @@ impl Appender {
                 "checkpoints are only signed for a grown tree"
             );
         }
+        let signer = self
+            .signer
+            .as_ref()
+            .ok_or("a replica signs no checkpoints of its own")?;
         let note = Checkpoint {
-            origin: self.signer.name().to_string(),
+            origin: signer.name().to_string(),
             size: head.size,
             root: head.root,
         }
-        .sign(&self.signer)
+        .sign(signer)
         .map_err(|e| e.to_string())?;
         encode_frame(frames, FrameKind::Checkpoint, head.size, note.as_bytes());
         batch.insert(&keys::checkpoint(head.size), note.as_bytes());
@@ -801,7 +839,7 @@ impl Appender {
 
     fn timed_checkpoint(&mut self) {
         self.last_checkpoint_at = Instant::now();
-        if self.last_checkpoint_size == Some(self.range.size()) {
+        if self.signer.is_none() || self.last_checkpoint_size == Some(self.range.size()) {
             return;
         }
         let (reply, _) = tokio::sync::oneshot::channel();
@@ -814,7 +852,7 @@ impl Appender {
 fn sync_loop(
     (log, faults, dir): (Arc<EventsLog>, Option<Arc<Faults>>, std::path::PathBuf),
     applied: Receiver<Applied>,
-    (size, durable_bytes): (Arc<AtomicU64>, Arc<AtomicU64>),
+    (size, (durable_bytes, durable_watch)): (Arc<AtomicU64>, Durable),
     synced_batches: Arc<AtomicU64>,
     failure: Failure,
 ) {
@@ -848,6 +886,9 @@ fn sync_loop(
                     if let Some((reply, note)) = batch.checkpoint {
                         let _ = reply.send(Ok(note));
                     }
+                    if let Some((reply, replicated)) = batch.replicated {
+                        let _ = reply.send(Ok(replicated));
+                    }
                 }
                 Err(reason) => {
                     for (reply, _) in batch.appends {
@@ -855,6 +896,9 @@ fn sync_loop(
                     }
                     if let Some((reply, _)) = batch.checkpoint {
                         let _ = reply.send(Err(AppendError::WriteFailed(reason.clone())));
+                    }
+                    if let Some((reply, _)) = batch.replicated {
+                        let _ = reply.send(Err(AppendError::WriteFailed(reason.clone()).into()));
                     }
                 }
             }
@@ -865,6 +909,9 @@ fn sync_loop(
             if let Err(e) = crate::mark::write(&dir, size, &root, bytes) {
                 tracing::warn!(dir = %dir.display(), error = %e, "the durable mark could not be written");
             }
+        }
+        if outcome.is_ok() {
+            durable_watch.send_replace(durable_bytes.load(Ordering::Acquire));
         }
         synced_batches.fetch_add(count, Ordering::Release);
     }

@@ -351,6 +351,31 @@ fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> Result<usize, FrameError
     Ok(got)
 }
 
+/// Splits `bytes`, which must be whole frames one after another, into frames; `base` is
+/// where the first of them lies in the events file (the offsets the frames get). Bytes
+/// that end inside a frame, or a frame that fails its check, are an error naming the
+/// offset.
+pub fn parse_frames(bytes: &[u8], base: u64) -> Result<Vec<Frame>, String> {
+    let mut frames = Vec::new();
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let offset = base + at as u64;
+        let head: &[u8; FRAME_HEAD] = bytes
+            .get(at..at + FRAME_HEAD)
+            .and_then(|h| h.try_into().ok())
+            .ok_or_else(|| format!("the bytes end inside the frame at byte {offset}"))?;
+        let (len, _, _) =
+            parse_head(head).map_err(|e| format!("the frame at byte {offset}: {e}"))?;
+        let whole = FRAME_HEAD + len + FRAME_CHECK;
+        let frame_bytes = bytes
+            .get(at..at + whole)
+            .ok_or_else(|| format!("the bytes end inside the frame at byte {offset}"))?;
+        frames.push(finish_frame(frame_bytes.to_vec(), offset).map_err(|e| e.to_string())?);
+        at += whole;
+    }
+    Ok(frames)
+}
+
 /// The header frame's body for a ledger with this verifier key.
 pub fn header_body(verifier: &str) -> Vec<u8> {
     format!("{HEADER_TEXT}\n{verifier}").into_bytes()

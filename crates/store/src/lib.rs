@@ -41,6 +41,7 @@ pub mod projection;
 mod proofs;
 mod reads;
 mod recover;
+pub mod replica;
 pub mod request_keys;
 pub mod tamper;
 mod verify;
@@ -322,6 +323,20 @@ pub enum AppendError {
     DiskFull { free: u64, floor: u64 },
     #[error("the ledger is closed")]
     Closed,
+    /// The ledger is a replica: it takes events only from its primary.
+    #[error(
+        "this ledger is a replica of {primary}: it takes no writes of its own; write to the \
+         primary, or promote this replica if the primary is gone (docs/OPERATIONS.md)"
+    )]
+    Replica { primary: String },
+    /// A replica records each read at its primary ([`replica`]), which could not record
+    /// this one: nothing was written, and nothing of the record may be sent.
+    #[error(
+        "this replica records each read of a record at its primary {primary}, which could \
+         not record this one ({reason}); nothing was sent: read from the primary, or promote \
+         this replica if the primary is gone (docs/OPERATIONS.md)"
+    )]
+    PrimaryUnreachable { primary: String, reason: String },
     #[error("random source failed: {0}")]
     Random(String),
     /// The projection refused event `index` of the request; nothing of the request was
@@ -365,6 +380,11 @@ pub(crate) enum Request {
     Checkpoint {
         reply: oneshot::Sender<Result<String, AppendError>>,
     },
+    /// A replica's frames from its primary ([`replica`]).
+    Replicate {
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<Result<replica::Replicated, replica::ReplicateError>>,
+    },
     /// Park the appender until `release` fires or is dropped; `parked` confirms it.
     Pause {
         parked: oneshot::Sender<()>,
@@ -387,6 +407,8 @@ struct Inner {
     /// Held while the store is open: one writer per folder.
     _lock: fs::File,
     dir: PathBuf,
+    /// A replica's primary (the folder follows it and takes no appends of its own).
+    primary: Option<String>,
     origin: String,
     verifier: NoteVerifier,
     config: StoreConfig,
@@ -395,6 +417,8 @@ struct Inner {
     /// The events file's length up to the end of the durable frames; only the syncer
     /// raises it. What the durable mark records.
     durable_bytes: Arc<AtomicU64>,
+    /// `durable_bytes`, for those who wait for it to grow (a primary's replicas).
+    durable_watch: Arc<tokio::sync::watch::Sender<u64>>,
     /// The subject index; only the indexer thread adds to it.
     index: Arc<index::Index>,
     node_cache: NodeCache,
@@ -528,7 +552,7 @@ impl Store {
         events_log::create(dir, &verifier.to_string()).map_err(io_err(&events_path))?;
         barrier::sync_dir(dir).map_err(io_err(dir))?;
         let db = open_db(dir, &StoreConfig::default())?;
-        derived_identity(&db, &signer)?;
+        derived_identity(&db, &verifier)?;
         db.flush()?;
         Ok(verifier)
     }
@@ -590,12 +614,17 @@ impl Store {
         projection: Option<ProjectionHandle>,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Self, StoreError> {
-        let (db, log, signer, recovered, lock) = Self::open_files(dir, &config)?;
+        let (db, log, identity, recovered, lock) = Self::open_files(dir, &config)?;
         let head = recovered.head;
-        let verifier = signer.verifier();
-        let origin = signer.name().to_string();
+        let replica::Identity {
+            verifier,
+            signer,
+            primary,
+        } = identity;
+        let origin = verifier.name().to_string();
         let size = Arc::new(AtomicU64::new(head.size));
         let durable_bytes = Arc::new(AtomicU64::new(recovered.log_end));
+        let durable_watch = Arc::new(tokio::sync::watch::Sender::new(recovered.log_end));
         let index = index::Index::open(&db, &log, head.size)?;
         let mut projection_replayed = 0;
         let mut projected = 0;
@@ -607,11 +636,15 @@ impl Store {
         let last_checkpoint = last_checkpoint_size(&db)?;
         let appender = appender::Appender::new(
             (db.clone(), log.clone(), dir.to_path_buf()),
-            signer,
+            (signer, verifier.clone()),
             (head, recovered.log_end),
             last_checkpoint,
             config.clone(),
-            (size.clone(), durable_bytes.clone(), index.clone()),
+            (
+                size.clone(),
+                (durable_bytes.clone(), durable_watch.clone()),
+                index.clone(),
+            ),
         )?
         .with_projection(projection.clone().map(|handle| (handle, projected)));
         let (done_tx, done_rx) = std::sync::mpsc::channel();
@@ -628,11 +661,13 @@ impl Store {
                 log,
                 _lock: lock,
                 dir: dir.to_path_buf(),
+                primary,
                 origin,
                 verifier,
                 config,
                 size,
                 durable_bytes,
+                durable_watch,
                 index,
                 node_cache: NodeCache::new(),
                 projection,
@@ -655,7 +690,7 @@ impl Store {
         (
             sled::Db,
             Arc<events_log::EventsLog>,
-            NoteSigner,
+            replica::Identity,
             recover::Recovered,
             fs::File,
         ),
@@ -667,10 +702,8 @@ impl Store {
         }
         config.check()?;
         let lock = lock_dir(dir)?;
-        let key_path = dir.join(KEY_FILE);
-        let key_text = fs::read_to_string(&key_path).map_err(io_err(&key_path))?;
-        let signer = NoteSigner::parse(&key_text)?;
-        let verifier = signer.verifier();
+        let identity = replica::Identity::read(dir)?;
+        let verifier = identity.verifier.clone();
         if !events_path.exists() {
             return Err(StoreError::Corrupt(format!(
                 "{EVENTS_FILE} is missing{}",
@@ -701,7 +734,7 @@ impl Store {
             let tail = recover::scan_tail(&log, header_end, 0)?;
             recover::check_tail_against_mark(&tail, mark.as_ref())
         };
-        let mut db = open_derived(dir, config, &signer, &rebuildable)?;
+        let mut db = open_derived(dir, config, &verifier, &rebuildable)?;
         let recovered = loop {
             match recover::recover(&db, &log, &verifier, (mark.as_ref(), keep_us))? {
                 recover::Recovery::Done(recovered) => break recovered,
@@ -714,7 +747,7 @@ impl Store {
                     rebuildable()?;
                     tracing::warn!(dir = %dir.display(), %reason, "sled is ahead of the events file; rebuilding it from the file");
                     drop(db);
-                    db = fresh_derived(dir, config, &signer)?;
+                    db = fresh_derived(dir, config, &verifier)?;
                 }
             }
         };
@@ -733,7 +766,7 @@ impl Store {
         }
         // Every check passed: only now is a torn end removed.
         recover::settle(&log, &recovered)?;
-        Ok((db, log, signer, recovered, lock))
+        Ok((db, log, identity, recovered, lock))
     }
 
     pub fn dir(&self) -> &Path {
@@ -742,6 +775,11 @@ impl Store {
 
     pub fn origin(&self) -> &str {
         &self.inner.origin
+    }
+
+    /// The primary this ledger is a replica of ([`replica`]); `None` for a primary.
+    pub fn primary(&self) -> Option<&str> {
+        self.inner.primary.as_deref()
     }
 
     pub fn verifier(&self) -> &NoteVerifier {
@@ -908,6 +946,11 @@ impl Store {
                 });
             }
         }
+        if let Some(primary) = self.primary() {
+            return Err(AppendError::Replica {
+                primary: primary.to_string(),
+            });
+        }
         let events = self.prepare(events)?;
         let (reply, receiver) = oneshot::channel();
         self.send(Request::Append { events, key, reply })?;
@@ -931,6 +974,11 @@ impl Store {
     /// Signs a checkpoint of the current tree now (or returns the latest one if the log has
     /// not grown since) and returns the signed note.
     pub fn checkpoint_now(&self) -> Result<String, AppendError> {
+        if let Some(primary) = self.primary() {
+            return Err(AppendError::Replica {
+                primary: primary.to_string(),
+            });
+        }
         let (reply, receiver) = oneshot::channel();
         self.send(Request::Checkpoint { reply })?;
         receiver.blocking_recv().map_err(|_| AppendError::Closed)?
@@ -1097,10 +1145,10 @@ fn lock_dir(dir: &Path) -> Result<fs::File, StoreError> {
 }
 
 /// Writes the ledger's identity into a new sled tree.
-fn derived_identity(db: &sled::Db, signer: &NoteSigner) -> Result<(), StoreError> {
+fn derived_identity(db: &sled::Db, verifier: &NoteVerifier) -> Result<(), StoreError> {
     let mut batch = sled::Batch::default();
-    batch.insert(keys::ORIGIN, signer.name().as_bytes());
-    batch.insert(keys::VERIFIER, signer.verifier().to_string().as_bytes());
+    batch.insert(keys::ORIGIN, verifier.name().as_bytes());
+    batch.insert(keys::VERIFIER, verifier.to_string().as_bytes());
     batch.insert(keys::FORMAT, &[keys::STORE_FORMAT]);
     db.apply_batch(batch)?;
     Ok(())
@@ -1112,16 +1160,16 @@ fn derived_identity(db: &sled::Db, signer: &NoteSigner) -> Result<(), StoreError
 fn open_derived(
     dir: &Path,
     config: &StoreConfig,
-    signer: &NoteSigner,
+    verifier: &NoteVerifier,
     rebuildable: &dyn Fn() -> Result<(), StoreError>,
 ) -> Result<sled::Db, StoreError> {
     if !dir.join(SLED_DIR).exists() {
         // A restored ledger, or one whose derived state was removed on purpose.
         tracing::debug!(dir = %dir.display(), "building the derived state from the events file");
-        return fresh_derived(dir, config, signer);
+        return fresh_derived(dir, config, verifier);
     }
     let problem = match damage::quietly(|| open_db(dir, config)) {
-        Ok(Ok(db)) => match identity_problem(&db, signer) {
+        Ok(Ok(db)) => match identity_problem(&db, verifier) {
             Ok(None) => return Ok(db),
             Ok(Some(problem)) => {
                 if problem.starts_with("layout 1") {
@@ -1144,19 +1192,19 @@ fn open_derived(
     };
     rebuildable()?;
     tracing::warn!(dir = %dir.display(), %problem, "sled, the derived state, is rebuilt from the events file");
-    fresh_derived(dir, config, signer)
+    fresh_derived(dir, config, verifier)
 }
 
 /// What is wrong with sled's record of whose ledger it is, if anything.
-fn identity_problem(db: &sled::Db, signer: &NoteSigner) -> Result<Option<String>, StoreError> {
+fn identity_problem(db: &sled::Db, verifier: &NoteVerifier) -> Result<Option<String>, StoreError> {
     match db.get(keys::FORMAT)?.as_deref() {
         Some([keys::STORE_FORMAT]) => {}
         Some([1]) => return Ok(Some("layout 1".into())),
         None => return Ok(Some("it holds no ledger".into())),
         Some(other) => return Ok(Some(format!("it is in layout {other:?}"))),
     }
-    let verifier = db.get(keys::VERIFIER)?;
-    if verifier.as_deref() != Some(signer.verifier().to_string().as_bytes()) {
+    let stored = db.get(keys::VERIFIER)?;
+    if stored.as_deref() != Some(verifier.to_string().as_bytes()) {
         return Ok(Some("it belongs to another ledger".into()));
     }
     Ok(None)
@@ -1166,7 +1214,7 @@ fn identity_problem(db: &sled::Db, signer: &NoteSigner) -> Result<Option<String>
 fn fresh_derived(
     dir: &Path,
     config: &StoreConfig,
-    signer: &NoteSigner,
+    verifier: &NoteVerifier,
 ) -> Result<sled::Db, StoreError> {
     let sled_dir = dir.join(SLED_DIR);
     match fs::remove_dir_all(&sled_dir) {
@@ -1175,7 +1223,7 @@ fn fresh_derived(
         Err(e) => return Err(io_err(&sled_dir)(e)),
     }
     let db = open_db(dir, config)?;
-    derived_identity(&db, signer)?;
+    derived_identity(&db, verifier)?;
     Ok(db)
 }
 

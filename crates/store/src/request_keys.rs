@@ -245,6 +245,29 @@ impl Keys {
         Ok(new)
     }
 
+    /// Stages a record a replica takes from its primary's request key frame (`record`
+    /// is the frame's encoded record, `decoded` the same decoded).
+    pub(crate) fn stage_replicated(
+        &mut self,
+        db: &sled::Db,
+        batch: &mut sled::Batch,
+        key: &[u8],
+        (record, decoded): (&[u8], KeyRecord),
+    ) -> Result<(), String> {
+        let new = !self.staged.contains_key(key)
+            && db
+                .get(record_key(key))
+                .map_err(|e| e.to_string())?
+                .is_none();
+        batch.insert(record_key(key), record);
+        batch.insert(expiry_key(decoded.recorded_at_us, key), &[][..]);
+        if new {
+            self.pending_count += 1;
+        }
+        self.staged.insert(key.to_vec(), decoded);
+        Ok(())
+    }
+
     /// The count to write with the batch, if it changed.
     pub(crate) fn staged_count(&self) -> Option<u64> {
         (self.pending_count != self.count).then_some(self.pending_count)

@@ -69,20 +69,20 @@ pub enum VerifyFailure {
 }
 
 /// One run of consecutive events, checked and hashed by a scanner.
-struct Scanned {
+pub(crate) struct Scanned {
     first: u64,
     leaves: Vec<Hash>,
     /// The tree nodes stored with each event, flattened; `counts` says how many each.
     stored_nodes: Vec<Hash>,
     counts: Vec<u8>,
-    first_recorded_at_us: i64,
+    pub(crate) first_recorded_at_us: i64,
     last_recorded_at_us: i64,
     payloads_checked: u64,
 }
 
 /// Checks and hashes the events of consecutive chunk frames, the first starting at
 /// event `first`.
-fn scan_frames(first: u64, frames: &[Frame]) -> Result<Scanned, VerifyFailure> {
+pub(crate) fn scan_frames(first: u64, frames: &[Frame]) -> Result<Scanned, VerifyFailure> {
     let mut chunk = Scanned {
         first,
         leaves: Vec::new(),
@@ -494,7 +494,7 @@ pub(crate) fn verify(
 
 /// Extends the tree by a scanned run (up to `upto` events), comparing every node its
 /// appends complete with the one stored.
-fn add_leaves(
+pub(crate) fn add_leaves(
     range: &mut CompactRange<Blake3Hasher>,
     chunk: Scanned,
     upto: Option<u64>,
@@ -544,7 +544,7 @@ fn add_leaves(
 
 /// A checkpoint frame: its signature, the size it is stored under, and its root against
 /// the tree of the events before it in the file.
-fn check_checkpoint(
+pub(crate) fn check_checkpoint(
     verifier: &NoteVerifier,
     size: u64,
     note: &[u8],

@@ -1,0 +1,243 @@
+//! The primary's side of replication: its events file's frames and its users, for a
+//! replica (`careledger replica`, [`crate::follower`]) that holds a provider admin's
+//! token.
+//!
+//! A replica is a copy of the whole ledger, like a backup: every person's record, and
+//! the users' token hashes. So only a provider admin may follow, and the token it uses is
+//! as sensitive as a backup file (docs/OPERATIONS.md).
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use careledger_care::Role;
+use serde::{Deserialize, Serialize};
+
+use crate::extract::{Auth, Params};
+use crate::{ApiError, App, Principal};
+
+/// The headers a frames answer carries, beside the frames themselves.
+pub const FROM_HEADER: &str = "careledger-from";
+pub const END_HEADER: &str = "careledger-end";
+pub const DURABLE_BYTES_HEADER: &str = "careledger-durable-bytes";
+pub const SIZE_HEADER: &str = "careledger-size";
+/// Longest a frames request waits for something new when there is nothing yet.
+pub const WAIT_MAX: Duration = Duration::from_secs(5);
+/// Most bytes of frames one answer holds (at least one frame).
+pub const FRAMES_BYTES_MAX: usize = 4 * 1024 * 1024;
+
+fn require_admin(who: &Principal) -> Result<(), ApiError> {
+    if who.role == Role::ProviderAdmin {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(format!(
+        "{} may not follow the ledger as a replica; this needs a provider admin's token \
+         (a replica holds every record)",
+        who.role.with_article()
+    )))
+}
+
+/// `GET /v1/replication/frames?from=BYTE&wait=SECONDS`: whole frames of the events file
+/// from byte `from` (the replica's own file's end), up to what is durable. With nothing
+/// new, the answer waits up to `wait` seconds (at most [`WAIT_MAX`]) for more.
+pub async fn frames(
+    State(app): State<App>,
+    Auth(who): Auth,
+    params: Params,
+) -> Result<Response, ApiError> {
+    require_admin(&who)?;
+    params.only(&["from", "wait"])?;
+    let from = params
+        .u64("from")?
+        .ok_or_else(|| ApiError::bad_request("from", "from is required"))?;
+    let wait = Duration::from_secs(params.u64("wait")?.unwrap_or(0))
+        .min(WAIT_MAX)
+        .min(app.limits.request_timeout / 2);
+    let store = app.ledger.store().clone();
+    if from > store.durable_bytes() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "replica-ahead",
+            format!(
+                "byte {from} is beyond this ledger's events file ({} bytes durable): the \
+                 replica holds more than its primary, which lost events or was restored \
+                 from an older backup",
+                store.durable_bytes()
+            ),
+        )
+        .field("from"));
+    }
+    if from == store.durable_bytes() && !wait.is_zero() {
+        let mut watch = store.durable_watch();
+        let _ = tokio::time::timeout(wait, watch.wait_for(|&durable| durable > from)).await;
+    }
+    let slice = tokio::task::spawn_blocking(move || store.log_slice(from, FRAMES_BYTES_MAX))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| match e {
+            careledger_store::StoreError::InvalidArgument(m) => ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "not-a-frame",
+                format!(
+                    "{m}: the replica's events file is not a prefix of this ledger's (a \
+                     different history)"
+                ),
+            )
+            .field("from"),
+            other => ApiError::from(other),
+        })?;
+    let mut r = Bytes::from(slice.bytes).into_response();
+    let headers = r.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for (name, value) in [
+        (FROM_HEADER, slice.from),
+        (END_HEADER, slice.end),
+        (DURABLE_BYTES_HEADER, slice.durable_bytes),
+        (SIZE_HEADER, slice.size),
+    ] {
+        headers.insert(name, HeaderValue::from(value));
+    }
+    Ok(r)
+}
+
+/// The users and token hashes a replica needs to answer the same tokens as its primary.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+pub struct AuthCopy {
+    /// Base64 of `auth.json` (absent: the primary has no users yet).
+    pub auth_json: Option<String>,
+    /// Base64 of `auth.key`, the key tokens are hashed with.
+    pub auth_key: String,
+    /// BLAKE3 of both, hex: unchanged means nothing to copy.
+    pub digest: String,
+}
+
+/// `GET /v1/replication/auth`: the primary's users and token hashes, as its files hold
+/// them.
+pub async fn auth(
+    State(app): State<App>,
+    Auth(who): Auth,
+    params: Params,
+) -> Result<axum::Json<AuthCopy>, ApiError> {
+    require_admin(&who)?;
+    params.only(&[])?;
+    let dir = app.ledger.store().dir().to_path_buf();
+    let copy = tokio::task::spawn_blocking(move || crate::auth::copy_files(&dir))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(axum::Json(copy))
+}
+
+/// One access event a replica's gate recorded, forwarded to its primary.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardedEvent {
+    pub actor: String,
+    pub subject: Option<String>,
+    pub occurred_at_us: i64,
+    /// `access.read` or `access.refused`.
+    pub kind: String,
+    /// Base64 of the event's payload, as the ledger encodes it.
+    pub payload: String,
+}
+
+/// What `POST /v1/replication/access` takes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Forwarded {
+    pub events: Vec<ForwardedEvent>,
+}
+
+/// The event numbers the primary gave forwarded events.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+pub struct ForwardedReceipts {
+    pub receipts: Vec<ForwardedReceipt>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+pub struct ForwardedReceipt {
+    pub seq: u64,
+    pub recorded_at_us: i64,
+}
+
+/// The problem type the primary answers when its rules refuse a forwarded read.
+pub const ACCESS_NOT_ALLOWED: &str = "access-not-allowed";
+
+/// `POST /v1/replication/access`: a replica's reads, recorded at the primary before the
+/// replica sends any data (the same access gate, one log). Only access events, checked
+/// against the primary's policy inside its appender like its own.
+pub async fn access(
+    State(app): State<App>,
+    Auth(who): Auth,
+    crate::extract::JsonBody(body): crate::extract::JsonBody<Forwarded>,
+) -> Result<(axum::http::StatusCode, axum::Json<ForwardedReceipts>), ApiError> {
+    use base64::Engine as _;
+    require_admin(&who)?;
+    if app.follower.is_some() {
+        // A replica of a replica would record nothing itself.
+        return Err(ApiError::from(careledger_store::AppendError::Replica {
+            primary: app.ledger.store().primary().unwrap_or_default().to_string(),
+        }));
+    }
+    if body.events.is_empty() {
+        return Err(ApiError::bad_request("events", "no events"));
+    }
+    let mut commands = Vec::with_capacity(body.events.len());
+    for (i, e) in body.events.into_iter().enumerate() {
+        let field = |name: &str| format!("events[{i}].{name}");
+        if !careledger_ledger::RESERVE_KINDS.contains(&e.kind.as_str()) {
+            return Err(ApiError::bad_request(
+                field("kind"),
+                format!(
+                    "a replica forwards only access events ({}), not {:?}",
+                    careledger_ledger::RESERVE_KINDS.join(", "),
+                    e.kind
+                ),
+            ));
+        }
+        let payload = base64::engine::general_purpose::STANDARD
+            .decode(&e.payload)
+            .map_err(|_| ApiError::bad_request(field("payload"), "not base64"))?;
+        let event = careledger_care::CareEvent::decode(&e.kind, &payload)
+            .map_err(|err| ApiError::bad_request(field("payload"), err.to_string()))?;
+        commands.push(careledger_ledger::Command {
+            actor: e.actor,
+            subject: e.subject,
+            occurred_at_us: e.occurred_at_us,
+            event,
+        });
+    }
+    match app.append_ledger(commands).await {
+        Ok(receipts) => Ok((
+            axum::http::StatusCode::CREATED,
+            axum::Json(ForwardedReceipts {
+                receipts: receipts
+                    .iter()
+                    .map(|r| ForwardedReceipt {
+                        seq: r.seq,
+                        recorded_at_us: r.recorded_at_us,
+                    })
+                    .collect(),
+            }),
+        )),
+        Err(careledger_ledger::LedgerError::Refused {
+            index,
+            error:
+                careledger_ledger::CareRefusal::Rule(careledger_care::RuleError::AccessNotAllowed {
+                    reason,
+                }),
+        }) => Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            ACCESS_NOT_ALLOWED,
+            reason,
+        )
+        .field(format!("events[{index}]"))),
+        Err(e) => Err(e.into()),
+    }
+}
