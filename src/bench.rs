@@ -84,6 +84,19 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// A replica's lag behind its primary while care events are offered to the primary
+    /// at RATE a second for SECONDS (docs/BENCHMARKS.md).
+    Replica {
+        /// Care events offered to the primary each second, one per request.
+        #[arg(long, default_value_t = 10_000)]
+        rate: u64,
+        /// How long to offer them (after two seconds of warm-up).
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Where to create the scratch ledgers (default: the system's temp directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Inclusion and consistency proofs on a ledger of EVENTS events.
     Prove {
         /// Events in the ledger proved from.
@@ -99,10 +112,10 @@ pub enum BenchCommand {
 }
 
 /// A scratch directory removed when dropped.
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(pub(crate) PathBuf);
 
 impl Scratch {
-    fn new(parent: Option<&Path>, name: &str) -> Result<Self, CliError> {
+    pub(crate) fn new(parent: Option<&Path>, name: &str) -> Result<Self, CliError> {
         let parent = parent.map_or_else(std::env::temp_dir, Path::to_path_buf);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -164,14 +177,14 @@ fn process_cpu() -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
-struct Percentiles {
-    p50: Duration,
-    p90: Duration,
-    p99: Duration,
-    max: Duration,
+pub(crate) struct Percentiles {
+    pub(crate) p50: Duration,
+    pub(crate) p90: Duration,
+    pub(crate) p99: Duration,
+    pub(crate) max: Duration,
 }
 
-fn percentiles(mut samples: Vec<Duration>) -> Percentiles {
+pub(crate) fn percentiles(mut samples: Vec<Duration>) -> Percentiles {
     samples.sort_unstable();
     let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
     Percentiles {
@@ -227,6 +240,9 @@ pub fn run(what: BenchCommand) -> Result<(), CliError> {
             rounds,
             dir,
         } => bench_backup(events.max(1), rounds.max(1), dir.as_deref()),
+        BenchCommand::Replica { rate, seconds, dir } => {
+            crate::bench_replica::run(rate, seconds.max(1), dir.as_deref())
+        }
     }
 }
 
@@ -570,7 +586,7 @@ const CARE_BENCH_PEOPLE: u64 = 500;
 const CARE_BENCH_AT_US: i64 = 1_793_610_000_000_000;
 
 /// Staff and people for the care append bench (not timed).
-fn care_setup() -> Vec<Command> {
+pub(crate) fn care_setup() -> Vec<Command> {
     let mut out = vec![Command::organisation(
         "bench-manager",
         CARE_BENCH_AT_US,
@@ -608,7 +624,7 @@ fn care_setup() -> Vec<Command> {
 }
 
 /// A staff diary note of about `payload_bytes` bytes about one of the bench's people.
-fn care_event(n: u64, payload_bytes: usize) -> Command {
+pub(crate) fn care_event(n: u64, payload_bytes: usize) -> Command {
     let text: String = "Settled well after lunch. "
         .chars()
         .cycle()

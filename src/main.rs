@@ -9,6 +9,7 @@
 
 mod backup_schedule;
 mod bench;
+mod bench_replica;
 mod care_cli;
 mod cli;
 mod demo;

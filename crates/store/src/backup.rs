@@ -367,7 +367,10 @@ pub fn backup(
         blake3: *section.finalize().as_bytes(),
     });
     offset += cut - start;
-    for name in std::iter::once(KEY_FILE).chain(extra.iter().copied()) {
+    // A replica's folder has no key but names its primary: a backup of it restores to
+    // a replica, which `Store::promote` can make a primary with the ledger's key.
+    let own = [KEY_FILE, crate::replica::REPLICA_FILE];
+    for name in own.into_iter().chain(extra.iter().copied()) {
         let path = dir.join(name);
         let bytes = match fs::metadata(&path) {
             Ok(meta) if meta.len() > SIDE_FILE_BYTES_MAX => {

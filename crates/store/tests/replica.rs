@@ -128,6 +128,15 @@ fn a_replica_holds_its_primarys_events_file_byte_for_byte_and_refuses_writes() {
     drop(replica);
     let report = Store::verify_dir(&rdir, |_, _| {}).unwrap();
     assert_eq!(report.events, 5 * 38);
+    // A backup taken from a replica holds no key and restores to a replica.
+    let backup = tmp.path().join("replica.backup");
+    let info = careledger_store::backup::backup(&rdir, &backup, None, &[]).unwrap();
+    let restored = tmp.path().join("restored");
+    careledger_store::backup::restore(std::slice::from_ref(&backup), &restored).unwrap();
+    assert!(!restored.join(KEY_FILE).exists());
+    let back = Store::open(&restored, config()).unwrap();
+    assert_eq!(back.primary(), Some("http://primary.test"));
+    assert_eq!(back.size(), info.events);
 }
 
 #[test]
