@@ -35,14 +35,21 @@ pub fn run(rate: u64, seconds: u64, dir: Option<&Path>) -> Result<(), CliError> 
     primary.append(care_setup())?;
     let token = {
         let mut files = careledger_api::auth::AuthFiles::open(&pdir)?;
-        files.add_user("bench-admin", Role::ProviderAdmin, "bench", now_us())?;
-        files.issue("bench-admin", now_us(), None)?.1
+        files.add_user("bench-replica", Role::ProviderAdmin, "bench", now_us())?;
+        files.issue("bench-replica", now_us(), None)?.1
     };
     let quiet = Limits {
         log_requests: false,
         ..Limits::default()
     };
-    let app = App::new(primary.clone(), &pdir, quiet.clone())?;
+    let app = App::new(
+        primary.clone(),
+        &pdir,
+        Limits {
+            replicas_allowed: vec!["bench-replica".into()],
+            ..quiet.clone()
+        },
+    )?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -51,12 +58,12 @@ pub fn run(rate: u64, seconds: u64, dir: Option<&Path>) -> Result<(), CliError> 
     let url = format!("http://{}", listener.local_addr()?);
     // The replica, made as `careledger replica` makes it.
     let header = {
-        let slice = primary.store().log_slice(0, 1)?;
+        let slice = primary.store().log_slice(0, 0, 1)?;
         let frames = careledger_store::events_log::parse_frames(&slice.bytes, 0).map_err(fail)?;
         slice.bytes[..frames[0].len as usize].to_vec()
     };
     Store::init_replica(&rdir, &url, &header, None)?;
-    careledger_api::auth::install_copy(&rdir, &careledger_api::auth::copy_files(&pdir)?)?;
+    careledger_api::auth::install_copy(&rdir, &careledger_api::auth::copy_files(&pdir)?, true)?;
     let replica = Ledger::open(&rdir, StoreConfig::default())?;
     let state = Arc::new(Follower::new(Primary::new(&url, &token).map_err(fail)?));
     let replica_app = App::with_follower(replica.clone(), &rdir, quiet, Some(state.clone()))?;

@@ -97,7 +97,7 @@ pub fn replica(args: ReplicaArgs) -> Result<(), CliError> {
         }
         // The users first, so the same tokens work from the first request; a primary
         // that cannot be reached now is reached later (the replica serves what it has).
-        if let Err(e) = follower::copy_auth(&mut primary, &dir, None).await {
+        if let Err(e) = follower::copy_auth(&mut primary, &dir, None, true).await {
             let reason = match e {
                 follower::Stop::Retry(m) | follower::Stop::Fatal(m) | follower::Stop::Fork(m) => m,
             };

@@ -53,6 +53,11 @@ pub struct ServeArgs {
     /// How many scheduled backups to keep in --backup-dir; older ones are removed.
     #[arg(long, default_value_t = 24)]
     backup_keep: usize,
+    /// A user who may follow this ledger as a replica (`careledger replica`), with their
+    /// token; repeatable. A replica holds every record and token hash, so nobody may
+    /// unless named here (docs/OPERATIONS.md).
+    #[arg(long = "replica", value_name = "USER")]
+    replicas: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -351,6 +356,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         request_timeout: std::time::Duration::from_secs(args.timeout_seconds.max(1)),
         log_requests: !args.quiet,
         scans_max: args.scans_max.unwrap_or(defaults.scans_max).max(1),
+        replicas_allowed: args.replicas.clone(),
         ..defaults
     };
     let app = App::new(ledger, &dir, limits)?;

@@ -8,6 +8,9 @@ use common::server::*;
 
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use careledger_care::event::AccessRefused;
+use careledger_care::{CareEvent, Category, Purpose, Role};
 use serde_json::{json, Value};
 
 /// How long a replica may take to hold what its primary acknowledged, on a busy machine
@@ -86,24 +89,38 @@ fn a_replica_follows_serves_reads_refuses_writes_and_takes_over() {
     let rdir = tmp.path().join("replica");
     let (pdata, rdata) = (path_str(&pdir).to_string(), path_str(&rdir).to_string());
     cli_ok(&["init", "--data", &pdata]);
+    let follower = add_user(&pdata, "replica-1", "ProviderAdmin");
     let admin = add_user(&pdata, "staff-pa01", "ProviderAdmin");
     let manager = add_user(&pdata, "staff-rm01", "RegisteredManager");
-    let mut primary = Server::start(&["--data", &pdata, "--listen", "127.0.0.1:0", "--quiet"]);
+    let reader = add_user(&pdata, "person-r", "Person");
+    let mut primary = Server::start(&[
+        "--data",
+        &pdata,
+        "--listen",
+        "127.0.0.1:0",
+        "--quiet",
+        "--replica",
+        "replica-1",
+    ]);
     primary.wait_ready();
     post_json(primary.addr, "/v1/events", &manager, &person("person-r")).expect_json(201);
     for n in 0..20 {
         post_json(primary.addr, "/v1/events", &manager, &note("person-r", n)).expect_json(201);
     }
 
-    // Only a provider admin may follow.
-    let refused = get(
-        primary.addr,
-        "/v1/replication/frames?from=0",
-        Some(&manager),
-    );
-    refused.expect_problem(403);
+    // Only the users the primary was started to allow may follow: not another provider
+    // admin, nor a manager.
+    for token in [&admin, &manager] {
+        let refused = get(primary.addr, "/v1/replication/frames?from=0", Some(token));
+        let problem = refused.expect_problem(403);
+        assert!(
+            problem["detail"].as_str().unwrap().contains("--replica"),
+            "{problem}"
+        );
+        get(primary.addr, "/v1/replication/auth", Some(token)).expect_problem(403);
+    }
 
-    let mut replica = replica(&rdata, &primary, &admin);
+    let mut replica = replica(&rdata, &primary, &follower);
     replica.wait_ready();
     let size = ready_events(&primary);
     wait_for("the replica holds the primary's events", || {
@@ -118,19 +135,82 @@ fn a_replica_follows_serves_reads_refuses_writes_and_takes_over() {
     // The primary's tokens work on the replica; a read there is recorded at the primary.
     let me = replica.get("/v1/me", Some(&manager)).expect_json(200);
     assert_eq!(me["id"], "staff-rm01");
-    let read = replica.get("/v1/people/person-r/details", Some(&manager));
-    let access_event = match read.status {
-        200 => read.json()["access"]["event"].as_u64(),
-        403 => read.json()["access_event"].as_u64(),
-        other => panic!("a read on the replica answered {other}: {}", read.text()),
-    }
-    .expect("the read names its access event");
+    let read = replica
+        .get("/v1/people/person-r/details", Some(&reader))
+        .expect_json(200);
+    assert_eq!(read["data"]["name"], "Person person-r", "{read}");
+    let access_event = read["access"]["event"]
+        .as_u64()
+        .expect("the read names its access event");
     assert_eq!(
         access_event, size,
         "recorded at the primary as its next event"
     );
     let event = primary.get(&format!("/v1/ledger/events/{access_event}"), Some(&admin));
     assert_eq!(event.status, 200, "{}", event.text());
+    // A refused read on the replica is recorded at the primary too.
+    let refusal = replica
+        .get("/v1/people/person-r/details", Some(&follower))
+        .expect_problem(403);
+    let refusal_event = refusal["access_event"].as_u64().expect("recorded");
+    assert_eq!(refusal_event, size + 1);
+
+    // What the primary records for replicas: only a reader's own reads, as its own role,
+    // now, of the access kinds. Anything else is refused and nothing is written.
+    let forged = |actor: &str, role: Role, kind: &str, at_us: i64| {
+        let payload = CareEvent::AccessRefused(AccessRefused {
+            role,
+            categories: vec![Category::PersonalDetails],
+            purpose: Purpose::DirectCare,
+            reason: "test".into(),
+        })
+        .encode()
+        .unwrap();
+        json!({"events": [{"actor": actor, "subject": "person-r", "occurred_at_us": at_us,
+            "kind": kind, "payload": base64::engine::general_purpose::STANDARD.encode(payload)}]})
+    };
+    let now = careledger_store::now_us();
+    let hour_ago = now - 3_600_000_000;
+    let before = ready_events(&primary);
+    for (what, body, status) in [
+        (
+            "another actor",
+            forged("person-r", Role::Person, "access.refused", now),
+            403,
+        ),
+        (
+            "another role",
+            forged("staff-rm01", Role::Person, "access.refused", now),
+            403,
+        ),
+        (
+            "not an access kind",
+            forged("staff-rm01", Role::RegisteredManager, "diary.note", now),
+            400,
+        ),
+        (
+            "an hour ago",
+            forged(
+                "staff-rm01",
+                Role::RegisteredManager,
+                "access.refused",
+                hour_ago,
+            ),
+            400,
+        ),
+    ] {
+        let r = post_json(primary.addr, "/v1/replication/access", &manager, &body);
+        assert_eq!(r.status, status, "{what}: {}", r.text());
+    }
+    assert_eq!(ready_events(&primary), before, "nothing forged was written");
+    let own = post_json(
+        primary.addr,
+        "/v1/replication/access",
+        &manager,
+        &forged("staff-rm01", Role::RegisteredManager, "access.refused", now),
+    )
+    .expect_json(201);
+    assert_eq!(own["receipts"][0]["seq"].as_u64(), Some(before));
     wait_for("the replica holds its own read's access event", || {
         ready_events(&replica) > access_event
     });
@@ -185,7 +265,7 @@ fn a_replica_follows_serves_reads_refuses_writes_and_takes_over() {
         ready_events(&replica) == last
     });
     primary.stop_gracefully();
-    let read = replica.get("/v1/people/person-r/details", Some(&manager));
+    let read = replica.get("/v1/people/person-r/details", Some(&reader));
     let problem = read.expect_problem(503);
     assert!(
         problem["type"]
@@ -209,6 +289,19 @@ fn a_replica_follows_serves_reads_refuses_writes_and_takes_over() {
         std::fs::read(rdir.join("events.log")).unwrap(),
         std::fs::read(pdir.join("events.log")).unwrap()
     );
+    // A backup taken from the stopped replica restores to a replica (no key in it).
+    let backup = tmp.path().join("replica.backup");
+    cli_ok(&["backup", "--data", &rdata, "--out", path_str(&backup)]);
+    let restored = tmp.path().join("restored");
+    cli_ok(&[
+        "restore",
+        "--from",
+        path_str(&backup),
+        "--data",
+        path_str(&restored),
+    ]);
+    assert!(restored.join("replica").exists());
+    assert!(!restored.join("signing.key").exists());
 
     // Promotion: refused with a stranger's key, done with the ledger's own.
     let stranger = tmp.path().join("stranger");
@@ -264,7 +357,19 @@ fn a_primary_whose_history_changed_is_refused_as_a_fork() {
     cli_ok(&["init", "--data", &pdata]);
     let admin = add_user(&pdata, "staff-pa01", "ProviderAdmin");
     let manager = add_user(&pdata, "staff-rm01", "RegisteredManager");
-    let mut primary = Server::start(&["--data", &pdata, "--listen", "127.0.0.1:0", "--quiet"]);
+    let reader = add_user(&pdata, "person-f", "Person");
+    let serving = |data: &str| {
+        Server::start(&[
+            "--data",
+            data,
+            "--listen",
+            "127.0.0.1:0",
+            "--quiet",
+            "--replica",
+            "staff-pa01",
+        ])
+    };
+    let mut primary = serving(&pdata);
     primary.wait_ready();
     post_json(primary.addr, "/v1/events", &manager, &person("person-f")).expect_json(201);
     // A signed checkpoint to back up to (the first one is signed when asked for).
@@ -293,13 +398,7 @@ fn a_primary_whose_history_changed_is_refused_as_a_fork() {
         "--data",
         path_str(&restored),
     ]);
-    let mut other = Server::start(&[
-        "--data",
-        path_str(&restored),
-        "--listen",
-        "127.0.0.1:0",
-        "--quiet",
-    ]);
+    let mut other = serving(path_str(&restored));
     other.wait_ready();
     for n in 0..30 {
         post_json(
@@ -317,6 +416,16 @@ fn a_primary_whose_history_changed_is_refused_as_a_fork() {
     });
     let ready = replica_server.get("/readyz", None).text();
     assert!(ready.contains("history"), "{ready}");
+    // Reads are not recorded in the history it refused: none is served.
+    let read = replica_server.get("/v1/people/person-f/details", Some(&reader));
+    let problem = read.expect_problem(503);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("stopped following"),
+        "{problem}"
+    );
     // Everything the replica held is still there and served.
     assert_eq!(
         replica_server

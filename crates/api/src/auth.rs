@@ -313,7 +313,6 @@ impl AuthFiles {
     }
 }
 
-/// The file's bytes and their BLAKE3 hash; `None` when there is no file yet.
 /// The users, token hashes and token key in `dir`, as a replica copies them.
 pub fn copy_files(dir: &Path) -> Result<crate::replication::AuthCopy, AuthError> {
     use base64::Engine as _;
@@ -335,7 +334,14 @@ pub fn copy_files(dir: &Path) -> Result<crate::replication::AuthCopy, AuthError>
 
 /// Puts a primary's users and token key into a replica's `dir` (each file whole or not
 /// at all, under the editors' lock), where they differ; returns whether anything did.
-pub fn install_copy(dir: &Path, copy: &crate::replication::AuthCopy) -> Result<bool, AuthError> {
+/// Unless `key_may_change` (before the replica's service has read its key), a token key
+/// other than the one in `dir` is refused: a running service keeps the key it started
+/// with, so tokens hashed with another would all fail.
+pub fn install_copy(
+    dir: &Path,
+    copy: &crate::replication::AuthCopy,
+    key_may_change: bool,
+) -> Result<bool, AuthError> {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD;
     let bad =
@@ -359,6 +365,12 @@ pub fn install_copy(dir: &Path, copy: &crate::replication::AuthCopy) -> Result<b
     let mut changed = false;
     let key_path = dir.join(KEY_FILE);
     if std::fs::read(&key_path).ok().as_deref() != Some(&key[..]) {
+        if !key_may_change {
+            return Err(AuthError::Invalid(format!(
+                "the primary's {KEY_FILE} (the key tokens are hashed with) changed: restart \
+                 the replica to take it; until then its users are not copied"
+            )));
+        }
         write_atomic(&key_path, &key)?;
         changed = true;
     }
@@ -378,6 +390,7 @@ pub fn install_copy(dir: &Path, copy: &crate::replication::AuthCopy) -> Result<b
     Ok(changed)
 }
 
+/// The file's bytes and their BLAKE3 hash; `None` when there is no file yet.
 fn read_bytes(path: &Path) -> Result<Option<(Vec<u8>, blake3::Hash)>, AuthError> {
     match std::fs::read(path) {
         Ok(bytes) => {

@@ -43,6 +43,13 @@ pub const RETRY_MAX: Duration = Duration::from_secs(5);
 /// Largest answer read from the primary.
 const ANSWER_BYTES_MAX: usize = replication::FRAMES_BYTES_MAX + 1024 * 1024;
 
+tokio::task_local! {
+    /// The `Authorization` header of the request being answered on a replica: its reads
+    /// are recorded at the primary under the reader's own credential, so the primary
+    /// records only what the reader could have caused there.
+    pub static READER_CREDENTIAL: Option<String>;
+}
+
 /// What the replica knows of its primary, for `/readyz` and the log.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct FollowState {
@@ -61,23 +68,44 @@ pub struct FollowState {
     pub checked_checkpoint: Option<u64>,
 }
 
-/// The follower's state, shared with the service, and the connection the replica's
+/// Connections kept open for recording reads at the primary ([`forward`]); more reads at
+/// once open more, which are closed afterwards.
+pub const FORWARD_CONNECTIONS_KEPT: usize = 8;
+/// Longest a read on a replica waits for the primary to record it.
+pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The follower's state, shared with the service, and the connections the replica's
 /// reads are recorded at the primary through ([`forward`]).
 pub struct Follower {
     state: Mutex<FollowState>,
-    forward: tokio::sync::Mutex<Primary>,
+    /// A client of the primary to make more from, and the ones kept open.
+    template: Primary,
+    forward: Mutex<Vec<Primary>>,
 }
 
 impl Follower {
-    /// `forward` is a client of the primary of its own (one connection, used one read at
-    /// a time), apart from the one that follows.
-    pub fn new(forward: Primary) -> Self {
+    /// `primary` is what the connections that record reads are made from (they are the
+    /// follower's own, apart from the one that follows).
+    pub fn new(primary: Primary) -> Self {
         Self {
             state: Mutex::new(FollowState {
-                primary: forward.url().to_string(),
+                primary: primary.url().to_string(),
                 ..Default::default()
             }),
-            forward: tokio::sync::Mutex::new(forward),
+            template: primary.unconnected(FORWARD_TIMEOUT),
+            forward: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn take_client(&self) -> Primary {
+        let kept = self.forward.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        kept.unwrap_or_else(|| self.template.unconnected(FORWARD_TIMEOUT))
+    }
+
+    fn give_back(&self, client: Primary) {
+        let mut kept = self.forward.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.len() < FORWARD_CONNECTIONS_KEPT {
+            kept.push(client);
         }
     }
 
@@ -100,7 +128,14 @@ pub async fn forward(
 ) -> Result<Vec<careledger_store::Receipt>, careledger_ledger::LedgerError> {
     use base64::Engine as _;
     use careledger_ledger::LedgerError;
-    let primary = follower.state().primary;
+    let state = follower.state();
+    let primary = state.primary;
+    if let Some(reason) = state.fork.or(state.stopped) {
+        return Err(LedgerError::Append(AppendError::PrimaryUnreachable {
+            primary,
+            reason: format!("this replica stopped following it: {reason}"),
+        }));
+    }
     if commands.is_empty()
         || !commands
             .iter()
@@ -130,13 +165,17 @@ pub async fn forward(
     }
     let body = serde_json::to_vec(&replication::Forwarded { events })
         .map_err(|e| unreachable(e.to_string()))?;
-    let answer = follower
-        .forward
-        .lock()
-        .await
-        .post("/v1/replication/access", body)
-        .await
-        .map_err(unreachable)?;
+    let credential = READER_CREDENTIAL
+        .try_with(|c| c.clone())
+        .ok()
+        .flatten()
+        .ok_or_else(|| unreachable("the read came with no credential to record it with".into()))?;
+    let mut client = follower.take_client();
+    let answer = client
+        .post_as("/v1/replication/access", body, &credential)
+        .await;
+    follower.give_back(client);
+    let answer = answer.map_err(unreachable)?;
     match answer.status {
         StatusCode::CREATED => {
             let receipts: replication::ForwardedReceipts = serde_json::from_slice(&answer.body)
@@ -193,6 +232,7 @@ pub struct Primary {
     authority: String,
     prefix: String,
     token: String,
+    timeout: Duration,
     sender: Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
 }
 
@@ -253,8 +293,22 @@ impl Primary {
             authority: authority.to_string(),
             prefix: prefix.to_string(),
             token: token.trim().to_string(),
+            timeout: REQUEST_TIMEOUT,
             sender: None,
         })
+    }
+
+    /// Another client of the same primary with the same token, not yet connected, whose
+    /// requests time out after `timeout`.
+    pub fn unconnected(&self, timeout: Duration) -> Self {
+        Self {
+            url: self.url.clone(),
+            authority: self.authority.clone(),
+            prefix: self.prefix.clone(),
+            token: self.token.clone(),
+            timeout,
+            sender: None,
+        }
     }
 
     pub fn url(&self) -> &str {
@@ -286,19 +340,30 @@ impl Primary {
         self.request(path, None).await
     }
 
-    /// `POST path` with a JSON body to the primary, with the token.
-    pub async fn post(&mut self, path: &str, json: Vec<u8>) -> Result<Answer, String> {
-        self.request(path, Some(json)).await
+    /// `POST path` with a JSON body to the primary, with `authorization` (a reader's
+    /// own `Authorization` header) rather than the replica's token.
+    pub async fn post_as(
+        &mut self,
+        path: &str,
+        json: Vec<u8>,
+        authorization: &str,
+    ) -> Result<Answer, String> {
+        self.request(path, Some((json, authorization.to_string())))
+            .await
     }
 
-    async fn request(&mut self, path: &str, json: Option<Vec<u8>>) -> Result<Answer, String> {
-        let result = tokio::time::timeout(REQUEST_TIMEOUT, self.request_once(path, json)).await;
+    async fn request(
+        &mut self,
+        path: &str,
+        post: Option<(Vec<u8>, String)>,
+    ) -> Result<Answer, String> {
+        let result = tokio::time::timeout(self.timeout, self.request_once(path, post)).await;
         let answer = match result {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(format!(
-                "{}{path} did not answer within {REQUEST_TIMEOUT:?}",
-                self.url
+                "{}{path} did not answer within {:?}",
+                self.url, self.timeout
             )),
         };
         if answer.is_err() {
@@ -308,7 +373,11 @@ impl Primary {
         answer
     }
 
-    async fn request_once(&mut self, path: &str, json: Option<Vec<u8>>) -> Result<Answer, String> {
+    async fn request_once(
+        &mut self,
+        path: &str,
+        post: Option<(Vec<u8>, String)>,
+    ) -> Result<Answer, String> {
         let mut sender = match self.sender.take() {
             Some(s) if !s.is_closed() => s,
             _ => self.connect().await?,
@@ -317,15 +386,24 @@ impl Primary {
             .ready()
             .await
             .map_err(|e| format!("{}: {e}", self.url))?;
-        let builder = match &json {
-            None => Request::get(format!("{}{path}", self.prefix)),
-            Some(_) => Request::post(format!("{}{path}", self.prefix))
-                .header(header::CONTENT_TYPE, "application/json"),
+        let bearer = format!("Bearer {}", self.token);
+        let (builder, authorization, body) = match post {
+            None => (
+                Request::get(format!("{}{path}", self.prefix)),
+                bearer,
+                Vec::new(),
+            ),
+            Some((json, authorization)) => (
+                Request::post(format!("{}{path}", self.prefix))
+                    .header(header::CONTENT_TYPE, "application/json"),
+                authorization,
+                json,
+            ),
         };
         let request = builder
             .header(header::HOST, &self.authority)
-            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
-            .body(Full::new(Bytes::from(json.unwrap_or_default())))
+            .header(header::AUTHORIZATION, authorization)
+            .body(Full::new(Bytes::from(body)))
             .map_err(|e| e.to_string())?;
         let response = sender
             .send_request(request)
@@ -352,6 +430,7 @@ pub async fn copy_auth(
     primary: &mut Primary,
     dir: &std::path::Path,
     last: Option<&str>,
+    key_may_change: bool,
 ) -> Result<String, Stop> {
     let answer = primary
         .get("/v1/replication/auth")
@@ -367,7 +446,7 @@ pub async fn copy_auth(
     }
     let dir = dir.to_path_buf();
     let digest = copy.digest.clone();
-    tokio::task::spawn_blocking(move || crate::auth::install_copy(&dir, &copy))
+    tokio::task::spawn_blocking(move || crate::auth::install_copy(&dir, &copy, key_may_change))
         .await
         .map_err(|e| Stop::Fatal(e.to_string()))?
         .map_err(|e| Stop::Retry(format!("copying the primary's users failed: {e}")))?;
@@ -415,9 +494,17 @@ pub async fn follow(app: App, mut primary: Primary, follower: Arc<Follower>) {
     let mut auth_digest: Option<String> = None;
     while !app.shutting_down.load(Relaxed) {
         let round = async {
+            // Users are copied beside the frames: a failure to copy them is said, and
+            // does not hold up the frames.
             if auth_at.is_none_or(|at| at.elapsed() >= AUTH_EVERY) {
-                auth_digest = Some(copy_auth(&mut primary, &dir, auth_digest.as_deref()).await?);
                 auth_at = Some(Instant::now());
+                match copy_auth(&mut primary, &dir, auth_digest.as_deref(), false).await {
+                    Ok(digest) => auth_digest = Some(digest),
+                    Err(Stop::Retry(reason) | Stop::Fatal(reason) | Stop::Fork(reason)) => {
+                        tracing::warn!(primary = primary.url(), %reason, "replica: the primary's users could not be copied");
+                        follower.update(|s| s.error = Some(reason));
+                    }
+                }
             }
             let checkpoint = pull(&app, &mut primary, &follower).await?;
             if checkpoint || checked_at.is_none_or(|at| at.elapsed() >= CHECK_EVERY) {
@@ -464,10 +551,12 @@ pub async fn follow(app: App, mut primary: Primary, follower: Arc<Follower>) {
 /// One frames request and what it brought; returns whether a checkpoint came with it.
 async fn pull(app: &App, primary: &mut Primary, follower: &Follower) -> Result<bool, Stop> {
     let store = app.ledger.store();
-    let from = store.durable_bytes();
+    let (from, size) = (store.durable_bytes(), store.size());
     let wait = replication::WAIT_MAX.as_secs();
     let answer = primary
-        .get(&format!("/v1/replication/frames?from={from}&wait={wait}"))
+        .get(&format!(
+            "/v1/replication/frames?from={from}&size={size}&wait={wait}"
+        ))
         .await
         .map_err(Stop::Retry)?;
     match answer.status {
@@ -487,7 +576,25 @@ async fn pull(app: &App, primary: &mut Primary, follower: &Follower) -> Result<b
     if answer.body.is_empty() {
         return Ok(false);
     }
-    match store.replicate_async(answer.body.to_vec()).await {
+    let checkpoint = {
+        use base64::Engine as _;
+        answer
+            .headers
+            .get(replication::CHECKPOINT_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| {
+                Stop::Retry(format!(
+                    "the primary {} sent frames without a signed checkpoint",
+                    primary.url()
+                ))
+            })?
+    };
+    match store
+        .replicate_async(answer.body.to_vec(), checkpoint)
+        .await
+    {
         Ok(replicated) => Ok(replicated.checkpoint.is_some()),
         Err(ReplicateError::Fork(reason)) => Err(Stop::Fork(reason)),
         Err(ReplicateError::Invalid(reason)) => Err(Stop::Retry(reason)),
@@ -510,10 +617,6 @@ async fn check_checkpoint(
         .get("/v1/ledger/checkpoint")
         .await
         .map_err(Stop::Retry)?;
-    if answer.status == StatusCode::SERVICE_UNAVAILABLE || answer.status == StatusCode::NOT_FOUND {
-        // No checkpoint yet (an empty ledger).
-        return Ok(());
-    }
     if answer.status != StatusCode::OK {
         return Err(refused(primary, &answer));
     }

@@ -74,6 +74,9 @@ pub struct Limits {
     pub as_of_events_max: u64,
     /// Emit one `tracing` event per request (the binary writes them as JSON lines).
     pub log_requests: bool,
+    /// The users who may follow this ledger as replicas (`serve --replica USER`): a
+    /// replica holds every record and every token hash, so nobody may unless named.
+    pub replicas_allowed: Vec<String>,
 }
 
 impl Default for Limits {
@@ -90,6 +93,7 @@ impl Default for Limits {
             emergency_minutes_max: 12 * 60,
             as_of_events_max: 1_000_000,
             log_requests: true,
+            replicas_allowed: Vec::new(),
         }
     }
 }

@@ -1,10 +1,13 @@
 //! The primary's side of replication: its events file's frames and its users, for a
-//! replica (`careledger replica`, [`crate::follower`]) that holds a provider admin's
-//! token.
+//! replica (`careledger replica`, [`crate::follower`]), and the access events of the
+//! reads made on a replica.
 //!
 //! A replica is a copy of the whole ledger, like a backup: every person's record, and
-//! the users' token hashes. So only a provider admin may follow, and the token it uses is
-//! as sensitive as a backup file (docs/OPERATIONS.md).
+//! the users' token hashes. So only the users the primary was started to allow
+//! (`serve --replica USER`, [`crate::Limits::replicas_allowed`]) may follow, and their
+//! tokens are as sensitive as a backup file (docs/OPERATIONS.md). Each answer carries a
+//! checkpoint signed for the tree at its end, which the replica checks before it writes
+//! anything: frames changed on the way cannot pass.
 
 use std::time::Duration;
 
@@ -12,7 +15,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use careledger_care::Role;
 use serde::{Deserialize, Serialize};
 
 use crate::extract::{Auth, Params};
@@ -23,35 +25,44 @@ pub const FROM_HEADER: &str = "careledger-from";
 pub const END_HEADER: &str = "careledger-end";
 pub const DURABLE_BYTES_HEADER: &str = "careledger-durable-bytes";
 pub const SIZE_HEADER: &str = "careledger-size";
+/// Base64 of the signed checkpoint of the tree at the answer's end.
+pub const CHECKPOINT_HEADER: &str = "careledger-checkpoint";
 /// Longest a frames request waits for something new when there is nothing yet.
 pub const WAIT_MAX: Duration = Duration::from_secs(5);
 /// Most bytes of frames one answer holds (at least one frame).
 pub const FRAMES_BYTES_MAX: usize = 4 * 1024 * 1024;
 
-fn require_admin(who: &Principal) -> Result<(), ApiError> {
-    if who.role == Role::ProviderAdmin {
+fn require_replica(app: &App, who: &Principal) -> Result<(), ApiError> {
+    if app.follower.is_some() {
+        return Err(ApiError::unavailable(
+            "this service is a replica: it serves no replicas of its own (follow its primary)",
+        ));
+    }
+    if app.limits.replicas_allowed.contains(&who.id) {
         return Ok(());
     }
     Err(ApiError::forbidden(format!(
-        "{} may not follow the ledger as a replica; this needs a provider admin's token \
-         (a replica holds every record)",
-        who.role.with_article()
+        "{} may not follow this ledger as a replica: a replica holds every record, so only \
+         the users the service was started to allow may (`careledger serve --replica {}`)",
+        who.id, who.id
     )))
 }
 
-/// `GET /v1/replication/frames?from=BYTE&wait=SECONDS`: whole frames of the events file
-/// from byte `from` (the replica's own file's end), up to what is durable. With nothing
-/// new, the answer waits up to `wait` seconds (at most [`WAIT_MAX`]) for more.
+/// `GET /v1/replication/frames?from=BYTE&size=EVENTS&wait=SECONDS`: whole frames of the
+/// events file from byte `from` (the replica's own file's end, where its log has `size`
+/// events), up to what is durable, with a checkpoint signed for the tree at their end.
+/// With nothing new, the answer waits up to `wait` seconds (at most [`WAIT_MAX`]) for more.
 pub async fn frames(
     State(app): State<App>,
     Auth(who): Auth,
     params: Params,
 ) -> Result<Response, ApiError> {
-    require_admin(&who)?;
-    params.only(&["from", "wait"])?;
+    require_replica(&app, &who)?;
+    params.only(&["from", "size", "wait"])?;
     let from = params
         .u64("from")?
         .ok_or_else(|| ApiError::bad_request("from", "from is required"))?;
+    let size = params.u64("size")?.unwrap_or(0);
     let wait = Duration::from_secs(params.u64("wait")?.unwrap_or(0))
         .min(WAIT_MAX)
         .min(app.limits.request_timeout / 2);
@@ -73,7 +84,7 @@ pub async fn frames(
         let mut watch = store.durable_watch();
         let _ = tokio::time::timeout(wait, watch.wait_for(|&durable| durable > from)).await;
     }
-    let slice = tokio::task::spawn_blocking(move || store.log_slice(from, FRAMES_BYTES_MAX))
+    let slice = tokio::task::spawn_blocking(move || store.log_slice(from, size, FRAMES_BYTES_MAX))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(|e| match e {
@@ -88,6 +99,12 @@ pub async fn frames(
             .field("from"),
             other => ApiError::from(other),
         })?;
+    use base64::Engine as _;
+    let checkpoint = slice
+        .checkpoint
+        .as_deref()
+        .map(|note| base64::engine::general_purpose::STANDARD.encode(note))
+        .ok_or_else(|| ApiError::internal("this ledger has no key to sign a checkpoint with"))?;
     let mut r = Bytes::from(slice.bytes).into_response();
     let headers = r.headers_mut();
     headers.insert(
@@ -103,6 +120,10 @@ pub async fn frames(
     ] {
         headers.insert(name, HeaderValue::from(value));
     }
+    headers.insert(
+        CHECKPOINT_HEADER,
+        HeaderValue::from_str(&checkpoint).map_err(|e| ApiError::internal(e.to_string()))?,
+    );
     Ok(r)
 }
 
@@ -124,7 +145,7 @@ pub async fn auth(
     Auth(who): Auth,
     params: Params,
 ) -> Result<axum::Json<AuthCopy>, ApiError> {
-    require_admin(&who)?;
+    require_replica(&app, &who)?;
     params.only(&[])?;
     let dir = app.ledger.store().dir().to_path_buf();
     let copy = tokio::task::spawn_blocking(move || crate::auth::copy_files(&dir))
@@ -169,16 +190,22 @@ pub struct ForwardedReceipt {
 /// The problem type the primary answers when its rules refuse a forwarded read.
 pub const ACCESS_NOT_ALLOWED: &str = "access-not-allowed";
 
-/// `POST /v1/replication/access`: a replica's reads, recorded at the primary before the
-/// replica sends any data (the same access gate, one log). Only access events, checked
-/// against the primary's policy inside its appender like its own.
+/// How far a forwarded access event's time may be from the primary's clock.
+pub const FORWARDED_SKEW_MAX_US: i64 = 5 * 60 * 1_000_000;
+
+/// `POST /v1/replication/access`: the access events of a read made on a replica,
+/// recorded here before the replica sends any data (the same access gate, one log). The
+/// replica sends them with the reader's own token, so this records only what the
+/// reader could have caused by reading here: events of the reader's own id and role, at
+/// about the present time, of the access kinds only, checked against this ledger's
+/// policy inside its appender like its own.
 pub async fn access(
     State(app): State<App>,
     Auth(who): Auth,
     crate::extract::JsonBody(body): crate::extract::JsonBody<Forwarded>,
 ) -> Result<(axum::http::StatusCode, axum::Json<ForwardedReceipts>), ApiError> {
     use base64::Engine as _;
-    require_admin(&who)?;
+    use careledger_care::CareEvent;
     if app.follower.is_some() {
         // A replica of a replica would record nothing itself.
         return Err(ApiError::from(careledger_store::AppendError::Replica {
@@ -188,6 +215,7 @@ pub async fn access(
     if body.events.is_empty() {
         return Err(ApiError::bad_request("events", "no events"));
     }
+    let now = careledger_store::now_us();
     let mut commands = Vec::with_capacity(body.events.len());
     for (i, e) in body.events.into_iter().enumerate() {
         let field = |name: &str| format!("events[{i}].{name}");
@@ -201,11 +229,45 @@ pub async fn access(
                 ),
             ));
         }
+        if e.actor != who.id {
+            return Err(ApiError::forbidden(format!(
+                "{} may record only their own reads, not {:?}'s",
+                who.id, e.actor
+            ))
+            .field(field("actor")));
+        }
+        if e.subject.is_none() {
+            return Err(ApiError::bad_request(
+                field("subject"),
+                "an access event is about a person",
+            ));
+        }
+        if (e.occurred_at_us - now).abs() > FORWARDED_SKEW_MAX_US {
+            return Err(ApiError::bad_request(
+                field("occurred_at_us"),
+                "a read is recorded as it happens: this time is more than five minutes from \
+                 this ledger's clock",
+            ));
+        }
         let payload = base64::engine::general_purpose::STANDARD
             .decode(&e.payload)
             .map_err(|_| ApiError::bad_request(field("payload"), "not base64"))?;
-        let event = careledger_care::CareEvent::decode(&e.kind, &payload)
+        let event = CareEvent::decode(&e.kind, &payload)
             .map_err(|err| ApiError::bad_request(field("payload"), err.to_string()))?;
+        let role = match &event {
+            CareEvent::RecordAccessed(a) => a.role,
+            CareEvent::AccessRefused(a) => a.role,
+            _ => return Err(ApiError::bad_request(field("kind"), "not an access event")),
+        };
+        if role != who.role {
+            return Err(ApiError::forbidden(format!(
+                "{} reads as {}, not as {}",
+                who.id,
+                who.role.with_article(),
+                role.with_article()
+            ))
+            .field(field("payload")));
+        }
         commands.push(careledger_ledger::Command {
             actor: e.actor,
             subject: e.subject,

@@ -303,6 +303,10 @@ pub fn router(app: App) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_max))
         .layer(middleware::from_fn_with_state(app.clone(), observe))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            reader_credential,
+        ))
         .with_state(app)
 }
 
@@ -385,6 +389,22 @@ async fn time_limit(State(app): State<App>, req: Request, next: Next) -> Respons
 /// per request (`tracing`, target `careledger_api::routes`; error for a 5xx answer, else
 /// info). The event holds the route template, never its values, so no person's id reaches
 /// the log.
+/// On a replica, the request's own credential, for the reads it records at the primary
+/// ([`crate::follower::forward`]); elsewhere nothing.
+async fn reader_credential(State(app): State<App>, req: Request, next: Next) -> Response {
+    if app.follower.is_none() {
+        return next.run(req).await;
+    }
+    let credential = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    crate::follower::READER_CREDENTIAL
+        .scope(credential, next.run(req))
+        .await
+}
+
 async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = request_id(&req);

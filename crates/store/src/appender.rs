@@ -110,7 +110,7 @@ pub(crate) struct Appender {
     /// The ledger's folder, whose file system's free space is checked.
     dir: std::path::PathBuf,
     /// `None` in a replica, which signs nothing.
-    signer: Option<NoteSigner>,
+    signer: Option<Arc<NoteSigner>>,
     verifier: careledger_log::NoteVerifier,
     range: CompactRange<Blake3Hasher>,
     last_recorded_at_us: i64,
@@ -146,7 +146,7 @@ type Append = (Vec<Prepared>, Option<RequestKey>, AppendReply);
 impl Appender {
     pub(crate) fn new(
         (db, log, dir): (sled::Db, Arc<EventsLog>, std::path::PathBuf),
-        (signer, verifier): (Option<NoteSigner>, careledger_log::NoteVerifier),
+        (signer, verifier): (Option<Arc<NoteSigner>>, careledger_log::NoteVerifier),
         (head, log_end): (Head, u64),
         last_checkpoint_size: Option<u64>,
         config: StoreConfig,
@@ -278,10 +278,14 @@ impl Appender {
                         events += e.len();
                         appends.push((e, key, reply));
                     }
-                    Request::Replicate { bytes, reply } => {
+                    Request::Replicate {
+                        bytes,
+                        checkpoint,
+                        reply,
+                    } => {
                         self.write_batch(std::mem::take(&mut appends), None);
                         events = 0;
-                        self.replicate(bytes, reply);
+                        self.replicate(bytes, &checkpoint, reply);
                     }
                     Request::Checkpoint { reply } => {
                         // The checkpoint covers everything queued before it.

@@ -383,6 +383,8 @@ pub(crate) enum Request {
     /// A replica's frames from its primary ([`replica`]).
     Replicate {
         bytes: Vec<u8>,
+        /// The primary's checkpoint of the tree at the frames' end.
+        checkpoint: String,
         reply: oneshot::Sender<Result<replica::Replicated, replica::ReplicateError>>,
     },
     /// Park the appender until `release` fires or is dropped; `parked` confirms it.
@@ -409,6 +411,10 @@ struct Inner {
     dir: PathBuf,
     /// A replica's primary (the folder follows it and takes no appends of its own).
     primary: Option<String>,
+    /// The ledger's signing key (a primary's; a replica has none). The appender signs the
+    /// checkpoints it writes; [`Store::log_slice`] signs, for replicas, the root of the
+    /// stored tree at a durable size.
+    signer: Option<Arc<NoteSigner>>,
     origin: String,
     verifier: NoteVerifier,
     config: StoreConfig,
@@ -621,6 +627,7 @@ impl Store {
             signer,
             primary,
         } = identity;
+        let signer = signer.map(Arc::new);
         let origin = verifier.name().to_string();
         let size = Arc::new(AtomicU64::new(head.size));
         let durable_bytes = Arc::new(AtomicU64::new(recovered.log_end));
@@ -636,7 +643,7 @@ impl Store {
         let last_checkpoint = last_checkpoint_size(&db)?;
         let appender = appender::Appender::new(
             (db.clone(), log.clone(), dir.to_path_buf()),
-            (signer, verifier.clone()),
+            (signer.clone(), verifier.clone()),
             (head, recovered.log_end),
             last_checkpoint,
             config.clone(),
@@ -662,6 +669,7 @@ impl Store {
                 _lock: lock,
                 dir: dir.to_path_buf(),
                 primary,
+                signer,
                 origin,
                 verifier,
                 config,

@@ -198,6 +198,9 @@ pub struct LogSlice {
     /// The events file's durable length, and the number of durable events, when read.
     pub durable_bytes: u64,
     pub size: u64,
+    /// A checkpoint signed for the tree at the slice's end (`None` from a replica, which
+    /// has no key).
+    pub checkpoint: Option<String>,
 }
 
 impl Store {
@@ -298,9 +301,17 @@ impl Store {
     }
 
     /// Whole frames of the events file from byte `from` (a frame's start: the end of a
-    /// replica's own file), up to what is durable and about `max_bytes` (at least one
-    /// frame, at most [`SLICE_BYTES_MAX`]). Every frame is read back through its check.
-    pub fn log_slice(&self, from: u64, max_bytes: usize) -> Result<LogSlice, StoreError> {
+    /// replica's own file, whose log then has `size_at_from` events), up to what is
+    /// durable and about `max_bytes` (at least one frame, at most [`SLICE_BYTES_MAX`]).
+    /// Every frame is read back through its check. With them, a checkpoint signed for the
+    /// tree at the slice's end (its root from the stored nodes: the one tree the appender
+    /// built), so that a replica takes nothing the ledger's key has not signed.
+    pub fn log_slice(
+        &self,
+        from: u64,
+        size_at_from: u64,
+        max_bytes: usize,
+    ) -> Result<LogSlice, StoreError> {
         let durable_bytes = self
             .inner
             .durable_bytes
@@ -314,6 +325,7 @@ impl Store {
         let max_bytes = max_bytes.clamp(1, SLICE_BYTES_MAX) as u64;
         let mut bytes = Vec::new();
         let mut at = from;
+        let mut end_size = size_at_from;
         while at < durable_bytes && (at == from || at - from < max_bytes) {
             let frame = self.inner.log.read_at(at, None).map_err(|e| {
                 StoreError::InvalidArgument(format!(
@@ -326,15 +338,40 @@ impl Store {
             if at - from + u64::from(frame.len) > max_bytes && at > from {
                 break;
             }
+            if frame.kind == FrameKind::Events {
+                end_size = crate::keys::Chunk::parse(frame.first, &frame.body)
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!("the chunk at byte {at} is malformed"))
+                    })?
+                    .end();
+            }
             events_log::encode_frame(&mut bytes, frame.kind, frame.first, &frame.body);
             at += u64::from(frame.len);
         }
+        if end_size > size {
+            return Err(StoreError::InvalidArgument(format!(
+                "a replica at byte {from} cannot hold {size_at_from} events: this ledger \
+                 has {size} durable"
+            )));
+        }
+        let checkpoint = match &self.inner.signer {
+            Some(signer) => Some(
+                careledger_log::Checkpoint {
+                    origin: self.inner.origin.clone(),
+                    size: end_size,
+                    root: self.root_at(end_size)?,
+                }
+                .sign(signer)?,
+            ),
+            None => None,
+        };
         Ok(LogSlice {
             bytes,
             from,
             end: at,
             durable_bytes,
             size,
+            checkpoint,
         })
     }
 
@@ -352,11 +389,14 @@ impl Store {
     }
 
     /// Queues frames from the primary (whole frames, starting at this replica's events
-    /// file's end) for the appender, which checks them all, writes them, and answers once
-    /// they are durable. Only a replica takes frames.
+    /// file's end) for the appender, with the checkpoint the primary signed for the tree
+    /// at their end ([`Store::log_slice`]). The appender checks them all and the
+    /// checkpoint against the tree they make, writes them, and answers once they are
+    /// durable. Only a replica takes frames.
     pub fn submit_frames(
         &self,
         bytes: Vec<u8>,
+        checkpoint: String,
     ) -> Result<tokio::sync::oneshot::Receiver<Result<Replicated, ReplicateError>>, ReplicateError>
     {
         if self.primary().is_none() {
@@ -365,20 +405,32 @@ impl Store {
             ));
         }
         let (reply, receiver) = tokio::sync::oneshot::channel();
-        self.send(crate::Request::Replicate { bytes, reply })?;
+        self.send(crate::Request::Replicate {
+            bytes,
+            checkpoint,
+            reply,
+        })?;
         Ok(receiver)
     }
 
     /// [`Store::submit_frames`] and wait until they are durable. Not for use inside an
     /// async runtime; use [`Store::replicate_async`] there.
-    pub fn replicate(&self, bytes: Vec<u8>) -> Result<Replicated, ReplicateError> {
-        self.submit_frames(bytes)?
+    pub fn replicate(
+        &self,
+        bytes: Vec<u8>,
+        checkpoint: String,
+    ) -> Result<Replicated, ReplicateError> {
+        self.submit_frames(bytes, checkpoint)?
             .blocking_recv()
             .map_err(|_| ReplicateError::Append(AppendError::Closed))?
     }
 
-    pub async fn replicate_async(&self, bytes: Vec<u8>) -> Result<Replicated, ReplicateError> {
-        self.submit_frames(bytes)?
+    pub async fn replicate_async(
+        &self,
+        bytes: Vec<u8>,
+        checkpoint: String,
+    ) -> Result<Replicated, ReplicateError> {
+        self.submit_frames(bytes, checkpoint)?
             .await
             .map_err(|_| ReplicateError::Append(AppendError::Closed))?
     }

@@ -32,7 +32,7 @@ fn config() -> StoreConfig {
 }
 
 fn header(primary: &Store) -> Vec<u8> {
-    let slice = primary.log_slice(0, 1).unwrap();
+    let slice = primary.log_slice(0, 0, 1).unwrap();
     let first = careledger_store::events_log::parse_frames(&slice.bytes, 0).unwrap();
     slice.bytes[..first[0].len as usize].to_vec()
 }
@@ -47,11 +47,13 @@ fn replica_of(primary: &Store, dir: &Path, faults: Option<Arc<Faults>>) -> Store
 fn follow(primary: &Store, replica: &Store, max: usize) -> Result<u64, ReplicateError> {
     let mut slices = 0;
     loop {
-        let slice = primary.log_slice(replica.durable_bytes(), max).unwrap();
+        let slice = primary
+            .log_slice(replica.durable_bytes(), replica.size(), max)
+            .unwrap();
         if slice.bytes.is_empty() {
             return Ok(slices);
         }
-        let done = replica.replicate(slice.bytes)?;
+        let done = replica.replicate(slice.bytes, slice.checkpoint.unwrap())?;
         assert_eq!(done.log_end, slice.end);
         slices += 1;
     }
@@ -86,6 +88,13 @@ fn a_replica_holds_its_primarys_events_file_byte_for_byte_and_refuses_writes() {
             .unwrap()
             .unwrap();
         primary.append(vec![event("a", round)]).unwrap();
+        // Refused first (a checkpoint for another tree): the request keys its frames
+        // staged are forgotten, as the check at the end shows.
+        let slice = primary
+            .log_slice(replica.durable_bytes(), replica.size(), 1 << 20)
+            .unwrap();
+        let stale = replica.latest_checkpoint().unwrap().unwrap_or_default();
+        assert!(replica.replicate(slice.bytes, stale).is_err());
         // Small slices: a slice is whole frames, however small the limit.
         follow(&primary, &replica, 1 + round as usize * 3000).unwrap();
         assert_eq!(replica.size(), primary.size());
@@ -95,6 +104,15 @@ fn a_replica_holds_its_primarys_events_file_byte_for_byte_and_refuses_writes() {
         );
     }
     assert_eq!(file_bytes(&rdir), file_bytes(&pdir));
+    // One request key a round, counted once though each round's first try was refused.
+    let count = replica
+        .raw_db()
+        .get(careledger_store::keys::REQUEST_KEYS)
+        .unwrap()
+        .map(|v| u64::from_le_bytes(v.as_ref().try_into().unwrap()));
+    assert_eq!(count, Some(5));
+    // A replica signs nothing, so it serves no replicas of its own.
+    assert_eq!(replica.log_slice(0, 0, 1).unwrap().checkpoint, None);
     assert_eq!(
         replica.latest_checkpoint().unwrap(),
         primary.latest_checkpoint().unwrap()
@@ -116,7 +134,7 @@ fn a_replica_holds_its_primarys_events_file_byte_for_byte_and_refuses_writes() {
     ));
     // A primary takes no frames.
     assert!(matches!(
-        primary.replicate(header(&primary)),
+        primary.replicate(header(&primary), String::new()),
         Err(ReplicateError::Invalid(_))
     ));
     drop(primary);
@@ -128,6 +146,7 @@ fn a_replica_holds_its_primarys_events_file_byte_for_byte_and_refuses_writes() {
     drop(replica);
     let report = Store::verify_dir(&rdir, |_, _| {}).unwrap();
     assert_eq!(report.events, 5 * 38);
+
     // A backup taken from a replica holds no key and restores to a replica.
     let backup = tmp.path().join("replica.backup");
     let info = careledger_store::backup::backup(&rdir, &backup, None, &[]).unwrap();
@@ -172,13 +191,19 @@ fn frames_that_do_not_continue_the_replicas_history_are_a_fork_and_nothing_is_wr
     // B's 70 events where the replica holds A's.
     b.append((0..10).map(|n| event("b2", n)).collect()).unwrap();
     b.checkpoint_now().unwrap();
-    let theirs = b.log_slice(replica.durable_bytes(), 1 << 20).unwrap();
+    let theirs = b
+        .log_slice(replica.durable_bytes(), replica.size(), 1 << 20)
+        .unwrap();
     assert!(!theirs.bytes.is_empty());
-    let err = replica.replicate(theirs.bytes).unwrap_err();
+    let err = replica
+        .replicate(theirs.bytes.clone(), theirs.checkpoint.clone().unwrap())
+        .unwrap_err();
     assert!(matches!(err, ReplicateError::Fork(_)), "{err:?}");
     // Frames that start at another event than the replica's next one.
-    let early = a.log_slice(header(&a).len() as u64, 1 << 20).unwrap();
-    let err = replica.replicate(early.bytes).unwrap_err();
+    let early = a.log_slice(header(&a).len() as u64, 0, 1 << 20).unwrap();
+    let err = replica
+        .replicate(early.bytes, early.checkpoint.unwrap())
+        .unwrap_err();
     assert!(
         matches!(&err, ReplicateError::Fork(r) if r.contains("where this replica's next event is 130")),
         "{err:?}"
@@ -213,13 +238,14 @@ fn damaged_or_foreign_frames_are_refused_and_nothing_is_written() {
     other.checkpoint_now().unwrap();
     let replica = replica_of(&primary, &rdir, None);
     let from = replica.durable_bytes();
-    let good = primary.log_slice(from, 1 << 20).unwrap().bytes;
+    let good_slice = primary.log_slice(from, 0, 1 << 20).unwrap();
+    let (good, signed) = (good_slice.bytes, good_slice.checkpoint.unwrap());
     let before = file_bytes(&rdir);
     // A flipped bit anywhere fails a frame's check.
     for at in [0, 13, good.len() / 2, good.len() - 1] {
         let mut bad = good.clone();
         bad[at] ^= 0x10;
-        let err = replica.replicate(bad).unwrap_err();
+        let err = replica.replicate(bad, signed.clone()).unwrap_err();
         assert!(
             matches!(err, ReplicateError::Invalid(_)),
             "byte {at}: {err:?}"
@@ -227,7 +253,7 @@ fn damaged_or_foreign_frames_are_refused_and_nothing_is_written() {
     }
     // Cut short inside a frame.
     let err = replica
-        .replicate(good[..good.len() - 5].to_vec())
+        .replicate(good[..good.len() - 5].to_vec(), signed.clone())
         .unwrap_err();
     assert!(
         matches!(&err, ReplicateError::Invalid(r) if r.contains("end inside")),
@@ -235,31 +261,55 @@ fn damaged_or_foreign_frames_are_refused_and_nothing_is_written() {
     );
     // Another ledger's frames (another key, the same origin): its checkpoints do not
     // verify, so they are not this ledger's.
-    let foreign = other.log_slice(from, 1 << 20).unwrap().bytes;
-    let err = replica.replicate(foreign).unwrap_err();
+    let foreign = other.log_slice(from, 0, 1 << 20).unwrap();
+    let err = replica
+        .replicate(foreign.bytes, foreign.checkpoint.unwrap())
+        .unwrap_err();
+    assert!(matches!(err, ReplicateError::Invalid(_)), "{err:?}");
+    // Even one chunk of it alone, which continues an empty tree as well as any: its
+    // checkpoint is not signed by this ledger's key, and this ledger's key signed none
+    // for that tree.
+    let one = other.log_slice(from, 0, 1).unwrap();
+    assert!(!one.bytes.is_empty());
+    for note in [
+        one.checkpoint.clone().unwrap(),
+        signed.clone(),
+        String::new(),
+    ] {
+        let err = replica.replicate(one.bytes.clone(), note).unwrap_err();
+        assert!(
+            matches!(err, ReplicateError::Invalid(_) | ReplicateError::Fork(_)),
+            "{err:?}"
+        );
+    }
+    // Good frames with a checkpoint of another size.
+    let first = primary.log_slice(from, 0, 1).unwrap();
+    let err = replica.replicate(first.bytes, signed.clone()).unwrap_err();
     assert!(
-        matches!(&err, ReplicateError::Invalid(r) | ReplicateError::Fork(r) if !r.is_empty()),
+        matches!(&err, ReplicateError::Invalid(r) if r.contains("they end at")),
         "{err:?}"
     );
     // A second header.
-    let err = replica.replicate(header(&primary)).unwrap_err();
+    let err = replica
+        .replicate(header(&primary), signed.clone())
+        .unwrap_err();
     assert!(matches!(err, ReplicateError::Invalid(_)), "{err:?}");
     assert!(matches!(
-        replica.replicate(Vec::new()),
+        replica.replicate(Vec::new(), signed.clone()),
         Err(ReplicateError::Invalid(_))
     ));
     assert_eq!(file_bytes(&rdir), before);
     assert_eq!(replica.size(), 0);
     // And the good frames are taken after all that.
-    replica.replicate(good).unwrap();
+    replica.replicate(good, signed).unwrap();
     assert_eq!(replica.size(), 120);
     // A primary refuses an offset that is not a frame's start, and one past its end.
     assert!(matches!(
-        primary.log_slice(from + 1, 100),
+        primary.log_slice(from + 1, 0, 100),
         Err(StoreError::InvalidArgument(_))
     ));
     assert!(matches!(
-        primary.log_slice(primary.durable_bytes() + 1, 100),
+        primary.log_slice(primary.durable_bytes() + 1, 0, 100),
         Err(StoreError::InvalidArgument(_))
     ));
     // A replica refuses a header naming another key than the one it was given.
@@ -292,11 +342,19 @@ fn a_failed_write_on_the_replica_costs_nothing_it_acknowledged() {
         let faults = Arc::new(Faults::default());
         let replica = replica_of(&primary, &rdir, Some(faults.clone()));
         // Some frames taken, then the fault.
-        let first = primary.log_slice(replica.durable_bytes(), 4000).unwrap();
-        let taken = replica.replicate(first.bytes).unwrap();
+        let first = primary
+            .log_slice(replica.durable_bytes(), replica.size(), 4000)
+            .unwrap();
+        let taken = replica
+            .replicate(first.bytes, first.checkpoint.unwrap())
+            .unwrap();
         faults.fail(step, 0, fault);
-        let next = primary.log_slice(replica.durable_bytes(), 4000).unwrap();
-        let err = replica.replicate(next.bytes).unwrap_err();
+        let next = primary
+            .log_slice(replica.durable_bytes(), replica.size(), 4000)
+            .unwrap();
+        let err = replica
+            .replicate(next.bytes, next.checkpoint.unwrap())
+            .unwrap_err();
         assert!(
             matches!(err, ReplicateError::Append(AppendError::WriteFailed(_))),
             "{step:?} {fault:?}: {err:?}"

@@ -24,7 +24,7 @@ struct Checked {
 impl Appender {
     /// Checks every frame of `bytes` against the replica's own tree, then writes and
     /// applies them all, or nothing; the syncer answers once they are durable.
-    pub(super) fn replicate(&mut self, bytes: Vec<u8>, reply: ReplicateReply) {
+    pub(super) fn replicate(&mut self, bytes: Vec<u8>, checkpoint: &str, reply: ReplicateReply) {
         if let Some(reason) = self.failure.get() {
             let _ = reply.send(Err(AppendError::WriteFailed(reason).into()));
             return;
@@ -49,7 +49,10 @@ impl Appender {
                 return;
             }
         };
-        let mut checked = match self.check_frames(&frames) {
+        let mut checked = match self
+            .check_frames(&frames)
+            .and_then(|checked| self.check_signed(checkpoint, checked))
+        {
             Ok(checked) => checked,
             Err(e) => {
                 self.request_keys.discarded();
@@ -154,6 +157,30 @@ impl Appender {
                 self.applied_batches += 1;
             }
         }
+    }
+
+    /// The primary's checkpoint for the frames' end must be signed by the ledger's key for
+    /// the tree the frames make: nothing the key has not signed is written.
+    fn check_signed(&self, note: &str, checked: Checked) -> Result<Checked, ReplicateError> {
+        let signed = Checkpoint::open(note, &self.verifier).map_err(|e| {
+            ReplicateError::Invalid(format!(
+                "the checkpoint sent with the frames does not verify with this ledger's key: {e}"
+            ))
+        })?;
+        let size = checked.range.size();
+        if signed.size != size {
+            return Err(ReplicateError::Invalid(format!(
+                "the checkpoint sent with the frames is for {} events; they end at {size}",
+                signed.size
+            )));
+        }
+        if signed.root != checked.range.root() {
+            return Err(ReplicateError::Fork(format!(
+                "the primary signed a tree of {size} events whose root is not the root of \
+                 this replica's events and the frames sent"
+            )));
+        }
+        Ok(checked)
     }
 
     /// Every check a frame from the primary must pass, on a copy of the tree's edge.
