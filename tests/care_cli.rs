@@ -671,9 +671,13 @@ fn verify_derived_compares_what_sled_holds_with_the_log() {
                     .next()
                     .unwrap()
                     .unwrap();
-                let mut v = v.to_vec();
-                v[..8].copy_from_slice(&0u64.to_le_bytes());
-                db.insert(k, v).unwrap();
+                // The posting's first event replaced by event 0.
+                let mut seqs: Vec<u64> = careledger_store::keys::posting_seqs(&v)
+                    .map(Result::unwrap)
+                    .collect();
+                seqs[0] = 0;
+                db.insert(k, careledger_store::keys::posting_value(&seqs))
+                    .unwrap();
             },
             "lists event 0 under",
         ),

@@ -74,7 +74,7 @@ pub(crate) struct Index {
 }
 
 fn chunk_value(seqs: &[u64]) -> Vec<u8> {
-    seqs.iter().flat_map(|s| s.to_le_bytes()).collect()
+    keys::posting_value(seqs)
 }
 
 impl Index {
@@ -292,8 +292,10 @@ impl Index {
             if !key.starts_with(&prefix) || key.len() != prefix.len() + 8 {
                 break;
             }
-            for seq in value.chunks_exact(8) {
-                let seq = u64::from_le_bytes(seq.try_into().expect("8 bytes"));
+            for seq in keys::posting_seqs(&value) {
+                let seq = seq.map_err(|e| {
+                    StoreError::Corrupt(format!("the subject index of {subject:?}: {e}"))
+                })?;
                 // After a crash, a chunk may be written again under another key: skip repeats.
                 if last.is_some_and(|l| seq <= l) {
                     continue;
