@@ -131,17 +131,7 @@ pub fn replica(args: ReplicaArgs) -> Result<(), CliError> {
         use std::io::Write;
         let _ = std::io::stdout().flush();
         let following = tokio::spawn(follower::follow(app.clone(), primary, state));
-        match tls {
-            Some(acceptor) => {
-                careledger_api::serve(
-                    app,
-                    careledger_api::tls::TlsListener::new(listener, acceptor),
-                    careledger_api::shutdown_signal(),
-                )
-                .await?
-            }
-            None => careledger_api::serve(app, listener, careledger_api::shutdown_signal()).await?,
-        }
+        crate::serve_cli::serve_until_signal(app, listener, tls).await?;
         following.abort();
         let _ = following.await;
         eprintln!("careledger: stopped; every frame taken from the primary is durable");

@@ -311,6 +311,25 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
+/// Serves `app` on `listener`, over TLS with `tls`, until SIGTERM or Ctrl-C.
+pub async fn serve_until_signal(
+    app: App,
+    listener: tokio::net::TcpListener,
+    tls: Option<careledger_api::tls::TlsAcceptor>,
+) -> std::io::Result<()> {
+    match tls {
+        Some(acceptor) => {
+            careledger_api::serve(
+                app,
+                careledger_api::tls::TlsListener::new(listener, acceptor),
+                careledger_api::shutdown_signal(),
+            )
+            .await
+        }
+        None => careledger_api::serve(app, listener, careledger_api::shutdown_signal()).await,
+    }
+}
+
 pub fn serve(args: ServeArgs) -> Result<(), CliError> {
     let dir = args.data.clone();
     // Bind first: a busy address is reported before any demo ledger or token is made.
@@ -392,17 +411,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         let _ = crate::cli::out!("{}", banner(&dir, &base, &tokens));
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        match tls {
-            Some(acceptor) => {
-                careledger_api::serve(
-                    app,
-                    careledger_api::tls::TlsListener::new(listener, acceptor),
-                    careledger_api::shutdown_signal(),
-                )
-                .await?
-            }
-            None => careledger_api::serve(app, listener, careledger_api::shutdown_signal()).await?,
-        }
+        serve_until_signal(app, listener, tls).await?;
         drop(stop_backups);
         if let Some(backups) = backups {
             // A backup in progress finishes first; the ledger closes after it.

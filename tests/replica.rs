@@ -54,6 +54,21 @@ fn note(_id: &str, n: usize) -> Value {
         "staff_id": format!("staff-cw{n:04}"), "name": format!("Care Worker {n}"), "role": "CareWorker"}})
 }
 
+/// `serve` on the ledger at `data`, letting `replica` follow it, once ready.
+fn serve_allowing(data: &str, replica: &str) -> Server {
+    let server = Server::start(&[
+        "--data",
+        data,
+        "--listen",
+        "127.0.0.1:0",
+        "--quiet",
+        "--replica",
+        replica,
+    ]);
+    server.wait_ready();
+    server
+}
+
 fn replica(data: &str, primary: &Server, token: &str) -> Server {
     let url = format!("http://{}", primary.addr);
     let server = Server::start_verb(
@@ -93,16 +108,7 @@ fn a_replica_follows_serves_reads_refuses_writes_and_takes_over() {
     let admin = add_user(&pdata, "staff-pa01", "ProviderAdmin");
     let manager = add_user(&pdata, "staff-rm01", "RegisteredManager");
     let reader = add_user(&pdata, "person-r", "Person");
-    let mut primary = Server::start(&[
-        "--data",
-        &pdata,
-        "--listen",
-        "127.0.0.1:0",
-        "--quiet",
-        "--replica",
-        "replica-1",
-    ]);
-    primary.wait_ready();
+    let mut primary = serve_allowing(&pdata, "replica-1");
     post_json(primary.addr, "/v1/events", &manager, &person("person-r")).expect_json(201);
     for n in 0..20 {
         post_json(primary.addr, "/v1/events", &manager, &note("person-r", n)).expect_json(201);
@@ -358,19 +364,7 @@ fn a_primary_whose_history_changed_is_refused_as_a_fork() {
     let admin = add_user(&pdata, "staff-pa01", "ProviderAdmin");
     let manager = add_user(&pdata, "staff-rm01", "RegisteredManager");
     let reader = add_user(&pdata, "person-f", "Person");
-    let serving = |data: &str| {
-        Server::start(&[
-            "--data",
-            data,
-            "--listen",
-            "127.0.0.1:0",
-            "--quiet",
-            "--replica",
-            "staff-pa01",
-        ])
-    };
-    let mut primary = serving(&pdata);
-    primary.wait_ready();
+    let mut primary = serve_allowing(&pdata, "staff-pa01");
     post_json(primary.addr, "/v1/events", &manager, &person("person-f")).expect_json(201);
     // A signed checkpoint to back up to (the first one is signed when asked for).
     assert_eq!(primary.get("/v1/ledger/checkpoint", None).status, 200);
@@ -398,8 +392,7 @@ fn a_primary_whose_history_changed_is_refused_as_a_fork() {
         "--data",
         path_str(&restored),
     ]);
-    let mut other = serving(path_str(&restored));
-    other.wait_ready();
+    let mut other = serve_allowing(path_str(&restored), "staff-pa01");
     for n in 0..30 {
         post_json(
             other.addr,

@@ -632,13 +632,7 @@ async fn check_checkpoint(
     if checkpoint.size <= mine {
         let size = checkpoint.size;
         if size > 0 {
-            let root = {
-                let store = store.clone();
-                tokio::task::spawn_blocking(move || store.root_at(size))
-                    .await
-                    .map_err(|e| Stop::Fatal(e.to_string()))?
-                    .map_err(|e| Stop::Fatal(e.to_string()))?
-            };
+            let root = root_at(&store, size).await?;
             if root != checkpoint.root {
                 return Err(Stop::Fork(format!(
                     "the primary signed a checkpoint of {size} events whose root is not the \
@@ -658,13 +652,7 @@ async fn check_checkpoint(
             return Err(refused(primary, &answer));
         }
         let proof = consistency_proof(&answer.body).map_err(Stop::Retry)?;
-        let root = {
-            let store = store.clone();
-            tokio::task::spawn_blocking(move || store.root_at(mine))
-                .await
-                .map_err(|e| Stop::Fatal(e.to_string()))?
-                .map_err(|e| Stop::Fatal(e.to_string()))?
-        };
+        let root = root_at(&store, mine).await?;
         verify_consistency::<Blake3Hasher, _>(
             mine,
             checkpoint.size,
@@ -682,6 +670,18 @@ async fn check_checkpoint(
     }
     follower.update(|s| s.checked_checkpoint = Some(checkpoint.size));
     Ok(())
+}
+
+/// The replica's root at `size`, read from its stored nodes off the async workers.
+async fn root_at(
+    store: &careledger_store::Store,
+    size: u64,
+) -> Result<careledger_log::merkle::Hash, Stop> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || store.root_at(size))
+        .await
+        .map_err(|e| Stop::Fatal(e.to_string()))?
+        .map_err(|e| Stop::Fatal(e.to_string()))
 }
 
 fn consistency_proof(body: &[u8]) -> Result<Vec<[u8; 32]>, String> {

@@ -10,8 +10,9 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio_rustls::rustls;
 use tokio_rustls::server::TlsStream;
-use tokio_rustls::{rustls, TlsAcceptor};
+pub use tokio_rustls::TlsAcceptor;
 
 /// A handshake not finished by then is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -481,21 +481,11 @@ impl Appender {
         // the last time they were written.
         let mut projected = None;
         if let (Some(projection), Ok(())) = (projection.as_mut(), &staged) {
-            let size = self.range.size();
-            if size >= self.projected + self.config.projection_persist_every_events {
-                projection::stage_changes(&mut batch, projection.take_changes());
-                batch.insert(keys::PROJECTED, &size.to_le_bytes()[..]);
-                projected = Some(size);
-            }
+            projected = self.persist_if_due(&mut **projection, &mut batch, self.range.size());
         }
         drop(projection);
         if staged.is_ok() && !answers.is_empty() {
-            let keep = i64::try_from(self.config.request_keys_keep.as_micros()).unwrap_or(i64::MAX);
-            let before = self.last_recorded_at_us.saturating_sub(keep);
-            staged = self.request_keys.prune(&self.db, &mut batch, before);
-            if let Some(count) = self.request_keys.staged_count() {
-                batch.insert(keys::REQUEST_KEYS, &count.to_le_bytes()[..]);
-            }
+            staged = self.prune_keys(&mut batch, self.last_recorded_at_us);
         }
         let mut note = None;
         let result = staged.and_then(|()| {
@@ -536,26 +526,7 @@ impl Appender {
                     replicated: None,
                     mark: signed.then(|| self.range.root()),
                 };
-                if !index.is_empty() {
-                    if let Some(to_indexer) = &self.to_indexer {
-                        // Blocks while the indexer is INDEX_QUEUE_BATCHES_MAX batches behind.
-                        if to_indexer
-                            .send(IndexWork {
-                                entries: index,
-                                upto: size,
-                            })
-                            .is_ok()
-                        {
-                            self.index_works_sent += 1;
-                        }
-                    }
-                }
-                if let Some(to_syncer) = &self.to_syncer {
-                    // Blocks only while APPLIED_BATCHES_MAX batches wait for the disk.
-                    if to_syncer.send(applied).is_ok() {
-                        self.applied_batches += 1;
-                    }
-                }
+                self.hand_over(index, applied);
             }
             Err(reason) => {
                 self.request_keys.discarded();
@@ -566,6 +537,63 @@ impl Appender {
                 if let Some(reply) = checkpoint {
                     let _ = reply.send(Err(AppendError::WriteFailed(reason)));
                 }
+            }
+        }
+    }
+
+    /// With the projection's changes and the `mprojected` mark staged into `batch` if the
+    /// log (now `size` events) is far enough past the last time they were written: the
+    /// size they reflect.
+    fn persist_if_due(
+        &self,
+        projection: &mut dyn projection::Projection,
+        batch: &mut sled::Batch,
+        size: u64,
+    ) -> Option<u64> {
+        if size < self.projected + self.config.projection_persist_every_events {
+            return None;
+        }
+        projection::stage_changes(batch, projection.take_changes());
+        batch.insert(keys::PROJECTED, &size.to_le_bytes()[..]);
+        Some(size)
+    }
+
+    /// Stages the removal of request keys older than the keep time before
+    /// `last_recorded_at_us`, and the count of those left.
+    fn prune_keys(
+        &mut self,
+        batch: &mut sled::Batch,
+        last_recorded_at_us: i64,
+    ) -> Result<(), String> {
+        let keep = i64::try_from(self.config.request_keys_keep.as_micros()).unwrap_or(i64::MAX);
+        let before = last_recorded_at_us.saturating_sub(keep);
+        self.request_keys.prune(&self.db, batch, before)?;
+        if let Some(count) = self.request_keys.staged_count() {
+            batch.insert(keys::REQUEST_KEYS, &count.to_le_bytes()[..]);
+        }
+        Ok(())
+    }
+
+    /// Hands a written batch on: its subjects to the indexer, its answers to the syncer.
+    fn hand_over(&mut self, index: Vec<(String, u64)>, applied: Applied) {
+        if !index.is_empty() {
+            if let Some(to_indexer) = &self.to_indexer {
+                // Blocks while the indexer is INDEX_QUEUE_BATCHES_MAX batches behind.
+                if to_indexer
+                    .send(IndexWork {
+                        entries: index,
+                        upto: applied.size,
+                    })
+                    .is_ok()
+                {
+                    self.index_works_sent += 1;
+                }
+            }
+        }
+        if let Some(to_syncer) = &self.to_syncer {
+            // Blocks only while APPLIED_BATCHES_MAX batches wait for the disk.
+            if to_syncer.send(applied).is_ok() {
+                self.applied_batches += 1;
             }
         }
     }

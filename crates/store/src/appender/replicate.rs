@@ -9,7 +9,7 @@ use crate::events_log::{self, Frame, FrameKind};
 use crate::keys::{self, ChunkAt};
 use crate::replica::{ReplicateError, Replicated};
 use crate::request_keys::KeyRecord;
-use crate::{fault, projection, verify, AppendError};
+use crate::{fault, verify, AppendError};
 
 /// What checking a run of frames found, before anything of it is written.
 struct Checked {
@@ -87,25 +87,11 @@ impl Appender {
                     return;
                 }
             }
-            if size >= self.projected + self.config.projection_persist_every_events {
-                projection::stage_changes(&mut checked.batch, projection.take_changes());
-                checked
-                    .batch
-                    .insert(keys::PROJECTED, &size.to_le_bytes()[..]);
-                projected = Some(size);
-            }
+            projected = self.persist_if_due(&mut *projection, &mut checked.batch, size);
         }
-        let keep = i64::try_from(self.config.request_keys_keep.as_micros()).unwrap_or(i64::MAX);
-        let before = checked.last_recorded_at_us.saturating_sub(keep);
         let staged = self
-            .request_keys
-            .prune(&self.db, &mut checked.batch, before)
+            .prune_keys(&mut checked.batch, checked.last_recorded_at_us)
             .and_then(|()| {
-                if let Some(count) = self.request_keys.staged_count() {
-                    checked
-                        .batch
-                        .insert(keys::REQUEST_KEYS, &count.to_le_bytes()[..]);
-                }
                 let root = checked.range.root();
                 self.write_then_apply(&bytes, checked.batch, size, Some(root))
             });
@@ -124,19 +110,6 @@ impl Appender {
         if let Some(checkpoint) = checked.checkpoint {
             self.last_checkpoint_size = Some(checkpoint);
         }
-        if !checked.index.is_empty() {
-            if let Some(to_indexer) = &self.to_indexer {
-                if to_indexer
-                    .send(crate::index::IndexWork {
-                        entries: checked.index,
-                        upto: size,
-                    })
-                    .is_ok()
-                {
-                    self.index_works_sent += 1;
-                }
-            }
-        }
         let applied = Applied {
             size,
             log_end: self.log_end,
@@ -152,11 +125,7 @@ impl Appender {
             )),
             mark: checked.checkpoint.map(|_| self.range.root()),
         };
-        if let Some(to_syncer) = &self.to_syncer {
-            if to_syncer.send(applied).is_ok() {
-                self.applied_batches += 1;
-            }
-        }
+        self.hand_over(checked.index, applied);
     }
 
     /// The primary's checkpoint for the frames' end must be signed by the ledger's key for
