@@ -34,12 +34,8 @@ pub struct ReplicaArgs {
     /// Address to serve reads on.
     #[arg(long, default_value = "127.0.0.1:8081")]
     listen: SocketAddr,
-    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
-    #[arg(long, requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// The PEM private key of --tls-cert.
-    #[arg(long, requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    tls: crate::serve_cli::TlsArgs,
     /// No per-request log lines on stderr.
     #[arg(long)]
     quiet: bool,
@@ -65,10 +61,7 @@ pub fn replica(args: ReplicaArgs) -> Result<(), CliError> {
             dir.display()
         )));
     }
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(careledger_api::tls::acceptor(cert, key)?),
-        _ => None,
-    };
+    let tls = args.tls.acceptor()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -23,12 +23,8 @@ pub struct ServeArgs {
     /// user per role and print a ready token for each.
     #[arg(long)]
     demo: bool,
-    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
-    #[arg(long, requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// The PEM private key of --tls-cert.
-    #[arg(long, requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    tls: TlsArgs,
     /// No per-request log lines on stderr.
     #[arg(long)]
     quiet: bool,
@@ -58,6 +54,27 @@ pub struct ServeArgs {
     /// unless named here (docs/OPERATIONS.md).
     #[arg(long = "replica", value_name = "USER")]
     replicas: Vec<String>,
+}
+
+/// HTTPS for a verb that serves (`serve`, `replica`).
+#[derive(Args)]
+pub struct TlsArgs {
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// The acceptor of the certificate and key given, if they were.
+    pub fn acceptor(&self) -> Result<Option<careledger_api::tls::TlsAcceptor>, CliError> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some(careledger_api::tls::acceptor(cert, key)?)),
+            _ => Ok(None),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -364,10 +381,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         }
         None => Vec::new(),
     };
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(careledger_api::tls::acceptor(cert, key)?),
-        _ => None,
-    };
+    let tls = args.tls.acceptor()?;
     let ledger = crate::care_cli::open_ledger(&dir)?;
     let defaults = Limits::default();
     let limits = Limits {
