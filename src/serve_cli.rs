@@ -264,6 +264,7 @@ fn token_variable(role: Role) -> &'static str {
         Role::SocialCareProfessional => "SCP",
         Role::Auditor => "AUD",
         Role::EmergencyClinician => "CLIN",
+        Role::Family => "FAMILY",
     }
 }
 

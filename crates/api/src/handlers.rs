@@ -34,7 +34,7 @@ pub fn default_purpose(role: Role) -> Purpose {
     match role {
         Role::CareWorker | Role::Coordinator | Role::RegisteredManager => Purpose::DirectCare,
         Role::ProviderAdmin => Purpose::Administration,
-        Role::Person | Role::Representative => Purpose::PersonalAccess,
+        Role::Person | Role::Representative | Role::Family => Purpose::PersonalAccess,
         Role::Partner => Purpose::Handover,
         Role::MonitoringOfficer | Role::SocialCareProfessional => Purpose::StatutoryReview,
         Role::Auditor => Purpose::Audit,

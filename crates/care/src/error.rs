@@ -161,6 +161,10 @@ pub enum RuleError {
     SlaAlreadyRecorded { id: String, what: &'static str },
     #[error("the SLA event names due time {given}, but request {id} is due at {due}")]
     SlaDueMismatch { id: String, given: i64, due: i64 },
+    #[error("session {session} is already open")]
+    SessionOpen { session: String },
+    #[error("{user} has no open session {session}")]
+    NoSuchSession { session: String, user: String },
     #[error("outage {id} already exists")]
     OutageExists { id: String },
     #[error("outage {id} does not exist")]

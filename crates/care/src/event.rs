@@ -437,6 +437,57 @@ pub struct OutageEnded {
     pub outage_id: String,
 }
 
+// ---------------------------------------------------------------- browser sessions
+
+/// How a browser session was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SignInMethod {
+    Password,
+    /// A sign-in link made by `serve --demo` (never in a real deployment).
+    DemoLink,
+}
+
+/// A user signed in to the pages. The envelope's actor is the user; written by the service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedIn {
+    pub role: Role,
+    pub method: SignInMethod,
+    /// The first 16 hex digits of the hash the session is kept under: names the session
+    /// in its sign-out without being usable to take it over.
+    pub session: String,
+}
+
+/// Why a browser session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SignOutReason {
+    /// The user chose to sign out.
+    SignedOut,
+    /// No request within the idle timeout.
+    IdleTimeout,
+    /// The user was revoked, or their password was set again.
+    UserRevoked,
+}
+
+/// A browser session ended. The envelope's actor is the user; written by the service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedOut {
+    pub session: String,
+    pub reason: SignOutReason,
+}
+
+/// A sign-in that failed: the user id as typed (an unknown one too) and nothing of the
+/// password. The envelope's actor is the service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignInFailed {
+    pub user: String,
+    /// Why, for the provider's security review: "wrong user id or password",
+    /// "locked out", "invitation expired".
+    pub reason: String,
+}
+
 /// An entry written on paper during an outage and entered afterwards. The envelope's
 /// occurred-at is the paper entry's time (inside the outage); its recorded-at is later.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -575,4 +626,7 @@ care_events! {
     OutageDeclared(OutageDeclared) = "outage.declared", Organisation, version 1;
     OutageEnded(OutageEnded) = "outage.ended", Organisation, version 1;
     BackEntered(BackEntered) = "outage.back_entered", Person, version 1;
+    SignedIn(SignedIn) = "session.signed_in", Organisation, version 1;
+    SignedOut(SignedOut) = "session.signed_out", Organisation, version 1;
+    SignInFailed(SignInFailed) = "session.sign_in_failed", Organisation, version 1;
 }

@@ -196,6 +196,10 @@ pub const FIELDS: &[Field] = &[
     id("OutageDeclared", "outage_id", "outage id"),
     text("OutageDeclared", "reason", "reason"),
     id("OutageEnded", "outage_id", "outage id"),
+    id("SignedIn", "session", "session"),
+    id("SignedOut", "session", "session"),
+    id("SignInFailed", "user", "user id"),
+    text("SignInFailed", "reason", "reason"),
     id("BackEntered", "outage_id", "outage id"),
     text("BackEntered", "paper_reference", "paper reference"),
 ];

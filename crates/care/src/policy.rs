@@ -125,6 +125,9 @@ pub fn decide(
         r if r.is_staff() => state.staff.get(principal.id).is_some_and(|s| s.role == r),
         Role::Representative => person.representatives.contains_key(principal.id),
         Role::Partner => state.partners.contains(principal.id),
+        // The ledger keeps no register of family and carers: a grant to the role would
+        // reach every family member of every person. Only grants naming them count.
+        Role::Family => false,
         _ => true,
     };
     let to_them = |grant: &Grant| match &grant.grantee {
@@ -407,7 +410,7 @@ pub fn may_record(role: Role, kind: &str) -> bool {
         Role::Representative => &[REPRESENTATIVE],
         Role::MonitoringOfficer | Role::SocialCareProfessional => &[COUNCIL],
         Role::EmergencyClinician => &[CLINICIAN],
-        Role::Partner | Role::Auditor => &[],
+        Role::Partner | Role::Auditor | Role::Family => &[],
     };
     lists.iter().any(|list| list.contains(&kind))
 }

@@ -239,7 +239,10 @@ impl State {
             | E::SlaWarning(_)
             | E::SlaBreached(_)
             | E::OutageDeclared(_)
-            | E::OutageEnded(_) => unreachable!("organisation events are checked for scope first"),
+            | E::OutageEnded(_)
+            | E::SignedIn(_)
+            | E::SignedOut(_)
+            | E::SignInFailed(_) => unreachable!("organisation events are checked for scope first"),
         }
         Ok(())
     }
@@ -379,6 +382,34 @@ impl State {
             }
             E::OutageDeclared(e) => self.check_outage_declared(e)?,
             E::OutageEnded(e) => self.check_outage_ended(e)?,
+            // Who may sign in is the service's to decide (users live beside the ledger,
+            // not in it); the rules keep each user's sessions consistent.
+            E::SignedIn(e) => {
+                let open = self.sessions.get(meta.actor).map(|u| &u.open);
+                if open.is_some_and(|o| o.contains_key(&e.session)) {
+                    return Err(RuleError::SessionOpen {
+                        session: e.session.clone(),
+                    });
+                }
+                let count = open.map_or(0, |o| o.len());
+                if count >= crate::state::SESSIONS_PER_USER_MAX {
+                    return Err(RuleError::record_full(
+                        "open sessions of this user",
+                        count + 1,
+                        crate::state::SESSIONS_PER_USER_MAX,
+                    ));
+                }
+            }
+            E::SignedOut(e) => {
+                let open = self.sessions.get(meta.actor);
+                if !open.is_some_and(|u| u.open.contains_key(&e.session)) {
+                    return Err(RuleError::NoSuchSession {
+                        session: e.session.clone(),
+                        user: meta.actor.to_string(),
+                    });
+                }
+            }
+            E::SignInFailed(_) => {}
             _ => unreachable!("person events are checked for scope first"),
         }
         Ok(())

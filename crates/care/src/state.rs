@@ -388,6 +388,22 @@ pub struct Outage {
     pub back_entries: u64,
 }
 
+/// A user's browser sessions, as the ledger records them (`session.*` events). Failed
+/// sign-ins are counted under the key `""` (the organisation's), never under the id typed,
+/// so that guesses at ids cannot grow the table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sessions {
+    /// Open sessions: the session's name (its hash's first 16 hex digits) and its sign-in.
+    pub open: BTreeMap<String, Stamp>,
+    pub last_signed_in: Option<Stamp>,
+    pub signed_in: u64,
+    pub failed: u64,
+    pub last_failed: Option<Stamp>,
+}
+
+/// Open sessions one user may have; the service signs the oldest out to make room.
+pub const SESSIONS_PER_USER_MAX: usize = 16;
+
 /// All projections. Persisted table by table, key by key (see [`Table`]).
 #[derive(Debug, Clone)]
 pub struct State {
@@ -396,6 +412,7 @@ pub struct State {
     pub partners: Table<Partner>,
     pub requests: Table<CouncilRequest>,
     pub outages: Table<Outage>,
+    pub sessions: Table<Sessions>,
 }
 
 impl Default for State {
@@ -419,6 +436,7 @@ impl State {
             partners: Table::new(b'O'),
             requests: Table::new(b'R'),
             outages: Table::new(b'X'),
+            sessions: Table::new(b'U'),
         }
     }
 
@@ -445,23 +463,25 @@ impl State {
     }
 
     /// Every table, for what is done to all of them alike.
-    fn tables(&self) -> [&dyn Tracked; 5] {
+    fn tables(&self) -> [&dyn Tracked; 6] {
         [
             &self.people,
             &self.staff,
             &self.partners,
             &self.requests,
             &self.outages,
+            &self.sessions,
         ]
     }
 
-    fn tables_mut(&mut self) -> [&mut dyn Tracked; 5] {
+    fn tables_mut(&mut self) -> [&mut dyn Tracked; 6] {
         [
             &mut self.people,
             &mut self.staff,
             &mut self.partners,
             &mut self.requests,
             &mut self.outages,
+            &mut self.sessions,
         ]
     }
 
@@ -587,6 +607,24 @@ impl State {
                 if let Some(o) = self.outages.get_mut(&e.outage_id) {
                     o.ended = Some(stamp);
                 }
+            }
+            E::SignedIn(e) => {
+                let mut user = self.sessions.get(meta.actor).cloned().unwrap_or_default();
+                user.open.insert(e.session.clone(), stamp);
+                user.last_signed_in = Some(stamp);
+                user.signed_in += 1;
+                self.sessions.insert(meta.actor, user);
+            }
+            E::SignedOut(e) => {
+                if let Some(user) = self.sessions.get_mut(meta.actor) {
+                    user.open.remove(&e.session);
+                }
+            }
+            E::SignInFailed(_) => {
+                let mut org = self.sessions.get("").cloned().unwrap_or_default();
+                org.failed += 1;
+                org.last_failed = Some(stamp);
+                self.sessions.insert("", org);
             }
             E::BackEntered(e) => {
                 if let Some(o) = self.outages.get_mut(&e.outage_id) {

@@ -28,10 +28,13 @@ pub enum Role {
     SocialCareProfessional,
     Auditor,
     EmergencyClinician,
+    /// A family member or carer who is not a legal representative: sees only what the
+    /// person's grants let them see, and records nothing on the person's behalf.
+    Family,
 }
 
 impl Role {
-    pub const ALL: [Role; 11] = [
+    pub const ALL: [Role; 12] = [
         Role::CareWorker,
         Role::Coordinator,
         Role::RegisteredManager,
@@ -43,6 +46,7 @@ impl Role {
         Role::SocialCareProfessional,
         Role::Auditor,
         Role::EmergencyClinician,
+        Role::Family,
     ];
 
     /// Roles held by the provider's own staff.
@@ -70,6 +74,7 @@ impl Role {
             Role::SocialCareProfessional => "social care professional",
             Role::Auditor => "auditor",
             Role::EmergencyClinician => "emergency clinician",
+            Role::Family => "family member or carer",
         }
     }
 
@@ -433,6 +438,7 @@ mod tests {
             (Role::SocialCareProfessional, "a social care professional"),
             (Role::Auditor, "an auditor"),
             (Role::EmergencyClinician, "an emergency clinician"),
+            (Role::Family, "a family member or carer"),
         ];
         assert_eq!(expected.len(), Role::ALL.len());
         for (role, phrase) in expected {

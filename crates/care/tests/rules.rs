@@ -1905,6 +1905,70 @@ fn cases() -> Vec<Case> {
             refuse!(R::UnknownOutage { .. }),
         ),
         case(
+            "sign in to the pages",
+            |_| A::org(signed_in("s-1")),
+            OK,
+        ),
+        case(
+            "sign in again under a session that is open",
+            |l| {
+                l.ok_org(signed_in("s-1"));
+                A::org(signed_in("s-1"))
+            },
+            refuse!(R::SessionOpen { .. }, "session s-1 is already open"),
+        ),
+        case(
+            "a seventeenth open session",
+            |l| {
+                for i in 0..16 {
+                    l.ok_org(signed_in(&format!("s-{i}")));
+                }
+                A::org(signed_in("s-16"))
+            },
+            refuse!(R::TooMany { .. }, "open sessions of this user"),
+        ),
+        case(
+            "sign out",
+            |l| {
+                l.ok_org(signed_in("s-1"));
+                A::org(CareEvent::SignedOut(SignedOut {
+                    session: "s-1".into(),
+                    reason: SignOutReason::SignedOut,
+                }))
+            },
+            OK,
+        ),
+        case(
+            "sign out of a session that is not open",
+            |_| {
+                A::org(CareEvent::SignedOut(SignedOut {
+                    session: "s-9".into(),
+                    reason: SignOutReason::IdleTimeout,
+                }))
+            },
+            refuse!(R::NoSuchSession { .. }, "has no open session s-9"),
+        ),
+        case(
+            "a failed sign-in",
+            |_| {
+                A::org(CareEvent::SignInFailed(SignInFailed {
+                    user: "staff-xx".into(),
+                    reason: "wrong user id or password".into(),
+                }))
+            },
+            OK,
+        ),
+        case(
+            "a failed sign-in with no user id",
+            |_| {
+                A::org(CareEvent::SignInFailed(SignInFailed {
+                    user: String::new(),
+                    reason: "wrong user id or password".into(),
+                }))
+            },
+            refuse!(R::Missing { .. }),
+        ),
+        case(
             "back-enter a paper diary note written during the outage",
             |l| {
                 let (declared, _) = outage(l);
@@ -2135,6 +2199,14 @@ fn every_kind_is_accepted_and_refused_for_the_right_reason() {
         "kinds with no refused case: {:?}",
         missing(&refused)
     );
+}
+
+fn signed_in(session: &str) -> CareEvent {
+    CareEvent::SignedIn(SignedIn {
+        role: Role::RegisteredManager,
+        method: SignInMethod::Password,
+        session: session.into(),
+    })
 }
 
 /// The messages a care worker meets most often, word for word.

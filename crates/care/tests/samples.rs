@@ -275,6 +275,19 @@ fn sample(kind: &str) -> CareEvent {
                 witnessed_by: None,
             })),
         }),
+        "session.signed_in" => E::SignedIn(SignedIn {
+            role: Role::CareWorker,
+            method: SignInMethod::Password,
+            session: "3f9c2a7d1e4b6c08".into(),
+        }),
+        "session.signed_out" => E::SignedOut(SignedOut {
+            session: "3f9c2a7d1e4b6c08".into(),
+            reason: SignOutReason::IdleTimeout,
+        }),
+        "session.sign_in_failed" => E::SignInFailed(SignInFailed {
+            user: "staff-cw01".into(),
+            reason: "wrong user id or password".into(),
+        }),
         other => panic!("no sample value for kind {other:?}: add one, then write its file"),
     }
 }
