@@ -124,7 +124,10 @@ pub fn replica(args: ReplicaArgs) -> Result<(), CliError> {
         use std::io::Write;
         let _ = std::io::stdout().flush();
         let following = tokio::spawn(follower::follow(app.clone(), primary, state));
-        crate::serve_cli::serve_until_signal(app, listener, tls).await?;
+        // Pages are served by the primary: a browser session is recorded in the ledger,
+        // which a replica cannot write.
+        let router = careledger_api::router(app.clone());
+        crate::serve_cli::serve_until_signal(app, router, listener, tls).await?;
         following.abort();
         let _ = following.await;
         eprintln!("careledger: stopped; every frame taken from the primary is durable");

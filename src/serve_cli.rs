@@ -54,6 +54,10 @@ pub struct ServeArgs {
     /// unless named here (docs/OPERATIONS.md).
     #[arg(long = "replica", value_name = "USER")]
     replicas: Vec<String>,
+    /// Minutes without a request after which a browser session ends (its user signs in
+    /// again).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=1440))]
+    session_idle_minutes: u64,
 }
 
 /// HTTPS for a verb that serves (`serve`, `replica`).
@@ -87,12 +91,32 @@ pub enum UserCommand {
         /// The user's id: the principal the ledger records for what they do.
         id: String,
         /// CareWorker, Coordinator, RegisteredManager, ProviderAdmin, Person, Representative,
-        /// Partner, MonitoringOfficer, SocialCareProfessional, Auditor, EmergencyClinician.
+        /// Partner, MonitoringOfficer, SocialCareProfessional, Auditor, EmergencyClinician,
+        /// Family.
         #[arg(long, value_parser = parse_role)]
         role: Role,
         /// Their name, as `user list` shows it.
         #[arg(long, default_value = "")]
         name: String,
+    },
+    /// Print a one-time link (valid 72 hours) with which the user sets their password
+    /// for the pages; a new one replaces none of the old, each works once.
+    Invite {
+        #[command(flatten)]
+        data: DataDir,
+        /// The user's id (added with `user add`).
+        id: String,
+        /// The address the service is reached at, for the link.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        base: String,
+    },
+    /// Revoke a user: their tokens, password and browser sessions stop working within
+    /// seconds, and their id cannot be used again.
+    Revoke {
+        #[command(flatten)]
+        data: DataDir,
+        /// The user's id.
+        id: String,
     },
     /// List users and their roles.
     List {
@@ -165,6 +189,23 @@ pub fn user(what: UserCommand) -> Result<(), CliError> {
             require_ledger(&data.data)?;
             AuthFiles::open(&data.data)?.add_user(&id, role, &name, now_us())?;
             outln!("added {id} ({})", role.name())?;
+        }
+        UserCommand::Invite { data, id, base } => {
+            require_ledger(&data.data)?;
+            let secret = AuthFiles::open(&data.data)?.invite(
+                &id,
+                careledger_api::auth::InvitationKind::SetPassword,
+                "cli",
+                now_us(),
+                careledger_api::auth::INVITATION_VALID_US,
+            )?;
+            outln!("{}/invitation/{secret}", base.trim_end_matches('/'))?;
+            eprintln!("careledger: send this link to {id} only; it sets their password once, within 72 hours");
+        }
+        UserCommand::Revoke { data, id } => {
+            require_ledger(&data.data)?;
+            let tokens = AuthFiles::open(&data.data)?.revoke_user(&id, now_us())?;
+            outln!("revoked {id}: {tokens} tokens, their password and their sessions")?;
         }
         UserCommand::List { data } => {
             require_ledger(&data.data)?;
@@ -246,6 +287,8 @@ fn demo(dir: &Path) -> Result<Vec<(Role, String)>, CliError> {
         (Role::SocialCareProfessional, "council-scp01".into()),
         (Role::Auditor, "auditor-01".into()),
         (Role::EmergencyClinician, "clinician-01".into()),
+        // Not a legal representative: sees only what person-0001 lets them see.
+        (Role::Family, "family-0001".into()),
     ]);
     Ok(users)
 }
@@ -271,18 +314,31 @@ fn token_variable(role: Role) -> &'static str {
 /// What `serve` prints once it listens on `base` (`http://127.0.0.1:8080`): where, and for
 /// `serve --demo` the demo tokens (role, user id, token), the same as shell lines to paste
 /// (`export CW=clt_...`) and requests to try that use them.
-fn banner(dir: &Path, base: &str, tokens: &[(Role, String, String)]) -> String {
+fn banner(dir: &Path, base: &str, tokens: &[(Role, String, String, String)]) -> String {
     use std::fmt::Write;
     let mut b = String::new();
     let _ = writeln!(b, "careledger: serving {} on {base}", dir.display());
     if tokens.is_empty() {
         return b;
     }
-    let _ = writeln!(b, "\ndemo tokens (valid 24 hours; one per role):");
-    for (role, id, token) in tokens {
+    let _ = writeln!(
+        b,
+        "\nopen careledger in a browser: one sign-in link per role (valid 24 hours, demo only):"
+    );
+    for (role, id, _, link) in tokens {
+        let _ = writeln!(b, "  {:<26} {:<28} {base}/demo/{link}", role.name(), id);
+    }
+    let _ = writeln!(
+        b,
+        "\ndemo tokens for the API (valid 24 hours; one per role):"
+    );
+    for (role, id, token, _) in tokens {
         let _ = writeln!(b, "  {:<26} {:<28} {token}", role.name(), id);
     }
-    let names: Vec<&str> = tokens.iter().map(|(r, _, _)| token_variable(*r)).collect();
+    let names: Vec<&str> = tokens
+        .iter()
+        .map(|(r, _, _, _)| token_variable(*r))
+        .collect();
     let (last, rest) = names.split_last().expect("tokens is not empty");
     let explained = format!(
         "to use them from a shell, paste these lines: B is the address, and {} and {last} \
@@ -294,12 +350,12 @@ fn banner(dir: &Path, base: &str, tokens: &[(Role, String, String)]) -> String {
         let _ = writeln!(b, "{line}");
     }
     let _ = writeln!(b, "  export B={base}");
-    for ((_, _, token), name) in tokens.iter().zip(&names) {
+    for ((_, _, token, _), name) in tokens.iter().zip(&names) {
         let _ = writeln!(b, "  export {name}={token}");
     }
     let _ = writeln!(b, "\ntry:");
     let _ = writeln!(b, "  curl -H \"Authorization: Bearer $CW\" $B/v1/me");
-    if let Some((_, id, _)) = tokens.iter().find(|(r, _, _)| *r == Role::Person) {
+    if let Some((_, id, _, _)) = tokens.iter().find(|(r, _, _, _)| *r == Role::Person) {
         for section in ["care-plan", "access-log"] {
             let _ = writeln!(
                 b,
@@ -332,19 +388,24 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 /// Serves `app` on `listener`, over TLS with `tls`, until SIGTERM or Ctrl-C.
 pub async fn serve_until_signal(
     app: App,
+    router: careledger_api::Router,
     listener: tokio::net::TcpListener,
     tls: Option<careledger_api::tls::TlsAcceptor>,
 ) -> std::io::Result<()> {
     match tls {
         Some(acceptor) => {
-            careledger_api::serve(
+            careledger_api::serve_router(
                 app,
+                router,
                 careledger_api::tls::TlsListener::new(listener, acceptor),
                 careledger_api::shutdown_signal(),
             )
             .await
         }
-        None => careledger_api::serve(app, listener, careledger_api::shutdown_signal()).await,
+        None => {
+            careledger_api::serve_router(app, router, listener, careledger_api::shutdown_signal())
+                .await
+        }
     }
 }
 
@@ -370,13 +431,25 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
             let mut tokens = Vec::new();
             for (role, id) in users {
                 if !known.contains(id) {
-                    files.add_user(id, *role, "demo user", now_us())?;
+                    let name = if *role == Role::Family {
+                        "Jo Carter"
+                    } else {
+                        "demo user"
+                    };
+                    files.add_user(id, *role, name, now_us())?;
                 }
                 // Each demo start replaces the demo users' tokens rather than piling them up.
                 files.revoke_all(id, now_us())?;
                 let (_, token) =
                     files.issue(id, now_us(), Some(now_us() + careledger_care::DAY_US))?;
-                tokens.push((*role, id.clone(), token));
+                let link = files.invite(
+                    id,
+                    careledger_api::auth::InvitationKind::DemoSignIn,
+                    "serve --demo",
+                    now_us(),
+                    careledger_care::DAY_US,
+                )?;
+                tokens.push((*role, id.clone(), token, link));
             }
             tokens
         }
@@ -394,6 +467,11 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         ..defaults
     };
     let app = App::new(ledger, &dir, limits)?;
+    let web = std::sync::Arc::new(careledger_web::Web::open(
+        &dir,
+        std::time::Duration::from_secs(args.session_idle_minutes * 60),
+        tls.is_some(),
+    )?);
     // Scheduled backups, on their own thread, stopped when the service stops.
     let (stop_backups, backups_stop) = std::sync::mpsc::channel::<()>();
     let backups = match &args.backup_dir {
@@ -426,7 +504,11 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         let _ = crate::cli::out!("{}", banner(&dir, &base, &tokens));
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        serve_until_signal(app, listener, tls).await?;
+        let router =
+            careledger_api::routes::router_with(app.clone(), careledger_web::router(web.clone()));
+        let sweeper = tokio::spawn(careledger_web::sweep(app.clone(), web));
+        serve_until_signal(app, router, listener, tls).await?;
+        sweeper.abort();
         drop(stop_backups);
         if let Some(backups) = backups {
             // A backup in progress finishes first; the ledger closes after it.

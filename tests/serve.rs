@@ -44,10 +44,11 @@ fn demo_serves_records_every_read_and_survives_a_restart() {
         "social care professional",
         "auditor",
         "emergency clinician",
+        "family member or carer",
     ] {
         assert!(server.tokens.contains_key(role), "no {role} token");
     }
-    assert_eq!(server.tokens.len(), 11, "{:?}", server.tokens);
+    assert_eq!(server.tokens.len(), 12, "{:?}", server.tokens);
     assert_eq!(server.user("the person"), "person-0001");
     assert_eq!(server.user("care worker"), "staff-cw01");
     assert_eq!(server.user("auditor"), "auditor-01");

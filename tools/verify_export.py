@@ -7,7 +7,16 @@ both the ledger and the document.  Needs Python 3.11, `blake3` and `cryptography
     python3 tools/verify_export.py --export FILE --checkpoint FILE --key KEYSTRING \
         [--inclusion FILE ...] [--consistency FILE ...] [--show-raw SEQ=BASE64 ...]
 
+    python3 tools/verify_export.py --checkpoint FILE --key KEYSTRING \
+        --inclusion FILE [--envelope FILE]
+
     python3 tools/verify_export.py --self-test [--vectors DIR]
+
+Without --export (the second form, for one event an auditor downloaded from the
+pages): the checkpoint's signature, then each inclusion proof against the
+checkpoint's own root (its tree_size must be the checkpoint's), and with
+--envelope, that the proof's leaf hash is BLAKE3(0x00 || the envelope's bytes)
+(FORMAT.md 2), so the envelope is the one the signed tree holds.
 
 Exit status: 0 verified, 1 verification failed (one line on stderr naming what
 failed), 2 bad command line.
@@ -756,6 +765,42 @@ def _locate_hint(cons, roots, cp_size) -> str:
     return ""
 
 
+def verify_proofs(checkpoint_path, key_string, inclusion_paths, envelope_paths=(),
+                  out=sys.stdout):
+    """Inclusion proofs checked against a signed checkpoint alone (no export)."""
+    name, kid, pub, vk = parse_verifier_key(key_string)
+    try:
+        with open(checkpoint_path, "rb") as f:
+            note = f.read()
+    except OSError as e:
+        fail(f"checkpoint: cannot read {checkpoint_path}: {e.strerror}")
+    text = open_signed_note(note, name, kid, vk)
+    origin, cp_size, cp_root, _ext = parse_checkpoint_body(text)
+    if origin != name:
+        fail(f"checkpoint: origin {origin!r} is not the key name {name!r}")
+    if not inclusion_paths:
+        fail("without --export, give at least one --inclusion proof")
+    incl = [parse_inclusion(p) for p in inclusion_paths]
+    if len(envelope_paths) > len(incl):
+        fail("--envelope: give one envelope per --inclusion, in the same order")
+    for j, p in enumerate(incl):
+        what = f"inclusion proof {p['path']}"
+        if p["tree_size"] != cp_size:
+            fail(f"{what}: tree_size {p['tree_size']} is not the checkpoint's size {cp_size}")
+        if j < len(envelope_paths):
+            try:
+                with open(envelope_paths[j], "rb") as f:
+                    env = f.read()
+            except OSError as e:
+                fail(f"envelope: cannot read {envelope_paths[j]}: {e.strerror}")
+            if blake3_leaf(env) != p["leaf_hash"]:
+                fail(f"{what}: the envelope {envelope_paths[j]} does not hash to the proof's leaf")
+        verify_inclusion(blake3_node, p["leaf_index"], p["tree_size"], p["leaf_hash"],
+                         p["proof"], cp_root, HASH_LEN, what)
+        print(f"OK: event {p['leaf_index']} is in the tree of {cp_size} events whose root "
+              f"the checkpoint signs", file=out)
+
+
 def verify(export_path, checkpoint_path, key_string, inclusion_paths=(),
            consistency_paths=(), show_raw_args=(), out=sys.stdout, allow_erased=False):
     t0 = time.monotonic()
@@ -1224,6 +1269,8 @@ def main(argv=None) -> int:
                     help="JSON line of `careledger prove consistency` (repeatable)")
     ap.add_argument("--show-raw", action="append", default=[], metavar="SEQ=BASE64",
                     help="output of `careledger show --seq SEQ --raw` (repeatable)")
+    ap.add_argument("--envelope", action="append", default=[], metavar="FILE",
+                    help="without --export: an event's stored envelope bytes, one per --inclusion")
     ap.add_argument("--allow-erased", action="store_true",
                     help="accept records whose payload is erased (for ledgers with erasure events)")
     ap.add_argument("--self-test", action="store_true",
@@ -1244,8 +1291,10 @@ def main(argv=None) -> int:
         _, root = write_sample(a.write_sample, a.sample_events)
         print(f"wrote {a.sample_events} events to {a.write_sample}, root {b64(root)}")
         return 0
-    if not (a.export and a.checkpoint and a.key):
-        ap.error("--export, --checkpoint and --key are required")
+    if not (a.checkpoint and a.key):
+        ap.error("--checkpoint and --key are required")
+    if a.envelope and a.export:
+        ap.error("--envelope is for checking proofs without --export")
     key = a.key
     if key.startswith("@"):
         try:
@@ -1255,6 +1304,9 @@ def main(argv=None) -> int:
             print(f"verify_export: FAIL: key: cannot read {key[1:]}: {e.strerror}", file=sys.stderr)
             return 1
     try:
+        if not a.export:
+            verify_proofs(a.checkpoint, key, a.inclusion, a.envelope)
+            return 0
         verify(a.export, a.checkpoint, key, a.inclusion, a.consistency, a.show_raw,
                allow_erased=a.allow_erased)
     except VerifyError as e:

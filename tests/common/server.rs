@@ -448,14 +448,24 @@ impl Server {
             .unwrap_or_else(|e| panic!("bad address in {banner:?}: {e}"));
         assert_ne!(server.addr.port(), 0, "the banner shows the bound port");
         if demo {
-            // A blank line, the table's title, one line per role, a blank line.
+            // The sign-in links for the pages (a title, one line per role), then the
+            // tokens: a blank line, the table's title, one line per role, a blank line.
+            let mut links = 0;
             loop {
                 let line = server.next_line(deadline);
                 if line.starts_with("demo tokens") {
                     break;
                 }
-                assert!(line.trim().is_empty(), "unexpected line {line:?}");
+                if line.contains("/demo/inv_") {
+                    links += 1;
+                    continue;
+                }
+                assert!(
+                    line.trim().is_empty() || line.starts_with("open careledger in a browser"),
+                    "unexpected line {line:?}"
+                );
             }
+            assert!(links >= 11, "one sign-in link per role, not {links}");
             loop {
                 let line = server.next_line(deadline);
                 if line.trim().is_empty() {

@@ -72,6 +72,9 @@ pub enum AuthError {
 struct AuthFile {
     users: BTreeMap<String, User>,
     tokens: BTreeMap<String, TokenRecord>,
+    /// Invitations to set a password, and the demo's sign-in links, by id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    invitations: BTreeMap<String, Invitation>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -79,7 +82,52 @@ pub struct User {
     pub role: Role,
     pub name: String,
     pub added_at_us: i64,
+    /// The browser sign-in password as an argon2id PHC string ([`password`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// Revoked: no token, password or session of theirs works any more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at_us: Option<i64>,
+    /// Browser sessions opened before this are over (set when the password is set again
+    /// and when the user is revoked).
+    #[serde(default)]
+    pub sessions_from_us: i64,
+    /// How the pages are shown to them (`standard`, `large`, `easy`, `contrast`), once
+    /// they have chosen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display: Option<String>,
 }
+
+/// What an invitation link does when followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InvitationKind {
+    /// Sets the user's password, once, within [`INVITATION_VALID_US`].
+    SetPassword,
+    /// Signs the user in, as often as followed until it expires: made only by `serve
+    /// --demo`, so a newcomer is one click from each role.
+    DemoSignIn,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Invitation {
+    pub user: String,
+    pub kind: InvitationKind,
+    /// Base64 of the keyed BLAKE3 hash of the whole link secret.
+    pub hash: String,
+    pub issued_at_us: i64,
+    pub expires_at_us: i64,
+    pub used_at_us: Option<i64>,
+    /// Who issued it (a manager's id, or `cli`).
+    pub issued_by: String,
+}
+
+/// An invitation to set a password is valid for 72 hours.
+pub const INVITATION_VALID_US: i64 = 72 * careledger_care::HOUR_US;
+/// Open invitations kept at once; used and expired ones are dropped first.
+pub const INVITATIONS_MAX: usize = 10_000;
+/// Shortest and longest password accepted (NCSC: length, not composition rules).
+pub const PASSWORD_CHARS_MIN: usize = 12;
+pub const PASSWORD_BYTES_MAX: usize = 256;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TokenRecord {
@@ -232,9 +280,161 @@ impl AuthFiles {
                 role,
                 name: name.to_string(),
                 added_at_us: now_us,
+                password: None,
+                revoked_at_us: None,
+                sessions_from_us: 0,
+                display: None,
             },
         );
         self.save()
+    }
+
+    pub fn user(&self, id: &str) -> Option<&User> {
+        self.file.users.get(id)
+    }
+
+    /// Revokes `id`: every token, their password and their browser sessions stop working
+    /// (the service notices within [`RELOAD_CHECK`]). Returns how many tokens it revoked.
+    pub fn revoke_user(&mut self, id: &str, now_us: i64) -> Result<usize, AuthError> {
+        let user = self
+            .file
+            .users
+            .get_mut(id)
+            .ok_or_else(|| AuthError::UnknownUser(id.into()))?;
+        user.revoked_at_us.get_or_insert(now_us);
+        user.password = None;
+        user.sessions_from_us = now_us;
+        for inv in self.file.invitations.values_mut() {
+            if inv.user == id && inv.used_at_us.is_none() {
+                inv.used_at_us = Some(now_us);
+            }
+        }
+        let mut revoked = 0;
+        for t in self.file.tokens.values_mut() {
+            if t.user == id && t.revoked_at_us.is_none() {
+                t.revoked_at_us = Some(now_us);
+                revoked += 1;
+            }
+        }
+        self.save()?;
+        Ok(revoked)
+    }
+
+    /// Issues a link for `user` (returns the link's secret, `inv_<id>_<secret>`, which is
+    /// not kept): to set their password, or for the demo, to sign in.
+    pub fn invite(
+        &mut self,
+        user: &str,
+        kind: InvitationKind,
+        issued_by: &str,
+        now_us: i64,
+        valid_us: i64,
+    ) -> Result<String, AuthError> {
+        let u = self
+            .file
+            .users
+            .get(user)
+            .ok_or_else(|| AuthError::UnknownUser(user.into()))?;
+        if u.revoked_at_us.is_some() {
+            return Err(AuthError::Invalid(format!(
+                "{user} is revoked; add them again under a new id"
+            )));
+        }
+        // Links already used or expired are kept only until room is needed.
+        if self.file.invitations.len() >= INVITATIONS_MAX {
+            self.file
+                .invitations
+                .retain(|_, i| i.used_at_us.is_none() && i.expires_at_us > now_us);
+        }
+        if self.file.invitations.len() >= INVITATIONS_MAX {
+            return Err(AuthError::Invalid(format!(
+                "{INVITATIONS_MAX} invitations are open (the limit); wait for some to be used \
+                 or to expire"
+            )));
+        }
+        let id = hex(&random::<8>()?);
+        let secret = format!("inv_{id}_{}", B64URL.encode(random::<32>()?));
+        self.file.invitations.insert(
+            id,
+            Invitation {
+                user: user.into(),
+                kind,
+                hash: B64.encode(blake3::keyed_hash(&self.key, secret.as_bytes()).as_bytes()),
+                issued_at_us: now_us,
+                expires_at_us: now_us + valid_us,
+                used_at_us: None,
+                issued_by: issued_by.into(),
+            },
+        );
+        self.save()?;
+        Ok(secret)
+    }
+
+    /// The invitation `secret` names, if it is genuine, unused (or a demo link) and not
+    /// expired: (its id, the invitation).
+    pub fn invitation(&self, secret: &str, now_us: i64) -> Result<(String, Invitation), AuthError> {
+        let (id, inv) = find_invitation(&self.key, &self.file, secret)
+            .ok_or_else(|| AuthError::Invalid("this link is not one careledger issued".into()))?;
+        if inv.kind == InvitationKind::SetPassword && inv.used_at_us.is_some() {
+            return Err(AuthError::Invalid(
+                "this invitation has been used already: sign in with your password, or ask \
+                 your manager for a new invitation"
+                    .into(),
+            ));
+        }
+        if inv.expires_at_us <= now_us {
+            return Err(AuthError::Invalid(
+                "this link has expired: ask your manager for a new invitation".into(),
+            ));
+        }
+        match self.file.users.get(&inv.user) {
+            Some(u) if u.revoked_at_us.is_none() => Ok((id.to_string(), inv.clone())),
+            _ => Err(AuthError::Invalid(
+                "this link's user no longer exists".into(),
+            )),
+        }
+    }
+
+    /// Sets the password of the user invited by `secret` (which it uses up), ending their
+    /// earlier browser sessions. `phc` is the password's hash ([`password::hash`]).
+    pub fn accept_invitation(
+        &mut self,
+        secret: &str,
+        phc: String,
+        now_us: i64,
+    ) -> Result<String, AuthError> {
+        let (id, inv) = self.invitation(secret, now_us)?;
+        if inv.kind != InvitationKind::SetPassword {
+            return Err(AuthError::Invalid(
+                "this link does not set a password".into(),
+            ));
+        }
+        let user = self
+            .file
+            .users
+            .get_mut(&inv.user)
+            .ok_or_else(|| AuthError::UnknownUser(inv.user.clone()))?;
+        user.password = Some(phc);
+        user.sessions_from_us = now_us;
+        if let Some(i) = self.file.invitations.get_mut(&id) {
+            i.used_at_us = Some(now_us);
+        }
+        self.save()?;
+        Ok(inv.user)
+    }
+
+    /// Remembers how `user` wants the pages shown.
+    pub fn set_display(&mut self, user: &str, display: &str) -> Result<(), AuthError> {
+        let u = self
+            .file
+            .users
+            .get_mut(user)
+            .ok_or_else(|| AuthError::UnknownUser(user.into()))?;
+        if u.display.as_deref() != Some(display) {
+            u.display = Some(display.to_string());
+            self.save()?;
+        }
+        Ok(())
     }
 
     pub fn users(&self) -> impl Iterator<Item = (&String, &User)> {
@@ -248,8 +448,12 @@ impl AuthFiles {
         now_us: i64,
         expires_at_us: Option<i64>,
     ) -> Result<(String, String), AuthError> {
-        if !self.file.users.contains_key(user) {
-            return Err(AuthError::UnknownUser(user.into()));
+        match self.file.users.get(user) {
+            None => return Err(AuthError::UnknownUser(user.into())),
+            Some(u) if u.revoked_at_us.is_some() => {
+                return Err(AuthError::Invalid(format!("{user} is revoked")))
+            }
+            Some(_) => {}
         }
         let live = self
             .file
@@ -417,6 +621,24 @@ fn read_file(path: &Path) -> Result<(AuthFile, Option<blake3::Hash>), AuthError>
     }
 }
 
+/// The invitation whose keyed hash is `secret`'s.
+fn find_invitation<'a>(
+    key: &[u8; 32],
+    file: &'a AuthFile,
+    secret: &str,
+) -> Option<(&'a str, &'a Invitation)> {
+    let rest = secret.strip_prefix("inv_")?;
+    let (id, tail) = rest.split_once('_')?;
+    if id.is_empty() || tail.is_empty() {
+        return None;
+    }
+    let (id, inv) = file.invitations.get_key_value(id)?;
+    let expected: [u8; 32] = B64.decode(&inv.hash).ok()?.try_into().ok()?;
+    // blake3::Hash compares in constant time.
+    (blake3::keyed_hash(key, secret.as_bytes()) == blake3::Hash::from(expected))
+        .then_some((id.as_str(), inv))
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -563,10 +785,183 @@ impl Authenticator {
             return None;
         }
         let user = loaded.file.users.get(&record.user)?;
+        if user.revoked_at_us.is_some() {
+            return None;
+        }
         Some(Principal {
             id: record.user.clone(),
             role: user.role,
         })
+    }
+}
+
+/// What a browser sign-in attempt found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignIn {
+    Ok(Principal),
+    /// Wrong user id or password (the caller is not told which).
+    Refused,
+    /// Too many failures from this client; retry after this many seconds.
+    LockedOut(u64),
+}
+
+impl Authenticator {
+    /// Checks a browser sign-in: `user`'s password against `password`, under the same
+    /// per-client limit on failures as bearer tokens. The attempt is counted as a failure
+    /// before the (slow, deliberately) password hash is checked and taken back if it
+    /// matches, so parallel guesses cannot outrun the limit. Runs the hash on the calling
+    /// thread: call it from the blocking pool.
+    pub fn sign_in(&self, client: Option<IpAddr>, user: &str, password: &str) -> SignIn {
+        self.refresh();
+        let client = client.map(client_key);
+        {
+            let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(seconds) = client.and_then(|c| locked_out(&failures, c)) {
+                return SignIn::LockedOut(seconds);
+            }
+            if let Some(c) = client {
+                fail(&mut failures, c);
+            }
+        }
+        let (stored, principal) = {
+            let loaded = self.loaded.read().unwrap_or_else(|p| p.into_inner());
+            match loaded.file.users.get(user) {
+                Some(u) if u.revoked_at_us.is_none() => (
+                    u.password.clone(),
+                    Some(Principal {
+                        id: user.to_string(),
+                        role: u.role,
+                    }),
+                ),
+                _ => (None, None),
+            }
+        };
+        // An unknown user costs the same hash as a known one: timing tells no user ids.
+        let matched = password::verify(password, stored.as_deref());
+        match (matched, principal) {
+            (true, Some(p)) => {
+                if let Some(c) = client {
+                    let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some(entry) = failures.get_mut(&c) {
+                        entry.0 = entry.0.saturating_sub(1);
+                    }
+                }
+                SignIn::Ok(p)
+            }
+            _ => SignIn::Refused,
+        }
+    }
+
+    /// Counts a failed attempt of another kind (a forged form) towards `client`'s limit.
+    pub fn count_failure(&self, client: Option<IpAddr>) {
+        if let Some(c) = client.map(client_key) {
+            let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            fail(&mut failures, c);
+        }
+    }
+
+    /// The user `id` as the files now say, if they exist and are not revoked.
+    pub fn live_user(&self, id: &str) -> Option<User> {
+        self.refresh();
+        let loaded = self.loaded.read().unwrap_or_else(|p| p.into_inner());
+        loaded
+            .file
+            .users
+            .get(id)
+            .filter(|u| u.revoked_at_us.is_none())
+            .cloned()
+    }
+
+    /// The invitation `secret` names, as [`AuthFiles::invitation`] finds it.
+    pub fn invitation(&self, secret: &str, now_us: i64) -> Option<Invitation> {
+        self.refresh();
+        let found = {
+            let loaded = self.loaded.read().unwrap_or_else(|p| p.into_inner());
+            find_invitation(&self.key, &loaded.file, secret).is_some()
+        };
+        // An invitation made by the CLI a moment ago: read the file now rather than
+        // answer "not valid" until the next reload check.
+        if !found {
+            self.reload();
+        }
+        let loaded = self.loaded.read().unwrap_or_else(|p| p.into_inner());
+        let (_, inv) = find_invitation(&self.key, &loaded.file, secret)?;
+        let usable = inv.expires_at_us > now_us
+            && (inv.kind == InvitationKind::DemoSignIn || inv.used_at_us.is_none())
+            && loaded
+                .file
+                .users
+                .get(&inv.user)
+                .is_some_and(|u| u.revoked_at_us.is_none());
+        usable.then(|| inv.clone())
+    }
+}
+
+/// Passwords for browser sign-in: argon2id with the parameters OWASP recommends (19 MiB,
+/// two passes, one lane), stored as PHC strings, so parameters can be raised later and
+/// old hashes still verify.
+pub mod password {
+    use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+    use argon2::{Algorithm, Argon2, Params, Version};
+
+    pub const MEMORY_KIB: u32 = 19 * 1024;
+    pub const PASSES: u32 = 2;
+    pub const LANES: u32 = 1;
+
+    fn argon2() -> Argon2<'static> {
+        let params = Params::new(MEMORY_KIB, PASSES, LANES, None).expect("valid parameters");
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    }
+
+    /// Checks a new password: at least [`super::PASSWORD_CHARS_MIN`] characters, at most
+    /// [`super::PASSWORD_BYTES_MAX`] bytes, not only spaces.
+    pub fn check(password: &str) -> Result<(), String> {
+        if password.chars().count() < super::PASSWORD_CHARS_MIN {
+            return Err(format!(
+                "Enter a password of at least {} characters (three random words work well)",
+                super::PASSWORD_CHARS_MIN
+            ));
+        }
+        if password.len() > super::PASSWORD_BYTES_MAX {
+            return Err(format!(
+                "Enter a password of at most {} characters",
+                super::PASSWORD_BYTES_MAX
+            ));
+        }
+        if password.trim().is_empty() {
+            return Err("Enter a password that is not only spaces".into());
+        }
+        Ok(())
+    }
+
+    /// The PHC string of `password` under a fresh random salt.
+    pub fn hash(password: &str) -> Result<String, String> {
+        let mut salt = [0u8; 16];
+        getrandom::getrandom(&mut salt).map_err(|e| e.to_string())?;
+        let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+        argon2()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Whether `password` matches `stored`; with nothing stored, spends the same time and
+    /// answers no.
+    pub fn verify(password: &str, stored: Option<&str>) -> bool {
+        static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let dummy =
+            DUMMY.get_or_init(|| hash("no password is set for this user").unwrap_or_default());
+        let (phc, real) = match stored {
+            Some(s) => (s, true),
+            None => (dummy.as_str(), false),
+        };
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return false;
+        };
+        argon2()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+            && real
     }
 }
 

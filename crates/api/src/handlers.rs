@@ -261,30 +261,13 @@ pub async fn record_event(
 ) -> Result<Response, ApiError> {
     let key = key.for_request(&who.id, "POST /v1/events", &body)?;
     let kind = body.kind.as_str();
-    let scope = recordable_kind(&who, kind)?;
+    recordable_kind(&who, kind)?;
     let event = payload_event(kind, body.payload)?;
-    check_back_entry_role(&who, &event)?;
     let occurred_at = match &body.occurred_at {
-        Some(t) => parse_time("occurred_at", t)?,
-        None => careledger_store::now_us(),
+        Some(t) => Some(parse_time("occurred_at", t)?),
+        None => None,
     };
-    check_subject_for(kind, scope, body.subject.as_deref())?;
-    check_on_behalf(&app, &who, body.subject.as_deref(), &event)?;
-    if let CareEvent::BackEntered(b) = &event {
-        // The entry is applied as if recorded directly: the same checks apply to it.
-        check_on_behalf(&app, &who, body.subject.as_deref(), &b.entry)?;
-    }
-    let command = Command {
-        actor: who.id.clone(),
-        subject: body.subject.clone(),
-        occurred_at_us: occurred_at,
-        event,
-    };
-    let receipts = app.append_keyed(vec![command], key).await?;
-    if kind.starts_with("request.") {
-        app.sla_wake.notify_one();
-    }
-    let r = receipts[0];
+    let r = record(&app, &who, body.subject.as_deref(), occurred_at, event, key).await?;
     Ok((
         StatusCode::CREATED,
         Json(wire::Recorded {
@@ -294,6 +277,40 @@ pub async fn record_event(
         }),
     )
         .into_response())
+}
+
+/// Records one care event as `who`, with the checks `POST /v1/events` makes (the role may
+/// record the kind, the subject fits its scope, what is recorded on someone's behalf is
+/// theirs to record), then the care rules in the appender; answers once it is durable.
+/// The pages record through here too, so a form and the JSON API cannot differ.
+pub async fn record(
+    app: &App,
+    who: &Principal,
+    subject: Option<&str>,
+    occurred_at_us: Option<i64>,
+    event: CareEvent,
+    key: Option<careledger_store::RequestKey>,
+) -> Result<careledger_store::Receipt, ApiError> {
+    let kind = event.kind();
+    let scope = recordable_kind(who, kind)?;
+    check_back_entry_role(who, &event)?;
+    check_subject_for(kind, scope, subject)?;
+    check_on_behalf(app, who, subject, &event)?;
+    if let CareEvent::BackEntered(b) = &event {
+        // The entry is applied as if recorded directly: the same checks apply to it.
+        check_on_behalf(app, who, subject, &b.entry)?;
+    }
+    let command = Command {
+        actor: who.id.clone(),
+        subject: subject.map(str::to_string),
+        occurred_at_us: occurred_at_us.unwrap_or_else(careledger_store::now_us),
+        event,
+    };
+    let receipts = app.append_keyed(vec![command], key).await?;
+    if kind.starts_with("request.") {
+        app.sla_wake.notify_one();
+    }
+    Ok(receipts[0])
 }
 
 /// The scope of `kind`, if it is a kind and `who` may record it through this route.
@@ -504,19 +521,48 @@ pub async fn audit_access(
     }
     let limit = params.limit(&app)?;
     let after = params.u64("after")?;
-    let filter = AuditFilter {
-        actor,
-        category,
-        from,
-        to,
+    let query = AuditQuery {
+        person: params.str("person").map(str::to_string),
+        filter: AuditFilter {
+            actor,
+            category,
+            from,
+            to,
+        },
+        after,
+        limit,
     };
-    if let Some(person) = params.str("person") {
-        let person = person.to_string();
+    audit(&app, &who, query).await.map(Json)
+}
+
+/// An auditor's question: whose record (or everyone's), which accesses, from where.
+pub struct AuditQuery {
+    pub person: Option<String>,
+    pub filter: AuditFilter,
+    pub after: Option<u64>,
+    pub limit: usize,
+}
+
+/// Answers an [`AuditQuery`] as `who` (the pages ask through here too), recording the
+/// reads it makes: one access event for one person's log, one per person otherwise.
+pub async fn audit(
+    app: &App,
+    who: &Principal,
+    query: AuditQuery,
+) -> Result<wire::AuditPage, ApiError> {
+    let AuditQuery {
+        person,
+        filter,
+        after,
+        limit,
+    } = query;
+    let from = filter.from;
+    if let Some(person) = person {
         let scan = app.scan_permit()?;
         let id = person.clone();
         let granted = gate::read(
-            &app,
-            &who,
+            app,
+            who,
             &person,
             &[Category::AccessLog],
             Purpose::Audit,
@@ -531,12 +577,12 @@ pub async fn audit_access(
         )
         .await?;
         let (items, next_after) = granted.data;
-        return Ok(Json(wire::AuditPage {
+        return Ok(wire::AuditPage {
             items,
             next_after,
             access_events: vec![granted.access_seq],
             ais_flag: granted.ais_flag,
-        }));
+        });
     }
     if !role_default(who.role, Category::AccessLog, Purpose::Audit) {
         return Err(ApiError::forbidden(format!(
@@ -591,22 +637,23 @@ pub async fn audit_access(
     app.metrics
         .access_allowed
         .fetch_add(access_events.len() as u64, Relaxed);
-    Ok(Json(wire::AuditPage {
+    Ok(wire::AuditPage {
         items,
         next_after,
         access_events,
         ais_flag: None,
-    }))
+    })
 }
 
 type Rows = (Vec<wire::AuditRow>, Option<u64>, BTreeMap<String, u32>);
 
 /// What an auditor query keeps, from its parameters.
-struct AuditFilter {
-    actor: Option<String>,
-    category: Option<Category>,
-    from: Option<i64>,
-    to: Option<i64>,
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub category: Option<Category>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
 }
 
 impl AuditFilter {
@@ -703,9 +750,20 @@ pub async fn provider_findings(
     params: Params,
 ) -> ApiResult<wire::ProviderFindings> {
     params.only(&["at", "person"])?;
-    require_role(&who, PROVIDER_VIEW, "see the provider's findings")?;
-    let at = params.time("at")?.unwrap_or_else(careledger_store::now_us);
+    let at = params.time("at")?;
     let person = params.str("person").map(str::to_string);
+    findings_as(&app, &who, at, person).await.map(Json)
+}
+
+/// The provider's findings report as `who` sees it, as of `at` (default now).
+pub async fn findings_as(
+    app: &App,
+    who: &Principal,
+    at: Option<i64>,
+    person: Option<String>,
+) -> Result<wire::ProviderFindings, ApiError> {
+    require_role(who, PROVIDER_VIEW, "see the provider's findings")?;
+    let at = at.unwrap_or_else(careledger_store::now_us);
     let scan = app.scan_permit()?;
     app.offload("a findings report", move |app, deadline| {
         scan.run(app, deadline, move |app, deadline| {
@@ -713,7 +771,6 @@ pub async fn provider_findings(
         })
     })
     .await
-    .map(Json)
 }
 
 /// The findings report as of `at`, on the blocking pool: findings read every person's
@@ -866,7 +923,6 @@ pub async fn requests(
     params: Params,
 ) -> ApiResult<wire::Requests> {
     params.only(&["open", "after", "limit"])?;
-    require_role(&who, REQUEST_VIEW, "see council requests")?;
     let limit = params.limit(&app)?;
     let after = params.str("after").map(str::to_string);
     let open_only = match params.str("open") {
@@ -880,12 +936,24 @@ pub async fn requests(
             ))
         }
     };
-    let (rows, next) = visible_requests(&app, &who, after.as_deref(), limit, open_only)?;
+    requests_as(&app, &who, after.as_deref(), limit, open_only).map(Json)
+}
+
+/// The council requests `who` may see (a council officer: their own), a page at a time.
+pub fn requests_as(
+    app: &App,
+    who: &Principal,
+    after: Option<&str>,
+    limit: usize,
+    open_only: bool,
+) -> Result<wire::Requests, ApiError> {
+    require_role(who, REQUEST_VIEW, "see council requests")?;
+    let (rows, next) = visible_requests(app, who, after, limit, open_only)?;
     let now = careledger_store::now_us();
-    Ok(Json(wire::Requests {
+    Ok(wire::Requests {
         items: rows.iter().map(|(id, r)| request(id, r, now)).collect(),
         next_after: next,
-    }))
+    })
 }
 
 /// Requests by id, and the id to go on after.
@@ -1063,7 +1131,7 @@ pub async fn envelope(
     Ok(r)
 }
 
-fn inclusion_proof(app: &App, seq: u64, size: u64) -> Result<wire::InclusionProof, ApiError> {
+pub fn inclusion_proof(app: &App, seq: u64, size: u64) -> Result<wire::InclusionProof, ApiError> {
     let store = app.ledger.store();
     let proof = store.inclusion_proof(seq, size)?;
     Ok(wire::InclusionProof {

@@ -45,6 +45,7 @@ use careledger_ledger::{Command, Ledger, LedgerError};
 use careledger_store::Receipt;
 
 pub use auth::Principal;
+pub use axum::Router;
 pub use problem::ApiError;
 pub use routes::router;
 
@@ -238,6 +239,20 @@ pub const SHUTDOWN_DRAIN_MAX: Duration = Duration::from_secs(30);
 /// with keep-alive and [`HEADER_READ_TIMEOUT`].
 pub async fn serve<L>(
     app: App,
+    listener: L,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
+    let router = router(app.clone());
+    serve_router(app, router, listener, shutdown).await
+}
+
+/// [`serve`] with the router given (the API with the pages: [`routes::router_with`]).
+pub async fn serve_router<L>(
+    app: App,
+    router: axum::Router,
     mut listener: L,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()>
@@ -252,7 +267,6 @@ where
         None => Some(tokio::spawn(sla::run(app.clone()))),
         Some(_) => None,
     };
-    let router = router(app.clone());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {

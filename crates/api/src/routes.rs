@@ -296,8 +296,15 @@ fn add_sections(mut router: Router<App>) -> Router<App> {
 
 /// The whole service as an axum router.
 pub fn router(app: App) -> Router {
+    router_with(app, Router::new())
+}
+
+/// The service with another face's routes (the pages, `careledger-web`) merged in before
+/// the layers, so the request log, metrics, time limit and body limit cover them alike.
+pub fn router_with(app: App, pages: Router<App>) -> Router {
     let body_max = app.limits.body_bytes_max;
     add_routes(Router::new())
+        .merge(pages)
         .route_layer(middleware::from_fn_with_state(app.clone(), time_limit))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

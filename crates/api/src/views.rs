@@ -303,7 +303,7 @@ fn events(
     })
 }
 
-fn details(app: &App, _: &Deadline, id: &str, _: &Page) -> Result<(Details, u32), ApiError> {
+pub fn details(app: &App, _: &Deadline, id: &str, _: &Page) -> Result<(Details, u32), ApiError> {
     with_person(app, id, |p, _| {
         let d = &p.details;
         let representatives = p
@@ -335,7 +335,12 @@ fn details(app: &App, _: &Deadline, id: &str, _: &Page) -> Result<(Details, u32)
     })
 }
 
-fn care_plan(app: &App, _: &Deadline, id: &str, page: &Page) -> Result<(CarePlan, u32), ApiError> {
+pub fn care_plan(
+    app: &App,
+    _: &Deadline,
+    id: &str,
+    page: &Page,
+) -> Result<(CarePlan, u32), ApiError> {
     let (current, versions) = with_person(app, id, |p, _| {
         let current = p.plan.as_ref().map(|plan| CurrentPlan {
             version: plan.version,
@@ -392,7 +397,7 @@ const DAILY: &[&str] = &[
     "diary.note",
 ];
 
-fn daily_notes(
+pub fn daily_notes(
     app: &App,
     deadline: &Deadline,
     id: &str,
@@ -447,7 +452,7 @@ pub fn medicines(
 
 const OBSERVATIONS: &[&str] = &["observation.recorded"];
 
-fn observations(
+pub fn observations(
     app: &App,
     deadline: &Deadline,
     id: &str,
@@ -458,7 +463,7 @@ fn observations(
 
 const INCIDENTS: &[&str] = &["incident.recorded"];
 
-fn incidents(
+pub fn incidents(
     app: &App,
     deadline: &Deadline,
     id: &str,
@@ -470,7 +475,7 @@ fn incidents(
 pub const ACCESS: &[&str] = &["access.read", "access.refused", "access.emergency"];
 
 /// Who looked: each access event with the reader's name and role as the ledger knows them.
-fn access_log(
+pub fn access_log(
     app: &App,
     deadline: &Deadline,
     id: &str,
@@ -510,7 +515,7 @@ fn ais(p: &PersonState) -> CommunicationNeeds {
     }
 }
 
-fn communication_needs(
+pub fn communication_needs(
     app: &App,
     _: &Deadline,
     id: &str,
@@ -606,7 +611,7 @@ fn person_findings(s: &careledger_care::State, id: &str) -> Vec<Finding> {
         .collect()
 }
 
-fn consent(app: &App, _: &Deadline, id: &str, _: &Page) -> Result<(Consent, u32), ApiError> {
+pub fn consent(app: &App, _: &Deadline, id: &str, _: &Page) -> Result<(Consent, u32), ApiError> {
     let (mut consent, last) = with_person(app, id, |p, s| {
         (
             Consent {
@@ -623,17 +628,17 @@ fn consent(app: &App, _: &Deadline, id: &str, _: &Page) -> Result<(Consent, u32)
     Ok((consent, 1))
 }
 
-fn paper_copies(app: &App, _: &Deadline, id: &str, _: &Page) -> Result<(Paper, u32), ApiError> {
+pub fn paper_copies(app: &App, _: &Deadline, id: &str, _: &Page) -> Result<(Paper, u32), ApiError> {
     with_person(app, id, |p, _| (paper(p), p.paper.len() as u32))
 }
 
-fn grants(app: &App, _: &Deadline, id: &str, _: &Page) -> Result<(Grants, u32), ApiError> {
+pub fn grants(app: &App, _: &Deadline, id: &str, _: &Page) -> Result<(Grants, u32), ApiError> {
     with_person(app, id, |p, _| {
         (grants_of(p), (p.grants.len() + p.sharing.len()) as u32)
     })
 }
 
-fn evidence(app: &App, _: &Deadline, id: &str, _: &Page) -> Result<(Evidence, u32), ApiError> {
+pub fn evidence(app: &App, _: &Deadline, id: &str, _: &Page) -> Result<(Evidence, u32), ApiError> {
     let (mut evidence, last) = with_person(app, id, |p, s| {
         (
             Evidence {

@@ -233,6 +233,10 @@ fn every_event_kind_has_a_writer() {
         "access.refused",
         "request.sla_warning",
         "request.sla_breached",
+        // Browser sessions, by the pages (careledger-web).
+        "session.signed_in",
+        "session.signed_out",
+        "session.sign_in_failed",
     ];
     for kind in CareEvent::KINDS {
         let writers: Vec<Role> = Role::ALL

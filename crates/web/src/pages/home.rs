@@ -1,0 +1,254 @@
+//! Home: what each role comes to do, and the list of people they may see.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
+use careledger_api::handlers::default_purpose;
+use careledger_api::App;
+use careledger_care::event::{AccessBasis, RecordAccessed};
+use careledger_care::policy;
+use careledger_care::{CareEvent, Category, Role};
+use careledger_ledger::Command;
+use maud::{html, Markup};
+
+use crate::layout::{page, Errors};
+use crate::{html as respond, Ctx, Web};
+
+/// The links of the site's navigation for the viewer's role.
+pub fn links(ctx: &Ctx) -> Vec<(String, &'static str)> {
+    let mut links = vec![("/".to_string(), "Home")];
+    match ctx.who.role {
+        Role::Person => {
+            let me = format!("/people/{}", ctx.who.id);
+            links.push((me.clone(), "My record"));
+            links.push((format!("{me}/who-looked"), "Who looked"));
+            links.push((format!("{me}/sharing"), "Who can see what"));
+        }
+        Role::RegisteredManager | Role::ProviderAdmin => {
+            links.push(("/findings".into(), "What needs doing"));
+            links.push(("/people".into(), "People"));
+            links.push(("/requests".into(), "Council requests"));
+            if ctx.who.role == Role::RegisteredManager {
+                links.push(("/audit".into(), "Who saw what"));
+            }
+        }
+        Role::MonitoringOfficer | Role::SocialCareProfessional => {
+            links.push(("/findings".into(), "Findings"));
+            links.push(("/requests".into(), "Council requests"));
+            links.push(("/people".into(), "People"));
+        }
+        Role::Auditor => links.push(("/audit".into(), "Who saw what")),
+        _ => links.push(("/people".into(), "People")),
+    }
+    links
+}
+
+pub fn nav(ctx: &Ctx) -> Markup {
+    html! {
+        nav class="site-nav wrap" aria-label="Main" {
+            ul {
+                @for (href, label) in links(ctx) {
+                    li { a href=(href) aria-current=[(ctx.path == href).then_some("page")] { (label) } }
+                }
+            }
+        }
+    }
+}
+
+pub async fn home(
+    State(app): State<App>,
+    Extension(web): Extension<Arc<Web>>,
+    headers: HeaderMap,
+) -> Response {
+    let ctx = match super::viewer(&app, &web, &headers, "/").await {
+        Ok(ctx) => ctx,
+        Err(r) => return r,
+    };
+    if ctx.who.role == Role::Person {
+        return Redirect::to(&format!("/people/{}", ctx.who.id)).into_response();
+    }
+    let jobs: Vec<(&str, &str, &str)> = match ctx.who.role {
+        Role::CareWorker | Role::Coordinator => vec![(
+            "/people",
+            "My people today",
+            "Start and end visits, write diary notes, give medicines from the MAR.",
+        )],
+        Role::RegisteredManager | Role::ProviderAdmin => vec![
+            (
+                "/findings",
+                "What needs doing",
+                "Choices discussions, paper copies, AIS needs and council requests that need you.",
+            ),
+            ("/people", "People", "Records, care plans and choices."),
+            (
+                "/requests",
+                "Council requests",
+                "Requests and the time left to answer them.",
+            ),
+        ],
+        Role::MonitoringOfficer | Role::SocialCareProfessional => vec![
+            (
+                "/findings",
+                "The provider's findings",
+                "Consent evidence and what is not yet done.",
+            ),
+            (
+                "/requests",
+                "Council requests",
+                "Your requests and how fast they were answered.",
+            ),
+        ],
+        Role::Auditor => vec![(
+            "/audit",
+            "Who saw what",
+            "Every access to a record, with its proof.",
+        )],
+        Role::Family | Role::Representative => vec![(
+            "/people",
+            "People you support",
+            "What they have let you see.",
+        )],
+        Role::Partner => vec![(
+            "/people",
+            "People you work with",
+            "What each has agreed to share with you.",
+        )],
+        Role::EmergencyClinician => vec![(
+            "/people",
+            "People",
+            "Emergency access to medicines and allergies.",
+        )],
+        Role::Person => vec![],
+    };
+    let body = html! {
+        h1 { "Hello, " (ctx.name) }
+        ul class="cards" {
+            @for (href, title, text) in &jobs {
+                li {
+                    h2 { a href=(href) { (title) } }
+                    p { (text) }
+                }
+            }
+        }
+    };
+    respond(
+        StatusCode::OK,
+        page(Some(&ctx), "Home", &Errors::default(), body),
+    )
+}
+
+/// One person as the list shows them.
+struct Listed {
+    id: String,
+    name: String,
+    ais_flag: Option<String>,
+    in_care: bool,
+}
+
+/// People the viewer may see the names of (personal details, for their role's purpose),
+/// each read recorded as an access event, all appended before the page is sent.
+pub async fn people(
+    State(app): State<App>,
+    Extension(web): Extension<Arc<Web>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let ctx = match super::viewer(&app, &web, &headers, uri.path()).await {
+        Ok(ctx) => ctx,
+        Err(r) => return r,
+    };
+    let purpose = default_purpose(ctx.who.role);
+    let now = careledger_store::now_us();
+    let principal = policy::Principal {
+        id: &ctx.who.id,
+        role: ctx.who.role,
+    };
+    let found = app.ledger.read(|s| {
+        let mut listed = Vec::new();
+        let mut commands = Vec::new();
+        for (id, p) in s.people.iter() {
+            let decision = policy::decide(
+                s,
+                &principal,
+                id,
+                &[Category::PersonalDetails],
+                purpose,
+                now,
+            );
+            if !decision.is_allowed() {
+                continue;
+            }
+            listed.push(Listed {
+                id: id.clone(),
+                name: p.details.name.clone(),
+                ais_flag: p.ais_flag(),
+                in_care: p.care_active(),
+            });
+            commands.push(Command::about(
+                &ctx.who.id,
+                id,
+                now,
+                CareEvent::RecordAccessed(RecordAccessed {
+                    role: ctx.who.role,
+                    categories: vec![Category::PersonalDetails],
+                    purpose,
+                    items: 1,
+                    basis: decision
+                        .allowed
+                        .iter()
+                        .map(|(category, basis)| AccessBasis {
+                            category: *category,
+                            basis: basis.clone(),
+                        })
+                        .collect(),
+                }),
+            ));
+            if listed.len() >= PEOPLE_LISTED_MAX {
+                break;
+            }
+        }
+        (listed, commands)
+    });
+    let (listed, commands) = match found {
+        Ok(found) => found,
+        Err(e) => return crate::error_page(Some(&ctx), &e.into()),
+    };
+    if !commands.is_empty() {
+        if let Err(e) = app.append(commands).await {
+            return crate::error_page(Some(&ctx), &e);
+        }
+    }
+    let body = html! {
+        h1 { "People" }
+        @if listed.is_empty() {
+            p { "There is nobody whose record you may see. A person can give you access to parts of their record." }
+        } @else {
+            p class="muted" { "Opening this list is recorded in each person's access log." }
+            div class="table-wrap" {
+                table {
+                    caption class="visually-hidden" { "People whose records you may open" }
+                    thead { tr { th scope="col" { "Name" } th scope="col" { "Care" } th scope="col" { "Communication needs" } } }
+                    tbody {
+                        @for p in &listed {
+                            tr {
+                                td { a href={ "/people/" (p.id) } { (p.name) } }
+                                td { @if p.in_care { "Receiving care" } @else { "Not receiving care" } }
+                                td { @if let Some(f) = &p.ais_flag { (f) } @else { "None recorded" } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    respond(
+        StatusCode::OK,
+        page(Some(&ctx), "People", &Errors::default(), body),
+    )
+}
+
+/// People one list shows at most (the demo has 12; a provider's caseload is hundreds).
+pub const PEOPLE_LISTED_MAX: usize = 500;

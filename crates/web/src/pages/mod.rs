@@ -1,0 +1,88 @@
+//! Every page, by path. Paths people can remember: `/` (home), `/sign-in`, `/sign-out`,
+//! `/people/{id}` and its sections, `/findings`, `/requests`, `/audit`.
+
+pub mod audit;
+pub mod auth;
+pub mod home;
+pub mod oversight;
+pub mod person;
+
+use axum::extract::Request;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use careledger_api::App;
+
+use crate::form::{self, Form};
+use crate::{signed_in, to_sign_in, Ctx, Web};
+
+/// The signed-in viewer of a page, or the redirect to sign in.
+pub async fn viewer(
+    app: &App,
+    web: &Web,
+    headers: &HeaderMap,
+    path: &str,
+) -> Result<Ctx, Response> {
+    signed_in(app, web, headers, path)
+        .await
+        .ok_or_else(|| to_sign_in(path))
+}
+
+/// A signed-in form post: from this site, with the session's form token.
+pub async fn posted(app: &App, web: &Web, req: Request) -> Result<(Ctx, Form), Response> {
+    let path = req.uri().path().to_string();
+    let (headers, form) = form::read(req, web).await.map_err(|r| r.response())?;
+    let ctx = viewer(app, web, &headers, &path).await?;
+    form::check_token(&form, &ctx.session.form_token).map_err(|r| r.response())?;
+    Ok((ctx, form))
+}
+
+pub fn routes(router: Router<App>) -> Router<App> {
+    router
+        .route(crate::assets::CSS_PATH, get(crate::assets::css))
+        .route("/", get(home::home))
+        .route("/sign-in", get(auth::sign_in_page).post(auth::sign_in))
+        .route("/sign-out", post(auth::sign_out))
+        .route(
+            "/invitation/{secret}",
+            get(auth::invitation_page).post(auth::accept_invitation),
+        )
+        .route(
+            "/demo/{secret}",
+            get(auth::demo_page).post(auth::demo_sign_in),
+        )
+        .route("/display", post(auth::display))
+        .route("/people", get(home::people))
+        .route("/people/{id}", get(person::overview))
+        .route("/people/{id}/care-plan", get(person::care_plan))
+        .route(
+            "/people/{id}/daily-notes",
+            get(person::daily_notes).post(person::add_note),
+        )
+        .route("/people/{id}/medicines", get(person::medicines))
+        .route(
+            "/people/{id}/medicines/{medicine}",
+            post(person::record_dose),
+        )
+        .route("/people/{id}/who-looked", get(person::who_looked))
+        .route(
+            "/people/{id}/sharing",
+            get(person::sharing).post(person::give_access),
+        )
+        .route(
+            "/people/{id}/sharing/{grant}/take-back",
+            post(person::take_back),
+        )
+        .route(
+            "/people/{id}/choices",
+            get(person::choices).post(person::record_choices),
+        )
+        .route("/findings", get(oversight::findings))
+        .route("/requests", get(oversight::requests))
+        .route("/audit", get(audit::audit))
+        .route("/audit/events/{seq}", get(audit::event))
+        .route("/audit/events/{seq}/proof.json", get(audit::proof))
+        .route("/audit/events/{seq}/envelope", get(audit::envelope))
+        .route("/audit/events/{seq}/checkpoint.txt", get(audit::checkpoint))
+}

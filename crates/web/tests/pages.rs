@@ -1,0 +1,596 @@
+//! The pages through the whole router (the API's, with the pages merged in), as a browser
+//! would send requests: sign-in links, cookies, form tokens. What a real browser adds
+//! (rendering, accessibility, the keyboard) is in `tests/browser/run.mjs`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{header, Request, StatusCode};
+use careledger_api::auth::{AuthFiles, InvitationKind};
+use careledger_api::{App, ClientAddr, Limits};
+use careledger_care::event::*;
+use careledger_care::{CareEvent, Category, Grantee, Purpose, Role};
+use careledger_ledger::{Command, Ledger};
+use careledger_store::{now_us, Store};
+use careledger_web::Web;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+struct Harness {
+    app: App,
+    web: Arc<Web>,
+    router: axum::Router,
+    _dir: tempfile::TempDir,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+/// A browser: its cookies.
+#[derive(Default, Clone)]
+struct Browser {
+    cookies: Vec<(String, String)>,
+}
+
+impl Browser {
+    fn header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn take(&mut self, a: &Answer) {
+        for v in a.headers.get_all(header::SET_COOKIE) {
+            let v = v.to_str().unwrap();
+            let (pair, _) = v.split_once(';').unwrap_or((v, ""));
+            let (k, val) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(n, _)| n != k);
+            if !val.is_empty() {
+                self.cookies.push((k.to_string(), val.to_string()));
+            }
+        }
+    }
+}
+
+/// The value of the first hidden `_token` in a page.
+fn form_token(body: &str) -> String {
+    let at = body.find(r#"name="_token" value=""#).expect("a form token") + 21;
+    body[at..at + body[at..].find('"').unwrap()].to_string()
+}
+
+impl Harness {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Store::init(dir.path(), "test.careledger.local/web").unwrap();
+        let mut files = AuthFiles::open(dir.path()).unwrap();
+        for (id, role) in [
+            ("staff-rm01", Role::RegisteredManager),
+            ("staff-cw01", Role::CareWorker),
+            ("person-a", Role::Person),
+            ("family-a", Role::Family),
+        ] {
+            files.add_user(id, role, "test user", now_us()).unwrap();
+        }
+        drop(files);
+        let ledger = Ledger::open(dir.path(), Default::default()).unwrap();
+        let app = App::new(
+            ledger,
+            dir.path(),
+            Limits {
+                log_requests: false,
+                ..Limits::default()
+            },
+        )
+        .unwrap();
+        let web = Arc::new(Web::open(dir.path(), careledger_web::IDLE_DEFAULT, false).unwrap());
+        let router =
+            careledger_api::routes::router_with(app.clone(), careledger_web::router(web.clone()));
+        let h = Self {
+            app,
+            web,
+            router,
+            _dir: dir,
+        };
+        h.seed().await;
+        h
+    }
+
+    async fn seed(&self) {
+        let t = now_us() - careledger_care::DAY_US;
+        let org = |e| Command::organisation("staff-rm01", t, e);
+        let about = |e| Command::about("staff-rm01", "person-a", t, e);
+        self.app
+            .append(vec![
+                org(CareEvent::StaffRegistered(StaffRegistered {
+                    staff_id: "staff-rm01".into(),
+                    name: "Rita Morgan".into(),
+                    role: Role::RegisteredManager,
+                })),
+                org(CareEvent::StaffRegistered(StaffRegistered {
+                    staff_id: "staff-cw01".into(),
+                    name: "Sam Carter".into(),
+                    role: Role::CareWorker,
+                })),
+                about(CareEvent::PersonRegistered(PersonRegistered {
+                    name: "Alice Able".into(),
+                    date_of_birth: chrono::NaiveDate::from_ymd_opt(1940, 2, 3).unwrap(),
+                    nhs_number: None,
+                    address: "1 High Street".into(),
+                    gp_practice: "High Street Surgery".into(),
+                    allergies: vec![],
+                })),
+                about(CareEvent::CareStarted(CareStarted {
+                    service: "home care".into(),
+                })),
+            ])
+            .await
+            .unwrap();
+    }
+
+    async fn send(&self, b: &mut Browser, req: Request<Body>) -> Answer {
+        let mut req = req;
+        req.extensions_mut()
+            .insert(ConnectInfo(ClientAddr(SocketAddr::from((
+                [127, 0, 0, 1],
+                40000,
+            )))));
+        if !b.cookies.is_empty() {
+            req.headers_mut()
+                .insert(header::COOKIE, b.header().parse().unwrap());
+        }
+        let response = self.router.clone().oneshot(req).await.unwrap();
+        let a = Answer {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: String::from_utf8(
+                response
+                    .into_body()
+                    .collect()
+                    .await
+                    .unwrap()
+                    .to_bytes()
+                    .to_vec(),
+            )
+            .unwrap(),
+        };
+        b.take(&a);
+        a
+    }
+
+    async fn get(&self, b: &mut Browser, path: &str) -> Answer {
+        self.send(b, Request::get(path).body(Body::empty()).unwrap())
+            .await
+    }
+
+    async fn post(
+        &self,
+        b: &mut Browser,
+        path: &str,
+        fields: &[(&str, &str)],
+        site: &str,
+    ) -> Answer {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        self.send(
+            b,
+            Request::post(path)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header("sec-fetch-site", site)
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Signs `user` in with a demo link; returns the browser and a form token of a page.
+    async fn sign_in(&self, user: &str) -> (Browser, String) {
+        let secret = AuthFiles::open(self.app.ledger.store().dir())
+            .unwrap()
+            .invite(
+                user,
+                InvitationKind::DemoSignIn,
+                "test",
+                now_us(),
+                careledger_care::DAY_US,
+            )
+            .unwrap();
+        let mut b = Browser::default();
+        let page = self.get(&mut b, &format!("/demo/{secret}")).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let token = form_token(&page.body);
+        let a = self
+            .post(
+                &mut b,
+                &format!("/demo/{secret}"),
+                &[("_token", &token)],
+                "same-origin",
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+        let home = self.get(&mut b, "/people").await;
+        assert_eq!(home.status, StatusCode::OK, "{}", home.body);
+        (b, form_token(&home.body))
+    }
+
+    fn size(&self) -> u64 {
+        self.app.ledger.store().size()
+    }
+
+    /// (kind, actor) of the events after `from`.
+    fn since(&self, from: u64) -> Vec<(String, String)> {
+        let store = self.app.ledger.store();
+        (from..store.size())
+            .map(|s| {
+                let e = store.get(s).unwrap().envelope;
+                (e.kind, e.actor)
+            })
+            .collect()
+    }
+}
+
+fn kinds(events: &[(String, String)]) -> Vec<&str> {
+    events.iter().map(|(k, _)| k.as_str()).collect()
+}
+
+#[tokio::test]
+async fn each_page_view_of_a_record_leaves_exactly_one_access_event() {
+    let h = Harness::new().await;
+    let (mut person, _) = h.sign_in("person-a").await;
+    for section in [
+        "",
+        "/care-plan",
+        "/daily-notes",
+        "/medicines",
+        "/who-looked",
+        "/sharing",
+        "/choices",
+    ] {
+        let before = h.size();
+        let a = h
+            .get(&mut person, &format!("/people/person-a{section}"))
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{section}: {}", a.body);
+        assert_eq!(
+            h.since(before),
+            vec![("access.read".to_string(), "person-a".to_string())],
+            "{section}"
+        );
+    }
+    // Refused: one refusal event, and no data.
+    let (mut family, _) = h.sign_in("family-a").await;
+    let before = h.size();
+    let a = h.get(&mut family, "/people/person-a/care-plan").await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert!(!a.body.contains("About me"));
+    assert_eq!(kinds(&h.since(before)), vec!["access.refused"]);
+}
+
+#[tokio::test]
+async fn a_person_gives_and_takes_back_access_and_the_family_member_sees_only_that() {
+    let h = Harness::new().await;
+    let (mut person, token) = h.sign_in("person-a").await;
+    let a = h
+        .post(
+            &mut person,
+            "/people/person-a/sharing",
+            &[
+                ("_token", &token),
+                ("grantee", "family-a"),
+                ("categories", "CarePlan"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let grant = h
+        .app
+        .ledger
+        .read(|s| {
+            s.person("person-a")
+                .unwrap()
+                .grants
+                .iter()
+                .map(|(id, g)| (id.clone(), g.clone()))
+                .next()
+                .unwrap()
+        })
+        .unwrap();
+    assert_eq!(grant.1.grantee, Grantee::Principal("family-a".into()));
+    assert_eq!(grant.1.categories, vec![Category::CarePlan]);
+    assert_eq!(grant.1.purpose, Purpose::PersonalAccess);
+    let (mut family, _) = h.sign_in("family-a").await;
+    assert_eq!(
+        h.get(&mut family, "/people/person-a/care-plan")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        h.get(&mut family, "/people/person-a/medicines")
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let looked = h.get(&mut person, "/people/person-a/who-looked").await;
+    assert!(
+        looked
+            .body
+            .contains("family-a, family member or carer, read your care plan on your behalf"),
+        "{}",
+        looked.body
+    );
+    let a = h
+        .post(
+            &mut person,
+            &format!("/people/person-a/sharing/{}/take-back", grant.0),
+            &[("_token", &token)],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(
+        h.get(&mut family, "/people/person-a/care-plan")
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn forms_from_another_site_or_without_the_token_change_nothing() {
+    let h = Harness::new().await;
+    let (mut cw, token) = h.sign_in("staff-cw01").await;
+    let before = h.size();
+    let note = [("_token", token.as_str()), ("text", "forged")];
+    let a = h
+        .post(&mut cw, "/people/person-a/daily-notes", &note, "cross-site")
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = h
+        .post(
+            &mut cw,
+            "/people/person-a/daily-notes",
+            &[("text", "forged")],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = h
+        .post(
+            &mut cw,
+            "/people/person-a/daily-notes",
+            &[("_token", "x".repeat(43).as_str()), ("text", "forged")],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert_eq!(h.size(), before, "nothing was written");
+    // With the token, from this site: recorded, and a script in it is text.
+    let script = [
+        ("_token", token.as_str()),
+        ("text", "<script>alert(1)</script>"),
+    ];
+    let a = h
+        .post(
+            &mut cw,
+            "/people/person-a/daily-notes",
+            &script,
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let page = h.get(&mut cw, "/people/person-a/daily-notes").await;
+    assert!(page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!page.body.contains("<script>"));
+    // GET never changes anything but the access log.
+    let before = h.size();
+    h.get(&mut cw, "/people/person-a/daily-notes?text=forged")
+        .await;
+    assert_eq!(kinds(&h.since(before)), vec!["access.read"]);
+}
+
+#[tokio::test]
+async fn signing_in_and_out_is_recorded_and_the_old_cookie_is_refused() {
+    let h = Harness::new().await;
+    let before = h.size();
+    let (mut cw, token) = h.sign_in("staff-cw01").await;
+    let events = h.since(before);
+    assert_eq!(
+        events[0],
+        ("session.signed_in".to_string(), "staff-cw01".to_string())
+    );
+    let cookie = cw
+        .cookies
+        .iter()
+        .find(|(k, _)| k == "careledger")
+        .unwrap()
+        .clone();
+    let before = h.size();
+    let a = h
+        .post(&mut cw, "/sign-out", &[("_token", &token)], "same-origin")
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(kinds(&h.since(before)), vec!["session.signed_out"]);
+    let mut old = Browser {
+        cookies: vec![cookie],
+    };
+    let a = h.get(&mut old, "/people").await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert!(a.headers[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .starts_with("/sign-in"));
+    assert_eq!(h.web.sessions.len(), 0);
+}
+
+#[tokio::test]
+async fn revoking_a_user_ends_their_sessions_and_says_why() {
+    let h = Harness::new().await;
+    let (mut cw, _) = h.sign_in("staff-cw01").await;
+    AuthFiles::open(h.app.ledger.store().dir())
+        .unwrap()
+        .revoke_user("staff-cw01", now_us())
+        .unwrap();
+    h.app.auth.reload();
+    let before = h.size();
+    let a = h.get(&mut cw, "/people").await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let out = h.since(before);
+    assert_eq!(kinds(&out), vec!["session.signed_out"]);
+    let stored = h.app.ledger.store().get(before).unwrap();
+    let event = CareEvent::decode(&stored.envelope.kind, &stored.payload.unwrap().1).unwrap();
+    assert!(matches!(
+        event,
+        CareEvent::SignedOut(SignedOut {
+            reason: SignOutReason::UserRevoked,
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn passwords_from_an_invitation_and_failed_sign_ins_count_towards_the_lockout() {
+    let h = Harness::new().await;
+    let secret = AuthFiles::open(h.app.ledger.store().dir())
+        .unwrap()
+        .invite(
+            "staff-cw01",
+            InvitationKind::SetPassword,
+            "test",
+            now_us(),
+            careledger_api::auth::INVITATION_VALID_US,
+        )
+        .unwrap();
+    let mut b = Browser::default();
+    let page = h.get(&mut b, &format!("/invitation/{secret}")).await;
+    let token = form_token(&page.body);
+    let pw = "correct horse battery staple";
+    let a = h
+        .post(
+            &mut b,
+            &format!("/invitation/{secret}"),
+            &[("_token", &token), ("password", pw), ("confirm", pw)],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    // Used once.
+    assert_eq!(
+        h.get(&mut b, &format!("/invitation/{secret}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let stored = AuthFiles::open(h.app.ledger.store().dir())
+        .unwrap()
+        .user("staff-cw01")
+        .unwrap()
+        .password
+        .clone()
+        .unwrap();
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{stored}"
+    );
+    assert!(!stored.contains(pw));
+    let page = h.get(&mut b, "/sign-in").await;
+    let token = form_token(&page.body);
+    let before = h.size();
+    let a = h
+        .post(
+            &mut b,
+            "/sign-in",
+            &[
+                ("_token", &token),
+                ("user", "staff-cw01"),
+                ("password", "wrong password here"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert!(a.body.contains("Enter a correct user ID and password"));
+    assert_eq!(kinds(&h.since(before)), vec!["session.sign_in_failed"]);
+    let a = h
+        .post(
+            &mut b,
+            "/sign-in",
+            &[("_token", &token), ("user", "staff-cw01"), ("password", pw)],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert!(a.headers.get_all(header::SET_COOKIE).iter().any(|c| {
+        let c = c.to_str().unwrap();
+        c.starts_with("careledger=") && c.contains("HttpOnly") && c.contains("SameSite=Strict")
+    }));
+    // Ten failures from one client lock it out, like bearer tokens.
+    let mut last = StatusCode::OK;
+    for _ in 0..11 {
+        last = h
+            .post(
+                &mut b,
+                "/sign-in",
+                &[
+                    ("_token", &token),
+                    ("user", "staff-cw01"),
+                    ("password", "wrong password here"),
+                ],
+                "same-origin",
+            )
+            .await
+            .status;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn every_page_carries_the_security_headers() {
+    let h = Harness::new().await;
+    let mut b = Browser::default();
+    let a = h.get(&mut b, "/sign-in").await;
+    let csp = a.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(a.headers[header::REFERRER_POLICY], "no-referrer");
+    assert_eq!(a.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert!(a.body.starts_with("<!DOCTYPE html><html lang=\"en-GB\">"));
+    // Signed out, a record page sends the browser to sign in and shows nothing.
+    let a = h.get(&mut b, "/people/person-a/care-plan").await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        a.headers[header::LOCATION],
+        "/sign-in?next=%2Fpeople%2Fperson-a%2Fcare-plan"
+    );
+}
+
+#[tokio::test]
+async fn sessions_the_file_lost_are_recorded_as_ended_at_start() {
+    let h = Harness::new().await;
+    let (_cw, _) = h.sign_in("staff-cw01").await;
+    let open = |h: &Harness| {
+        h.app
+            .ledger
+            .read(|s| s.sessions.get("staff-cw01").map_or(0, |u| u.open.len()))
+            .unwrap()
+    };
+    assert_eq!(open(&h), 1);
+    // The sessions file is removed (everyone signed out by hand), and the service starts.
+    let dir = h.app.ledger.store().dir().to_path_buf();
+    std::fs::remove_file(dir.join(careledger_web::session::SESSIONS_FILE)).unwrap();
+    let fresh = Web::open(&dir, careledger_web::IDLE_DEFAULT, false).unwrap();
+    careledger_web::reconcile(&h.app, &fresh).await;
+    assert_eq!(
+        open(&h),
+        0,
+        "the ledger no longer counts the lost session as open"
+    );
+}
