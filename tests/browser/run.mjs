@@ -1,0 +1,510 @@
+// careledger's pages in a real browser: Debian's Chromium driven by playwright-core.
+//
+// Starts `careledger serve --demo` on a free port in a new folder, then each role signs in
+// through the pages and does its main job end to end. Every page visited is checked with
+// axe-core (WCAG 2.2 A and AA rules) in standard and large print, for reflow at 320 px, and
+// each page view is checked to have left exactly one access event. With SCREENSHOTS=DIR it
+// also writes a PNG of each role's main page in standard and large print.
+//
+//   node tests/browser/run.mjs            (CARELEDGER_BIN: the binary, default target/debug)
+//
+// Exit status 0 when every check passed; each failure is printed with what was expected.
+
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { AxeBuilder } from '@axe-core/playwright';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '..', '..');
+const bin = process.env.CARELEDGER_BIN || join(root, 'target', 'debug', 'careledger');
+const shots = process.env.SCREENSHOTS ? resolve(process.env.SCREENSHOTS) : null;
+const data = mkdtempSync(join(tmpdir(), 'careledger-browser-'));
+
+let failures = 0;
+let checks = 0;
+function check(ok, what) {
+  checks++;
+  if (!ok) {
+    failures++;
+    console.error(`FAIL: ${what}`);
+  }
+}
+function log(...a) { console.log(...a); }
+
+// ---------------------------------------------------------------- the service
+
+function startServer() {
+  return new Promise((resolveStart, reject) => {
+    const child = spawn(bin, ['serve', '--demo', '--quiet', '--data', join(data, 'ledger'), '--listen', '127.0.0.1:0'],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`serve --demo did not start in 240 s:\n${err}`)), 240_000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('curl $B/openapi.json')) {
+        clearTimeout(timer);
+        const base = out.match(/serving .* on (http:\/\/[0-9.:]+)/)[1];
+        const links = {};
+        const tokens = {};
+        for (const line of out.split('\n')) {
+          let m = line.match(/^\s+(.+?)\s{2,}(\S+)\s+(http\S+\/demo\/\S+)$/);
+          if (m) links[m[2]] = m[3];
+          m = line.match(/^\s+(.+?)\s{2,}(\S+)\s+(clt_\S+)$/);
+          if (m) tokens[m[2]] = m[3];
+        }
+        resolveStart({ child, base, links, tokens });
+      }
+    });
+    child.stderr.on('data', (d) => { err += d; });
+    child.once('exit', (code) => reject(new Error(`serve exited with ${code}:\n${err}`)));
+  });
+}
+
+// ---------------------------------------------------------------- helpers
+
+const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
+const axeSeen = new Set();
+
+/// axe-core on the page as it is now, once per (page title, display).
+async function axe(page, label) {
+  const display = await page.evaluate(() => document.body.className);
+  const key = `${await page.title()}|${display}`;
+  if (axeSeen.has(key)) return;
+  axeSeen.add(key);
+  const result = await new AxeBuilder({ page }).withTags(AXE_TAGS).analyze();
+  for (const v of result.violations) {
+    check(false, `${label} (${display}): axe ${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join('; ')}`);
+  }
+  if (result.violations.length === 0) checks++;
+  // What every page must have, whatever axe says.
+  const lang = await page.evaluate(() => document.documentElement.lang);
+  check(lang === 'en-GB', `${label}: lang is ${lang}`);
+  const skip = await page.locator('a.skip-link[href="#main"]').count();
+  check(skip === 1, `${label}: has a skip link`);
+  const title = await page.title();
+  check(/ – careledger$/.test(title), `${label}: title "${title}" names the page and the service`);
+}
+
+/// The page at 320 px wide does not scroll sideways (WCAG 1.4.10).
+async function reflow(page, label) {
+  const size = page.viewportSize();
+  await page.setViewportSize({ width: 320, height: 800 });
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  check(wide <= 320, `${label}: at 320 px the page is ${wide} px wide`);
+  await page.setViewportSize(size);
+}
+
+async function visit(page, path, label) {
+  const r = await page.goto(base + path);
+  await axe(page, label);
+  return r;
+}
+
+async function api(path, token, init = {}) {
+  const r = await fetch(base + path, { ...init, headers: { ...(init.headers || {}), authorization: `Bearer ${token}` } });
+  return r;
+}
+
+/// The access events of `person` after event `after`, as the registered manager sees them
+/// through the API (that read appends one event of its own, after the ones it returns).
+async function accessesSince(person, after) {
+  const q = `/v1/audit/access?person=${person}` + (after === null ? '' : `&after=${after}`);
+  const r = await api(q, tokens['staff-rm01']);
+  const body = await r.json();
+  if (!r.ok) throw new Error(`audit query: ${r.status} ${JSON.stringify(body)}`);
+  return body;
+}
+
+/// The number just after `person`'s latest access event.
+async function mark(person) {
+  const body = await accessesSince(person, null);
+  let last = body.access_events[0];
+  let page = body;
+  while (page.next_after !== null) {
+    page = await accessesSince(person, page.next_after);
+    last = page.access_events[0];
+  }
+  return last;
+}
+
+/// Checks that what `view` does left exactly one access event on `person`'s record, by
+/// `actor`, of `kind`.
+async function oneAccess(person, actor, kind, label, view) {
+  const before = await mark(person);
+  await view();
+  const after = await accessesSince(person, before);
+  const mine = after.items.filter((i) => i.actor === actor);
+  check(after.items.length === 1 && mine.length === 1 && mine[0].kind === kind,
+    `${label}: expected exactly one ${kind} by ${actor}, found ${JSON.stringify(after.items.map((i) => [i.event, i.kind, i.actor]))}`);
+}
+
+async function signInDemo(context, user) {
+  const page = await context.newPage();
+  await page.goto(links[user]);
+  await axe(page, `demo sign-in (${user})`);
+  await page.getByRole('button', { name: `Sign in as ${user}` }).click();
+  await page.waitForLoadState();
+  return page;
+}
+
+async function shot(page, name) {
+  if (!shots) return;
+  mkdirSync(shots, { recursive: true });
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: false });
+}
+
+async function setDisplay(page, value) {
+  await page.selectOption('#display', value);
+  await page.getByRole('button', { name: 'Change' }).click();
+  await page.waitForLoadState();
+}
+
+/// Screenshots of the page in standard and large print (left in standard), with axe-core
+/// run on the large-print one too.
+async function shots2(page, name, label) {
+  if (!shots) {
+    await setDisplay(page, 'large');
+    await axe(page, `${label}, large print`);
+    await setDisplay(page, 'standard');
+    return;
+  }
+  await shot(page, `${name}-standard`);
+  await setDisplay(page, 'large');
+  await axe(page, `${label}, large print`);
+  await shot(page, `${name}-large`);
+  await setDisplay(page, 'standard');
+}
+
+// ---------------------------------------------------------------- the run
+
+const { child, base, links, tokens } = await startServer();
+log(`careledger serving on ${base}; ${Object.keys(links).length} demo sign-in links`);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+});
+const newContext = () => browser.newContext({ viewport: { width: 1024, height: 800 }, acceptDownloads: true });
+
+try {
+  // The sign-in page, by keyboard alone: a care worker sets a password from an invitation
+  // made with `careledger user invite`, then signs in with Tab, typing and Enter.
+  {
+    const link = execFileSync(bin, ['user', 'invite', '--data', join(data, 'ledger'), 'staff-cw01', '--base', base]).toString().trim();
+    check(link.startsWith(`${base}/invitation/inv_`), `user invite prints a link (${link})`);
+    const context = await newContext();
+    const page = await context.newPage();
+    await page.goto(link);
+    await axe(page, 'set password');
+    await page.fill('#password', 'short');
+    await page.fill('#confirm', 'short');
+    await page.getByRole('button', { name: 'Set password' }).click();
+    check(await page.locator('.error-summary a[href="#password"]').count() === 1, 'a short password is refused, with the error summary linking to the field');
+    await axe(page, 'set password, with an error');
+    const password = 'correct horse battery staple';
+    await page.fill('#password', password);
+    await page.fill('#confirm', password);
+    await page.getByRole('button', { name: 'Set password' }).click();
+    await page.waitForURL(/\/sign-in\?done=password-set/);
+    check((await page.textContent('main')).includes('Your password is set'), 'the password is set and the sign-in page says so');
+    // The link works once.
+    const again = await context.newPage();
+    const r = await again.goto(link);
+    check(r.status() === 404, `a used invitation is refused (status ${r.status()})`);
+    await again.close();
+    // A wrong password: refused, recorded, and the page says so by the field.
+    await page.fill('#user', 'staff-cw01');
+    await page.fill('#password', 'not the password at all');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    check((await page.textContent('.error-summary')).includes('Enter a correct user ID and password'), 'a wrong password is refused with a clear message');
+    await axe(page, 'sign in, with an error');
+    // Keys only.
+    await page.goto(`${base}/sign-in`);
+    await page.keyboard.press('Tab');
+    check(await page.evaluate(() => document.activeElement.className) === 'skip-link', 'the first Tab reaches the skip link');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Tab');
+    check(await page.evaluate(() => document.activeElement.id) === 'user', 'Tab reaches the user ID field');
+    await page.keyboard.type('staff-cw01');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(password);
+    await page.keyboard.press('Enter');
+    await page.waitForURL(`${base}/`);
+    check((await page.textContent('h1')).startsWith('Hello'), 'signed in by keyboard alone, home page shown');
+    const cookies = await context.cookies();
+    const session = cookies.find((c) => c.name === 'careledger');
+    check(session && session.httpOnly && session.sameSite === 'Strict', `the session cookie is HttpOnly and SameSite=Strict (${JSON.stringify(session)})`);
+    await context.close();
+  }
+
+  // The person gives a family member access to the care plan; the family member reads it;
+  // the person sees that read in "who looked" and takes the access back.
+  {
+    const personCtx = await newContext();
+    const person = await signInDemo(personCtx, 'person-0001');
+    check(person.url() === `${base}/people/person-0001`, `the person's home is their record (${person.url()})`);
+    await axe(person, 'my record');
+    await shot(person, 'person-standard');
+    await reflow(person, 'my record');
+    await oneAccess('person-0001', 'person-0001', 'access.read', 'the person opens their care plan', async () => {
+      await person.getByRole('link', { name: 'My care plan' }).click();
+      await person.waitForLoadState();
+    });
+    await axe(person, 'my care plan');
+    await reflow(person, 'my care plan');
+    await person.getByRole('link', { name: 'Who can see my record' }).click();
+    await axe(person, 'who can see my record');
+    await person.fill('#grantee', 'family-0001');
+    await person.check('#categories-0'); // My care plan
+    await person.getByRole('button', { name: 'Give access' }).click();
+    await person.waitForURL(/sharing\?recorded=/);
+    check((await person.textContent('main')).includes('family-0001'), 'the access given is listed');
+
+    const familyCtx = await newContext();
+    const family = await signInDemo(familyCtx, 'family-0001');
+    await visit(family, '/people', 'family: people');
+    await oneAccess('person-0001', 'family-0001', 'access.read', 'the family member reads the care plan', async () => {
+      const r = await family.goto(`${base}/people/person-0001/care-plan`);
+      check(r.status() === 200, `the family member may read the care plan (status ${r.status()})`);
+    });
+    check((await family.textContent('h1')) === 'Care plan', 'the family member sees the care plan');
+    await axe(family, 'family: care plan');
+    await shots2(family, 'family', 'family: care plan');
+    // What was not given stays closed, and the refusal is recorded.
+    await oneAccess('person-0001', 'family-0001', 'access.refused', 'the family member asks for the medicines', async () => {
+      const r = await family.goto(`${base}/people/person-0001/medicines`);
+      check(r.status() === 403, `medicines were not given (status ${r.status()})`);
+    });
+    await axe(family, 'family: refused');
+
+    await person.goto(`${base}/people/person-0001/who-looked`);
+    const looked = await person.textContent('main');
+    check(/family-0001, family member or carer, read your care plan/.test(looked), `who looked names the family member's read in plain words: ${looked.slice(0, 600)}`);
+    await axe(person, 'who looked');
+    await person.goto(`${base}/people/person-0001/sharing`);
+    await person.getByRole('button', { name: /Take back access from family-0001/ }).click();
+    await person.waitForURL(/sharing\?recorded=/);
+    const r = await family.goto(`${base}/people/person-0001/care-plan`);
+    check(r.status() === 403, `after the access is taken back the family member is refused (status ${r.status()})`);
+
+    // Large print: chosen on a page, remembered, and still accessible.
+    await person.goto(`${base}/people/person-0001`);
+    await setDisplay(person, 'large');
+    const size = await person.evaluate(() => parseFloat(getComputedStyle(document.body).fontSize));
+    const line = await person.evaluate(() => parseFloat(getComputedStyle(document.body).lineHeight) / parseFloat(getComputedStyle(document.body).fontSize));
+    check(size >= 18 && line >= 1.5, `large print is at least 18 px with 1.5 spacing (${size} px, ${line})`);
+    await axe(person, 'my record, large print');
+    await shot(person, 'person-large');
+    await reflow(person, 'my record, large print');
+    for (const p of ['care-plan', 'who-looked', 'sharing', 'daily-notes', 'medicines', 'choices']) {
+      await visit(person, `/people/person-0001/${p}`, `person ${p}, large print`);
+    }
+    const again = await personCtx.newPage();
+    await again.goto(`${base}/people/person-0001`);
+    check(await again.evaluate(() => document.body.className) === 'display-large', 'the display choice is remembered');
+    await setDisplay(again, 'easy');
+    await axe(again, 'my record, easy read');
+    await setDisplay(again, 'contrast');
+    await axe(again, 'my record, high contrast');
+    await setDisplay(again, 'standard');
+    for (const p of ['care-plan', 'who-looked', 'sharing', 'daily-notes', 'medicines', 'choices']) {
+      await visit(again, `/people/person-0001/${p}`, `person ${p}`);
+    }
+    // The person adds their own entry, attributed to them.
+    await again.goto(`${base}/people/person-0001/daily-notes`);
+    await again.fill('#text', 'I slept well and would like my tea earlier.');
+    await again.getByRole('button', { name: 'Add note' }).click();
+    await again.waitForURL(/daily-notes\?recorded=/);
+    check((await again.textContent('main')).includes('Written by the person'), 'the person\'s own note is attributed to them');
+    await personCtx.close();
+    await familyCtx.close();
+  }
+
+  // A care worker records a dose, then sees the minimum-interval refusal by the field.
+  {
+    const context = await newContext();
+    const cw = await signInDemo(context, 'staff-cw01');
+    await axe(cw, 'care worker home');
+    await visit(cw, '/people', 'care worker: people');
+    await reflow(cw, 'care worker: people');
+    await oneAccess('person-0001', 'staff-cw01', 'access.read', 'the care worker opens the MAR', async () => {
+      await cw.goto(`${base}/people/person-0001/medicines`);
+    });
+    await axe(cw, 'MAR');
+    await reflow(cw, 'MAR');
+    await shots2(cw, 'care-worker', 'MAR');
+    const form = cw.locator('form[action*="/medicines/"]').first();
+    const action = await form.getAttribute('action');
+    const med = action.split('/').pop();
+    // Twice: the second dose within the minimum interval is refused by the care rules.
+    for (let i = 0; i < 2; i++) {
+      const f = cw.locator(`form[action="${action}"]`);
+      await f.locator(`#outcome-${med}-0`).check();
+      await f.locator(`#dose-${med}`).fill('one tablet');
+      await f.getByRole('button').click();
+      await cw.waitForLoadState();
+      if (i === 0 && cw.url().includes('recorded=')) continue;
+      if (i === 0) {
+        // Given too recently in the demo already: the refusal shows on the first try.
+        break;
+      }
+    }
+    const summary = cw.locator('.error-summary');
+    check(await summary.count() === 1, 'a dose too soon after the last shows the error summary');
+    const linkTo = await summary.locator('a').first().getAttribute('href');
+    check(linkTo === `#outcome-${med}`, `the summary links to the dose field (${linkTo})`);
+    const byField = await cw.locator(`#outcome-${med} .error-message`).textContent();
+    check(/minimum|interval|too soon|hours/i.test(byField), `the refusal is shown by the field: "${byField}"`);
+    check((await cw.title()).startsWith('Error:'), 'the page title starts with Error:');
+    await axe(cw, 'MAR, with a refusal');
+    // A diary note holding a script shows as text.
+    await cw.goto(`${base}/people/person-0001/daily-notes`);
+    let dialog = false;
+    cw.on('dialog', (d) => { dialog = true; d.dismiss(); });
+    await cw.fill('#text', '<script>alert(1)</script>');
+    await cw.getByRole('button', { name: 'Add note' }).click();
+    await cw.waitForURL(/daily-notes\?recorded=/);
+    check((await cw.textContent('main')).includes('<script>alert(1)</script>'), 'a note holding a script shows as text');
+    check(!dialog, 'the script did not run');
+    await axe(cw, 'daily notes');
+    // Forms without the token, or from another site, are refused.
+    const noToken = await context.request.post(`${base}/people/person-0001/daily-notes`, { form: { text: 'forged' } });
+    check(noToken.status() === 403, `a post without the form token is refused (${noToken.status()})`);
+    const token = await cw.locator('input[name="_token"]').first().inputValue();
+    const foreign = await context.request.post(`${base}/people/person-0001/daily-notes`, {
+      form: { text: 'forged', _token: token }, headers: { origin: 'http://evil.example', 'sec-fetch-site': 'cross-site' },
+    });
+    check(foreign.status() === 403, `a post from another site is refused (${foreign.status()})`);
+    const text = await cw.textContent('main');
+    check(!text.includes('forged'), 'nothing forged was recorded');
+    // After sign-out the old cookie is refused.
+    const old = (await context.cookies()).find((c) => c.name === 'careledger').value;
+    await cw.getByRole('button', { name: 'Sign out' }).click();
+    await cw.waitForURL(/sign-in\?done=signed-out/);
+    const reuse = await fetch(`${base}/people/person-0001/daily-notes`, { headers: { cookie: `careledger=${old}` }, redirect: 'manual' });
+    check(reuse.status === 303 && reuse.headers.get('location').startsWith('/sign-in'), `after sign-out the old cookie is refused (${reuse.status})`);
+    // Headers on every page.
+    const h = await fetch(`${base}/sign-in`);
+    check(h.headers.get('content-security-policy').includes("default-src 'self'") && h.headers.get('content-security-policy').includes("frame-ancestors 'none'"), 'CSP');
+    check(h.headers.get('referrer-policy') === 'no-referrer' && h.headers.get('x-content-type-options') === 'nosniff', 'referrer policy and nosniff');
+    await context.close();
+  }
+
+  // The registered manager records a choices discussion and sees the finding clear.
+  {
+    const context = await newContext();
+    const rm = await signInDemo(context, 'staff-rm01');
+    await visit(rm, '/findings', 'what needs doing');
+    await shots2(rm, 'manager', 'what needs doing');
+    await reflow(rm, 'what needs doing');
+    const row = rm.locator('tbody tr', { hasText: /choices discussion/i }).first();
+    check(await row.count() === 1, 'what needs doing lists a missing or stale choices discussion');
+    const who = (await row.locator('td').first().textContent()).trim();
+    const before = await rm.locator('tbody tr', { hasText: who }).filter({ hasText: /choices discussion/i }).count();
+    await row.locator('a').first().click();
+    await rm.waitForLoadState();
+    await axe(rm, 'information choices');
+    await rm.fill('#present', `${who} (the person)\nSam Carter (coordinator)`);
+    await rm.check('#explained-0');
+    await rm.check('#explained-1');
+    await rm.check('#explained-2');
+    await rm.check('#chosen-0');
+    await rm.check('#free-0');
+    await rm.fill('#notes', 'Talked through paper, secure email and the website.');
+    await rm.getByRole('button', { name: 'Record discussion' }).click();
+    await rm.waitForURL(/choices\?recorded=/);
+    await rm.goto(`${base}/findings`);
+    const after = await rm.locator('tbody tr', { hasText: who }).filter({ hasText: /choices discussion/i }).count();
+    check(before >= 1 && after === 0, `the choices finding for ${who} cleared (${before} before, ${after} after)`);
+    await visit(rm, '/requests', 'council requests');
+    await visit(rm, '/people', 'manager: people');
+    await visit(rm, `/people/${who}`, 'manager: a record');
+    check(await rm.locator('.ais').count() >= 0, 'record shown');
+    await context.close();
+  }
+
+  // The auditor finds a read and downloads its proof, which verifies offline.
+  {
+    const context = await newContext();
+    const aud = await signInDemo(context, 'auditor-01');
+    await visit(aud, '/audit', 'who saw what');
+    await aud.fill('#person', 'person-0001');
+    await aud.getByRole('button', { name: 'Show accesses' }).click();
+    await aud.waitForLoadState();
+    await axe(aud, 'who saw what, person-0001');
+    await reflow(aud, 'who saw what');
+    await shots2(aud, 'auditor', 'who saw what');
+    const first = aud.locator('tbody a').first();
+    const seq = (await first.textContent()).replace('Event ', '').trim();
+    await first.click();
+    await aud.waitForLoadState();
+    await axe(aud, 'an access event with its proof');
+    const dir = mkdtempSync(join(tmpdir(), 'careledger-proof-'));
+    const save = async (name) => {
+      const [download] = await Promise.all([aud.waitForEvent('download'), aud.getByRole('link', { name }).click()]);
+      const path = join(dir, download.suggestedFilename());
+      await download.saveAs(path);
+      return path;
+    };
+    const proofPath = await save('Download the inclusion proof');
+    const envPath = await save("Download the event's envelope");
+    const cpPath = await save('Download the signed checkpoint');
+    const keyPath = await save("Download the ledger's verifier key");
+    let verified = '';
+    try {
+      verified = execFileSync('python3', [join(root, 'tools', 'verify_export.py'), '--checkpoint', cpPath, '--key', `@${keyPath}`, '--inclusion', proofPath, '--envelope', envPath]).toString();
+    } catch (e) {
+      verified = `${e.stdout}${e.stderr}`;
+    }
+    check(verified.includes(`OK: event ${seq} is in the tree`), `the downloaded proof of event ${seq} verifies offline: ${verified.trim()}`);
+    // A tampered envelope does not.
+    const env = readFileSync(envPath);
+    env[env.length - 1] ^= 1;
+    writeFileSync(envPath, env);
+    let tampered = 0;
+    try {
+      execFileSync('python3', [join(root, 'tools', 'verify_export.py'), '--checkpoint', cpPath, '--key', `@${keyPath}`, '--inclusion', proofPath, '--envelope', envPath], { stdio: 'pipe' });
+    } catch (e) {
+      tampered = e.status;
+    }
+    check(tampered === 1, `a changed envelope fails the offline check (exit ${tampered})`);
+    rmSync(dir, { recursive: true, force: true });
+    await context.close();
+  }
+
+  // Every other role's home and main page is accessible.
+  for (const user of ['staff-co01', 'staff-pa01', 'rep-0005-lpa', 'partner-day-centre', 'council-mo01', 'council-scp01', 'clinician-01']) {
+    if (!links[user]) continue;
+    const context = await newContext();
+    const page = await signInDemo(context, user);
+    await axe(page, `${user}: home`);
+    for (const link of await page.locator('nav.site-nav a').all()) {
+      const href = await link.getAttribute('href');
+      await visit(page, href, `${user}: ${href}`);
+      await reflow(page, `${user}: ${href}`);
+    }
+    if (user === 'council-mo01') {
+      await visit(page, '/findings', 'monitoring officer: findings');
+      await shots2(page, 'monitoring-officer', 'monitoring officer: findings');
+    }
+    await setDisplay(page, 'large');
+    await axe(page, `${user}: large print`);
+    await context.close();
+  }
+} catch (e) {
+  failures++;
+  console.error(`FAIL: ${e.stack || e}`);
+} finally {
+  await browser.close();
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+  rmSync(data, { recursive: true, force: true });
+}
+
+log(`${checks - failures} checks passed, ${failures} failed (${axeSeen.size} page states checked with axe-core)`);
+process.exit(failures === 0 ? 0 : 1);
