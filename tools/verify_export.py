@@ -765,9 +765,9 @@ def _locate_hint(cons, roots, cp_size) -> str:
     return ""
 
 
-def verify_proofs(checkpoint_path, key_string, inclusion_paths, envelope_paths=(),
-                  out=sys.stdout):
-    """Inclusion proofs checked against a signed checkpoint alone (no export)."""
+def load_checkpoint(checkpoint_path, key_string):
+    """The (size, root) of the checkpoint in the file, once its signature by the key
+    verifies and its origin is the key's name (FORMAT.md 3)."""
     name, kid, pub, vk = parse_verifier_key(key_string)
     try:
         with open(checkpoint_path, "rb") as f:
@@ -778,6 +778,13 @@ def verify_proofs(checkpoint_path, key_string, inclusion_paths, envelope_paths=(
     origin, cp_size, cp_root, _ext = parse_checkpoint_body(text)
     if origin != name:
         fail(f"checkpoint: origin {origin!r} is not the key name {name!r}")
+    return origin, cp_size, cp_root
+
+
+def verify_proofs(checkpoint_path, key_string, inclusion_paths, envelope_paths=(),
+                  out=sys.stdout):
+    """Inclusion proofs checked against a signed checkpoint alone (no export)."""
+    origin, cp_size, cp_root = load_checkpoint(checkpoint_path, key_string)
     if not inclusion_paths:
         fail("without --export, give at least one --inclusion proof")
     incl = [parse_inclusion(p) for p in inclusion_paths]
@@ -804,18 +811,8 @@ def verify_proofs(checkpoint_path, key_string, inclusion_paths, envelope_paths=(
 def verify(export_path, checkpoint_path, key_string, inclusion_paths=(),
            consistency_paths=(), show_raw_args=(), out=sys.stdout, allow_erased=False):
     t0 = time.monotonic()
-    # 1. key
-    name, kid, pub, vk = parse_verifier_key(key_string)
-    # 2. checkpoint
-    try:
-        with open(checkpoint_path, "rb") as f:
-            note = f.read()
-    except OSError as e:
-        fail(f"checkpoint: cannot read {checkpoint_path}: {e.strerror}")
-    text = open_signed_note(note, name, kid, vk)
-    origin, cp_size, cp_root, _ext = parse_checkpoint_body(text)
-    if origin != name:
-        fail(f"checkpoint: origin {origin!r} is not the key name {name!r}")
+    # 1. key, 2. checkpoint
+    origin, cp_size, cp_root = load_checkpoint(checkpoint_path, key_string)
 
     incl = [parse_inclusion(p) for p in inclusion_paths]
     cons = [parse_consistency(p) for p in consistency_paths]

@@ -852,6 +852,13 @@ impl Authenticator {
         }
     }
 
+    /// Seconds until `client` may try again, if it is locked out now.
+    pub fn locked_out(&self, client: Option<IpAddr>) -> Option<u64> {
+        let client = client.map(client_key)?;
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        locked_out(&failures, client)
+    }
+
     /// Counts a failed attempt of another kind (a forged form) towards `client`'s limit.
     pub fn count_failure(&self, client: Option<IpAddr>) {
         if let Some(c) = client.map(client_key) {

@@ -467,6 +467,8 @@ pub enum SignOutReason {
     IdleTimeout,
     /// The user was revoked, or their password was set again.
     UserRevoked,
+    /// The user opened more sessions than they may hold at once: the oldest was closed.
+    Replaced,
 }
 
 /// A browser session ended. The envelope's actor is the user; written by the service.

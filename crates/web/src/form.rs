@@ -10,8 +10,6 @@ use axum::extract::Request;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 
-use crate::Web;
-
 /// Fields one form may have, and the longest value (a diary note is the longest text).
 pub const FIELDS_MAX: usize = 64;
 pub const VALUE_BYTES_MAX: usize = 20_000;
@@ -27,6 +25,14 @@ impl Form {
             .iter()
             .find(|(k, _)| k == name)
             .map_or("", |(_, v)| v.trim())
+    }
+
+    /// The first value of `name` as typed (a password: spaces are part of it).
+    pub fn raw(&self, name: &str) -> String {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or(String::new(), |(_, v)| v.clone())
     }
 
     /// Every value of `name` (checkboxes).
@@ -103,8 +109,7 @@ pub fn tokens_match(a: &str, b: &str) -> bool {
 
 /// Reads a form post: from this site, a form, within bounds. The token is checked by the
 /// caller against the session's ([`check_token`]).
-pub async fn read(req: Request, web: &Web) -> Result<(HeaderMap, Form), Refused> {
-    let _ = web;
+pub async fn read(req: Request, max: usize) -> Result<(HeaderMap, Form), Refused> {
     let (parts, body) = req.into_parts();
     if !same_site(&parts.headers) {
         return Err(Refused::ForeignOrigin);
@@ -121,8 +126,9 @@ pub async fn read(req: Request, web: &Web) -> Result<(HeaderMap, Form), Refused>
     if !is_form {
         return Err(Refused::NotAForm);
     }
-    // The API's body limit (256 KiB by default) is a layer around every route.
-    let bytes = axum::body::to_bytes(body, usize::MAX)
+    // The service's body limit (`Limits::body_bytes_max`, 256 KiB by default): axum's
+    // layer applies it only through its extractors, so it is applied here.
+    let bytes = axum::body::to_bytes(body, max)
         .await
         .map_err(|_| Refused::TooLarge)?;
     let mut fields = Vec::new();

@@ -147,7 +147,11 @@ pub async fn signed_in(app: &App, web: &Web, headers: &HeaderMap, path: &str) ->
             s.staff
                 .get(&who.id)
                 .map(|m| m.name.clone())
-                .or_else(|| s.person(&who.id).map(|p| p.details.name.clone()))
+                .or_else(|| {
+                    (who.role == careledger_care::Role::Person)
+                        .then(|| s.person(&who.id).map(|p| p.details.name.clone()))
+                        .flatten()
+                })
                 // Representatives are kept per person: looked for only in that role.
                 .or_else(|| {
                     (who.role == careledger_care::Role::Representative)
@@ -165,7 +169,10 @@ pub async fn signed_in(app: &App, web: &Web, headers: &HeaderMap, path: &str) ->
         .unwrap_or_else(|| user.name.clone());
     let display = match user.display.as_deref().and_then(Display::parse) {
         Some(d) => d,
-        None => pages::person::display_from_needs(app, &who.id),
+        None if who.role == careledger_care::Role::Person => {
+            pages::person::display_from_needs(app, &who.id)
+        }
+        None => Display::Standard,
     };
     Some(Ctx {
         who,
@@ -198,7 +205,6 @@ pub async fn record_signed_out(app: &App, session: &Session, reason: SignOutReas
 /// recording each, and writes the sessions' last-seen times. Ends when the service shuts
 /// down.
 pub async fn sweep(app: App, web: Arc<Web>) {
-    reconcile(&app, &web).await;
     let mut tick = tokio::time::interval(session::FLUSH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -220,6 +226,9 @@ pub async fn sweep(app: App, web: Arc<Web>) {
             }
             Err(e) => tracing::warn!(error = %e, "the sessions file could not be written"),
         }
+        // Also after a sign-out that could not be recorded: the ledger's count of a
+        // user's open sessions never stays above the sessions they hold.
+        reconcile(&app, &web).await;
     }
 }
 

@@ -193,20 +193,6 @@ impl Sessions {
         Ok(removed)
     }
 
-    /// Closes `session` (found by its name) because its user can no longer sign in.
-    pub fn remove_named(&self, name: &str) -> Option<Session> {
-        let mut inner = self.lock();
-        let key = inner
-            .file
-            .sessions
-            .iter()
-            .find(|(_, s)| s.name == name)
-            .map(|(k, _)| k.clone())?;
-        let removed = inner.file.sessions.remove(&key);
-        let _ = self.save(&mut inner);
-        removed
-    }
-
     /// Closes every session idle too long, and every session `still_valid` rejects (a
     /// revoked user, a password set again); writes the last-seen times. Returns what it
     /// closed, to be recorded.

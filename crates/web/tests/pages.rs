@@ -594,3 +594,47 @@ async fn sessions_the_file_lost_are_recorded_as_ended_at_start() {
         "the ledger no longer counts the lost session as open"
     );
 }
+
+#[test]
+fn only_plain_paths_of_this_site_are_gone_back_to() {
+    use careledger_web::pages::auth::local;
+    assert_eq!(
+        local("/people/person-a/care-plan?version=2"),
+        "/people/person-a/care-plan?version=2"
+    );
+    for bad in [
+        "//evil.example",
+        "/\t/evil.example",
+        "/\\evil.example",
+        "https://evil.example",
+        "/x\ny",
+        "people",
+        "",
+    ] {
+        assert_eq!(local(bad), "/", "{bad:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_form_larger_than_the_body_limit_is_refused_unread() {
+    let h = Harness::new().await;
+    let (mut cw, token) = h.sign_in("staff-cw01").await;
+    let before = h.size();
+    let big = "x".repeat(300 * 1024);
+    let a = h
+        .post(
+            &mut cw,
+            "/people/person-a/daily-notes",
+            &[("_token", &token), ("text", &big)],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(h.size(), before);
+    // Before sign-in too.
+    let mut b = Browser::default();
+    let a = h
+        .post(&mut b, "/sign-in", &[("user", &big)], "same-origin")
+        .await;
+    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
+}

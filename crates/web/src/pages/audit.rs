@@ -2,12 +2,10 @@
 //! signed checkpoint, downloadable for offline checking (`tools/verify_export.py
 //! --inclusion`, or `careledger verify` with the same files).
 
-use std::sync::Arc;
-
+use crate::pages::Viewer;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use careledger_api::handlers::{audit as audit_query, inclusion_proof, AuditFilter, AuditQuery};
 use careledger_api::{gate, ApiError, App};
 use careledger_care::{Category, Purpose};
@@ -15,7 +13,7 @@ use maud::html;
 
 use crate::layout::{page, text_field, time_el, Errors};
 use crate::pages::person::access_sentence;
-use crate::{error_page, html as respond, Ctx, Web};
+use crate::{error_page, html as respond, Ctx};
 
 #[derive(serde::Deserialize, Default)]
 pub struct Filters {
@@ -42,15 +40,9 @@ fn day_start(d: &str) -> Option<i64> {
 
 pub async fn audit(
     State(app): State<App>,
-    Extension(web): Extension<Arc<Web>>,
+    Viewer(ctx): Viewer,
     Query(f): Query<Filters>,
-    headers: HeaderMap,
-    uri: Uri,
 ) -> Response {
-    let ctx = match super::viewer(&app, &web, &headers, uri.path()).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     let mut errors = Errors::default();
     let category = match f.category.as_str() {
         "" => None,
@@ -141,7 +133,10 @@ pub async fn audit(
                     }
                 }
                 @if let Some(next) = page_.next_after {
-                    p { a href={ "/audit?person=" (f.person) "&actor=" (f.actor) "&category=" (f.category) "&from=" (f.from) "&to=" (f.to) "&after=" (next) } { "Older accesses" } }
+                    @let query = form_urlencoded::Serializer::new(String::new())
+                        .extend_pairs([("person", f.person.as_str()), ("actor", &f.actor), ("category", &f.category), ("from", &f.from), ("to", &f.to), ("after", &next.to_string())])
+                        .finish();
+                    p { a href={ "/audit?" (query) } { "Older accesses" } }
                 }
             }
         }
@@ -166,22 +161,18 @@ struct Proven {
 /// log), with its inclusion proof against the latest signed checkpoint that covers it.
 async fn proven(app: &App, ctx: &Ctx, seq: u64) -> Result<Proven, ApiError> {
     let store = app.ledger.store().clone();
+    // One answer for every event that is not an access to a record, so that the page
+    // tells nobody what else event N is.
+    let none = || ApiError::not_found(format!("there is no access event {seq}"));
     if seq >= store.size() {
-        return Err(ApiError::not_found(format!("there is no event {seq}")));
+        return Err(none());
     }
     let stored = store.get(seq)?;
-    let Some(person) = stored.envelope.subject.clone() else {
-        return Err(ApiError::not_found(format!(
-            "event {seq} is not about a person's record"
-        )));
+    let access = ["access.read", "access.refused", "access.emergency"]
+        .contains(&stored.envelope.kind.as_str());
+    let Some(person) = stored.envelope.subject.clone().filter(|_| access) else {
+        return Err(none());
     };
-    if !["access.read", "access.refused", "access.emergency"]
-        .contains(&stored.envelope.kind.as_str())
-    {
-        return Err(ApiError::not_found(format!(
-            "event {seq} is not an access to a record"
-        )));
-    }
     let granted = gate::read(
         app,
         &ctx.who,
@@ -233,17 +224,7 @@ fn checkpoint_size(note: &str) -> Option<u64> {
     note.lines().nth(1)?.trim().parse().ok()
 }
 
-pub async fn event(
-    State(app): State<App>,
-    Extension(web): Extension<Arc<Web>>,
-    Path(seq): Path<u64>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    let ctx = match super::viewer(&app, &web, &headers, uri.path()).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn event(State(app): State<App>, Viewer(ctx): Viewer, Path(seq): Path<u64>) -> Response {
     let p = match proven(&app, &ctx, seq).await {
         Ok(p) => p,
         Err(e) => return error_page(Some(&ctx), &e),
@@ -287,15 +268,9 @@ pub async fn event(
 /// The event's stored envelope bytes (docs/FORMAT.md 1.1), whose leaf hash the proof names.
 pub async fn envelope(
     State(app): State<App>,
-    Extension(web): Extension<Arc<Web>>,
+    Viewer(ctx): Viewer,
     Path(seq): Path<u64>,
-    headers: HeaderMap,
-    uri: Uri,
 ) -> Response {
-    let ctx = match super::viewer(&app, &web, &headers, uri.path()).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     // Through the gate like the event page: the envelope is the access event itself.
     if let Err(e) = proven(&app, &ctx, seq).await {
         return error_page(Some(&ctx), &e);
@@ -326,16 +301,10 @@ pub struct Size {
 /// still of `size` events (else 409: reload the page for a proof against the newer one).
 pub async fn checkpoint(
     State(app): State<App>,
-    Extension(web): Extension<Arc<Web>>,
+    Viewer(ctx): Viewer,
     Path(seq): Path<u64>,
     Query(size): Query<Size>,
-    headers: HeaderMap,
-    uri: Uri,
 ) -> Response {
-    let ctx = match super::viewer(&app, &web, &headers, uri.path()).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     let p = match proven(&app, &ctx, seq).await {
         Ok(p) => p,
         Err(e) => return error_page(Some(&ctx), &e),
@@ -371,16 +340,10 @@ pub async fn checkpoint(
 /// against the tree of `size` events (the page's checkpoint), or the latest checkpoint's.
 pub async fn proof(
     State(app): State<App>,
-    Extension(web): Extension<Arc<Web>>,
+    Viewer(ctx): Viewer,
     Path(seq): Path<u64>,
     Query(size): Query<Size>,
-    headers: HeaderMap,
-    uri: Uri,
 ) -> Response {
-    let ctx = match super::viewer(&app, &web, &headers, uri.path()).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     let p = match proven(&app, &ctx, seq).await {
         Ok(p) => p,
         Err(e) => return error_page(Some(&ctx), &e),

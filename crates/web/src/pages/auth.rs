@@ -15,6 +15,7 @@ use maud::html;
 
 use crate::form;
 use crate::layout::{self, page, text_field, Display, Errors};
+use crate::pages::Posted;
 use crate::{html as respond, record_signed_out, signed_in, Web, WEB_ACTOR};
 
 /// Sign-ins whose password hash runs at once; more wait. Each holds 19 MiB while it runs.
@@ -23,8 +24,18 @@ static PASSWORD_CHECKS: tokio::sync::Semaphore =
     tokio::sync::Semaphore::const_new(PASSWORD_CHECKS_AT_ONCE);
 
 /// A path of this site to go to after signing in (never another site's).
-fn local(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+/// Only a plain path is accepted: a leading `/` not followed by `/` or `\`, and nothing
+/// but the characters of paths and queries this site makes (browsers drop tabs and
+/// newlines from URLs, so `/\t/evil.example` would otherwise leave the site).
+pub fn local(next: &str) -> &str {
+    let plain = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && next.len() <= 512
+        && next
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-_.?=&%#".contains(&b));
+    if plain {
         next
     } else {
         "/"
@@ -85,6 +96,32 @@ fn sign_in_markup(
             p class="muted" { "No password yet? Follow the invitation link your manager sent you." }
         },
     )
+}
+
+/// A form posted before there is a session (sign-in, an invitation, a demo link): from
+/// this site, with the token of the form cookie the page set. Returns the headers, the
+/// fields and that token.
+async fn pre_session_form(
+    app: &App,
+    web: &Web,
+    req: Request,
+) -> Result<(HeaderMap, form::Form, String), Response> {
+    let max = app.limits.body_bytes_max;
+    let (headers, form) = form::read(req, max).await.map_err(|r| r.response())?;
+    let (token, _) = form_token(web, &headers);
+    form::check_token(&form, &token).map_err(|r| r.response())?;
+    Ok((headers, form, token))
+}
+
+/// The invitation of `kind` that `secret` names, if it can still be used.
+fn live_invitation(
+    app: &App,
+    secret: &str,
+    kind: InvitationKind,
+) -> Option<careledger_api::auth::Invitation> {
+    app.auth
+        .invitation(secret, careledger_store::now_us())
+        .filter(|i| i.kind == kind)
 }
 
 fn with_form_cookie(web: &Web, token: &str, set: bool, mut r: Response) -> Response {
@@ -159,7 +196,7 @@ async fn open_session(
         }
     };
     for old in &evicted {
-        record_signed_out(app, old, SignOutReason::SignedOut).await;
+        record_signed_out(app, old, SignOutReason::Replaced).await;
     }
     let event = CareEvent::SignedIn(SignedIn {
         role: who.role,
@@ -191,21 +228,15 @@ pub async fn sign_in(
     req: Request,
 ) -> Response {
     let client = client(&req);
-    let (headers, form) = match form::read(req, &web).await {
+    let (_, form, token) = match pre_session_form(&app, &web, req).await {
         Ok(read) => read,
-        Err(refused) => return refused.response(),
+        Err(r) => {
+            app.auth.count_failure(client);
+            return r;
+        }
     };
-    let (token, _) = form_token(&web, &headers);
-    if form::check_token(&form, &token).is_err() {
-        app.auth.count_failure(client);
-        return form::Refused::BadToken.response();
-    }
     let user = form.get("user").to_string();
-    let password = form
-        .0
-        .iter()
-        .find(|(k, _)| k == "password")
-        .map_or(String::new(), |(_, v)| v.clone());
+    let password = form.raw("password");
     let next = local(form.get("next")).to_string();
     let mut errors = Errors::default();
     if user.is_empty() {
@@ -219,7 +250,12 @@ pub async fn sign_in(
         return respond(StatusCode::UNPROCESSABLE_ENTITY, markup);
     }
     let checked = {
-        let _permit = PASSWORD_CHECKS.acquire().await.expect("never closed");
+        // A client already locked out is answered before it queues for a hash.
+        let locked = app.auth.locked_out(client);
+        let _permit = match locked {
+            Some(_) => None,
+            None => Some(PASSWORD_CHECKS.acquire().await.expect("never closed")),
+        };
         let (app2, user2) = (app.clone(), user.clone());
         tokio::task::spawn_blocking(move || app2.auth.sign_in(client, &user2, &password))
             .await
@@ -228,7 +264,15 @@ pub async fn sign_in(
     match checked {
         SignIn::Ok(who) => open_session(&app, &web, &who, SignInMethod::Password, &next).await,
         SignIn::Refused => {
-            record_failure(&app, &user, "wrong user id or password").await;
+            // The id as typed is kept only if it is a user's: a password typed into the
+            // user field must not end up in the ledger for ever.
+            let known = app.auth.live_user(&user).is_some();
+            let typed = if known {
+                user.as_str()
+            } else {
+                "(not a user id)"
+            };
+            record_failure(&app, typed, "wrong user id or password").await;
             app.metrics
                 .auth_failures
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -237,7 +281,8 @@ pub async fn sign_in(
             respond(StatusCode::UNAUTHORIZED, markup)
         }
         SignIn::LockedOut(seconds) => {
-            record_failure(&app, &user, "locked out").await;
+            // Not recorded: a locked-out client could otherwise fill the ledger. The
+            // failures that locked it out are recorded, and the metric counts these.
             app.metrics
                 .auth_locked_out
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -263,7 +308,7 @@ pub async fn sign_out(
     Extension(web): Extension<Arc<Web>>,
     req: Request,
 ) -> Response {
-    let (headers, form) = match form::read(req, &web).await {
+    let (headers, form) = match form::read(req, app.limits.body_bytes_max).await {
         Ok(read) => read,
         Err(refused) => return refused.response(),
     };
@@ -306,6 +351,18 @@ fn invitation_markup(token: &str, user: &str, name: &str, errors: &Errors) -> ma
     )
 }
 
+/// The service could not do what was asked (a file it could not write); nothing was changed.
+fn busy() -> Response {
+    respond(
+        StatusCode::SERVICE_UNAVAILABLE,
+        layout::problem(
+            None,
+            "Sorry, there is a problem with the service",
+            "Your password was not set. Try again in a few minutes; the link still works.",
+        ),
+    )
+}
+
 fn link_problem(detail: &str) -> Response {
     respond(
         StatusCode::NOT_FOUND,
@@ -319,12 +376,7 @@ pub async fn invitation_page(
     Path(secret): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let now = careledger_store::now_us();
-    let Some(inv) = app
-        .auth
-        .invitation(&secret, now)
-        .filter(|i| i.kind == InvitationKind::SetPassword)
-    else {
+    let Some(inv) = live_invitation(&app, &secret, InvitationKind::SetPassword) else {
         return link_problem("This invitation is not valid: it may have been used already or have expired (invitations last 72 hours). Ask your manager for a new one.");
     };
     let name = app
@@ -343,29 +395,15 @@ pub async fn accept_invitation(
     Path(secret): Path<String>,
     req: Request,
 ) -> Response {
-    let (headers, form) = match form::read(req, &web).await {
+    let (_, form, token) = match pre_session_form(&app, &web, req).await {
         Ok(read) => read,
-        Err(refused) => return refused.response(),
+        Err(r) => return r,
     };
-    let (token, _) = form_token(&web, &headers);
-    if form::check_token(&form, &token).is_err() {
-        return form::Refused::BadToken.response();
-    }
     let now = careledger_store::now_us();
-    let Some(inv) = app
-        .auth
-        .invitation(&secret, now)
-        .filter(|i| i.kind == InvitationKind::SetPassword)
-    else {
+    let Some(inv) = live_invitation(&app, &secret, InvitationKind::SetPassword) else {
         return link_problem("This invitation is not valid: it may have been used already or have expired. Ask your manager for a new one.");
     };
-    let raw = |k: &str| {
-        form.0
-            .iter()
-            .find(|(n, _)| n == k)
-            .map_or(String::new(), |(_, v)| v.clone())
-    };
-    let (password, confirm) = (raw("password"), raw("confirm"));
+    let (password, confirm) = (form.raw("password"), form.raw("confirm"));
     let mut errors = Errors::default();
     if let Err(m) = careledger_api::auth::password::check(&password) {
         errors.add("password", m);
@@ -399,8 +437,17 @@ pub async fn accept_invitation(
             let user: String = form_urlencoded::byte_serialize(user.as_bytes()).collect();
             Redirect::to(&format!("/sign-in?done=password-set&user={user}")).into_response()
         }
-        Ok(Err(e)) => link_problem(&e.to_string()),
-        Err(e) => link_problem(&e.to_string()),
+        // Used or expired since the page was shown: say so.
+        Ok(Err(careledger_api::auth::AuthError::Invalid(why))) => link_problem(&why),
+        // Anything else is the service's trouble, not the link's: logged, not shown.
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "a password could not be set");
+            busy()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "a password could not be set");
+            busy()
+        }
     }
 }
 
@@ -410,12 +457,7 @@ pub async fn demo_page(
     Path(secret): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let now = careledger_store::now_us();
-    let Some(inv) = app
-        .auth
-        .invitation(&secret, now)
-        .filter(|i| i.kind == InvitationKind::DemoSignIn)
-    else {
+    let Some(inv) = live_invitation(&app, &secret, InvitationKind::DemoSignIn) else {
         return link_problem("This demo sign-in link is not valid any more: restart `careledger serve --demo` for new ones.");
     };
     let user = app.auth.live_user(&inv.user);
@@ -443,20 +485,10 @@ pub async fn demo_sign_in(
     Path(secret): Path<String>,
     req: Request,
 ) -> Response {
-    let (headers, form) = match form::read(req, &web).await {
-        Ok(read) => read,
-        Err(refused) => return refused.response(),
-    };
-    let (token, _) = form_token(&web, &headers);
-    if form::check_token(&form, &token).is_err() {
-        return form::Refused::BadToken.response();
+    if let Err(r) = pre_session_form(&app, &web, req).await {
+        return r;
     }
-    let now = careledger_store::now_us();
-    let Some(inv) = app
-        .auth
-        .invitation(&secret, now)
-        .filter(|i| i.kind == InvitationKind::DemoSignIn)
-    else {
+    let Some(inv) = live_invitation(&app, &secret, InvitationKind::DemoSignIn) else {
         return link_problem("This demo sign-in link is not valid any more.");
     };
     let Some(user) = app.auth.live_user(&inv.user) else {
@@ -470,15 +502,7 @@ pub async fn demo_sign_in(
 }
 
 /// Changes how pages are shown to the signed-in user, and remembers it.
-pub async fn display(
-    State(app): State<App>,
-    Extension(web): Extension<Arc<Web>>,
-    req: Request,
-) -> Response {
-    let (ctx, form) = match crate::pages::posted(&app, &web, req).await {
-        Ok(posted) => posted,
-        Err(r) => return r,
-    };
+pub async fn display(State(app): State<App>, Posted(ctx, form): Posted) -> Response {
     let back = local(form.get("back")).to_string();
     let Some(display) = Display::parse(form.get("display")) else {
         return Redirect::to(&back).into_response();

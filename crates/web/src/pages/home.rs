@@ -1,11 +1,9 @@
 //! Home: what each role comes to do, and the list of people they may see.
 
-use std::sync::Arc;
-
+use crate::pages::Viewer;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Extension;
 use careledger_api::handlers::default_purpose;
 use careledger_api::App;
 use careledger_care::event::{AccessBasis, RecordAccessed};
@@ -15,7 +13,7 @@ use careledger_ledger::Command;
 use maud::{html, Markup};
 
 use crate::layout::{page, Errors};
-use crate::{html as respond, Ctx, Web};
+use crate::{html as respond, Ctx};
 
 /// The links of the site's navigation for the viewer's role.
 pub fn links(ctx: &Ctx) -> Vec<(String, &'static str)> {
@@ -58,15 +56,7 @@ pub fn nav(ctx: &Ctx) -> Markup {
     }
 }
 
-pub async fn home(
-    State(app): State<App>,
-    Extension(web): Extension<Arc<Web>>,
-    headers: HeaderMap,
-) -> Response {
-    let ctx = match super::viewer(&app, &web, &headers, "/").await {
-        Ok(ctx) => ctx,
-        Err(r) => return r,
-    };
+pub async fn home(Viewer(ctx): Viewer) -> Response {
     if ctx.who.role == Role::Person {
         return Redirect::to(&format!("/people/{}", ctx.who.id)).into_response();
     }
@@ -150,16 +140,10 @@ struct Listed {
 
 /// People the viewer may see the names of (personal details, for their role's purpose),
 /// each read recorded as an access event, all appended before the page is sent.
-pub async fn people(
-    State(app): State<App>,
-    Extension(web): Extension<Arc<Web>>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    let ctx = match super::viewer(&app, &web, &headers, uri.path()).await {
-        Ok(ctx) => ctx,
-        Err(r) => return r,
-    };
+pub async fn people(State(app): State<App>, Viewer(ctx): Viewer) -> Response {
+    if ctx.who.role == Role::Family {
+        return family_people(&app, &ctx);
+    }
     let purpose = default_purpose(ctx.who.role);
     let now = careledger_store::now_us();
     let principal = policy::Principal {
@@ -252,3 +236,73 @@ pub async fn people(
 
 /// People one list shows at most (the demo has 12; a provider's caseload is hundreds).
 pub const PEOPLE_LISTED_MAX: usize = 500;
+
+/// The page of a category, where the pages have one.
+fn section_of(c: Category) -> Option<(&'static str, &'static str)> {
+    match c {
+        Category::CarePlan => Some(("care-plan", "care plan")),
+        Category::DailyNotes => Some(("daily-notes", "daily notes")),
+        Category::Medicines => Some(("medicines", "medicines")),
+        Category::AccessLog => Some(("who-looked", "who looked")),
+        Category::ConsentRecords => Some(("sharing", "who can see what")),
+        _ => None,
+    }
+}
+
+/// For family and carers: the people whose live grants name them, and what each let them
+/// see. Only the person's id and the grant are shown (the grant is theirs to know), so no
+/// record is read and no access event is written; each link is a gate read.
+fn family_people(app: &App, ctx: &Ctx) -> Response {
+    let now = careledger_store::now_us();
+    let me = careledger_care::Grantee::Principal(ctx.who.id.clone());
+    let found = app.ledger.read(|s| {
+        s.people
+            .iter()
+            .filter_map(|(id, p)| {
+                let mut cats: Vec<Category> = p
+                    .grants
+                    .values()
+                    .filter(|g| {
+                        g.grantee == me
+                            && g.revoked.is_none()
+                            && g.expires_at_us.is_none_or(|e| e > now)
+                    })
+                    .flat_map(|g| g.categories.iter().copied())
+                    .collect();
+                cats.sort();
+                cats.dedup();
+                (!cats.is_empty()).then(|| (id.clone(), cats))
+            })
+            .take(PEOPLE_LISTED_MAX)
+            .collect::<Vec<_>>()
+    });
+    let people = match found {
+        Ok(p) => p,
+        Err(e) => return crate::error_page(Some(ctx), &e.into()),
+    };
+    let body = html! {
+        h1 { "People you support" }
+        @if people.is_empty() {
+            p { "Nobody has given you access to their record yet. A person can give you access on their “Who can see my record” page, using your user ID: " strong { (ctx.who.id) } "." }
+        } @else {
+            ul {
+                @for (id, cats) in &people {
+                    li {
+                        (id) ": "
+                        @for (i, c) in cats.iter().enumerate() {
+                            @if i > 0 { ", " }
+                            @match section_of(*c) {
+                                Some((seg, label)) => { a href={ "/people/" (id) "/" (seg) } { (label) } }
+                                None => { (c.name()) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    respond(
+        StatusCode::OK,
+        page(Some(ctx), "People", &Errors::default(), body),
+    )
+}

@@ -7,7 +7,10 @@ pub mod home;
 pub mod oversight;
 pub mod person;
 
-use axum::extract::Request;
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -29,10 +32,46 @@ pub async fn viewer(
         .ok_or_else(|| to_sign_in(path))
 }
 
+/// The web state the pages' router puts in every request's extensions.
+fn web_of(extensions: &axum::http::Extensions) -> Arc<Web> {
+    extensions
+        .get::<Arc<Web>>()
+        .cloned()
+        .expect("careledger_web::router adds the Web extension to every page")
+}
+
+/// A page's signed-in viewer; anyone else is sent to sign in and back.
+pub struct Viewer(pub Ctx);
+
+impl FromRequestParts<App> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Response> {
+        let web = web_of(&parts.extensions);
+        viewer(app, &web, &parts.headers, parts.uri.path())
+            .await
+            .map(Viewer)
+    }
+}
+
+/// A signed-in form post, checked ([`posted`]): the viewer and the form's fields.
+pub struct Posted(pub Ctx, pub Form);
+
+impl FromRequest<App> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, app: &App) -> Result<Self, Response> {
+        let web = web_of(req.extensions());
+        posted(app, &web, req).await.map(|(c, f)| Posted(c, f))
+    }
+}
+
 /// A signed-in form post: from this site, with the session's form token.
 pub async fn posted(app: &App, web: &Web, req: Request) -> Result<(Ctx, Form), Response> {
     let path = req.uri().path().to_string();
-    let (headers, form) = form::read(req, web).await.map_err(|r| r.response())?;
+    let (headers, form) = form::read(req, app.limits.body_bytes_max)
+        .await
+        .map_err(|r| r.response())?;
     let ctx = viewer(app, web, &headers, &path).await?;
     form::check_token(&form, &ctx.session.form_token).map_err(|r| r.response())?;
     Ok((ctx, form))

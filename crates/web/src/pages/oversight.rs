@@ -1,27 +1,16 @@
 //! For managers and council officers: what needs doing (the findings) and council requests.
 
-use std::sync::Arc;
-
+use crate::pages::Viewer;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Extension;
 use careledger_api::App;
 use maud::html;
 
 use crate::layout::{page, time_el, Errors};
-use crate::{error_page, html as respond, Web};
+use crate::{error_page, html as respond};
 
-pub async fn findings(
-    State(app): State<App>,
-    Extension(web): Extension<Arc<Web>>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    let ctx = match super::viewer(&app, &web, &headers, uri.path()).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn findings(State(app): State<App>, Viewer(ctx): Viewer) -> Response {
     let report = match careledger_api::handlers::findings_as(&app, &ctx.who, None, None).await {
         Ok(r) => r,
         Err(e) => return error_page(Some(&ctx), &e),
@@ -73,16 +62,7 @@ pub async fn findings(
     )
 }
 
-pub async fn requests(
-    State(app): State<App>,
-    Extension(web): Extension<Arc<Web>>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    let ctx = match super::viewer(&app, &web, &headers, uri.path()).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn requests(State(app): State<App>, Viewer(ctx): Viewer) -> Response {
     let list = match careledger_api::handlers::requests_as(&app, &ctx.who, None, 200, false) {
         Ok(r) => r,
         Err(e) => return error_page(Some(&ctx), &e),

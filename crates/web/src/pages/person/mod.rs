@@ -1,0 +1,199 @@
+//! A person's record, section by section, and the forms that add to it.
+//!
+//! Each GET of a section is one `gate::read` of that section's categories (the same
+//! builders as `GET /v1/people/{id}/{section}`), so the access log gets exactly one event,
+//! or one refusal, per page view. Each form records through
+//! `careledger_api::handlers::record`, the same checks as `POST /v1/events`, and redirects
+//! to the section (POST, redirect, GET); a refusal by the care rules is shown next to the
+//! field it concerns, with the error summary at the top.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use careledger_api::gate::{self, Granted};
+use careledger_api::handlers::{default_purpose, record};
+use careledger_api::views::{self, Page};
+use careledger_api::wire::{self, EventItem};
+use careledger_api::{ApiError, App};
+use careledger_care::event::{
+    AccessGranted, AccessRevoked, AdministrationRecorded, ChoicesDiscussed, DiaryNote,
+};
+use careledger_care::{
+    AdministrationOutcome, Author, CapacityBasis, CareEvent, Category, Grantee, InfoOption,
+    Purpose, Role,
+};
+use maud::{html, Markup};
+
+use crate::layout::{
+    self, choices as choice_group, page, text_area, text_field, time_el, Display, Errors,
+};
+use crate::pages::{Posted, Viewer};
+use crate::{error_page, html as respond, Ctx};
+
+/// The sections of a record the pages show, in the order of the record's navigation.
+const SECTIONS: &[(&str, &str, &str)] = &[
+    ("", "About", "About me"),
+    ("care-plan", "Care plan", "My care plan"),
+    ("daily-notes", "Daily notes", "My daily notes"),
+    ("medicines", "Medicines", "My medicines"),
+    ("who-looked", "Who looked", "Who looked at my record"),
+    ("sharing", "Who can see what", "Who can see my record"),
+    ("choices", "Information choices", "My information choices"),
+];
+
+/// The display a person's recorded communication needs call for, before they choose one.
+pub fn display_from_needs(app: &App, user: &str) -> Display {
+    use careledger_care::Format;
+    let formats = app
+        .ledger
+        .read(|s| s.person(user).map(|p| p.needed_formats()))
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    if formats.contains(&Format::EasyRead) {
+        Display::Easy
+    } else if formats.contains(&Format::LargePrint) {
+        Display::Large
+    } else {
+        Display::Standard
+    }
+}
+
+fn own(ctx: &Ctx, id: &str) -> bool {
+    ctx.who.role == Role::Person && ctx.who.id == id
+}
+
+/// The record's heading and its section navigation.
+fn record_header(
+    ctx: &Ctx,
+    id: &str,
+    current: &str,
+    ais_flag: Option<&str>,
+    flagged: bool,
+) -> Markup {
+    let mine = own(ctx, id);
+    html! {
+        @if flagged {
+            div class="banner-flag" role="note" {
+                "Emergency access: this look at the record is flagged for review by the registered manager."
+            }
+        }
+        @if let Some(flag) = ais_flag {
+            @if ctx.who.role != Role::Person {
+                div class="ais" role="note" {
+                    strong { "Communication needs: " } (flag)
+                }
+            }
+        }
+        nav aria-label="Record" {
+            ul class="record-nav" {
+                @for (seg, staff_label, own_label) in SECTIONS {
+                    @let href = if seg.is_empty() { format!("/people/{id}") } else { format!("/people/{id}/{seg}") };
+                    li {
+                        a href=(href) aria-current=[(*seg == current).then_some("page")] {
+                            @if mine { (own_label) } @else { (staff_label) }
+                        }
+                    }
+                }
+            }
+        }
+        @if !mine {
+            p class="muted" { "Record of " (id) }
+        }
+    }
+}
+
+/// One gate read of `categories` of `id` for the viewer's purpose, building with `build`.
+async fn read<T: Send + 'static>(
+    app: &App,
+    ctx: &Ctx,
+    id: &str,
+    categories: &'static [Category],
+    build: impl FnOnce(&App, &careledger_api::blocking::Deadline, &str) -> Result<(T, u32), ApiError>
+        + Send
+        + 'static,
+) -> Result<Granted<T>, Response> {
+    let person = id.to_string();
+    gate::read(
+        app,
+        &ctx.who,
+        id,
+        categories,
+        default_purpose(ctx.who.role),
+        move |app, deadline| build(app, deadline, &person),
+    )
+    .await
+    .map_err(|e| error_page(Some(ctx), &e))
+}
+
+const PAGE: Page = Page {
+    after: None,
+    limit: 50,
+    version: None,
+};
+
+#[derive(serde::Deserialize, Default)]
+pub struct Shown {
+    /// The event a form just recorded, for the confirmation.
+    #[serde(default)]
+    recorded: Option<u64>,
+    #[serde(default)]
+    version: Option<u32>,
+}
+
+fn recorded_notice(shown: &Shown, what: &str) -> Markup {
+    match shown.recorded {
+        Some(seq) => layout::notice(&format!("{what} (event {seq} in the ledger).")),
+        None => html! {},
+    }
+}
+
+fn ok(ctx: &Ctx, title: &str, errors: &Errors, body: Markup) -> Response {
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    respond(status, page(Some(ctx), title, errors, body))
+}
+
+mod about;
+mod access;
+mod choices;
+mod medicines;
+mod notes;
+mod sharing;
+
+pub use about::{care_plan, overview};
+pub use access::{access_sentence, who_looked};
+pub use choices::{choices, record_choices};
+pub use medicines::{medicines, record_dose};
+pub use notes::{add_note, daily_notes};
+pub use sharing::{give_access, sharing, take_back};
+
+/// The field of a form a refusal concerns, from the API error's field (a JSON path such as
+/// `payload.text`) or, for the care rules' refusals, `default`.
+pub(super) fn field_of(e: &ApiError, default: &str) -> String {
+    e.field
+        .as_deref()
+        .and_then(|f| f.strip_prefix("payload."))
+        .map(|f| f.split('.').next().unwrap_or(f).to_string())
+        .unwrap_or_else(|| default.to_string())
+}
+
+/// A refusal a person can act on, or an answer that is not about the form at all.
+pub(super) fn is_form_error(e: &ApiError) -> bool {
+    matches!(e.status.as_u16(), 400 | 409 | 422)
+}
+
+/// `FamilyMember` as "family member".
+pub(super) fn split_words(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.extend(c.to_lowercase());
+    }
+    out
+}

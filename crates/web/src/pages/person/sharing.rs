@@ -1,0 +1,268 @@
+//! Who can see what: access given by the person (or their attorney or deputy) and taken back.
+
+use super::access::categories_words;
+use super::*;
+
+/// Kinds of information a person can share, as they would name them.
+const SHAREABLE: &[(Category, &str, &str)] = &[
+    (Category::CarePlan, "CarePlan", "My care plan"),
+    (Category::DailyNotes, "DailyNotes", "My daily notes"),
+    (
+        Category::Medicines,
+        "Medicines",
+        "My medicines and allergies",
+    ),
+    (
+        Category::HealthObservations,
+        "HealthObservations",
+        "My health observations",
+    ),
+    (Category::Incidents, "Incidents", "Incidents"),
+    (Category::AccessLog, "AccessLog", "Who looked at my record"),
+];
+
+#[derive(Default)]
+struct GrantForm {
+    grantee: String,
+    categories: Vec<String>,
+    until: String,
+}
+
+/// Who may decide about `id`'s grants: the person, or a legal representative.
+fn decides(ctx: &Ctx, id: &str) -> Option<CapacityBasis> {
+    match ctx.who.role {
+        Role::Person if ctx.who.id == id => Some(CapacityBasis::PersonHasCapacity),
+        Role::Representative => Some(CapacityBasis::LastingPowerOfAttorney),
+        _ => None,
+    }
+}
+
+fn sharing_markup(
+    ctx: &Ctx,
+    id: &str,
+    g: &Granted<wire::Grants>,
+    errors: &Errors,
+    entered: &GrantForm,
+    shown: &Shown,
+) -> Markup {
+    let mine = own(ctx, id);
+    let now = careledger_store::now_us();
+    let live: Vec<&wire::Grant> = g
+        .data
+        .grants
+        .iter()
+        .filter(|x| {
+            x.revoked.is_none() && x.expires_at.as_ref().is_none_or(|e| layout::us_of(e) > now)
+        })
+        .collect();
+    html! {
+        (record_header(ctx, id, "sharing", g.ais_flag.as_deref(), g.flagged))
+        h1 { @if mine { "Who can see my record" } @else { "Who can see what" } }
+        (recorded_notice(shown, "Done"))
+        p { "Staff who care for " @if mine { "you" } @else { "the person" } " can see what they need for care. Anyone else sees only what is given here." }
+        h2 { "Access given" }
+        @if live.is_empty() { p { "Nobody else has been given access." } } @else {
+            div class="table-wrap" {
+                table {
+                    caption class="visually-hidden" { "Access given to others" }
+                    thead { tr { th scope="col" { "Who" } th scope="col" { "Can see" } th scope="col" { "Until" } th scope="col" { span class="visually-hidden" { "Action" } } } }
+                    tbody {
+                        @for gr in &live {
+                            tr {
+                                td { @match &gr.grantee.0 { Grantee::Principal(p) => (p), Grantee::Role(r) => { "Every " (r.name()) } } }
+                                td { (categories_words(&gr.categories.iter().map(|c| c.0).collect::<Vec<_>>(), false)) }
+                                td { @if let Some(e) = &gr.expires_at { (time_el(e)) } @else { "No end date" } }
+                                td {
+                                    @if decides(ctx, id).is_some() {
+                                        form method="post" action={ "/people/" (id) "/sharing/" (gr.grant_id) "/take-back" } class="inline-form" {
+                                            (layout::token(ctx))
+                                            button type="submit" class="button warning" { "Take back access" span class="visually-hidden" { " from " @match &gr.grantee.0 { Grantee::Principal(p) => (p), Grantee::Role(r) => (r.name()) } } }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if decides(ctx, id).is_some() {
+            h2 { "Give someone access" }
+            form method="post" novalidate {
+                (layout::token(ctx))
+                (text_field(errors, "grantee", "Their careledger user ID", Some("Ask them for it: it is on their invitation."), &entered.grantee, "text", None))
+                (choice_group(errors, "categories", "What they can see", "checkbox",
+                    &SHAREABLE.iter().map(|(_, v, l)| (*v, *l)).collect::<Vec<_>>(),
+                    &entered.categories.iter().map(String::as_str).collect::<Vec<_>>()))
+                (text_field(errors, "until", "Until (optional)", Some("The last day they can see it. Leave empty for no end date."), &entered.until, "date", None))
+                button type="submit" class="button" { "Give access" }
+            }
+        }
+    }
+}
+
+async fn render_sharing(
+    app: &App,
+    ctx: &Ctx,
+    id: &str,
+    errors: &Errors,
+    entered: &GrantForm,
+    shown: &Shown,
+) -> Response {
+    let g = match read(app, ctx, id, &[Category::ConsentRecords], |a, d, p| {
+        views::grants(a, d, p, &PAGE)
+    })
+    .await
+    {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let mine = own(ctx, id);
+    ok(
+        ctx,
+        if mine {
+            "Who can see my record"
+        } else {
+            "Who can see what"
+        },
+        errors,
+        sharing_markup(ctx, id, &g, errors, entered, shown),
+    )
+}
+
+pub async fn sharing(
+    State(app): State<App>,
+    Viewer(ctx): Viewer,
+    Path(id): Path<String>,
+    Query(shown): Query<Shown>,
+) -> Response {
+    render_sharing(
+        &app,
+        &ctx,
+        &id,
+        &Errors::default(),
+        &GrantForm::default(),
+        &shown,
+    )
+    .await
+}
+
+fn random_id(prefix: &str) -> String {
+    let mut b = [0u8; 6];
+    getrandom::getrandom(&mut b).expect("the operating system's random source");
+    format!(
+        "{prefix}-{}",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    )
+}
+
+pub async fn give_access(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Posted(ctx, form): Posted,
+) -> Response {
+    let entered = GrantForm {
+        grantee: form.get("grantee").to_string(),
+        categories: form
+            .all("categories")
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
+        until: form.get("until").to_string(),
+    };
+    let mut errors = Errors::default();
+    let Some(basis) = decides(&ctx, &id) else {
+        return error_page(
+            Some(&ctx),
+            &ApiError::forbidden(
+                "only the person, or their attorney or deputy, decides who can see their record",
+            ),
+        );
+    };
+    if entered.grantee.is_empty() {
+        errors.add(
+            "grantee",
+            "Enter the user ID of the person to give access to",
+        );
+    }
+    let categories: Vec<Category> = SHAREABLE
+        .iter()
+        .filter(|(_, v, _)| entered.categories.iter().any(|x| x == v))
+        .map(|(c, _, _)| *c)
+        .collect();
+    if categories.is_empty() {
+        errors.add("categories", "Select what they can see");
+    }
+    let expires = if entered.until.is_empty() {
+        None
+    } else {
+        match chrono::NaiveDate::parse_from_str(&entered.until, "%Y-%m-%d") {
+            // Through the end of that day.
+            Ok(d) => d
+                .succ_opt()
+                .and_then(|n| n.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc().timestamp_micros()),
+            Err(_) => {
+                errors.add(
+                    "until",
+                    "Enter the end date as a date, for example 31 12 2026",
+                );
+                None
+            }
+        }
+    };
+    if expires.is_some_and(|e| e <= careledger_store::now_us()) {
+        errors.add("until", "The end date must be today or later");
+    }
+    if errors.is_empty() {
+        let event = CareEvent::AccessGranted(AccessGranted {
+            grant_id: random_id("grant"),
+            grantee: Grantee::Principal(entered.grantee.clone()),
+            categories,
+            purpose: Purpose::PersonalAccess,
+            expires_at_us: expires,
+            decided_by: ctx.who.id.clone(),
+            basis,
+        });
+        match record(&app, &ctx.who, Some(&id), None, event, None).await {
+            Ok(r) => {
+                return Redirect::to(&format!("/people/{id}/sharing?recorded={}", r.seq))
+                    .into_response()
+            }
+            Err(e) if is_form_error(&e) => {
+                let f = match field_of(&e, "grantee").as_str() {
+                    "categories" => "categories",
+                    "expires_at_us" => "until",
+                    _ => "grantee",
+                };
+                errors.add(f, e.detail);
+            }
+            Err(e) => return error_page(Some(&ctx), &e),
+        }
+    }
+    render_sharing(&app, &ctx, &id, &errors, &entered, &Shown::default()).await
+}
+
+pub async fn take_back(
+    State(app): State<App>,
+    Path((id, grant)): Path<(String, String)>,
+    Posted(ctx, _form): Posted,
+) -> Response {
+    let Some(basis) = decides(&ctx, &id) else {
+        return error_page(
+            Some(&ctx),
+            &ApiError::forbidden(
+                "only the person, or their attorney or deputy, decides who can see their record",
+            ),
+        );
+    };
+    let event = CareEvent::AccessRevoked(AccessRevoked {
+        grant_id: grant,
+        decided_by: ctx.who.id.clone(),
+        basis,
+    });
+    match record(&app, &ctx.who, Some(&id), None, event, None).await {
+        Ok(r) => Redirect::to(&format!("/people/{id}/sharing?recorded={}", r.seq)).into_response(),
+        Err(e) => error_page(Some(&ctx), &e),
+    }
+}
