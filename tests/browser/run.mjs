@@ -135,12 +135,18 @@ async function mark(person) {
 /// Checks that what `view` does left exactly one access event on `person`'s record, by
 /// `actor`, of `kind`.
 async function oneAccess(person, actor, kind, label, view) {
+  await accessKinds(person, actor, [kind], label, view);
+}
+
+/// Checks that what `view` does left exactly these access events, in order, all by `actor`.
+async function accessKinds(person, actor, kinds, label, view) {
   const before = await mark(person);
   await view();
   const after = await accessesSince(person, before);
-  const mine = after.items.filter((i) => i.actor === actor);
-  check(after.items.length === 1 && mine.length === 1 && mine[0].kind === kind,
-    `${label}: expected exactly one ${kind} by ${actor}, found ${JSON.stringify(after.items.map((i) => [i.event, i.kind, i.actor]))}`);
+  const seen = after.items.map((i) => [i.event, i.kind, i.actor]);
+  const ok = after.items.length === kinds.length
+    && after.items.every((i, n) => i.actor === actor && i.kind === kinds[n]);
+  check(ok, `${label}: expected ${kinds.join(', ')} by ${actor}, found ${JSON.stringify(seen)}`);
 }
 
 async function signInDemo(context, user) {
@@ -473,6 +479,31 @@ try {
     }
     check(tampered === 1, `a changed envelope fails the offline check (exit ${tampered})`);
     rmSync(dir, { recursive: true, force: true });
+    await context.close();
+  }
+
+  // An emergency clinician breaks glass with a reason and sees medicines under a banner.
+  {
+    const context = await newContext();
+    const para = await signInDemo(context, 'clinician-01');
+    await para.getByRole('link', { name: 'Emergency access' }).first().click();
+    await para.waitForLoadState();
+    await axe(para, 'emergency access');
+    await reflow(para, 'emergency access');
+    await para.fill('#person', 'person-0001');
+    await para.getByRole('button', { name: 'Open medicines and allergies' }).click();
+    check(await para.locator('.error-summary a[href="#reason"]').count() === 1, 'break-glass without a reason is refused by the field');
+    await axe(para, 'emergency access, with an error');
+    await para.fill('#reason', 'Collapsed at home; paramedic needs the medicines list');
+    // The break-glass event, then the one read of the medicines page it leads to.
+    await accessKinds('person-0001', 'clinician-01', ['access.emergency', 'access.read'], 'break-glass is recorded', async () => {
+      await para.getByRole('button', { name: 'Open medicines and allergies' }).click();
+      await para.waitForURL(/\/people\/person-0001\/medicines$/);
+    });
+    check((await para.textContent('.banner-flag')).includes('flagged for review'), 'the medicines page says the access is flagged for review');
+    check((await para.textContent('main')).includes('Allergies'), 'allergies are shown');
+    await axe(para, 'emergency: medicines');
+    await shots2(para, 'emergency-clinician', 'emergency: medicines');
     await context.close();
   }
 

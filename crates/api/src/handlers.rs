@@ -137,6 +137,68 @@ pub struct EmergencyRequest {
     minutes: Option<u32>,
 }
 
+/// Records break-glass access by `who` (an emergency clinician) to `person`'s medicines
+/// and allergies, for `minutes` (default 60, at most the service's limit): the checks of
+/// `POST /v1/people/{id}/emergency-access`, for the pages too. Returns the emergency
+/// event and when the access ends.
+pub async fn record_emergency(
+    app: &App,
+    who: &Principal,
+    person: &str,
+    reason: String,
+    minutes_asked: Option<u32>,
+    key: Option<careledger_store::RequestKey>,
+) -> Result<(u64, i64), ApiError> {
+    if !may_record(who.role, "access.emergency") {
+        return Err(ApiError::forbidden(format!(
+            "{} may not use emergency access; it is for emergency clinicians",
+            who.role.with_article()
+        )));
+    }
+    if careledger_care::fields::blank(&reason) {
+        return Err(ApiError::bad_request(
+            "reason",
+            "emergency access needs a reason",
+        ));
+    }
+    let chars = reason.chars().count();
+    if chars > EMERGENCY_REASON_CHARS_MAX {
+        return Err(ApiError::bad_request(
+            "reason",
+            format!("the reason is {chars} characters; at most {EMERGENCY_REASON_CHARS_MAX}"),
+        ));
+    }
+    let max = app.limits.emergency_minutes_max;
+    let minutes = minutes_asked.unwrap_or(60);
+    if minutes == 0 || minutes > max {
+        return Err(ApiError::bad_request(
+            "minutes",
+            format!("minutes must be between 1 and {max}, not {minutes}"),
+        ));
+    }
+    if app.ledger.read(|s| s.person(person).is_none())? {
+        return Err(ApiError::no_person(person));
+    }
+    let now = careledger_store::now_us();
+    let event = CareEvent::EmergencyAccess(EmergencyAccess {
+        role: who.role,
+        reason,
+        categories: vec![Category::Medicines],
+        expires_at_us: now + i64::from(minutes) * MINUTE_US,
+    });
+    let receipts = app
+        .append_keyed(vec![Command::about(&who.id, person, now, event)], key)
+        .await?;
+    // A retry is answered with the first access's event, and so with its expiry.
+    let expires_at_us = if receipts[0].replayed {
+        recorded_expiry(app, receipts[0].seq)?
+    } else {
+        app.metrics.access_emergency.fetch_add(1, Relaxed);
+        now + i64::from(minutes) * MINUTE_US
+    };
+    Ok((receipts[0].seq, expires_at_us))
+}
+
 /// Break-glass: records the emergency access, then reads medicines and allergies through
 /// the gate (flagged for review).
 pub async fn emergency(
@@ -151,53 +213,8 @@ pub async fn emergency(
         &format!("POST /v1/people/{person}/emergency-access"),
         &body,
     )?;
-    if !may_record(who.role, "access.emergency") {
-        return Err(ApiError::forbidden(format!(
-            "{} may not use emergency access; it is for emergency clinicians",
-            who.role.with_article()
-        )));
-    }
-    if careledger_care::fields::blank(&body.reason) {
-        return Err(ApiError::bad_request(
-            "reason",
-            "emergency access needs a reason",
-        ));
-    }
-    let chars = body.reason.chars().count();
-    if chars > EMERGENCY_REASON_CHARS_MAX {
-        return Err(ApiError::bad_request(
-            "reason",
-            format!("the reason is {chars} characters; at most {EMERGENCY_REASON_CHARS_MAX}"),
-        ));
-    }
-    let max = app.limits.emergency_minutes_max;
-    let minutes = body.minutes.unwrap_or(60);
-    if minutes == 0 || minutes > max {
-        return Err(ApiError::bad_request(
-            "minutes",
-            format!("minutes must be between 1 and {max}, not {minutes}"),
-        ));
-    }
-    if app.ledger.read(|s| s.person(&person).is_none())? {
-        return Err(ApiError::no_person(&person));
-    }
-    let now = careledger_store::now_us();
-    let event = CareEvent::EmergencyAccess(EmergencyAccess {
-        role: who.role,
-        reason: body.reason,
-        categories: vec![Category::Medicines],
-        expires_at_us: now + i64::from(minutes) * MINUTE_US,
-    });
-    let receipts = app
-        .append_keyed(vec![Command::about(&who.id, &person, now, event)], key)
-        .await?;
-    // A retry is answered with the first access's event, and so with its expiry.
-    let expires_at_us = if receipts[0].replayed {
-        recorded_expiry(&app, receipts[0].seq)?
-    } else {
-        app.metrics.access_emergency.fetch_add(1, Relaxed);
-        now + i64::from(minutes) * MINUTE_US
-    };
+    let (emergency_event, expires_at_us) =
+        record_emergency(&app, &who, &person, body.reason, body.minutes, key).await?;
     let page = Page {
         after: None,
         limit: app.limits.page_items_default,
@@ -215,7 +232,7 @@ pub async fn emergency(
     .await?;
     Ok(Json(wire::EmergencyRead {
         record: granted.record(&person),
-        emergency_event: receipts[0].seq,
+        emergency_event,
         expires_at: Time::at(expires_at_us),
     }))
 }

@@ -75,6 +75,7 @@ impl Harness {
             ("staff-cw01", Role::CareWorker),
             ("person-a", Role::Person),
             ("family-a", Role::Family),
+            ("para-1", Role::EmergencyClinician),
         ] {
             files.add_user(id, role, "test user", now_us()).unwrap();
         }
@@ -637,4 +638,97 @@ async fn a_form_larger_than_the_body_limit_is_refused_unread() {
         .post(&mut b, "/sign-in", &[("user", &big)], "same-origin")
         .await;
     assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn break_glass_needs_a_reason_then_shows_medicines_only_under_a_banner() {
+    let h = Harness::new().await;
+    let (mut para, token) = h.sign_in("para-1").await;
+    let before = h.size();
+    assert_eq!(
+        h.get(&mut para, "/people/person-a/medicines").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(kinds(&h.since(before)), vec!["access.refused"]);
+    let page = h.get(&mut para, "/emergency?person=person-a").await;
+    assert_eq!(page.status, StatusCode::OK);
+    // No reason: refused by the field, nothing recorded.
+    let before = h.size();
+    let a = h
+        .post(
+            &mut para,
+            "/emergency",
+            &[
+                ("_token", &token),
+                ("person", "person-a"),
+                ("reason", ""),
+                ("minutes", "60"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains(r##"href="#reason""##), "{}", a.body);
+    assert_eq!(h.size(), before);
+    // An unknown person: said by the field.
+    let a = h
+        .post(
+            &mut para,
+            "/emergency",
+            &[
+                ("_token", &token),
+                ("person", "person-z"),
+                ("reason", "collapsed"),
+                ("minutes", "60"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("There is nobody with the ID"), "{}", a.body);
+    let a = h
+        .post(
+            &mut para,
+            "/emergency",
+            &[
+                ("_token", &token),
+                ("person", "person-a"),
+                ("reason", "collapsed at home"),
+                ("minutes", "60"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(a.headers[header::LOCATION], "/people/person-a/medicines");
+    let before = h.size();
+    let mar = h.get(&mut para, "/people/person-a/medicines").await;
+    assert_eq!(mar.status, StatusCode::OK);
+    assert!(mar.body.contains("flagged for review"));
+    assert!(
+        mar.body.contains("None known"),
+        "allergies are stated, never blank"
+    );
+    assert_eq!(kinds(&h.since(before)), vec!["access.read"]);
+    // Still nothing else.
+    assert_eq!(
+        h.get(&mut para, "/people/person-a/care-plan").await.status,
+        StatusCode::FORBIDDEN
+    );
+    // Staff do not break glass.
+    let (mut cw, token) = h.sign_in("staff-cw01").await;
+    let a = h
+        .post(
+            &mut cw,
+            "/emergency",
+            &[
+                ("_token", &token),
+                ("person", "person-a"),
+                ("reason", "x"),
+                ("minutes", "60"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
 }

@@ -39,6 +39,7 @@ pub fn links(ctx: &Ctx) -> Vec<(String, &'static str)> {
             links.push(("/people".into(), "People"));
         }
         Role::Auditor => links.push(("/audit".into(), "Who saw what")),
+        Role::EmergencyClinician => links.push(("/emergency".into(), "Emergency access")),
         _ => links.push(("/people".into(), "People")),
     }
     links
@@ -107,9 +108,9 @@ pub async fn home(Viewer(ctx): Viewer) -> Response {
             "What each has agreed to share with you.",
         )],
         Role::EmergencyClinician => vec![(
-            "/people",
-            "People",
-            "Emergency access to medicines and allergies.",
+            "/emergency",
+            "Emergency access",
+            "A person's medicines and allergies in an emergency: recorded, and reviewed.",
         )],
         Role::Person => vec![],
     };

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod emergency;
 pub mod home;
 pub mod oversight;
 pub mod person;
@@ -116,6 +117,10 @@ pub fn routes(router: Router<App>) -> Router<App> {
         .route(
             "/people/{id}/choices",
             get(person::choices).post(person::record_choices),
+        )
+        .route(
+            "/emergency",
+            get(emergency::emergency_page).post(emergency::break_glass),
         )
         .route("/findings", get(oversight::findings))
         .route("/requests", get(oversight::requests))

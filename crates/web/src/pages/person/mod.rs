@@ -87,7 +87,7 @@ fn record_header(
         }
         nav aria-label="Record" {
             ul class="record-nav" {
-                @for (seg, staff_label, own_label) in SECTIONS {
+                @for (seg, staff_label, own_label) in SECTIONS.iter().filter(|(seg, _, _)| ctx.who.role != Role::EmergencyClinician || *seg == "medicines") {
                     @let href = if seg.is_empty() { format!("/people/{id}") } else { format!("/people/{id}/{seg}") };
                     li {
                         a href=(href) aria-current=[(*seg == current).then_some("page")] {
