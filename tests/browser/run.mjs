@@ -427,6 +427,11 @@ try {
     const after = await rm.locator('tbody tr', { hasText: who }).filter({ hasText: /choices discussion/i }).count();
     check(before >= 1 && after === 0, `the choices finding for ${who} cleared (${before} before, ${after} after)`);
     await visit(rm, '/requests', 'council requests');
+    await reflow(rm, 'council requests');
+    const chart = rm.locator('svg.chart[role="img"]');
+    check(await chart.count() === 1 && (await chart.locator('title').textContent()).includes('Response time'), 'the response-time chart is an image with a title');
+    check(await rm.locator('main table tbody tr').count() >= 1, 'the chart has the same data as a table beside it');
+    await shot(rm, 'manager-requests');
     await visit(rm, '/people', 'manager: people');
     await visit(rm, `/people/${who}`, 'manager: a record');
     check(await rm.locator('.ais').count() >= 0, 'record shown');
