@@ -732,3 +732,105 @@ async fn break_glass_needs_a_reason_then_shows_medicines_only_under_a_banner() {
         .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_care_worker_starts_a_visit_records_a_task_and_ends_it() {
+    let h = Harness::new().await;
+    let (mut cw, token) = h.sign_in("staff-cw01").await;
+    let page = h.get(&mut cw, "/people/person-a/daily-notes").await;
+    assert!(page.body.contains("No visit is in progress"));
+    let a = h
+        .post(
+            &mut cw,
+            "/people/person-a/visits",
+            &[("_token", &token)],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let visit = h
+        .app
+        .ledger
+        .read(|s| {
+            s.person("person-a")
+                .unwrap()
+                .open_visits
+                .keys()
+                .next()
+                .cloned()
+        })
+        .unwrap()
+        .unwrap();
+    let page = h.get(&mut cw, "/people/person-a/daily-notes").await;
+    assert!(page.body.contains("Visit in progress since"));
+    // Not done needs a reason, by the field.
+    let a = h
+        .post(
+            &mut cw,
+            "/people/person-a/tasks",
+            &[
+                ("_token", &token),
+                ("visit", &visit),
+                ("task", "shower"),
+                ("outcome", "NotDone"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains(r##"href="#why""##));
+    let a = h
+        .post(
+            &mut cw,
+            "/people/person-a/tasks",
+            &[
+                ("_token", &token),
+                ("visit", &visit),
+                ("task", "breakfast"),
+                ("outcome", "Done"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let a = h
+        .post(
+            &mut cw,
+            &format!("/people/person-a/visits/{visit}/end"),
+            &[("_token", &token)],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    // Ending it twice is the care rules' refusal, shown on the page.
+    let a = h
+        .post(
+            &mut cw,
+            &format!("/people/person-a/visits/{visit}/end"),
+            &[("_token", &token)],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(a.body.contains("There is a problem"));
+    let page = h.get(&mut cw, "/people/person-a/daily-notes").await;
+    assert!(
+        page.body.contains("Task: breakfast – done"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Visit completed"));
+    // The person sees the visit in their notes, and cannot start one.
+    let (mut person, ptoken) = h.sign_in("person-a").await;
+    let page = h.get(&mut person, "/people/person-a/daily-notes").await;
+    assert!(page.body.contains("Visit completed") && !page.body.contains("Start visit"));
+    let a = h
+        .post(
+            &mut person,
+            "/people/person-a/visits",
+            &[("_token", &ptoken)],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+}

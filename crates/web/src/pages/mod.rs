@@ -100,6 +100,9 @@ pub fn routes(router: Router<App>) -> Router<App> {
             "/people/{id}/daily-notes",
             get(person::daily_notes).post(person::add_note),
         )
+        .route("/people/{id}/visits", post(person::start_visit))
+        .route("/people/{id}/visits/{visit}/end", post(person::end_visit))
+        .route("/people/{id}/tasks", post(person::record_task))
         .route("/people/{id}/medicines", get(person::medicines))
         .route(
             "/people/{id}/medicines/{medicine}",

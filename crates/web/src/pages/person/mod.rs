@@ -168,7 +168,7 @@ pub use about::{care_plan, overview};
 pub use access::{access_sentence, who_looked};
 pub use choices::{choices, record_choices};
 pub use medicines::{medicines, record_dose};
-pub use notes::{add_note, daily_notes};
+pub use notes::{add_note, daily_notes, end_visit, record_task, start_visit};
 pub use sharing::{give_access, sharing, take_back};
 
 /// The field of a form a refusal concerns, from the API error's field (a JSON path such as
@@ -196,4 +196,14 @@ pub(super) fn split_words(name: &str) -> String {
         out.extend(c.to_lowercase());
     }
     out
+}
+
+/// A new random id for an event that names its own (a grant, a visit).
+pub(super) fn random_id(prefix: &str) -> String {
+    let mut b = [0u8; 6];
+    getrandom::getrandom(&mut b).expect("the operating system's random source");
+    format!(
+        "{prefix}-{}",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    )
 }

@@ -15,12 +15,6 @@ fn note_author(ctx: &Ctx, id: &str) -> Option<Author> {
 fn event_line(item: &EventItem) -> Markup {
     let p = &item.payload;
     let s = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
-    let inner = if item.kind == "outage.back_entered" {
-        p.get("entry").cloned().unwrap_or_default()
-    } else {
-        p.clone()
-    };
-    let _ = inner;
     html! {
         @match item.kind.as_str() {
             "diary.note" => {
@@ -37,19 +31,87 @@ fn event_line(item: &EventItem) -> Markup {
     }
 }
 
+/// What the daily-notes page shows: the latest events, and the visits in progress
+/// (visit id, started at).
+pub(super) struct Notes {
+    history: wire::History,
+    open_visits: Vec<(String, i64)>,
+}
+
+fn staff(ctx: &Ctx) -> bool {
+    matches!(
+        ctx.who.role,
+        Role::CareWorker | Role::Coordinator | Role::RegisteredManager
+    )
+}
+
+/// Starting and ending a visit, and the tasks done in it.
+fn visit_panel(
+    ctx: &Ctx,
+    id: &str,
+    open: &[(String, i64)],
+    errors: &Errors,
+    task: &TaskForm,
+) -> Markup {
+    let outcomes = [
+        ("Done", "Done"),
+        ("Refused", "The person did not want it"),
+        ("NotDone", "Not done"),
+    ];
+    html! {
+        h2 id="visit" tabindex="-1" { "Visit" }
+        @match open.first() {
+            None => {
+                p { "No visit is in progress." }
+                form method="post" action={ "/people/" (id) "/visits" } {
+                    (layout::token(ctx))
+                    button type="submit" class="button" { "Start visit" }
+                }
+            }
+            Some((visit, started)) => {
+                p { "Visit in progress since " (layout::when(*started)) "." }
+                form method="post" action={ "/people/" (id) "/tasks" } novalidate {
+                    (layout::token(ctx))
+                    input type="hidden" name="visit" value=(visit);
+                    (text_field(errors, "task", "Task", Some("For example: breakfast, shower, prompt medication."), &task.task, "text", None))
+                    (choice_group(errors, "outcome", "Outcome", "radio", &outcomes, &[task.outcome.as_str()]))
+                    (text_field(errors, "why", "Why it was not done", None, &task.why, "text", None))
+                    button type="submit" class="button secondary" { "Record task" }
+                }
+                form method="post" action={ "/people/" (id) "/visits/" (visit) "/end" } {
+                    (layout::token(ctx))
+                    button type="submit" class="button" { "End visit" }
+                }
+            }
+        }
+    }
+}
+
+/// A task as entered, to show again with its errors.
+#[derive(Default)]
+struct TaskForm {
+    task: String,
+    outcome: String,
+    why: String,
+}
+
 fn notes_markup(
     ctx: &Ctx,
     id: &str,
-    g: &Granted<wire::History>,
+    g: &Granted<Notes>,
     errors: &Errors,
     text: &str,
+    task: &TaskForm,
     shown: &Shown,
 ) -> Markup {
     let mine = own(ctx, id);
     html! {
         (record_header(ctx, id, "daily-notes", g.ais_flag.as_deref(), g.flagged))
         h1 { @if mine { "My daily notes" } @else { "Daily notes" } }
-        (recorded_notice(shown, "Your note was added"))
+        (recorded_notice(shown, "Recorded"))
+        @if staff(ctx) {
+            (visit_panel(ctx, id, &g.data.open_visits, errors, task))
+        }
         @if note_author(ctx, id).is_some() {
             form method="post" novalidate {
                 (layout::token(ctx))
@@ -59,11 +121,11 @@ fn notes_markup(
             }
         }
         h2 { "Latest first" }
-        @if g.data.items.is_empty() {
+        @if g.data.history.items.is_empty() {
             p { "Nothing recorded yet." }
         } @else {
             ol class="timeline" reversed {
-                @for item in g.data.items.iter().rev() {
+                @for item in g.data.history.items.iter().rev() {
                     li {
                         h3 { (time_el(&item.occurred_at)) }
                         (event_line(item))
@@ -80,7 +142,16 @@ pub async fn daily_notes(
     Path(id): Path<String>,
     Query(shown): Query<Shown>,
 ) -> Response {
-    render_notes(&app, &ctx, &id, &Errors::default(), "", &shown).await
+    render_notes(
+        &app,
+        &ctx,
+        &id,
+        &Errors::default(),
+        "",
+        &TaskForm::default(),
+        &shown,
+    )
+    .await
 }
 
 async fn render_notes(
@@ -89,6 +160,7 @@ async fn render_notes(
     id: &str,
     errors: &Errors,
     text: &str,
+    task: &TaskForm,
     shown: &Shown,
 ) -> Response {
     let page_of = Page { limit: 100, ..PAGE };
@@ -110,7 +182,7 @@ async fn render_notes(
             "Daily notes"
         },
         errors,
-        notes_markup(ctx, id, &g, errors, text, shown),
+        notes_markup(ctx, id, &g, errors, text, task, shown),
     )
 }
 
@@ -120,7 +192,7 @@ fn latest_notes(
     deadline: &careledger_api::blocking::Deadline,
     id: &str,
     page: Page,
-) -> Result<(wire::History, u32), ApiError> {
+) -> Result<(Notes, u32), ApiError> {
     let mut keep: std::collections::VecDeque<EventItem> = std::collections::VecDeque::new();
     let mut after = None;
     loop {
@@ -146,10 +218,21 @@ fn latest_notes(
         }
     }
     let n = keep.len() as u32;
+    let open_visits = app.ledger.read(|s| {
+        s.person(id).map_or_else(Vec::new, |p| {
+            p.open_visits
+                .iter()
+                .map(|(v, st)| (v.clone(), st.occurred_at_us))
+                .collect()
+        })
+    })?;
     Ok((
-        wire::History {
-            items: keep.into(),
-            next_after: None,
+        Notes {
+            history: wire::History {
+                items: keep.into(),
+                next_after: None,
+            },
+            open_visits,
         },
         n,
     ))
@@ -188,5 +271,119 @@ pub async fn add_note(
             Err(e) => return error_page(Some(&ctx), &e),
         }
     }
-    render_notes(&app, &ctx, &id, &errors, &text, &Shown::default()).await
+    render_notes(
+        &app,
+        &ctx,
+        &id,
+        &errors,
+        &text,
+        &TaskForm::default(),
+        &Shown::default(),
+    )
+    .await
+}
+
+fn staff_only(ctx: &Ctx) -> Option<Response> {
+    (!staff(ctx)).then(|| {
+        error_page(
+            Some(ctx),
+            &ApiError::forbidden(format!(
+                "{} does not record visits",
+                ctx.who.role.with_article()
+            )),
+        )
+    })
+}
+
+/// Records `event` and goes back to the daily notes, or shows the refusal on the page.
+async fn record_and_back(
+    app: &App,
+    ctx: &Ctx,
+    id: &str,
+    event: CareEvent,
+    field: &str,
+    task: &TaskForm,
+) -> Response {
+    match record(app, &ctx.who, Some(id), None, event, None).await {
+        Ok(r) => {
+            Redirect::to(&format!("/people/{id}/daily-notes?recorded={}", r.seq)).into_response()
+        }
+        Err(e) if is_form_error(&e) => {
+            let mut errors = Errors::default();
+            errors.add(field, e.detail);
+            render_notes(app, ctx, id, &errors, "", task, &Shown::default()).await
+        }
+        Err(e) => error_page(Some(ctx), &e),
+    }
+}
+
+pub async fn start_visit(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Posted(ctx, _form): Posted,
+) -> Response {
+    if let Some(r) = staff_only(&ctx) {
+        return r;
+    }
+    let event = CareEvent::VisitStarted(careledger_care::event::VisitStarted {
+        visit_id: random_id("visit"),
+    });
+    record_and_back(&app, &ctx, &id, event, "visit", &TaskForm::default()).await
+}
+
+pub async fn end_visit(
+    State(app): State<App>,
+    Path((id, visit)): Path<(String, String)>,
+    Posted(ctx, _form): Posted,
+) -> Response {
+    if let Some(r) = staff_only(&ctx) {
+        return r;
+    }
+    let event =
+        CareEvent::VisitCompleted(careledger_care::event::VisitCompleted { visit_id: visit });
+    record_and_back(&app, &ctx, &id, event, "visit", &TaskForm::default()).await
+}
+
+pub async fn record_task(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Posted(ctx, form): Posted,
+) -> Response {
+    if let Some(r) = staff_only(&ctx) {
+        return r;
+    }
+    let task = TaskForm {
+        task: form.get("task").to_string(),
+        outcome: form.get("outcome").to_string(),
+        why: form.get("why").to_string(),
+    };
+    let mut errors = Errors::default();
+    if task.task.is_empty() {
+        errors.add("task", "Enter the task");
+    }
+    let outcome = match task.outcome.as_str() {
+        "Done" => Some(careledger_care::TaskOutcome::Done),
+        "Refused" => Some(careledger_care::TaskOutcome::Refused),
+        "NotDone" if task.why.is_empty() => {
+            errors.add("why", "Enter why the task was not done");
+            None
+        }
+        "NotDone" => Some(careledger_care::TaskOutcome::NotDone {
+            reason: task.why.clone(),
+        }),
+        _ => {
+            errors.add("outcome", "Select the outcome");
+            None
+        }
+    };
+    let (true, Some(outcome)) = (errors.is_empty(), outcome) else {
+        return render_notes(&app, &ctx, &id, &errors, "", &task, &Shown::default()).await;
+    };
+    let visit = form.get("visit");
+    let event = CareEvent::TaskRecorded(careledger_care::event::TaskRecorded {
+        visit_id: (!visit.is_empty()).then(|| visit.to_string()),
+        task: task.task.clone(),
+        outcome,
+    });
+    record_and_back(&app, &ctx, &id, event, "task", &task).await
 }

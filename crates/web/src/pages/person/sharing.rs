@@ -147,15 +147,6 @@ pub async fn sharing(
     .await
 }
 
-fn random_id(prefix: &str) -> String {
-    let mut b = [0u8; 6];
-    getrandom::getrandom(&mut b).expect("the operating system's random source");
-    format!(
-        "{prefix}-{}",
-        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-    )
-}
-
 pub async fn give_access(
     State(app): State<App>,
     Path(id): Path<String>,
