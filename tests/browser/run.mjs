@@ -450,6 +450,8 @@ try {
     check(await rm.locator('main table tbody tr').count() >= 1, 'the chart has the same data as a table beside it');
     await shot(rm, 'manager-requests');
     await visit(rm, '/people', 'manager: people');
+    await visit(rm, '/staff', 'users and invitations');
+    await reflow(rm, 'users and invitations');
     await visit(rm, `/people/${who}`, 'manager: a record');
     check(await rm.locator('.ais').count() >= 0, 'record shown');
     await context.close();

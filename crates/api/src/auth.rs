@@ -879,6 +879,18 @@ impl Authenticator {
             .cloned()
     }
 
+    /// Every user, by id, as the files now say (for the managers' staff page).
+    pub fn users(&self) -> Vec<(String, User)> {
+        self.refresh();
+        let loaded = self.loaded.read().unwrap_or_else(|p| p.into_inner());
+        loaded
+            .file
+            .users
+            .iter()
+            .map(|(id, u)| (id.clone(), u.clone()))
+            .collect()
+    }
+
     /// The invitation `secret` names, as [`AuthFiles::invitation`] finds it.
     pub fn invitation(&self, secret: &str, now_us: i64) -> Option<Invitation> {
         self.refresh();

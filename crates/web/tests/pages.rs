@@ -834,3 +834,56 @@ async fn a_care_worker_starts_a_visit_records_a_task_and_ends_it() {
         .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_manager_makes_a_link_only_for_someone_with_no_password_who_is_not_a_manager() {
+    let h = Harness::new().await;
+    let (mut rm, token) = h.sign_in("staff-rm01").await;
+    let page = h.get(&mut rm, "/staff").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("/staff/staff-cw01/invite"));
+    assert!(
+        !page.body.contains("/staff/staff-rm01/invite"),
+        "not for managers"
+    );
+    let a = h
+        .post(
+            &mut rm,
+            "/staff/staff-cw01/invite",
+            &[("_token", &token)],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let at = a.body.find("/invitation/inv_").expect("the link is shown");
+    let secret: String = a.body[at + 12..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    let mut b = Browser::default();
+    assert_eq!(
+        h.get(&mut b, &format!("/invitation/{secret}")).await.status,
+        StatusCode::OK
+    );
+    let a = h
+        .post(
+            &mut rm,
+            "/staff/staff-rm01/invite",
+            &[("_token", &token)],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    // A care worker may not.
+    let (mut cw, ctoken) = h.sign_in("staff-cw01").await;
+    assert_eq!(h.get(&mut cw, "/staff").await.status, StatusCode::FORBIDDEN);
+    let a = h
+        .post(
+            &mut cw,
+            "/staff/person-a/invite",
+            &[("_token", &ctoken)],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+}

@@ -29,6 +29,7 @@ pub fn links(ctx: &Ctx) -> Vec<(String, &'static str)> {
             links.push(("/findings".into(), "What needs doing"));
             links.push(("/people".into(), "People"));
             links.push(("/requests".into(), "Council requests"));
+            links.push(("/staff".into(), "Users"));
             if ctx.who.role == Role::RegisteredManager {
                 links.push(("/audit".into(), "Who saw what"));
             }

@@ -7,6 +7,7 @@ pub mod emergency;
 pub mod home;
 pub mod oversight;
 pub mod person;
+pub mod staff;
 
 use std::sync::Arc;
 
@@ -125,6 +126,8 @@ pub fn routes(router: Router<App>) -> Router<App> {
             "/emergency",
             get(emergency::emergency_page).post(emergency::break_glass),
         )
+        .route("/staff", get(staff::staff))
+        .route("/staff/{user}/invite", post(staff::invite))
         .route("/findings", get(oversight::findings))
         .route("/requests", get(oversight::requests))
         .route("/audit", get(audit::audit))
