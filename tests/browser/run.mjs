@@ -445,6 +445,24 @@ try {
     check(before >= 1 && after === 0, `the choices finding for ${who} cleared (${before} before, ${after} after)`);
     await visit(rm, '/requests', 'council requests');
     await reflow(rm, 'council requests');
+    // A request received, answered from the page with what was sent.
+    await rm.fill('#requester', 'council-mo01');
+    await rm.fill('#organisation', 'Hertfordshire County Council');
+    await rm.fill('#people', 'person-0001');
+    await rm.check('#categories-0');
+    await rm.fill('#description', 'The current care plan of person-0001.');
+    await rm.getByRole('button', { name: 'Record request' }).click();
+    await rm.waitForURL(/requests\?recorded=/);
+    const answer = rm.locator('form[action$="/respond"]').last();
+    const rid = (await answer.getAttribute('action')).split('/')[2];
+    await rm.fill(`#sent-${rid}`, 'Care plan of person-0001, version 3.');
+    await rm.check(`#channel-${rid}-0`);
+    await rm.fill(`#items-${rid}`, '1');
+    await rm.getByRole('button', { name: `Record the response to ${rid}` }).click();
+    await rm.waitForURL(/requests\?recorded=/);
+    const answered = await rm.locator("tbody tr", { hasText: rid }).textContent();
+    check(/Answered in 0 h/.test(answered), `the new request shows as answered in time: ${answered}`);
+    await axe(rm, 'council requests, after answering one');
     const chart = rm.locator('svg.chart[role="img"]');
     check(await chart.count() === 1 && (await chart.locator('title').textContent()).includes('Response time'), 'the response-time chart is an image with a title');
     check(await rm.locator('main table tbody tr').count() >= 1, 'the chart has the same data as a table beside it');

@@ -887,3 +887,103 @@ async fn a_manager_makes_a_link_only_for_someone_with_no_password_who_is_not_a_m
         .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_manager_records_a_council_request_acknowledges_it_and_responds_with_the_digest() {
+    let h = Harness::new().await;
+    let (mut rm, token) = h.sign_in("staff-rm01").await;
+    // Missing fields: each named by its field, nothing recorded.
+    let before = h.size();
+    let a = h
+        .post(
+            &mut rm,
+            "/requests",
+            &[("_token", &token), ("due", "24")],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    for field in ["#requester", "#organisation", "#categories", "#description"] {
+        assert!(a.body.contains(&format!("href=\"{field}\"")), "{field}");
+    }
+    assert_eq!(h.size(), before);
+    let a = h
+        .post(
+            &mut rm,
+            "/requests",
+            &[
+                ("_token", &token),
+                ("requester", "council-mo01"),
+                ("organisation", "Hertfordshire County Council"),
+                ("people", "person-a"),
+                ("categories", "CarePlan"),
+                ("description", "The current care plan, please."),
+                ("due", "24"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let id = h
+        .app
+        .ledger
+        .read(|s| s.requests.iter().next().map(|(id, _)| id.clone()))
+        .unwrap()
+        .unwrap();
+    let a = h
+        .post(
+            &mut rm,
+            &format!("/requests/{id}/acknowledge"),
+            &[("_token", &token)],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let sent = "Care plan version 1, sent by secure email.";
+    let a = h
+        .post(
+            &mut rm,
+            &format!("/requests/{id}/respond"),
+            &[
+                ("_token", &token),
+                (&format!("sent-{id}"), sent),
+                (&format!("channel-{id}"), "SecureEmail"),
+                (&format!("items-{id}"), "1"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let r = h
+        .app
+        .ledger
+        .read(|s| s.requests.get(&id).cloned())
+        .unwrap()
+        .unwrap();
+    assert!(r.acknowledged.is_some() && r.responded.is_some());
+    let stored = h.app.ledger.store().get(h.size() - 1).unwrap();
+    match CareEvent::decode(&stored.envelope.kind, &stored.payload.unwrap().1).unwrap() {
+        CareEvent::RequestResponded(resp) => {
+            assert_eq!(resp.digest, *blake3::hash(sent.as_bytes()).as_bytes())
+        }
+        other => panic!("{other:?}"),
+    }
+    let page = h.get(&mut rm, "/requests").await;
+    assert!(page.body.contains("Answered in"), "{}", page.body);
+    assert!(page.body.contains("<svg class=\"chart\""));
+    // Responding twice is the care rules' refusal, by the field.
+    let a = h
+        .post(
+            &mut rm,
+            &format!("/requests/{id}/respond"),
+            &[
+                ("_token", &token),
+                (&format!("sent-{id}"), sent),
+                (&format!("channel-{id}"), "SecureEmail"),
+                (&format!("items-{id}"), "1"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+}

@@ -7,6 +7,7 @@ pub mod emergency;
 pub mod home;
 pub mod oversight;
 pub mod person;
+pub mod requests;
 pub mod staff;
 
 use std::sync::Arc;
@@ -129,7 +130,12 @@ pub fn routes(router: Router<App>) -> Router<App> {
         .route("/staff", get(staff::staff))
         .route("/staff/{user}/invite", post(staff::invite))
         .route("/findings", get(oversight::findings))
-        .route("/requests", get(oversight::requests))
+        .route(
+            "/requests",
+            get(oversight::requests).post(requests::received),
+        )
+        .route("/requests/{id}/acknowledge", post(requests::acknowledge))
+        .route("/requests/{id}/respond", post(requests::respond))
         .route("/audit", get(audit::audit))
         .route("/audit/events/{seq}", get(audit::event))
         .route("/audit/events/{seq}/proof.json", get(audit::proof))

@@ -62,14 +62,50 @@ pub async fn findings(State(app): State<App>, Viewer(ctx): Viewer) -> Response {
     )
 }
 
-pub async fn requests(State(app): State<App>, Viewer(ctx): Viewer) -> Response {
-    let list = match careledger_api::handlers::requests_as(&app, &ctx.who, None, 200, false) {
+#[derive(serde::Deserialize, Default)]
+pub struct Shown {
+    #[serde(default)]
+    recorded: Option<u64>,
+}
+
+pub async fn requests(
+    State(app): State<App>,
+    Viewer(ctx): Viewer,
+    axum::extract::Query(shown): axum::extract::Query<Shown>,
+) -> Response {
+    requests_page(
+        &app,
+        &ctx,
+        &Errors::default(),
+        &super::requests::Entered::default(),
+        shown.recorded,
+    )
+    .await
+}
+
+/// The requests page: the chart, the list, and for managers the forms (with `errors` and
+/// what was `entered` when a form is shown again).
+pub async fn requests_page(
+    app: &App,
+    ctx: &crate::Ctx,
+    errors: &Errors,
+    entered: &super::requests::Entered,
+    recorded: Option<u64>,
+) -> Response {
+    let list = match careledger_api::handlers::requests_as(app, &ctx.who, None, 200, false) {
         Ok(r) => r,
-        Err(e) => return error_page(Some(&ctx), &e),
+        Err(e) => return error_page(Some(ctx), &e),
     };
+    let open: Vec<(String, bool)> = list
+        .items
+        .iter()
+        .filter(|r| r.responded.is_none() && !matches!(r.sla, careledger_api::wire::Sla::Withdrawn))
+        .map(|r| (r.request_id.clone(), r.acknowledged.is_some()))
+        .collect();
     let body = html! {
         h1 { "Council requests" }
         p class="lede" { "A council's request for information must be answered within 24 hours." }
+        @if let Some(seq) = recorded { (crate::layout::notice(&format!("Recorded (event {seq} in the ledger)."))) }
         @if list.items.is_empty() { p { "No requests." } } @else {
             (response_chart(&list.items))
             div class="table-wrap" {
@@ -90,11 +126,16 @@ pub async fn requests(State(app): State<App>, Viewer(ctx): Viewer) -> Response {
                 }
             }
         }
+        @if super::requests::records_requests(ctx) {
+            (super::requests::forms(ctx, &open, errors, entered))
+        }
     };
-    respond(
-        StatusCode::OK,
-        page(Some(&ctx), "Council requests", &Errors::default(), body),
-    )
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    respond(status, page(Some(ctx), "Council requests", errors, body))
 }
 
 /// An SLA state in words, never by colour alone.
