@@ -987,3 +987,43 @@ async fn a_manager_records_a_council_request_acknowledges_it_and_responds_with_t
         .await;
     assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
 }
+
+#[tokio::test]
+async fn paper_copies_placed_are_recorded_with_the_current_version_and_refusals_shown() {
+    let h = Harness::new().await;
+    let (mut rm, token) = h.sign_in("staff-rm01").await;
+    // No care plan yet: the care rules refuse a paper copy of it, by the field.
+    let a = h
+        .post(
+            &mut rm,
+            "/people/person-a/paper",
+            &[
+                ("_token", &token),
+                ("document", "CarePlan"),
+                ("format", "LargePrint"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(a.body.contains(r##"href="#document""##));
+    let a = h
+        .post(
+            &mut rm,
+            "/people/person-a/paper",
+            &[
+                ("_token", &token),
+                ("document", "ServiceUserGuide"),
+                ("format", "LargePrint"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let page = h.get(&mut rm, "/people/person-a/choices").await;
+    assert!(
+        page.body.contains("Service User Guide, large print"),
+        "{}",
+        page.body
+    );
+}

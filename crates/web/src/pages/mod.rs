@@ -129,6 +129,7 @@ pub fn routes(router: Router<App>) -> Router<App> {
         )
         .route("/staff", get(staff::staff))
         .route("/staff/{user}/invite", post(staff::invite))
+        .route("/people/{id}/paper", post(person::place_paper))
         .route("/findings", get(oversight::findings))
         .route(
             "/requests",

@@ -47,7 +47,7 @@ fn choices_markup(
     html! {
         (record_header(ctx, id, "choices", g.ais_flag.as_deref(), g.flagged))
         h1 { @if mine { "My information choices" } @else { "Information choices" } }
-        (recorded_notice(shown, "The choices discussion was recorded"))
+        (recorded_notice(shown, "Recorded"))
         @match &c.last_discussion {
             Some(d) => {
                 p class="lede" { "Last talked about " (time_el(&d.held.occurred_at)) "." }
@@ -62,6 +62,7 @@ fn choices_markup(
             h2 { "Needs doing" }
             ul { @for f in &c.findings { li { (f.message) } } }
         }
+        (paper_section(ctx, id, &c.paper, errors))
         @if may_record_choices(ctx) {
             h2 { "Record a choices discussion" }
             form method="post" novalidate {
@@ -192,4 +193,141 @@ pub async fn record_choices(
         }
     }
     render_choices(&app, &ctx, &id, &errors, &entered, &Shown::default()).await
+}
+
+const DOCUMENTS: &[(&str, &str)] = &[
+    ("CarePlan", "Care plan"),
+    ("Mar", "MAR chart"),
+    ("ServiceUserGuide", "Service User Guide"),
+    ("DiaryRecords", "Diary records"),
+];
+
+const FORMATS: &[(&str, &str)] = &[
+    ("StandardPrint", "Standard print"),
+    ("LargePrint", "Large print"),
+    ("EasyRead", "Easy read"),
+    ("Braille", "Braille"),
+    ("Audio", "Audio"),
+    ("ElectronicPlainText", "Electronic plain text"),
+];
+
+fn may_place_paper(ctx: &Ctx) -> bool {
+    matches!(
+        ctx.who.role,
+        Role::CareWorker | Role::Coordinator | Role::RegisteredManager
+    )
+}
+
+/// The paper copies in the home, whether each is the current version, and (for staff) the
+/// form to record one placed.
+fn paper_section(ctx: &Ctx, id: &str, paper: &wire::Paper, errors: &Errors) -> Markup {
+    let current = |doc: careledger_care::Document| match doc {
+        careledger_care::Document::CarePlan => paper.current_care_plan_version,
+        careledger_care::Document::Mar => Some(paper.mar_revision),
+        _ => None,
+    };
+    html! {
+        h2 id="paper" { "Paper copies in the home" }
+        @if let Some(d) = &paper.declined {
+            p { "Paper copies were declined by " (d.declined_by) ", " (time_el(&d.decided.occurred_at)) "." }
+        }
+        @if paper.copies.is_empty() {
+            p { "No paper copies are recorded." }
+        } @else {
+            ul {
+                @for c in &paper.copies {
+                    @let behind = match (c.version, current(c.document.0)) { (Some(v), Some(now)) => v < now, _ => false };
+                    li {
+                        (c.document.0.name()) @if let Some(v) = c.version { ", version " (v) } ", " (c.format.0.name()) ", placed " (time_el(&c.placed.occurred_at))
+                        @if behind { " " span class="tag bad" { "Out of date" } } @else { " " span class="tag good" { "Current" } }
+                    }
+                }
+            }
+        }
+        @if may_place_paper(ctx) {
+            form method="post" action={ "/people/" (id) "/paper" } novalidate {
+                (layout::token(ctx))
+                (choice_group(errors, "document", "Paper copy placed in the home", "radio", DOCUMENTS, &[]))
+                (choice_group(errors, "format", "In which format", "radio", FORMATS, &["StandardPrint"]))
+                button type="submit" class="button secondary" { "Record paper copy placed" }
+            }
+        }
+    }
+}
+
+pub async fn place_paper(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Posted(ctx, form): Posted,
+) -> Response {
+    if !may_place_paper(&ctx) {
+        return error_page(
+            Some(&ctx),
+            &ApiError::forbidden(format!(
+                "{} does not record paper copies",
+                ctx.who.role.with_article()
+            )),
+        );
+    }
+    let mut errors = Errors::default();
+    let document: Option<careledger_care::Document> = DOCUMENTS
+        .iter()
+        .find(|(v, _)| *v == form.get("document"))
+        .and_then(|(v, _)| serde_json::from_value(serde_json::Value::String((*v).into())).ok());
+    if document.is_none() {
+        errors.add("document", "Select the document placed");
+    }
+    let format: Option<careledger_care::Format> = FORMATS
+        .iter()
+        .find(|(v, _)| *v == form.get("format"))
+        .and_then(|(v, _)| serde_json::from_value(serde_json::Value::String((*v).into())).ok());
+    if format.is_none() {
+        errors.add("format", "Select the format");
+    }
+    let (Some(document), Some(format)) = (document, format) else {
+        return render_choices(
+            &app,
+            &ctx,
+            &id,
+            &errors,
+            &ChoicesForm::default(),
+            &Shown::default(),
+        )
+        .await;
+    };
+    // The version placed is the current one: read from the projection the rules check.
+    let version = app
+        .ledger
+        .read(|s| {
+            s.person(&id).and_then(|p| match document {
+                careledger_care::Document::CarePlan => p.plan.as_ref().map(|plan| plan.version),
+                careledger_care::Document::Mar => Some(p.mar_revision),
+                _ => None,
+            })
+        })
+        .ok()
+        .flatten();
+    let event = CareEvent::PaperCopyPlaced(careledger_care::event::PaperCopyPlaced {
+        document,
+        version,
+        format,
+    });
+    match record(&app, &ctx.who, Some(&id), None, event, None).await {
+        Ok(r) => {
+            Redirect::to(&format!("/people/{id}/choices?recorded={}#paper", r.seq)).into_response()
+        }
+        Err(e) if is_form_error(&e) => {
+            errors.add("document", e.detail);
+            render_choices(
+                &app,
+                &ctx,
+                &id,
+                &errors,
+                &ChoicesForm::default(),
+                &Shown::default(),
+            )
+            .await
+        }
+        Err(e) => error_page(Some(&ctx), &e),
+    }
 }

@@ -166,7 +166,7 @@ mod sharing;
 
 pub use about::{care_plan, overview};
 pub use access::{access_sentence, who_looked};
-pub use choices::{choices, record_choices};
+pub use choices::{choices, place_paper, record_choices};
 pub use medicines::{medicines, record_dose};
 pub use notes::{add_note, daily_notes, end_visit, record_task, start_visit};
 pub use sharing::{give_access, sharing, take_back};
@@ -183,7 +183,8 @@ pub(super) fn field_of(e: &ApiError, default: &str) -> String {
 
 /// A refusal a person can act on, or an answer that is not about the form at all.
 pub(super) fn is_form_error(e: &ApiError) -> bool {
-    matches!(e.status.as_u16(), 400 | 409 | 422)
+    // 404 too: the care rules answer "has no care plan yet" as not found.
+    matches!(e.status.as_u16(), 400 | 404 | 409 | 422)
 }
 
 /// `FamilyMember` as "family member".
