@@ -369,18 +369,15 @@ try {
     await axe(cw, 'MAR, with a refusal');
     // A visit: started, a task recorded in it, ended.
     await cw.goto(`${base}/people/person-0002/daily-notes`);
-    if (await cw.getByRole('button', { name: 'End visit' }).count() > 0) {
-      await cw.getByRole('button', { name: 'End visit' }).click();
-      await cw.waitForLoadState();
-    }
     await cw.getByRole('button', { name: 'Start visit' }).click();
     await cw.waitForURL(/daily-notes\?recorded=/);
     await axe(cw, 'daily notes, visit in progress');
-    await cw.fill('#task', 'Breakfast');
-    await cw.check('#outcome-0');
-    await cw.getByRole('button', { name: 'Record task' }).click();
+    const visitId = await cw.locator('input[name="visit"]').first().inputValue();
+    await cw.fill(`#task-${visitId}`, 'Breakfast');
+    await cw.check(`#outcome-${visitId}-0`);
+    await cw.getByRole('button', { name: 'Record task' }).first().click();
     await cw.waitForURL(/daily-notes\?recorded=/);
-    await cw.getByRole('button', { name: 'End visit' }).click();
+    await cw.locator(`form[action$="/visits/${visitId}/end"] button`).click();
     await cw.waitForURL(/daily-notes\?recorded=/);
     const visitText = await cw.textContent('main');
     check(visitText.includes('Task: Breakfast') && visitText.includes('Visit completed'), 'the visit and its task are in the daily notes');

@@ -409,6 +409,15 @@ impl AuthFiles {
                 "this link does not set a password".into(),
             ));
         }
+        // A link a manager made (not the operator's) only ever sets a first password:
+        // otherwise a link kept back could reset the password of an account in use.
+        if inv.issued_by != "cli" && in_use(&self.file, &inv.user, now_us) {
+            return Err(AuthError::Invalid(
+                "this account is already in use, so this link no longer works: ask the \
+                 service's operator for a new one"
+                    .into(),
+            ));
+        }
         let user = self
             .file
             .users
@@ -416,11 +425,24 @@ impl AuthFiles {
             .ok_or_else(|| AuthError::UnknownUser(inv.user.clone()))?;
         user.password = Some(phc);
         user.sessions_from_us = now_us;
+        // Every other open link for this user is spent with this one.
+        for i in self.file.invitations.values_mut() {
+            if i.user == inv.user && i.kind == InvitationKind::SetPassword && i.used_at_us.is_none()
+            {
+                i.used_at_us = Some(now_us);
+            }
+        }
         if let Some(i) = self.file.invitations.get_mut(&id) {
             i.used_at_us = Some(now_us);
         }
         self.save()?;
         Ok(inv.user)
+    }
+
+    /// Whether `user` already signs in (a password, or a live token): a manager's link
+    /// may not be made for them ([`in_use`]).
+    pub fn in_use(&self, user: &str, now_us: i64) -> bool {
+        in_use(&self.file, user, now_us)
     }
 
     /// Remembers how `user` wants the pages shown.
@@ -619,6 +641,16 @@ fn read_file(path: &Path) -> Result<(AuthFile, Option<blake3::Hash>), AuthError>
         Some((bytes, hash)) => Ok((parse_file(path, &bytes)?, Some(hash))),
         None => Ok((AuthFile::default(), None)),
     }
+}
+
+/// Whether `user` has a password or a live token.
+fn in_use(file: &AuthFile, user: &str, now_us: i64) -> bool {
+    file.users.get(user).is_some_and(|u| u.password.is_some())
+        || file.tokens.values().any(|t| {
+            t.user == user
+                && t.revoked_at_us.is_none()
+                && t.expires_at_us.is_none_or(|e| e > now_us)
+        })
 }
 
 /// The invitation whose keyed hash is `secret`'s.
@@ -879,15 +911,16 @@ impl Authenticator {
             .cloned()
     }
 
-    /// Every user, by id, as the files now say (for the managers' staff page).
-    pub fn users(&self) -> Vec<(String, User)> {
+    /// Every user, by id, as the files now say, and whether each already signs in (a
+    /// password or a live token), for the managers' staff page.
+    pub fn users(&self, now_us: i64) -> Vec<(String, User, bool)> {
         self.refresh();
         let loaded = self.loaded.read().unwrap_or_else(|p| p.into_inner());
         loaded
             .file
             .users
             .iter()
-            .map(|(id, u)| (id.clone(), u.clone()))
+            .map(|(id, u)| (id.clone(), u.clone(), in_use(&loaded.file, id, now_us)))
             .collect()
     }
 

@@ -762,7 +762,7 @@ async fn a_care_worker_starts_a_visit_records_a_task_and_ends_it() {
         .unwrap()
         .unwrap();
     let page = h.get(&mut cw, "/people/person-a/daily-notes").await;
-    assert!(page.body.contains("Visit in progress since"));
+    assert!(page.body.contains("Visit started "));
     // Not done needs a reason, by the field.
     let a = h
         .post(
@@ -771,14 +771,14 @@ async fn a_care_worker_starts_a_visit_records_a_task_and_ends_it() {
             &[
                 ("_token", &token),
                 ("visit", &visit),
-                ("task", "shower"),
-                ("outcome", "NotDone"),
+                (format!("task-{visit}").as_str(), "shower"),
+                (format!("outcome-{visit}").as_str(), "NotDone"),
             ],
             "same-origin",
         )
         .await;
     assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(a.body.contains(r##"href="#why""##));
+    assert!(a.body.contains(&format!("href=\"#why-{visit}\"")));
     let a = h
         .post(
             &mut cw,
@@ -786,8 +786,8 @@ async fn a_care_worker_starts_a_visit_records_a_task_and_ends_it() {
             &[
                 ("_token", &token),
                 ("visit", &visit),
-                ("task", "breakfast"),
-                ("outcome", "Done"),
+                (format!("task-{visit}").as_str(), "breakfast"),
+                (format!("outcome-{visit}").as_str(), "Done"),
             ],
             "same-origin",
         )
@@ -865,6 +865,51 @@ async fn a_manager_makes_a_link_only_for_someone_with_no_password_who_is_not_a_m
         h.get(&mut b, &format!("/invitation/{secret}")).await.status,
         StatusCode::OK
     );
+    // The care worker sets a password with the operator's link; the manager's link, kept
+    // back, can no longer reset it.
+    let dir = h.app.ledger.store().dir().to_path_buf();
+    let valid = careledger_api::auth::INVITATION_VALID_US;
+    let operator = AuthFiles::open(&dir)
+        .unwrap()
+        .invite(
+            "staff-cw01",
+            InvitationKind::SetPassword,
+            "cli",
+            now_us(),
+            valid,
+        )
+        .unwrap();
+    let phc = careledger_api::auth::password::hash("the care worker's own words").unwrap();
+    AuthFiles::open(&dir)
+        .unwrap()
+        .accept_invitation(&operator, phc.clone(), now_us())
+        .unwrap();
+    let kept = AuthFiles::open(&dir)
+        .unwrap()
+        .accept_invitation(&secret, "x".into(), now_us());
+    assert!(kept.is_err(), "the manager's link is spent");
+    let stored = AuthFiles::open(&dir)
+        .unwrap()
+        .user("staff-cw01")
+        .unwrap()
+        .password
+        .clone();
+    assert_eq!(stored, Some(phc));
+    h.app.auth.reload();
+    let page = h.get(&mut rm, "/staff").await;
+    assert!(
+        !page.body.contains("/staff/staff-cw01/invite"),
+        "the care worker signs in now"
+    );
+    let a = h
+        .post(
+            &mut rm,
+            "/staff/staff-cw01/invite",
+            &[("_token", &token)],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
     let a = h
         .post(
             &mut rm,

@@ -143,3 +143,13 @@ pub fn routes(router: Router<App>) -> Router<App> {
         .route("/audit/events/{seq}/envelope", get(audit::envelope))
         .route("/audit/events/{seq}/checkpoint.txt", get(audit::checkpoint))
 }
+
+/// A new random id for an event that names its own (a grant, a visit, a council request).
+pub fn random_id(prefix: &str) -> String {
+    let mut b = [0u8; 6];
+    getrandom::getrandom(&mut b).expect("the operating system's random source");
+    format!(
+        "{prefix}-{}",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    )
+}

@@ -92,23 +92,31 @@ pub async fn requests_page(
     entered: &super::requests::Entered,
     recorded: Option<u64>,
 ) -> Response {
-    let list = match careledger_api::handlers::requests_as(app, &ctx.who, None, 200, false) {
+    let listed = careledger_api::handlers::requests_as;
+    let mut list = match listed(app, &ctx.who, None, REQUESTS_LISTED_MAX, false) {
         Ok(r) => r,
         Err(e) => return error_page(Some(ctx), &e),
     };
-    let open: Vec<(String, bool)> = list
-        .items
-        .iter()
-        .filter(|r| r.responded.is_none() && !matches!(r.sla, careledger_api::wire::Sla::Withdrawn))
-        .map(|r| (r.request_id.clone(), r.acknowledged.is_some()))
-        .collect();
+    // Latest first (request ids are random, so the API's id order is no time order).
+    list.items
+        .sort_by_key(|r| std::cmp::Reverse(crate::layout::us_of(&r.received_at)));
+    // Every open request gets its forms, however many closed ones there are.
+    let open: Vec<(String, bool)> = match listed(app, &ctx.who, None, REQUESTS_LISTED_MAX, true) {
+        Ok(r) => r
+            .items
+            .iter()
+            .filter(|r| r.responded.is_none())
+            .map(|r| (r.request_id.clone(), r.acknowledged.is_some()))
+            .collect(),
+        Err(e) => return error_page(Some(ctx), &e),
+    };
     let body = html! {
         h1 { "Council requests" }
         p class="lede" { "A council's request for information must be answered within 24 hours." }
         @if let Some(seq) = recorded { (crate::layout::notice(&format!("Recorded (event {seq} in the ledger)."))) }
         @if list.items.is_empty() { p { "No requests." } } @else {
             (response_chart(&list.items))
-            div class="table-wrap" {
+            div class="table-wrap" id="requests" tabindex="-1" {
                 table {
                     caption class="visually-hidden" { "Council requests and their time limits" }
                     thead { tr { th scope="col" { "Request" } th scope="col" { "From" } th scope="col" { "Received" } th scope="col" { "Due" } th scope="col" { "State" } } }
@@ -161,7 +169,10 @@ struct Bar {
     answered: bool,
 }
 
-/// Rows the chart draws at most (the latest requests); the table lists every one.
+/// Requests the page lists at most (by id); the chart draws the latest of them.
+pub const REQUESTS_LISTED_MAX: usize = 1000;
+
+/// Rows the chart draws at most (the latest requests); the table lists every one listed.
 const CHART_ROWS_MAX: usize = 30;
 
 /// Each request's response time against its due line, drawn here as SVG (no script): a bar
@@ -174,7 +185,6 @@ fn response_chart(items: &[careledger_api::wire::Request]) -> maud::Markup {
     let hours = |us: i64| us as f64 / 3_600_000_000.0;
     let bars: Vec<Bar> = items
         .iter()
-        .rev()
         .take(CHART_ROWS_MAX)
         .filter_map(|r| {
             let received = crate::layout::us_of(&r.received_at);

@@ -74,7 +74,7 @@ pub fn forms(ctx: &Ctx, open: &[(String, bool)], errors: &Errors, entered: &Ente
                 @let items_id = format!("items-{id}");
                 form method="post" action={ "/requests/" (id) "/respond" } novalidate {
                     (layout::token(ctx))
-                    (text_area(errors, &sent_id, "What was sent", Some("Paste exactly what was sent, or give its BLAKE3 digest (64 hex digits, from b3sum): the ledger keeps only the digest."), f.get(&sent_id)))
+                    (text_area(errors, &sent_id, "What was sent", Some("Paste exactly what was sent (line ends are taken as LF), or give its BLAKE3 digest (64 hex digits, from b3sum): the ledger keeps only the digest."), f.get(&sent_id)))
                     (choices(errors, &channel_id, "How it was sent", "radio", CHANNELS, &[f.get(&channel_id)]))
                     (text_field(errors, &items_id, "How many items were sent", None, f.get(&items_id), "text", None))
                     button type="submit" class="button" { "Record the response to " (id) }
@@ -119,7 +119,19 @@ async fn record_request(
 ) -> Result<Response, Errors> {
     match record(app, &ctx.who, None, None, event, None).await {
         Ok(r) => Ok(back(r.seq)),
-        Err(e) if matches!(e.status.as_u16(), 400 | 409 | 422) => {
+        Err(e) if matches!(e.status.as_u16(), 400 | 404 | 409 | 422) => {
+            // By the field the refusal names (the people, the due time), else `field`.
+            let named = e.field.as_deref().unwrap_or("");
+            let field = if named.contains("people")
+                || named.contains("subject")
+                || e.detail.contains("not registered")
+            {
+                "people"
+            } else if named.contains("due") {
+                "due"
+            } else {
+                field
+            };
             let mut errors = Errors::default();
             errors.add(field, e.detail);
             Err(errors)
@@ -173,12 +185,7 @@ pub async fn received(State(app): State<App>, Posted(ctx, form): Posted) -> Resp
         return super::oversight::requests_page(&app, &ctx, &errors, &Entered { form }, None).await;
     }
     let now = careledger_store::now_us();
-    let mut b = [0u8; 4];
-    getrandom::getrandom(&mut b).expect("the operating system's random source");
-    let id = format!(
-        "request-{}",
-        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-    );
+    let id = crate::pages::random_id("request");
     let event = CareEvent::RequestReceived(RequestReceived {
         request_id: id,
         requester,
@@ -208,7 +215,8 @@ pub async fn acknowledge(
     let event = CareEvent::RequestAcknowledged(RequestAcknowledged {
         request_id: id.clone(),
     });
-    match record_request(&app, &ctx, event, &format!("sent-{id}")).await {
+    // A request closed meanwhile has no form any more: the refusal points at the list.
+    match record_request(&app, &ctx, event, "requests").await {
         Ok(r) => r,
         Err(errors) => {
             super::oversight::requests_page(&app, &ctx, &errors, &Entered { form }, None).await
@@ -243,7 +251,9 @@ pub async fn respond(
         format!("items-{id}"),
     );
     let mut errors = Errors::default();
-    let sent = form.raw(&sent_id);
+    // Browsers send a textarea's line ends as CRLF; what was sent (a file, an email body)
+    // most often has LF: hash it with LF, as the hint says.
+    let sent = form.raw(&sent_id).replace("\r\n", "\n");
     if sent.trim().is_empty() {
         errors.add(&sent_id, "Paste what was sent, or its digest");
     }
@@ -269,7 +279,7 @@ pub async fn respond(
         channel,
         items,
     });
-    match record_request(&app, &ctx, event, &sent_id).await {
+    match record_request(&app, &ctx, event, "requests").await {
         Ok(r) => r,
         Err(errors) => {
             super::oversight::requests_page(&app, &ctx, &errors, &Entered { form }, None).await

@@ -1,10 +1,13 @@
 //! Users and invitations, for the registered manager and the provider admin: who can sign
 //! in, and a one-time link for someone who has no password yet.
 //!
-//! A manager may make a link only for a user who has never set a password and who is not
-//! a manager or admin themselves: a link sets a password, so making one for an account in
-//! use would let its maker sign in as that person. Resetting a password, and accounts of
-//! managers and admins, stay with the operator (`careledger user invite`).
+//! A manager may make a link only for a user who does not sign in yet (no password, no
+//! live token) and who is not a manager or admin themselves: a link sets a password, so
+//! one for an account in use would let its maker sign in as that person. The check is
+//! made again under the files' lock when the link is made, and again when it is used (a
+//! manager's link never resets a password; setting one spends the user's other links).
+//! Resets, and accounts of managers and admins, stay with the operator (`careledger user
+//! invite`).
 
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -29,9 +32,9 @@ fn managers_only(ctx: &Ctx) -> Option<Response> {
     })
 }
 
-/// Whether a manager may make a password link for `user`.
-fn may_invite(user: &User) -> bool {
-    user.password.is_none()
+/// Whether a manager may make a password link for `user` (`in_use`: they already sign in).
+fn may_invite(user: &User, in_use: bool) -> bool {
+    !in_use
         && user.revoked_at_us.is_none()
         && !matches!(user.role, Role::RegisteredManager | Role::ProviderAdmin)
 }
@@ -48,7 +51,7 @@ pub async fn staff(State(app): State<App>, Viewer(ctx): Viewer) -> Response {
     if let Some(r) = managers_only(&ctx) {
         return r;
     }
-    let users = app.auth.users();
+    let users = app.auth.users(careledger_store::now_us());
     let body = html! {
         h1 { "Users and invitations" }
         p { "Everyone who can sign in. Someone with no password yet needs a one-time link to set one: it works once, within 72 hours. Send it to them only." }
@@ -58,14 +61,14 @@ pub async fn staff(State(app): State<App>, Viewer(ctx): Viewer) -> Response {
                 caption class="visually-hidden" { "Users" }
                 thead { tr { th scope="col" { "User ID" } th scope="col" { "Name" } th scope="col" { "Role" } th scope="col" { "Sign-in" } th scope="col" { span class="visually-hidden" { "Action" } } } }
                 tbody {
-                    @for (id, u) in &users {
+                    @for (id, u, in_use) in &users {
                         tr {
                             td { (id) }
                             td { (u.name) }
                             td { (u.role.name()) }
                             td { (state(u)) }
                             td {
-                                @if may_invite(u) {
+                                @if may_invite(u, *in_use) {
                                     form method="post" action={ "/staff/" (id) "/invite" } class="inline-form" {
                                         (crate::layout::token(&ctx))
                                         button type="submit" class="button secondary" { "Make invitation link" span class="visually-hidden" { " for " (id) } }
@@ -107,7 +110,13 @@ pub async fn invite(
             &ApiError::not_found(format!("there is no user {user:?}")),
         );
     };
-    if !may_invite(&u) {
+    if !may_invite(
+        &u,
+        app.auth
+            .users(careledger_store::now_us())
+            .iter()
+            .any(|(id, _, used)| *id == user && *used),
+    ) {
         return error_page(
             Some(&ctx),
             &ApiError::forbidden(format!(
@@ -129,6 +138,9 @@ pub async fn invite(
     .await;
     let secret = match made {
         Ok(Ok(s)) => s,
+        Ok(Err(careledger_api::auth::AuthError::Invalid(why))) => {
+            return error_page(Some(&ctx), &ApiError::forbidden(why));
+        }
         Ok(Err(e)) => {
             tracing::error!(error = %e, "an invitation could not be made");
             return error_page(

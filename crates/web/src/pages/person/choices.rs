@@ -214,7 +214,7 @@ const FORMATS: &[(&str, &str)] = &[
 fn may_place_paper(ctx: &Ctx) -> bool {
     matches!(
         ctx.who.role,
-        Role::CareWorker | Role::Coordinator | Role::RegisteredManager
+        Role::CareWorker | Role::Coordinator | Role::RegisteredManager | Role::ProviderAdmin
     )
 }
 
@@ -236,10 +236,16 @@ fn paper_section(ctx: &Ctx, id: &str, paper: &wire::Paper, errors: &Errors) -> M
         } @else {
             ul {
                 @for c in &paper.copies {
-                    @let behind = match (c.version, current(c.document.0)) { (Some(v), Some(now)) => v < now, _ => false };
+                    // Current or out of date where the document has versions; the guide and
+                    // diary records carry none, so neither is claimed.
+                    @let state = match (c.version, current(c.document.0)) { (Some(v), Some(now)) => Some(v >= now), _ => None };
                     li {
                         (c.document.0.name()) @if let Some(v) = c.version { ", version " (v) } ", " (c.format.0.name()) ", placed " (time_el(&c.placed.occurred_at))
-                        @if behind { " " span class="tag bad" { "Out of date" } } @else { " " span class="tag good" { "Current" } }
+                        @match state {
+                            Some(true) => { " " span class="tag good" { "Current" } }
+                            Some(false) => { " " span class="tag bad" { "Out of date" } }
+                            None => {}
+                        }
                     }
                 }
             }
@@ -296,17 +302,17 @@ pub async fn place_paper(
         .await;
     };
     // The version placed is the current one: read from the projection the rules check.
-    let version = app
-        .ledger
-        .read(|s| {
-            s.person(&id).and_then(|p| match document {
-                careledger_care::Document::CarePlan => p.plan.as_ref().map(|plan| plan.version),
-                careledger_care::Document::Mar => Some(p.mar_revision),
-                _ => None,
-            })
+    let version = app.ledger.read(|s| {
+        s.person(&id).and_then(|p| match document {
+            careledger_care::Document::CarePlan => p.plan.as_ref().map(|plan| plan.version),
+            careledger_care::Document::Mar => Some(p.mar_revision),
+            _ => None,
         })
-        .ok()
-        .flatten();
+    });
+    let version = match version {
+        Ok(v) => v,
+        Err(e) => return error_page(Some(&ctx), &e.into()),
+    };
     let event = CareEvent::PaperCopyPlaced(careledger_care::event::PaperCopyPlaced {
         document,
         version,

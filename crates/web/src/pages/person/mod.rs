@@ -199,12 +199,4 @@ pub(super) fn split_words(name: &str) -> String {
     out
 }
 
-/// A new random id for an event that names its own (a grant, a visit).
-pub(super) fn random_id(prefix: &str) -> String {
-    let mut b = [0u8; 6];
-    getrandom::getrandom(&mut b).expect("the operating system's random source");
-    format!(
-        "{prefix}-{}",
-        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-    )
-}
+pub(super) use crate::pages::random_id;

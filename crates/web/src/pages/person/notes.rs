@@ -58,31 +58,37 @@ fn visit_panel(
         ("Refused", "The person did not want it"),
         ("NotDone", "Not done"),
     ];
+    let none = Errors::default();
     html! {
-        h2 id="visit" tabindex="-1" { "Visit" }
-        @match open.first() {
-            None => {
-                p { "No visit is in progress." }
-                form method="post" action={ "/people/" (id) "/visits" } {
-                    (layout::token(ctx))
-                    button type="submit" class="button" { "Start visit" }
-                }
-            }
-            Some((visit, started)) => {
-                p { "Visit in progress since " (layout::when(*started)) "." }
+        h2 id="visit" tabindex="-1" { "Visits" }
+        @if open.is_empty() {
+            p { "No visit is in progress." }
+        }
+        // Every visit in progress (two care workers may be there at once), each with its
+        // own forms and field ids.
+        @for (visit, started) in open {
+            @let mine = task.visit == *visit;
+            @let errs = if mine { errors } else { &none };
+            @let (task_id, outcome_id, why_id) = (format!("task-{visit}"), format!("outcome-{visit}"), format!("why-{visit}"));
+            section aria-labelledby={ "v-" (visit) } {
+                h3 id={ "v-" (visit) } { "Visit started " (layout::when(*started)) }
                 form method="post" action={ "/people/" (id) "/tasks" } novalidate {
                     (layout::token(ctx))
                     input type="hidden" name="visit" value=(visit);
-                    (text_field(errors, "task", "Task", Some("For example: breakfast, shower, prompt medication."), &task.task, "text", None))
-                    (choice_group(errors, "outcome", "Outcome", "radio", &outcomes, &[task.outcome.as_str()]))
-                    (text_field(errors, "why", "Why it was not done", None, &task.why, "text", None))
+                    (text_field(errs, &task_id, "Task", Some("For example: breakfast, shower, prompt medication."), if mine { &task.task } else { "" }, "text", None))
+                    (choice_group(errs, &outcome_id, "Outcome", "radio", &outcomes, &[if mine { task.outcome.as_str() } else { "" }]))
+                    (text_field(errs, &why_id, "Why it was not done", None, if mine { &task.why } else { "" }, "text", None))
                     button type="submit" class="button secondary" { "Record task" }
                 }
                 form method="post" action={ "/people/" (id) "/visits/" (visit) "/end" } {
                     (layout::token(ctx))
-                    button type="submit" class="button" { "End visit" }
+                    button type="submit" class="button" { "End visit" span class="visually-hidden" { " started " (layout::when(*started)) } }
                 }
             }
+        }
+        form method="post" action={ "/people/" (id) "/visits" } {
+            (layout::token(ctx))
+            button type="submit" class="button" { "Start visit" }
         }
     }
 }
@@ -90,6 +96,7 @@ fn visit_panel(
 /// A task as entered, to show again with its errors.
 #[derive(Default)]
 struct TaskForm {
+    visit: String,
     task: String,
     outcome: String,
     why: String,
@@ -352,38 +359,44 @@ pub async fn record_task(
     if let Some(r) = staff_only(&ctx) {
         return r;
     }
+    let visit = form.get("visit").to_string();
+    let (task_id, outcome_id, why_id) = (
+        format!("task-{visit}"),
+        format!("outcome-{visit}"),
+        format!("why-{visit}"),
+    );
     let task = TaskForm {
-        task: form.get("task").to_string(),
-        outcome: form.get("outcome").to_string(),
-        why: form.get("why").to_string(),
+        visit: visit.clone(),
+        task: form.get(&task_id).to_string(),
+        outcome: form.get(&outcome_id).to_string(),
+        why: form.get(&why_id).to_string(),
     };
     let mut errors = Errors::default();
     if task.task.is_empty() {
-        errors.add("task", "Enter the task");
+        errors.add(&task_id, "Enter the task");
     }
     let outcome = match task.outcome.as_str() {
         "Done" => Some(careledger_care::TaskOutcome::Done),
         "Refused" => Some(careledger_care::TaskOutcome::Refused),
         "NotDone" if task.why.is_empty() => {
-            errors.add("why", "Enter why the task was not done");
+            errors.add(&why_id, "Enter why the task was not done");
             None
         }
         "NotDone" => Some(careledger_care::TaskOutcome::NotDone {
             reason: task.why.clone(),
         }),
         _ => {
-            errors.add("outcome", "Select the outcome");
+            errors.add(&outcome_id, "Select the outcome");
             None
         }
     };
     let (true, Some(outcome)) = (errors.is_empty(), outcome) else {
         return render_notes(&app, &ctx, &id, &errors, "", &task, &Shown::default()).await;
     };
-    let visit = form.get("visit");
     let event = CareEvent::TaskRecorded(careledger_care::event::TaskRecorded {
-        visit_id: (!visit.is_empty()).then(|| visit.to_string()),
+        visit_id: (!visit.is_empty()).then(|| visit.clone()),
         task: task.task.clone(),
         outcome,
     });
-    record_and_back(&app, &ctx, &id, event, "task", &task).await
+    record_and_back(&app, &ctx, &id, event, &task_id, &task).await
 }
