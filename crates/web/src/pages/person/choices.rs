@@ -86,25 +86,18 @@ async fn render_choices(
     entered: &ChoicesForm,
     shown: &Shown,
 ) -> Response {
-    let g = match read(app, ctx, id, &[Category::ConsentRecords], |a, d, p| {
-        views::consent(a, d, p, &PAGE)
-    })
-    .await
-    {
-        Ok(g) => g,
-        Err(r) => return r,
-    };
-    let mine = own(ctx, id);
-    ok(
+    let titles = ("My information choices", "Information choices");
+    section(
+        app,
         ctx,
-        if mine {
-            "My information choices"
-        } else {
-            "Information choices"
-        },
+        id,
+        &[Category::ConsentRecords],
+        titles,
         errors,
-        choices_markup(ctx, id, &g, errors, entered, shown),
+        |a, d, p| views::consent(a, d, p, &PAGE),
+        |g| choices_markup(ctx, id, g, errors, entered, shown),
     )
+    .await
 }
 
 pub async fn choices(

@@ -122,49 +122,55 @@ async fn render_medicines(
     entered: &DoseForm,
     shown: &Shown,
 ) -> Response {
-    let g = match read(app, ctx, id, &[Category::Medicines], |a, d, p| {
-        // The latest doses: the section pages forward, so find the last page.
-        let (mut mar, n) = views::medicines(
+    let titles = ("My medicines", "Medicines");
+    section(
+        app,
+        ctx,
+        id,
+        &[Category::Medicines],
+        titles,
+        errors,
+        latest_mar,
+        |g| medicines_markup(ctx, id, g, errors, entered, shown),
+    )
+    .await
+}
+
+/// The MAR with its latest 200 doses (the section pages forward, so the last pages are
+/// read).
+fn latest_mar(
+    a: &App,
+    d: &careledger_api::blocking::Deadline,
+    p: &str,
+) -> Result<(wire::Medicines, u32), ApiError> {
+    let (mut mar, n) = views::medicines(
+        a,
+        d,
+        p,
+        &Page {
+            limit: 1000,
+            ..PAGE
+        },
+    )?;
+    let mut after = mar.administrations.next_after;
+    while let Some(a_) = after {
+        let (more, _) = views::medicines(
             a,
             d,
             p,
             &Page {
+                after: Some(a_),
                 limit: 1000,
-                ..PAGE
+                version: None,
             },
         )?;
-        let mut after = mar.administrations.next_after;
-        while let Some(a_) = after {
-            let (more, _) = views::medicines(
-                a,
-                d,
-                p,
-                &Page {
-                    after: Some(a_),
-                    limit: 1000,
-                    version: None,
-                },
-            )?;
-            mar.administrations.items.extend(more.administrations.items);
-            let keep = mar.administrations.items.len().saturating_sub(200);
-            mar.administrations.items.drain(..keep);
-            after = more.administrations.next_after;
-        }
-        mar.administrations.next_after = None;
-        Ok((mar, n))
-    })
-    .await
-    {
-        Ok(g) => g,
-        Err(r) => return r,
-    };
-    let mine = own(ctx, id);
-    ok(
-        ctx,
-        if mine { "My medicines" } else { "Medicines" },
-        errors,
-        medicines_markup(ctx, id, &g, errors, entered, shown),
-    )
+        mar.administrations.items.extend(more.administrations.items);
+        let keep = mar.administrations.items.len().saturating_sub(200);
+        mar.administrations.items.drain(..keep);
+        after = more.administrations.next_after;
+    }
+    mar.administrations.next_after = None;
+    Ok((mar, n))
 }
 
 pub async fn record_dose(

@@ -148,6 +148,29 @@ fn recorded_notice(shown: &Shown, what: &str) -> Markup {
     }
 }
 
+/// A section page: one gate read of `categories` of `id` built by `build`, rendered by
+/// `render`, titled `titles.0` for the person's own record and `titles.1` for anyone else.
+#[allow(clippy::too_many_arguments)]
+async fn section<T: Send + 'static>(
+    app: &App,
+    ctx: &Ctx,
+    id: &str,
+    categories: &'static [Category],
+    titles: (&str, &str),
+    errors: &Errors,
+    build: impl FnOnce(&App, &careledger_api::blocking::Deadline, &str) -> Result<(T, u32), ApiError>
+        + Send
+        + 'static,
+    render: impl FnOnce(&Granted<T>) -> Markup,
+) -> Response {
+    let g = match read(app, ctx, id, categories, build).await {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let title = if own(ctx, id) { titles.0 } else { titles.1 };
+    ok(ctx, title, errors, render(&g))
+}
+
 fn ok(ctx: &Ctx, title: &str, errors: &Errors, body: Markup) -> Response {
     let status = if errors.is_empty() {
         StatusCode::OK

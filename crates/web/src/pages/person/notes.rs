@@ -172,25 +172,18 @@ async fn render_notes(
 ) -> Response {
     let page_of = Page { limit: 100, ..PAGE };
     // The latest notes: the history is read oldest first, so read the last page.
-    let g = match read(app, ctx, id, &[Category::DailyNotes], move |a, d, p| {
-        latest_notes(a, d, p, page_of)
-    })
-    .await
-    {
-        Ok(g) => g,
-        Err(r) => return r,
-    };
-    let mine = own(ctx, id);
-    ok(
+    let titles = ("My daily notes", "Daily notes");
+    section(
+        app,
         ctx,
-        if mine {
-            "My daily notes"
-        } else {
-            "Daily notes"
-        },
+        id,
+        &[Category::DailyNotes],
+        titles,
         errors,
-        notes_markup(ctx, id, &g, errors, text, task, shown),
+        move |a, d, p| latest_notes(a, d, p, page_of),
+        |g| notes_markup(ctx, id, g, errors, text, task, shown),
     )
+    .await
 }
 
 /// The last `page.limit` daily-notes events (the section reads forward from a cursor).

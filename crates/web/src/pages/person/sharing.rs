@@ -109,25 +109,18 @@ async fn render_sharing(
     entered: &GrantForm,
     shown: &Shown,
 ) -> Response {
-    let g = match read(app, ctx, id, &[Category::ConsentRecords], |a, d, p| {
-        views::grants(a, d, p, &PAGE)
-    })
-    .await
-    {
-        Ok(g) => g,
-        Err(r) => return r,
-    };
-    let mine = own(ctx, id);
-    ok(
+    let titles = ("Who can see my record", "Who can see what");
+    section(
+        app,
         ctx,
-        if mine {
-            "Who can see my record"
-        } else {
-            "Who can see what"
-        },
+        id,
+        &[Category::ConsentRecords],
+        titles,
         errors,
-        sharing_markup(ctx, id, &g, errors, entered, shown),
+        |a, d, p| views::grants(a, d, p, &PAGE),
+        |g| sharing_markup(ctx, id, g, errors, entered, shown),
     )
+    .await
 }
 
 pub async fn sharing(
