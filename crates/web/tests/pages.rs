@@ -76,6 +76,7 @@ impl Harness {
             ("person-a", Role::Person),
             ("family-a", Role::Family),
             ("para-1", Role::EmergencyClinician),
+            ("partner-dn", Role::Partner),
         ] {
             files.add_user(id, role, "test user", now_us()).unwrap();
         }
@@ -1071,4 +1072,59 @@ async fn paper_copies_placed_are_recorded_with_the_current_version_and_refusals_
         "{}",
         page.body
     );
+}
+
+#[tokio::test]
+async fn a_partner_sees_who_agreed_to_share_what_and_the_channel_agreed() {
+    let h = Harness::new().await;
+    let (mut dn, _) = h.sign_in("partner-dn").await;
+    let page = h.get(&mut dn, "/people").await;
+    assert!(
+        page.body.contains("not registered you as a partner"),
+        "{}",
+        page.body
+    );
+    let t = now_us();
+    h.app
+        .append(vec![
+            Command::organisation(
+                "staff-rm01",
+                t,
+                CareEvent::PartnerRegistered(PartnerRegistered {
+                    partner_id: "partner-dn".into(),
+                    name: "District nurses".into(),
+                    agreed_channel: careledger_care::Channel::SecureEmail,
+                    contact: "dn@nhs.example".into(),
+                }),
+            ),
+            Command::about(
+                "person-a",
+                "person-a",
+                t,
+                CareEvent::SharingConsentRecorded(SharingConsentRecorded {
+                    partner_id: "partner-dn".into(),
+                    categories: vec![Category::Medicines],
+                    given: true,
+                    decided_by: "person-a".into(),
+                    basis: careledger_care::CapacityBasis::PersonHasCapacity,
+                }),
+            ),
+        ])
+        .await
+        .unwrap();
+    let before = h.size();
+    let page = h.get(&mut dn, "/people").await;
+    assert!(
+        page.body
+            .contains("over to District nurses by secure email"),
+        "{}",
+        page.body
+    );
+    assert!(page
+        .body
+        .contains("<td>person-a</td><td>medicines and allergies</td>"));
+    assert_eq!(h.size(), before, "the list reads no record");
+    // Consent to share is for the provider's handovers: it opens no record to the partner.
+    let mar = h.get(&mut dn, "/people/person-a/medicines").await;
+    assert_eq!(mar.status, StatusCode::FORBIDDEN);
 }

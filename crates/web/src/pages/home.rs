@@ -146,6 +146,9 @@ pub async fn people(State(app): State<App>, Viewer(ctx): Viewer) -> Response {
     if ctx.who.role == Role::Family {
         return family_people(&app, &ctx);
     }
+    if ctx.who.role == Role::Partner {
+        return partner_people(&app, &ctx);
+    }
     let purpose = default_purpose(ctx.who.role);
     let now = careledger_store::now_us();
     let principal = policy::Principal {
@@ -296,6 +299,62 @@ fn family_people(app: &App, ctx: &Ctx) -> Response {
                             @match section_of(*c) {
                                 Some((seg, label)) => { a href={ "/people/" (id) "/" (seg) } { (label) } }
                                 None => { (c.name()) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    respond(
+        StatusCode::OK,
+        page(Some(ctx), "People", &Errors::default(), body),
+    )
+}
+
+/// For a partner (a district nurse team, a day centre): the people who agreed to share
+/// with them, what, and the channel agreed with the provider. Sharing consent lets the
+/// provider hand information over to the partner by that channel; it opens no record to
+/// the partner, so only ids and the consent (theirs to know) are shown and nothing is read.
+fn partner_people(app: &App, ctx: &Ctx) -> Response {
+    let found = app.ledger.read(|s| {
+        let partner = s.partners.get(&ctx.who.id).cloned();
+        let people: Vec<(String, Vec<Category>)> = s
+            .people
+            .iter()
+            .filter_map(|(id, p)| {
+                p.sharing
+                    .get(&ctx.who.id)
+                    .filter(|c| c.given)
+                    .map(|c| (id.clone(), c.categories.iter().copied().collect()))
+            })
+            .take(PEOPLE_LISTED_MAX)
+            .collect();
+        (partner, people)
+    });
+    let (partner, people) = match found {
+        Ok(f) => f,
+        Err(e) => return crate::error_page(Some(ctx), &e.into()),
+    };
+    let body = html! {
+        h1 { "People you work with" }
+        @if let Some(p) = &partner {
+            p class="lede" { "The provider hands information over to " (p.name) " by " (p.agreed_channel.name()) " (" (p.contact) "), for the people below and only what each agreed to." }
+        } @else {
+            p { "The provider has not registered you as a partner yet." }
+        }
+        @if people.is_empty() {
+            p { "Nobody has agreed to share their record with you yet." }
+        } @else {
+            div class="table-wrap" {
+                table {
+                    caption class="visually-hidden" { "People who agreed to share with you" }
+                    thead { tr { th scope="col" { "Person" } th scope="col" { "Agreed to share" } } }
+                    tbody {
+                        @for (id, cats) in &people {
+                            tr {
+                                td { (id) }
+                                td { (cats.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ")) }
                             }
                         }
                     }
