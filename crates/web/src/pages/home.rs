@@ -326,7 +326,7 @@ fn partner_people(app: &App, ctx: &Ctx) -> Response {
                 p.sharing
                     .get(&ctx.who.id)
                     .filter(|c| c.given)
-                    .map(|c| (id.clone(), c.categories.iter().copied().collect()))
+                    .map(|c| (id.clone(), c.categories.to_vec()))
             })
             .take(PEOPLE_LISTED_MAX)
             .collect();
