@@ -468,6 +468,9 @@ try {
     await visit(rm, '/staff', 'users and invitations');
     await reflow(rm, 'users and invitations');
     await visit(rm, `/people/${who}`, 'manager: a record');
+    await visit(rm, `/people/${who}/care-plan`, 'manager: care plan with the publish form');
+    check(await rm.getByRole('button', { name: /^Publish version \d+$/ }).count() === 1, 'the manager may publish the next version');
+    await reflow(rm, 'manager: care plan with the publish form');
     check(await rm.locator('.ais').count() >= 0, 'record shown');
     await context.close();
   }

@@ -1128,3 +1128,69 @@ async fn a_partner_sees_who_agreed_to_share_what_and_the_channel_agreed() {
     let mar = h.get(&mut dn, "/people/person-a/medicines").await;
     assert_eq!(mar.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_coordinator_publishes_a_care_plan_version_and_a_stale_form_is_refused() {
+    let h = Harness::new().await;
+    let (mut rm, token) = h.sign_in("staff-rm01").await;
+    let page = h.get(&mut rm, "/people/person-a/care-plan").await;
+    assert!(page.body.contains("Publish version 1"), "{}", page.body);
+    let plan = |version: &str, about: &str| {
+        vec![
+            ("_token", token.clone()),
+            ("version", version.to_string()),
+            ("about_me", about.to_string()),
+            ("needs", "Help to wash\r\nHelp with meals".to_string()),
+            ("goals", "Stay at home".to_string()),
+            ("actions", "Morning visit".to_string()),
+            ("risks", "Falls".to_string()),
+            ("contingency_plan", "Call the office".to_string()),
+            ("agreed_with", "Alice Able".to_string()),
+            ("review_date", "2027-06-01".to_string()),
+        ]
+    };
+    let fields = plan("1", "I like my garden.");
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let a = h
+        .post(&mut rm, "/people/person-a/care-plan", &pairs, "same-origin")
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let current = h
+        .app
+        .ledger
+        .read(|s| s.person("person-a").unwrap().plan.clone())
+        .unwrap()
+        .unwrap();
+    assert_eq!(current.version, 1);
+    assert_eq!(
+        current.sections.needs,
+        vec!["Help to wash", "Help with meals"]
+    );
+    // The same form again (version 1 once more): the rules refuse it, by the form.
+    let a = h
+        .post(&mut rm, "/people/person-a/care-plan", &pairs, "same-origin")
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(a.body.contains("There is a problem"));
+    // No review date: by the field.
+    let mut fields = plan("2", "Still my garden.");
+    fields.retain(|(k, _)| *k != "review_date");
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let a = h
+        .post(&mut rm, "/people/person-a/care-plan", &pairs, "same-origin")
+        .await;
+    assert!(a.body.contains(r##"href="#review_date""##));
+    // The person cannot publish.
+    let (mut person, ptoken) = h.sign_in("person-a").await;
+    let a = h
+        .post(
+            &mut person,
+            "/people/person-a/care-plan",
+            &[("_token", &ptoken)],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let page = h.get(&mut person, "/people/person-a/care-plan").await;
+    assert!(page.body.contains("I like my garden.") && !page.body.contains("Publish version"));
+}

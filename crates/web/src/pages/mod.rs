@@ -97,7 +97,10 @@ pub fn routes(router: Router<App>) -> Router<App> {
         .route("/display", post(auth::display))
         .route("/people", get(home::people))
         .route("/people/{id}", get(person::overview))
-        .route("/people/{id}/care-plan", get(person::care_plan))
+        .route(
+            "/people/{id}/care-plan",
+            get(person::care_plan).post(person::publish_plan),
+        )
         .route(
             "/people/{id}/daily-notes",
             get(person::daily_notes).post(person::add_note),

@@ -77,11 +77,27 @@ pub async fn care_plan(
     Path(id): Path<String>,
     Query(shown): Query<Shown>,
 ) -> Response {
+    render_plan(&app, &ctx, &id, &shown, &Errors::default(), None).await
+}
+
+/// Who publishes care plans: the coordinator and the registered manager.
+fn may_publish(ctx: &Ctx) -> bool {
+    matches!(ctx.who.role, Role::Coordinator | Role::RegisteredManager)
+}
+
+async fn render_plan(
+    app: &App,
+    ctx: &Ctx,
+    id: &str,
+    shown: &Shown,
+    errors: &Errors,
+    entered: Option<&crate::form::Form>,
+) -> Response {
     let wanted = Page {
         version: shown.version.filter(|v| *v > 0),
         ..PAGE
     };
-    let g = match read(&app, &ctx, &id, &[Category::CarePlan], move |a, d, p| {
+    let g = match read(app, ctx, id, &[Category::CarePlan], move |a, d, p| {
         views::care_plan(a, d, p, &wanted)
     })
     .await
@@ -90,7 +106,7 @@ pub async fn care_plan(
         Err(r) => return r,
     };
     let plan = &g.data;
-    let mine = own(&ctx, &id);
+    let mine = own(ctx, id);
     let easy = ctx.display == Display::Easy;
     let earlier: Option<careledger_care::event::PlanSections> = plan
         .version
@@ -98,8 +114,9 @@ pub async fn care_plan(
         .and_then(|v| v.payload.get("sections").cloned())
         .and_then(|s| serde_json::from_value(s).ok());
     let body = html! {
-        (record_header(&ctx, &id, "care-plan", g.ais_flag.as_deref(), g.flagged))
+        (record_header(ctx, id, "care-plan", g.ais_flag.as_deref(), g.flagged))
         h1 { @if mine { "My care plan" } @else { "Care plan" } }
+        (recorded_notice(shown, "The new version was published"))
         @match (&earlier, &plan.current) {
             (Some(sections), _) => {
                 p class="lede" { "An earlier version: " (shown.version.unwrap_or(0)) ". " a href={ "/people/" (id) "/care-plan" } { "See the current version" } }
@@ -122,13 +139,132 @@ pub async fn care_plan(
                 }
             }
         }
+        @if may_publish(ctx) && earlier.is_none() {
+            (publish_form(ctx, plan.current.as_ref(), errors, entered))
+        }
     };
     ok(
-        &ctx,
+        ctx,
         if mine { "My care plan" } else { "Care plan" },
-        &Errors::default(),
+        errors,
         body,
     )
+}
+
+/// The form for the next version, filled with the current one (or what was entered).
+fn publish_form(
+    ctx: &Ctx,
+    current: Option<&wire::CurrentPlan>,
+    errors: &Errors,
+    entered: Option<&crate::form::Form>,
+) -> Markup {
+    let sections = current.map(|c| &c.sections.0);
+    let lines = |v: Option<&Vec<String>>| v.map_or(String::new(), |v| v.join("\n"));
+    let value = |field: &str, current: String| match entered {
+        Some(f) => f.raw(field),
+        None => current,
+    };
+    let next = current.map_or(1, |c| c.version + 1);
+    html! {
+        h2 { "Publish version " (next) }
+        p { "Each version is kept: the person, their representatives and visiting professionals can see which was in force when." }
+        form method="post" novalidate {
+            (layout::token(ctx))
+            input type="hidden" name="version" value=(next);
+            (text_area(errors, "about_me", "About me", Some("In the person's own words where possible."), &value("about_me", sections.map_or(String::new(), |s| s.about_me.clone()))))
+            (text_area(errors, "needs", "Needs", Some("One per line."), &value("needs", lines(sections.map(|s| &s.needs)))))
+            (text_area(errors, "goals", "Goals and outcomes", Some("One per line."), &value("goals", lines(sections.map(|s| &s.goals)))))
+            (text_area(errors, "actions", "Actions and support", Some("One per line."), &value("actions", lines(sections.map(|s| &s.actions)))))
+            (text_area(errors, "risks", "Risks", Some("One per line."), &value("risks", lines(sections.map(|s| &s.risks)))))
+            (text_area(errors, "contingency_plan", "Contingency plan", None, &value("contingency_plan", sections.map_or(String::new(), |s| s.contingency_plan.clone()))))
+            (text_area(errors, "agreed_with", "Agreed with", Some("One per line: the person, representatives, professionals."), &value("agreed_with", lines(sections.map(|s| &s.agreed_with)))))
+            (text_field(errors, "review_date", "Review by", None, &value("review_date", sections.map_or(String::new(), |s| s.review_date.to_string())), "date", None))
+            button type="submit" class="button" { "Publish version " (next) }
+        }
+    }
+}
+
+pub async fn publish_plan(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Posted(ctx, form): Posted,
+) -> Response {
+    if !may_publish(&ctx) {
+        return error_page(
+            Some(&ctx),
+            &ApiError::forbidden(format!(
+                "{} does not publish care plans",
+                ctx.who.role.with_article()
+            )),
+        );
+    }
+    let list = |field: &str| -> Vec<String> {
+        form.raw(field)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let mut errors = Errors::default();
+    let about_me = form.get("about_me").to_string();
+    if about_me.is_empty() {
+        errors.add("about_me", "Enter about me");
+    }
+    let contingency_plan = form.get("contingency_plan").to_string();
+    if contingency_plan.is_empty() {
+        errors.add("contingency_plan", "Enter the contingency plan");
+    }
+    let agreed_with = list("agreed_with");
+    if agreed_with.is_empty() {
+        errors.add("agreed_with", "Enter who the plan was agreed with");
+    }
+    let review_date = match chrono::NaiveDate::parse_from_str(form.get("review_date"), "%Y-%m-%d") {
+        Ok(d) => Some(d),
+        Err(_) => {
+            errors.add("review_date", "Enter the review date as a date");
+            None
+        }
+    };
+    let version = match form.get("version").parse::<u32>() {
+        Ok(v) => v,
+        Err(_) => {
+            errors.add("about_me", "The form is out of date: reload the page");
+            0
+        }
+    };
+    if let (true, Some(review_date)) = (errors.is_empty(), review_date) {
+        let event = CareEvent::CarePlanPublished(careledger_care::event::CarePlanPublished {
+            version,
+            sections: careledger_care::event::PlanSections {
+                about_me,
+                needs: list("needs"),
+                goals: list("goals"),
+                actions: list("actions"),
+                risks: list("risks"),
+                contingency_plan,
+                agreed_with,
+                review_date,
+            },
+        });
+        match record(&app, &ctx.who, Some(&id), None, event, None).await {
+            Ok(r) => {
+                return Redirect::to(&format!("/people/{id}/care-plan?recorded={}", r.seq))
+                    .into_response()
+            }
+            Err(e) if is_form_error(&e) => {
+                let field = match field_of(&e, "about_me").as_str() {
+                    f @ ("needs" | "goals" | "actions" | "risks" | "contingency_plan"
+                    | "agreed_with" | "review_date") => f.to_string(),
+                    "sections" => "about_me".to_string(),
+                    _ => "about_me".to_string(),
+                };
+                errors.add(&field, e.detail);
+            }
+            Err(e) => return error_page(Some(&ctx), &e),
+        }
+    }
+    render_plan(&app, &ctx, &id, &Shown::default(), &errors, Some(&form)).await
 }
 
 fn plan_sections(s: &careledger_care::event::PlanSections, easy: bool) -> Markup {

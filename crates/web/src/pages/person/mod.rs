@@ -187,7 +187,7 @@ mod medicines;
 mod notes;
 mod sharing;
 
-pub use about::{care_plan, overview};
+pub use about::{care_plan, overview, publish_plan};
 pub use access::{access_sentence, who_looked};
 pub use choices::{choices, place_paper, record_choices};
 pub use medicines::{medicines, record_dose};
