@@ -471,7 +471,8 @@ try {
     await visit(rm, `/people/${who}/care-plan`, 'manager: care plan with the publish form');
     check(await rm.getByRole('button', { name: /^Publish version \d+$/ }).count() === 1, 'the manager may publish the next version');
     await reflow(rm, 'manager: care plan with the publish form');
-    check(await rm.locator('.ais').count() >= 0, 'record shown');
+    check((await rm.textContent('h1')).trim().length > 0 && await rm.locator('nav[aria-label="Record"] a').count() === 7,
+      'the manager sees the record with all seven sections to open');
     await context.close();
   }
 

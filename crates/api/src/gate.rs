@@ -112,21 +112,7 @@ pub async fn read<T: Send + 'static>(
         });
     }
     let (data, items) = app.offload("a record read", build).await?;
-    let event = CareEvent::RecordAccessed(RecordAccessed {
-        role: who.role,
-        categories: categories.to_vec(),
-        purpose,
-        items,
-        // The decision's basis goes into the log, where the rules check it again.
-        basis: decision
-            .allowed
-            .iter()
-            .map(|(category, basis)| AccessBasis {
-                category: *category,
-                basis: basis.clone(),
-            })
-            .collect(),
-    });
+    let event = access_event(who, categories, purpose, items, &decision.allowed);
     match app
         .append_ledger(vec![Command::about(&who.id, person, now, event)])
         .await
@@ -149,6 +135,31 @@ pub async fn read<T: Send + 'static>(
         }) => Err(refuse(app, who, person, categories, purpose, now, reason).await),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The `access.read` event of an allowed read: who, what, why, how many items, and the
+/// decision's basis for each category, which goes into the log where the rules check it
+/// again. For reads recorded outside [`read`] too (a list of people, one event each).
+pub fn access_event(
+    who: &Principal,
+    categories: &[Category],
+    purpose: Purpose,
+    items: u32,
+    allowed: &[(Category, Basis)],
+) -> CareEvent {
+    CareEvent::RecordAccessed(RecordAccessed {
+        role: who.role,
+        categories: categories.to_vec(),
+        purpose,
+        items,
+        basis: allowed
+            .iter()
+            .map(|(category, basis)| AccessBasis {
+                category: *category,
+                basis: basis.clone(),
+            })
+            .collect(),
+    })
 }
 
 /// Appends the refusal event and answers 403 naming the reason; if the refusal cannot be

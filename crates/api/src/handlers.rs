@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use careledger_care::event::{AccessBasis, EmergencyAccess, RecordAccessed};
+use careledger_care::event::EmergencyAccess;
 use careledger_care::findings::{findings, person_findings_at, Rule};
 use careledger_care::policy::{may_record, role_default};
 use careledger_care::sla::{sla_state, SlaState};
@@ -632,17 +632,14 @@ pub async fn audit(
                 &who.id,
                 person,
                 now,
-                CareEvent::RecordAccessed(RecordAccessed {
-                    role: who.role,
-                    categories: vec![Category::AccessLog],
-                    purpose: Purpose::Audit,
-                    items: *n,
-                    // Checked above: the role reads every access log for audit.
-                    basis: vec![AccessBasis {
-                        category: Category::AccessLog,
-                        basis: careledger_care::Basis::RoleDefault,
-                    }],
-                }),
+                // Checked above: the role reads every access log for audit.
+                gate::access_event(
+                    who,
+                    &[Category::AccessLog],
+                    Purpose::Audit,
+                    *n,
+                    &[(Category::AccessLog, careledger_care::Basis::RoleDefault)],
+                ),
             )
         })
         .collect();

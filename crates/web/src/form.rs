@@ -45,6 +45,15 @@ impl Form {
     }
 }
 
+/// The care-domain value of `value`, if it is one of the `options` a form offered (value,
+/// label); the values are the care types' serde names (`LargePrint`, `SecureEmail`).
+pub fn pick<T: serde::de::DeserializeOwned>(options: &[(&str, &str)], value: &str) -> Option<T> {
+    options
+        .iter()
+        .find(|(v, _)| *v == value)
+        .and_then(|(v, _)| serde_json::from_value(serde_json::Value::String((*v).into())).ok())
+}
+
 /// Why a post was refused before its fields were looked at.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refused {

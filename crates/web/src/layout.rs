@@ -3,7 +3,7 @@
 //! summary and fields of the GOV.UK Design System's form pattern, tables, and times in
 //! UK local time.
 
-use maud::{html, Markup, PreEscaped, DOCTYPE};
+use maud::{html, Markup, DOCTYPE};
 
 use crate::Ctx;
 
@@ -199,15 +199,25 @@ pub fn text_field(
     autocomplete: Option<&str>,
 ) -> Markup {
     let bad = errors.of(id).is_some();
+    let control = html! {
+        input id=(id) name=(id) type=(kind) value=(value)
+            autocomplete=[autocomplete]
+            aria-describedby=[described_by(errors, id, hint)]
+            aria-invalid=[bad.then_some("true")];
+    };
+    field(errors, id, label, hint, control)
+}
+
+/// A field's frame: its label, hint and error message around its control, marked when
+/// at fault (the GOV.UK pattern).
+fn field(errors: &Errors, id: &str, label: &str, hint: Option<&str>, control: Markup) -> Markup {
+    let bad = errors.of(id).is_some();
     html! {
         div class={ "field" @if bad { " field-error" } } {
             label for=(id) { (label) }
             @if let Some(h) = hint { p class="hint" id={ (id) "-hint" } { (h) } }
             (field_error(errors, id))
-            input id=(id) name=(id) type=(kind) value=(value)
-                autocomplete=[autocomplete]
-                aria-describedby=[described_by(errors, id, hint)]
-                aria-invalid=[bad.then_some("true")];
+            (control)
         }
     }
 }
@@ -221,16 +231,12 @@ pub fn text_area(
     value: &str,
 ) -> Markup {
     let bad = errors.of(id).is_some();
-    html! {
-        div class={ "field" @if bad { " field-error" } } {
-            label for=(id) { (label) }
-            @if let Some(h) = hint { p class="hint" id={ (id) "-hint" } { (h) } }
-            (field_error(errors, id))
-            textarea id=(id) name=(id) rows="4"
-                aria-describedby=[described_by(errors, id, hint)]
-                aria-invalid=[bad.then_some("true")] { (value) }
-        }
-    }
+    let control = html! {
+        textarea id=(id) name=(id) rows="4"
+            aria-describedby=[described_by(errors, id, hint)]
+            aria-invalid=[bad.then_some("true")] { (value) }
+    };
+    field(errors, id, label, hint, control)
 }
 
 /// A group of radios or checkboxes in a fieldset with a legend.
@@ -326,11 +332,6 @@ pub fn us_of(time: &careledger_api::wire::Time) -> i64 {
 /// A `<time>` element, machine-readable and in words.
 pub fn time_el(time: &careledger_api::wire::Time) -> Markup {
     html! { time datetime=(time.0) { (when(us_of(time))) } }
-}
-
-/// Escapes nothing: for the few fixed strings of markup (an SVG path) built in code.
-pub fn raw(s: String) -> PreEscaped<String> {
-    PreEscaped(s)
 }
 
 #[cfg(test)]

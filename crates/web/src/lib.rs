@@ -22,7 +22,7 @@ pub mod session;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -336,6 +336,3 @@ pub fn router(web: Arc<Web>) -> Router<App> {
         .layer(middleware::from_fn(headers))
         .layer(axum::Extension(web))
 }
-
-/// The `State` and `Extension` every page handler takes.
-pub type Parts = (State<App>, axum::Extension<Arc<Web>>);

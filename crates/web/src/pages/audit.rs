@@ -279,14 +279,20 @@ pub async fn envelope(
         Ok(stored) => stored.envelope_bytes,
         Err(e) => return error_page(Some(&ctx), &e.into()),
     };
-    let mut r = bytes.into_response();
+    download(
+        bytes,
+        "application/octet-stream",
+        &format!("event-{seq}.envelope"),
+    )
+}
+
+/// A file to save: its bytes, type and the name the browser offers.
+fn download(body: impl IntoResponse, content_type: &'static str, filename: &str) -> Response {
+    let mut r = body.into_response();
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"event-{seq}.envelope\""))
-    {
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // The names are made here from event numbers: always a valid header value.
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     r
@@ -323,17 +329,7 @@ pub async fn checkpoint(
             ),
         );
     }
-    let mut r = p.checkpoint.into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    h.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"checkpoint.txt\""),
-    );
-    r
+    download(p.checkpoint, "text/plain; charset=utf-8", "checkpoint.txt")
 }
 
 /// The inclusion proof as one JSON line, the shape `careledger prove inclusion` writes:
@@ -368,16 +364,9 @@ pub async fn proof(
     };
     let mut body = serde_json::to_string(&proof).unwrap_or_default();
     body.push('\n');
-    let mut r = body.into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"event-{seq}-inclusion.json\""
-    )) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    r
+    download(
+        body,
+        "application/json",
+        &format!("event-{seq}-inclusion.json"),
+    )
 }

@@ -5,10 +5,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use careledger_api::handlers::default_purpose;
-use careledger_api::App;
-use careledger_care::event::{AccessBasis, RecordAccessed};
+use careledger_api::{gate, App};
 use careledger_care::policy;
-use careledger_care::{CareEvent, Category, Role};
+use careledger_care::{Category, Role};
 use careledger_ledger::Command;
 use maud::{html, Markup};
 
@@ -180,20 +179,13 @@ pub async fn people(State(app): State<App>, Viewer(ctx): Viewer) -> Response {
                 &ctx.who.id,
                 id,
                 now,
-                CareEvent::RecordAccessed(RecordAccessed {
-                    role: ctx.who.role,
-                    categories: vec![Category::PersonalDetails],
+                gate::access_event(
+                    &ctx.who,
+                    &[Category::PersonalDetails],
                     purpose,
-                    items: 1,
-                    basis: decision
-                        .allowed
-                        .iter()
-                        .map(|(category, basis)| AccessBasis {
-                            category: *category,
-                            basis: basis.clone(),
-                        })
-                        .collect(),
-                }),
+                    1,
+                    &decision.allowed,
+                ),
             ));
             if listed.len() >= PEOPLE_LISTED_MAX {
                 break;

@@ -77,7 +77,7 @@ pub async fn requests(
         &app,
         &ctx,
         &Errors::default(),
-        &super::requests::Entered::default(),
+        &crate::form::Form::default(),
         shown.recorded,
     )
     .await
@@ -89,7 +89,7 @@ pub async fn requests_page(
     app: &App,
     ctx: &crate::Ctx,
     errors: &Errors,
-    entered: &super::requests::Entered,
+    entered: &crate::form::Form,
     recorded: Option<u64>,
 ) -> Response {
     let listed = careledger_api::handlers::requests_as;

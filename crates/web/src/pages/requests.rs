@@ -13,7 +13,7 @@ use careledger_care::event::{RequestAcknowledged, RequestReceived, RequestRespon
 use careledger_care::{CareEvent, Category, Channel, Role, HOUR_US};
 use maud::{html, Markup};
 
-use crate::form::Form;
+use crate::form::{pick, Form};
 use crate::layout::{self, choices, text_area, text_field, Errors};
 use crate::pages::Posted;
 use crate::{error_page, Ctx};
@@ -43,16 +43,9 @@ const CHANNELS: &[(&str, &str)] = &[
     ("Telephone", "Telephone"),
 ];
 
-/// What was typed into the request form, to show again with its errors.
-#[derive(Default)]
-pub struct Entered {
-    pub form: Form,
-}
-
 /// The forms on the requests page: a new request, and for each open one, acknowledge and
 /// respond.
-pub fn forms(ctx: &Ctx, open: &[(String, bool)], errors: &Errors, entered: &Entered) -> Markup {
-    let f = &entered.form;
+pub fn forms(ctx: &Ctx, open: &[(String, bool)], errors: &Errors, f: &Form) -> Markup {
     let chosen_cats = f.all("categories");
     let due = if f.get("due").is_empty() {
         "24"
@@ -154,10 +147,12 @@ pub async fn received(State(app): State<App>, Posted(ctx, form): Posted) -> Resp
     if organisation.is_empty() {
         errors.add("organisation", "Enter the council");
     }
-    let categories: Vec<Category> = CATEGORIES
-        .iter()
-        .filter(|(v, _)| form.all("categories").contains(v))
-        .filter_map(|(v, _)| serde_json::from_value(serde_json::Value::String((*v).into())).ok())
+    let categories: Vec<Category> = form
+        .all("categories")
+        .into_iter()
+        .filter_map(|v| pick(CATEGORIES, v))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
         .collect();
     if categories.is_empty() {
         errors.add("categories", "Select what is asked for");
@@ -182,7 +177,7 @@ pub async fn received(State(app): State<App>, Posted(ctx, form): Posted) -> Resp
         .map(str::to_string)
         .collect();
     if !errors.is_empty() {
-        return super::oversight::requests_page(&app, &ctx, &errors, &Entered { form }, None).await;
+        return super::oversight::requests_page(&app, &ctx, &errors, &form, None).await;
     }
     let now = careledger_store::now_us();
     let id = crate::pages::random_id("request");
@@ -198,9 +193,7 @@ pub async fn received(State(app): State<App>, Posted(ctx, form): Posted) -> Resp
     });
     match record_request(&app, &ctx, event, "requester").await {
         Ok(r) => r,
-        Err(errors) => {
-            super::oversight::requests_page(&app, &ctx, &errors, &Entered { form }, None).await
-        }
+        Err(errors) => super::oversight::requests_page(&app, &ctx, &errors, &form, None).await,
     }
 }
 
@@ -218,9 +211,7 @@ pub async fn acknowledge(
     // A request closed meanwhile has no form any more: the refusal points at the list.
     match record_request(&app, &ctx, event, "requests").await {
         Ok(r) => r,
-        Err(errors) => {
-            super::oversight::requests_page(&app, &ctx, &errors, &Entered { form }, None).await
-        }
+        Err(errors) => super::oversight::requests_page(&app, &ctx, &errors, &form, None).await,
     }
 }
 
@@ -258,8 +249,7 @@ pub async fn respond(
         errors.add(&sent_id, "Paste what was sent, or its digest");
     }
     let digest = hex_digest(&sent).unwrap_or_else(|| *blake3::hash(sent.as_bytes()).as_bytes());
-    let channel: Option<Channel> =
-        serde_json::from_value(serde_json::Value::String(form.get(&channel_id).into())).ok();
+    let channel: Option<Channel> = pick(CHANNELS, form.get(&channel_id));
     if channel.is_none() {
         errors.add(&channel_id, "Select how it was sent");
     }
@@ -271,7 +261,7 @@ pub async fn respond(
         }
     };
     let (true, Some(channel)) = (errors.is_empty(), channel) else {
-        return super::oversight::requests_page(&app, &ctx, &errors, &Entered { form }, None).await;
+        return super::oversight::requests_page(&app, &ctx, &errors, &form, None).await;
     };
     let event = CareEvent::RequestResponded(RequestResponded {
         request_id: id.clone(),
@@ -281,8 +271,6 @@ pub async fn respond(
     });
     match record_request(&app, &ctx, event, "requests").await {
         Ok(r) => r,
-        Err(errors) => {
-            super::oversight::requests_page(&app, &ctx, &errors, &Entered { form }, None).await
-        }
+        Err(errors) => super::oversight::requests_page(&app, &ctx, &errors, &form, None).await,
     }
 }

@@ -123,30 +123,10 @@ fn latest_access(
     deadline: &careledger_api::blocking::Deadline,
     id: &str,
 ) -> Result<(Vec<wire::AccessItem>, u32), ApiError> {
-    let mut keep: std::collections::VecDeque<wire::AccessItem> = Default::default();
-    let mut after = None;
-    loop {
-        let (h, _) = views::access_log(
-            app,
-            deadline,
-            id,
-            &Page {
-                after,
-                limit: 1000,
-                version: None,
-            },
-        )?;
-        for item in h.items {
-            if keep.len() == 200 {
-                keep.pop_front();
-            }
-            keep.push_back(item);
-        }
-        match h.next_after {
-            Some(n) => after = Some(n),
-            None => break,
-        }
-    }
-    let n = keep.len() as u32;
-    Ok((keep.into(), n))
+    let items = last_items(200, |after| {
+        let (h, _) = views::access_log(app, deadline, id, &from(after, 1000))?;
+        Ok((h.items, h.next_after))
+    })?;
+    let n = items.len() as u32;
+    Ok((items, n))
 }

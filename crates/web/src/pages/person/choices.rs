@@ -1,6 +1,7 @@
 //! Information choices: the last choices discussion, and recording one.
 
 use super::*;
+use crate::form::pick;
 
 const OPTIONS: &[(InfoOption, &str, &str)] = &[
     (InfoOption::Paper, "Paper", "Paper copies kept in the home"),
@@ -269,17 +270,11 @@ pub async fn place_paper(
         );
     }
     let mut errors = Errors::default();
-    let document: Option<careledger_care::Document> = DOCUMENTS
-        .iter()
-        .find(|(v, _)| *v == form.get("document"))
-        .and_then(|(v, _)| serde_json::from_value(serde_json::Value::String((*v).into())).ok());
+    let document: Option<careledger_care::Document> = pick(DOCUMENTS, form.get("document"));
     if document.is_none() {
         errors.add("document", "Select the document placed");
     }
-    let format: Option<careledger_care::Format> = FORMATS
-        .iter()
-        .find(|(v, _)| *v == form.get("format"))
-        .and_then(|(v, _)| serde_json::from_value(serde_json::Value::String((*v).into())).ok());
+    let format: Option<careledger_care::Format> = pick(FORMATS, form.get("format"));
     if format.is_none() {
         errors.add("format", "Select the format");
     }

@@ -143,33 +143,18 @@ fn latest_mar(
     d: &careledger_api::blocking::Deadline,
     p: &str,
 ) -> Result<(wire::Medicines, u32), ApiError> {
-    let (mut mar, n) = views::medicines(
-        a,
-        d,
-        p,
-        &Page {
-            limit: 1000,
-            ..PAGE
-        },
-    )?;
-    let mut after = mar.administrations.next_after;
-    while let Some(a_) = after {
-        let (more, _) = views::medicines(
-            a,
-            d,
-            p,
-            &Page {
-                after: Some(a_),
-                limit: 1000,
-                version: None,
-            },
-        )?;
-        mar.administrations.items.extend(more.administrations.items);
-        let keep = mar.administrations.items.len().saturating_sub(200);
-        mar.administrations.items.drain(..keep);
-        after = more.administrations.next_after;
-    }
-    mar.administrations.next_after = None;
+    let (mut mar, n) = views::medicines(a, d, p, &from(None, 1000))?;
+    let mut first = Some((
+        std::mem::take(&mut mar.administrations.items),
+        mar.administrations.next_after.take(),
+    ));
+    mar.administrations.items = last_items(200, |after| match first.take() {
+        Some(page) => Ok(page),
+        None => {
+            let (more, _) = views::medicines(a, d, p, &from(after, 1000))?;
+            Ok((more.administrations.items, more.administrations.next_after))
+        }
+    })?;
     Ok((mar, n))
 }
 

@@ -223,3 +223,36 @@ pub(super) fn split_words(name: &str) -> String {
 }
 
 pub(super) use crate::pages::random_id;
+
+/// The last `keep` items of a history the sections read forward, oldest first: `page`
+/// answers the items after a cursor and the cursor to go on from. The pages show the
+/// newest; the scan is bounded by the request's deadline, which `page` checks.
+fn last_items<T>(
+    keep: usize,
+    mut page: impl FnMut(Option<u64>) -> Result<(Vec<T>, Option<u64>), ApiError>,
+) -> Result<Vec<T>, ApiError> {
+    let mut out = std::collections::VecDeque::with_capacity(keep);
+    let mut after = None;
+    loop {
+        let (items, next) = page(after)?;
+        for item in items {
+            if out.len() == keep {
+                out.pop_front();
+            }
+            out.push_back(item);
+        }
+        match next {
+            Some(n) => after = Some(n),
+            None => return Ok(out.into()),
+        }
+    }
+}
+
+/// A page of a history from the cursor `after`.
+fn from(after: Option<u64>, limit: usize) -> Page {
+    Page {
+        after,
+        limit,
+        version: None,
+    }
+}

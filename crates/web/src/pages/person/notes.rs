@@ -193,31 +193,11 @@ fn latest_notes(
     id: &str,
     page: Page,
 ) -> Result<(Notes, u32), ApiError> {
-    let mut keep: std::collections::VecDeque<EventItem> = std::collections::VecDeque::new();
-    let mut after = None;
-    loop {
-        let (h, _) = views::daily_notes(
-            app,
-            deadline,
-            id,
-            &Page {
-                after,
-                limit: 500,
-                version: None,
-            },
-        )?;
-        for item in h.items {
-            if keep.len() == page.limit {
-                keep.pop_front();
-            }
-            keep.push_back(item);
-        }
-        match h.next_after {
-            Some(n) => after = Some(n),
-            None => break,
-        }
-    }
-    let n = keep.len() as u32;
+    let items = last_items(page.limit, |after| {
+        let (h, _) = views::daily_notes(app, deadline, id, &from(after, 500))?;
+        Ok((h.items, h.next_after))
+    })?;
+    let n = items.len() as u32;
     let open_visits = app.ledger.read(|s| {
         s.person(id).map_or_else(Vec::new, |p| {
             p.open_visits
@@ -229,7 +209,7 @@ fn latest_notes(
     Ok((
         Notes {
             history: wire::History {
-                items: keep.into(),
+                items,
                 next_after: None,
             },
             open_visits,
