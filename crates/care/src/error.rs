@@ -171,6 +171,8 @@ pub enum RuleError {
     UnknownOutage { id: String },
     #[error("outage {id} has already ended")]
     OutageEnded { id: String },
+    #[error("outage {id} cannot end before the time it started")]
+    OutageEndsBeforeStart { id: String },
     #[error("outage {open} is still going on; end it before declaring another")]
     OutageOngoing { open: String },
     #[error("outage {id} has not ended; back-entry starts once systems are back")]

@@ -381,7 +381,7 @@ impl State {
                 }
             }
             E::OutageDeclared(e) => self.check_outage_declared(e)?,
-            E::OutageEnded(e) => self.check_outage_ended(e)?,
+            E::OutageEnded(e) => self.check_outage_ended(meta, e)?,
             // Who may sign in is the service's to decide (users live beside the ledger,
             // not in it); the rules keep each user's sessions consistent.
             E::SignedIn(e) => {
@@ -957,7 +957,7 @@ impl State {
     }
 
     /// The rules for `OutageEnded`.
-    fn check_outage_ended(&self, e: &OutageEnded) -> Result<(), RuleError> {
+    fn check_outage_ended(&self, meta: &Meta<'_>, e: &OutageEnded) -> Result<(), RuleError> {
         let outage = self
             .outages
             .get(&e.outage_id)
@@ -966,6 +966,11 @@ impl State {
             })?;
         if outage.ended.is_some() {
             return Err(RuleError::OutageEnded {
+                id: e.outage_id.clone(),
+            });
+        }
+        if meta.occurred_at_us < outage.declared.occurred_at_us {
+            return Err(RuleError::OutageEndsBeforeStart {
                 id: e.outage_id.clone(),
             });
         }

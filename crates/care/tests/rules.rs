@@ -1900,6 +1900,18 @@ fn cases() -> Vec<Case> {
             refuse!(R::OutageEnded { .. }, "outage out-1 has already ended"),
         ),
         case(
+            "end an outage at a time before it started",
+            |l| {
+                let declared = l.now;
+                l.ok_org(outage_declared("out-1"));
+                A::org(outage_ended("out-1")).at(declared - HOUR_US)
+            },
+            refuse!(
+                R::OutageEndsBeforeStart { .. },
+                "outage out-1 cannot end before the time it started"
+            ),
+        ),
+        case(
             "end an unknown outage",
             |_| A::org(outage_ended("out-9")),
             refuse!(R::UnknownOutage { .. }),

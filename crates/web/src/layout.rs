@@ -314,6 +314,26 @@ pub fn uk(us: i64) -> chrono::NaiveDateTime {
     }
 }
 
+/// The UTC instant of a UK local date (`2026-12-02`) and time (`09:14`), as a date and a
+/// time field give them. In the hour the clocks go back, which repeats, the first (BST)
+/// is meant; in the hour they go forward, which does not exist, the time is refused.
+pub fn from_uk(date: &str, time: &str) -> Result<i64, &'static str> {
+    let d = chrono::NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d")
+        .map_err(|_| "Enter the date, for example 2 12 2026")?;
+    let t = chrono::NaiveTime::parse_from_str(time.trim(), "%H:%M")
+        .map_err(|_| "Enter the time as hours and minutes, for example 09:30")?;
+    let local = d.and_time(t);
+    [1, 0]
+        .into_iter()
+        .map(|offset| {
+            (local - chrono::Duration::hours(offset))
+                .and_utc()
+                .timestamp_micros()
+        })
+        .find(|us| uk(*us) == local)
+        .ok_or("That time did not exist in the UK: the clocks went forward an hour")
+}
+
 /// "Tue 2 Dec 09:14", in UK time.
 pub fn when(us: i64) -> String {
     uk(us).format("%a %-d %b %H:%M").to_string()
@@ -354,6 +374,35 @@ mod tests {
         assert_eq!(when(at("2026-03-29T01:00:00Z")), "Sun 29 Mar 02:00");
         assert_eq!(when(at("2026-10-25T00:59:00Z")), "Sun 25 Oct 01:59");
         assert_eq!(when(at("2026-10-25T01:00:00Z")), "Sun 25 Oct 01:00");
+    }
+
+    #[test]
+    fn uk_times_entered_become_the_instants_they_name() {
+        let at = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .timestamp_micros()
+        };
+        assert_eq!(
+            from_uk("2026-12-02", "09:14"),
+            Ok(at("2026-12-02T09:14:00Z"))
+        );
+        assert_eq!(
+            from_uk("2026-07-01", "10:14"),
+            Ok(at("2026-07-01T09:14:00Z"))
+        );
+        // 01:30 on 25 October 2026 happens twice; the first is BST.
+        assert_eq!(
+            from_uk("2026-10-25", "01:30"),
+            Ok(at("2026-10-25T00:30:00Z"))
+        );
+        // 01:30 on 29 March 2026 never happened.
+        assert!(from_uk("2026-03-29", "01:30").is_err());
+        assert!(from_uk("2 Dec", "09:14").unwrap_err().contains("date"));
+        assert!(from_uk("2026-12-02", "9am").unwrap_err().contains("time"));
+        // Round trip through what the pages show.
+        let us = from_uk("2026-12-02", "18:05").unwrap();
+        assert_eq!(when(us), "Wed 2 Dec 18:05");
     }
 
     #[test]

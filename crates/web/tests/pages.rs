@@ -1194,3 +1194,222 @@ async fn a_coordinator_publishes_a_care_plan_version_and_a_stale_form_is_refused
     let page = h.get(&mut person, "/people/person-a/care-plan").await;
     assert!(page.body.contains("I like my garden.") && !page.body.contains("Publish version"));
 }
+
+/// UK local date and time fields for an instant, as a person would type them.
+fn uk_fields(us: i64) -> (String, String) {
+    let t = careledger_web::layout::uk(us);
+    (
+        t.format("%Y-%m-%d").to_string(),
+        t.format("%H:%M").to_string(),
+    )
+}
+
+#[tokio::test]
+async fn after_an_outage_the_paper_is_added_at_the_time_it_happened_and_only_inside_it() {
+    let h = Harness::new().await;
+    let hour = careledger_care::HOUR_US;
+    let now = now_us();
+    h.app
+        .append(vec![Command::about(
+            "staff-rm01",
+            "person-a",
+            now - 6 * hour,
+            CareEvent::MedicineAdded(MedicineAdded {
+                medicine_id: "med-1".into(),
+                name: "Paracetamol".into(),
+                formulation: "tablet".into(),
+                strength: "500 mg".into(),
+                dose: "two tablets".into(),
+                route: "oral".into(),
+                frequency: "four times a day".into(),
+                min_interval_minutes: 240,
+                as_required: false,
+                prescriber: "Dr Patel".into(),
+                stop_or_review_date: None,
+            }),
+        )])
+        .await
+        .unwrap();
+    let (mut rm, token) = h.sign_in("staff-rm01").await;
+    // Declared from three hours ago; ended an hour ago.
+    let (d, t) = uk_fields(now - 3 * hour);
+    let a = h
+        .post(
+            &mut rm,
+            "/outages",
+            &[
+                ("_token", &token),
+                ("reason", "No internet in the office"),
+                ("start_date", &d),
+                ("start_time", &t),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let page = h.get(&mut rm, "/outages").await;
+    assert!(page
+        .body
+        .contains("Outage going on: No internet in the office"));
+    let outage = h
+        .app
+        .ledger
+        .read(|s| s.outages.iter().next().map(|(id, _)| id.clone()))
+        .unwrap()
+        .unwrap();
+    // It cannot end before it began: the care rules' refusal, by the time field.
+    let (d0, t0) = uk_fields(now - 4 * hour);
+    let a = h
+        .post(
+            &mut rm,
+            &format!("/outages/{outage}/end"),
+            &[("_token", &token), ("end_date", &d0), ("end_time", &t0)],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(a.body.contains("href=\"#end_time\""), "{}", a.body);
+    assert!(a.body.contains("cannot end before the time it started"));
+    let (d1, t1) = uk_fields(now - hour);
+    let a = h
+        .post(
+            &mut rm,
+            &format!("/outages/{outage}/end"),
+            &[("_token", &token), ("end_date", &d1), ("end_time", &t1)],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+
+    // The care worker adds the paper diary note, at the time it was written.
+    let (mut cw, ctoken) = h.sign_in("staff-cw01").await;
+    let page = h.get(&mut cw, "/people/person-a/from-paper").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("No internet in the office"));
+    assert!(page.body.contains("Paracetamol"));
+    let (d2, t2) = uk_fields(now - 2 * hour);
+    let before = h.size();
+    let a = h
+        .post(
+            &mut cw,
+            "/people/person-a/from-paper",
+            &[
+                ("_token", &ctoken),
+                ("outage", &outage),
+                ("kind", "note"),
+                ("date", &d2),
+                ("time", &t2),
+                ("paper", "diary sheet 14, kitchen folder"),
+                ("text", "Alice had porridge and felt well"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(
+        kinds(&h.since(before)),
+        ["outage.back_entered"],
+        "one back-entry, nothing else"
+    );
+    let e = h.app.ledger.store().get(before).unwrap().envelope;
+    assert_eq!(e.occurred_at_us / 60_000_000, (now - 2 * hour) / 60_000_000);
+    let page = h.get(&mut cw, "/people/person-a/daily-notes").await;
+    assert!(page.body.contains("Alice had porridge and felt well"));
+    assert!(page
+        .body
+        .contains("The original: diary sheet 14, kitchen folder."));
+
+    // A dose from the paper MAR; a second one too soon after it is refused by the time.
+    let dose = |time: String| {
+        vec![
+            ("_token".to_string(), ctoken.clone()),
+            ("outage".into(), outage.clone()),
+            ("kind".into(), "dose".into()),
+            ("date".into(), d2.clone()),
+            ("time".into(), time),
+            ("paper".into(), "paper MAR, week 49".into()),
+            ("medicine".into(), "med-1".into()),
+            ("outcome".into(), "Given".into()),
+            ("dose".into(), "two tablets".into()),
+        ]
+    };
+    let pairs = dose(t2.clone());
+    let fields: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let a = h
+        .post(
+            &mut cw,
+            "/people/person-a/from-paper",
+            &fields,
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let (_, t3) = uk_fields(now - 2 * hour + 30 * 60_000_000);
+    let pairs = dose(t3);
+    let fields: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let before = h.size();
+    let a = h
+        .post(
+            &mut cw,
+            "/people/person-a/from-paper",
+            &fields,
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(a.body.contains("There is a problem"));
+    assert_eq!(h.size(), before + 1, "only the page's read was recorded");
+    let page = h.get(&mut cw, "/people/person-a/medicines").await;
+    assert!(page.body.contains("From paper"), "{}", page.body);
+
+    // Outside the outage: refused by the time field, nothing recorded.
+    let (d4, t4) = uk_fields(now - 5 * hour);
+    let a = h
+        .post(
+            &mut cw,
+            "/people/person-a/from-paper",
+            &[
+                ("_token", &ctoken),
+                ("outage", &outage),
+                ("kind", "note"),
+                ("date", &d4),
+                ("time", &t4),
+                ("paper", "sheet 2"),
+                ("text", "before the outage"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(a.body.contains("href=\"#time\""), "{}", a.body);
+    assert!(a.body.contains("outside outage"));
+    // Missing fields are named, each by its field.
+    let a = h
+        .post(
+            &mut cw,
+            "/people/person-a/from-paper",
+            &[("_token", &ctoken), ("kind", "note")],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    for f in ["outage", "paper", "date", "text"] {
+        assert!(
+            a.body.contains(&format!("href=\"#{f}\"")),
+            "{f}: {}",
+            a.body
+        );
+    }
+    // The outages page counts what was added; the person cannot add from paper.
+    let page = h.get(&mut rm, "/outages").await;
+    assert!(page.body.contains("<td>2</td>"), "{}", page.body);
+    let (mut person, _) = h.sign_in("person-a").await;
+    let page = h.get(&mut person, "/people/person-a/from-paper").await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+}

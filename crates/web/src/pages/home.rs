@@ -29,6 +29,7 @@ pub fn links(ctx: &Ctx) -> Vec<(String, &'static str)> {
             links.push(("/people".into(), "People"));
             links.push(("/requests".into(), "Council requests"));
             links.push(("/staff".into(), "Users"));
+            links.push(("/outages".into(), "Outages"));
             if ctx.who.role == Role::RegisteredManager {
                 links.push(("/audit".into(), "Who saw what"));
             }
@@ -40,6 +41,10 @@ pub fn links(ctx: &Ctx) -> Vec<(String, &'static str)> {
         }
         Role::Auditor => links.push(("/audit".into(), "Who saw what")),
         Role::EmergencyClinician => links.push(("/emergency".into(), "Emergency access")),
+        Role::CareWorker | Role::Coordinator => {
+            links.push(("/people".into(), "People"));
+            links.push(("/outages".into(), "Outages"));
+        }
         _ => links.push(("/people".into(), "People")),
     }
     links

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod emergency;
 pub mod home;
+pub mod outages;
 pub mod oversight;
 pub mod person;
 pub mod requests;
@@ -133,6 +134,12 @@ pub fn routes(router: Router<App>) -> Router<App> {
         .route("/staff", get(staff::staff))
         .route("/staff/{user}/invite", post(staff::invite))
         .route("/people/{id}/paper", post(person::place_paper))
+        .route(
+            "/people/{id}/from-paper",
+            get(person::from_paper).post(person::add_from_paper),
+        )
+        .route("/outages", get(outages::outages).post(outages::declare))
+        .route("/outages/{outage}/end", post(outages::end))
         .route("/findings", get(oversight::findings))
         .route(
             "/requests",

@@ -29,6 +29,7 @@ fn medicines_markup(
         (record_header(ctx, id, "medicines", g.ais_flag.as_deref(), g.flagged))
         h1 { @if mine { "My medicines" } @else { "Medicines (MAR)" } }
         (recorded_notice(shown, "The dose was recorded"))
+        @if may_give { p { a href={ "/people/" (id) "/from-paper" } { "Add doses from a paper MAR after an outage" } } }
         dl class="summary" {
             dt { "Name" } dd { (m.name) }
             dt { "Date of birth" } dd { (layout::date(m.date_of_birth.0)) }
@@ -82,9 +83,10 @@ fn medicines_markup(
                     thead { tr { th scope="col" { "When" } th scope="col" { "Medicine" } th scope="col" { "Outcome" } th scope="col" { "By" } } }
                     tbody {
                         @for a in m.administrations.items.iter().rev().take(50) {
-                            @let p = &a.payload;
+                            @let e = entry_of(a);
+                            @let p = e.payload;
                             tr {
-                                td { (time_el(&a.occurred_at)) }
+                                td { (time_el(&a.occurred_at)) @if e.paper.is_some() { br; span class="muted" { "From paper" } } }
                                 td { (p.get("medicine_id").and_then(|v| v.as_str()).unwrap_or("")) }
                                 td { (p.get("outcome").and_then(|v| v.as_str()).unwrap_or("")) @if let Some(r) = p.get("reason").and_then(|v| v.as_str()) { ": " (r) } }
                                 td { (a.actor) }

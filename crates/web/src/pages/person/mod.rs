@@ -24,6 +24,7 @@ use careledger_care::{
 };
 use maud::{html, Markup};
 
+use crate::form::Form;
 use crate::layout::{
     self, choices as choice_group, page, text_area, text_field, time_el, Display, Errors,
 };
@@ -183,6 +184,7 @@ fn ok(ctx: &Ctx, title: &str, errors: &Errors, body: Markup) -> Response {
 mod about;
 mod access;
 mod choices;
+mod from_paper;
 mod medicines;
 mod notes;
 mod sharing;
@@ -190,6 +192,7 @@ mod sharing;
 pub use about::{care_plan, overview, publish_plan};
 pub use access::{access_sentence, who_looked};
 pub use choices::{choices, place_paper, record_choices};
+pub use from_paper::{add_from_paper, from_paper};
 pub use medicines::{medicines, record_dose};
 pub use notes::{add_note, daily_notes, end_visit, record_task, start_visit};
 pub use sharing::{give_access, sharing, take_back};
@@ -223,6 +226,45 @@ pub(super) fn split_words(name: &str) -> String {
 }
 
 pub(super) use crate::pages::random_id;
+
+/// An item as the record shows it: a back-entry shows as the entry it holds (its kind
+/// and fields), with where its paper original is.
+pub(super) struct Entry<'a> {
+    pub kind: &'a str,
+    pub payload: &'a serde_json::Value,
+    pub paper: Option<&'a str>,
+}
+
+pub(super) fn entry_of(item: &EventItem) -> Entry<'_> {
+    let p = &item.payload;
+    if item.kind == "outage.back_entered" {
+        // The entry is a care event by its variant's name: `{"DiaryNote": {...}}`.
+        if let Some((variant, inner)) = p
+            .get("entry")
+            .and_then(|e| e.as_object())
+            .and_then(|o| o.iter().next())
+        {
+            let kind = match variant.as_str() {
+                "DiaryNote" => "diary.note",
+                "AdministrationRecorded" => "mar.administration",
+                "TaskRecorded" => "task.recorded",
+                "VisitStarted" => "visit.started",
+                "VisitCompleted" => "visit.completed",
+                _ => "outage.back_entered",
+            };
+            return Entry {
+                kind,
+                payload: inner,
+                paper: p.get("paper_reference").and_then(|v| v.as_str()),
+            };
+        }
+    }
+    Entry {
+        kind: &item.kind,
+        payload: p,
+        paper: None,
+    }
+}
 
 /// The last `keep` items of a history the sections read forward, oldest first: `page`
 /// answers the items after a cursor and the cursor to go on from. The pages show the

@@ -13,10 +13,11 @@ fn note_author(ctx: &Ctx, id: &str) -> Option<Author> {
 }
 
 fn event_line(item: &EventItem) -> Markup {
-    let p = &item.payload;
+    let e = entry_of(item);
+    let p = e.payload;
     let s = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
     html! {
-        @match item.kind.as_str() {
+        @match e.kind {
             "diary.note" => {
                 @let by = match s("author").as_str() { "Person" => "Written by the person", "Representative" => "Written by a representative", _ => "Written by staff" };
                 p { (s("text")) }
@@ -27,6 +28,9 @@ fn event_line(item: &EventItem) -> Markup {
             "task.recorded" => { p { "Task: " (s("task")) " – " (split_words(&s("outcome"))) } }
             "outage.back_entered" => { p { "Entered after an outage from paper: " (s("paper_reference")) } }
             other => { p { (other) } }
+        }
+        @if let Some(paper) = e.paper {
+            p class="muted" { "Added from paper after an outage (" (item.actor) ", " (time_el(&item.recorded_at)) "). The original: " (paper) "." }
         }
     }
 }
@@ -118,6 +122,7 @@ fn notes_markup(
         (recorded_notice(shown, "Recorded"))
         @if staff(ctx) {
             (visit_panel(ctx, id, &g.data.open_visits, errors, task))
+            p { a href={ "/people/" (id) "/from-paper" } { "Add from paper after an outage" } }
         }
         @if note_author(ctx, id).is_some() {
             form method="post" novalidate {
