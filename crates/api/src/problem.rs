@@ -116,6 +116,7 @@ impl ApiError {
             | UnknownGrant { .. }
             | UnknownRequest { .. }
             | UnknownOutage { .. }
+            | NoEmergencyToReview { .. }
             | NoPlan { .. } => (StatusCode::NOT_FOUND, "not-found"),
             AlreadyRegistered { .. }
             | StaffExists { .. }
@@ -156,6 +157,7 @@ impl ApiError {
             ChosenNotExplained { .. } => payload("chosen"),
             ContradictoryNeeds { .. } | DuplicateNeed { .. } => payload("needs"),
             ChannelNotAgreed { .. } => payload("channel"),
+            NoEmergencyToReview { .. } => payload("emergency_event"),
             NoAuthority { .. } | WrongBasis { .. } => payload("decided_by"),
             _ => None,
         };

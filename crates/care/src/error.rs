@@ -167,6 +167,11 @@ pub enum RuleError {
     NoSuchSession { session: String, user: String },
     #[error("outage {id} already exists")]
     OutageExists { id: String },
+    #[error(
+        "event {event} is not a break-glass access to {person}'s record waiting for review \
+         (it was reviewed already, or is another event)"
+    )]
+    NoEmergencyToReview { person: String, event: u64 },
     #[error("outage {id} does not exist")]
     UnknownOutage { id: String },
     #[error("outage {id} has already ended")]

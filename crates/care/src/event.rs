@@ -367,6 +367,27 @@ pub struct EmergencyAccess {
     pub expires_at_us: TimeUs,
 }
 
+/// What the registered manager found when reviewing a break-glass access.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReviewOutcome {
+    /// The emergency and the access were what the reason said.
+    Appropriate,
+    /// It was not; what was done about it (spoken to, reported, access withdrawn).
+    NotAppropriate { action_taken: String },
+}
+
+/// The registered manager's review of one break-glass access (`access.emergency`): until
+/// it is recorded, the access is a finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmergencyReviewed {
+    /// The sequence number of the `access.emergency` event reviewed.
+    pub emergency_event: u64,
+    pub outcome: ReviewOutcome,
+    /// What the reviewer looked at and concluded.
+    pub notes: String,
+}
+
 // ---------------------------------------------------------------- council requests (R11, R12)
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -619,6 +640,7 @@ care_events! {
     RecordAccessed(RecordAccessed) = "access.read", Person, version 2, older 1 => RecordAccessedV1;
     AccessRefused(AccessRefused) = "access.refused", Person, version 1;
     EmergencyAccess(EmergencyAccess) = "access.emergency", Person, version 1;
+    EmergencyReviewed(EmergencyReviewed) = "access.emergency_reviewed", Person, version 1;
     RequestReceived(RequestReceived) = "request.received", Organisation, version 1;
     RequestAcknowledged(RequestAcknowledged) = "request.acknowledged", Organisation, version 1;
     RequestResponded(RequestResponded) = "request.responded", Organisation, version 1;

@@ -182,6 +182,12 @@ pub const FIELDS: &[Field] = &[
     text("AccessRefused", "reason", "reason"),
     text("EmergencyAccess", "reason", "reason"),
     text("EmergencyAccess", "categories", "categories"),
+    text("EmergencyReviewed", "notes", "notes"),
+    text(
+        "ReviewOutcome::NotAppropriate",
+        "action_taken",
+        "action taken",
+    ),
     id("RequestReceived", "request_id", "request id"),
     id("RequestReceived", "requester", "requester"),
     optional(id("RequestReceived", "people", "people")),

@@ -23,10 +23,12 @@ pub enum Rule {
     FormatNotMet,
     /// A council request was answered late or not at all (R12).
     RequestBreached,
+    /// A break-glass read of medicines that the registered manager has not reviewed (R5).
+    BreakGlassUnreviewed,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 7] = [
+    pub const ALL: [Rule; 8] = [
         Rule::NoChoicesDiscussion,
         Rule::StaleChoicesDiscussion,
         Rule::NoPaperInHome,
@@ -34,6 +36,7 @@ impl Rule {
         Rule::NoCurrentPaperMar,
         Rule::FormatNotMet,
         Rule::RequestBreached,
+        Rule::BreakGlassUnreviewed,
     ];
 
     pub fn id(self) -> &'static str {
@@ -45,6 +48,7 @@ impl Rule {
             Rule::NoCurrentPaperMar => "R5-no-paper-mar",
             Rule::FormatNotMet => "R2-format-not-met",
             Rule::RequestBreached => "R12-request-breached",
+            Rule::BreakGlassUnreviewed => "R5-break-glass-unreviewed",
         }
     }
 }
@@ -65,6 +69,9 @@ pub fn findings(state: &State, now_us: TimeUs) -> Vec<Finding> {
     let mut out = Vec::new();
     for (id, person) in state.people.iter() {
         person_findings(id, person, now_us, &mut out);
+    }
+    for u in state.unreviewed.values() {
+        out.push(break_glass(u));
     }
     for (id, r) in state.requests.iter() {
         if r.is_breached(now_us) {
@@ -103,7 +110,33 @@ pub fn person_findings_at(state: &State, id: &str, now_us: TimeUs) -> Vec<Findin
     if let Some(p) = state.person(id) {
         person_findings(id, p, now_us, &mut out);
     }
+    out.extend(
+        state
+            .unreviewed
+            .values()
+            .filter(|u| u.person == id)
+            .map(break_glass),
+    );
     out
+}
+
+/// A break-glass access waiting for review: a finding whether or not the person is still
+/// in care (the access happened; someone must look at it).
+fn break_glass(u: &crate::state::Unreviewed) -> Finding {
+    Finding {
+        rule: Rule::BreakGlassUnreviewed,
+        person: Some(u.person.clone()),
+        since_us: u.stamp.occurred_at_us,
+        message: format!(
+            "{} used emergency access to {}'s medicines on {} (\"{}\"): the registered \
+             manager has not reviewed it",
+            u.principal,
+            u.person,
+            crate::state::format_time(u.stamp.occurred_at_us),
+            u.reason
+        ),
+        evidence: vec![u.stamp.seq],
+    }
 }
 
 pub fn duration(us: i64) -> String {

@@ -401,10 +401,12 @@ pub fn may_record(role: Role, kind: &str) -> bool {
     // open records to themselves.
     const COUNCIL: &[&str] = &["request.withdrawn"];
     const CLINICIAN: &[&str] = &["access.emergency"];
+    // Reviewing break-glass is the registered manager's duty, not delegated.
+    const REVIEWER: &[&str] = &["access.emergency_reviewed"];
     let lists: &[&[&str]] = match role {
         Role::CareWorker => &[CARE_WORKER],
         Role::Coordinator => &[CARE_WORKER, COORDINATOR],
-        Role::RegisteredManager => &[CARE_WORKER, COORDINATOR, ORGANISATION],
+        Role::RegisteredManager => &[CARE_WORKER, COORDINATOR, ORGANISATION, REVIEWER],
         Role::ProviderAdmin => &[PROVIDER_ADMIN, ORGANISATION],
         Role::Person => &[PERSON],
         Role::Representative => &[REPRESENTATIVE],

@@ -229,6 +229,18 @@ impl State {
             }
             E::RecordAccessed(e) => self.check_record_accessed(meta, person_id, e)?,
             E::EmergencyAccess(e) => self.check_emergency_access(meta, e)?,
+            E::EmergencyReviewed(e) => {
+                let waiting = self
+                    .unreviewed
+                    .get(&crate::state::emergency_key(e.emergency_event))
+                    .filter(|u| u.person == person_id);
+                if waiting.is_none() {
+                    return Err(RuleError::NoEmergencyToReview {
+                        person: person_id.into(),
+                        event: e.emergency_event,
+                    });
+                }
+            }
             E::BackEntered(e) => self.check_back_entered(meta, person_id, person, e)?,
             E::StaffRegistered(_)
             | E::PartnerRegistered(_)
@@ -991,6 +1003,7 @@ fn needs_active_care(event: &CareEvent) -> bool {
             | E::RecordAccessed(_)
             | E::AccessRefused(_)
             | E::EmergencyAccess(_)
+            | E::EmergencyReviewed(_)
             | E::PaperCopiesDeclined(_)
             | E::SecureEmailDelivered(_)
             | E::BackEntered(_)

@@ -401,6 +401,24 @@ pub struct Sessions {
     pub last_failed: Option<Stamp>,
 }
 
+/// A break-glass access the registered manager has not reviewed yet (a finding until
+/// `access.emergency_reviewed` names it). Kept by the access's sequence number; a review
+/// removes it (the log keeps both).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unreviewed {
+    pub person: String,
+    pub principal: String,
+    pub role: Role,
+    pub reason: String,
+    pub stamp: Stamp,
+}
+
+/// The key of a break-glass access in [`State::unreviewed`]: its sequence number, padded
+/// so that keys sort as numbers.
+pub fn emergency_key(seq: u64) -> String {
+    format!("{seq:020}")
+}
+
 /// Open sessions one user may have; the service signs the oldest out to make room.
 pub const SESSIONS_PER_USER_MAX: usize = 16;
 
@@ -413,6 +431,9 @@ pub struct State {
     pub requests: Table<CouncilRequest>,
     pub outages: Table<Outage>,
     pub sessions: Table<Sessions>,
+    /// Break-glass accesses waiting for review, oldest first. Grows only with accesses
+    /// nobody has reviewed, each of them a finding on the manager's page.
+    pub unreviewed: Table<Unreviewed>,
 }
 
 impl Default for State {
@@ -437,6 +458,7 @@ impl State {
             requests: Table::new(b'R'),
             outages: Table::new(b'X'),
             sessions: Table::new(b'U'),
+            unreviewed: Table::new(b'G'),
         }
     }
 
@@ -463,7 +485,7 @@ impl State {
     }
 
     /// Every table, for what is done to all of them alike.
-    fn tables(&self) -> [&dyn Tracked; 6] {
+    fn tables(&self) -> [&dyn Tracked; 7] {
         [
             &self.people,
             &self.staff,
@@ -471,10 +493,11 @@ impl State {
             &self.requests,
             &self.outages,
             &self.sessions,
+            &self.unreviewed,
         ]
     }
 
-    fn tables_mut(&mut self) -> [&mut dyn Tracked; 6] {
+    fn tables_mut(&mut self) -> [&mut dyn Tracked; 7] {
         [
             &mut self.people,
             &mut self.staff,
@@ -482,6 +505,7 @@ impl State {
             &mut self.requests,
             &mut self.outages,
             &mut self.sessions,
+            &mut self.unreviewed,
         ]
     }
 
@@ -637,7 +661,22 @@ impl State {
                     self.mutate(meta, &e.entry);
                 }
             }
+            E::EmergencyReviewed(e) => {
+                self.unreviewed.remove(&emergency_key(e.emergency_event));
+            }
             other => {
+                if let (E::EmergencyAccess(e), Some(person)) = (other, meta.subject) {
+                    self.unreviewed.insert(
+                        &emergency_key(stamp.seq),
+                        Unreviewed {
+                            person: person.to_string(),
+                            principal: meta.actor.to_string(),
+                            role: e.role,
+                            reason: e.reason.clone(),
+                            stamp,
+                        },
+                    );
+                }
                 if let Some(p) = person_mut(&mut self.people, meta) {
                     mutate_person(p, meta, stamp, other);
                 }

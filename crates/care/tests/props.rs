@@ -26,7 +26,7 @@ const OUTAGES: [&str; 6] = ["o1", "o2", "o3", "o4", "o5", "o6"];
 const VISITS: [&str; 2] = ["v1", "v2"];
 const PARTNERS: [&str; 2] = ["n1", "n2"];
 const CHANNELS: [Channel; 3] = [Channel::SecureEmail, Channel::Telephone, Channel::Paper];
-const OPS: u8 = 41;
+const OPS: u8 = 42;
 
 /// One random command: what to try, with which ids, and how the clock moves.
 #[derive(Debug, Clone, Copy)]
@@ -419,6 +419,32 @@ fn build_at(s: &Step, state: &State, now: TimeUs, seq: u64, depth: u8) -> (Owned
         39 => {
             person_scope = false;
             outage_ended(&choose(outages(false), &OUTAGES, s.b, s.c))
+        }
+        41 => {
+            // Mostly a break-glass access waiting for review on this record; now and
+            // then any event at all, which is refused.
+            let waiting = state
+                .unreviewed
+                .values()
+                .filter(|u| u.person == subject)
+                .map(|u| u.stamp.seq)
+                .nth(usize::from(s.b % 2));
+            let emergency_event = match waiting {
+                Some(seq) if !s.c.is_multiple_of(5) => seq,
+                _ => u64::from(s.b),
+            };
+            let outcome = if s.a.is_multiple_of(2) {
+                ReviewOutcome::Appropriate
+            } else {
+                ReviewOutcome::NotAppropriate {
+                    action_taken: "spoken to".into(),
+                }
+            };
+            E::EmergencyReviewed(EmergencyReviewed {
+                emergency_event,
+                outcome,
+                notes: "reviewed".into(),
+            })
         }
         _ => {
             let id = choose(outages(true), &OUTAGES, s.b, s.a);

@@ -104,6 +104,26 @@ fn all_categories() -> Vec<Category> {
 
 /// Declares `out-1`, lets it run two hours and ends it, then lets two more hours pass.
 /// Returns when it was declared and when it ended.
+/// A paramedic's break-glass access to person-1's medicines; returns its seq.
+fn break_glass(l: &mut Ledger) -> u64 {
+    let seq = l.seq;
+    let until = l.now + HOUR_US;
+    l.ok(
+        "paramedic-1",
+        Some(PERSON),
+        emergency(&[Category::Medicines], until),
+    );
+    seq
+}
+
+fn reviewed(emergency_event: u64, outcome: ReviewOutcome) -> CareEvent {
+    CareEvent::EmergencyReviewed(EmergencyReviewed {
+        emergency_event,
+        outcome,
+        notes: "read the reason and the paramedic's report".into(),
+    })
+}
+
 fn outage(l: &mut Ledger) -> (TimeUs, TimeUs) {
     let declared = l.now;
     l.ok_org(outage_declared("out-1"));
@@ -1526,6 +1546,65 @@ fn cases() -> Vec<Case> {
                 R::AccessNotAllowed { .. },
                 "an emergency clinician has no access to medicines and allergies for emergency; break-glass emergency access is needed: record an emergency access with a reason first"
             ),
+        ),
+        case(
+            "the registered manager reviews a break-glass access",
+            |l| {
+                let seq = break_glass(l);
+                A::person(reviewed(seq, ReviewOutcome::Appropriate))
+            },
+            OK,
+        ),
+        case(
+            "a break-glass access reviewed as not appropriate, with the action taken",
+            |l| {
+                let seq = break_glass(l);
+                A::person(reviewed(
+                    seq,
+                    ReviewOutcome::NotAppropriate {
+                        action_taken: "reported to the GP practice".into(),
+                    },
+                ))
+            },
+            OK,
+        ),
+        case(
+            "not appropriate, with no action taken",
+            |l| {
+                let seq = break_glass(l);
+                A::person(reviewed(
+                    seq,
+                    ReviewOutcome::NotAppropriate {
+                        action_taken: " ".into(),
+                    },
+                ))
+            },
+            refuse!(R::Missing { .. }, "action taken is required"),
+        ),
+        case(
+            "a break-glass access reviewed twice",
+            |l| {
+                let seq = break_glass(l);
+                l.ok_person(reviewed(seq, ReviewOutcome::Appropriate));
+                A::person(reviewed(seq, ReviewOutcome::Appropriate))
+            },
+            refuse!(R::NoEmergencyToReview { .. }, "waiting for review"),
+        ),
+        case(
+            "a review naming an event that is not a break-glass access",
+            |l| {
+                break_glass(l);
+                A::person(reviewed(1, ReviewOutcome::Appropriate))
+            },
+            refuse!(R::NoEmergencyToReview { event: 1, .. }),
+        ),
+        case(
+            "a review of one person's break-glass on another's record",
+            |l| {
+                let seq = break_glass(l);
+                A::person(reviewed(seq, ReviewOutcome::Appropriate)).about(Some(ENDED))
+            },
+            refuse!(R::NoEmergencyToReview { .. }),
         ),
         case(
             "break-glass for daily notes",

@@ -226,6 +226,13 @@ fn sample(kind: &str) -> CareEvent {
             categories: vec![Category::Medicines],
             expires_at_us: T + 2 * HOUR_US,
         }),
+        "access.emergency_reviewed" => E::EmergencyReviewed(EmergencyReviewed {
+            emergency_event: 41,
+            outcome: ReviewOutcome::NotAppropriate {
+                action_taken: "spoken to the GP practice; access withdrawn".into(),
+            },
+            notes: "the person was not unwell; the call was about a repeat prescription".into(),
+        }),
         "request.received" => E::RequestReceived(RequestReceived {
             request_id: "req-1".into(),
             requester: "officer-jones".into(),

@@ -178,9 +178,9 @@ fn a_simulated_ledger_keeps_its_projections_fingerprint() {
         hasher.update(value);
     }
     assert_eq!(report.events, 15_827);
-    assert_eq!(pairs.len(), 52);
+    assert_eq!(pairs.len(), 55);
     assert_eq!(
         hasher.finalize().to_hex().as_str(),
-        "3e3330a6becdd5f9d3a03fbaa6a637257a7496ba302f3f66e38338138bb974fb"
+        "17f9cad237d4bd3247de599f229e94a00ce74c92b98e7e0c43103d7e94412b8e"
     );
 }

@@ -732,6 +732,69 @@ async fn break_glass_needs_a_reason_then_shows_medicines_only_under_a_banner() {
         )
         .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
+
+    // The access is on the manager's "what needs doing" until reviewed.
+    let emergency = (0..h.size())
+        .find(|s| h.app.ledger.store().get(*s).unwrap().envelope.kind == "access.emergency")
+        .unwrap();
+    let (mut rm, rtoken) = h.sign_in("staff-rm01").await;
+    let page = h.get(&mut rm, "/findings").await;
+    assert!(page.body.contains("collapsed at home"), "{}", page.body);
+    let review = format!("/findings/break-glass/{emergency}");
+    assert!(
+        page.body.contains(&format!("href=\"{review}\"")),
+        "{}",
+        page.body
+    );
+    // A care worker cannot review it.
+    let a = h
+        .post(
+            &mut cw,
+            &review,
+            &[
+                ("_token", &token),
+                ("outcome", "Appropriate"),
+                ("notes", "x"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    // Not appropriate needs the action taken, by its field.
+    let before = h.size();
+    let a = h
+        .post(
+            &mut rm,
+            &review,
+            &[
+                ("_token", &rtoken),
+                ("outcome", "NotAppropriate"),
+                ("notes", "spoke to the paramedic"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("href=\"#action\""), "{}", a.body);
+    assert_eq!(h.size(), before);
+    let a = h
+        .post(
+            &mut rm,
+            &review,
+            &[
+                ("_token", &rtoken),
+                ("outcome", "Appropriate"),
+                ("notes", "999 call logged at 14:02; matches the reason"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(kinds(&h.since(before)), ["access.emergency_reviewed"]);
+    let page = h.get(&mut rm, "/findings").await;
+    assert!(!page.body.contains("collapsed at home"), "{}", page.body);
+    // Reviewed once: the page says there is nothing to review.
+    assert_eq!(h.get(&mut rm, &review).await.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

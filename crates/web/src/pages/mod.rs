@@ -9,6 +9,7 @@ pub mod outages;
 pub mod oversight;
 pub mod person;
 pub mod requests;
+pub mod review;
 pub mod staff;
 
 use std::sync::Arc;
@@ -141,6 +142,10 @@ pub fn routes(router: Router<App>) -> Router<App> {
         .route("/outages", get(outages::outages).post(outages::declare))
         .route("/outages/{outage}/end", post(outages::end))
         .route("/findings", get(oversight::findings))
+        .route(
+            "/findings/break-glass/{seq}",
+            get(review::review_page).post(review::review),
+        )
         .route(
             "/requests",
             get(oversight::requests).post(requests::received),

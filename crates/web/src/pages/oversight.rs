@@ -10,14 +10,21 @@ use maud::html;
 use crate::layout::{page, time_el, Errors};
 use crate::{error_page, html as respond};
 
-pub async fn findings(State(app): State<App>, Viewer(ctx): Viewer) -> Response {
+pub async fn findings(
+    State(app): State<App>,
+    Viewer(ctx): Viewer,
+    axum::extract::Query(shown): axum::extract::Query<Shown>,
+) -> Response {
     let report = match careledger_api::handlers::findings_as(&app, &ctx.who, None, None).await {
         Ok(r) => r,
         Err(e) => return error_page(Some(&ctx), &e),
     };
     let staff = ctx.who.role.is_staff();
+    let reviewer = careledger_care::policy::may_record(ctx.who.role, "access.emergency_reviewed");
+    let break_glass = careledger_care::findings::Rule::BreakGlassUnreviewed.id();
     let body = html! {
         h1 { @if staff { "What needs doing" } @else { "The provider's findings" } }
+        @if let Some(seq) = shown.recorded { (crate::layout::notice(&format!("Recorded (event {seq} in the ledger)."))) }
         p class="lede" { (report.findings.len()) " findings across " (report.people_receiving_care) " people receiving care." }
         dl class="summary" {
             dt { "Choices discussion held" } dd { (report.with_choices_discussion) " of " (report.people_receiving_care) }
@@ -36,8 +43,15 @@ pub async fn findings(State(app): State<App>, Viewer(ctx): Viewer) -> Response {
                     tbody {
                         @for f in &report.findings {
                             tr {
-                                td { @if let Some(p) = &f.person { @if staff { a href={ "/people/" (p) "/choices" } { (p) } } @else { (p) } } @else { "The provider" } }
-                                td { (f.message) }
+                                td { @if let Some(p) = &f.person { @if staff { a href={ "/people/" (p) @if f.rule != break_glass { "/choices" } } { (p) } } @else { (p) } } @else { "The provider" } }
+                                td {
+                                    (f.message)
+                                    @if reviewer && f.rule == break_glass {
+                                        @if let Some(seq) = f.evidence.first() {
+                                            " " a href={ "/findings/break-glass/" (seq) } { "Review it" span class="visually-hidden" { " (event " (seq) ")" } }
+                                        }
+                                    }
+                                }
                                 td { (time_el(&f.since)) }
                                 td { @for (i, e) in f.evidence.iter().enumerate() { @if i > 0 { ", " } "event " (e) } }
                             }
