@@ -467,6 +467,32 @@ fn check_on_behalf(
                 .field("subject"));
             }
         }
+        Role::Partner => {
+            let CareEvent::HandoverReceived(e) = event else {
+                return Err(ApiError::forbidden("a partner records handovers only"));
+            };
+            if e.partner_id != who.id {
+                return Err(ApiError::forbidden(format!(
+                    "{} records handovers of their own only, not of {}",
+                    who.id, e.partner_id
+                ))
+                .field("payload.partner_id"));
+            }
+            let person = subject.unwrap_or_default();
+            let agreed = app.ledger.read(|s| {
+                s.person(person)
+                    .and_then(|p| p.sharing.get(&who.id))
+                    .is_some_and(|c| c.given)
+            })?;
+            if !agreed {
+                return Err(ApiError::forbidden(format!(
+                    "{person} has not agreed to share with {}: a partner hands over only \
+                     about people who did",
+                    who.id
+                ))
+                .field("subject"));
+            }
+        }
         Role::MonitoringOfficer | Role::SocialCareProfessional => {
             if let CareEvent::RequestWithdrawn(e) = event {
                 let own = app

@@ -157,6 +157,7 @@ impl ApiError {
             ChosenNotExplained { .. } => payload("chosen"),
             ContradictoryNeeds { .. } | DuplicateNeed { .. } => payload("needs"),
             ChannelNotAgreed { .. } => payload("channel"),
+            NoSharingConsent { .. } => payload("categories"),
             NoEmergencyToReview { .. } => payload("emergency_event"),
             NoAuthority { .. } | WrongBasis { .. } => payload("decided_by"),
             _ => None,

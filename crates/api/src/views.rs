@@ -85,6 +85,8 @@ pub const SECTIONS: &[Section] = &[
         "Paper copies in the home and any recorded decision not to have them"),
     section!("grants", &[Category::ConsentRecords], false, grants -> Grants,
         "Who the person lets see what, and sharing consent with partners"),
+    section!("handovers", &[Category::DailyNotes], true, handovers -> Handovers,
+        "Handovers sent to partners and received from them, each partner's agreed channel and what the person agreed to share with them"),
     section!("incidents", &[Category::Incidents], true, incidents -> History,
         "Incidents"),
     section!("access-log", &[Category::AccessLog], true, access_log -> History<AccessItem>,
@@ -404,6 +406,37 @@ pub fn daily_notes(
     page: &Page,
 ) -> Result<(History, u32), ApiError> {
     events(app, deadline, id, page, DAILY)
+}
+
+const HANDOVERS: &[&str] = &["handover.sent", "handover.received"];
+
+/// Handovers, as the care worker doing one needs them: the history, and for each partner
+/// the channel agreed and what the person agreed to share (the consent a handover sent
+/// must keep to; the care rules check it again).
+pub fn handovers(
+    app: &App,
+    deadline: &Deadline,
+    id: &str,
+    page: &Page,
+) -> Result<(Handovers, u32), ApiError> {
+    let partners = with_person(app, id, |p, s| {
+        s.partners
+            .iter()
+            .map(|(pid, partner)| HandoverPartner {
+                partner_id: pid.clone(),
+                name: partner.name.clone(),
+                agreed_channel: Care(partner.agreed_channel),
+                may_share: p
+                    .sharing
+                    .get(pid)
+                    .filter(|c| c.given)
+                    .map(|c| c.categories.iter().copied().map(Care).collect())
+                    .unwrap_or_default(),
+            })
+            .collect()
+    })?;
+    let (history, n) = events(app, deadline, id, page, HANDOVERS)?;
+    Ok((Handovers { partners, history }, n))
 }
 
 /// The MAR's history: doses given and not given. Medicines added and stopped are the

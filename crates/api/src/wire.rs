@@ -420,6 +420,23 @@ pub struct Sharing {
     pub decided: Stamp,
 }
 
+/// A partner, as a handover to or from them needs it: the channel agreed with the provider
+/// and what this person agreed to share with them (nothing, if they did not).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct HandoverPartner {
+    pub partner_id: String,
+    pub name: String,
+    pub agreed_channel: Care<careledger_care::Channel>,
+    pub may_share: Vec<Care<Category>>,
+}
+
+/// `handovers`: handovers sent to partners and received from them, and the partners.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Handovers {
+    pub partners: Vec<HandoverPartner>,
+    pub history: History,
+}
+
 /// `grants`: who the person lets see what, and sharing consent with partners.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Grants {

@@ -401,6 +401,9 @@ pub fn may_record(role: Role, kind: &str) -> bool {
     // open records to themselves.
     const COUNCIL: &[&str] = &["request.withdrawn"];
     const CLINICIAN: &[&str] = &["access.emergency"];
+    // A partner hands over to the provider about people who agreed to share with them
+    // (the API checks that it names them, and the consent).
+    const PARTNER: &[&str] = &["handover.received"];
     // Reviewing break-glass is the registered manager's duty, not delegated.
     const REVIEWER: &[&str] = &["access.emergency_reviewed"];
     let lists: &[&[&str]] = match role {
@@ -412,7 +415,8 @@ pub fn may_record(role: Role, kind: &str) -> bool {
         Role::Representative => &[REPRESENTATIVE],
         Role::MonitoringOfficer | Role::SocialCareProfessional => &[COUNCIL],
         Role::EmergencyClinician => &[CLINICIAN],
-        Role::Partner | Role::Auditor | Role::Family => &[],
+        Role::Partner => &[PARTNER],
+        Role::Auditor | Role::Family => &[],
     };
     lists.iter().any(|list| list.contains(&kind))
 }

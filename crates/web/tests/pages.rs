@@ -1190,6 +1190,115 @@ async fn a_partner_sees_who_agreed_to_share_what_and_the_channel_agreed() {
     // Consent to share is for the provider's handovers: it opens no record to the partner.
     let mar = h.get(&mut dn, "/people/person-a/medicines").await;
     assert_eq!(mar.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        h.get(&mut dn, "/people/person-a/handovers").await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    // The care worker hands over what the person agreed to share, and only that.
+    let (mut cw, token) = h.sign_in("staff-cw01").await;
+    let page = h.get(&mut cw, "/people/person-a/handovers").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body
+            .contains("District nurses (by secure email; may share: medicines and allergies)"),
+        "{}",
+        page.body
+    );
+    let before = h.size();
+    let a = h
+        .post(
+            &mut cw,
+            "/people/person-a/handovers/sent",
+            &[
+                ("_token", &token),
+                ("sent_partner", "partner-dn"),
+                ("sent_categories", "Medicines"),
+                ("sent_categories", "DailyNotes"),
+                ("sent_summary", "<b>new</b> antibiotics"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(a.body.contains("href=\"#sent_categories\""), "{}", a.body);
+    assert!(
+        a.body.contains("daily notes"),
+        "the refusal names what was not agreed"
+    );
+    assert_eq!(
+        kinds(&h.since(before)),
+        ["access.read"],
+        "only the page's read"
+    );
+    let a = h
+        .post(
+            &mut cw,
+            "/people/person-a/handovers/sent",
+            &[
+                ("_token", &token),
+                ("sent_partner", "partner-dn"),
+                ("sent_categories", "Medicines"),
+                ("sent_summary", "<b>new</b> antibiotics"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    // The partner hands over to the provider about person-a, and no one else.
+    let page = h.get(&mut dn, "/people").await;
+    assert!(page.body.contains("href=\"/people/person-a/handover\""));
+    let form = h.get(&mut dn, "/people/person-a/handover").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    let dtoken = form_token(&form.body);
+    let before = h.size();
+    let a = h
+        .post(
+            &mut dn,
+            "/people/person-a/handover",
+            &[
+                ("_token", &dtoken),
+                ("summary", "dressing changed; next visit Tuesday"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(
+        h.since(before),
+        [("handover.received".to_string(), "partner-dn".to_string())]
+    );
+    h.app
+        .append(vec![Command::about(
+            "staff-rm01",
+            "person-b",
+            t,
+            CareEvent::PersonRegistered(PersonRegistered {
+                name: "Bob Bell".into(),
+                date_of_birth: chrono::NaiveDate::from_ymd_opt(1950, 1, 1).unwrap(),
+                nhs_number: None,
+                address: "2 High Street".into(),
+                gp_practice: "High Street Surgery".into(),
+                allergies: vec![],
+            }),
+        )])
+        .await
+        .unwrap();
+    let a = h
+        .post(
+            &mut dn,
+            "/people/person-b/handover",
+            &[("_token", &dtoken), ("summary", "x")],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    // Both show on the record, the summary as text.
+    let page = h.get(&mut cw, "/people/person-a/handovers").await;
+    assert!(page.body.contains("Sent to District nurses"));
+    assert!(page.body.contains("&lt;b&gt;new&lt;/b&gt; antibiotics"));
+    assert!(page.body.contains("Received from District nurses"));
+    assert!(page.body.contains("dressing changed; next visit Tuesday"));
 }
 
 #[tokio::test]

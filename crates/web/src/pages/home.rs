@@ -346,12 +346,13 @@ fn partner_people(app: &App, ctx: &Ctx) -> Response {
             div class="table-wrap" {
                 table {
                     caption class="visually-hidden" { "People who agreed to share with you" }
-                    thead { tr { th scope="col" { "Person" } th scope="col" { "Agreed to share" } } }
+                    thead { tr { th scope="col" { "Person" } th scope="col" { "Agreed to share" } th scope="col" { span class="visually-hidden" { "Action" } } } }
                     tbody {
                         @for (id, cats) in &people {
                             tr {
                                 td { (id) }
                                 td { (cats.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ")) }
+                                td { a href={ "/people/" (id) "/handover" } { "Hand over to the provider" span class="visually-hidden" { " about " (id) } } }
                             }
                         }
                     }

@@ -111,6 +111,16 @@ pub fn routes(router: Router<App>) -> Router<App> {
         .route("/people/{id}/visits/{visit}/end", post(person::end_visit))
         .route("/people/{id}/tasks", post(person::record_task))
         .route("/people/{id}/medicines", get(person::medicines))
+        .route("/people/{id}/handovers", get(person::handovers))
+        .route("/people/{id}/handovers/sent", post(person::record_sent))
+        .route(
+            "/people/{id}/handovers/received",
+            post(person::record_received),
+        )
+        .route(
+            "/people/{id}/handover",
+            get(person::partner_handover_page).post(person::partner_handover),
+        )
         .route(
             "/people/{id}/medicines/{medicine}",
             post(person::record_dose),

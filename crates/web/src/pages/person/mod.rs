@@ -36,6 +36,7 @@ const SECTIONS: &[(&str, &str, &str)] = &[
     ("", "About", "About me"),
     ("care-plan", "Care plan", "My care plan"),
     ("daily-notes", "Daily notes", "My daily notes"),
+    ("handovers", "Handovers", "Shared with other services"),
     ("medicines", "Medicines", "My medicines"),
     ("who-looked", "Who looked", "Who looked at my record"),
     ("sharing", "Who can see what", "Who can see my record"),
@@ -185,6 +186,7 @@ mod about;
 mod access;
 mod choices;
 mod from_paper;
+mod handovers;
 mod medicines;
 mod notes;
 mod sharing;
@@ -193,6 +195,9 @@ pub use about::{care_plan, overview, publish_plan};
 pub use access::{access_sentence, who_looked};
 pub use choices::{choices, place_paper, record_choices};
 pub use from_paper::{add_from_paper, from_paper};
+pub use handovers::{
+    handovers, partner_handover, partner_handover_page, record_received, record_sent,
+};
 pub use medicines::{medicines, record_dose};
 pub use notes::{add_note, daily_notes, end_visit, record_task, start_visit};
 pub use sharing::{give_access, sharing, take_back};

@@ -4,7 +4,7 @@ use super::access::categories_words;
 use super::*;
 
 /// Kinds of information a person can share, as they would name them.
-const SHAREABLE: &[(Category, &str, &str)] = &[
+pub(super) const SHAREABLE: &[(Category, &str, &str)] = &[
     (Category::CarePlan, "CarePlan", "My care plan"),
     (Category::DailyNotes, "DailyNotes", "My daily notes"),
     (
