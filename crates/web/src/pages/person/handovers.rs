@@ -344,31 +344,25 @@ fn partner_form(
     ok(ctx, "Hand over to the provider", errors, body)
 }
 
-/// Whether `person` agreed to share with this partner, and the partner's agreed channel.
+/// The partner's agreed channel, if `person` agreed to share with this partner.
 fn partner_may_hand_over(
     app: &App,
     ctx: &Ctx,
     person: &str,
-) -> Result<careledger_care::Channel, Response> {
-    let found = app
-        .ledger
-        .read(|s| {
-            let agreed = s
-                .person(person)
-                .and_then(|p| p.sharing.get(&ctx.who.id))
-                .is_some_and(|c| c.given);
-            s.partners
-                .get(&ctx.who.id)
-                .map(|p| (agreed, p.agreed_channel))
-        })
-        .map_err(|e| error_page(Some(ctx), &e.into()))?;
+) -> Result<careledger_care::Channel, ApiError> {
+    let found = app.ledger.read(|s| {
+        let agreed = s
+            .person(person)
+            .and_then(|p| p.sharing.get(&ctx.who.id))
+            .is_some_and(|c| c.given);
+        s.partners
+            .get(&ctx.who.id)
+            .map(|p| (agreed, p.agreed_channel))
+    })?;
     match found {
         Some((true, channel)) if ctx.who.role == Role::Partner => Ok(channel),
-        _ => Err(error_page(
-            Some(ctx),
-            &ApiError::forbidden(
-                "a partner hands over only about people who agreed to share with them",
-            ),
+        _ => Err(ApiError::forbidden(
+            "a partner hands over only about people who agreed to share with them",
         )),
     }
 }
@@ -394,7 +388,7 @@ pub async fn partner_handover_page(
             &Form::default(),
             done.recorded,
         ),
-        Err(r) => r,
+        Err(e) => error_page(Some(&ctx), &e),
     }
 }
 
@@ -405,7 +399,7 @@ pub async fn partner_handover(
 ) -> Response {
     let channel = match partner_may_hand_over(&app, &ctx, &id) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(e) => return error_page(Some(&ctx), &e),
     };
     let mut errors = Errors::default();
     if f.get("summary").trim().is_empty() {
