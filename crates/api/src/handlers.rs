@@ -542,7 +542,7 @@ fn check_on_behalf(
 
 const AUDIT_KINDS: &[&str] = &["access.read", "access.refused", "access.emergency"];
 
-/// Who saw what: access events by person, actor, category and time range. With `person`,
+/// Who saw what: access events by person, actor, role, purpose, category and time range. With `person`,
 /// it is that person's access log through the gate (one access event). Across people, each
 /// person in the page gets one access event, all appended together before the page leaves.
 pub async fn audit_access(
@@ -551,9 +551,11 @@ pub async fn audit_access(
     params: Params,
 ) -> ApiResult<wire::AuditPage> {
     params.only(&[
-        "person", "actor", "category", "from", "to", "after", "limit",
+        "person", "actor", "role", "purpose", "category", "from", "to", "after", "limit",
     ])?;
     let actor = params.str("actor").map(str::to_string);
+    let role = params.name::<Role>("role")?;
+    let purpose = params.name::<Purpose>("purpose")?;
     let category = params.name::<Category>("category")?;
     let from = params.time("from")?;
     let to = params.time("to")?;
@@ -568,6 +570,8 @@ pub async fn audit_access(
         person: params.str("person").map(str::to_string),
         filter: AuditFilter {
             actor,
+            role,
+            purpose,
             category,
             from,
             to,
@@ -691,6 +695,10 @@ type Rows = (Vec<wire::AuditRow>, Option<u64>, BTreeMap<String, u32>);
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
     pub actor: Option<String>,
+    /// The role the reader read in (as the event records it).
+    pub role: Option<Role>,
+    /// The purpose of use recorded; a break-glass access is for `Emergency`.
+    pub purpose: Option<Purpose>,
     pub category: Option<Category>,
     pub from: Option<i64>,
     pub to: Option<i64>,
@@ -707,6 +715,18 @@ impl AuditFilter {
                 Some(CareEvent::AccessRefused(r)) => r.categories.contains(&c),
                 Some(CareEvent::EmergencyAccess(r)) => r.categories.contains(&c),
                 // Erased: its categories went with its payload.
+                _ => false,
+            })
+            && self.role.is_none_or(|want| match event {
+                Some(CareEvent::RecordAccessed(r)) => r.role == want,
+                Some(CareEvent::AccessRefused(r)) => r.role == want,
+                Some(CareEvent::EmergencyAccess(r)) => r.role == want,
+                _ => false,
+            })
+            && self.purpose.is_none_or(|want| match event {
+                Some(CareEvent::RecordAccessed(r)) => r.purpose == want,
+                Some(CareEvent::AccessRefused(r)) => r.purpose == want,
+                Some(CareEvent::EmergencyAccess(_)) => want == Purpose::Emergency,
                 _ => false,
             })
     }

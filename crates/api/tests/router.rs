@@ -521,6 +521,36 @@ async fn auditors_see_who_saw_what() {
         "one access event for one person's log"
     );
 
+    // By the role read in, and by the purpose of use recorded.
+    let rows = |a: common::Answer| a.json()["items"].as_array().unwrap().clone();
+    let by_role = rows(
+        h.get(Some("auditor-01"), "/v1/audit/access?role=CareWorker")
+            .await,
+    );
+    assert_eq!(by_role.len(), 2, "{by_role:?}");
+    assert!(by_role.iter().all(|i| i["actor"] == "staff-cw01"));
+    let audits = rows(
+        h.get(Some("auditor-01"), "/v1/audit/access?purpose=Audit")
+            .await,
+    );
+    assert!(audits.len() >= 3, "the auditor's own queries: {audits:?}");
+    assert!(audits.iter().all(|i| i["actor"] == "auditor-01"));
+    let personal = rows(
+        h.get(
+            Some("auditor-01"),
+            "/v1/audit/access?purpose=PersonalAccess&role=Person",
+        )
+        .await,
+    );
+    assert_eq!(personal.len(), 1, "{personal:?}");
+    assert_eq!(personal[0]["kind"], "access.refused");
+    h.get(Some("auditor-01"), "/v1/audit/access?role=Nobody")
+        .await
+        .assert_problem(400, Some("role"));
+    h.get(Some("auditor-01"), "/v1/audit/access?purpose=Curiosity")
+        .await
+        .assert_problem(400, Some("purpose"));
+
     // By time: nothing recorded in the future.
     let a = h
         .get(

@@ -8,7 +8,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use careledger_api::handlers::{audit as audit_query, inclusion_proof, AuditFilter, AuditQuery};
 use careledger_api::{gate, ApiError, App};
-use careledger_care::{Category, Purpose};
+use careledger_care::{Category, Purpose, Role};
 use maud::html;
 
 use crate::layout::{page, text_field, time_el, Errors};
@@ -22,6 +22,10 @@ pub struct Filters {
     #[serde(default)]
     actor: String,
     #[serde(default)]
+    role: String,
+    #[serde(default)]
+    purpose: String,
+    #[serde(default)]
     category: String,
     #[serde(default)]
     from: String,
@@ -31,11 +35,47 @@ pub struct Filters {
     after: Option<u64>,
 }
 
+/// The first instant of a UK day.
 fn day_start(d: &str) -> Option<i64> {
-    chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+    crate::layout::from_uk(d, "00:00").ok()
+}
+
+/// A choice from a select of an enum's values: none for "Any", the error for anything else.
+fn chosen<T: serde::de::DeserializeOwned>(
+    value: &str,
+    field: &str,
+    what: &str,
+    errors: &mut Errors,
+) -> Option<T> {
+    if value.is_empty() {
+        return None;
+    }
+    serde_json::from_value(serde_json::Value::String(value.into()))
+        .map_err(|_| errors.add(field, format!("Select {what} from the list")))
         .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc().timestamp_micros())
+}
+
+/// The form value of an enum's variant (its serde name).
+fn value_of<T: serde::Serialize>(v: T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// A select of every value of an enum, "Any" first.
+fn select(id: &str, label: &str, options: &[(String, &str)], current: &str) -> maud::Markup {
+    html! {
+        div class="field" {
+            label for=(id) { (label) }
+            select id=(id) name=(id) {
+                option value="" { "Any" }
+                @for (v, name) in options {
+                    option value=(v) selected[v == current] { (name) }
+                }
+            }
+        }
+    }
 }
 
 pub async fn audit(
@@ -44,16 +84,14 @@ pub async fn audit(
     Query(f): Query<Filters>,
 ) -> Response {
     let mut errors = Errors::default();
-    let category = match f.category.as_str() {
-        "" => None,
-        c => match serde_json::from_value::<Category>(serde_json::Value::String(c.into())) {
-            Ok(c) => Some(c),
-            Err(_) => {
-                errors.add("category", "Select a kind of information from the list");
-                None
-            }
-        },
-    };
+    let category: Option<Category> = chosen(
+        &f.category,
+        "category",
+        "a kind of information",
+        &mut errors,
+    );
+    let role: Option<Role> = chosen(&f.role, "role", "a role", &mut errors);
+    let purpose: Option<Purpose> = chosen(&f.purpose, "purpose", "a purpose", &mut errors);
     let from = match f.from.as_str() {
         "" => None,
         d => day_start(d).or_else(|| {
@@ -75,6 +113,8 @@ pub async fn audit(
             person: (!f.person.is_empty()).then(|| f.person.clone()),
             filter: AuditFilter {
                 actor: (!f.actor.is_empty()).then(|| f.actor.clone()),
+                role,
+                purpose,
                 category,
                 from,
                 to,
@@ -98,16 +138,9 @@ pub async fn audit(
         form method="get" class="filters" {
             (text_field(&errors, "person", "Person's ID", None, &f.person, "text", None))
             (text_field(&errors, "actor", "Reader's ID", None, &f.actor, "text", None))
-            div class="field" {
-                label for="category" { "Kind of information" }
-                select id="category" name="category" {
-                    option value="" { "Any" }
-                    @for c in Category::ALL {
-                        @let v = serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-                        option value=(v) selected[v == f.category] { (c.name()) }
-                    }
-                }
-            }
+            (select("role", "Reader's role", &Role::ALL.iter().map(|r| (value_of(r), r.name())).collect::<Vec<_>>(), &f.role))
+            (select("purpose", "Why they looked", &Purpose::ALL.iter().map(|p| (value_of(p), p.name())).collect::<Vec<_>>(), &f.purpose))
+            (select("category", "Kind of information", &Category::ALL.iter().map(|c| (value_of(c), c.name())).collect::<Vec<_>>(), &f.category))
             (text_field(&errors, "from", "From (day)", None, &f.from, "date", None))
             (text_field(&errors, "to", "To (day)", None, &f.to, "date", None))
             button type="submit" class="button" { "Show accesses" }
@@ -134,7 +167,7 @@ pub async fn audit(
                 }
                 @if let Some(next) = page_.next_after {
                     @let query = form_urlencoded::Serializer::new(String::new())
-                        .extend_pairs([("person", f.person.as_str()), ("actor", &f.actor), ("category", &f.category), ("from", &f.from), ("to", &f.to), ("after", &next.to_string())])
+                        .extend_pairs([("person", f.person.as_str()), ("actor", &f.actor), ("role", &f.role), ("purpose", &f.purpose), ("category", &f.category), ("from", &f.from), ("to", &f.to), ("after", &next.to_string())])
                         .finish();
                     p { a href={ "/audit?" (query) } { "Older accesses" } }
                 }
