@@ -160,6 +160,7 @@ impl ApiError {
             NoSharingConsent { .. } => payload("categories"),
             NoEmergencyToReview { .. } => payload("emergency_event"),
             NoAuthority { .. } | WrongBasis { .. } => payload("decided_by"),
+            EvidenceRequired { .. } => payload("evidence_of_authority"),
             _ => None,
         };
         e

@@ -1585,3 +1585,218 @@ async fn after_an_outage_the_paper_is_added_at_the_time_it_happened_and_only_ins
     let page = h.get(&mut person, "/people/person-a/from-paper").await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
 }
+
+/// The invitation secret in a page that shows a new link.
+fn invitation_in(body: &str) -> String {
+    let at = body.find("/invitation/").expect("an invitation link") + "/invitation/".len();
+    body[at..at + body[at..].find('<').unwrap()].to_string()
+}
+
+#[tokio::test]
+async fn a_manager_adds_a_person_staff_a_partner_and_the_people_around_a_person() {
+    let h = Harness::new().await;
+    let (mut rm, token) = h.sign_in("staff-rm01").await;
+    let page = h.get(&mut rm, "/people").await;
+    assert!(page.body.contains("href=\"/people/new\""));
+    // Allergies are never left blank: entered, or "none known" ticked.
+    let person = |allergies: &'static str, none: &'static str| {
+        vec![
+            ("_token", token.clone()),
+            ("id", "person-new".to_string()),
+            ("name", "Nora New".into()),
+            ("date_of_birth", "1938-05-06".into()),
+            ("nhs_number", "".into()),
+            ("address", "3 Mill Lane".into()),
+            ("gp_practice", "Mill Lane Surgery".into()),
+            ("allergies", allergies.into()),
+            ("no_allergies", none.into()),
+            ("service", "home care, two visits a day".into()),
+            ("account", "yes".into()),
+        ]
+    };
+    let before = h.size();
+    let fields = person("", "");
+    let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let a = h.post(&mut rm, "/people/new", &f, "same-origin").await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("href=\"#allergies\""), "{}", a.body);
+    assert_eq!(h.size(), before);
+    let fields = person("penicillin\n\n", "");
+    let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let a = h.post(&mut rm, "/people/new", &f, "same-origin").await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(
+        kinds(&h.since(before)),
+        ["person.registered", "care.started"],
+        "registered and in care, together"
+    );
+    let p = h
+        .app
+        .ledger
+        .read(|s| s.person("person-new").cloned())
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.details.allergies, ["penicillin"]);
+    assert!(p.care_active());
+    // Their sign-in link works: they set a password and the account is theirs.
+    let secret = invitation_in(&a.body);
+    let mut nora = Browser::default();
+    let page = h.get(&mut nora, &format!("/invitation/{secret}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let files = AuthFiles::open(h.app.ledger.store().dir()).unwrap();
+    assert_eq!(files.user("person-new").unwrap().role, Role::Person);
+    drop(files);
+    // The same ID again: refused by the field, nothing recorded.
+    let before = h.size();
+    let a = h.post(&mut rm, "/people/new", &f, "same-origin").await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("already a user person-new"), "{}", a.body);
+    assert_eq!(h.size(), before);
+
+    // A care worker, then a partner, from the users page.
+    let a = h
+        .post(
+            &mut rm,
+            "/staff/new",
+            &[
+                ("_token", &token),
+                ("staff_id", "staff-new"),
+                ("staff_name", "Nat Newman"),
+                ("staff_role", "RegisteredManager"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(
+        a.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a manager is the operator's to add"
+    );
+    assert!(a.body.contains("href=\"#staff_role\""));
+    let a = h
+        .post(
+            &mut rm,
+            "/staff/new",
+            &[
+                ("_token", &token),
+                ("staff_id", "staff-new"),
+                ("staff_name", "Nat Newman"),
+                ("staff_role", "CareWorker"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.body.contains("/invitation/inv_"));
+    let staff = h
+        .app
+        .ledger
+        .read(|s| s.staff.get("staff-new").cloned())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (staff.name.as_str(), staff.role),
+        ("Nat Newman", Role::CareWorker)
+    );
+    let a = h
+        .post(
+            &mut rm,
+            "/staff/partners",
+            &[
+                ("_token", &token),
+                ("partner_id", "partner-dc"),
+                ("partner_name", "Riverside day centre"),
+                ("partner_channel", "Telephone"),
+                ("partner_contact", "01632 960000"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(h
+        .app
+        .ledger
+        .read(|s| s.partners.contains("partner-dc"))
+        .unwrap());
+
+    // An attorney needs the evidence of authority, by its field; then a family member.
+    let rep = |evidence: &'static str| {
+        vec![
+            ("_token", token.clone()),
+            ("kind", "representative".to_string()),
+            ("contact_id", "rep-nora-son".into()),
+            ("contact_name", "Ned New".into()),
+            ("relationship", "LpaHealthWelfare".into()),
+            ("evidence", evidence.into()),
+        ]
+    };
+    let fields = rep("");
+    let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let a = h
+        .post(&mut rm, "/people/person-new/contacts", &f, "same-origin")
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(a.body.contains("href=\"#evidence\""), "{}", a.body);
+    let fields = rep("OPG LPA 7000-1234-5678");
+    let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let a = h
+        .post(&mut rm, "/people/person-new/contacts", &f, "same-origin")
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let before = h.size();
+    let a = h
+        .post(
+            &mut rm,
+            "/people/person-new/contacts",
+            &[
+                ("_token", &token),
+                ("kind", "family"),
+                ("contact_id", "family-nora"),
+                ("contact_name", "Nell New"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(
+        h.size(),
+        before,
+        "a family member is a user, not a ledger entry"
+    );
+    let files = AuthFiles::open(h.app.ledger.store().dir()).unwrap();
+    assert_eq!(files.user("family-nora").unwrap().role, Role::Family);
+    assert_eq!(
+        files.user("rep-nora-son").unwrap().role,
+        Role::Representative
+    );
+    drop(files);
+    let about = h.get(&mut rm, "/people/person-new").await;
+    assert!(
+        about
+            .body
+            .contains("Ned New (lasting power of attorney for health and welfare)"),
+        "{}",
+        about.body
+    );
+
+    // A care worker adds no one.
+    let (mut cw, ctoken) = h.sign_in("staff-cw01").await;
+    assert_eq!(
+        h.get(&mut cw, "/people/new").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let a = h
+        .post(
+            &mut cw,
+            "/staff/new",
+            &[
+                ("_token", &ctoken),
+                ("staff_id", "staff-x"),
+                ("staff_name", "X"),
+                ("staff_role", "CareWorker"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+}

@@ -209,6 +209,9 @@ pub async fn people(State(app): State<App>, Viewer(ctx): Viewer) -> Response {
     }
     let body = html! {
         h1 { "People" }
+        @if policy::may_record(ctx.who.role, "person.registered") {
+            p { a href="/people/new" class="button secondary" { "Add a person" } }
+        }
         @if listed.is_empty() {
             p { "There is nobody whose record you may see. A person can give you access to parts of their record." }
         } @else {

@@ -1,6 +1,7 @@
 //! Every page, by path. Paths people can remember: `/` (home), `/sign-in`, `/sign-out`,
 //! `/people/{id}` and its sections, `/findings`, `/requests`, `/audit`.
 
+pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod emergency;
@@ -98,6 +99,16 @@ pub fn routes(router: Router<App>) -> Router<App> {
         )
         .route("/display", post(auth::display))
         .route("/people", get(home::people))
+        .route(
+            "/people/new",
+            get(accounts::new_person_page).post(accounts::new_person),
+        )
+        .route(
+            "/people/{id}/contacts",
+            get(accounts::contacts_page).post(accounts::add_contact),
+        )
+        .route("/staff/new", post(accounts::new_staff))
+        .route("/staff/partners", post(accounts::new_partner))
         .route("/people/{id}", get(person::overview))
         .route(
             "/people/{id}/care-plan",

@@ -10,13 +10,14 @@
 //! invite`).
 
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use careledger_api::auth::{AuthFiles, InvitationKind, User, INVITATION_VALID_US};
 use careledger_api::{ApiError, App};
 use careledger_care::Role;
 use maud::html;
 
+use crate::form::Form;
 use crate::layout::{page, Errors};
 use crate::pages::{Posted, Viewer};
 use crate::{error_page, html as respond, Ctx};
@@ -48,14 +49,19 @@ fn state(user: &User) -> &'static str {
 }
 
 pub async fn staff(State(app): State<App>, Viewer(ctx): Viewer) -> Response {
-    if let Some(r) = managers_only(&ctx) {
+    render(&app, &ctx, &Errors::default(), &Form::default()).await
+}
+
+/// The users page, with the forms that add staff and partners (and their errors).
+pub async fn render(app: &App, ctx: &Ctx, errors: &Errors, f: &Form) -> Response {
+    if let Some(r) = managers_only(ctx) {
         return r;
     }
     let users = app.auth.users(careledger_store::now_us());
     let body = html! {
         h1 { "Users and invitations" }
         p { "Everyone who can sign in. Someone with no password yet needs a one-time link to set one: it works once, within 72 hours. Send it to them only." }
-        p class="muted" { "New users, and links for managers or for someone who already has a password, are made by the operator with careledger user add and careledger user invite." }
+        p class="muted" { "Links for managers, and for someone who already has a password, are made by the operator with careledger user invite. People receiving care and their representatives and family are added from " a href="/people/new" { "Add a person" } " and from each person's record." }
         div class="table-wrap" {
             table {
                 caption class="visually-hidden" { "Users" }
@@ -70,7 +76,7 @@ pub async fn staff(State(app): State<App>, Viewer(ctx): Viewer) -> Response {
                             td {
                                 @if may_invite(u, *in_use) {
                                     form method="post" action={ "/staff/" (id) "/invite" } class="inline-form" {
-                                        (crate::layout::token(&ctx))
+                                        (crate::layout::token(ctx))
                                         button type="submit" class="button secondary" { "Make invitation link" span class="visually-hidden" { " for " (id) } }
                                     }
                                 }
@@ -80,15 +86,16 @@ pub async fn staff(State(app): State<App>, Viewer(ctx): Viewer) -> Response {
                 }
             }
         }
+        (crate::pages::accounts::staff_forms(ctx, errors, f))
+    };
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
     };
     respond(
-        StatusCode::OK,
-        page(
-            Some(&ctx),
-            "Users and invitations",
-            &Errors::default(),
-            body,
-        ),
+        status,
+        page(Some(ctx), "Users and invitations", errors, body),
     )
 }
 
@@ -156,12 +163,7 @@ pub async fn invite(
     };
     app.auth.reload();
     tracing::info!(user = %user, by = %ctx.who.id, "invitation made on the staff page");
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1");
-    let scheme = if web.secure { "https" } else { "http" };
-    let link = format!("{scheme}://{host}/invitation/{secret}");
+    let link = crate::pages::accounts::link(&web, &headers, &secret);
     let body = html! {
         h1 { "Invitation link for " (u.name) }
         div class="notice" role="status" {

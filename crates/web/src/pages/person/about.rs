@@ -47,6 +47,9 @@ pub async fn overview(
                 }
             }
         }
+        @if careledger_care::policy::may_record(ctx.who.role, "representative.linked") {
+            p { a href={ "/people/" (id) "/contacts" } { "Add a representative, family member or carer" } }
+        }
     };
     ok(
         &ctx,
@@ -64,7 +67,7 @@ fn relationship(r: &careledger_care::Relationship) -> String {
         .unwrap_or("representative");
     match name {
         "LpaHealthWelfare" => "lasting power of attorney for health and welfare".into(),
-        "CourtDeputy" => "court-appointed deputy".into(),
+        "Deputy" => "deputy appointed by the Court of Protection".into(),
         other => split_words(other),
     }
 }
