@@ -815,6 +815,32 @@ pub async fn provider_findings(
     findings_as(&app, &who, at, person).await.map(Json)
 }
 
+/// The findings open at the end of each day, by rule, oldest first.
+pub async fn findings_daily(
+    State(app): State<App>,
+    Auth(who): Auth,
+    params: Params,
+) -> ApiResult<wire::FindingsDaily> {
+    params.only(&[])?;
+    findings_daily_as(&app, &who).map(Json)
+}
+
+/// [`findings_daily`] as `who` (the pages ask through here too).
+pub fn findings_daily_as(app: &App, who: &Principal) -> Result<wire::FindingsDaily, ApiError> {
+    require_role(who, PROVIDER_VIEW, "see the provider's findings")?;
+    let days = app.ledger.read(|s| {
+        s.daily
+            .iter()
+            .map(|(day, t)| wire::FindingsDay {
+                day: day.clone(),
+                total: t.by_rule.values().sum(),
+                by_rule: t.by_rule.clone(),
+            })
+            .collect()
+    })?;
+    Ok(wire::FindingsDaily { days })
+}
+
 /// The provider's findings report as `who` sees it, as of `at` (default now).
 pub async fn findings_as(
     app: &App,

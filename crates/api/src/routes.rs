@@ -149,6 +149,8 @@ routes! {
         params: &[
             ("person", In::Query, false, Accepts::Id, "Only this person's record."),
             ("actor", In::Query, false, Accepts::Id, "Only accesses by this principal."),
+            ("role", In::Query, false, Accepts::Care("Role"), "Only accesses in this role, as the access event records it."),
+            ("purpose", In::Query, false, Accepts::Care("Purpose"), "Only accesses for this purpose of use, as recorded (a break-glass access is `Emergency`)."),
             ("category", In::Query, false, Accepts::Care("Category"), "Only accesses to this category."),
             ("from", In::Query, false, Accepts::Time, "Recorded at or after this time (when the ledger wrote the access event; access events are recorded as they happen, so this is also when the access happened)."),
             ("to", In::Query, false, Accepts::Time, "Recorded at or before this time."),
@@ -165,6 +167,13 @@ routes! {
             ("person", In::Query, false, Accepts::Id, "Only this person's findings and figures."),
         ],
         body: None, ok: (200, JSON, Some(schema_of::<wire::ProviderFindings>)), errors: &[400, 403, 404, 422],
+    };
+    get "/v1/provider/findings/daily" => handlers::findings_daily, Doc {
+        tag: "oversight",
+        summary: "The findings open at the end of each day (midnight UTC), by rule, for the last 400 days the ledger saw: what the findings-over-time chart draws",
+        auth: true,
+        params: &[],
+        body: None, ok: (200, JSON, Some(schema_of::<wire::FindingsDaily>)), errors: &[403],
     };
     get "/v1/requests" => handlers::requests, Doc {
         tag: "oversight",

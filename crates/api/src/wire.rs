@@ -501,6 +501,23 @@ pub struct Finding {
     pub evidence: Vec<u64>,
 }
 
+/// One day's findings, as they stood at its end (midnight UTC).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct FindingsDay {
+    /// `2026-12-01`.
+    pub day: String,
+    pub total: u32,
+    /// Findings open by rule id (`R8-no-discussion`...); rules with none are left out.
+    pub by_rule: std::collections::BTreeMap<String, u32>,
+}
+
+/// `GET /v1/provider/findings/daily`: the days the ledger tallied, oldest first (at most
+/// 400; a day is tallied when the first event after it is recorded).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct FindingsDaily {
+    pub days: Vec<FindingsDay>,
+}
+
 fn rule_schema(_: &mut SchemaGenerator) -> Schema {
     let ids: Vec<&str> = careledger_care::findings::Rule::ALL
         .iter()

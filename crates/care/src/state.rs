@@ -419,6 +419,27 @@ pub fn emergency_key(seq: u64) -> String {
     format!("{seq:020}")
 }
 
+/// How many days of findings [`State::daily`] keeps, newest first; an older day is
+/// dropped when a new one is tallied.
+pub const DAYS_TALLIED: usize = 400;
+
+/// The findings open at the end of one day (midnight UTC), by rule id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayTally {
+    pub by_rule: BTreeMap<String, u32>,
+}
+
+/// The key of a day in [`State::daily`]: `2026-12-01`, so that keys sort by date.
+pub fn day_key(day: NaiveDate) -> String {
+    day.format("%Y-%m-%d").to_string()
+}
+
+fn day_of(us: TimeUs) -> NaiveDate {
+    chrono::DateTime::from_timestamp_micros(us)
+        .map(|t| t.date_naive())
+        .unwrap_or_default()
+}
+
 /// Open sessions one user may have; the service signs the oldest out to make room.
 pub const SESSIONS_PER_USER_MAX: usize = 16;
 
@@ -434,6 +455,12 @@ pub struct State {
     /// Break-glass accesses waiting for review, oldest first. Grows only with accesses
     /// nobody has reviewed, each of them a finding on the manager's page.
     pub unreviewed: Table<Unreviewed>,
+    /// The findings open at the end of each day, for the findings-over-time chart: a day
+    /// is tallied when the first event recorded after it arrives, from the state as that
+    /// day left it (so a replay tallies the same), at most [`DAYS_TALLIED`] days.
+    pub daily: Table<DayTally>,
+    /// The day (UTC) of the last event applied, under the key `last`.
+    pub last_day: Table<NaiveDate>,
 }
 
 impl Default for State {
@@ -459,6 +486,8 @@ impl State {
             outages: Table::new(b'X'),
             sessions: Table::new(b'U'),
             unreviewed: Table::new(b'G'),
+            daily: Table::new(b'T'),
+            last_day: Table::new(b'D'),
         }
     }
 
@@ -485,7 +514,7 @@ impl State {
     }
 
     /// Every table, for what is done to all of them alike.
-    fn tables(&self) -> [&dyn Tracked; 7] {
+    fn tables(&self) -> [&dyn Tracked; 9] {
         [
             &self.people,
             &self.staff,
@@ -494,10 +523,12 @@ impl State {
             &self.outages,
             &self.sessions,
             &self.unreviewed,
+            &self.daily,
+            &self.last_day,
         ]
     }
 
-    fn tables_mut(&mut self) -> [&mut dyn Tracked; 7] {
+    fn tables_mut(&mut self) -> [&mut dyn Tracked; 9] {
         [
             &mut self.people,
             &mut self.staff,
@@ -506,7 +537,42 @@ impl State {
             &mut self.outages,
             &mut self.sessions,
             &mut self.unreviewed,
+            &mut self.daily,
+            &mut self.last_day,
         ]
+    }
+
+    /// Tallies the findings at the end of each day from the last event's day up to (not
+    /// including) the day of an event recorded at `recorded_at_us`, before it is applied.
+    fn tally_days_before(&mut self, recorded_at_us: TimeUs) {
+        let today = day_of(recorded_at_us);
+        let last = self.last_day.get("last").copied();
+        if last.is_some_and(|l| today <= l) {
+            return;
+        }
+        // Persisted, and rolled back with the request like every table.
+        self.last_day.insert("last", today);
+        let Some(last) = last else { return };
+        let days = (today - last).num_days().min(DAYS_TALLIED as i64);
+        for back in (1..=days).rev() {
+            let day = today - chrono::Duration::days(back);
+            let end = day
+                .succ_opt()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map_or(recorded_at_us, |t| t.and_utc().timestamp_micros())
+                - 1;
+            let mut by_rule = BTreeMap::new();
+            for f in crate::findings::findings(self, end) {
+                *by_rule.entry(f.rule.id().to_string()).or_insert(0) += 1;
+            }
+            self.daily.insert(&day_key(day), DayTally { by_rule });
+        }
+        while self.daily.len() > DAYS_TALLIED {
+            let Some(oldest) = self.daily.iter().next().map(|(k, _)| k.clone()) else {
+                break;
+            };
+            self.daily.remove(&oldest);
+        }
     }
 
     pub fn begin(&mut self) {
@@ -559,6 +625,7 @@ impl State {
 
     pub(crate) fn mutate(&mut self, meta: &Meta<'_>, event: &CareEvent) {
         use CareEvent as E;
+        self.tally_days_before(meta.recorded_at_us);
         let stamp = Stamp::of(meta);
         match event {
             E::PersonRegistered(e) => {

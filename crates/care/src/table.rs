@@ -45,7 +45,7 @@ impl<V: Clone + Serialize + DeserializeOwned + PartialEq> Table<V> {
         self.map.is_empty()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&String, &V)> {
         self.map.iter()
     }
 

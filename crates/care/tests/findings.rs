@@ -824,3 +824,51 @@ fn an_unchanged_compliant_record_only_ages_into_a_stale_discussion() {
         vec![Rule::StaleChoicesDiscussion]
     );
 }
+
+/// The findings-over-time chart's data: each day is tallied as it ended, when the first
+/// event after it arrives, and a day nothing happened on is tallied too.
+#[test]
+fn findings_are_tallied_at_the_end_of_each_day_as_that_day_left_them() {
+    use careledger_care::state::{day_key, DAYS_TALLIED};
+    let day = |d: i64| {
+        day_key(
+            chrono::DateTime::from_timestamp_micros(T0 + d * DAY_US)
+                .unwrap()
+                .date_naive(),
+        )
+    };
+    let count = |l: &Ledger, d: i64, rule: Rule| {
+        l.state
+            .daily
+            .get(&day(d))
+            .map(|t| t.by_rule.get(rule.id()).copied().unwrap_or(0))
+    };
+    let mut l = Ledger::with_staff();
+    l.about(T0, registered());
+    l.about(T0 + HOUR_US, care_started());
+    assert_eq!(l.state.daily.len(), 0, "no day has ended yet");
+    // Three days later, a discussion: the three days before are tallied without it.
+    l.about(T0 + 3 * DAY_US, discussion());
+    for d in 0..3 {
+        assert_eq!(count(&l, d, Rule::NoChoicesDiscussion), Some(1), "day {d}");
+        assert_eq!(count(&l, d, Rule::NoPaperInHome), Some(1), "day {d}");
+    }
+    assert_eq!(l.state.daily.get(&day(3)), None, "today is not over");
+    l.about_by(
+        T0 + 5 * DAY_US,
+        "cw-1",
+        diary(Author::Staff, "a quiet week"),
+    );
+    assert_eq!(count(&l, 3, Rule::NoChoicesDiscussion), Some(0));
+    assert_eq!(count(&l, 4, Rule::NoChoicesDiscussion), Some(0));
+    assert_eq!(count(&l, 4, Rule::NoPaperInHome), Some(1), "still no paper");
+    assert_eq!(l.state.daily.len(), 5);
+    // A long silence: only the newest days are kept.
+    l.about_by(
+        T0 + (10 + DAYS_TALLIED as i64 * 2) * DAY_US,
+        "cw-1",
+        diary(Author::Staff, "back"),
+    );
+    assert_eq!(l.state.daily.len(), DAYS_TALLIED);
+    assert_eq!(l.state.daily.get(&day(4)), None);
+}

@@ -178,9 +178,9 @@ fn a_simulated_ledger_keeps_its_projections_fingerprint() {
         hasher.update(value);
     }
     assert_eq!(report.events, 15_827);
-    assert_eq!(pairs.len(), 55);
+    assert_eq!(pairs.len(), 95);
     assert_eq!(
         hasher.finalize().to_hex().as_str(),
-        "17f9cad237d4bd3247de599f229e94a00ce74c92b98e7e0c43103d7e94412b8e"
+        "6340d89f5a9b2736abc4ef731b38e89abad9d7743b4dc69dd1ba518e920e1f03"
     );
 }

@@ -1800,3 +1800,27 @@ async fn a_manager_adds_a_person_staff_a_partner_and_the_people_around_a_person(
         .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn findings_over_time_start_once_a_day_has_ended() {
+    // Every event of this ledger is recorded today (the ledger's clock), so no day has
+    // ended in it yet: the page says when the chart starts, and the API has no days.
+    // `careledger_web::pages::charts` tests the chart itself, `careledger_care`'s
+    // findings tests the tallies.
+    let h = Harness::new().await;
+    let (mut rm, _) = h.sign_in("staff-rm01").await;
+    let page = h.get(&mut rm, "/findings").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("<h2>Findings over time</h2><p>The chart of findings over time starts once a day has ended"), "{}", page.body);
+    let rm_principal = careledger_api::auth::Principal {
+        id: "staff-rm01".into(),
+        role: Role::RegisteredManager,
+    };
+    let daily = careledger_api::handlers::findings_daily_as(&h.app, &rm_principal).unwrap();
+    assert!(daily.days.is_empty());
+    let (mut cw, _) = h.sign_in("staff-cw01").await;
+    assert_eq!(
+        h.get(&mut cw, "/findings").await.status,
+        StatusCode::FORBIDDEN
+    );
+}

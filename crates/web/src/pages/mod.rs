@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod charts;
 pub mod emergency;
 pub mod home;
 pub mod outages;
