@@ -1824,3 +1824,49 @@ async fn findings_over_time_start_once_a_day_has_ended() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn a_person_who_chooses_easy_read_gets_short_sentences_and_it_is_remembered() {
+    let h = Harness::new().await;
+    let (mut person, token) = h.sign_in("person-a").await;
+    let page = h.get(&mut person, "/people/person-a").await;
+    assert!(page
+        .body
+        .contains("You can see all of it, add your own notes"));
+    let a = h
+        .post(
+            &mut person,
+            "/display",
+            &[
+                ("_token", &token),
+                ("display", "easy"),
+                ("back", "/people/person-a"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let page = h.get(&mut person, "/people/person-a").await;
+    assert!(
+        page.body.contains("<body class=\"display-easy\">"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("<li>You choose who else can see it.</li>"),
+        "{}",
+        page.body
+    );
+    let sharing = h.get(&mut person, "/people/person-a/sharing").await;
+    assert!(sharing.body.contains("Let someone see your record"));
+    assert!(sharing
+        .body
+        .contains("Other people can only see what you say here."));
+    let looked = h.get(&mut person, "/people/person-a/who-looked").await;
+    assert!(looked.body.contains("we write it here"));
+    // Remembered for the user: a new sign-in starts in easy read.
+    let (mut again, _) = h.sign_in("person-a").await;
+    let page = h.get(&mut again, "/people/person-a/daily-notes").await;
+    assert!(page.body.contains("Save my note"), "{}", page.body);
+}

@@ -21,7 +21,17 @@ pub async fn overview(
         (record_header(&ctx, &id, "", g.ais_flag.as_deref(), g.flagged))
         h1 { @if mine { "My record" } @else { (d.name) } }
         @if mine {
-            p class="lede" { "This is your care record. You can see all of it, add your own notes, and choose who else can see it. It is free." }
+            @if easy(&ctx) {
+                p class="lede" { "This is your care record." }
+                ul class="easy-list" {
+                    li { "You can see all of it." }
+                    li { "You can write your own notes in it." }
+                    li { "You choose who else can see it." }
+                    li { "It is free." }
+                }
+            } @else {
+                p class="lede" { "This is your care record. You can see all of it, add your own notes, and choose who else can see it. It is free." }
+            }
         }
         dl class="summary" {
             dt { "Name" } dd { (d.name) }
@@ -37,7 +47,7 @@ pub async fn overview(
                 }
             }
         }
-        h2 { "Representatives" }
+        h2 { (say(&ctx, "Representatives", "People who speak for you")) }
         @if d.representatives.is_empty() {
             p { "No representatives are recorded." }
         } @else {

@@ -97,8 +97,8 @@ pub async fn who_looked(
     let mine = own(&ctx, &id);
     let body = html! {
         (record_header(&ctx, &id, "who-looked", g.ais_flag.as_deref(), g.flagged))
-        h1 { @if mine { "Who looked at my record" } @else { "Who looked at the record" } }
-        p class="lede" { @if mine { "Every time someone opens your record, it is written here. This list includes you." } @else { "Every read and refusal, latest first." } }
+        h1 { @if mine { (say(&ctx, "Who looked at my record", "Who has looked at my record")) } @else { "Who looked at the record" } }
+        p class="lede" { @if mine { (say(&ctx, "Every time someone opens your record, it is written here. This list includes you.", "When someone looks at your record, we write it here. You are on this list too.")) } @else { "Every read and refusal, latest first." } }
         ol class="access-list" {
             @for item in g.data.iter().rev() {
                 li { (access_sentence(item, mine)) ", " (time_el(&item.event.recorded_at)) "." }

@@ -57,7 +57,7 @@ fn choices_markup(
                 p { @if d.told_access_is_free { "Told that seeing the record is free of charge." } @else { "Not recorded as told that access is free of charge." } }
                 @if let Some(n) = &d.notes { @if !n.is_empty() { h3 { "Notes" } p { (n) } } }
             }
-            None => { p { @if mine { "Nobody has talked with you about your choices yet. Ask your care manager." } @else { "No choices discussion has been recorded." } } }
+            None => { p { @if mine { (say(ctx, "Nobody has talked with you about your choices yet. Ask your care manager.", "Nobody has asked you yet how you want your record. Ask your care manager.")) } @else { "No choices discussion has been recorded." } } }
         }
         @if !c.findings.is_empty() {
             h2 { "Needs doing" }

@@ -37,8 +37,8 @@ fn medicines_markup(
             dt { "GP practice" } dd { (m.gp_practice) }
         }
         div class="ais" role="note" {
-            strong { "Allergies: " }
-            @if m.allergies.is_empty() { "None known" } @else { (m.allergies.join(", ")) }
+            strong { (say(ctx, "Allergies: ", "Things that make me ill (allergies): ")) }
+            @if m.allergies.is_empty() { (say(ctx, "None known", "None that we know of")) } @else { (m.allergies.join(", ")) }
         }
         @let active: Vec<&wire::Medicine> = m.medicines.iter().filter(|x| x.stopped.is_none()).collect();
         h2 { "Current medicines" }

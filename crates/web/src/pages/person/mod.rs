@@ -61,6 +61,21 @@ pub fn display_from_needs(app: &App, user: &str) -> Display {
     }
 }
 
+/// In easy read: short sentences, common words, one idea each (the person chose it, or
+/// their recorded needs call for it).
+fn easy(ctx: &Ctx) -> bool {
+    ctx.display == Display::Easy
+}
+
+/// `standard`, or in easy read `easy`.
+fn say<'a>(ctx: &Ctx, standard: &'a str, easy_words: &'a str) -> &'a str {
+    if easy(ctx) {
+        easy_words
+    } else {
+        standard
+    }
+}
+
 fn own(ctx: &Ctx, id: &str) -> bool {
     ctx.who.role == Role::Person && ctx.who.id == id
 }

@@ -127,9 +127,9 @@ fn notes_markup(
         @if note_author(ctx, id).is_some() {
             form method="post" novalidate {
                 (layout::token(ctx))
-                (text_area(errors, "text", if mine { "Add your own note" } else { "Add a diary note" },
-                    Some(if mine { "Your note is added to your record with your name." } else { "What happened, what the person said, anything to follow up." }), text))
-                button type="submit" class="button" { "Add note" }
+                (text_area(errors, "text", if mine { say(ctx, "Add your own note", "Write a note") } else { "Add a diary note" },
+                    Some(if mine { say(ctx, "Your note is added to your record with your name.", "Your note goes in your record. It has your name on it.") } else { "What happened, what the person said, anything to follow up." }), text))
+                button type="submit" class="button" { (say(ctx, "Add note", "Save my note")) }
             }
         }
         h2 { "Latest first" }

@@ -59,9 +59,14 @@ fn sharing_markup(
         (record_header(ctx, id, "sharing", g.ais_flag.as_deref(), g.flagged))
         h1 { @if mine { "Who can see my record" } @else { "Who can see what" } }
         (recorded_notice(shown, "Done"))
-        p { "Staff who care for " @if mine { "you" } @else { "the person" } " can see what they need for care. Anyone else sees only what is given here." }
-        h2 { "Access given" }
-        @if live.is_empty() { p { "Nobody else has been given access." } } @else {
+        @if mine && easy(ctx) {
+            p { "Staff who look after you can see what they need." }
+            p { "Other people can only see what you say here." }
+        } @else {
+            p { "Staff who care for " @if mine { "you" } @else { "the person" } " can see what they need for care. Anyone else sees only what is given here." }
+        }
+        h2 { (say(ctx, "Access given", "People you let see your record")) }
+        @if live.is_empty() { p { (say(ctx, "Nobody else has been given access.", "Nobody else can see it.")) } } @else {
             div class="table-wrap" {
                 table {
                     caption class="visually-hidden" { "Access given to others" }
@@ -76,7 +81,7 @@ fn sharing_markup(
                                     @if decides(ctx, id).is_some() {
                                         form method="post" action={ "/people/" (id) "/sharing/" (gr.grant_id) "/take-back" } class="inline-form" {
                                             (layout::token(ctx))
-                                            button type="submit" class="button warning" { "Take back access" span class="visually-hidden" { " from " @match &gr.grantee.0 { Grantee::Principal(p) => (p), Grantee::Role(r) => (r.name()) } } }
+                                            button type="submit" class="button warning" { (say(ctx, "Take back access", "Stop them seeing it")) span class="visually-hidden" { " from " @match &gr.grantee.0 { Grantee::Principal(p) => (p), Grantee::Role(r) => (r.name()) } } }
                                         }
                                     }
                                 }
@@ -87,7 +92,7 @@ fn sharing_markup(
             }
         }
         @if decides(ctx, id).is_some() {
-            h2 { "Give someone access" }
+            h2 { (say(ctx, "Give someone access", "Let someone see your record")) }
             form method="post" novalidate {
                 (layout::token(ctx))
                 (text_field(errors, "grantee", "Their careledger user ID", Some("Ask them for it: it is on their invitation."), &entered.grantee, "text", None))
@@ -95,7 +100,7 @@ fn sharing_markup(
                     &SHAREABLE.iter().map(|(_, v, l)| (*v, *l)).collect::<Vec<_>>(),
                     &entered.categories.iter().map(String::as_str).collect::<Vec<_>>()))
                 (text_field(errors, "until", "Until (optional)", Some("The last day they can see it. Leave empty for no end date."), &entered.until, "date", None))
-                button type="submit" class="button" { "Give access" }
+                button type="submit" class="button" { (say(ctx, "Give access", "Let them see it")) }
             }
         }
     }
