@@ -99,6 +99,15 @@ async function reflow(page, label) {
   await page.setViewportSize(size);
 }
 
+/// A time `ms` milliseconds since the epoch as UK date and time fields take it.
+function ukParts(ms) {
+  const f = new Intl.DateTimeFormat('en-GB', {
+    timeZone: 'Europe/London', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+  });
+  const p = Object.fromEntries(f.formatToParts(new Date(ms)).map((x) => [x.type, x.value]));
+  return { date: `${p.year}-${p.month}-${p.day}`, time: `${p.hour}:${p.minute}` };
+}
+
 async function visit(page, path, label) {
   const r = await page.goto(base + path);
   await axe(page, label);
@@ -297,6 +306,17 @@ try {
     const r = await family.goto(`${base}/people/person-0001/care-plan`);
     check(r.status() === 403, `after the access is taken back the family member is refused (status ${r.status()})`);
 
+    // Sharing with another service, agreed on the same page: it lets the provider hand
+    // the medicines over to the day centre, and opens nothing to them.
+    await person.goto(`${base}/people/person-0001/sharing`);
+    const share = person.locator('form[action$="/sharing/partners"]');
+    await share.getByLabel(/^Riverside day centre/).check();
+    await share.getByLabel('My medicines and allergies', { exact: true }).check();
+    await share.getByRole('button', { name: 'Agree to share' }).click();
+    await person.waitForURL(/sharing\?recorded=/);
+    check((await person.textContent('main')).includes('Riverside day centre'), 'sharing with the day centre is listed');
+    await axe(person, 'who can see my record, sharing with a service');
+
     // Large print: chosen on a page, remembered, and still accessible.
     await person.goto(`${base}/people/person-0001`);
     await setDisplay(person, 'large');
@@ -421,10 +441,10 @@ try {
     await visit(rm, '/findings', 'what needs doing');
     await shots2(rm, 'manager', 'what needs doing');
     await reflow(rm, 'what needs doing');
-    const row = rm.locator('tbody tr', { hasText: /choices discussion/i }).first();
+    const row = rm.locator('#open-findings tbody tr', { hasText: /choices discussion/i }).first();
     check(await row.count() === 1, 'what needs doing lists a missing or stale choices discussion');
     const who = (await row.locator('td').first().textContent()).trim();
-    const before = await rm.locator('tbody tr', { hasText: who }).filter({ hasText: /choices discussion/i }).count();
+    const before = await rm.locator('#open-findings tbody tr', { hasText: who }).filter({ hasText: /choices discussion/i }).count();
     await row.locator('a').first().click();
     await rm.waitForLoadState();
     await axe(rm, 'information choices');
@@ -438,7 +458,7 @@ try {
     await rm.getByRole('button', { name: 'Record discussion' }).click();
     await rm.waitForURL(/choices\?recorded=/);
     await rm.goto(`${base}/findings`);
-    const after = await rm.locator('tbody tr', { hasText: who }).filter({ hasText: /choices discussion/i }).count();
+    const after = await rm.locator('#open-findings tbody tr', { hasText: who }).filter({ hasText: /choices discussion/i }).count();
     check(before >= 1 && after === 0, `the choices finding for ${who} cleared (${before} before, ${after} after)`);
     await visit(rm, '/requests', 'council requests');
     await reflow(rm, 'council requests');
@@ -471,8 +491,8 @@ try {
     await visit(rm, `/people/${who}/care-plan`, 'manager: care plan with the publish form');
     check(await rm.getByRole('button', { name: /^Publish version \d+$/ }).count() === 1, 'the manager may publish the next version');
     await reflow(rm, 'manager: care plan with the publish form');
-    check((await rm.textContent('h1')).trim().length > 0 && await rm.locator('nav[aria-label="Record"] a').count() === 7,
-      'the manager sees the record with all seven sections to open');
+    check((await rm.textContent('h1')).trim().length > 0 && await rm.locator('nav[aria-label="Record"] a').count() === 8,
+      'the manager sees the record with all eight sections to open');
     await context.close();
   }
 
@@ -486,6 +506,18 @@ try {
     await aud.waitForLoadState();
     await axe(aud, 'who saw what, person-0001');
     await reflow(aud, 'who saw what');
+    // By the role read in and the purpose recorded.
+    await aud.selectOption('#role', 'CareWorker');
+    await aud.selectOption('#purpose', 'DirectCare');
+    await aud.getByRole('button', { name: 'Show accesses' }).click();
+    await aud.waitForLoadState();
+    const byRole = await aud.locator('tbody tr').allTextContents();
+    check(byRole.length >= 1 && byRole.every((r) => r.includes('care worker') && r.includes('for care')), `filtered by role and purpose, every row is a care worker's read for care (${byRole.length} rows)`);
+    await axe(aud, 'who saw what, by role and purpose');
+    await aud.selectOption('#role', '');
+    await aud.selectOption('#purpose', '');
+    await aud.getByRole('button', { name: 'Show accesses' }).click();
+    await aud.waitForLoadState();
     await shots2(aud, 'auditor', 'who saw what');
     const first = aud.locator('tbody a').first();
     const seq = (await first.textContent()).replace('Event ', '').trim();
@@ -547,6 +579,143 @@ try {
     check((await para.textContent('main')).includes('Allergies'), 'allergies are shown');
     await axe(para, 'emergency: medicines');
     await shots2(para, 'emergency-clinician', 'emergency: medicines');
+    await context.close();
+  }
+
+  // The registered manager reviews the break-glass access; declares and ends an outage, and
+  // a care worker adds a paper note written during it; handovers both ways; a person and a
+  // family member are added on pages.
+  {
+    const context = await newContext();
+    const rm = await signInDemo(context, 'staff-rm01');
+    await rm.goto(`${base}/findings`);
+    const chart = rm.locator('svg.chart[role="img"]');
+    check(await chart.count() === 1 && (await chart.locator('title').textContent()).includes('Findings open at the end of each day'), 'findings over time is an image with a title');
+    check(await rm.locator('details table tbody tr').count() >= 7, 'the days of the chart are in a table beside it');
+    const glass = rm.locator('#open-findings tbody tr', { hasText: 'Collapsed at home' });
+    check(await glass.count() === 1, 'the break-glass access is on what needs doing');
+    await glass.getByRole('link', { name: /Review it/ }).click();
+    await rm.waitForLoadState();
+    await axe(rm, 'review an emergency access');
+    await reflow(rm, 'review an emergency access');
+    await rm.check('#outcome-1');
+    await rm.fill('#notes', 'Spoke to the ambulance service about the call.');
+    await rm.getByRole('button', { name: 'Record the review' }).click();
+    check(await rm.locator('.error-summary a[href="#action"]').count() === 1, 'not appropriate needs the action taken, by its field');
+    await axe(rm, 'review an emergency access, with an error');
+    await rm.check('#outcome-0');
+    await rm.getByRole('button', { name: 'Record the review' }).click();
+    await rm.waitForURL(/findings\?recorded=/);
+    check(await rm.locator('#open-findings tbody tr', { hasText: 'Collapsed at home' }).count() === 0, 'the reviewed access is no longer a finding');
+
+    await visit(rm, '/outages', 'outages');
+    await reflow(rm, 'outages');
+    const start = ukParts(Date.now() - 2 * 3600e3);
+    await rm.fill('#reason', 'No internet in the office');
+    await rm.fill('#start_date', start.date);
+    await rm.fill('#start_time', start.time);
+    await rm.getByRole('button', { name: 'Declare the outage' }).click();
+    await rm.waitForURL(/outages\?recorded=/);
+    check((await rm.textContent('main')).includes('Outage going on: No internet in the office'), 'the outage is declared from two hours ago');
+    await axe(rm, 'outages, one going on');
+    await rm.getByRole('button', { name: 'End the outage' }).click();
+    await rm.waitForURL(/outages\?recorded=/);
+
+    const cwCtx = await newContext();
+    const cw = await signInDemo(cwCtx, 'staff-cw01');
+    await cw.goto(`${base}/people/person-0002/daily-notes`);
+    await cw.getByRole('link', { name: 'Add from paper after an outage' }).click();
+    await cw.waitForLoadState();
+    await axe(cw, 'add from paper');
+    await reflow(cw, 'add from paper');
+    const at = ukParts(Date.now() - 3600e3);
+    await cw.check('#kind-0');
+    await cw.fill('#date', at.date);
+    await cw.fill('#time', at.time);
+    await cw.getByRole('button', { name: 'Add to the record' }).click();
+    check(await cw.locator('.error-summary a[href="#paper"]').count() === 1 && await cw.locator('.error-summary a[href="#text"]').count() === 1, 'a missing paper reference and note are named by their fields');
+    await axe(cw, 'add from paper, with errors');
+    await cw.fill('#paper', 'Diary sheet 3, in the kitchen folder');
+    await cw.fill('#text', 'Written on paper: lunch eaten, walked to the shop.');
+    await cw.getByRole('button', { name: 'Add to the record' }).click();
+    await cw.waitForURL(/daily-notes\?recorded=/);
+    check((await cw.textContent('main')).includes('The original: Diary sheet 3, in the kitchen folder.'), 'the paper note is in the daily notes, with where its original is');
+
+    // A handover sent with only what was agreed, and one received.
+    await visit(cw, '/people/person-0001/handovers', 'handovers');
+    await reflow(cw, 'handovers');
+    const sent = cw.locator('form[action$="/handovers/sent"]');
+    check(await sent.count() === 1, 'person-0001 agreed to share with a service, so a handover can be sent');
+    if (await sent.count() === 1) {
+      // The care rules refuse what was not agreed, by the field.
+      await sent.getByLabel(/^Riverside day centre/).check();
+      await sent.getByLabel('Incidents', { exact: true }).check();
+      await sent.locator('#sent_summary').fill('New prescription from the GP; please see the MAR.');
+      await sent.getByRole('button', { name: 'Record handover sent' }).click();
+      await cw.waitForLoadState();
+      check(await cw.locator('.error-summary a[href="#sent_categories"]').count() === 1, 'a handover of what was not agreed is refused by the field');
+      await axe(cw, 'handovers, with a refusal');
+      const again = cw.locator('form[action$="/handovers/sent"]');
+      await again.getByLabel('Incidents', { exact: true }).uncheck();
+      await again.getByLabel('Medicines and allergies', { exact: true }).check();
+      await again.getByRole('button', { name: 'Record handover sent' }).click();
+      await cw.waitForURL(/handovers\?recorded=/);
+      check((await cw.textContent('main')).includes('Sent to Riverside day centre by telephone'), 'the handover sent is listed with the agreed channel');
+    }
+    await cw.locator('form[action$="/handovers/received"]').getByLabel(/^Riverside day centre/).check();
+    await cw.fill('#got_summary', 'The district nurse changed the dressing.');
+    await cw.getByRole('button', { name: 'Record handover received' }).click();
+    await cw.waitForURL(/handovers\?recorded=/);
+    check((await cw.textContent('main')).includes('Received from '), 'a handover received is listed');
+    await axe(cw, 'handovers, after recording');
+    await cwCtx.close();
+
+    const pCtx = await newContext();
+    const partner = await signInDemo(pCtx, 'partner-day-centre');
+    await partner.goto(`${base}/people`);
+    const handLink = partner.getByRole('link', { name: /Hand over to the provider/ }).first();
+    check(await handLink.count() === 1, 'the day centre can hand over about someone who agreed to share with them');
+    if (await handLink.count() === 1) {
+      await handLink.click();
+      await partner.waitForLoadState();
+      await axe(partner, 'partner: hand over');
+      await reflow(partner, 'partner: hand over');
+      await partner.fill('#summary', 'Attended the day centre; ate well; a little tired.');
+      await partner.getByRole('button', { name: 'Hand over' }).click();
+      await partner.waitForURL(/handover\?recorded=/);
+      check((await partner.textContent('main')).includes('Handed over (event'), 'the partner\'s handover is recorded');
+      await axe(partner, 'partner: handed over');
+    }
+    await pCtx.close();
+
+    await visit(rm, '/people/new', 'add a person');
+    await reflow(rm, 'add a person');
+    await rm.fill('#id', 'person-0100');
+    await rm.fill('#name', 'Nora Newman');
+    await rm.fill('#date_of_birth', '1938-05-06');
+    await rm.fill('#address', '3 Mill Lane');
+    await rm.fill('#gp_practice', 'Mill Lane Surgery');
+    await rm.fill('#service', 'Home care, two visits a day');
+    await rm.check('#account-0');
+    await rm.getByRole('button', { name: 'Add the person' }).click();
+    check(await rm.locator('.error-summary a[href="#allergies"]').count() === 1, 'allergies are never left blank');
+    await axe(rm, 'add a person, with an error');
+    await rm.check('#no_allergies-0');
+    await rm.getByRole('button', { name: 'Add the person' }).click();
+    await rm.waitForLoadState();
+    check((await rm.textContent('main')).includes('/invitation/inv_'), 'the new person\'s sign-in link is shown once');
+    await axe(rm, 'a person added');
+    await rm.getByRole('link', { name: 'Open their record' }).click();
+    await rm.getByRole('link', { name: 'Add a representative, family member or carer' }).click();
+    await rm.waitForLoadState();
+    await axe(rm, 'add a representative or family member');
+    await reflow(rm, 'add a representative or family member');
+    await rm.check('#kind-1');
+    await rm.fill('#contact_id', 'family-0100');
+    await rm.fill('#contact_name', 'Nell Newman');
+    await rm.getByRole('button', { name: 'Add and make their sign-in link' }).click();
+    await rm.waitForLoadState();
+    check((await rm.textContent('main')).includes('/invitation/inv_'), 'the family member\'s sign-in link is shown');
     await context.close();
   }
 

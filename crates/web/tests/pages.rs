@@ -1870,3 +1870,99 @@ async fn a_person_who_chooses_easy_read_gets_short_sentences_and_it_is_remembere
     let page = h.get(&mut again, "/people/person-a/daily-notes").await;
     assert!(page.body.contains("Save my note"), "{}", page.body);
 }
+
+#[tokio::test]
+async fn a_person_agrees_to_share_with_a_partner_and_stops() {
+    let h = Harness::new().await;
+    h.app
+        .append(vec![Command::organisation(
+            "staff-rm01",
+            now_us(),
+            CareEvent::PartnerRegistered(PartnerRegistered {
+                partner_id: "partner-dn".into(),
+                name: "District nurses".into(),
+                agreed_channel: careledger_care::Channel::SecureEmail,
+                contact: "dn@nhs.example".into(),
+            }),
+        )])
+        .await
+        .unwrap();
+    let (mut person, token) = h.sign_in("person-a").await;
+    let page = h.get(&mut person, "/people/person-a/sharing").await;
+    assert!(
+        page.body.contains("District nurses (by secure email)"),
+        "{}",
+        page.body
+    );
+    let a = h
+        .post(
+            &mut person,
+            "/people/person-a/sharing/partners",
+            &[("_token", &token), ("partner", "partner-dn")],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("href=\"#partner_categories\""));
+    let before = h.size();
+    let a = h
+        .post(
+            &mut person,
+            "/people/person-a/sharing/partners",
+            &[
+                ("_token", &token),
+                ("partner", "partner-dn"),
+                ("partner_categories", "Medicines"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(
+        h.since(before),
+        [("sharing.consent".to_string(), "person-a".to_string())]
+    );
+    let (mut dn, _) = h.sign_in("partner-dn").await;
+    let list = h.get(&mut dn, "/people").await;
+    assert!(
+        list.body
+            .contains("<td>person-a</td><td>medicines and allergies</td>"),
+        "{}",
+        list.body
+    );
+    // Stopped: the partner no longer lists them, and cannot hand over about them.
+    let a = h
+        .post(
+            &mut person,
+            "/people/person-a/sharing/partners/partner-dn/stop",
+            &[("_token", &token)],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let list = h.get(&mut dn, "/people").await;
+    assert!(
+        list.body.contains("Nobody has agreed to share"),
+        "{}",
+        list.body
+    );
+    assert_eq!(
+        h.get(&mut dn, "/people/person-a/handover").await.status,
+        StatusCode::FORBIDDEN
+    );
+    // Staff do not decide it for the person here.
+    let (mut cw, ctoken) = h.sign_in("staff-cw01").await;
+    let a = h
+        .post(
+            &mut cw,
+            "/people/person-a/sharing/partners",
+            &[
+                ("_token", &ctoken),
+                ("partner", "partner-dn"),
+                ("partner_categories", "Medicines"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+}

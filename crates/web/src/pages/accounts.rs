@@ -542,7 +542,7 @@ fn contacts_markup(ctx: &Ctx, id: &str, errors: &Errors, f: &Form) -> Markup {
             (choices(errors, "may_contribute", "Adding to the record", "checkbox", &[("yes", "They may add their own entries to the record")], &[f.get("may_contribute")]))
             button type="submit" class="button" { "Add and make their sign-in link" }
         }
-        p { a href={ "/people/" (id) } { "Back to the record" } }
+        p class="back-link" { a href={ "/people/" (id) } { "Back to the record" } }
     }
 }
 

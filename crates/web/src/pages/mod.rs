@@ -147,6 +147,14 @@ pub fn routes(router: Router<App>) -> Router<App> {
             post(person::take_back),
         )
         .route(
+            "/people/{id}/sharing/partners",
+            post(person::share_with_partner),
+        )
+        .route(
+            "/people/{id}/sharing/partners/{partner}/stop",
+            post(person::stop_sharing),
+        )
+        .route(
             "/people/{id}/choices",
             get(person::choices).post(person::record_choices),
         )

@@ -44,7 +44,7 @@ pub async fn findings(
             p { "Nothing needs doing." }
         } @else {
             div class="table-wrap" {
-                table {
+                table id="open-findings" {
                     caption { "Findings, with the events that prove them" }
                     thead { tr { th scope="col" { "Person" } th scope="col" { "What" } th scope="col" { "Since" } th scope="col" { "Evidence" } } }
                     tbody {

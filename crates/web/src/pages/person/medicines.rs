@@ -29,7 +29,7 @@ fn medicines_markup(
         (record_header(ctx, id, "medicines", g.ais_flag.as_deref(), g.flagged))
         h1 { @if mine { "My medicines" } @else { "Medicines (MAR)" } }
         (recorded_notice(shown, "The dose was recorded"))
-        @if may_give { p { a href={ "/people/" (id) "/from-paper" } { "Add doses from a paper MAR after an outage" } } }
+        @if may_give { p { a href={ "/people/" (id) "/from-paper" } class="button secondary" { "Add doses from a paper MAR after an outage" } } }
         dl class="summary" {
             dt { "Name" } dd { (m.name) }
             dt { "Date of birth" } dd { (layout::date(m.date_of_birth.0)) }

@@ -17,6 +17,7 @@ use careledger_api::wire::{self, EventItem};
 use careledger_api::{ApiError, App};
 use careledger_care::event::{
     AccessGranted, AccessRevoked, AdministrationRecorded, ChoicesDiscussed, DiaryNote,
+    SharingConsentRecorded,
 };
 use careledger_care::{
     AdministrationOutcome, Author, CapacityBasis, CareEvent, Category, Grantee, InfoOption,
@@ -215,7 +216,7 @@ pub use handovers::{
 };
 pub use medicines::{medicines, record_dose};
 pub use notes::{add_note, daily_notes, end_visit, record_task, start_visit};
-pub use sharing::{give_access, sharing, take_back};
+pub use sharing::{give_access, share_with_partner, sharing, stop_sharing, take_back};
 
 /// The field of a form a refusal concerns, from the API error's field (a JSON path such as
 /// `payload.text`) or, for the care rules' refusals, `default`.

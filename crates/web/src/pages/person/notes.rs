@@ -122,7 +122,7 @@ fn notes_markup(
         (recorded_notice(shown, "Recorded"))
         @if staff(ctx) {
             (visit_panel(ctx, id, &g.data.open_visits, errors, task))
-            p { a href={ "/people/" (id) "/from-paper" } { "Add from paper after an outage" } }
+            p { a href={ "/people/" (id) "/from-paper" } class="button secondary" { "Add from paper after an outage" } }
         }
         @if note_author(ctx, id).is_some() {
             form method="post" novalidate {

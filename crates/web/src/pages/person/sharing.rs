@@ -37,18 +37,94 @@ fn decides(ctx: &Ctx, id: &str) -> Option<CapacityBasis> {
     }
 }
 
+/// What the sharing page shows: the person's grants and sharing consent, and the
+/// provider's partners (id, name, agreed channel) to agree to share with.
+pub(super) struct SharingPage {
+    grants: wire::Grants,
+    partners: Vec<(String, String, &'static str)>,
+}
+
+/// Sharing with the provider's partners: what is agreed, and the forms to agree or stop.
+fn partners_markup(ctx: &Ctx, id: &str, page: &SharingPage, errors: &Errors, f: &Form) -> Markup {
+    let mine = own(ctx, id);
+    let given: Vec<&wire::Sharing> = page
+        .grants
+        .sharing_consent
+        .iter()
+        .filter(|s| s.given)
+        .collect();
+    let name_of = |pid: &str| {
+        page.partners
+            .iter()
+            .find(|(p, _, _)| p == pid)
+            .map_or(pid.to_string(), |(_, n, _)| n.clone())
+    };
+    let labels: Vec<(String, String)> = page
+        .partners
+        .iter()
+        .map(|(p, n, c)| (p.clone(), format!("{n} (by {c})")))
+        .collect();
+    let options: Vec<(&str, &str)> = labels
+        .iter()
+        .map(|(v, l)| (v.as_str(), l.as_str()))
+        .collect();
+    let cats: Vec<(&str, &str)> = SHAREABLE
+        .iter()
+        .filter(|(c, _, _)| *c != Category::AccessLog)
+        .map(|(_, v, l)| (*v, *l))
+        .collect();
+    html! {
+        h2 { (say(ctx, "Sharing with other services", "Other services you share with")) }
+        p { "The provider may hand information over to a service such as the district nurses only if " @if mine { "you agree" } @else { "the person agrees" } ", and only what is agreed. This opens nothing to the service: it is what the provider may send them." }
+        @if given.is_empty() { p { "Nothing is shared with other services." } } @else {
+            div class="table-wrap" {
+                table {
+                    caption class="visually-hidden" { "Sharing with other services" }
+                    thead { tr { th scope="col" { "Service" } th scope="col" { "What may be shared" } th scope="col" { "Agreed" } th scope="col" { span class="visually-hidden" { "Action" } } } }
+                    tbody {
+                        @for s in &given {
+                            tr {
+                                td { (name_of(&s.partner_id)) }
+                                td { (categories_words(&s.categories.iter().map(|c| c.0).collect::<Vec<_>>(), false)) }
+                                td { (time_el(&s.decided.occurred_at)) }
+                                td {
+                                    @if decides(ctx, id).is_some() {
+                                        form method="post" action={ "/people/" (id) "/sharing/partners/" (s.partner_id) "/stop" } class="inline-form" {
+                                            (layout::token(ctx))
+                                            button type="submit" class="button warning" { (say(ctx, "Stop sharing", "Stop sharing")) span class="visually-hidden" { " with " (name_of(&s.partner_id)) } }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if decides(ctx, id).is_some() && !options.is_empty() {
+            form method="post" action={ "/people/" (id) "/sharing/partners" } novalidate {
+                (layout::token(ctx))
+                (choice_group(errors, "partner", "Share with", "radio", &options, &[f.get("partner")]))
+                (choice_group(errors, "partner_categories", "What may be shared", "checkbox", &cats, &f.all("partner_categories")))
+                button type="submit" class="button" { (say(ctx, "Agree to share", "Yes, share this")) }
+            }
+        }
+    }
+}
+
 fn sharing_markup(
     ctx: &Ctx,
     id: &str,
-    g: &Granted<wire::Grants>,
+    page: &Granted<SharingPage>,
     errors: &Errors,
     entered: &GrantForm,
     shown: &Shown,
+    f: &Form,
 ) -> Markup {
+    let g = &page.data.grants;
     let mine = own(ctx, id);
     let now = careledger_store::now_us();
     let live: Vec<&wire::Grant> = g
-        .data
         .grants
         .iter()
         .filter(|x| {
@@ -56,7 +132,7 @@ fn sharing_markup(
         })
         .collect();
     html! {
-        (record_header(ctx, id, "sharing", g.ais_flag.as_deref(), g.flagged))
+        (record_header(ctx, id, "sharing", page.ais_flag.as_deref(), page.flagged))
         h1 { @if mine { "Who can see my record" } @else { "Who can see what" } }
         (recorded_notice(shown, "Done"))
         @if mine && easy(ctx) {
@@ -103,6 +179,7 @@ fn sharing_markup(
                 button type="submit" class="button" { (say(ctx, "Give access", "Let them see it")) }
             }
         }
+        (partners_markup(ctx, id, &page.data, errors, f))
     }
 }
 
@@ -114,6 +191,18 @@ async fn render_sharing(
     entered: &GrantForm,
     shown: &Shown,
 ) -> Response {
+    render_with(app, ctx, id, errors, entered, shown, &Form::default()).await
+}
+
+async fn render_with(
+    app: &App,
+    ctx: &Ctx,
+    id: &str,
+    errors: &Errors,
+    entered: &GrantForm,
+    shown: &Shown,
+    f: &Form,
+) -> Response {
     let titles = ("Who can see my record", "Who can see what");
     section(
         app,
@@ -122,10 +211,115 @@ async fn render_sharing(
         &[Category::ConsentRecords],
         titles,
         errors,
-        |a, d, p| views::grants(a, d, p, &PAGE),
-        |g| sharing_markup(ctx, id, g, errors, entered, shown),
+        |a, d, p| {
+            let (grants, n) = views::grants(a, d, p, &PAGE)?;
+            let partners = a.ledger.read(|s| {
+                s.partners
+                    .iter()
+                    .map(|(pid, p)| (pid.clone(), p.name.clone(), p.agreed_channel.name()))
+                    .collect()
+            })?;
+            Ok((SharingPage { grants, partners }, n))
+        },
+        |g| sharing_markup(ctx, id, g, errors, entered, shown, f),
     )
     .await
+}
+
+/// Records the person's decision to share with a partner (or to stop), then back to the
+/// page; a refusal is shown by the field it concerns.
+async fn record_sharing(app: &App, ctx: &Ctx, id: &str, event: CareEvent, f: &Form) -> Response {
+    match record(app, &ctx.who, Some(id), None, event, None).await {
+        Ok(r) => Redirect::to(&format!("/people/{id}/sharing?recorded={}", r.seq)).into_response(),
+        Err(e) if is_form_error(&e) => {
+            let mut errors = Errors::default();
+            let field = match field_of(&e, "partner").as_str() {
+                "categories" => "partner_categories",
+                _ => "partner",
+            };
+            errors.add(field, e.detail);
+            render_with(
+                app,
+                ctx,
+                id,
+                &errors,
+                &GrantForm::default(),
+                &Shown::default(),
+                f,
+            )
+            .await
+        }
+        Err(e) => error_page(Some(ctx), &e),
+    }
+}
+
+fn not_deciding(ctx: &Ctx) -> Response {
+    error_page(
+        Some(ctx),
+        &ApiError::forbidden(
+            "only the person, or their attorney or deputy, decides who their record is shared with",
+        ),
+    )
+}
+
+pub async fn share_with_partner(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Posted(ctx, f): Posted,
+) -> Response {
+    let Some(basis) = decides(&ctx, &id) else {
+        return not_deciding(&ctx);
+    };
+    let mut errors = Errors::default();
+    if f.get("partner").is_empty() {
+        errors.add("partner", "Select the service to share with");
+    }
+    let categories: Vec<Category> = SHAREABLE
+        .iter()
+        .filter(|(c, v, _)| *c != Category::AccessLog && f.all("partner_categories").contains(v))
+        .map(|(c, _, _)| *c)
+        .collect();
+    if categories.is_empty() {
+        errors.add("partner_categories", "Select what may be shared");
+    }
+    if !errors.is_empty() {
+        return render_with(
+            &app,
+            &ctx,
+            &id,
+            &errors,
+            &GrantForm::default(),
+            &Shown::default(),
+            &f,
+        )
+        .await;
+    }
+    let event = CareEvent::SharingConsentRecorded(SharingConsentRecorded {
+        partner_id: f.get("partner").to_string(),
+        categories,
+        given: true,
+        decided_by: ctx.who.id.clone(),
+        basis,
+    });
+    record_sharing(&app, &ctx, &id, event, &f).await
+}
+
+pub async fn stop_sharing(
+    State(app): State<App>,
+    Path((id, partner)): Path<(String, String)>,
+    Posted(ctx, f): Posted,
+) -> Response {
+    let Some(basis) = decides(&ctx, &id) else {
+        return not_deciding(&ctx);
+    };
+    let event = CareEvent::SharingConsentRecorded(SharingConsentRecorded {
+        partner_id: partner,
+        categories: vec![],
+        given: false,
+        decided_by: ctx.who.id.clone(),
+        basis,
+    });
+    record_sharing(&app, &ctx, &id, event, &f).await
 }
 
 pub async fn sharing(
