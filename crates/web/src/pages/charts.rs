@@ -152,7 +152,7 @@ pub fn findings_chart(daily: &FindingsDaily) -> Markup {
                     @let x = left + col_w * i as f64 + 3.0;
                     rect x=(x) y=(y(d.total)) width=(col_w - 6.0) height=((top + chart_h - y(d.total)).max(0.0)) fill="#1d4f91" stroke="#0b0c0c" stroke-width="1" {}
                     text x=(x + (col_w - 6.0) / 2.0) y=(y(d.total) - 4.0) font-size="11" fill="#0b0c0c" text-anchor="middle" { (d.total) }
-                    @if (days.len() - 1 - i) % 7 == 0 {
+                    @if (days.len() - 1 - i).is_multiple_of(7) {
                         text x=(x + (col_w - 6.0) / 2.0) y=(top + chart_h + 16.0) font-size="11" fill="#0b0c0c" text-anchor="middle" { (d.day.get(5..).unwrap_or(&d.day)) }
                     }
                 }
