@@ -86,7 +86,7 @@ pub const SECTIONS: &[Section] = &[
     section!("grants", &[Category::ConsentRecords], false, grants -> Grants,
         "Who the person lets see what, and sharing consent with partners"),
     section!("handovers", &[Category::DailyNotes], true, handovers -> Handovers,
-        "Handovers sent to partners and received from them, each partner's agreed channel and what the person agreed to share with them"),
+        "Handovers sent to partners and received from them, and the provider's partners with the channel agreed with each"),
     section!("incidents", &[Category::Incidents], true, incidents -> History,
         "Incidents"),
     section!("access-log", &[Category::AccessLog], true, access_log -> History<AccessItem>,
@@ -410,28 +410,22 @@ pub fn daily_notes(
 
 const HANDOVERS: &[&str] = &["handover.sent", "handover.received"];
 
-/// Handovers, as the care worker doing one needs them: the history, and for each partner
-/// the channel agreed and what the person agreed to share (the consent a handover sent
-/// must keep to; the care rules check it again).
+/// Handovers: the history (a handover's summary is a note staff wrote, read as daily
+/// notes are), and the provider's partners with the channel agreed with each. What the
+/// person agreed to share with each partner is consent records (`grants`), not here.
 pub fn handovers(
     app: &App,
     deadline: &Deadline,
     id: &str,
     page: &Page,
 ) -> Result<(Handovers, u32), ApiError> {
-    let partners = with_person(app, id, |p, s| {
+    let partners = with_person(app, id, |_, s| {
         s.partners
             .iter()
             .map(|(pid, partner)| HandoverPartner {
                 partner_id: pid.clone(),
                 name: partner.name.clone(),
                 agreed_channel: Care(partner.agreed_channel),
-                may_share: p
-                    .sharing
-                    .get(pid)
-                    .filter(|c| c.given)
-                    .map(|c| c.categories.iter().copied().map(Care).collect())
-                    .unwrap_or_default(),
             })
             .collect()
     })?;

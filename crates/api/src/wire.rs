@@ -420,14 +420,14 @@ pub struct Sharing {
     pub decided: Stamp,
 }
 
-/// A partner, as a handover to or from them needs it: the channel agreed with the provider
-/// and what this person agreed to share with them (nothing, if they did not).
+/// A partner of the provider, as a handover to or from them names them: the channel
+/// agreed with the provider. (What the person agreed to share with them is consent
+/// records, in `grants`.)
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct HandoverPartner {
     pub partner_id: String,
     pub name: String,
     pub agreed_channel: Care<careledger_care::Channel>,
-    pub may_share: Vec<Care<Category>>,
 }
 
 /// `handovers`: handovers sent to partners and received from them, and the partners.

@@ -57,5 +57,9 @@ async fn a_partner_hands_over_only_as_themselves_and_only_about_people_who_agree
     assert_eq!(items[0]["actor"], dn);
     let partner = &body["data"]["partners"][0];
     assert_eq!(partner["partner_id"], dn);
-    assert_eq!(partner["may_share"], json!(["Medicines"]));
+    assert_eq!(partner["agreed_channel"], "SecureEmail");
+    assert!(
+        partner.get("may_share").is_none(),
+        "consent to share is consent records, not daily notes"
+    );
 }

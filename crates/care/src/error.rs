@@ -176,6 +176,12 @@ pub enum RuleError {
     UnknownOutage { id: String },
     #[error("outage {id} has already ended")]
     OutageEnded { id: String },
+    #[error("an outage lasts at most {days} days (declare a longer one as several, each from when the last ended)")]
+    OutageTooLong { days: i64 },
+    #[error("an outage is declared from at most {days} days before it is recorded")]
+    OutageLongAgo { days: i64 },
+    #[error("the review of event {event} is dated before the access it reviews")]
+    ReviewBeforeAccess { event: u64 },
     #[error("outage {id} cannot end before the time it started")]
     OutageEndsBeforeStart { id: String },
     #[error("outage {open} is still going on; end it before declaring another")]

@@ -121,19 +121,20 @@ pub fn person_findings_at(state: &State, id: &str, now_us: TimeUs) -> Vec<Findin
 }
 
 /// A break-glass access waiting for review: a finding whether or not the person is still
-/// in care (the access happened; someone must look at it).
+/// in care (the access happened; someone must look at it). Like every finding it names
+/// the person by id only: who broke the glass and why is the person's access log, read
+/// through the gate on the review page.
 fn break_glass(u: &crate::state::Unreviewed) -> Finding {
     Finding {
         rule: Rule::BreakGlassUnreviewed,
         person: Some(u.person.clone()),
         since_us: u.stamp.occurred_at_us,
         message: format!(
-            "{} used emergency access to {}'s medicines on {} (\"{}\"): the registered \
-             manager has not reviewed it",
-            u.principal,
+            "an emergency access to {}'s medicines on {} (event {}) has not been reviewed \
+             by the registered manager",
             u.person,
             crate::state::format_time(u.stamp.occurred_at_us),
-            u.reason
+            u.stamp.seq
         ),
         evidence: vec![u.stamp.seq],
     }

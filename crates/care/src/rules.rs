@@ -13,6 +13,13 @@ use crate::policy::{self, Principal};
 use crate::state::*;
 use crate::types::*;
 
+/// The longest an outage may be, and so the furthest back it may be declared from: back-entry
+/// is allowed only inside an outage. A longer one is declared as several.
+pub const OUTAGE_LENGTH_MAX_US: i64 = 31 * DAY_US;
+
+/// How long before it is recorded an outage may be declared to have begun.
+pub const OUTAGE_DECLARED_PAST_MAX_US: i64 = 366 * DAY_US;
+
 /// How far in the future an occurred-at may be, against the ledger's clock.
 pub const CLOCK_TOLERANCE_US: i64 = 5 * MINUTE_US;
 /// Council requests are answered within 24 hours of receipt at the latest (R12).
@@ -233,10 +240,13 @@ impl State {
                 let waiting = self
                     .unreviewed
                     .get(&crate::state::emergency_key(e.emergency_event))
-                    .filter(|u| u.person == person_id);
-                if waiting.is_none() {
-                    return Err(RuleError::NoEmergencyToReview {
+                    .filter(|u| u.person == person_id)
+                    .ok_or_else(|| RuleError::NoEmergencyToReview {
                         person: person_id.into(),
+                        event: e.emergency_event,
+                    })?;
+                if meta.occurred_at_us < waiting.stamp.occurred_at_us {
+                    return Err(RuleError::ReviewBeforeAccess {
                         event: e.emergency_event,
                     });
                 }
@@ -392,7 +402,7 @@ impl State {
                     });
                 }
             }
-            E::OutageDeclared(e) => self.check_outage_declared(e)?,
+            E::OutageDeclared(e) => self.check_outage_declared(meta, e)?,
             E::OutageEnded(e) => self.check_outage_ended(meta, e)?,
             // Who may sign in is the service's to decide (users live beside the ledger,
             // not in it); the rules keep each user's sessions consistent.
@@ -956,7 +966,15 @@ impl State {
     }
 
     /// The rules for `OutageDeclared`.
-    fn check_outage_declared(&self, e: &OutageDeclared) -> Result<(), RuleError> {
+    fn check_outage_declared(&self, meta: &Meta<'_>, e: &OutageDeclared) -> Result<(), RuleError> {
+        // Back-entry is allowed inside an outage only, and an outage is at most
+        // OUTAGE_LENGTH_MAX_US long; it may be declared after the fact (an import of a
+        // past one), within the year that council requests may be recorded back to.
+        if meta.occurred_at_us < meta.recorded_at_us - OUTAGE_DECLARED_PAST_MAX_US {
+            return Err(RuleError::OutageLongAgo {
+                days: OUTAGE_DECLARED_PAST_MAX_US / DAY_US,
+            });
+        }
         if self.outages.contains(&e.outage_id) {
             return Err(RuleError::OutageExists {
                 id: e.outage_id.clone(),
@@ -984,6 +1002,11 @@ impl State {
         if meta.occurred_at_us < outage.declared.occurred_at_us {
             return Err(RuleError::OutageEndsBeforeStart {
                 id: e.outage_id.clone(),
+            });
+        }
+        if meta.occurred_at_us - outage.declared.occurred_at_us > OUTAGE_LENGTH_MAX_US {
+            return Err(RuleError::OutageTooLong {
+                days: OUTAGE_LENGTH_MAX_US / DAY_US,
             });
         }
         Ok(())

@@ -1582,6 +1582,15 @@ fn cases() -> Vec<Case> {
             refuse!(R::Missing { .. }, "action taken is required"),
         ),
         case(
+            "a review dated before the access it reviews",
+            |l| {
+                let before = l.now - MINUTE_US;
+                let seq = break_glass(l);
+                A::person(reviewed(seq, ReviewOutcome::Appropriate)).at(before)
+            },
+            refuse!(R::ReviewBeforeAccess { .. }, "dated before the access"),
+        ),
+        case(
             "a break-glass access reviewed twice",
             |l| {
                 let seq = break_glass(l);
@@ -1989,6 +1998,20 @@ fn cases() -> Vec<Case> {
                 R::OutageEndsBeforeStart { .. },
                 "outage out-1 cannot end before the time it started"
             ),
+        ),
+        case(
+            "declare an outage from more than a year ago",
+            |l| A::org(outage_declared("out-1")).at(l.now - 367 * DAY_US),
+            refuse!(R::OutageLongAgo { days: 366 }, "at most 366 days"),
+        ),
+        case(
+            "end an outage more than 31 days after it began",
+            |l| {
+                l.ok_org(outage_declared("out-1"));
+                l.advance(32 * DAY_US);
+                A::org(outage_ended("out-1"))
+            },
+            refuse!(R::OutageTooLong { days: 31 }, "at most 31 days"),
         ),
         case(
             "end an unknown outage",

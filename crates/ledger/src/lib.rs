@@ -50,10 +50,21 @@ pub struct CareProjection {
     pending: u64,
     /// The count changed since the last `take_changes`.
     events_changed: bool,
+    /// The layout of the stored projection: [`PROJECTION_SCHEMA`] once written by this
+    /// build, older (or `None`, before it was kept) for one [`Ledger::open`] replays.
+    schema: Option<u8>,
+    schema_changed: bool,
 }
 
 /// The projection key of the event count: a tag no state table uses.
 const EVENTS_KEY: &[u8] = b"#events";
+/// The projection key of its layout version (sorts before every table's keys).
+const SCHEMA_KEY: &[u8] = b"#schema";
+
+/// The care projection's layout: a stored projection of another is replayed from the log
+/// when the ledger opens. 2 adds break-glass accesses waiting for review and the daily
+/// findings tallies, which a projection stored before them lacks for earlier events.
+pub const PROJECTION_SCHEMA: u8 = 2;
 
 impl CareProjection {
     fn count(&mut self, n: u64) {
@@ -114,6 +125,11 @@ impl Projection for CareProjection {
 
     fn take_changes(&mut self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
         let mut changes = self.state.take_changes();
+        if std::mem::take(&mut self.schema_changed) {
+            if let Some(schema) = self.schema {
+                changes.push((SCHEMA_KEY.to_vec(), Some(vec![schema])));
+            }
+        }
         if std::mem::take(&mut self.events_changed) {
             if let Some(events) = self.events {
                 changes.push((EVENTS_KEY.to_vec(), Some(events.to_le_bytes().to_vec())));
@@ -129,9 +145,23 @@ impl Projection for CareProjection {
         self.events = Some(0);
         self.events_changed = true;
         self.pending = 0;
+        // A replay from nothing is of this layout; stored pairs say theirs.
+        self.schema = Some(PROJECTION_SCHEMA);
+        self.schema_changed = true;
     }
 
     fn load(&mut self, key: &[u8], value: &[u8]) -> Result<(), String> {
+        if key == SCHEMA_KEY {
+            self.schema = value.first().copied();
+            self.schema_changed = false;
+            return Ok(());
+        }
+        // A stored projection with pairs and no layout key predates it. (Keys come in
+        // order, and `#schema` sorts before every table's.)
+        if self.schema_changed {
+            self.schema = None;
+            self.schema_changed = false;
+        }
         if key == EVENTS_KEY {
             let bytes: [u8; 8] = value
                 .try_into()
@@ -243,11 +273,37 @@ impl Ledger {
         Self::open_with_progress(dir, config, |_, _| {})
     }
 
-    /// [`Ledger::open`], reporting (replayed, to replay) while projections catch up.
+    /// [`Ledger::open`], reporting (replayed, to replay) while projections catch up. A
+    /// projection stored by a build of another layout ([`PROJECTION_SCHEMA`]) is dropped
+    /// and replayed from the log, once.
     pub fn open_with_progress(
         dir: &Path,
         config: StoreConfig,
-        progress: impl FnMut(u64, u64),
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<Self, LedgerError> {
+        let ledger = Self::open_once(dir, config.clone(), &mut progress)?;
+        let stored = ledger
+            .projection
+            .read()
+            .map_err(|_| LedgerError::Poisoned)?
+            .schema;
+        if stored == Some(PROJECTION_SCHEMA) {
+            return Ok(ledger);
+        }
+        tracing::warn!(
+            stored = ?stored,
+            current = PROJECTION_SCHEMA,
+            "the care projections were stored by a build of another layout; replaying them from the log"
+        );
+        drop(ledger);
+        Store::drop_projections(dir)?;
+        Self::open_once(dir, config, &mut progress)
+    }
+
+    fn open_once(
+        dir: &Path,
+        config: StoreConfig,
+        progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Self, LedgerError> {
         let projection = Arc::new(RwLock::new(CareProjection::default()));
         let handle: ProjectionHandle = projection.clone();
@@ -292,8 +348,11 @@ impl Ledger {
         let mut pairs = p.state.all_pairs();
         if let Some(events) = p.events {
             pairs.push((EVENTS_KEY.to_vec(), events.to_le_bytes().to_vec()));
-            pairs.sort();
         }
+        if let Some(schema) = p.schema {
+            pairs.push((SCHEMA_KEY.to_vec(), vec![schema]));
+        }
+        pairs.sort();
         Ok(pairs)
     }
 

@@ -257,6 +257,48 @@ fn the_projections_count_of_events_is_checked_against_the_log_at_open() {
     assert!(plain.raw_db().get(&key).unwrap().is_some());
 }
 
+#[test]
+fn a_projection_stored_by_an_older_layout_is_replayed_from_the_log_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = new_ledger(dir.path());
+    let events = small_history(&ledger);
+    let pairs = ledger.projection_pairs().unwrap();
+    drop(ledger);
+    let schema = careledger_store::keys::projection(b"#schema");
+    let last_day = careledger_store::keys::projection(b"Dlast");
+    // Stored by this build: opened from its pairs, nothing replayed.
+    let ledger = Ledger::open(dir.path(), config()).unwrap();
+    assert_eq!(ledger.store().projection_replayed(), 0);
+    drop(ledger);
+    // As an older build stored it: no layout key, and without a table it did not keep.
+    {
+        let plain = Store::open(dir.path(), config()).unwrap();
+        assert_eq!(
+            plain.raw_db().get(&schema).unwrap().as_deref(),
+            Some(&[careledger_ledger::PROJECTION_SCHEMA][..])
+        );
+        plain.raw_db().remove(&schema).unwrap();
+        assert!(plain.raw_db().remove(&last_day).unwrap().is_some());
+        plain.raw_db().flush().unwrap();
+    }
+    let ledger = Ledger::open(dir.path(), config()).unwrap();
+    assert_eq!(
+        ledger.store().projection_replayed(),
+        events,
+        "replayed whole"
+    );
+    assert_eq!(ledger.projection_pairs().unwrap(), pairs, "and whole again");
+    assert_eq!(
+        ledger.store().projection_pairs().unwrap(),
+        pairs,
+        "and stored"
+    );
+    drop(ledger);
+    // Once: the next open loads it.
+    let ledger = Ledger::open(dir.path(), config()).unwrap();
+    assert_eq!(ledger.store().projection_replayed(), 0);
+}
+
 /// A care worker, a person in care and a few diary notes, in three requests; returns the
 /// number of events.
 fn small_history(ledger: &Ledger) -> u64 {

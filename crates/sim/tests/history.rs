@@ -56,13 +56,17 @@ fn simulated_history_passes_every_rule_and_rebuilds_to_the_same_bytes() {
     let events = ledger.store().size();
     drop(ledger);
 
-    // A clean reopen replays nothing, and the stored pairs are the live state and the
-    // projection's own count of the events it reflects.
+    // A clean reopen replays nothing, and the stored pairs are the live state, the
+    // projection's own count of the events it reflects and its layout.
     let ledger = Ledger::open(dir.path(), config()).unwrap();
     assert_eq!(ledger.store().projection_replayed(), 0);
     let stored = ledger.store().projection_pairs().unwrap();
     let mut expected = live_pairs.clone();
     expected.push((b"#events".to_vec(), events.to_le_bytes().to_vec()));
+    expected.push((
+        b"#schema".to_vec(),
+        vec![careledger_ledger::PROJECTION_SCHEMA],
+    ));
     expected.sort();
     assert_eq!(stored, expected);
     assert_eq!(ledger.projection_pairs().unwrap(), stored);

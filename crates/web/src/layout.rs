@@ -325,11 +325,8 @@ pub fn from_uk(date: &str, time: &str) -> Result<i64, &'static str> {
     let local = d.and_time(t);
     [1, 0]
         .into_iter()
-        .map(|offset| {
-            (local - chrono::Duration::hours(offset))
-                .and_utc()
-                .timestamp_micros()
-        })
+        .filter_map(|offset| local.checked_sub_signed(chrono::Duration::hours(offset)))
+        .map(|t| t.and_utc().timestamp_micros())
         .find(|us| uk(*us) == local)
         .ok_or("That time did not exist in the UK: the clocks went forward an hour")
 }

@@ -218,7 +218,8 @@ pub async fn new_person(
     let id = f.get("id").trim().to_string();
     if let Err(why) = check_id(&id) {
         errors.add("id", why);
-    } else if f.get("account") == "yes" && user_exists(&app, &id) {
+    } else if user_exists(&app, &id) {
+        // Even without an account now: the id would be that user's record later.
         errors.add(
             "id",
             format!("There is already a user {id}: choose another ID"),

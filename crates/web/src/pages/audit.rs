@@ -101,8 +101,12 @@ pub async fn audit(
     };
     let to = match f.to.as_str() {
         "" => None,
-        d => day_start(d)
-            .map(|t| t + careledger_care::DAY_US - 1)
+        // To the end of that UK day, which is 23 or 25 hours long when the clocks change.
+        d => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.succ_opt())
+            .and_then(|n| day_start(&n.format("%Y-%m-%d").to_string()))
+            .map(|t| t - 1)
             .or_else(|| {
                 errors.add("to", "Enter the last day as a date");
                 None

@@ -1,15 +1,18 @@
 //! Break-glass review: every emergency access is on the registered manager's "what needs
 //! doing" until they record their review of it (appropriate, or not and the action taken),
-//! as an `access.emergency_reviewed` event about the person.
+//! as an `access.emergency_reviewed` event about the person. Who broke the glass and the
+//! reason they gave are the person's access log: the review page reads them through the
+//! gate (one access event), and the finding names only the person and the event.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use careledger_api::handlers::record;
+use careledger_api::gate;
+use careledger_api::handlers::{default_purpose, record};
 use careledger_api::{ApiError, App};
 use careledger_care::event::{EmergencyReviewed, ReviewOutcome};
 use careledger_care::state::{emergency_key, Unreviewed};
-use careledger_care::{policy, CareEvent};
+use careledger_care::{policy, CareEvent, Category};
 use maud::html;
 
 use crate::form::Form;
@@ -42,8 +45,8 @@ async fn render(app: &App, ctx: &Ctx, seq: u64, errors: &Errors, f: &Form) -> Re
             &ApiError::forbidden("break-glass accesses are reviewed by the registered manager"),
         );
     }
-    let u = match waiting(app, seq) {
-        Ok(Some(u)) => u,
+    let person = match waiting(app, seq) {
+        Ok(Some(u)) => u.person,
         Ok(None) => {
             return error_page(
                 Some(ctx),
@@ -54,6 +57,28 @@ async fn render(app: &App, ctx: &Ctx, seq: u64, errors: &Errors, f: &Form) -> Re
         }
         Err(e) => return error_page(Some(ctx), &e),
     };
+    // One read of the person's access log: the access under review is part of it.
+    let g = match gate::read(
+        app,
+        &ctx.who,
+        &person,
+        &[Category::AccessLog],
+        default_purpose(ctx.who.role),
+        move |app, _| {
+            let u = waiting(app, seq)?.ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "event {seq} is not a break-glass access waiting for review"
+                ))
+            })?;
+            Ok((u, 1))
+        },
+    )
+    .await
+    {
+        Ok(g) => g,
+        Err(e) => return error_page(Some(ctx), &e),
+    };
+    let u = &g.data;
     let body = html! {
         h1 { "Review an emergency access" }
         dl class="summary" {

@@ -224,23 +224,29 @@ pub async fn add_from_paper(
             // The care rules judge the entry as if recorded at the time it happened: a
             // time outside the outage, or a dose too soon after the one before, is by the
             // time; the entry's own fields by theirs.
-            let field = match field_of(&e, "time").as_str() {
-                "entry" => {
+            // The entry's own fields come as `payload.entry.<Kind>.<field>`.
+            let inner = e
+                .field
+                .as_deref()
+                .and_then(|f| f.strip_prefix("payload.entry."))
+                .and_then(|f| f.split('.').nth(1));
+            let field = match (inner, field_of(&e, "time").as_str()) {
+                (Some("text"), _) => "text",
+                (Some("dose_given"), _) => "dose",
+                (Some("reason"), _) => "reason",
+                (Some("outcome"), _) => "outcome",
+                (Some(_), _) | (None, "entry") => {
                     if is_note {
-                        "text".to_string()
+                        "text"
                     } else {
-                        "medicine".to_string()
+                        "medicine"
                     }
                 }
-                "dose_given" => "dose".into(),
-                "outage_id" => "outage".into(),
-                "paper_reference" => "paper".into(),
-                "reason" | "text" | "medicine_id" | "outcome" => {
-                    field_of(&e, "time").replace("medicine_id", "medicine")
-                }
-                _ => "time".into(),
+                (None, "outage_id") => "outage",
+                (None, "paper_reference") => "paper",
+                _ => "time",
             };
-            errors.add(&field, e.detail);
+            errors.add(field, e.detail);
             render(&app, &ctx, &id, &errors, &f).await
         }
         Err(e) => error_page(Some(&ctx), &e),

@@ -41,34 +41,39 @@ fn line(item: &EventItem, partners: &[wire::HandoverPartner]) -> Markup {
     }
 }
 
+/// The handovers page: the section, and for staff who record handovers what the person
+/// agreed to share with each partner (the consent a handover sent must keep to; the care
+/// rules check it again). Nobody else is shown the consent here.
+pub(super) struct HandoversPage {
+    handovers: wire::Handovers,
+    may_share: std::collections::BTreeMap<String, Vec<Category>>,
+}
+
 fn markup(
     ctx: &Ctx,
     id: &str,
-    g: &Granted<wire::Handovers>,
+    g: &Granted<HandoversPage>,
     errors: &Errors,
     f: &Form,
     shown: &Shown,
 ) -> Markup {
-    let h = &g.data;
+    let h = &g.data.handovers;
     let mine = own(ctx, id);
-    let consented: Vec<&wire::HandoverPartner> = h
+    let consented: Vec<(&wire::HandoverPartner, &Vec<Category>)> = h
         .partners
         .iter()
-        .filter(|p| !p.may_share.is_empty())
+        .filter_map(|p| g.data.may_share.get(&p.partner_id).map(|c| (p, c)))
         .collect();
     let labels: Vec<(String, String)> = consented
         .iter()
-        .map(|p| {
+        .map(|(p, cats)| {
             (
                 p.partner_id.clone(),
                 format!(
                     "{} (by {}; may share: {})",
                     p.name,
                     p.agreed_channel.0.name(),
-                    super::access::categories_words(
-                        &p.may_share.iter().map(|c| c.0).collect::<Vec<_>>(),
-                        false
-                    )
+                    super::access::categories_words(cats, false)
                 ),
             )
         })
@@ -154,6 +159,7 @@ async fn render(
     f: &Form,
     shown: &Shown,
 ) -> Response {
+    let staff = records_handovers(ctx);
     section(
         app,
         ctx,
@@ -161,14 +167,34 @@ async fn render(
         &[Category::DailyNotes],
         ("Shared with other services", "Handovers"),
         errors,
-        |a, d, p| {
+        move |a, d, p| {
             let (mut h, _) = views::handovers(a, d, p, &from(None, 1))?;
             h.history.items = last_items(100, |after| {
                 let (more, _) = views::handovers(a, d, p, &from(after, 500))?;
                 Ok((more.history.items, more.history.next_after))
             })?;
             let n = h.history.items.len() as u32;
-            Ok((h, n))
+            let may_share = if staff {
+                a.ledger.read(|s| {
+                    s.person(p).map_or_else(Default::default, |person| {
+                        person
+                            .sharing
+                            .iter()
+                            .filter(|(_, c)| c.given && !c.categories.is_empty())
+                            .map(|(pid, c)| (pid.clone(), c.categories.clone()))
+                            .collect()
+                    })
+                })?
+            } else {
+                Default::default()
+            };
+            Ok((
+                HandoversPage {
+                    handovers: h,
+                    may_share,
+                },
+                n,
+            ))
         },
         |g| markup(ctx, id, g, errors, f, shown),
     )

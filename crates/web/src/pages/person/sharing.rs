@@ -28,11 +28,28 @@ struct GrantForm {
     until: String,
 }
 
-/// Who may decide about `id`'s grants: the person, or a legal representative.
-fn decides(ctx: &Ctx, id: &str) -> Option<CapacityBasis> {
+/// Who may decide about `id`'s grants and sharing, and on what basis: the person, or a
+/// representative with legal authority (an attorney under a health and welfare LPA, or a
+/// deputy appointed by the Court of Protection, each with the evidence seen); a family
+/// member or carer who is a representative without that authority does not decide.
+fn decides(app: &App, ctx: &Ctx, id: &str) -> Option<CapacityBasis> {
     match ctx.who.role {
         Role::Person if ctx.who.id == id => Some(CapacityBasis::PersonHasCapacity),
-        Role::Representative => Some(CapacityBasis::LastingPowerOfAttorney),
+        Role::Representative => app
+            .ledger
+            .read(|s| {
+                let r = s.person(id)?.representatives.get(&ctx.who.id)?;
+                r.evidence_of_authority.as_ref()?;
+                match r.relationship {
+                    careledger_care::Relationship::LpaHealthWelfare => {
+                        Some(CapacityBasis::LastingPowerOfAttorney)
+                    }
+                    careledger_care::Relationship::Deputy => Some(CapacityBasis::CourtDeputy),
+                    _ => None,
+                }
+            })
+            .ok()
+            .flatten(),
         _ => None,
     }
 }
@@ -45,7 +62,14 @@ pub(super) struct SharingPage {
 }
 
 /// Sharing with the provider's partners: what is agreed, and the forms to agree or stop.
-fn partners_markup(ctx: &Ctx, id: &str, page: &SharingPage, errors: &Errors, f: &Form) -> Markup {
+fn partners_markup(
+    ctx: &Ctx,
+    id: &str,
+    page: &SharingPage,
+    errors: &Errors,
+    f: &Form,
+    basis: Option<CapacityBasis>,
+) -> Markup {
     let mine = own(ctx, id);
     let given: Vec<&wire::Sharing> = page
         .grants
@@ -88,7 +112,7 @@ fn partners_markup(ctx: &Ctx, id: &str, page: &SharingPage, errors: &Errors, f: 
                                 td { (categories_words(&s.categories.iter().map(|c| c.0).collect::<Vec<_>>(), false)) }
                                 td { (time_el(&s.decided.occurred_at)) }
                                 td {
-                                    @if decides(ctx, id).is_some() {
+                                    @if basis.is_some() {
                                         form method="post" action={ "/people/" (id) "/sharing/partners/" (s.partner_id) "/stop" } class="inline-form" {
                                             (layout::token(ctx))
                                             button type="submit" class="button warning" { (say(ctx, "Stop sharing", "Stop sharing")) span class="visually-hidden" { " with " (name_of(&s.partner_id)) } }
@@ -101,7 +125,7 @@ fn partners_markup(ctx: &Ctx, id: &str, page: &SharingPage, errors: &Errors, f: 
                 }
             }
         }
-        @if decides(ctx, id).is_some() && !options.is_empty() {
+        @if basis.is_some() && !options.is_empty() {
             form method="post" action={ "/people/" (id) "/sharing/partners" } novalidate {
                 (layout::token(ctx))
                 (choice_group(errors, "partner", "Share with", "radio", &options, &[f.get("partner")]))
@@ -112,6 +136,7 @@ fn partners_markup(ctx: &Ctx, id: &str, page: &SharingPage, errors: &Errors, f: 
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn sharing_markup(
     ctx: &Ctx,
     id: &str,
@@ -120,6 +145,7 @@ fn sharing_markup(
     entered: &GrantForm,
     shown: &Shown,
     f: &Form,
+    basis: Option<CapacityBasis>,
 ) -> Markup {
     let g = &page.data.grants;
     let mine = own(ctx, id);
@@ -154,7 +180,7 @@ fn sharing_markup(
                                 td { (categories_words(&gr.categories.iter().map(|c| c.0).collect::<Vec<_>>(), false)) }
                                 td { @if let Some(e) = &gr.expires_at { (time_el(e)) } @else { "No end date" } }
                                 td {
-                                    @if decides(ctx, id).is_some() {
+                                    @if basis.is_some() {
                                         form method="post" action={ "/people/" (id) "/sharing/" (gr.grant_id) "/take-back" } class="inline-form" {
                                             (layout::token(ctx))
                                             button type="submit" class="button warning" { (say(ctx, "Take back access", "Stop them seeing it")) span class="visually-hidden" { " from " @match &gr.grantee.0 { Grantee::Principal(p) => (p), Grantee::Role(r) => (r.name()) } } }
@@ -167,7 +193,7 @@ fn sharing_markup(
                 }
             }
         }
-        @if decides(ctx, id).is_some() {
+        @if basis.is_some() {
             h2 { (say(ctx, "Give someone access", "Let someone see your record")) }
             form method="post" novalidate {
                 (layout::token(ctx))
@@ -179,7 +205,7 @@ fn sharing_markup(
                 button type="submit" class="button" { (say(ctx, "Give access", "Let them see it")) }
             }
         }
-        (partners_markup(ctx, id, &page.data, errors, f))
+        (partners_markup(ctx, id, &page.data, errors, f, basis))
     }
 }
 
@@ -204,6 +230,7 @@ async fn render_with(
     f: &Form,
 ) -> Response {
     let titles = ("Who can see my record", "Who can see what");
+    let basis = decides(app, ctx, id);
     section(
         app,
         ctx,
@@ -221,7 +248,7 @@ async fn render_with(
             })?;
             Ok((SharingPage { grants, partners }, n))
         },
-        |g| sharing_markup(ctx, id, g, errors, entered, shown, f),
+        |g| sharing_markup(ctx, id, g, errors, entered, shown, f, basis),
     )
     .await
 }
@@ -267,7 +294,7 @@ pub async fn share_with_partner(
     Path(id): Path<String>,
     Posted(ctx, f): Posted,
 ) -> Response {
-    let Some(basis) = decides(&ctx, &id) else {
+    let Some(basis) = decides(&app, &ctx, &id) else {
         return not_deciding(&ctx);
     };
     let mut errors = Errors::default();
@@ -309,7 +336,7 @@ pub async fn stop_sharing(
     Path((id, partner)): Path<(String, String)>,
     Posted(ctx, f): Posted,
 ) -> Response {
-    let Some(basis) = decides(&ctx, &id) else {
+    let Some(basis) = decides(&app, &ctx, &id) else {
         return not_deciding(&ctx);
     };
     let event = CareEvent::SharingConsentRecorded(SharingConsentRecorded {
@@ -354,7 +381,7 @@ pub async fn give_access(
         until: form.get("until").to_string(),
     };
     let mut errors = Errors::default();
-    let Some(basis) = decides(&ctx, &id) else {
+    let Some(basis) = decides(&app, &ctx, &id) else {
         return error_page(
             Some(&ctx),
             &ApiError::forbidden(
@@ -431,7 +458,7 @@ pub async fn take_back(
     Path((id, grant)): Path<(String, String)>,
     Posted(ctx, _form): Posted,
 ) -> Response {
-    let Some(basis) = decides(&ctx, &id) else {
+    let Some(basis) = decides(&app, &ctx, &id) else {
         return error_page(
             Some(&ctx),
             &ApiError::forbidden(
