@@ -406,33 +406,16 @@ pub async fn new_staff(
         name: name.clone(),
         role,
     });
-    let seq = match careledger_api::handlers::record(&app, &ctx.who, None, None, event, None).await
-    {
-        Ok(r) => r.seq,
-        Err(e) if crate::pages::person::is_form_error(&e) => {
-            errors.add(
-                &by_field(
-                    &e,
-                    "staff_id",
-                    &[("name", "staff_name"), ("role", "staff_role")],
-                ),
-                e.detail,
-            );
-            return crate::pages::staff::render(&app, &ctx, &errors, &f).await;
-        }
-        Err(e) => return error_page(Some(&ctx), &e),
+    let added_as = Added {
+        id: &id,
+        name: &name,
+        role,
+        fields: (
+            "staff_id",
+            &[("name", "staff_name"), ("role", "staff_role")],
+        ),
     };
-    let account = make_account(&app, &ctx.who.id, &id, role, &name).await;
-    added(
-        &ctx,
-        &web,
-        &headers,
-        &format!("{name} is added"),
-        Some(seq),
-        &id,
-        Some(account),
-        ("/staff", "Back to users and invitations"),
-    )
+    on_users_page(&app, &web, &headers, &ctx, &f, errors, event, added_as).await
 }
 
 pub async fn new_partner(
@@ -468,34 +451,60 @@ pub async fn new_partner(
         agreed_channel: channel,
         contact,
     });
-    let seq = match careledger_api::handlers::record(&app, &ctx.who, None, None, event, None).await
-    {
+    let added_as = Added {
+        id: &id,
+        name: &name,
+        role: Role::Partner,
+        fields: (
+            "partner_id",
+            &[
+                ("name", "partner_name"),
+                ("contact", "partner_contact"),
+                ("agreed_channel", "partner_channel"),
+            ],
+        ),
+    };
+    on_users_page(&app, &web, &headers, &ctx, &f, errors, event, added_as).await
+}
+
+/// Who a users-page form adds: their id, name and role, and how the care rules' fields
+/// map to the form's (the default field first).
+struct Added<'a> {
+    id: &'a str,
+    name: &'a str,
+    role: Role,
+    fields: (&'a str, &'a [(&'a str, &'a str)]),
+}
+
+/// Records an organisation event from the users page, then makes the account and shows
+/// its link; a refusal goes back to the users page by the field it names.
+#[allow(clippy::too_many_arguments)]
+async fn on_users_page(
+    app: &App,
+    web: &Web,
+    headers: &HeaderMap,
+    ctx: &Ctx,
+    f: &Form,
+    mut errors: Errors,
+    event: CareEvent,
+    who: Added<'_>,
+) -> Response {
+    let seq = match careledger_api::handlers::record(app, &ctx.who, None, None, event, None).await {
         Ok(r) => r.seq,
         Err(e) if crate::pages::person::is_form_error(&e) => {
-            errors.add(
-                &by_field(
-                    &e,
-                    "partner_id",
-                    &[
-                        ("name", "partner_name"),
-                        ("contact", "partner_contact"),
-                        ("agreed_channel", "partner_channel"),
-                    ],
-                ),
-                e.detail,
-            );
-            return crate::pages::staff::render(&app, &ctx, &errors, &f).await;
+            errors.add(&by_field(&e, who.fields.0, who.fields.1), e.detail);
+            return crate::pages::staff::render(app, ctx, &errors, f).await;
         }
-        Err(e) => return error_page(Some(&ctx), &e),
+        Err(e) => return error_page(Some(ctx), &e),
     };
-    let account = make_account(&app, &ctx.who.id, &id, Role::Partner, &name).await;
+    let account = make_account(app, &ctx.who.id, who.id, who.role, who.name).await;
     added(
-        &ctx,
-        &web,
-        &headers,
-        &format!("{name} is added"),
+        ctx,
+        web,
+        headers,
+        &format!("{} is added", who.name),
         Some(seq),
-        &id,
+        who.id,
         Some(account),
         ("/staff", "Back to users and invitations"),
     )

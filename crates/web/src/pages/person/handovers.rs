@@ -279,11 +279,7 @@ pub async fn record_sent(
     if channel.is_none() {
         errors.add("sent_partner", "Select who it was sent to");
     }
-    let categories: Vec<Category> = super::sharing::SHAREABLE
-        .iter()
-        .filter(|(_, v, _)| f.all("sent_categories").contains(v))
-        .map(|(c, _, _)| *c)
-        .collect();
+    let categories = super::sharing::chosen(&f, "sent_categories", true);
     if categories.is_empty() {
         errors.add("sent_categories", "Select what was shared");
     }

@@ -21,6 +21,17 @@ pub(super) const SHAREABLE: &[(Category, &str, &str)] = &[
     (Category::AccessLog, "AccessLog", "Who looked at my record"),
 ];
 
+/// The kinds of information a form's checkboxes `field` chose, in [`SHAREABLE`]'s order;
+/// with `access_log` false, who-looked is not among them (it is not shared with services).
+pub(super) fn chosen(form: &Form, field: &str, access_log: bool) -> Vec<Category> {
+    let picked = form.all(field);
+    SHAREABLE
+        .iter()
+        .filter(|(c, v, _)| (access_log || *c != Category::AccessLog) && picked.contains(v))
+        .map(|(c, _, _)| *c)
+        .collect()
+}
+
 #[derive(Default)]
 struct GrantForm {
     grantee: String,
@@ -301,11 +312,7 @@ pub async fn share_with_partner(
     if f.get("partner").is_empty() {
         errors.add("partner", "Select the service to share with");
     }
-    let categories: Vec<Category> = SHAREABLE
-        .iter()
-        .filter(|(c, v, _)| *c != Category::AccessLog && f.all("partner_categories").contains(v))
-        .map(|(c, _, _)| *c)
-        .collect();
+    let categories = chosen(&f, "partner_categories", false);
     if categories.is_empty() {
         errors.add("partner_categories", "Select what may be shared");
     }
