@@ -710,25 +710,23 @@ impl AuditFilter {
             && self.actor.as_deref().is_none_or(|a| e.actor == a)
             && self.from.is_none_or(|f| e.recorded_at_us >= f)
             && self.to.is_none_or(|t| e.recorded_at_us <= t)
-            && self.category.is_none_or(|c| match event {
-                Some(CareEvent::RecordAccessed(r)) => r.categories.contains(&c),
-                Some(CareEvent::AccessRefused(r)) => r.categories.contains(&c),
-                Some(CareEvent::EmergencyAccess(r)) => r.categories.contains(&c),
-                // Erased: its categories went with its payload.
-                _ => false,
-            })
-            && self.role.is_none_or(|want| match event {
-                Some(CareEvent::RecordAccessed(r)) => r.role == want,
-                Some(CareEvent::AccessRefused(r)) => r.role == want,
-                Some(CareEvent::EmergencyAccess(r)) => r.role == want,
-                _ => false,
-            })
-            && self.purpose.is_none_or(|want| match event {
-                Some(CareEvent::RecordAccessed(r)) => r.purpose == want,
-                Some(CareEvent::AccessRefused(r)) => r.purpose == want,
-                Some(CareEvent::EmergencyAccess(_)) => want == Purpose::Emergency,
-                _ => false,
-            })
+            && (self.category.is_none() && self.role.is_none() && self.purpose.is_none()
+                || access_facts(event).is_some_and(|(role, categories, purpose)| {
+                    self.category.is_none_or(|c| categories.contains(&c))
+                        && self.role.is_none_or(|r| r == role)
+                        && self.purpose.is_none_or(|p| p == purpose)
+                }))
+    }
+}
+
+/// An access event's reader role, categories and purpose of use (a break-glass access is
+/// for `Emergency`); none for an erased one, whose facts went with its payload.
+fn access_facts(event: &Option<CareEvent>) -> Option<(Role, &[Category], Purpose)> {
+    match event.as_ref()? {
+        CareEvent::RecordAccessed(r) => Some((r.role, &r.categories, r.purpose)),
+        CareEvent::AccessRefused(r) => Some((r.role, &r.categories, r.purpose)),
+        CareEvent::EmergencyAccess(r) => Some((r.role, &r.categories, Purpose::Emergency)),
+        _ => None,
     }
 }
 

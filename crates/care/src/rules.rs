@@ -13,8 +13,9 @@ use crate::policy::{self, Principal};
 use crate::state::*;
 use crate::types::*;
 
-/// The longest an outage may be, and so the furthest back it may be declared from: back-entry
-/// is allowed only inside an outage. A longer one is declared as several.
+/// The longest an outage may be: back-entry is allowed only inside an outage, so this bounds
+/// the span of the past one outage opens to entries written later. A longer one is declared
+/// as several.
 pub const OUTAGE_LENGTH_MAX_US: i64 = 31 * DAY_US;
 
 /// How long before it is recorded an outage may be declared to have begun.

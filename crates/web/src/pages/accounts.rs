@@ -198,12 +198,7 @@ pub async fn new_person_page(Viewer(ctx): Viewer) -> Response {
     )
 }
 
-fn refused(ctx: &Ctx, title: &str, errors: &Errors, body: Markup) -> Response {
-    respond(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        page(Some(ctx), title, errors, body),
-    )
-}
+use crate::pages::form_page as refused;
 
 pub async fn new_person(
     State(app): State<App>,

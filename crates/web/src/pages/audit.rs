@@ -178,12 +178,7 @@ pub async fn audit(
             }
         }
     };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    respond(status, page(Some(&ctx), "Who saw what", &errors, body))
+    crate::pages::form_page(&ctx, "Who saw what", &errors, body)
 }
 
 /// What the event page shows: the access event, its proof, and the checkpoint.

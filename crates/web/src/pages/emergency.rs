@@ -14,9 +14,9 @@ use careledger_api::App;
 use careledger_care::Role;
 use maud::html;
 
-use crate::layout::{self, page, text_area, text_field, Errors};
+use crate::layout::{self, text_area, text_field, Errors};
 use crate::pages::{Posted, Viewer};
-use crate::{error_page, html as respond, Ctx};
+use crate::{error_page, Ctx};
 
 #[derive(serde::Deserialize, Default)]
 pub struct Asked {
@@ -48,12 +48,7 @@ fn form(ctx: &Ctx, errors: &Errors, person: &str, reason: &str, minutes: &str) -
             button type="submit" class="button warning" { "Open medicines and allergies" }
         }
     };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    respond(status, page(Some(ctx), "Emergency access", errors, body))
+    crate::pages::form_page(ctx, "Emergency access", errors, body)
 }
 
 fn clinicians_only(ctx: &Ctx) -> Option<Response> {

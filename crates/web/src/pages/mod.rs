@@ -27,6 +27,30 @@ use careledger_api::App;
 use crate::form::{self, Form};
 use crate::{signed_in, to_sign_in, Ctx, Web};
 
+/// The event a form just recorded (`?recorded=SEQ` after its redirect), for the page's
+/// confirmation.
+#[derive(serde::Deserialize, Default)]
+pub struct Recorded {
+    #[serde(default)]
+    pub recorded: Option<u64>,
+}
+
+/// A page with a form: 200, or 422 when `errors` has any (the GOV.UK error pattern's page
+/// comes back with the error summary and each field's error).
+pub fn form_page(
+    ctx: &Ctx,
+    title: &str,
+    errors: &crate::layout::Errors,
+    body: maud::Markup,
+) -> Response {
+    let status = if errors.is_empty() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    };
+    crate::html(status, crate::layout::page(Some(ctx), title, errors, body))
+}
+
 /// The signed-in viewer of a page, or the redirect to sign in.
 pub async fn viewer(
     app: &App,

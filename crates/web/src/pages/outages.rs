@@ -7,7 +7,6 @@
 //! inside an ended outage.
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use careledger_api::handlers::record;
 use careledger_api::{ApiError, App};
@@ -17,9 +16,9 @@ use careledger_care::{policy, CareEvent};
 use maud::html;
 
 use crate::form::Form;
-use crate::layout::{self, page, text_field, Errors};
+use crate::layout::{self, text_field, Errors};
 use crate::pages::{random_id, Posted, Viewer};
-use crate::{error_page, html as respond, Ctx};
+use crate::{error_page, Ctx};
 
 /// How many outages the page lists, newest first.
 pub const OUTAGES_SHOWN: usize = 20;
@@ -64,11 +63,7 @@ pub fn describe(o: &Outage) -> String {
     }
 }
 
-#[derive(serde::Deserialize, Default)]
-pub struct Shown {
-    #[serde(default)]
-    recorded: Option<u64>,
-}
+use crate::pages::Recorded as Shown;
 
 pub async fn outages(
     State(app): State<App>,
@@ -148,12 +143,7 @@ async fn render(app: &App, ctx: &Ctx, errors: &Errors, f: &Form, shown: &Shown) 
             }
         }
     };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    respond(status, page(Some(ctx), "Outages", errors, body))
+    crate::pages::form_page(ctx, "Outages", errors, body)
 }
 
 /// Records an organisation event at `at`, then back to the page; a refusal about the

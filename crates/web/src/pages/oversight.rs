@@ -13,7 +13,7 @@ use crate::{error_page, html as respond};
 pub async fn findings(
     State(app): State<App>,
     Viewer(ctx): Viewer,
-    axum::extract::Query(shown): axum::extract::Query<Shown>,
+    axum::extract::Query(shown): axum::extract::Query<crate::pages::Recorded>,
 ) -> Response {
     let report = match careledger_api::handlers::findings_as(&app, &ctx.who, None, None).await {
         Ok(r) => r,
@@ -83,16 +83,10 @@ pub async fn findings(
     )
 }
 
-#[derive(serde::Deserialize, Default)]
-pub struct Shown {
-    #[serde(default)]
-    recorded: Option<u64>,
-}
-
 pub async fn requests(
     State(app): State<App>,
     Viewer(ctx): Viewer,
-    axum::extract::Query(shown): axum::extract::Query<Shown>,
+    axum::extract::Query(shown): axum::extract::Query<crate::pages::Recorded>,
 ) -> Response {
     requests_page(
         &app,
@@ -159,12 +153,7 @@ pub async fn requests_page(
             (super::requests::forms(ctx, &open, errors, entered))
         }
     };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    respond(status, page(Some(ctx), "Council requests", errors, body))
+    crate::pages::form_page(ctx, "Council requests", errors, body)
 }
 
 /// An SLA state in words, never by colour alone.

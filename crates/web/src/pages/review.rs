@@ -5,7 +5,6 @@
 //! gate (one access event), and the finding names only the person and the event.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use careledger_api::gate;
 use careledger_api::handlers::{default_purpose, record};
@@ -16,9 +15,9 @@ use careledger_care::{policy, CareEvent, Category};
 use maud::html;
 
 use crate::form::Form;
-use crate::layout::{self, choices, page, text_area, Errors};
+use crate::layout::{self, choices, text_area, Errors};
 use crate::pages::{Posted, Viewer};
-use crate::{error_page, html as respond, Ctx};
+use crate::{error_page, Ctx};
 
 fn reviews(ctx: &Ctx) -> bool {
     policy::may_record(ctx.who.role, "access.emergency_reviewed")
@@ -45,8 +44,8 @@ async fn render(app: &App, ctx: &Ctx, seq: u64, errors: &Errors, f: &Form) -> Re
             &ApiError::forbidden("break-glass accesses are reviewed by the registered manager"),
         );
     }
-    let person = match waiting(app, seq) {
-        Ok(Some(u)) => u.person,
+    let waiting = match waiting(app, seq) {
+        Ok(Some(u)) => u,
         Ok(None) => {
             return error_page(
                 Some(ctx),
@@ -57,21 +56,16 @@ async fn render(app: &App, ctx: &Ctx, seq: u64, errors: &Errors, f: &Form) -> Re
         }
         Err(e) => return error_page(Some(ctx), &e),
     };
-    // One read of the person's access log: the access under review is part of it.
+    // One read of the person's access log: the access under review is part of it, and
+    // is shown only once the gate allows it.
+    let person = waiting.person.clone();
     let g = match gate::read(
         app,
         &ctx.who,
         &person,
         &[Category::AccessLog],
         default_purpose(ctx.who.role),
-        move |app, _| {
-            let u = waiting(app, seq)?.ok_or_else(|| {
-                ApiError::not_found(format!(
-                    "event {seq} is not a break-glass access waiting for review"
-                ))
-            })?;
-            Ok((u, 1))
-        },
+        move |_, _| Ok((waiting, 1)),
     )
     .await
     {
@@ -97,15 +91,7 @@ async fn render(app: &App, ctx: &Ctx, seq: u64, errors: &Errors, f: &Form) -> Re
             button type="submit" class="button" { "Record the review" }
         }
     };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    respond(
-        status,
-        page(Some(ctx), "Review an emergency access", errors, body),
-    )
+    crate::pages::form_page(ctx, "Review an emergency access", errors, body)
 }
 
 pub async fn review_page(

@@ -88,15 +88,7 @@ pub async fn render(app: &App, ctx: &Ctx, errors: &Errors, f: &Form) -> Response
         }
         (crate::pages::accounts::staff_forms(ctx, errors, f))
     };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    respond(
-        status,
-        page(Some(ctx), "Users and invitations", errors, body),
-    )
+    crate::pages::form_page(ctx, "Users and invitations", errors, body)
 }
 
 /// Makes the link and shows it once, on this answer (it is stored only hashed, so it

@@ -389,17 +389,11 @@ fn partner_may_hand_over(
     }
 }
 
-#[derive(serde::Deserialize, Default)]
-pub struct Done {
-    #[serde(default)]
-    recorded: Option<u64>,
-}
-
 pub async fn partner_handover_page(
     State(app): State<App>,
     Viewer(ctx): Viewer,
     Path(id): Path<String>,
-    Query(done): Query<Done>,
+    Query(done): Query<Shown>,
 ) -> Response {
     match partner_may_hand_over(&app, &ctx, &id) {
         Ok(channel) => partner_form(

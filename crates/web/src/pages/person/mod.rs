@@ -8,7 +8,6 @@
 //! field it concerns, with the error summary at the top.
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use careledger_api::gate::{self, Granted};
 use careledger_api::handlers::{default_purpose, record};
@@ -27,10 +26,10 @@ use maud::{html, Markup};
 
 use crate::form::Form;
 use crate::layout::{
-    self, choices as choice_group, page, text_area, text_field, time_el, Display, Errors,
+    self, choices as choice_group, text_area, text_field, time_el, Display, Errors,
 };
 use crate::pages::{Posted, Viewer};
-use crate::{error_page, html as respond, Ctx};
+use crate::{error_page, Ctx};
 
 /// The sections of a record the pages show, in the order of the record's navigation.
 const SECTIONS: &[(&str, &str, &str)] = &[
@@ -189,14 +188,7 @@ async fn section<T: Send + 'static>(
     ok(ctx, title, errors, render(&g))
 }
 
-fn ok(ctx: &Ctx, title: &str, errors: &Errors, body: Markup) -> Response {
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    respond(status, page(Some(ctx), title, errors, body))
-}
+use crate::pages::form_page as ok;
 
 mod about;
 mod access;
@@ -259,20 +251,18 @@ pub(super) struct Entry<'a> {
 pub(super) fn entry_of(item: &EventItem) -> Entry<'_> {
     let p = &item.payload;
     if item.kind == "outage.back_entered" {
-        // The entry is a care event by its variant's name: `{"DiaryNote": {...}}`.
-        if let Some((variant, inner)) = p
-            .get("entry")
-            .and_then(|e| e.as_object())
-            .and_then(|o| o.iter().next())
-        {
-            let kind = match variant.as_str() {
-                "DiaryNote" => "diary.note",
-                "AdministrationRecorded" => "mar.administration",
-                "TaskRecorded" => "task.recorded",
-                "VisitStarted" => "visit.started",
-                "VisitCompleted" => "visit.completed",
-                _ => "outage.back_entered",
-            };
+        // The entry is a care event by its variant's name (`{"DiaryNote": {...}}`); its
+        // kind is the care crate's own.
+        let entry = p.get("entry");
+        let kind = entry
+            .and_then(|e| serde_json::from_value::<CareEvent>(e.clone()).ok())
+            .map(|e| e.kind());
+        if let (Some(kind), Some((_, inner))) = (
+            kind,
+            entry
+                .and_then(|e| e.as_object())
+                .and_then(|o| o.iter().next()),
+        ) {
             return Entry {
                 kind,
                 payload: inner,
