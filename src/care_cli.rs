@@ -72,6 +72,11 @@ pub fn parse_commands(input: impl BufRead, max: usize) -> Result<Vec<Command>, C
     for (i, line) in input.lines().enumerate() {
         let number = i + 1;
         let line = line.map_err(|e| fail(format!("line {number}: {e}")))?;
+        // A byte-order mark (a file saved by some Windows editors) is not part of the JSON.
+        let line = match (number, line.strip_prefix('\u{feff}')) {
+            (1, Some(rest)) => rest.to_string(),
+            _ => line,
+        };
         if line.trim().is_empty() {
             continue;
         }
@@ -80,6 +85,8 @@ pub fn parse_commands(input: impl BufRead, max: usize) -> Result<Vec<Command>, C
                 "input holds more than {max} events; split it into smaller files"
             )));
         }
+        careledger_care::input::unique_keys(&mut serde_json::Deserializer::from_str(&line))
+            .map_err(|e| fail(format!("line {number}: {e}")))?;
         let input: InputCommand =
             serde_json::from_str(&line).map_err(|e| fail(format!("line {number}: {e}")))?;
         let occurred_at_us = parse_time("occurred_at", &input.occurred_at)

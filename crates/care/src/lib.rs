@@ -13,6 +13,7 @@ pub mod error;
 pub mod event;
 pub mod fields;
 pub mod findings;
+pub mod input;
 pub mod policy;
 pub mod rules;
 pub mod sla;
