@@ -479,7 +479,20 @@ fn append_checks_care_events_against_the_rules() {
         at,
         serde_json::json!({"visit_id": "visit-y"}),
     );
+    let twice = note.replace(
+        r#""text":"Settled for the night.""#,
+        r#""text":"Fell in the night.","text":"Settled for the night.""#,
+    );
+    assert_ne!(twice, note);
     let cases = [
+        (
+            twice,
+            "line 1: payload.text is given twice; give each key once",
+        ),
+        (
+            format!("{note}{}", note.replace("Settled", "Settled\\u0000")),
+            "event 2 (counting non-empty lines) refused: text holds a control character (U+0000) at character 8",
+        ),
         (
             unregistered.clone(),
             "event 1 (counting non-empty lines) refused: person-9999 is not registered; nothing was appended",
@@ -512,7 +525,8 @@ fn append_checks_care_events_against_the_rules() {
     }
     assert_eq!(size(&data), events);
 
-    // The valid event alone is accepted and reaches the person's record.
+    // The valid event alone is accepted and reaches the person's record, also from a file
+    // that starts with a byte-order mark (as some editors save it).
     let notes = |out: &str| -> u64 {
         let activity = out.lines().find(|l| l.starts_with("Activity: ")).unwrap();
         let at = activity.find(" staff notes").unwrap();
@@ -520,7 +534,10 @@ fn append_checks_care_events_against_the_rules() {
     };
     let before = notes(&ok(&["person", "--data", &data, person], None));
     assert_eq!(
-        ok(&["append", "--data", &data], Some(&note)),
+        ok(
+            &["append", "--data", &data],
+            Some(&format!("\u{feff}{note}"))
+        ),
         format!("{events}\n")
     );
     assert_eq!(

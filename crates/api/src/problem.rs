@@ -139,11 +139,15 @@ impl ApiError {
         let mut e = Self::new(status, kind_name, error.to_string());
         let payload = |name: &str| Some(format!("payload.{name}"));
         e.field = match error {
-            Missing { path, .. } | TooLong { path, .. } => payload(path),
+            Missing { path, .. } | TooLong { path, .. } | ControlCharacter { path, .. } => {
+                payload(path)
+            }
             TooMany { path, .. } => path.as_deref().and_then(payload),
             InvalidNhsNumber { .. } => payload("nhs_number"),
             BirthInFuture(_) => payload("date_of_birth"),
-            InFuture { .. } => Some("occurred_at".into()),
+            InFuture { .. } | BeforeEarliest { .. } | BeforeBirth { .. } => {
+                Some("occurred_at".into())
+            }
             SubjectRequired { .. } | SubjectNotAllowed { .. } | NotRegistered { .. } => {
                 Some("subject".into())
             }

@@ -47,6 +47,12 @@ async fn bad_input_is_a_clear_4xx_and_appends_nothing() {
         ("unknown person", note(json!({"subject": "person-zzz"})).to_string().into_bytes(), "application/json", 404, None),
         ("no subject for a person event", json!({"kind": "diary.note", "payload": {"author": "Staff", "text": "x"}}).to_string().into_bytes(), "application/json", 400, Some("subject")),
         ("empty text", note(json!({"payload": {"author": "Staff", "text": " "}})).to_string().into_bytes(), "application/json", 422, Some("payload.text")),
+        ("a key twice in the payload", br#"{"kind":"diary.note","subject":"person-a","payload":{"author":"Staff","text":"fell","text":"fine"}}"#.to_vec(), "application/json", 400, Some("body")),
+        ("a key twice at the top", br#"{"kind":"diary.note","subject":"person-a","subject":"person-b","payload":{"author":"Staff","text":"x"}}"#.to_vec(), "application/json", 400, Some("body")),
+        ("a NUL in free text", note(json!({"payload": {"author": "Staff", "text": "ate\u{0}well"}})).to_string().into_bytes(), "application/json", 422, Some("payload.text")),
+        ("an escape character in free text", note(json!({"payload": {"author": "Staff", "text": "\u{1b}[2J"}})).to_string().into_bytes(), "application/json", 422, Some("payload.text")),
+        ("a time in 1800", note(json!({"occurred_at": "1800-01-01T00:00:00Z"})).to_string().into_bytes(), "application/json", 422, Some("occurred_at")),
+        ("a time in year 0", note(json!({"occurred_at": "0000-01-01T00:00:00Z"})).to_string().into_bytes(), "application/json", 422, Some("occurred_at")),
         ("not JSON", b"kind=diary.note".to_vec(), "application/x-www-form-urlencoded", 415, Some("content-type")),
         ("oversized body", vec![b' '; 300 * 1024], "application/json", 413, Some("body")),
     ];
@@ -56,6 +62,41 @@ async fn bad_input_is_a_clear_4xx_and_appends_nothing() {
         a.assert_problem(status, field);
         assert_eq!(h.size(), before, "{what}: nothing appended");
     }
+    // The messages name what is wrong.
+    let a = h
+        .post_raw(cw, "/v1/events", "application/json", br#"{"kind":"diary.note","subject":"person-a","payload":{"author":"Staff","text":"fell","text":"fine"}}"#.to_vec())
+        .await;
+    assert!(
+        a.text().contains("payload.text is given twice"),
+        "{}",
+        a.text()
+    );
+    let a = h
+        .post_raw(
+            cw,
+            "/v1/events",
+            "application/json",
+            note(json!({"payload": {"author": "Staff", "text": "ate\u{0}well"}}))
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    assert!(
+        a.text().contains("U+0000") && a.text().contains("character 4"),
+        "{}",
+        a.text()
+    );
+    let a = h
+        .post_raw(
+            cw,
+            "/v1/events",
+            "application/json",
+            note(json!({"occurred_at": "1800-01-01T00:00:00Z"}))
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    assert!(a.text().contains("1900-01-01"), "{}", a.text());
     // An invalid date inside a payload names its field.
     let a = h
         .post("staff-rm01", "/v1/events", json!({"kind": "person.registered", "subject": "person-c", "payload": {

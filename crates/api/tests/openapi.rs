@@ -107,7 +107,12 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), Str
             "pattern" => {
                 if let Some(s) = value.as_str() {
                     let ok = match rule.as_str().ok_or("bad pattern")? {
-                        p if p == fields::not_blank_pattern() => !fields::blank(s),
+                        p if p == fields::not_blank_pattern() => {
+                            !fields::blank(s) && !s.chars().any(fields::forbidden_control)
+                        }
+                        p if p == fields::text_pattern() => {
+                            !s.chars().any(fields::forbidden_control)
+                        }
                         p if p == fields::NHS_NUMBER.pattern => {
                             s.chars().all(|c| c == ' ' || c.is_ascii_digit())
                                 && s.chars().filter(char::is_ascii_digit).count() == 10

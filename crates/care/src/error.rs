@@ -23,6 +23,10 @@ pub enum RuleError {
     CareAlreadyActive { person: String },
     #[error("the time it happened is {minutes} minutes in the future; check the device clock")]
     InFuture { minutes: i64 },
+    #[error("the time it happened is before {limit}, the earliest time the ledger accepts; check the date")]
+    BeforeEarliest { limit: &'static str },
+    #[error("the time it happened is before {person}'s date of birth ({born})")]
+    BeforeBirth { person: String, born: NaiveDate },
     /// `path` is where it is in the payload's JSON shape (`sections.about_me`).
     #[error("{field} is required")]
     Missing { field: &'static str, path: String },
@@ -32,6 +36,15 @@ pub enum RuleError {
         path: String,
         len: usize,
         max: usize,
+    },
+    #[error("{field} holds a control character ({code}) at character {at}: text may hold newlines and tabs, no other control characters")]
+    ControlCharacter {
+        field: &'static str,
+        path: String,
+        /// The character, as `U+0000`.
+        code: String,
+        /// Its position in the text, counted in characters from 1.
+        at: usize,
     },
     /// `path` is `None` for a bound on the record (grants, visits in progress) rather than
     /// on a list in the payload.

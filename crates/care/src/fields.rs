@@ -35,6 +35,14 @@ pub const TEXT_CHARS_MAX: usize = 8_000;
 /// representative can always be an envelope's subject or actor.
 pub const ID_CHARS_MAX: usize = 50;
 
+/// A character no text in a payload may hold: a C0 or C1 control (NUL, escape, a form feed,
+/// a carriage return...) other than a newline or a tab. A carriage return is refused too: a
+/// line ends with a newline in the ledger, whatever system typed it, so the same note reads,
+/// hashes and prints the same everywhere.
+pub fn forbidden_control(c: char) -> bool {
+    c.is_control() && c != '\n' && c != '\t'
+}
+
 /// What a string is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Size {
@@ -275,17 +283,29 @@ pub fn blank(text: &str) -> bool {
     text.chars().all(char::is_whitespace)
 }
 
-/// A regular expression (ECMA-262, as JSON Schema's `pattern` reads it, unanchored) that a
-/// string matches exactly when it is not [`blank`]: a class of every character that is not
-/// white space, built from the same `char::is_whitespace` that [`blank`] uses, since
-/// regular expression engines disagree on what `\S` means.
+/// The controls [`forbidden_control`] refuses, as the body of a regular expression class.
+const CONTROLS: &str = "\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F";
+
+/// A regular expression (ECMA-262, as JSON Schema's `pattern` reads it) that a text
+/// matches exactly when it holds no control character [`forbidden_control`] refuses.
+pub fn text_pattern() -> &'static str {
+    static PATTERN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATTERN.get_or_init(|| format!("^[^{CONTROLS}]*$"))
+}
+
+/// A regular expression (ECMA-262, as JSON Schema's `pattern` reads it) that a string
+/// matches exactly when it is not [`blank`] and holds no control character
+/// [`forbidden_control`] refuses: a class of every character that is neither white space
+/// nor such a control, built from the same `char::is_whitespace` that [`blank`] uses,
+/// since regular expression engines disagree on what `\S` means.
 pub fn not_blank_pattern() -> &'static str {
     static PATTERN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    PATTERN.get_or_init(not_blank_class)
+    PATTERN.get_or_init(|| format!("^[^{CONTROLS}]*{}[^{CONTROLS}]*$", not_blank_class()))
 }
 
 fn not_blank_class() -> String {
     let mut class = String::from("[^");
+    class.push_str(CONTROLS);
     let mut c = 0u32;
     while c <= char::MAX as u32 {
         let start = c;
@@ -568,6 +588,14 @@ impl<'a> ser::Serializer for &'a mut Walk {
         });
         if let Some((_, _, shape)) = shape {
             (shape.check)(v).map_err(Stop::Rule)?;
+        }
+        if let Some((at, c)) = v.chars().enumerate().find(|&(_, c)| forbidden_control(c)) {
+            return Err(Stop::Rule(RuleError::ControlCharacter {
+                field: applies.label,
+                path: self.path(),
+                code: format!("U+{:04X}", c as u32),
+                at: at + 1,
+            }));
         }
         let max = applies.size.chars_max();
         // Bytes bound characters from above: count only when it could matter.

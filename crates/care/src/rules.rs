@@ -67,6 +67,11 @@ impl State {
                 minutes: (meta.occurred_at_us - meta.recorded_at_us) / MINUTE_US,
             });
         }
+        if meta.occurred_at_us < EARLIEST_OCCURRED_AT_US {
+            return Err(RuleError::BeforeEarliest {
+                limit: EARLIEST_OCCURRED_AT,
+            });
+        }
         let kind = event.kind();
         let person = match (event.scope(), meta.subject) {
             (Scope::Person, None) => return Err(RuleError::SubjectRequired { kind }),
@@ -90,6 +95,7 @@ impl State {
                 let state = self.people.get(p).ok_or_else(|| RuleError::NotRegistered {
                     person: p.to_string(),
                 })?;
+                before_birth(meta, p, state.details.date_of_birth)?;
                 self.check_person(meta, p, state, event)
             }
             None => self.check_organisation(meta, event),
@@ -1034,6 +1040,27 @@ fn needs_active_care(event: &CareEvent) -> bool {
     )
 }
 
+/// The earliest time an event may say it happened: nothing in a care record happened
+/// before 1900, and a year 0000 or 1800 is a mistyped or defaulted date.
+pub const EARLIEST_OCCURRED_AT: &str = "1900-01-01T00:00:00Z";
+/// [`EARLIEST_OCCURRED_AT`] in microseconds since the Unix epoch.
+pub const EARLIEST_OCCURRED_AT_US: i64 = -2_208_988_800_000_000;
+
+/// Nothing about a person happens before the day they were born (the start of that day,
+/// UTC, so a birth in the small hours of British Summer Time is not refused).
+fn before_birth(meta: &Meta<'_>, person: &str, born: NaiveDate) -> Result<(), RuleError> {
+    let start = born
+        .and_hms_opt(0, 0, 0)
+        .map_or(i64::MIN, |t| t.and_utc().timestamp_micros());
+    if meta.occurred_at_us < start {
+        return Err(RuleError::BeforeBirth {
+            person: person.to_string(),
+            born,
+        });
+    }
+    Ok(())
+}
+
 fn check_registration(meta: &Meta<'_>, e: &PersonRegistered) -> Result<(), RuleError> {
     let today = chrono::DateTime::from_timestamp_micros(meta.recorded_at_us)
         .map(|t| t.date_naive())
@@ -1041,7 +1068,7 @@ fn check_registration(meta: &Meta<'_>, e: &PersonRegistered) -> Result<(), RuleE
     if e.date_of_birth > today {
         return Err(RuleError::BirthInFuture(e.date_of_birth));
     }
-    Ok(())
+    before_birth(meta, meta.subject.unwrap_or_default(), e.date_of_birth)
 }
 
 fn active_medicine<'a>(

@@ -217,3 +217,55 @@ fn an_nhs_number_is_checked_with_the_fields_shape_and_check_digit() {
         );
     }
 }
+
+#[test]
+fn control_characters_are_refused_naming_the_field_and_where_they_are() {
+    let refused = |text: &str| match fields::check(&diary(Author::Staff, text)) {
+        Err(RuleError::ControlCharacter {
+            field,
+            path,
+            code,
+            at,
+        }) => (field.to_string(), path, code, at),
+        other => panic!("expected a control character refused in {text:?}, got {other:?}"),
+    };
+    assert_eq!(
+        refused("Ate well\0"),
+        ("text".into(), "text".into(), "U+0000".into(), 9)
+    );
+    assert_eq!(refused("\u{1b}[2J cleared").2, "U+001B");
+    // A carriage return too: a line ends with a newline in the ledger (the pages turn a
+    // browser's CR LF into LF before anything is recorded).
+    assert_eq!(refused("line one\r\nline two").2, "U+000D");
+    // C1 controls, not only ASCII's.
+    assert_eq!(refused("caf\u{85}e").2, "U+0085");
+    let message = fields::check(&diary(Author::Staff, "a\u{7}b"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("U+0007") && message.contains("newlines and tabs"),
+        "{message}"
+    );
+
+    // Newlines and tabs are text; so is every other character, in any script.
+    for ok in [
+        "Ate well.\nSlept well.",
+        "Dose\t10 mg",
+        "Zoë took tea — ok ✓",
+        "Łódź 東京",
+    ] {
+        assert_eq!(fields::check(&diary(Author::Staff, ok)), Ok(()), "{ok:?}");
+    }
+
+    // Inside a nested text and a list entry: the path says where.
+    let CareEvent::CarePlanPublished(mut p) = plan(1) else {
+        unreachable!()
+    };
+    p.sections.goals = vec!["walk".into(), "shop\u{0}".into()];
+    match fields::check(&CareEvent::CarePlanPublished(p)) {
+        Err(RuleError::ControlCharacter { path, at, .. }) => {
+            assert_eq!((path.as_str(), at), ("sections.goals.1", 5))
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -171,6 +171,56 @@ fn cases() -> Vec<Case> {
             refuse!(R::InFuture { minutes: 60 }, "60 minutes in the future"),
         ),
         case(
+            "occurred-at in the year 1800 (a mistyped or defaulted date)",
+            |_| A::org(outage_declared("out-9")).at(-5_364_662_400_000_000),
+            refuse!(
+                R::BeforeEarliest {
+                    limit: "1900-01-01T00:00:00Z"
+                },
+                "before 1900-01-01"
+            ),
+        ),
+        case(
+            "occurred-at in the year 1 (the proleptic calendar's first)",
+            |_| A::person(diary(Author::Staff, "Settled")).by(CW).at(-62_135_596_800_000_000),
+            refuse!(R::BeforeEarliest { .. }, "earliest time the ledger accepts"),
+        ),
+        case(
+            "occurred-at before the person's date of birth (17 May 1938)",
+            |_| {
+                // 16 May 1938, 23:59 UTC.
+                A::person(diary(Author::Staff, "Settled"))
+                    .by(CW)
+                    .at(-998_092_860_000_000)
+            },
+            refuse!(
+                R::BeforeBirth { .. },
+                "before person-1's date of birth (1938-05-17)"
+            ),
+        ),
+        case(
+            "occurred-at on the person's date of birth, just after midnight UTC",
+            |_| {
+                A::person(diary(Author::Staff, "Settled"))
+                    .by(CW)
+                    .at(-998_092_800_000_000)
+            },
+            OK,
+        ),
+        case(
+            "a registration dated before the date of birth it records",
+            |_| {
+                let CareEvent::PersonRegistered(mut e) = person("Joan Hill") else {
+                    unreachable!()
+                };
+                e.date_of_birth = date(2026, 3, 1);
+                A::person(CareEvent::PersonRegistered(e))
+                    .about(Some("person-9"))
+                    .at(BASE_US - 2 * DAY_US)
+            },
+            refuse!(R::BeforeBirth { .. }, "date of birth (2026-03-01)"),
+        ),
+        case(
             "a person event with no subject",
             |_| A::person(incident("Fell in the hall")).about(None),
             refuse!(

@@ -145,7 +145,14 @@ pub async fn read(req: Request, max: usize) -> Result<(HeaderMap, Form), Refused
         if fields.len() >= FIELDS_MAX || v.len() > VALUE_BYTES_MAX {
             return Err(Refused::TooLarge);
         }
-        fields.push((k.into_owned(), v.into_owned()));
+        // A browser sends a textarea's line breaks as CR LF (HTML's form encoding); the
+        // ledger keeps a line break as LF only, and refuses any other control character.
+        let v = if v.contains('\r') {
+            v.replace("\r\n", "\n").replace('\r', "\n")
+        } else {
+            v.into_owned()
+        };
+        fields.push((k.into_owned(), v));
     }
     Ok((parts.headers, Form(fields)))
 }

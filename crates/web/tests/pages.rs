@@ -392,6 +392,30 @@ async fn forms_from_another_site_or_without_the_token_change_nothing() {
     let page = h.get(&mut cw, "/people/person-a/daily-notes").await;
     assert!(page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(!page.body.contains("<script>"));
+    // A textarea's lines arrive as CR LF and are recorded as LF: the ledger refuses any
+    // control character but a newline and a tab in its texts.
+    let before = h.size();
+    let lines = [
+        ("_token", token.as_str()),
+        ("text", "Ate well.\r\nSlept well.\rWoke at 7."),
+    ];
+    let a = h
+        .post(
+            &mut cw,
+            "/people/person-a/daily-notes",
+            &lines,
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let stored = h.app.ledger.store().get(before).unwrap();
+    let (_, payload) = stored.payload.expect("the note's payload");
+    let Ok(careledger_care::CareEvent::DiaryNote(n)) =
+        careledger_care::CareEvent::decode(&stored.envelope.kind, &payload)
+    else {
+        panic!("not a diary note: {}", stored.envelope.kind)
+    };
+    assert_eq!(n.text, "Ate well.\nSlept well.\nWoke at 7.");
     // GET never changes anything but the access log.
     let before = h.size();
     h.get(&mut cw, "/people/person-a/daily-notes?text=forged")

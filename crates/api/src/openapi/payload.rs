@@ -392,9 +392,12 @@ fn constrain(schema: &mut Value, required: bool, size: fields::Size) {
     };
     if types.contains(&"string") && !o.contains_key("format") {
         o.insert("maxLength".into(), json!(size.chars_max()));
-        // An id is never blank, even an optional one.
+        // An id is never blank, even an optional one; no text holds a control character
+        // but a newline or a tab.
         if required || size == fields::Size::Id {
             not_blank(o);
+        } else {
+            o.insert("pattern".into(), json!(fields::text_pattern()));
         }
     } else if types.contains(&"array") && !o.contains_key("maxItems") {
         o.insert("maxItems".into(), json!(fields::LIST_ITEMS_MAX));

@@ -242,9 +242,9 @@ pub async fn respond(
         format!("items-{id}"),
     );
     let mut errors = Errors::default();
-    // Browsers send a textarea's line ends as CRLF; what was sent (a file, an email body)
-    // most often has LF: hash it with LF, as the hint says.
-    let sent = form.raw(&sent_id).replace("\r\n", "\n");
+    // A textarea's CRLF line ends arrive as LF (`form::parse`): what was sent (a file, an
+    // email body) most often has LF, and it is hashed with LF, as the hint says.
+    let sent = form.raw(&sent_id);
     if sent.trim().is_empty() {
         errors.add(&sent_id, "Paste what was sent, or its digest");
     }
