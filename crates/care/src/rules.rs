@@ -1046,8 +1046,9 @@ pub const EARLIEST_OCCURRED_AT: &str = "1900-01-01T00:00:00Z";
 /// [`EARLIEST_OCCURRED_AT`] in microseconds since the Unix epoch.
 pub const EARLIEST_OCCURRED_AT_US: i64 = -2_208_988_800_000_000;
 
-/// Nothing about a person happens before the day they were born (the start of that day,
-/// UTC, so a birth in the small hours of British Summer Time is not refused).
+/// Nothing about a person happens before the day they were born, counted from midnight UTC
+/// at the start of that day. (So the first hour of the birthday in British Summer Time is
+/// still the day before in UTC, and is refused.)
 fn before_birth(meta: &Meta<'_>, person: &str, born: NaiveDate) -> Result<(), RuleError> {
     let start = born
         .and_hms_opt(0, 0, 0)

@@ -242,7 +242,7 @@ pub async fn respond(
         format!("items-{id}"),
     );
     let mut errors = Errors::default();
-    // A textarea's CRLF line ends arrive as LF (`form::parse`): what was sent (a file, an
+    // A textarea's CRLF line ends arrive as LF (`form::read`): what was sent (a file, an
     // email body) most often has LF, and it is hashed with LF, as the hint says.
     let sent = form.raw(&sent_id);
     if sent.trim().is_empty() {
