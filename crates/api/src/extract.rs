@@ -147,15 +147,14 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
     // A JSON object read into a map (a payload) keeps the last of two equal keys: refuse
     // the second, naming it, before anything is read.
-    careledger_care::input::unique_keys(&mut serde_json::Deserializer::from_slice(bytes)).map_err(
-        |e| {
-            if e.is_syntax() || e.is_eof() {
-                ApiError::bad_request("body", format!("malformed JSON: {e}"))
-            } else {
-                ApiError::bad_request("body", e.to_string())
-            }
-        },
-    )?;
+    use careledger_care::input::{unique_keys, KeyError};
+    unique_keys(&mut serde_json::Deserializer::from_slice(bytes)).map_err(|e| match e {
+        KeyError::Twice { path } => ApiError::bad_request(
+            path.clone(),
+            format!("{path} is given twice; give each key once"),
+        ),
+        KeyError::Input(e) => ApiError::bad_request("body", format!("malformed JSON: {e}")),
+    })?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| json_error(&e))?;
     de.end()

@@ -161,6 +161,20 @@ pub async fn record_emergency(
             "emergency access needs a reason",
         ));
     }
+    if let Some((at, c)) = reason
+        .chars()
+        .enumerate()
+        .find(|(_, c)| careledger_care::fields::forbidden_control(*c))
+    {
+        return Err(ApiError::bad_request(
+            "reason",
+            format!(
+                "the reason holds a control character (U+{:04X}) at character {}",
+                u32::from(c),
+                at + 1
+            ),
+        ));
+    }
     let chars = reason.chars().count();
     if chars > EMERGENCY_REASON_CHARS_MAX {
         return Err(ApiError::bad_request(

@@ -233,6 +233,17 @@ async fn the_code_refuses_what_the_schema_refuses() {
         )
         .await;
     a.assert_problem(400, Some("reason"));
+    // A control character in the reason: 400 `reason` as the other reason checks, not a
+    // rule's 422 about the payload.
+    let a = h
+        .post(
+            "clinician-01",
+            "/v1/people/person-a/emergency-access",
+            json!({"reason": "collapsed\u{7}at home"}),
+        )
+        .await;
+    a.assert_problem(400, Some("reason"));
+    assert!(a.text().contains("U+0007"), "{}", a.text());
     // A subject with a control character, or longer than 50 characters.
     for subject in ["\u{85}x".to_string(), "p".repeat(51)] {
         let a = h

@@ -6,36 +6,72 @@
 //! recorded as "fine". [`unique_keys`] walks any self-describing input (JSON through
 //! `serde_json::Deserializer`) and refuses the second key, naming it and where it is.
 
+use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
+/// Why [`unique_keys`] refused an input.
+#[derive(Debug)]
+pub enum KeyError<E> {
+    /// An object names a key twice; `path` says where (`payload.sections.needs`,
+    /// `items[2].dose`).
+    Twice { path: String },
+    /// The input is not well formed (the reader's own error, with its position).
+    Input(E),
+}
+
+impl<E: fmt::Display> fmt::Display for KeyError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyError::Twice { path } => write!(f, "{path} is given twice; give each key once"),
+            KeyError::Input(e) => e.fmt(f),
+        }
+    }
+}
+
 /// Reads the whole of `input`, refusing an object that holds a key twice: the error names
-/// the key and its path (`payload.sections`, `needs[2]`).
-pub fn unique_keys<'de, D: Deserializer<'de>>(input: D) -> Result<(), D::Error> {
-    Walk {
+/// the key by its path (`payload.sections`, `needs[2]`).
+pub fn unique_keys<'de, D: Deserializer<'de>>(input: D) -> Result<(), KeyError<D::Error>> {
+    let twice = Cell::new(None);
+    let walked = Walk {
         path: String::new(),
+        twice: &twice,
     }
-    .deserialize(input)
+    .deserialize(input);
+    match (twice.take(), walked) {
+        (Some(path), _) => Err(KeyError::Twice { path }),
+        (None, Err(e)) => Err(KeyError::Input(e)),
+        (None, Ok(())) => Ok(()),
+    }
 }
 
-struct Walk {
+/// One value being walked: where it is, and where a key given twice is noted (the reader's
+/// error type cannot carry it).
+struct Walk<'a> {
     path: String,
+    twice: &'a Cell<Option<String>>,
 }
 
-impl Walk {
-    fn key(&self, key: &str) -> Walk {
-        let path = if self.path.is_empty() {
-            key.to_string()
+impl<'a> Walk<'a> {
+    fn at(&self, path: String) -> Walk<'a> {
+        Walk {
+            path,
+            twice: self.twice,
+        }
+    }
+
+    fn key(&self, key: &str) -> Walk<'a> {
+        if self.path.is_empty() {
+            self.at(key.to_string())
         } else {
-            format!("{}.{key}", self.path)
-        };
-        Walk { path }
+            self.at(format!("{}.{key}", self.path))
+        }
     }
 }
 
-impl<'de> DeserializeSeed<'de> for Walk {
+impl<'de> DeserializeSeed<'de> for Walk<'_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -43,7 +79,7 @@ impl<'de> DeserializeSeed<'de> for Walk {
     }
 }
 
-impl<'de> Visitor<'de> for Walk {
+impl<'de> Visitor<'de> for Walk<'_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -78,9 +114,7 @@ impl<'de> Visitor<'de> for Walk {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut i = 0usize;
         while seq
-            .next_element_seed(Walk {
-                path: format!("{}[{i}]", self.path),
-            })?
+            .next_element_seed(self.at(format!("{}[{i}]", self.path)))?
             .is_some()
         {
             i += 1;
@@ -93,10 +127,9 @@ impl<'de> Visitor<'de> for Walk {
         while let Some(key) = map.next_key::<String>()? {
             let inner = self.key(&key);
             if !seen.insert(key) {
-                return Err(de::Error::custom(format_args!(
-                    "{} is given twice; give each key once",
-                    inner.path
-                )));
+                let message = format!("{} is given twice", inner.path);
+                self.twice.set(Some(inner.path));
+                return Err(de::Error::custom(message));
             }
             map.next_value_seed(inner)?;
         }

@@ -20,6 +20,7 @@ pub mod sla;
 pub mod state;
 pub mod table;
 pub mod types;
+pub mod uk_time;
 
 pub use error::RuleError;
 pub use event::{CareEvent, Scope};

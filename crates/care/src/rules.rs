@@ -1046,13 +1046,10 @@ pub const EARLIEST_OCCURRED_AT: &str = "1900-01-01T00:00:00Z";
 /// [`EARLIEST_OCCURRED_AT`] in microseconds since the Unix epoch.
 pub const EARLIEST_OCCURRED_AT_US: i64 = -2_208_988_800_000_000;
 
-/// Nothing about a person happens before the day they were born, counted from midnight UTC
-/// at the start of that day. (So the first hour of the birthday in British Summer Time is
-/// still the day before in UTC, and is refused.)
+/// Nothing about a person happens before the day they were born, counted from midnight UK
+/// time at the start of that day (the clock of the home where it is recorded).
 fn before_birth(meta: &Meta<'_>, person: &str, born: NaiveDate) -> Result<(), RuleError> {
-    let start = born
-        .and_hms_opt(0, 0, 0)
-        .map_or(i64::MIN, |t| t.and_utc().timestamp_micros());
+    let start = crate::uk_time::start_of_day(born);
     if meta.occurred_at_us < start {
         return Err(RuleError::BeforeBirth {
             person: person.to_string(),

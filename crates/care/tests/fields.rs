@@ -269,3 +269,40 @@ fn control_characters_are_refused_naming_the_field_and_where_they_are() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The patterns the OpenAPI document gives for texts say what the rules say: compiled by a
+/// real regular expression engine, they accept a string exactly when the rules do.
+#[test]
+fn the_schema_patterns_agree_with_the_rules_on_every_boundary() {
+    let text = regex::Regex::new(fields::text_pattern()).unwrap();
+    let not_blank = regex::Regex::new(fields::not_blank_pattern()).unwrap();
+    let clean = |s: &str| !s.chars().any(fields::forbidden_control);
+    // Every character on either side of a range's boundary: controls, white space (the
+    // Unicode spaces, line and paragraph separators) and their neighbours.
+    let class = |c: char| (fields::forbidden_control(c), c.is_whitespace());
+    let mut singles: Vec<char> = Vec::new();
+    for n in (0u32..0x3100).chain(0xFEFE..0xFF01) {
+        let Some(c) = char::from_u32(n) else { continue };
+        let before = n.checked_sub(1).and_then(char::from_u32);
+        if n < 0x100 || before.is_some_and(|b| class(b) != class(c)) {
+            singles.extend(before);
+            singles.push(c);
+        }
+    }
+    assert!(singles.contains(&'\u{2028}') && singles.contains(&'\u{3000}'));
+    let mut cases: Vec<String> = vec![String::new(), " ".into(), "\n\t".into()];
+    for c in &singles {
+        cases.push(c.to_string());
+        cases.push(format!("ab{c}"));
+        cases.push(format!(" {c} "));
+        cases.push(format!("x\n{c}\ty"));
+    }
+    for s in &cases {
+        assert_eq!(text.is_match(s), clean(s), "text_pattern on {s:?}");
+        assert_eq!(
+            not_blank.is_match(s),
+            clean(s) && !fields::blank(s),
+            "not_blank_pattern on {s:?}"
+        );
+    }
+}

@@ -188,10 +188,10 @@ fn cases() -> Vec<Case> {
         case(
             "occurred-at before the person's date of birth (17 May 1938)",
             |_| {
-                // 16 May 1938, 23:59 UTC.
+                // 16 May 1938, 22:59 UTC: 23:59 BST, the day before.
                 A::person(diary(Author::Staff, "Settled"))
                     .by(CW)
-                    .at(-998_092_860_000_000)
+                    .at(-998_096_460_000_000)
             },
             refuse!(
                 R::BeforeBirth { .. },
@@ -199,11 +199,12 @@ fn cases() -> Vec<Case> {
             ),
         ),
         case(
-            "occurred-at on the person's date of birth, just after midnight UTC",
+            "occurred-at at midnight UK time (BST) of the person's date of birth",
             |_| {
+                // 16 May 1938, 23:00 UTC: 00:00 BST on the 17th.
                 A::person(diary(Author::Staff, "Settled"))
                     .by(CW)
-                    .at(-998_092_800_000_000)
+                    .at(-998_096_400_000_000)
             },
             OK,
         ),

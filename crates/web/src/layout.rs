@@ -290,28 +290,9 @@ pub fn problem(ctx: Option<&Ctx>, title: &str, detail: &str) -> Markup {
 
 // ------------------------------------------------------------------ times, in UK time
 
-/// UK local time for a UTC instant: GMT, or BST (UTC+1) from 01:00 UTC on the last Sunday
-/// of March to 01:00 UTC on the last Sunday of October.
+/// UK local time for a UTC instant (GMT, or BST): `careledger_care::uk_time::local`.
 pub fn uk(us: i64) -> chrono::NaiveDateTime {
-    use chrono::{Datelike, NaiveDate, Weekday};
-    let utc = chrono::DateTime::from_timestamp_micros(us)
-        .unwrap_or_default()
-        .naive_utc();
-    let last_sunday = |month: u32| {
-        let mut d = NaiveDate::from_ymd_opt(utc.year(), month + 1, 1)
-            .unwrap_or_default()
-            .pred_opt()
-            .unwrap_or_default();
-        while d.weekday() != Weekday::Sun {
-            d = d.pred_opt().unwrap_or_default();
-        }
-        d.and_hms_opt(1, 0, 0).unwrap_or_default()
-    };
-    if utc >= last_sunday(3) && utc < last_sunday(10) {
-        utc + chrono::Duration::hours(1)
-    } else {
-        utc
-    }
+    careledger_care::uk_time::local(us)
 }
 
 /// The UTC instant of a UK local date (`2026-12-02`) and time (`09:14`), as a date and a
@@ -322,12 +303,7 @@ pub fn from_uk(date: &str, time: &str) -> Result<i64, &'static str> {
         .map_err(|_| "Enter the date, for example 2 12 2026")?;
     let t = chrono::NaiveTime::parse_from_str(time.trim(), "%H:%M")
         .map_err(|_| "Enter the time as hours and minutes, for example 09:30")?;
-    let local = d.and_time(t);
-    [1, 0]
-        .into_iter()
-        .filter_map(|offset| local.checked_sub_signed(chrono::Duration::hours(offset)))
-        .map(|t| t.and_utc().timestamp_micros())
-        .find(|us| uk(*us) == local)
+    careledger_care::uk_time::instant(d.and_time(t))
         .ok_or("That time did not exist in the UK: the clocks went forward an hour")
 }
 
