@@ -284,6 +284,41 @@ enum Command {
         #[command(subcommand)]
         what: crate::serve_cli::TokenCommand,
     },
+    /// Print a document to a file: a care plan, MAR chart or diary records for one
+    /// person, or a contingency pack (care plans and MAR charts of everyone in care, or of
+    /// --people). Tagged PDF (standard, large print, easy read) or plain text; without
+    /// --format, the person's recorded information needs choose. Every page carries the
+    /// checkpoint it is printed from and a reference to check (`check-document`).
+    Print {
+        /// care-plan, mar, diary or contingency.
+        kind: String,
+        #[command(flatten)]
+        data: DataDir,
+        /// The person the document is about.
+        #[arg(long)]
+        person: Option<String>,
+        /// For a contingency pack: these people only (repeatable).
+        #[arg(long = "people", value_name = "ID")]
+        people: Vec<String>,
+        /// pdf, large-print, easy-read or text.
+        #[arg(long)]
+        format: Option<String>,
+        /// Days a MAR chart or diary covers, ending on the checkpoint's date.
+        #[arg(long, default_value_t = careledger_print::PERIOD_DAYS_DEFAULT)]
+        days: u32,
+        /// The file to write (replaced whole, or not at all).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check a printed document's reference (printed on every page and in its QR code):
+    /// whether its checkpoint is this ledger's and it is still the current version.
+    /// Exit 0 current, 1 out of date, 3 not printed from this ledger.
+    CheckDocument {
+        #[command(flatten)]
+        data: DataDir,
+        /// The reference, e.g. CL1:care-plan:4:5213:3fa9c2d1e0b7:person-3.
+        reference: String,
+    },
     /// Measure throughput and latency (build with --release).
     Bench {
         #[command(subcommand)]
@@ -428,6 +463,28 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Person { data, id, looked } => crate::care_cli::person(&data.data, &id, looked),
         Command::Requests { data } => crate::care_cli::requests(&data.data),
+        Command::Print {
+            kind,
+            data,
+            person,
+            people,
+            format,
+            days,
+            out,
+        } => crate::print_cli::print(
+            &data.data,
+            crate::print_cli::PrintArgs {
+                kind: &kind,
+                person: person.as_deref(),
+                people: &people,
+                format: format.as_deref(),
+                days,
+                out: &out,
+            },
+        ),
+        Command::CheckDocument { data, reference } => {
+            crate::print_cli::check_document(&data.data, &reference)
+        }
         Command::Rebuild { data } => crate::care_cli::rebuild(&data.data),
         Command::Log {
             data,

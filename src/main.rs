@@ -13,6 +13,7 @@ mod bench_replica;
 mod care_cli;
 mod cli;
 mod demo;
+mod print_cli;
 mod progress;
 mod replica_cli;
 mod serve_cli;

@@ -1,0 +1,105 @@
+//! Whether a printed copy is still current: what its reference says against the ledger's
+//! state now. The checkpoint half of the check (is the root at that size the one printed?)
+//! needs the log, so the caller does it; this half needs only the projections.
+
+use careledger_care::State;
+
+use crate::{Kind, Reference};
+
+/// The answer, in words, and whether the copy is the current version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub current: bool,
+    pub said: String,
+}
+
+fn status(current: bool, said: String) -> Status {
+    Status { current, said }
+}
+
+/// Is the document `reference` names the current version of its kind?
+pub fn status_of(state: &State, reference: &Reference) -> Status {
+    let Some(id) = reference.subject.as_deref() else {
+        // A pack: current while no care plan or MAR chart in the ledger changed after it
+        // was printed.
+        let changed: Vec<&str> = state
+            .people
+            .iter()
+            .filter(|(_, p)| {
+                p.plan
+                    .as_ref()
+                    .is_some_and(|c| c.published.seq >= reference.size)
+                    || p.mar_changed.is_some_and(|m| m.seq >= reference.size)
+            })
+            .map(|(id, _)| id.as_str())
+            .collect();
+        return if changed.is_empty() {
+            status(
+                true,
+                "CURRENT: no care plan or MAR chart has changed since this pack was printed".into(),
+            )
+        } else {
+            status(
+                false,
+                format!(
+                    "OUT OF DATE: since this pack was printed the care plan or MAR chart of {} changed: {}",
+                    changed.len(),
+                    changed.join(", ")
+                ),
+            )
+        };
+    };
+    let Some(person) = state.person(id) else {
+        return status(
+            false,
+            format!("UNKNOWN: there is no person {id} in this ledger"),
+        );
+    };
+    let name = &person.details.name;
+    match reference.kind {
+        Kind::CarePlan => {
+            let now = person.plan.as_ref().map(|p| p.version);
+            match (reference.version, now) {
+                (Some(v), Some(n)) if v == n => status(
+                    true,
+                    format!("CURRENT: version {v} is {name}'s current care plan"),
+                ),
+                (v, Some(n)) => status(
+                    false,
+                    format!(
+                        "OUT OF DATE: this copy is version {}; {name}'s current care plan is version {n}",
+                        v.map_or("unknown".to_string(), |v| v.to_string())
+                    ),
+                ),
+                (_, None) => status(false, format!("OUT OF DATE: {name} has no care plan now")),
+            }
+        }
+        Kind::Mar => {
+            let now = person.mar_revision;
+            if reference.version == Some(now) {
+                status(
+                    true,
+                    format!(
+                        "CURRENT: revision {now} is {name}'s current MAR chart (no medicine added or stopped since)"
+                    ),
+                )
+            } else {
+                status(
+                    false,
+                    format!(
+                        "OUT OF DATE: this copy is revision {}; {name}'s MAR chart is at revision {now} (a medicine was added or stopped)",
+                        reference.version.map_or("unknown".to_string(), |v| v.to_string())
+                    ),
+                )
+            }
+        }
+        Kind::Diary => status(
+            true,
+            format!(
+                "A RECORD OF ITS PERIOD: diary records are not replaced by newer versions; entries made after event {} are in the ledger, not on this copy",
+                reference.size
+            ),
+        ),
+        Kind::Contingency => status(false, "UNKNOWN: a contingency pack names no person".into()),
+    }
+}

@@ -1,0 +1,256 @@
+//! `careledger print` and `careledger check-document`: the documents of crates/print,
+//! gathered from a ledger and written to a file, and the check of a printed copy's
+//! reference against the ledger.
+
+use std::path::Path;
+
+use careledger_ledger::{Ledger, HISTORY_PAGE_MAX};
+use careledger_print::{Checkpoint, Entry, Format, Kind, Period, Reference, Request};
+
+use crate::care_cli::open_ledger;
+use crate::cli::{fail, outln, CliError, EXIT_ERROR, EXIT_VERIFY_FAILED};
+
+/// Kinds of event a person's documents read.
+const DOCUMENT_KINDS: &[&str] = &[
+    "careplan.published",
+    "mar.administration",
+    "diary.note",
+    "incident.recorded",
+    "observation.recorded",
+    "outage.back_entered",
+];
+
+/// The signed checkpoint covering the whole ledger (signing one if the log grew), as the
+/// print crate reads it: its time is when its last event was recorded.
+pub fn checkpoint(ledger: &Ledger) -> Result<Checkpoint, CliError> {
+    let store = ledger.store();
+    let note = match store.checkpoint_now() {
+        Ok(note) => note,
+        // A replica signs nothing: it prints from the newest checkpoint it holds.
+        Err(careledger_store::AppendError::Replica { .. }) => store
+            .latest_checkpoint()?
+            .ok_or_else(|| fail("this replica holds no signed checkpoint yet"))?,
+        Err(e) => return Err(e.into()),
+    };
+    let c = careledger_log::checkpoint::Checkpoint::open(&note, store.verifier())
+        .map_err(|e| fail(format!("the ledger's checkpoint does not verify: {e}")))?;
+    if c.size == 0 {
+        return Err(fail("the ledger is empty: there is nothing to print"));
+    }
+    let at_us = store.get(c.size - 1)?.envelope.recorded_at_us;
+    Ok(Checkpoint {
+        origin: c.origin,
+        size: c.size,
+        root: c.root,
+        at_us,
+    })
+}
+
+/// The events about `person` a document reads, up to the checkpoint's size.
+pub fn entries(ledger: &Ledger, person: &str, size: u64) -> Result<Vec<Entry>, CliError> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    loop {
+        let page = ledger.history(person, from, HISTORY_PAGE_MAX, |k| {
+            DOCUMENT_KINDS.contains(&k)
+        })?;
+        let Some(last) = page.last() else { break };
+        from = last.envelope.seq + 1;
+        for r in page {
+            if r.envelope.seq >= size {
+                return Ok(out);
+            }
+            out.push(Entry {
+                seq: r.envelope.seq,
+                occurred_at_us: r.envelope.occurred_at_us,
+                recorded_at_us: r.envelope.recorded_at_us,
+                actor: r.envelope.actor,
+                event: r.event,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// What `careledger print` was asked for.
+pub struct PrintArgs<'a> {
+    pub kind: &'a str,
+    pub person: Option<&'a str>,
+    pub people: &'a [String],
+    pub format: Option<&'a str>,
+    pub days: u32,
+    pub out: &'a Path,
+}
+
+pub fn print(dir: &Path, args: PrintArgs<'_>) -> Result<(), CliError> {
+    let kind = Kind::from_name(args.kind).ok_or_else(|| {
+        fail(format!(
+            "{:?} is not a document careledger prints; choose one of {}",
+            args.kind,
+            Kind::ALL.map(Kind::name).join(", ")
+        ))
+    })?;
+    let asked_format = args
+        .format
+        .map(|f| {
+            Format::from_name(f).ok_or_else(|| {
+                fail(format!(
+                    "{f:?} is not a format; choose one of {}",
+                    Format::ALL.map(Format::name).join(", ")
+                ))
+            })
+        })
+        .transpose()?;
+    if args.days == 0 || args.days > careledger_print::PERIOD_DAYS_MAX {
+        return Err(fail(format!(
+            "--days must be between 1 and {}, not {}",
+            careledger_print::PERIOD_DAYS_MAX,
+            args.days
+        )));
+    }
+    let ledger = open_ledger(dir)?;
+    let checkpoint = checkpoint(&ledger)?;
+    let period = Period::ending_at(&checkpoint, args.days);
+    let printed = match kind {
+        Kind::Contingency => {
+            if args.person.is_some() {
+                return Err(fail(
+                    "a contingency pack is for many people: name them with --people, or leave it out for everyone in care",
+                ));
+            }
+            let ids: Vec<String> = if args.people.is_empty() {
+                ledger.read(|s| {
+                    s.people
+                        .iter()
+                        .filter(|(_, p)| p.care_active())
+                        .map(|(id, _)| id.clone())
+                        .collect()
+                })?
+            } else {
+                args.people.to_vec()
+            };
+            let mut people = Vec::with_capacity(ids.len());
+            for id in ids {
+                let e = entries(&ledger, &id, checkpoint.size)?;
+                people.push((id, e));
+            }
+            let format = asked_format.unwrap_or(Format::Pdf);
+            ledger.read(|s| {
+                careledger_print::print(s, &Request::Pack { people: &people, period }, format, &checkpoint)
+            })?
+        }
+        _ => {
+            let id = args.person.ok_or_else(|| {
+                fail(format!("a {} is about one person: name them with --person", args.kind))
+            })?;
+            let e = entries(&ledger, id, checkpoint.size)?;
+            ledger.read(|s| {
+                let format = match (asked_format, s.person(id)) {
+                    (Some(f), _) => f,
+                    (None, Some(p)) => Format::for_person(p),
+                    (None, None) => Format::Pdf,
+                };
+                careledger_print::print(
+                    s,
+                    &Request::Person {
+                        kind,
+                        id,
+                        entries: &e,
+                        period,
+                    },
+                    format,
+                    &checkpoint,
+                )
+            })?
+        }
+    }
+    .map_err(|e| fail(e.to_string()))?;
+    write_new(args.out, &printed.bytes)?;
+    let chosen = if asked_format.is_none() && kind != Kind::Contingency {
+        " (from the person's recorded information needs)"
+    } else {
+        ""
+    };
+    outln!(
+        "{}: {} bytes, {}{chosen}, written to {}",
+        printed.title,
+        printed.bytes.len(),
+        printed.format.name(),
+        args.out.display()
+    )?;
+    outln!("reference {}", printed.reference)?;
+    outln!("digest {}", printed.digest)?;
+    Ok(())
+}
+
+/// Writes `bytes` to `path` whole or not at all: a temporary file beside it, synced, then
+/// renamed over it.
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| fail(format!("{} is not a file name", path.display())))?;
+    let tmp = dir.join(format!(".{}.partial", name.to_string_lossy()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        fail(format!("cannot write {}: {e}", path.display()))
+    })
+}
+
+/// `careledger check-document REF`: is the printed copy with this reference still the
+/// current version, and is the checkpoint it names one this ledger holds? Exit 0 when the
+/// copy is current and its checkpoint matches, 1 when it is out of date, 3 when the
+/// checkpoint is not this ledger's (the copy was not printed from it, or was altered).
+pub fn check_document(dir: &Path, reference: &str) -> Result<(), CliError> {
+    let r: Reference = reference
+        .parse()
+        .map_err(|e: careledger_print::stamp::BadReference| fail(e.to_string()))?;
+    let ledger = open_ledger(dir)?;
+    let store = ledger.store();
+    let not_ours = |message: String| CliError {
+        message: format!("not printed from this ledger: {message}"),
+        code: EXIT_VERIFY_FAILED,
+    };
+    if r.size == 0 || r.size > store.size() {
+        return Err(not_ours(format!(
+            "the reference names a checkpoint of {} events; the ledger holds {}",
+            r.size,
+            store.size()
+        )));
+    }
+    let root = store.root_at(r.size)?;
+    let hex: String = root.iter().map(|b| format!("{b:02x}")).collect();
+    if !hex.starts_with(&r.root_start) {
+        return Err(not_ours(format!(
+            "at {} events the ledger's root starts {}, not {}",
+            r.size,
+            &hex[..careledger_print::stamp::ROOT_HEX_PRINTED],
+            r.root_start
+        )));
+    }
+    outln!(
+        "checkpoint: {} events, root {}: the ledger's own",
+        r.size,
+        r.root_start
+    )?;
+    let status = ledger.read(|s| careledger_print::check::status_of(s, &r))?;
+    outln!("{}", status.said)?;
+    if status.current {
+        Ok(())
+    } else {
+        Err(CliError {
+            message: "this copy is not the current version".into(),
+            code: EXIT_ERROR,
+        })
+    }
+}

@@ -1,0 +1,263 @@
+//! `careledger print` and `careledger check-document`, run as a manager would before an
+//! outage: print a person's documents and the contingency pack from a simulated ledger,
+//! then check a printed copy's reference as the ledger moves on.
+
+mod common;
+
+use common::{careledger, err, ok};
+
+fn simulate(dir: &std::path::Path) -> String {
+    let data = dir.join("ledger").to_str().unwrap().to_string();
+    ok(
+        &[
+            "simulate",
+            "--data",
+            &data,
+            "--people",
+            "4",
+            "--days",
+            "10",
+            "--seed",
+            "3",
+            "--end",
+            "2026-11-01",
+        ],
+        None,
+    );
+    data
+}
+
+/// The `reference ...` line of a print's summary.
+fn reference(summary: &str) -> String {
+    summary
+        .lines()
+        .find_map(|l| l.strip_prefix("reference "))
+        .unwrap_or_else(|| panic!("{summary}"))
+        .to_string()
+}
+
+#[test]
+fn a_person_s_documents_print_in_each_format_and_the_same_ledger_prints_the_same_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = simulate(tmp.path());
+    for (kind, format, ext) in [
+        ("care-plan", "pdf", "pdf"),
+        ("mar", "large-print", "pdf"),
+        ("diary", "easy-read", "pdf"),
+        ("mar", "text", "txt"),
+    ] {
+        let out = tmp.path().join(format!("{kind}-{format}.{ext}"));
+        let out_s = out.to_str().unwrap();
+        let summary = ok(
+            &[
+                "print",
+                kind,
+                "--data",
+                &data,
+                "--person",
+                "person-0001",
+                "--format",
+                format,
+                "--out",
+                out_s,
+            ],
+            None,
+        );
+        assert!(
+            summary.contains(&format!(", {format}, written to {out_s}")),
+            "{summary}"
+        );
+        let bytes = std::fs::read(&out).unwrap();
+        if ext == "pdf" {
+            assert!(bytes.starts_with(b"%PDF-"), "{kind} {format}");
+        } else {
+            let text = String::from_utf8(bytes.clone()).unwrap();
+            assert!(text.starts_with("MAR chart for "), "{text}");
+            assert!(text.lines().all(|l| l.chars().count() <= 80));
+        }
+        // The digest printed is the file's, and printing again gives the same file.
+        let digest = summary
+            .lines()
+            .find_map(|l| l.strip_prefix("digest "))
+            .unwrap();
+        assert_eq!(digest, blake3::hash(&bytes).to_hex().as_str());
+        ok(
+            &[
+                "print",
+                kind,
+                "--data",
+                &data,
+                "--person",
+                "person-0001",
+                "--format",
+                format,
+                "--out",
+                out_s,
+            ],
+            None,
+        );
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            bytes,
+            "{kind} {format}: not reproducible"
+        );
+    }
+    // Without --format, the person's recorded needs choose (standard print by default).
+    let out = tmp.path().join("plan");
+    let summary = ok(
+        &[
+            "print",
+            "care-plan",
+            "--data",
+            &data,
+            "--person",
+            "person-0002",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        summary.contains("from the person's recorded information needs"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn the_contingency_pack_covers_everyone_in_care_or_the_people_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = simulate(tmp.path());
+    let out = tmp.path().join("pack.txt");
+    let out_s = out.to_str().unwrap();
+    ok(
+        &[
+            "print",
+            "contingency",
+            "--data",
+            &data,
+            "--format",
+            "text",
+            "--out",
+            out_s,
+        ],
+        None,
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    for id in ["person-0000", "person-0001", "person-0002", "person-0003"] {
+        assert!(text.contains(&format!("({id}): care plan")), "{id} missing");
+        assert!(text.contains(&format!("({id}): MAR chart")), "{id} missing");
+    }
+    ok(
+        &[
+            "print",
+            "contingency",
+            "--data",
+            &data,
+            "--people",
+            "person-0002",
+            "--format",
+            "text",
+            "--out",
+            out_s,
+        ],
+        None,
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("(person-0002): care plan") && !text.contains("(person-0001)"));
+}
+
+#[test]
+fn bad_requests_are_named_and_write_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = simulate(tmp.path());
+    let out = tmp.path().join("x.pdf");
+    let out_s = out.to_str().unwrap();
+    for (args, said) in [
+        (vec!["print", "letter", "--data", &data, "--out", out_s], "\"letter\" is not a document careledger prints; choose one of care-plan, mar, diary, contingency"),
+        (vec!["print", "mar", "--data", &data, "--out", out_s], "a mar is about one person: name them with --person"),
+        (vec!["print", "mar", "--data", &data, "--person", "person-0001", "--format", "braille", "--out", out_s], "\"braille\" is not a format; choose one of pdf, large-print, easy-read, text"),
+        (vec!["print", "mar", "--data", &data, "--person", "person-0001", "--days", "93", "--out", out_s], "--days must be between 1 and 92, not 93"),
+        (vec!["print", "mar", "--data", &data, "--person", "nobody", "--out", out_s], "there is no person \"nobody\""),
+        (vec!["print", "contingency", "--data", &data, "--person", "person-0001", "--out", out_s], "name them with --people"),
+    ] {
+        let (code, stderr) = err(&args, None);
+        assert_eq!(code, 1, "{args:?}");
+        assert!(stderr.contains(said), "{args:?}: {stderr}");
+        assert!(!out.exists(), "{args:?} wrote a file");
+    }
+    // A folder that does not exist: named, and nothing half-written is left.
+    let missing = tmp.path().join("no-such-folder").join("x.pdf");
+    let (_, stderr) = err(
+        &[
+            "print",
+            "care-plan",
+            "--data",
+            &data,
+            "--person",
+            "person-0001",
+            "--out",
+            missing.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(stderr.contains("cannot write"), "{stderr}");
+}
+
+#[test]
+fn a_printed_copy_is_checked_against_the_ledger_as_it_moves_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = simulate(tmp.path());
+    let out = tmp.path().join("mar.pdf");
+    let summary = ok(
+        &[
+            "print",
+            "mar",
+            "--data",
+            &data,
+            "--person",
+            "person-0001",
+            "--format",
+            "pdf",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    let mar = reference(&summary);
+    let checked = ok(&["check-document", "--data", &data, &mar], None);
+    assert!(checked.contains("the ledger's own"), "{checked}");
+    assert!(checked.contains("CURRENT: revision"), "{checked}");
+
+    // A medicine is added: the copy in the home is out of date (exit 1, said on stdout).
+    let line = serde_json::json!({
+        "actor": "staff-rm01", "subject": "person-0001", "kind": "mar.medicine_added",
+        "occurred_at": "2026-11-01T09:00:00Z",
+        "payload": {"medicine_id": "med-new", "name": "Senna", "formulation": "tablet",
+            "strength": "7.5 mg", "dose": "2 tablets", "route": "oral", "frequency": "at night",
+            "min_interval_minutes": 0, "as_required": false, "prescriber": "Dr B Osei",
+            "stop_or_review_date": null}
+    })
+    .to_string();
+    ok(&["append", "--data", &data], Some(&line));
+    let run = careledger(&["check-document", "--data", &data, &mar], None);
+    assert_eq!(run.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        said.contains("OUT OF DATE: this copy is revision"),
+        "{said}"
+    );
+
+    // A reference whose root is not the ledger's: not printed from it (exit 3).
+    let mut parts: Vec<String> = mar.split(':').map(String::from).collect();
+    parts[4] = "000000000000".into();
+    let (code, stderr) = err(&["check-document", "--data", &data, &parts.join(":")], None);
+    assert_eq!(code, 3);
+    assert!(stderr.contains("not printed from this ledger"), "{stderr}");
+    // Beyond the ledger's size, and not a reference at all.
+    parts[3] = "99999999".into();
+    let (code, _) = err(&["check-document", "--data", &data, &parts.join(":")], None);
+    assert_eq!(code, 3);
+    let (code, stderr) = err(&["check-document", "--data", &data, "hello"], None);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("does not start CL1:"), "{stderr}");
+}
