@@ -144,6 +144,7 @@ impl ApiError {
             }
             TooMany { path, .. } => path.as_deref().and_then(payload),
             InvalidNhsNumber { .. } => payload("nhs_number"),
+            InvalidDigest { .. } => payload("digest"),
             BirthInFuture(_) => payload("date_of_birth"),
             InFuture { .. } | BeforeEarliest { .. } | BeforeBirth { .. } => {
                 Some("occurred_at".into())

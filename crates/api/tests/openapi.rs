@@ -103,7 +103,7 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), Str
                     }
                 }
             }
-            // The document uses two patterns; the checker knows what each means.
+            // The patterns the document uses; the checker knows what each means.
             "pattern" => {
                 if let Some(s) = value.as_str() {
                     let ok = match rule.as_str().ok_or("bad pattern")? {
@@ -116,6 +116,11 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), Str
                         p if p == fields::NHS_NUMBER.pattern => {
                             s.chars().all(|c| c == ' ' || c.is_ascii_digit())
                                 && s.chars().filter(char::is_ascii_digit).count() == 10
+                        }
+                        p if p == fields::DIGEST.pattern => {
+                            s.len() == 64
+                                && s.bytes()
+                                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
                         }
                         r"^[^\u0000-\u001f\u007f-\u009f]*$" => !s.chars().any(char::is_control),
                         other => return fail(format!("the checker does not know pattern {other}")),

@@ -59,6 +59,8 @@ pub enum RuleError {
     Unwalkable { reason: String },
     #[error("{value:?} is not a valid NHS number (10 digits with a correct check digit)")]
     InvalidNhsNumber { value: String },
+    #[error("{value:?} is not a digest (BLAKE3 of the printed file: 64 lowercase hex digits, as careledger print says it)")]
+    InvalidDigest { value: String },
     #[error("date of birth {0} is in the future")]
     BirthInFuture(NaiveDate),
     #[error("{actor} is not a registered member of staff")]

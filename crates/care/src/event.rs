@@ -212,6 +212,29 @@ pub struct PaperCopyPlaced {
     /// The document version (care plan version, MAR revision); none for the guide.
     pub version: Option<u32>,
     pub format: Format,
+    /// BLAKE3 of the printed file (`careledger print` says it), 64 lowercase hex digits:
+    /// which copy is in the home, exactly. None for a copy not printed by careledger.
+    pub digest: Option<String>,
+}
+
+/// `paper.copy_placed` as payload version 1 wrote it, before copies recorded a digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaperCopyPlacedV1 {
+    pub document: Document,
+    pub version: Option<u32>,
+    pub format: Format,
+}
+
+impl From<PaperCopyPlacedV1> for PaperCopyPlaced {
+    fn from(v1: PaperCopyPlacedV1) -> Self {
+        PaperCopyPlaced {
+            document: v1.document,
+            version: v1.version,
+            format: v1.format,
+            digest: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -627,7 +650,7 @@ care_events! {
     MedicineStopped(MedicineStopped) = "mar.medicine_stopped", Person, version 1;
     AdministrationRecorded(AdministrationRecorded) = "mar.administration", Person, version 1;
     ChoicesDiscussed(ChoicesDiscussed) = "choices.discussed", Person, version 1;
-    PaperCopyPlaced(PaperCopyPlaced) = "paper.copy_placed", Person, version 1;
+    PaperCopyPlaced(PaperCopyPlaced) = "paper.copy_placed", Person, version 2, older 1 => PaperCopyPlacedV1;
     PaperCopiesDeclined(PaperCopiesDeclined) = "paper.declined", Person, version 1;
     SecureEmailDelivered(SecureEmailDelivered) = "email.delivered", Person, version 1;
     AisNeedsRecorded(AisNeedsRecorded) = "ais.needs_recorded", Person, version 1;

@@ -168,6 +168,7 @@ pub const FIELDS: &[Field] = &[
     id("PaperCopiesDeclined", "declined_by", "declined by"),
     text("PaperCopiesDeclined", "statement", "statement"),
     text("SecureEmailDelivered", "to", "to"),
+    optional(text("PaperCopyPlaced", "digest", "digest")),
     id("AccessGranted", "grant_id", "grant id"),
     id("Grantee", "Principal", "grantee"),
     text("AccessGranted", "categories", "categories"),
@@ -243,8 +244,27 @@ pub const NHS_NUMBER: Shape = Shape {
     },
 };
 
+/// A printed copy's digest: BLAKE3 of the file, as `careledger print` says it.
+pub const DIGEST: Shape = Shape {
+    pattern: "^[0-9a-f]{64}$",
+    description: "BLAKE3 of the printed file: 64 lowercase hex digits.",
+    check: |v| {
+        if v.len() == 64
+            && v.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            Ok(())
+        } else {
+            Err(RuleError::InvalidDigest { value: v.into() })
+        }
+    },
+};
+
 /// Every text with a shape of its own: owner and field, as in [`FIELDS`].
-pub const SHAPES: &[(&str, &str, Shape)] = &[("PersonRegistered", "nhs_number", NHS_NUMBER)];
+pub const SHAPES: &[(&str, &str, Shape)] = &[
+    ("PersonRegistered", "nhs_number", NHS_NUMBER),
+    ("PaperCopyPlaced", "digest", DIGEST),
+];
 
 /// The shape of `owner`'s `field`, if it has one.
 pub fn shape(owner: &str, field: &str) -> Option<&'static Shape> {

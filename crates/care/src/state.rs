@@ -138,6 +138,8 @@ pub struct Discussion {
 pub struct PaperCopy {
     pub version: Option<u32>,
     pub format: Format,
+    /// BLAKE3 of the printed file, when careledger printed it.
+    pub digest: Option<String>,
     pub stamp: Stamp,
 }
 
@@ -1004,6 +1006,7 @@ fn on_paper_copy_placed(p: &mut PersonState, stamp: Stamp, e: &PaperCopyPlaced) 
         PaperCopy {
             version: e.version,
             format: e.format,
+            digest: e.digest.clone(),
             stamp,
         },
     );

@@ -210,6 +210,7 @@ impl PersonDay<'_> {
                 document: Document::ServiceUserGuide,
                 version: None,
                 format,
+                digest: None,
             }),
         );
         self.about(
@@ -219,6 +220,7 @@ impl PersonDay<'_> {
                 document: Document::CarePlan,
                 version: Some(1),
                 format,
+                digest: None,
             }),
         );
     }
@@ -233,6 +235,7 @@ impl PersonDay<'_> {
                 document: Document::Mar,
                 version,
                 format,
+                digest: None,
             }),
         );
     }

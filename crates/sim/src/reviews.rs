@@ -54,6 +54,7 @@ impl PersonDay<'_> {
                     document: Document::CarePlan,
                     version: Some(version),
                     format: p.format.unwrap_or(Format::StandardPrint),
+                    digest: None,
                 }),
             );
         }
@@ -96,6 +97,7 @@ impl PersonDay<'_> {
                     document: Document::Mar,
                     version: Some(self.record.mar_revision),
                     format: self.person.format.unwrap_or(Format::StandardPrint),
+                    digest: None,
                 }),
             );
         }

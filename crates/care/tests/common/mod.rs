@@ -276,6 +276,7 @@ pub fn paper_copy(document: Document, version: Option<u32>, format: Format) -> C
         document,
         version,
         format,
+        digest: None,
     })
 }
 

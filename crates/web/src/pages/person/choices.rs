@@ -305,6 +305,7 @@ pub async fn place_paper(
         document,
         version,
         format,
+        digest: None,
     });
     match record(&app, &ctx.who, Some(&id), None, event, None).await {
         Ok(r) => {
