@@ -309,6 +309,10 @@ enum Command {
         /// The file to write (replaced whole, or not at all).
         #[arg(long)]
         out: PathBuf,
+        /// Record the printed copy as placed in the person's home (paper.copy_placed,
+        /// with its version, format and digest), by this member of staff.
+        #[arg(long, value_name = "STAFF")]
+        placed_by: Option<String>,
     },
     /// Check a printed document's reference (printed on every page and in its QR code):
     /// whether its checkpoint is this ledger's and it is still the current version.
@@ -471,6 +475,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             format,
             days,
             out,
+            placed_by,
         } => crate::print_cli::print(
             &data.data,
             crate::print_cli::PrintArgs {
@@ -480,6 +485,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 format: format.as_deref(),
                 days,
                 out: &out,
+                placed_by: placed_by.as_deref(),
             },
         ),
         Command::CheckDocument { data, reference } => {

@@ -80,6 +80,8 @@ pub struct PrintArgs<'a> {
     pub format: Option<&'a str>,
     pub days: u32,
     pub out: &'a Path,
+    /// Record the copy as placed in the person's home, by this member of staff.
+    pub placed_by: Option<&'a str>,
 }
 
 pub fn print(dir: &Path, args: PrintArgs<'_>) -> Result<(), CliError> {
@@ -107,6 +109,11 @@ pub fn print(dir: &Path, args: PrintArgs<'_>) -> Result<(), CliError> {
             careledger_print::PERIOD_DAYS_MAX,
             args.days
         )));
+    }
+    if args.placed_by.is_some() && kind == Kind::Contingency {
+        return Err(fail(
+            "a contingency pack is not a copy of one person's document: print each person's care plan and MAR chart with --placed-by to record the copies placed in their home",
+        ));
     }
     let ledger = open_ledger(dir)?;
     let checkpoint = checkpoint(&ledger)?;
@@ -166,6 +173,28 @@ pub fn print(dir: &Path, args: PrintArgs<'_>) -> Result<(), CliError> {
     }
     .map_err(|e| fail(e.to_string()))?;
     write_new(args.out, &printed.bytes)?;
+    let placed = match (args.placed_by, args.person, kind.document()) {
+        (Some(by), Some(person), Some(document)) => {
+            let event = careledger_care::CareEvent::PaperCopyPlaced(
+                careledger_care::event::PaperCopyPlaced {
+                    document,
+                    version: printed.reference.version,
+                    format: printed.format.recorded(),
+                    digest: Some(printed.digest.clone()),
+                },
+            );
+            let command =
+                careledger_ledger::Command::about(by, person, careledger_store::now_us(), event);
+            let receipts = ledger.append(vec![command]).map_err(|e| {
+                fail(format!(
+                    "{} was written, but the copy could not be recorded as placed: {e}",
+                    args.out.display()
+                ))
+            })?;
+            Some(receipts[0].seq)
+        }
+        _ => None,
+    };
     let chosen = if asked_format.is_none() && kind != Kind::Contingency {
         " (from the person's recorded information needs)"
     } else {
@@ -180,6 +209,9 @@ pub fn print(dir: &Path, args: PrintArgs<'_>) -> Result<(), CliError> {
     )?;
     outln!("reference {}", printed.reference)?;
     outln!("digest {}", printed.digest)?;
+    if let Some(seq) = placed {
+        outln!("recorded as placed in the home: event {seq} (paper.copy_placed)")?;
+    }
     Ok(())
 }
 

@@ -261,3 +261,64 @@ fn a_printed_copy_is_checked_against_the_ledger_as_it_moves_on() {
     assert_eq!(code, 1);
     assert!(stderr.contains("does not start CL1:"), "{stderr}");
 }
+
+#[test]
+fn a_copy_printed_for_the_home_is_recorded_with_its_digest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = simulate(tmp.path());
+    let out = tmp.path().join("plan.pdf");
+    let summary = ok(
+        &[
+            "print",
+            "care-plan",
+            "--data",
+            &data,
+            "--person",
+            "person-0001",
+            "--format",
+            "large-print",
+            "--out",
+            out.to_str().unwrap(),
+            "--placed-by",
+            "staff-rm01",
+        ],
+        None,
+    );
+    assert!(
+        summary.contains("recorded as placed in the home: event "),
+        "{summary}"
+    );
+    let digest = summary
+        .lines()
+        .find_map(|l| l.strip_prefix("digest "))
+        .unwrap();
+    // The ledger now says which copy is in the home: this one, exactly.
+    let checked = ok(
+        &["check-document", "--data", &data, &reference(&summary)],
+        None,
+    );
+    assert!(
+        checked.contains(&format!(
+            "in the home: version 1, large print, digest {digest}"
+        )),
+        "{checked}"
+    );
+    // A pack is not one person's copy.
+    let (_, stderr) = err(
+        &[
+            "print",
+            "contingency",
+            "--data",
+            &data,
+            "--out",
+            out.to_str().unwrap(),
+            "--placed-by",
+            "staff-rm01",
+        ],
+        None,
+    );
+    assert!(
+        stderr.contains("not a copy of one person's document"),
+        "{stderr}"
+    );
+}

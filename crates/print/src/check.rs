@@ -56,6 +56,30 @@ pub fn status_of(state: &State, reference: &Reference) -> Status {
         );
     };
     let name = &person.details.name;
+    let mut answer = current_version(person, name, reference);
+    // What the ledger says is in the home, for the documents the home keeps.
+    if let Some(copy) = reference.kind.document().and_then(|d| person.paper.get(&d)) {
+        let version = copy
+            .version
+            .map_or(String::new(), |v| format!(" version {v}"));
+        let digest = copy
+            .digest
+            .as_deref()
+            .map_or("no digest recorded".to_string(), |d| format!("digest {d}"));
+        answer.said.push_str(&format!(
+            "\nin the home:{version}, {}, {digest} (event {})",
+            copy.format.name(),
+            copy.stamp.seq
+        ));
+    }
+    answer
+}
+
+fn current_version(
+    person: &careledger_care::state::PersonState,
+    name: &str,
+    reference: &Reference,
+) -> Status {
     match reference.kind {
         Kind::CarePlan => {
             let now = person.plan.as_ref().map(|p| p.version);
