@@ -97,6 +97,26 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// The documents: the contingency pack for PEOPLE people (time, peak resident
+    /// memory), then DOCUMENTS care plans one at a time (latency, and resident memory
+    /// after the first 100 and at the end), on a simulated ledger of DAYS days.
+    Print {
+        /// People in the simulated history (all in the pack).
+        #[arg(long, default_value_t = 500)]
+        people: u32,
+        /// Days of simulated history.
+        #[arg(long, default_value_t = 28)]
+        days: u32,
+        /// Care plans rendered one after another.
+        #[arg(long, default_value_t = 1000)]
+        documents: usize,
+        /// pdf, large-print, easy-read or text.
+        #[arg(long, default_value = "pdf")]
+        format: String,
+        /// Where to create the scratch ledger (default: the system's temp directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Inclusion and consistency proofs on a ledger of EVENTS events.
     Prove {
         /// Events in the ledger proved from.
@@ -235,6 +255,19 @@ pub fn run(what: BenchCommand) -> Result<(), CliError> {
             proofs,
             dir,
         } => bench_prove(events.max(2), proofs.max(1), dir.as_deref()),
+        BenchCommand::Print {
+            people,
+            days,
+            documents,
+            format,
+            dir,
+        } => crate::bench_print::bench_print(crate::bench_print::PrintBench {
+            people: people.max(1),
+            days: days.max(1),
+            documents: documents.max(100),
+            format: &format,
+            dir: dir.as_deref(),
+        }),
         BenchCommand::Backup {
             events,
             rounds,

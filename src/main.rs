@@ -9,6 +9,7 @@
 
 mod backup_schedule;
 mod bench;
+mod bench_print;
 mod bench_replica;
 mod care_cli;
 mod cli;
