@@ -9,6 +9,19 @@ use crate::doc::{Block, Doc, Section};
 use crate::{care_plan, mar, words};
 use crate::{Checkpoint, Entry, Format, Period, PrintError};
 
+/// A document as a part of the pack: under `heading`, its subtitle, then its blocks a
+/// heading level deeper.
+fn part(heading: String, doc: Doc) -> Vec<Block> {
+    let mut blocks = vec![Block::h(1, heading), Block::p(doc.subtitle)];
+    blocks.extend(
+        doc.sections
+            .into_iter()
+            .flat_map(|s| s.blocks)
+            .map(Block::deeper),
+    );
+    blocks
+}
+
 /// Builds the pack for `people` (each id with their events), in the order given.
 pub fn build(
     state: &State,
@@ -26,17 +39,7 @@ pub fn build(
             .ok_or_else(|| PrintError::NoPerson(id.clone()))?;
         let name = &person.details.name;
         let plan = match care_plan::build(state, person, entries, format) {
-            Ok(doc) => {
-                let mut blocks = vec![Block::h(1, format!("{name} ({id}): care plan"))];
-                blocks.push(Block::p(doc.subtitle));
-                blocks.extend(
-                    doc.sections
-                        .into_iter()
-                        .flat_map(|s| s.blocks)
-                        .map(Block::deeper),
-                );
-                blocks
-            }
+            Ok(doc) => part(format!("{name} ({id}): care plan"), doc),
             Err(PrintError::NoPlan(_)) => vec![
                 Block::h(1, format!("{name} ({id}): no care plan")),
                 Block::p(format!(
@@ -46,14 +49,9 @@ pub fn build(
             ],
             Err(e) => return Err(e),
         };
-        let m = mar::build(state, person, entries, period, format);
-        let mut chart = vec![Block::h(1, format!("{name} ({id}): MAR chart"))];
-        chart.push(Block::p(m.subtitle));
-        chart.extend(
-            m.sections
-                .into_iter()
-                .flat_map(|s| s.blocks)
-                .map(Block::deeper),
+        let chart = part(
+            format!("{name} ({id}): MAR chart"),
+            mar::build(state, person, entries, period, format),
         );
         for b in [&plan[0], &chart[0]] {
             if let Block::Heading { text, .. } = b {

@@ -4,26 +4,8 @@
 
 mod common;
 
-use careledger_print::{
-    build, check, print, text, Format, Kind, Period, Printed, Reference, Request,
-};
+use careledger_print::{build, check, print, text, Format, Kind, Period, Reference, Request};
 use common::*;
-
-fn person_doc(h: &Home, kind: Kind, format: Format) -> Printed {
-    let checkpoint = h.checkpoint();
-    print(
-        &h.state,
-        &Request::Person {
-            kind,
-            id: PERSON,
-            entries: &h.entries,
-            period: Period::ending_at(&checkpoint, 28),
-        },
-        format,
-        &checkpoint,
-    )
-    .unwrap_or_else(|e| panic!("{kind:?} {format:?}: {e}"))
-}
 
 fn text_of(h: &Home, kind: Kind) -> String {
     String::from_utf8(person_doc(h, kind, Format::Text).bytes).unwrap()

@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use careledger_print::{print, Format, Kind, Period, Request};
+use careledger_print::{Format, Kind};
 use common::*;
 
 fn poppler() -> bool {
@@ -48,19 +48,7 @@ fn run(tool: &str, args: &[&str], file: &Path) -> String {
 }
 
 fn write(dir: &Path, h: &Home, kind: Kind, format: Format) -> std::path::PathBuf {
-    let checkpoint = h.checkpoint();
-    let p = print(
-        &h.state,
-        &Request::Person {
-            kind,
-            id: PERSON,
-            entries: &h.entries,
-            period: Period::ending_at(&checkpoint, 28),
-        },
-        format,
-        &checkpoint,
-    )
-    .unwrap();
+    let p = person_doc(h, kind, format);
     let path = dir.join(format!("{}-{}.pdf", kind.name(), format.name()));
     std::fs::write(&path, &p.bytes).unwrap();
     path

@@ -5,7 +5,7 @@
 
 use careledger_care::event::*;
 use careledger_care::*;
-use careledger_print::{Checkpoint, Entry};
+use careledger_print::{print, Checkpoint, Entry, Format, Kind, Period, Printed, Request};
 
 pub const PERSON: &str = "person-1";
 pub const CW: &str = "staff-cw01";
@@ -204,4 +204,22 @@ pub fn home(allergies: Vec<String>) -> Home {
         );
     }
     h
+}
+
+/// `kind` about Joan Hill in `format`, printed from the home's checkpoint over the default
+/// period.
+pub fn person_doc(h: &Home, kind: Kind, format: Format) -> Printed {
+    let checkpoint = h.checkpoint();
+    print(
+        &h.state,
+        &Request::Person {
+            kind,
+            id: PERSON,
+            entries: &h.entries,
+            period: Period::ending_at(&checkpoint, 28),
+        },
+        format,
+        &checkpoint,
+    )
+    .unwrap_or_else(|e| panic!("{kind:?} {format:?}: {e}"))
 }
