@@ -260,14 +260,11 @@ pub fn check_document(dir: &Path, reference: &str) -> Result<(), CliError> {
             store.size()
         )));
     }
-    let root = store.root_at(r.size)?;
-    let hex: String = root.iter().map(|b| format!("{b:02x}")).collect();
-    if !hex.starts_with(&r.root_start) {
+    let ours = careledger_print::stamp::root_start(&store.root_at(r.size)?);
+    if ours != r.root_start {
         return Err(not_ours(format!(
-            "at {} events the ledger's root starts {}, not {}",
-            r.size,
-            &hex[..careledger_print::stamp::ROOT_HEX_PRINTED],
-            r.root_start
+            "at {} events the ledger's root starts {ours}, not {}",
+            r.size, r.root_start
         )));
     }
     outln!(

@@ -27,6 +27,30 @@ fn simulate(dir: &std::path::Path) -> String {
     data
 }
 
+/// Prints person-0001's `kind` in `format` to `out` (with `extra` arguments); its summary.
+fn print_person(
+    data: &str,
+    kind: &str,
+    format: &str,
+    out: &std::path::Path,
+    extra: &[&str],
+) -> String {
+    let mut args = vec![
+        "print",
+        kind,
+        "--data",
+        data,
+        "--person",
+        "person-0001",
+        "--format",
+        format,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    ok(&args, None)
+}
+
 /// The `reference ...` line of a print's summary.
 fn reference(summary: &str) -> String {
     summary
@@ -208,21 +232,7 @@ fn a_printed_copy_is_checked_against_the_ledger_as_it_moves_on() {
     let tmp = tempfile::tempdir().unwrap();
     let data = simulate(tmp.path());
     let out = tmp.path().join("mar.pdf");
-    let summary = ok(
-        &[
-            "print",
-            "mar",
-            "--data",
-            &data,
-            "--person",
-            "person-0001",
-            "--format",
-            "pdf",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        None,
-    );
+    let summary = print_person(&data, "mar", "pdf", &out, &[]);
     let mar = reference(&summary);
     let checked = ok(&["check-document", "--data", &data, &mar], None);
     assert!(checked.contains("the ledger's own"), "{checked}");
@@ -267,22 +277,12 @@ fn a_copy_printed_for_the_home_is_recorded_with_its_digest() {
     let tmp = tempfile::tempdir().unwrap();
     let data = simulate(tmp.path());
     let out = tmp.path().join("plan.pdf");
-    let summary = ok(
-        &[
-            "print",
-            "care-plan",
-            "--data",
-            &data,
-            "--person",
-            "person-0001",
-            "--format",
-            "large-print",
-            "--out",
-            out.to_str().unwrap(),
-            "--placed-by",
-            "staff-rm01",
-        ],
-        None,
+    let summary = print_person(
+        &data,
+        "care-plan",
+        "large-print",
+        &out,
+        &["--placed-by", "staff-rm01"],
     );
     assert!(
         summary.contains("recorded as placed in the home: event "),

@@ -24,13 +24,16 @@ pub const ROOT_HEX_PRINTED: usize = 12;
 
 impl Checkpoint {
     pub fn root_start(&self) -> String {
-        let mut hex = String::with_capacity(64);
-        for b in self.root {
-            hex.push_str(&format!("{b:02x}"));
-        }
-        hex.truncate(ROOT_HEX_PRINTED);
-        hex
+        root_start(&self.root)
     }
+}
+
+/// The first [`ROOT_HEX_PRINTED`] hex digits of a root, as pages and references print it.
+pub fn root_start(root: &[u8; 32]) -> String {
+    root[..ROOT_HEX_PRINTED / 2]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A document's short reference: `CL1:care-plan:4:5213:3fa9c2d1e0b7:person-3` is version

@@ -55,11 +55,7 @@ fn heading(out: &mut String, level: u8, text: &str) {
     wrap(&mut block, "", "", text);
     let widest = block.lines().map(|l| l.chars().count()).max().unwrap_or(0);
     out.push_str(&block);
-    let rule = match level {
-        0 => '=',
-        1 => '=',
-        _ => '-',
-    };
+    let rule = if level <= 1 { '=' } else { '-' };
     out.extend(std::iter::repeat_n(rule, widest));
     out.push_str("\n\n");
 }
