@@ -1,8 +1,8 @@
 //! `careledger bench print`: the documents' bars (issue 13) measured in one run on a
-//! simulated ledger: the contingency pack for PEOPLE people (time, and the peak resident
-//! memory while it is made), one care plan at a time (latency), and the resident memory of
-//! a process that renders DOCUMENTS documents one after another (after the first 100 and
-//! at the end: typst's memo cache is evicted after each, so it must not grow).
+//! simulated ledger: one care plan at a time (latency), the resident memory of a process
+//! that renders DOCUMENTS documents one after another (after the first 100 and at the end:
+//! typst's memo cache is evicted after each, so it must not grow), then the contingency
+//! pack for PEOPLE people (time, and the peak resident memory while it is made).
 
 use std::path::Path;
 use std::time::Instant;
@@ -49,6 +49,12 @@ pub struct PrintBench<'a> {
 }
 
 pub fn bench_print(args: PrintBench<'_>) -> Result<(), CliError> {
+    if args.documents < 100 {
+        return Err(CliError::from(format!(
+            "--documents must be at least 100 (the memory measure compares the end with the first 100), not {}",
+            args.documents
+        )));
+    }
     let format = Format::from_name(args.format)
         .ok_or_else(|| CliError::from(format!("{:?} is not a format", args.format)))?;
     outln!(
@@ -87,45 +93,9 @@ pub fn bench_print(args: PrintBench<'_>) -> Result<(), CliError> {
         ));
     }
 
-    // The pack: gathering each person's events from the log, then laying it out.
-    let peak_reset = reset_peak();
-    let rss_before = status_kib("VmRSS");
-    let started = Instant::now();
-    let mut people = Vec::with_capacity(ids.len());
-    for id in &ids {
-        people.push((id.clone(), entries(&ledger, id, cp.size)?));
-    }
-    let gathered = started.elapsed();
-    let pack = ledger.read(|s| {
-        careledger_print::print(
-            s,
-            &Request::Pack {
-                people: &people,
-                period,
-            },
-            format,
-            &cp,
-        )
-    })?;
-    let pack = pack.map_err(|e| CliError::from(e.to_string()))?;
-    let total = started.elapsed();
-    let peak = status_kib("VmHWM");
-    outln!(
-        "contingency pack: {} people, {} bytes in {:.2} s ({:.2} s reading the log, {:.2} s laying out); resident {} before, peak {}{}",
-        people.len(),
-        pack.bytes.len(),
-        total.as_secs_f64(),
-        gathered.as_secs_f64(),
-        (total - gathered).as_secs_f64(),
-        mib(rss_before),
-        mib(peak),
-        if peak_reset { "" } else { " (peak since the process started: clear_refs refused)" }
-    )?;
-    drop(pack);
-    drop(people);
-
     // One care plan at a time, as a request would make it: the person's events, then
-    // the document.
+    // the document. First, so the resident memory it measures is the service's, not what
+    // the pack left behind.
     let mut samples = Vec::with_capacity(args.documents);
     let mut rss_after_100 = None;
     for n in 0..args.documents {
@@ -170,5 +140,41 @@ pub fn bench_print(args: PrintBench<'_>) -> Result<(), CliError> {
         args.documents,
         mib(rss_end)
     )?;
+
+    // The pack: gathering each person's events from the log, then laying it out.
+    let peak_reset = reset_peak();
+    let rss_before = status_kib("VmRSS");
+    let started = Instant::now();
+    let mut people = Vec::with_capacity(ids.len());
+    for id in &ids {
+        people.push((id.clone(), entries(&ledger, id, cp.size)?));
+    }
+    let gathered = started.elapsed();
+    let pack = ledger.read(|s| {
+        careledger_print::print(
+            s,
+            &Request::Pack {
+                people: &people,
+                period,
+            },
+            format,
+            &cp,
+        )
+    })?;
+    let pack = pack.map_err(|e| CliError::from(e.to_string()))?;
+    let total = started.elapsed();
+    let peak = status_kib("VmHWM");
+    outln!(
+        "contingency pack: {} people, {} bytes in {:.2} s ({:.2} s reading the log, {:.2} s laying out); resident {} before, peak {}{}",
+        people.len(),
+        pack.bytes.len(),
+        total.as_secs_f64(),
+        gathered.as_secs_f64(),
+        (total - gathered).as_secs_f64(),
+        mib(rss_before),
+        mib(peak),
+        if peak_reset { "" } else { " (peak since the process started: clear_refs refused)" }
+    )?;
+
     Ok(())
 }

@@ -248,8 +248,27 @@ pub fn print(
     format: Format,
     checkpoint: &Checkpoint,
 ) -> Result<Printed, PrintError> {
-    let (doc, reference) = build(state, request, format, checkpoint)?;
-    Ok(render(&doc, reference, format, checkpoint)?)
+    let (built, reference) = build(state, request, format, checkpoint)?;
+    Ok(render(&built, reference, format, checkpoint)?)
+}
+
+/// A document built, before it is rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Built {
+    /// A document laid out as a whole.
+    Doc(doc::Doc),
+    /// The contingency pack, laid out a part at a time.
+    Pack(pack::Pack),
+}
+
+impl Built {
+    /// What the document says, as one document.
+    pub fn doc(&self) -> doc::Doc {
+        match self {
+            Built::Doc(d) => d.clone(),
+            Built::Pack(p) => p.doc(),
+        }
+    }
 }
 
 /// The document `request` asks for, and its reference.
@@ -258,7 +277,7 @@ pub fn build(
     request: &Request<'_>,
     format: Format,
     checkpoint: &Checkpoint,
-) -> Result<(doc::Doc, Reference), PrintError> {
+) -> Result<(Built, Reference), PrintError> {
     let person_of = |id: &str| {
         state
             .person(id)
@@ -285,7 +304,7 @@ pub fn build(
                 Kind::Diary => (diary::build(state, person, entries, *period, format), None),
                 Kind::Contingency => return Err(PrintError::NotAboutAPerson("contingency")),
             };
-            (doc, *kind, version, Some(id.to_string()))
+            (Built::Doc(doc), *kind, version, Some(id.to_string()))
         }
         Request::Pack { people, period } => {
             check_period(period)?;
@@ -295,8 +314,8 @@ pub fn build(
             if people.len() > PACK_PEOPLE_MAX {
                 return Err(PrintError::PackTooLarge(people.len()));
             }
-            let doc = pack::build(state, people, *period, checkpoint, format)?;
-            (doc, Kind::Contingency, None, None)
+            let pack = pack::build(state, people, *period, checkpoint, format)?;
+            (Built::Pack(pack), Kind::Contingency, None, None)
         }
     };
     let reference = Reference {
@@ -329,44 +348,107 @@ pub fn checkpoint_line(checkpoint: &Checkpoint) -> String {
 
 /// Renders a built document.
 pub fn render(
-    doc: &doc::Doc,
+    built: &Built,
     reference: Reference,
     format: Format,
     checkpoint: &Checkpoint,
 ) -> Result<Printed, pdf::PdfError> {
-    let bytes = match format {
-        Format::Text => text::render(doc, &reference, checkpoint).into_bytes(),
-        _ => {
-            let style = Style::of(format);
-            let json = serde_json::json!({
-                "doc": doc,
-                "style": style,
-                "stamp": {
-                    "origin": checkpoint.origin,
-                    "line": checkpoint_line(checkpoint),
-                    "reference": reference.to_string(),
-                    "qr_alt": format!(
-                        "QR code of this copy's reference, {reference}, to check it is current"
-                    ),
-                },
-            })
-            .to_string();
-            let ident = format!(
-                "{}:{}",
-                reference.kind.name(),
-                reference.subject.as_deref().unwrap_or("-")
-            );
-            pdf::render(json, stamp::qr_svg(&reference), checkpoint.at_us, &ident)?
+    let title = match built {
+        Built::Doc(d) => d.title.clone(),
+        Built::Pack(p) => p.title.clone(),
+    };
+    let bytes = match (format, built) {
+        (Format::Text, _) => text::render(&built.doc(), &reference, checkpoint).into_bytes(),
+        (_, Built::Doc(doc)) => pdf::render(
+            page_json(doc, None, format, &reference, checkpoint),
+            stamp::qr_svg(&reference),
+            checkpoint.at_us,
+            &ident(&reference),
+        )?,
+        (_, Built::Pack(pack)) => {
+            let mut parts = Vec::with_capacity(pack.people.len() * 2);
+            for n in 1..=pack.people.len() {
+                for which in [pack::Part::Plan, pack::Part::Chart] {
+                    let (doc, label) = pack.part(n, which);
+                    parts.push(page_json(
+                        &doc,
+                        Some(&label),
+                        format,
+                        &reference,
+                        checkpoint,
+                    ));
+                }
+            }
+            let front = |counts: &[usize], front_pages: usize| {
+                let mut at = front_pages;
+                let pages: Vec<(pack::Pages, pack::Pages)> = counts
+                    .chunks(2)
+                    .map(|c| {
+                        let mut next = |count: usize| {
+                            let p = pack::Pages {
+                                first: at + 1,
+                                last: at + count.max(1),
+                            };
+                            at += count;
+                            p
+                        };
+                        let plan = next(c[0]);
+                        (plan, next(c.get(1).copied().unwrap_or(0)))
+                    })
+                    .collect();
+                page_json(&pack.front(&pages), None, format, &reference, checkpoint)
+            };
+            pdf::render_parts(
+                parts,
+                &front,
+                stamp::qr_svg(&reference),
+                checkpoint.at_us,
+                &ident(&reference),
+            )?
         }
     };
     let digest = blake3::hash(&bytes).to_hex().to_string();
     Ok(Printed {
         bytes,
         format,
-        title: doc.title.clone(),
+        title,
         reference,
         digest,
     })
+}
+
+/// The PDF's stable identity: the document's kind and subject.
+fn ident(reference: &Reference) -> String {
+    format!(
+        "{}:{}",
+        reference.kind.name(),
+        reference.subject.as_deref().unwrap_or("-")
+    )
+}
+
+/// What the template reads: the document, its style, the stamp every page carries and,
+/// for a part of a larger document, which part it is (said in each page's footer).
+fn page_json(
+    doc: &doc::Doc,
+    part: Option<&str>,
+    format: Format,
+    reference: &Reference,
+    checkpoint: &Checkpoint,
+) -> String {
+    serde_json::json!({
+        "doc": doc,
+        "part": part,
+        "style": Style::of(format),
+        "stamp": {
+            "origin": checkpoint.origin,
+            "line": checkpoint_line(checkpoint),
+            "reference": reference.to_string(),
+            "qr_alt": format!(
+                "QR code of this copy's reference, {reference}, to check it is current"
+            ),
+        },
+    })
+    .to_string()
 }
 
 /// Sizes (points, millimetres) and spacing the template reads.

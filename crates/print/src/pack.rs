@@ -2,12 +2,72 @@
 //! asked for), the current care plan and the MAR chart, with an index at the front. Each
 //! person's pages start on a new page, the MAR chart landscape, so the pack can be split
 //! into each home's file.
+//!
+//! As PDF each person's care plan and chart is laid out on its own (in parallel, so a pack
+//! of hundreds of people never holds more than a few people's layout at once) and the
+//! pages are joined behind the index: see [`crate::pdf::render_pack`]. Every page of a
+//! person's part says whose it is and its page within that part, so a page taken out of the
+//! pack can be put back; the index gives each part's pages in the pack.
 
 use careledger_care::State;
 
 use crate::doc::{Block, Doc, Section};
 use crate::{care_plan, mar, words};
 use crate::{Checkpoint, Entry, Format, Period, PrintError};
+
+/// The pack, built: what goes before the index, and each person's two parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pack {
+    pub title: String,
+    pub subtitle: String,
+    /// What the pack is and how to use it, before the index.
+    pub intro: Vec<Block>,
+    pub people: Vec<Person>,
+}
+
+/// One person's pages in the pack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    /// "Joan Hill (person-1)".
+    pub label: String,
+    /// The care plan (or why there is none), upright; its first block is its heading.
+    pub plan: Vec<Block>,
+    /// The MAR chart, landscape; its first block is its heading.
+    pub chart: Vec<Block>,
+}
+
+/// Which of a person's parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Plan,
+    Chart,
+}
+
+impl Part {
+    pub fn name(self) -> &'static str {
+        match self {
+            Part::Plan => "care plan",
+            Part::Chart => "MAR chart",
+        }
+    }
+}
+
+/// The pages of one part in the pack: the first and the last, counted from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pages {
+    pub first: usize,
+    pub last: usize,
+}
+
+impl Pages {
+    fn said(self) -> String {
+        if self.first == self.last {
+            format!("page {}", self.first)
+        } else {
+            format!("pages {} to {}", self.first, self.last)
+        }
+    }
+}
 
 /// A document as a part of the pack: under `heading`, its subtitle, then its blocks a
 /// heading level deeper.
@@ -29,9 +89,7 @@ pub fn build(
     period: Period,
     checkpoint: &Checkpoint,
     format: Format,
-) -> Result<Doc, PrintError> {
-    let easy = format == Format::EasyRead;
-    let mut index = Vec::new();
+) -> Result<Pack, PrintError> {
     let mut parts = Vec::new();
     for (id, entries) in people {
         let person = state
@@ -53,45 +111,26 @@ pub fn build(
             format!("{name} ({id}): MAR chart"),
             mar::build(state, person, entries, period, format),
         );
-        for b in [&plan[0], &chart[0]] {
-            if let Block::Heading { text, .. } = b {
-                index.push(text.clone());
-            }
-        }
-        parts.push(Section {
-            landscape: false,
-            blocks: plan,
-        });
-        parts.push(Section {
-            landscape: true,
-            blocks: chart,
+        parts.push(Person {
+            label: format!("{name} ({id})"),
+            plan,
+            chart,
         });
     }
-    let mut front = vec![
-        Block::p(format!(
-            "The current care plan and MAR chart of {}, printed from the ledger as it stood \
-             at {}. Keep it where staff can reach it if the system goes down; record care on \
-             paper in it and enter it afterwards.",
-            words::count(people.len(), "person", "people"),
-            words::when(checkpoint.at_us)
-        )),
-        Block::h(1, "Index"),
-        Block::Contents {
-            items: index.clone(),
-        },
-    ];
-    if easy {
-        front.insert(
+    let mut intro = vec![Block::p(format!(
+        "The current care plan and MAR chart of {}, printed from the ledger as it stood at \
+         {}. Keep it where staff can reach it if the system goes down; record care on paper \
+         in it and enter it afterwards.",
+        words::count(people.len(), "person", "people"),
+        words::when(checkpoint.at_us)
+    ))];
+    if format == Format::EasyRead {
+        intro.insert(
             0,
             Block::p("This pack has care plans and medicines charts."),
         );
     }
-    let mut sections = vec![Section {
-        landscape: false,
-        blocks: front,
-    }];
-    sections.extend(parts);
-    Ok(Doc {
+    Ok(Pack {
         title: "Contingency pack".into(),
         subtitle: format!(
             "{} to {}, {}.",
@@ -99,6 +138,111 @@ pub fn build(
             words::date(period.last),
             words::count(people.len(), "person", "people")
         ),
-        sections,
+        intro,
+        people: parts,
     })
+}
+
+fn heading_of(blocks: &[Block]) -> String {
+    match blocks.first() {
+        Some(Block::Heading { text, .. }) => text.clone(),
+        _ => String::new(),
+    }
+}
+
+impl Pack {
+    /// The whole pack as one document, its index listing the parts in order (plain text,
+    /// where there are no pages).
+    pub fn doc(&self) -> Doc {
+        let index = self
+            .people
+            .iter()
+            .flat_map(|p| [heading_of(&p.plan), heading_of(&p.chart)])
+            .collect();
+        let mut front = self.intro.clone();
+        front.push(Block::h(1, "Index"));
+        front.push(Block::Contents { items: index });
+        let mut sections = vec![Section {
+            landscape: false,
+            blocks: front,
+        }];
+        for p in &self.people {
+            sections.push(Section {
+                landscape: false,
+                blocks: p.plan.clone(),
+            });
+            sections.push(Section {
+                landscape: true,
+                blocks: p.chart.clone(),
+            });
+        }
+        Doc {
+            title: self.title.clone(),
+            subtitle: self.subtitle.clone(),
+            sections,
+        }
+    }
+
+    /// The front of the printed pack: what it is and an index giving the pages of each
+    /// person's care plan and MAR chart in the pack (`pages`, in the order of
+    /// [`Pack::people`]).
+    pub fn front(&self, pages: &[(Pages, Pages)]) -> Doc {
+        let rows = self
+            .people
+            .iter()
+            .zip(pages)
+            .enumerate()
+            .map(|(n, (p, (plan, chart)))| {
+                vec![
+                    (n + 1).to_string(),
+                    p.label.clone(),
+                    plan.said(),
+                    chart.said(),
+                ]
+            })
+            .collect();
+        let mut blocks = self.intro.clone();
+        blocks.push(Block::h(1, "Index"));
+        blocks.push(Block::p(
+            "Page numbers are the pack's, as a PDF reader and a printer count them. Each \
+             person's pages also say whose they are and their page within that part.",
+        ));
+        blocks.push(Block::Table {
+            caption: "Each person's pages in the pack".into(),
+            header: vec![
+                "Person".into(),
+                "Name".into(),
+                "Care plan".into(),
+                "MAR chart".into(),
+            ],
+            rows,
+            widths: vec![1, 5, 3, 3],
+            blank_rows: 0,
+        });
+        Doc::single(self.title.clone(), self.subtitle.clone(), false, blocks)
+    }
+
+    /// One person's part as a document of its own, to be laid out alone: `n` counts the
+    /// people from 1.
+    pub fn part(&self, n: usize, which: Part) -> (Doc, String) {
+        let p = &self.people[n - 1];
+        let (blocks, landscape) = match which {
+            Part::Plan => (p.plan.clone(), false),
+            Part::Chart => (p.chart.clone(), true),
+        };
+        let label = format!(
+            "person {n} of {}, {}, {}",
+            self.people.len(),
+            p.label,
+            which.name()
+        );
+        (
+            Doc {
+                title: self.title.clone(),
+                subtitle: String::new(),
+                sections: vec![Section { landscape, blocks }],
+            },
+            label,
+        )
+    }
 }

@@ -109,7 +109,8 @@ fn no_allergies_is_said_never_left_blank() {
         &h.checkpoint(),
     )
     .unwrap()
-    .0;
+    .0
+    .doc();
     let alert = easy
         .sections
         .iter()

@@ -171,3 +171,96 @@ fn large_print_and_easy_read_have_nothing_under_16_point() {
         );
     }
 }
+
+/// The page ranges the pack's index gives, in order: "page 4" or "pages 4 to 9".
+fn ranges(index: &str) -> Vec<(usize, usize)> {
+    let words: Vec<&str> = index.split_whitespace().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let n = |w: &str| w.trim_end_matches(['.', ',']).parse::<usize>().ok();
+        match (words[i], words.get(i + 1).and_then(|w| n(w))) {
+            ("page", Some(a)) => {
+                out.push((a, a));
+                i += 2;
+            }
+            ("pages", Some(a)) if words.get(i + 2) == Some(&"to") => {
+                let b = words.get(i + 3).and_then(|w| n(w)).expect("pages A to B");
+                out.push((a, b));
+                i += 4;
+            }
+            _ => i += 1,
+        }
+    }
+    out
+}
+
+#[test]
+fn the_contingency_pack_is_one_tagged_pdf_whose_index_gives_each_parts_pages() {
+    if !poppler() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(vec!["Penicillin".into()]);
+    let checkpoint = h.checkpoint();
+    // The same person twice: the parts are laid out apart from identical text, and still
+    // join into one valid structure.
+    let people = vec![
+        (PERSON.to_string(), h.entries.clone()),
+        (PERSON.to_string(), h.entries.clone()),
+    ];
+    let request = careledger_print::Request::Pack {
+        people: &people,
+        period: careledger_print::Period::ending_at(&checkpoint, 28),
+    };
+    let printed = careledger_print::print(&h.state, &request, Format::Pdf, &checkpoint).unwrap();
+    let path = dir.path().join("pack.pdf");
+    std::fs::write(&path, &printed.bytes).unwrap();
+    let info = run("pdfinfo", &[], &path);
+    assert!(info.contains("Tagged:          yes"), "{info}");
+    assert!(info.contains("Title:           Contingency pack"), "{info}");
+    let pages: usize = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Pages:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let meta = run("pdfinfo", &["-meta"], &path);
+    assert!(meta.contains("<pdfuaid:part>1</pdfuaid:part>"), "{meta}");
+    let front = run("pdftotext", &["-f", "1", "-l", "1"], &path);
+    assert!(front.contains("Index"), "{front}");
+    let index = ranges(&front);
+    assert_eq!(
+        index.len(),
+        4,
+        "two people, a plan and a chart each: {front}"
+    );
+    // The parts follow the front without gaps and end on the last page.
+    assert!(index[0].0 >= 2, "{index:?}");
+    for w in index.windows(2) {
+        assert_eq!(w[1].0, w[0].1 + 1, "{index:?}");
+    }
+    assert_eq!(index[3].1, pages, "{index:?}");
+    // Each part's pages say whose they are and their page within the part.
+    for (n, &(first, last)) in index.iter().enumerate() {
+        let part = if n % 2 == 0 { "care plan" } else { "MAR chart" };
+        let whose = format!("person {} of 2, Joan Hill (person-1), {part}", n / 2 + 1);
+        let len = last - first + 1;
+        for (page, said) in [
+            (first, "Page 1 of"),
+            (last, &*format!("Page {len} of {len}")),
+        ] {
+            let p = page.to_string();
+            let t = run("pdftotext", &["-f", &p, "-l", &p], &path).replace('\n', " ");
+            assert!(t.contains(&whose), "page {page} lacks {whose:?}: {t}");
+            assert!(t.contains(said), "page {page} lacks {said:?}: {t}");
+        }
+    }
+    // The care plan's content is there, for each person.
+    let all = run("pdftotext", &[], &path);
+    assert_eq!(all.matches("Risks and how they are managed").count(), 2);
+    // Laid out in parallel, printed again: the same bytes.
+    let again = careledger_print::print(&h.state, &request, Format::Pdf, &checkpoint).unwrap();
+    assert!(again.bytes == printed.bytes, "the pack is not reproducible");
+}
