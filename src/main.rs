@@ -14,6 +14,7 @@ mod bench_replica;
 mod care_cli;
 mod cli;
 mod demo;
+mod documents;
 mod print_cli;
 mod progress;
 mod replica_cli;

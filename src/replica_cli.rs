@@ -112,6 +112,7 @@ pub fn replica(args: ReplicaArgs) -> Result<(), CliError> {
     let forward = Primary::new(&args.primary, &args.token).map_err(fail)?;
     let state = Arc::new(Follower::new(forward));
     let app = App::with_follower(ledger, &dir, limits, Some(state.clone()))?;
+    app.set_documents(std::sync::Arc::new(crate::documents::Printer));
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let addr = listener.local_addr()?;

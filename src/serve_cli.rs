@@ -467,6 +467,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         ..defaults
     };
     let app = App::new(ledger, &dir, limits)?;
+    app.set_documents(std::sync::Arc::new(crate::documents::Printer));
     let web = std::sync::Arc::new(careledger_web::Web::open(
         &dir,
         std::time::Duration::from_secs(args.session_idle_minutes * 60),

@@ -67,6 +67,7 @@ fn demo_serves_records_every_read_and_survives_a_restart() {
     assert!(events_at_start > 100, "{}", ready.text());
     let health = server.get("/healthz", None);
     assert_eq!((health.status, health.text().as_str()), (200, "ok\n"));
+    let plan_reference = documents_over_http(&server, &manager, &person);
 
     // The checkpoint and key need no token; the checkpoint is the demo ledger's.
     let key = server.get("/v1/ledger/key", None);
@@ -358,6 +359,56 @@ fn demo_serves_records_every_read_and_survives_a_restart() {
         again.stdout
     );
     cli_ok(&["verify", "--data", &data]);
+    // The care plan printed over HTTP is still the current version, and its checkpoint is
+    // this ledger's.
+    let checked = cli_ok(&["check-document", "--data", &data, &plan_reference]);
+    assert!(checked.contains("current"), "{checked}");
+}
+
+/// A person's documents printed by the service through the gate: the manager's MAR chart
+/// as PDF (its digest header is the body's, its reference names the checkpoint), the
+/// person's own care plan in their own format; a refusal prints nothing. Returns the care
+/// plan's reference.
+fn documents_over_http(server: &Server, manager: &str, person: &str) -> String {
+    let mar = server.get(
+        "/v1/people/person-0001/documents/mar?format=pdf",
+        Some(manager),
+    );
+    assert_eq!(mar.status, 200, "{}", mar.text());
+    assert_eq!(mar.content_type(), "application/pdf");
+    assert!(mar.body.starts_with(b"%PDF-"), "not a PDF");
+    assert_eq!(
+        mar.header("careledger-digest"),
+        Some(blake3::hash(&mar.body).to_hex().as_str())
+    );
+    let reference = mar.header("careledger-reference").unwrap().to_string();
+    assert!(reference.starts_with("CL1:mar:"), "{reference}");
+    assert!(reference.ends_with(":person-0001"), "{reference}");
+    let access: u64 = mar
+        .header("careledger-access-event")
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The reference's size is the checkpoint printed from: before the access event.
+    let size: u64 = reference.split(':').nth(3).unwrap().parse().unwrap();
+    assert!(size <= access, "{reference} vs access event {access}");
+    let text = server.get(
+        "/v1/people/person-0001/documents/diary?format=text&days=7",
+        Some(manager),
+    );
+    assert_eq!(text.status, 200, "{}", text.text());
+    assert!(text.content_type().starts_with("text/plain"));
+    assert!(text.text().contains("Diary records for"), "{}", text.text());
+    let own = server.get("/v1/people/person-0001/documents/care-plan", Some(person));
+    assert_eq!(own.status, 200, "{}", own.text());
+    let format = own.header("careledger-format").unwrap();
+    assert!(
+        ["pdf", "large-print", "easy-read", "text"].contains(&format),
+        "{format}"
+    );
+    let someone_else = server.get("/v1/people/person-0002/documents/care-plan", Some(person));
+    someone_else.expect_problem(403);
+    own.header("careledger-reference").unwrap().to_string()
 }
 
 /// After its token table, `serve --demo` prints shell lines to paste (`export B=...` and

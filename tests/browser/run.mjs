@@ -363,6 +363,20 @@ try {
     await axe(cw, 'MAR');
     await reflow(cw, 'MAR');
     await shots2(cw, 'care-worker', 'MAR');
+    // The MAR page's print links: standard print answers a PDF, through the gate (one
+    // access event), with the reference every page carries.
+    const printLink = cw.getByRole('link', { name: 'Standard print (PDF)' });
+    check(await printLink.count() === 1, 'the MAR page has a standard print link');
+    check(await cw.getByRole('link', { name: 'Large print (PDF)' }).count() === 1, 'the MAR page has a large print link');
+    const printHref = await printLink.getAttribute('href');
+    await oneAccess('person-0001', 'staff-cw01', 'access.read', 'the care worker prints the MAR chart', async () => {
+      const r = await cw.request.get(`${base}${printHref}`);
+      check(r.status() === 200, `the MAR chart printed (status ${r.status()})`);
+      check((r.headers()['content-type'] || '') === 'application/pdf', `the MAR chart is a PDF (${r.headers()['content-type']})`);
+      const body = await r.body();
+      check(body.subarray(0, 5).toString() === '%PDF-', 'the MAR chart starts %PDF-');
+      check(/^CL1:mar:/.test(r.headers()['careledger-reference'] || ''), 'the MAR chart names its reference');
+    });
     const form = cw.locator('form[action*="/medicines/"]').first();
     const action = await form.getAttribute('action');
     const med = action.split('/').pop();

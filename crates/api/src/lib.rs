@@ -20,6 +20,7 @@
 pub mod auth;
 pub mod blocking;
 pub mod conn;
+pub mod documents;
 pub mod extract;
 pub mod follower;
 pub mod gate;
@@ -120,6 +121,9 @@ pub struct Inner {
     pub shutting_down: AtomicBool,
     /// On a replica: what it knows of the primary it follows ([`follower`]).
     pub follower: Option<Arc<follower::Follower>>,
+    /// What prints a person's documents, given by the binary ([`App::set_documents`]);
+    /// without it the document routes answer 501.
+    pub documents: std::sync::OnceLock<Arc<dyn documents::Documents>>,
 }
 
 impl std::ops::Deref for App {
@@ -159,6 +163,7 @@ impl App {
             sla_wake: tokio::sync::Notify::new(),
             write_failed: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
+            documents: std::sync::OnceLock::new(),
         })))
     }
 

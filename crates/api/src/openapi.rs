@@ -60,6 +60,8 @@ fn param_schema(accepts: Accepts, limits: &crate::Limits) -> Value {
             "maxLength": crate::idempotency::VALUE_CHARS_MAX,
             "pattern": crate::idempotency::PATTERN,
         }),
+        Accepts::OneOf(names) => json!({"type": "string", "enum": names}),
+        Accepts::Range(min, max) => json!({"type": "integer", "minimum": min, "maximum": max}),
         Accepts::Care(name) => {
             reference(&care_component(name).unwrap_or_else(|| format!("Care.{name}.untraced")))
         }

@@ -43,6 +43,10 @@ pub enum Accepts {
     Care(&'static str),
     /// An `Idempotency-Key` header value ([`crate::idempotency::parse`]).
     IdempotencyKey,
+    /// One of these names.
+    OneOf(&'static [&'static str]),
+    /// A whole number from the first to the second, both included.
+    Range(u64, u64),
 }
 
 /// One parameter: name, where, required, what it may be, description.
@@ -135,6 +139,19 @@ routes! {
         summary: "Break-glass access to medicines and allergies for an emergency clinician: records the emergency access with its reason (flagged for review), then reads the MAR through the gate",
         auth: true, params: &[PERSON_ID, IDEMPOTENCY_KEY],
         body: Some("EmergencyRequest"), ok: (200, JSON, Some(schema_of::<wire::EmergencyRead>)), errors: &[400, 403, 404, 413, 415, 422],
+    };
+    get "/v1/people/{id}/documents/{kind}" => crate::documents::person_document, Doc {
+        tag: "documents",
+        summary: "A document about the person, printed from the ledger as it stands (crates/print): tagged PDF/UA-1 in standard print, large print or easy read, or plain text for screen readers and braille; through the access gate with the document's categories (one access event). Headers careledger-reference (the reference every page carries, for check-document), careledger-digest (BLAKE3 of the body, as paper.copy_placed records a copy), careledger-format and careledger-access-event",
+        auth: true,
+        params: &[
+            PERSON_ID,
+            ("kind", In::Path, true, Accepts::OneOf(crate::documents::NAMES), "care-plan (category CarePlan), mar (Medicines: the MAR chart, with the person's details and allergies as NICE NG67 asks) or diary (DailyNotes, Incidents, HealthObservations)."),
+            PURPOSE,
+            ("format", In::Query, false, Accepts::OneOf(crate::documents::FORMATS), "How to print it; default what the person's recorded information needs (Accessible Information Standard) ask for, else pdf."),
+            ("days", In::Query, false, Accepts::Range(1, crate::documents::DAYS_MAX as u64), "Days the MAR chart or diary covers, ending today (default 28)."),
+        ],
+        body: None, ok: (200, "application/pdf", None), errors: &[400, 403, 404, 501],
     };
     post "/v1/events" => handlers::record_event, Doc {
         tag: "commands",

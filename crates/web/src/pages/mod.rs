@@ -147,6 +147,7 @@ pub fn routes(router: Router<App>) -> Router<App> {
         .route("/people/{id}/visits/{visit}/end", post(person::end_visit))
         .route("/people/{id}/tasks", post(person::record_task))
         .route("/people/{id}/medicines", get(person::medicines))
+        .route("/people/{id}/documents/{kind}", get(person::document))
         .route("/people/{id}/handovers", get(person::handovers))
         .route("/people/{id}/handovers/sent", post(person::record_sent))
         .route(

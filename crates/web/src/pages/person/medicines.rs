@@ -96,6 +96,7 @@ fn medicines_markup(
                 }
             }
         }
+        (print_links(id, "mar", "the MAR chart"))
     }
 }
 

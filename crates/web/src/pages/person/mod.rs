@@ -193,6 +193,7 @@ use crate::pages::form_page as ok;
 mod about;
 mod access;
 mod choices;
+mod documents;
 mod from_paper;
 mod handovers;
 mod medicines;
@@ -202,6 +203,8 @@ mod sharing;
 pub use about::{care_plan, overview, publish_plan};
 pub use access::{access_sentence, who_looked};
 pub use choices::{choices, place_paper, record_choices};
+pub use documents::document;
+use documents::print_links;
 pub use from_paper::{add_from_paper, from_paper};
 pub use handovers::{
     handovers, partner_handover, partner_handover_page, record_received, record_sent,

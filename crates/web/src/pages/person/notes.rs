@@ -145,6 +145,7 @@ fn notes_markup(
                 }
             }
         }
+        (print_links(id, "diary", "diary records"))
     }
 }
 

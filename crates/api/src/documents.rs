@@ -1,0 +1,254 @@
+//! A person's printed documents over HTTP: `GET /v1/people/{id}/documents/{kind}`.
+//!
+//! The service does not lay documents out itself: the typesetter (crates/print, typst) is
+//! heavy, and the API's tests should not wait for it. The binary gives the service a
+//! [`Documents`] that prints from the ledger; the handler asks the access gate first (the
+//! document's categories, one `access.read` event, durable before a byte is sent) and
+//! prints inside the gate's build step, so a refused reader causes no printing at all.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use careledger_care::{Category, Purpose};
+use careledger_ledger::Ledger;
+
+use crate::auth::Principal;
+use crate::extract::{Auth, Params, PathArg};
+use crate::handlers::default_purpose;
+use crate::{gate, ApiError, App};
+
+/// A document about one person that the service prints.
+#[derive(Debug)]
+pub struct DocumentKind {
+    /// The path segment and the CLI's name: `care-plan`.
+    pub name: &'static str,
+    /// What the document shows, checked by the gate as a section read is: the same
+    /// categories as the record's sections it prints (the MAR section, like the MAR chart,
+    /// holds the person's name, date of birth, NHS number, GP and allergies, as NICE NG67
+    /// asks; so an emergency clinician's break-glass access to medicines reaches the chart).
+    pub categories: &'static [Category],
+    pub summary: &'static str,
+}
+
+/// The documents about one person, with the categories each shows.
+pub const PERSON_DOCUMENTS: &[DocumentKind] = &[
+    DocumentKind {
+        name: "care-plan",
+        categories: &[Category::CarePlan],
+        summary: "The current care plan: the PRSB sections and About me, its version, when and by whom it was published",
+    },
+    DocumentKind {
+        name: "mar",
+        categories: &[Category::Medicines],
+        summary: "The MAR chart (NICE NG67): the person's details and allergies, each medicine, and a grid of every dose given or refused in the period, with empty cells for entries by hand",
+    },
+    DocumentKind {
+        name: "diary",
+        categories: &[
+            Category::DailyNotes,
+            Category::Incidents,
+            Category::HealthObservations,
+        ],
+        summary: "Diary records: the period's daily notes, incidents and observations, each attributed, for the home file",
+    },
+];
+
+/// The names of [`PERSON_DOCUMENTS`], in order.
+pub const NAMES: &[&str] = &["care-plan", "mar", "diary"];
+
+/// Formats a document is printed in (`format=`), as the print crate names them.
+pub const FORMATS: &[&str] = &["pdf", "large-print", "easy-read", "text"];
+/// Days a MAR chart or diary covers unless asked (`days=`), and at most.
+pub const DAYS_DEFAULT: u32 = 28;
+pub const DAYS_MAX: u32 = 92;
+
+/// A printed document, ready to send.
+#[derive(Debug, Clone)]
+pub struct Printed {
+    pub bytes: Vec<u8>,
+    /// `application/pdf` or `text/plain; charset=utf-8`.
+    pub media_type: &'static str,
+    /// The format it was printed in (one of [`FORMATS`]): the one asked for, or the one
+    /// the person's recorded information needs choose.
+    pub format: &'static str,
+    /// "care-plan-person-1.pdf".
+    pub file_name: String,
+    /// The reference every page carries (`CL1:...`), which `check-document` reads.
+    pub reference: String,
+    /// BLAKE3 of `bytes` in hex, as `paper.copy_placed` records a copy.
+    pub digest: String,
+}
+
+/// Why a document could not be printed.
+#[derive(Debug, thiserror::Error)]
+pub enum PrintRefused {
+    /// The document has nothing to print yet (no published care plan): 404.
+    #[error("{0}")]
+    Nothing(String),
+    /// Printing failed: 500, with what went wrong.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// What prints documents from the ledger; the binary gives one to the service
+/// ([`App::set_documents`]).
+pub trait Documents: Send + Sync + 'static {
+    /// Prints `kind` (one of [`PERSON_DOCUMENTS`]) about `person` from `ledger` as it
+    /// stands, in `format` (one of [`FORMATS`]; `None`: the person's recorded needs
+    /// choose), covering `days` days where the document has a period.
+    fn person(
+        &self,
+        ledger: &Ledger,
+        kind: &'static str,
+        person: &str,
+        format: Option<&'static str>,
+        days: u32,
+    ) -> Result<Printed, PrintRefused>;
+}
+
+impl App {
+    /// Gives the service its document printer; once only (a second is ignored, and
+    /// `false` says so).
+    pub fn set_documents(&self, documents: Arc<dyn Documents>) -> bool {
+        self.documents.set(documents).is_ok()
+    }
+}
+
+/// What a document request asks for, checked.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked {
+    pub kind: &'static DocumentKind,
+    pub format: Option<&'static str>,
+    pub days: u32,
+}
+
+impl Asked {
+    /// Checks a request's kind, `format` and `days`, naming what is wrong.
+    pub fn parse(kind: &str, format: Option<&str>, days: Option<u64>) -> Result<Asked, ApiError> {
+        let Some(kind) = PERSON_DOCUMENTS.iter().find(|k| k.name == kind) else {
+            return Err(ApiError::not_found(format!(
+                "{kind:?} is not a document about a person; they are {}",
+                NAMES.join(", ")
+            ))
+            .field("kind"));
+        };
+        let format = match format {
+            None => None,
+            Some(f) => Some(*FORMATS.iter().find(|x| **x == f).ok_or_else(|| {
+                ApiError::bad_request(
+                    "format",
+                    format!(
+                        "{f:?} is not a format; choose one of {}",
+                        FORMATS.join(", ")
+                    ),
+                )
+            })?),
+        };
+        let days = match days {
+            None => DAYS_DEFAULT,
+            Some(d) if (1..=u64::from(DAYS_MAX)).contains(&d) => d as u32,
+            Some(d) => {
+                return Err(ApiError::bad_request(
+                    "days",
+                    format!("days must be between 1 and {DAYS_MAX}, not {d}"),
+                ))
+            }
+        };
+        Ok(Asked { kind, format, days })
+    }
+}
+
+/// `GET /v1/people/{id}/documents/{kind}`: the document through the gate.
+pub async fn person_document(
+    State(app): State<App>,
+    Auth(who): Auth,
+    PathArg((person, kind)): PathArg<(String, String)>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    params.only(&["purpose", "format", "days"])?;
+    let asked = Asked::parse(&kind, params.str("format"), params.u64("days")?)?;
+    let purpose = params
+        .name::<Purpose>("purpose")?
+        .unwrap_or(default_purpose(who.role));
+    send(&app, &who, &person, asked, purpose).await
+}
+
+/// Prints `asked` about `person` for `who` through the gate (the document's categories,
+/// one access event, durable before the answer) and answers with it: the body, its media
+/// type and file name, and headers naming its reference, digest, format and access event.
+/// The pages' print links answer through this too.
+pub async fn send(
+    app: &App,
+    who: &Principal,
+    person: &str,
+    asked: Asked,
+    purpose: Purpose,
+) -> Result<Response, ApiError> {
+    let Some(documents) = app.documents.get().cloned() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "no-documents",
+            "this service was started without its document printer",
+        ));
+    };
+    let id = person.to_string();
+    let Asked { kind, format, days } = asked;
+    let name = kind.name;
+    let granted = gate::read(
+        app,
+        who,
+        person,
+        kind.categories,
+        purpose,
+        move |app, deadline| {
+            deadline.check()?;
+            match documents.person(&app.ledger, name, &id, format, days) {
+                Ok(p) => Ok((p, 1)),
+                Err(PrintRefused::Nothing(why)) => Err(ApiError::not_found(why).field("kind")),
+                Err(PrintRefused::Failed(why)) => Err(ApiError::internal(why)),
+            }
+        },
+    )
+    .await?;
+    let p = granted.data;
+    let mut response = (StatusCode::OK, p.bytes).into_response();
+    let headers = response.headers_mut();
+    let mut set = |name: header::HeaderName, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    };
+    let ours = header::HeaderName::from_static;
+    set(header::CONTENT_TYPE, p.media_type.to_string());
+    set(
+        header::CONTENT_DISPOSITION,
+        format!(
+            "inline; filename=\"{}\"",
+            p.file_name.replace(['"', '\\'], "_")
+        ),
+    );
+    set(header::CACHE_CONTROL, "no-store".into());
+    set(ours("careledger-reference"), p.reference);
+    set(ours("careledger-digest"), p.digest);
+    set(ours("careledger-format"), p.format.into());
+    set(
+        ours("careledger-access-event"),
+        granted.access_seq.to_string(),
+    );
+    if granted.flagged {
+        set(ours("careledger-access-flagged"), "true".into());
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_names_are_the_documents_in_order() {
+        let names: Vec<&str> = super::PERSON_DOCUMENTS.iter().map(|k| k.name).collect();
+        assert_eq!(names, super::NAMES);
+    }
+}

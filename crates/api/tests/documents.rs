@@ -1,0 +1,209 @@
+//! `GET /v1/people/{id}/documents/{kind}` through the access gate, with a printer that
+//! writes what it was asked (the real one, crates/print, is the binary's; tests/serve.rs
+//! reads its PDF back over HTTP).
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+
+use careledger_api::documents::{Documents, PrintRefused, Printed};
+use careledger_ledger::Ledger;
+use common::Harness;
+
+/// Prints "KIND for NAME in FORMAT over DAYS days" from the ledger's state, counting calls.
+#[derive(Default)]
+struct Echo {
+    calls: AtomicUsize,
+}
+
+impl Documents for Echo {
+    fn person(
+        &self,
+        ledger: &Ledger,
+        kind: &'static str,
+        person: &str,
+        format: Option<&'static str>,
+        days: u32,
+    ) -> Result<Printed, PrintRefused> {
+        self.calls.fetch_add(1, SeqCst);
+        let name = ledger
+            .read(|s| s.person(person).map(|p| p.details.name.clone()))
+            .map_err(|e| PrintRefused::Failed(e.to_string()))?
+            .ok_or_else(|| PrintRefused::Failed("no such person".into()))?;
+        if person == "person-b" && kind == "diary" {
+            return Err(PrintRefused::Nothing("Bob Baker has no diary yet".into()));
+        }
+        let format = format.unwrap_or("pdf");
+        Ok(Printed {
+            bytes: format!("{kind} for {name} in {format} over {days} days").into_bytes(),
+            media_type: "text/plain; charset=utf-8",
+            format,
+            file_name: format!("{kind}-{person}.txt"),
+            reference: format!("CL1:{kind}:1:10:abcdefabcdef:{person}"),
+            digest: "0".repeat(64),
+        })
+    }
+}
+
+async fn harness() -> (Harness, Arc<Echo>) {
+    let h = Harness::seeded().await;
+    let echo = Arc::new(Echo::default());
+    assert!(h.app.set_documents(echo.clone()));
+    assert!(
+        !h.app.set_documents(Arc::new(Echo::default())),
+        "set once only"
+    );
+    (h, echo)
+}
+
+fn header<'a>(a: &'a common::Answer, name: &str) -> &'a str {
+    a.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("no {name} header"))
+}
+
+#[tokio::test]
+async fn a_document_is_sent_once_its_access_event_is_durable() {
+    let (h, echo) = harness().await;
+    let before = h.size();
+    let a = h
+        .get(
+            Some("staff-rm01"),
+            "/v1/people/person-a/documents/mar?format=large-print&days=7",
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(a.text(), "mar for Alice Able in large-print over 7 days");
+    assert_eq!(
+        header(&a, "careledger-reference"),
+        "CL1:mar:1:10:abcdefabcdef:person-a"
+    );
+    assert_eq!(header(&a, "careledger-format"), "large-print");
+    assert_eq!(header(&a, "cache-control"), "no-store");
+    assert!(header(&a, "content-disposition").contains("mar-person-a.txt"));
+    // One access event, for the document's categories, and it is the one named.
+    assert_eq!(h.size(), before + 1);
+    let seq: u64 = header(&a, "careledger-access-event").parse().unwrap();
+    let events = h.events_from(seq);
+    let (kind, actor, subject, event) = &events[0];
+    assert_eq!(
+        (kind.as_str(), actor.as_str()),
+        ("access.read", "staff-rm01")
+    );
+    assert_eq!(subject.as_deref(), Some("person-a"));
+    let json = serde_json::to_value(event.as_ref().unwrap()).unwrap();
+    let read = &json["RecordAccessed"];
+    assert_eq!(
+        read["categories"],
+        serde_json::json!(["Medicines"]),
+        "{json}"
+    );
+    assert_eq!(read["items"], 1, "{json}");
+    assert_eq!(echo.calls.load(SeqCst), 1);
+    // Without format or days: the printer chooses the format, and 28 days.
+    let a = h
+        .get(
+            Some("staff-rm01"),
+            "/v1/people/person-a/documents/care-plan",
+        )
+        .await;
+    assert_eq!(a.text(), "care-plan for Alice Able in pdf over 28 days");
+}
+
+#[tokio::test]
+async fn a_refused_reader_gets_no_document_and_nothing_is_printed() {
+    let (h, echo) = harness().await;
+    // Another person, and a clinician without break-glass, are refused; the refusal is recorded.
+    for who in ["person-b", "clinician-01"] {
+        let before = h.size();
+        h.get(Some(who), "/v1/people/person-a/documents/care-plan")
+            .await
+            .assert_problem(403, None);
+        assert_eq!(h.size(), before + 1, "{who}: the refusal is an event");
+    }
+    // The person reads their own.
+    let a = h
+        .get(Some("person-a"), "/v1/people/person-a/documents/diary")
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(echo.calls.load(SeqCst), 1, "only the allowed read printed");
+    // After break-glass, the clinician may print the MAR chart (flagged), not the plan.
+    let e = h
+        .post(
+            "clinician-01",
+            "/v1/people/person-a/emergency-access",
+            serde_json::json!({"reason": "collapsed; the paramedic needs the medicines"}),
+        )
+        .await;
+    assert_eq!(e.status, 200, "{}", e.text());
+    let a = h
+        .get(Some("clinician-01"), "/v1/people/person-a/documents/mar")
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(header(&a, "careledger-access-flagged"), "true");
+    h.get(
+        Some("clinician-01"),
+        "/v1/people/person-a/documents/care-plan",
+    )
+    .await
+    .assert_problem(403, None);
+    h.get(None, "/v1/people/person-a/documents/care-plan")
+        .await
+        .assert_problem(401, None);
+}
+
+#[tokio::test]
+async fn bad_requests_name_what_is_wrong_and_record_nothing() {
+    let (h, echo) = harness().await;
+    let before = h.size();
+    for (path, status, field) in [
+        ("/v1/people/person-a/documents/letter", 404, "kind"),
+        (
+            "/v1/people/person-a/documents/mar?format=braille",
+            400,
+            "format",
+        ),
+        ("/v1/people/person-a/documents/mar?days=0", 400, "days"),
+        ("/v1/people/person-a/documents/mar?days=93", 400, "days"),
+        (
+            "/v1/people/person-a/documents/mar?colour=red",
+            400,
+            "colour",
+        ),
+        (
+            "/v1/people/person-a/documents/mar?purpose=Shopping",
+            400,
+            "purpose",
+        ),
+    ] {
+        let p = h
+            .get(Some("staff-rm01"), path)
+            .await
+            .assert_problem(status, Some(field));
+        assert!(p["detail"].as_str().unwrap().len() > 10, "{path}: {p}");
+    }
+    assert_eq!(h.size(), before, "nothing recorded for a bad request");
+    assert_eq!(echo.calls.load(SeqCst), 0);
+    // Nothing to print: 404 naming why, and no access event (no data left).
+    let p = h
+        .get(Some("staff-rm01"), "/v1/people/person-b/documents/diary")
+        .await
+        .assert_problem(404, Some("kind"));
+    assert!(p["detail"].as_str().unwrap().contains("no diary"), "{p}");
+    assert_eq!(h.size(), before);
+    h.get(Some("staff-rm01"), "/v1/people/person-z/documents/mar")
+        .await
+        .assert_problem(404, Some("person"));
+}
+
+#[tokio::test]
+async fn without_a_printer_the_route_says_so() {
+    let h = Harness::seeded().await;
+    let p = h
+        .get(Some("staff-rm01"), "/v1/people/person-a/documents/mar")
+        .await
+        .assert_problem(501, None);
+    assert!(p["detail"].as_str().unwrap().contains("printer"), "{p}");
+}

@@ -1,0 +1,66 @@
+//! The service's document printer: crates/print over the ledger, given to the API
+//! (`careledger_api::documents::Documents`) so that careledger-api need not build typst.
+
+use careledger_api::documents::{Documents, PrintRefused, Printed};
+use careledger_ledger::Ledger;
+use careledger_print::{Format, Kind, Period, PrintError, Request};
+
+use crate::print_cli::{checkpoint, entries};
+
+/// Prints from the ledger as it stands, from a checkpoint signed for it.
+pub struct Printer;
+
+impl Documents for Printer {
+    fn person(
+        &self,
+        ledger: &Ledger,
+        kind: &'static str,
+        person: &str,
+        format: Option<&'static str>,
+        days: u32,
+    ) -> Result<Printed, PrintRefused> {
+        let failed = |e: crate::cli::CliError| PrintRefused::Failed(e.message);
+        let kind = Kind::from_name(kind)
+            .ok_or_else(|| PrintRefused::Failed(format!("{kind:?} is not a document")))?;
+        let asked = format.map(|f| {
+            Format::from_name(f)
+                .ok_or_else(|| PrintRefused::Failed(format!("{f:?} is not a format")))
+        });
+        let asked = asked.transpose()?;
+        let checkpoint = checkpoint(ledger).map_err(failed)?;
+        let period = Period::ending_at(&checkpoint, days);
+        let events = entries(ledger, person, checkpoint.size).map_err(failed)?;
+        let printed = ledger
+            .read(|s| {
+                let format = match (asked, s.person(person)) {
+                    (Some(f), _) => f,
+                    (None, Some(p)) => Format::for_person(p),
+                    (None, None) => Format::Pdf,
+                };
+                careledger_print::print(
+                    s,
+                    &Request::Person {
+                        kind,
+                        id: person,
+                        entries: &events,
+                        period,
+                    },
+                    format,
+                    &checkpoint,
+                )
+            })
+            .map_err(|e| PrintRefused::Failed(e.to_string()))?
+            .map_err(|e| match e {
+                PrintError::NoPlan(_) => PrintRefused::Nothing(e.to_string()),
+                e => PrintRefused::Failed(e.to_string()),
+            })?;
+        Ok(Printed {
+            media_type: printed.format.media_type(),
+            format: printed.format.name(),
+            file_name: format!("{}-{person}.{}", kind.name(), printed.format.extension()),
+            reference: printed.reference.to_string(),
+            digest: printed.digest,
+            bytes: printed.bytes,
+        })
+    }
+}
