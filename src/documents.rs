@@ -51,7 +51,11 @@ impl Documents for Printer {
             })
             .map_err(|e| PrintRefused::Failed(e.to_string()))?
             .map_err(|e| match e {
-                PrintError::NoPlan(_) => PrintRefused::Nothing(e.to_string()),
+                // Said without the person's name: no access event is written when
+                // nothing is printed, so nothing of the record may leave.
+                PrintError::NoPlan(_) => {
+                    PrintRefused::Nothing("there is no published care plan to print yet".into())
+                }
                 e => PrintRefused::Failed(e.to_string()),
             })?;
         Ok(Printed {

@@ -25,10 +25,12 @@ use crate::{gate, ApiError, App};
 pub struct DocumentKind {
     /// The path segment and the CLI's name: `care-plan`.
     pub name: &'static str,
-    /// What the document shows, checked by the gate as a section read is: the same
-    /// categories as the record's sections it prints (the MAR section, like the MAR chart,
-    /// holds the person's name, date of birth, NHS number, GP and allergies, as NICE NG67
-    /// asks; so an emergency clinician's break-glass access to medicines reaches the chart).
+    /// Every category the document prints, checked by the gate as a section read is. The
+    /// care plan prints the person's details, representatives, communication needs and
+    /// allergies beside the plan; the diary the person's details beside the notes; the MAR
+    /// chart only what NICE NG67 asks (name, date of birth, NHS number, GP, allergies), as
+    /// the record's medicines section does, so an emergency clinician's break-glass access
+    /// to medicines reaches the chart and nothing else.
     pub categories: &'static [Category],
     pub summary: &'static str,
 }
@@ -37,7 +39,12 @@ pub struct DocumentKind {
 pub const PERSON_DOCUMENTS: &[DocumentKind] = &[
     DocumentKind {
         name: "care-plan",
-        categories: &[Category::CarePlan],
+        categories: &[
+            Category::CarePlan,
+            Category::PersonalDetails,
+            Category::CommunicationNeeds,
+            Category::Medicines,
+        ],
         summary: "The current care plan: the PRSB sections and About me, its version, when and by whom it was published",
     },
     DocumentKind {
@@ -51,6 +58,7 @@ pub const PERSON_DOCUMENTS: &[DocumentKind] = &[
             Category::DailyNotes,
             Category::Incidents,
             Category::HealthObservations,
+            Category::PersonalDetails,
         ],
         summary: "Diary records: the period's daily notes, incidents and observations, each attributed, for the home file",
     },

@@ -142,11 +142,11 @@ routes! {
     };
     get "/v1/people/{id}/documents/{kind}" => crate::documents::person_document, Doc {
         tag: "documents",
-        summary: "A document about the person, printed from the ledger as it stands (crates/print): tagged PDF/UA-1 in standard print, large print or easy read, or plain text for screen readers and braille; through the access gate with the document's categories (one access event). Headers careledger-reference (the reference every page carries, for check-document), careledger-digest (BLAKE3 of the body, as paper.copy_placed records a copy), careledger-format and careledger-access-event",
+        summary: "A document about the person, printed from the ledger as it stands (crates/print): application/pdf, tagged PDF/UA-1 in standard print, large print or easy read, or text/plain (format=text) for screen readers and braille; through the access gate with the document's categories (one access event). Headers careledger-reference (the reference every page carries, for check-document), careledger-digest (BLAKE3 of the body, as paper.copy_placed records a copy), careledger-format and careledger-access-event",
         auth: true,
         params: &[
             PERSON_ID,
-            ("kind", In::Path, true, Accepts::OneOf(crate::documents::NAMES), "care-plan (category CarePlan), mar (Medicines: the MAR chart, with the person's details and allergies as NICE NG67 asks) or diary (DailyNotes, Incidents, HealthObservations)."),
+            ("kind", In::Path, true, Accepts::OneOf(crate::documents::NAMES), "care-plan (categories CarePlan, PersonalDetails, CommunicationNeeds and Medicines: the plan prints the person's details, representatives, communication needs and allergies), mar (Medicines: the MAR chart holds what NICE NG67 asks, as the medicines section does) or diary (DailyNotes, Incidents, HealthObservations, PersonalDetails)."),
             PURPOSE,
             ("format", In::Query, false, Accepts::OneOf(crate::documents::FORMATS), "How to print it; default what the person's recorded information needs (Accessible Information Standard) ask for, else pdf."),
             ("days", In::Query, false, Accepts::Range(1, crate::documents::DAYS_MAX as u64), "Days the MAR chart or diary covers, ending today (default 28)."),

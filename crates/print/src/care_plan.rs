@@ -13,9 +13,13 @@ use crate::{Entry, Format, PrintError};
 
 /// The person's details as every person document opens with them (NICE NG67 asks these
 /// of a MAR chart too): name, date of birth, NHS number, GP practice, address.
-pub(crate) fn identity(person: &PersonState) -> Block {
+/// Who the document is about. `address`: with their address (the care plan and the diary
+/// for the home file); the MAR chart holds what NICE NG67 asks and no more, as the record's
+/// medicines section does, so a reader allowed medicines alone (an emergency clinician)
+/// reads nothing else.
+pub(crate) fn identity(person: &PersonState, address: bool) -> Block {
     let d = &person.details;
-    Block::facts(vec![
+    let mut facts = vec![
         Fact::new("Name", &d.name),
         Fact::new("Date of birth", words::date(d.date_of_birth)),
         Fact::new(
@@ -26,8 +30,11 @@ pub(crate) fn identity(person: &PersonState) -> Block {
                 .unwrap_or_else(|| "not recorded".into()),
         ),
         Fact::new("GP practice", &d.gp_practice),
-        Fact::new("Address", &d.address),
-    ])
+    ];
+    if address {
+        facts.push(Fact::new("Address", &d.address));
+    }
+    Block::facts(facts)
 }
 
 /// "943 476 5919", as the NHS writes it.
@@ -126,7 +133,7 @@ pub fn build(
         blocks.push(Block::p(format!("This is version {}.", plan.version)));
         blocks.push(Block::p(format!("{published_by} wrote it down.")));
         blocks.push(Block::h(1, "About you"));
-        blocks.push(identity(person));
+        blocks.push(identity(person, true));
         blocks.push(allergies(person, true));
         blocks.extend(communication(person, true));
         blocks.push(Block::h(1, "What you told us about you"));
@@ -151,7 +158,7 @@ pub fn build(
         blocks.push(Block::p("You can ask to change it at any time."));
     } else {
         blocks.push(Block::h(1, "About me"));
-        blocks.push(identity(person));
+        blocks.push(identity(person, true));
         blocks.push(allergies(person, false));
         blocks.extend(lines(&s.about_me));
         blocks.push(Block::h(2, "People important to me and my representatives"));

@@ -83,7 +83,7 @@ pub fn build(
         blocks.push(Block::p("It has the notes you and your family wrote too."));
     }
     blocks.push(Block::h(1, if easy { "About you" } else { "The person" }));
-    blocks.push(identity(person));
+    blocks.push(identity(person, true));
     blocks.push(Block::h(1, if easy { "Your notes" } else { "Notes" }));
     blocks.push(Block::p(format!(
         "{}, {} to {}.",

@@ -360,7 +360,7 @@ pub fn render(
     let bytes = match (format, built) {
         (Format::Text, _) => text::render(&built.doc(), &reference, checkpoint).into_bytes(),
         (_, Built::Doc(doc)) => pdf::render(
-            page_json(doc, None, format, &reference, checkpoint),
+            page_json(doc, None, None, format, &reference, checkpoint),
             stamp::qr_svg(&reference),
             checkpoint.at_us,
             &ident(&reference),
@@ -373,6 +373,7 @@ pub fn render(
                     parts.push(page_json(
                         &doc,
                         Some(&label),
+                        None,
                         format,
                         &reference,
                         checkpoint,
@@ -396,7 +397,16 @@ pub fn render(
                         (plan, next(c.get(1).copied().unwrap_or(0)))
                     })
                     .collect();
-                page_json(&pack.front(&pages), None, format, &reference, checkpoint)
+                // The front's footer counts the whole pack's pages.
+                let total = front_pages + counts.iter().sum::<usize>();
+                page_json(
+                    &pack.front(&pages),
+                    None,
+                    Some(total),
+                    format,
+                    &reference,
+                    checkpoint,
+                )
             };
             pdf::render_parts(
                 parts,
@@ -427,10 +437,13 @@ fn ident(reference: &Reference) -> String {
 }
 
 /// What the template reads: the document, its style, the stamp every page carries and,
-/// for a part of a larger document, which part it is (said in each page's footer).
+/// for a part of a larger document, which part it is (said in each page's footer); `pages`:
+/// the page count the footer gives ("Page 1 of 3012"), where it is not the document's own
+/// (the front of a document laid out in parts).
 fn page_json(
     doc: &doc::Doc,
     part: Option<&str>,
+    pages: Option<usize>,
     format: Format,
     reference: &Reference,
     checkpoint: &Checkpoint,
@@ -438,6 +451,7 @@ fn page_json(
     serde_json::json!({
         "doc": doc,
         "part": part,
+        "pages": pages,
         "style": Style::of(format),
         "stamp": {
             "origin": checkpoint.origin,

@@ -192,7 +192,7 @@ pub fn build(
         blocks.push(Block::p("Staff sign each time."));
     }
     blocks.push(Block::h(1, if easy { "About you" } else { "The person" }));
-    blocks.push(identity(person));
+    blocks.push(identity(person, false));
     blocks.push(allergies(person, easy));
     blocks.push(Block::facts(vec![
         Fact::new(

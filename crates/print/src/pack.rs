@@ -3,9 +3,9 @@
 //! person's pages start on a new page, the MAR chart landscape, so the pack can be split
 //! into each home's file.
 //!
-//! As PDF each person's care plan and chart is laid out on its own (in parallel, so a pack
+//! As PDF each person's care plan and chart is laid out on its own (on every core, so a pack
 //! of hundreds of people never holds more than a few people's layout at once) and the
-//! pages are joined behind the index: see [`crate::pdf::render_pack`]. Every page of a
+//! pages are joined behind the index: see [`crate::pdf::render_parts`]. Every page of a
 //! person's part says whose it is and its page within that part, so a page taken out of the
 //! pack can be put back; the index gives each part's pages in the pack.
 
@@ -204,8 +204,9 @@ impl Pack {
         let mut blocks = self.intro.clone();
         blocks.push(Block::h(1, "Index"));
         blocks.push(Block::p(
-            "Page numbers are the pack's, as a PDF reader and a printer count them. Each \
-             person's pages also say whose they are and their page within that part.",
+            "Page numbers are the pack's, as a PDF reader and a printer count them. On paper, \
+             find a person by the line at the foot of their pages (\"person 12 of 40\"), \
+             which also gives the page within their care plan or chart.",
         ));
         blocks.push(Block::Table {
             caption: "Each person's pages in the pack".into(),

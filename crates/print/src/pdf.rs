@@ -189,10 +189,14 @@ pub fn render(json: String, qr_svg: String, at_us: i64, ident: &str) -> Result<V
     let today = date_of(at_us)?;
     let out = compile(id("/main.typ"), json, &qr_svg, today)
         .and_then(|document| export(&document, ident, today));
-    // Each document is laid out once: keep nothing memoised for the next.
-    comemo::evict(0);
+    // Each document is laid out once: keep nothing memoised for the next beyond what
+    // documents being laid out at the same time (other requests) are still using.
+    comemo::evict(PART_CACHE_AGE);
     out
 }
+
+/// Layouts of the front before its length must agree with the numbers it was given.
+const FRONT_TRIES: usize = 4;
 
 /// Where a part's pages (or why it failed) land: empty until laid out, and left empty
 /// once another part has failed.
@@ -204,7 +208,8 @@ const PART_CACHE_AGE: usize = 2;
 
 /// Lays out a document in parts, each alone, and joins their pages behind a front made
 /// last: `front` is given the page count of each part and the front's own page count, and
-/// returns the front's JSON (an index can then give every part's pages). Parts are laid out
+/// returns the front's JSON (an index can then give every part's pages; every count is at
+/// least 1: typst lays out at least one page). Parts are laid out
 /// on as many threads as the machine has cores; each part's memoised layout is evicted
 /// once it is done, so memory holds the finished pages and a few parts in progress, not
 /// the layout of the whole document.
@@ -280,16 +285,20 @@ fn join(
     // itself (once, nearly always: an index's length hardly depends on its numbers).
     let mut front_pages = 1;
     let mut front_doc = None;
-    for _ in 0..4 {
+    for _ in 0..FRONT_TRIES {
         let d = compile(id("/front.typ"), front(&counts, front_pages), qr_svg, today)?;
         let agrees = d.pages().len() == front_pages;
         front_pages = d.pages().len();
-        front_doc = Some(d);
         if agrees {
+            front_doc = Some(d);
             break;
         }
     }
-    let front_doc = front_doc.ok_or_else(|| PdfError("the front was not laid out".into()))?;
+    let front_doc = front_doc.ok_or_else(|| {
+        PdfError(format!(
+            "the front's length did not settle in {FRONT_TRIES} layouts, so its page numbers would be wrong"
+        ))
+    })?;
     let info = front_doc.info().clone();
     let pages = front_doc
         .pages()

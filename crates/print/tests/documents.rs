@@ -89,6 +89,12 @@ fn the_mar_chart_has_what_nice_ng67_asks_and_every_dose_signed_dated_and_timed()
     ] {
         assert!(f.contains(said), "{said:?} missing from:\n{t}");
     }
+    // Only what NG67 asks of the person: the medicines section's categories, nothing more.
+    assert!(
+        !f.contains("Address:"),
+        "the MAR chart prints the address:\n{t}"
+    );
+    assert!(flat(&text_of(&h, Kind::CarePlan)).contains("Address:"));
     assert_narrow(&t);
 }
 

@@ -230,6 +230,13 @@ fn the_contingency_pack_is_one_tagged_pdf_whose_index_gives_each_parts_pages() {
     assert!(meta.contains("<pdfuaid:part>1</pdfuaid:part>"), "{meta}");
     let front = run("pdftotext", &["-f", "1", "-l", "1"], &path);
     assert!(front.contains("Index"), "{front}");
+    // The front's footer counts the whole pack.
+    assert!(
+        front
+            .replace('\n', " ")
+            .contains(&format!("Page 1 of {pages}")),
+        "{front}"
+    );
     let index = ranges(&front);
     assert_eq!(
         index.len(),

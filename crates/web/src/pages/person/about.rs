@@ -153,7 +153,7 @@ async fn render_plan(
             }
         }
         @if plan.current.is_some() && earlier.is_none() {
-            (print_links(id, "care-plan", "the care plan"))
+            (print_links(app, ctx, id, "care-plan", "the care plan"))
         }
         @if may_publish(ctx) && earlier.is_none() {
             (publish_form(ctx, plan.current.as_ref(), errors, entered))

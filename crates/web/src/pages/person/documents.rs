@@ -38,9 +38,35 @@ pub async fn document(
     }
 }
 
-/// The links that print `kind` (`what`: "the care plan") in each format, the person's own
-/// format first where their recorded information needs choose one.
-pub(super) fn print_links(id: &str, kind: &str, what: &str) -> Markup {
+/// The links that print `kind` (`what`: "the care plan") in each format, shown only to a
+/// viewer the policy allows every category the document prints (a link that could only be
+/// refused would put a refusal in the person's access log for a click).
+pub(super) fn print_links(app: &App, ctx: &Ctx, id: &str, kind: &str, what: &str) -> Markup {
+    let Some(doc) = documents::PERSON_DOCUMENTS.iter().find(|k| k.name == kind) else {
+        return html! {};
+    };
+    let principal = careledger_care::policy::Principal {
+        id: &ctx.who.id,
+        role: ctx.who.role,
+    };
+    let now = careledger_store::now_us();
+    let allowed = app
+        .ledger
+        .read(|s| {
+            careledger_care::policy::decide(
+                s,
+                &principal,
+                id,
+                doc.categories,
+                default_purpose(ctx.who.role),
+                now,
+            )
+            .is_allowed()
+        })
+        .unwrap_or(false);
+    if !allowed || app.documents.get().is_none() {
+        return html! {};
+    }
     let href = |format: &str| format!("/people/{id}/documents/{kind}?format={format}");
     html! {
         section class="print" aria-labelledby={ "print-" (kind) } {
@@ -50,11 +76,11 @@ pub(super) fn print_links(id: &str, kind: &str, what: &str) -> Markup {
                  ledger it came from, so anyone can check it is still current."
             }
             ul class="print-links" {
-                li { a href={ "/people/" (id) "/documents/" (kind) } download { "In the person's own format" } }
-                li { a href=(href("pdf")) download { "Standard print (PDF)" } }
-                li { a href=(href("large-print")) download { "Large print (PDF)" } }
-                li { a href=(href("easy-read")) download { "Easy read (PDF)" } }
-                li { a href=(href("text")) download { "Plain text, for a screen reader or braille" } }
+                li { a href={ "/people/" (id) "/documents/" (kind) } { "In the person's own format" } }
+                li { a href=(href("pdf")) { "Standard print (PDF)" } }
+                li { a href=(href("large-print")) { "Large print (PDF)" } }
+                li { a href=(href("easy-read")) { "Easy read (PDF)" } }
+                li { a href=(href("text")) { "Plain text, for a screen reader or braille" } }
             }
         }
     }

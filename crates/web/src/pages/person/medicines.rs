@@ -96,7 +96,6 @@ fn medicines_markup(
                 }
             }
         }
-        (print_links(id, "mar", "the MAR chart"))
     }
 }
 
@@ -126,6 +125,7 @@ async fn render_medicines(
     shown: &Shown,
 ) -> Response {
     let titles = ("My medicines", "Medicines");
+    let links = print_links(app, ctx, id, "mar", "the MAR chart");
     section(
         app,
         ctx,
@@ -134,7 +134,7 @@ async fn render_medicines(
         titles,
         errors,
         latest_mar,
-        |g| medicines_markup(ctx, id, g, errors, entered, shown),
+        |g| html! { (medicines_markup(ctx, id, g, errors, entered, shown)) (links) },
     )
     .await
 }

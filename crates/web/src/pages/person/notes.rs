@@ -145,7 +145,6 @@ fn notes_markup(
                 }
             }
         }
-        (print_links(id, "diary", "diary records"))
     }
 }
 
@@ -179,6 +178,7 @@ async fn render_notes(
     let page_of = Page { limit: 100, ..PAGE };
     // The latest notes: the history is read oldest first, so read the last page.
     let titles = ("My daily notes", "Daily notes");
+    let links = print_links(app, ctx, id, "diary", "diary records");
     section(
         app,
         ctx,
@@ -187,7 +187,7 @@ async fn render_notes(
         titles,
         errors,
         move |a, d, p| latest_notes(a, d, p, page_of),
-        |g| notes_markup(ctx, id, g, errors, text, task, shown),
+        |g| html! { (notes_markup(ctx, id, g, errors, text, task, shown)) (links) },
     )
     .await
 }
