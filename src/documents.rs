@@ -1,11 +1,11 @@
 //! The service's document printer: crates/print over the ledger, given to the API
 //! (`careledger_api::documents::Documents`) so that careledger-api need not build typst.
 
-use careledger_api::documents::{Documents, PrintRefused, Printed};
+use careledger_api::documents::{DocumentCheck, Documents, PrintRefused, Printed};
 use careledger_ledger::Ledger;
 use careledger_print::{Format, Kind, Period, PrintError, Request};
 
-use crate::print_cli::{checkpoint, entries};
+use crate::print_cli::{check, checkpoint, entries};
 
 /// Prints from the ledger as it stands, from a checkpoint signed for it.
 pub struct Printer;
@@ -65,6 +65,20 @@ impl Documents for Printer {
             reference: printed.reference.to_string(),
             digest: printed.digest,
             bytes: printed.bytes,
+        })
+    }
+
+    fn check(&self, ledger: &Ledger, reference: &str) -> Result<DocumentCheck, PrintRefused> {
+        let read = reference
+            .parse::<careledger_print::Reference>()
+            .map_err(|e| PrintRefused::Bad(e.to_string()))?;
+        let checked = check(ledger, &read, true).map_err(|e| PrintRefused::Failed(e.message))?;
+        Ok(DocumentCheck {
+            reference: read.to_string(),
+            checkpoint_verified: checked.ours,
+            checkpoint: checked.checkpoint,
+            current: checked.status.as_ref().map(|s| s.current),
+            said: checked.status.map(|s| s.said),
         })
     }
 }

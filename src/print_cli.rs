@@ -239,6 +239,58 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     })
 }
 
+/// What a check of a printed copy's reference found.
+pub struct Checked {
+    /// The root the ledger has at the reference's size starts as printed.
+    pub ours: bool,
+    /// What was found of the checkpoint, in words.
+    pub checkpoint: String,
+    /// Whether the copy is the current version, and what is current, in words (`None`
+    /// where the checkpoint is not the ledger's: nothing more is said of such a copy).
+    pub status: Option<careledger_print::check::Status>,
+}
+
+/// Checks the reference `r` against `ledger`: is its checkpoint the ledger's (the root at
+/// its size starts as printed), and is the copy current? `for_anyone`: say it as the check
+/// page says it to anyone holding the paper (no names, nothing of which copy is in the home).
+pub fn check(ledger: &Ledger, r: &Reference, for_anyone: bool) -> Result<Checked, CliError> {
+    let store = ledger.store();
+    let not_ours = |checkpoint: String| Checked {
+        ours: false,
+        checkpoint,
+        status: None,
+    };
+    if r.size == 0 || r.size > store.size() {
+        return Ok(not_ours(format!(
+            "the reference names a checkpoint of {} events; the ledger holds {}",
+            r.size,
+            store.size()
+        )));
+    }
+    let ours = careledger_print::stamp::root_start(&store.root_at(r.size)?);
+    if ours != r.root_start {
+        return Ok(not_ours(format!(
+            "at {} events the ledger's root starts {ours}, not {}",
+            r.size, r.root_start
+        )));
+    }
+    let status = ledger.read(|s| {
+        if for_anyone {
+            careledger_print::check::status_for_anyone(s, r)
+        } else {
+            careledger_print::check::status_of(s, r)
+        }
+    })?;
+    Ok(Checked {
+        ours: true,
+        checkpoint: format!(
+            "checkpoint: {} events, root {}: the ledger's own",
+            r.size, r.root_start
+        ),
+        status: Some(status),
+    })
+}
+
 /// `careledger check-document REF`: is the printed copy with this reference still the
 /// current version, and is the checkpoint it names one this ledger holds? Exit 0 when the
 /// copy is current and its checkpoint matches, 1 when it is out of date, 3 when the
@@ -248,31 +300,14 @@ pub fn check_document(dir: &Path, reference: &str) -> Result<(), CliError> {
         .parse()
         .map_err(|e: careledger_print::stamp::BadReference| fail(e.to_string()))?;
     let ledger = open_ledger(dir)?;
-    let store = ledger.store();
-    let not_ours = |message: String| CliError {
-        message: format!("not printed from this ledger: {message}"),
-        code: EXIT_VERIFY_FAILED,
+    let checked = check(&ledger, &r, false)?;
+    let Some(status) = checked.status else {
+        return Err(CliError {
+            message: format!("not printed from this ledger: {}", checked.checkpoint),
+            code: EXIT_VERIFY_FAILED,
+        });
     };
-    if r.size == 0 || r.size > store.size() {
-        return Err(not_ours(format!(
-            "the reference names a checkpoint of {} events; the ledger holds {}",
-            r.size,
-            store.size()
-        )));
-    }
-    let ours = careledger_print::stamp::root_start(&store.root_at(r.size)?);
-    if ours != r.root_start {
-        return Err(not_ours(format!(
-            "at {} events the ledger's root starts {ours}, not {}",
-            r.size, r.root_start
-        )));
-    }
-    outln!(
-        "checkpoint: {} events, root {}: the ledger's own",
-        r.size,
-        r.root_start
-    )?;
-    let status = ledger.read(|s| careledger_print::check::status_of(s, &r))?;
+    outln!("{}", checked.checkpoint)?;
     outln!("{}", status.said)?;
     if status.current {
         Ok(())

@@ -414,6 +414,43 @@ fn documents_over_http(server: &Server, manager: &str, person: &str) -> (String,
     );
     let someone_else = server.get("/v1/people/person-0002/documents/care-plan", Some(person));
     someone_else.expect_problem(403);
+    // Anyone holding the paper checks it, without signing in: printed from this ledger,
+    // and said without the person's name.
+    let check = |r: &str| server.get(&format!("/v1/documents/check?reference={r}"), None);
+    let checked = check(&reference).expect_json(200);
+    assert_eq!(checked["checkpoint_verified"], true, "{checked}");
+    assert!(checked["current"].is_boolean(), "{checked}");
+    let name = server
+        .get("/v1/people/person-0001/details", Some(manager))
+        .expect_json(200)["data"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        !checked.to_string().contains(&name),
+        "{checked} names {name}"
+    );
+    // The same reference with another root: not this ledger's, and nothing more said.
+    let mut parts: Vec<String> = reference.split(':').map(String::from).collect();
+    parts[4] = "000000000000".into();
+    let forged = check(&parts.join(":")).expect_json(200);
+    assert_eq!(forged["checkpoint_verified"], false, "{forged}");
+    assert!(forged["said"].is_null(), "{forged}");
+    check("not-a-reference").expect_problem(400);
+    // The check page says the same.
+    let page = server.get(&format!("/check?reference={reference}"), None);
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(
+        page.text().contains("Printed from this ledger."),
+        "{}",
+        page.text()
+    );
+    let page = server.get(&format!("/check?reference={}", parts.join(":")), None);
+    assert!(
+        page.text().contains("Not printed from this ledger."),
+        "{}",
+        page.text()
+    );
     (
         own.header("careledger-reference").unwrap().to_string(),
         reference,

@@ -90,6 +90,26 @@ pub struct Printed {
     pub digest: String,
 }
 
+/// What the check of a printed copy's reference found: the answer of
+/// `GET /v1/documents/check` and of the check page, said as to anyone holding the paper (the
+/// person is "the person"; nothing of which copy is in the home).
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct DocumentCheck {
+    /// The reference, as read (`CL1:KIND:VERSION:SIZE:ROOT:SUBJECT`).
+    pub reference: String,
+    /// The ledger's root at the reference's tree size starts as printed: the copy was
+    /// printed from this ledger, and its checkpoint is one the ledger holds.
+    pub checkpoint_verified: bool,
+    /// What was found of the checkpoint, in words.
+    pub checkpoint: String,
+    /// Whether the copy is the current version of its document; absent when the
+    /// checkpoint is not the ledger's (nothing more is said of such a copy).
+    pub current: Option<bool>,
+    /// What is current, in words ("OUT OF DATE: this copy is version 2; the person's
+    /// current care plan is version 3").
+    pub said: Option<String>,
+}
+
 /// Why a document could not be printed.
 #[derive(Debug, thiserror::Error)]
 pub enum PrintRefused {
@@ -99,6 +119,9 @@ pub enum PrintRefused {
     /// Printing failed: 500, with what went wrong.
     #[error("{0}")]
     Failed(String),
+    /// The request names something that cannot be (a malformed reference): 400.
+    #[error("{0}")]
+    Bad(String),
 }
 
 /// What prints documents from the ledger; the binary gives one to the service
@@ -115,6 +138,64 @@ pub trait Documents: Send + Sync + 'static {
         format: Option<&'static str>,
         days: u32,
     ) -> Result<Printed, PrintRefused>;
+
+    /// Checks a printed copy's `reference` against `ledger`, said as to anyone.
+    fn check(&self, ledger: &Ledger, reference: &str) -> Result<DocumentCheck, PrintRefused>;
+}
+
+/// Longest reference the check reads, in characters (a reference is under 120).
+pub const REFERENCE_CHARS_MAX: usize = 300;
+
+/// Checks `reference` with the service's printer: the check page's and
+/// `GET /v1/documents/check`'s answer. Needs no sign-in: a reference names a checkpoint by
+/// 48 bits of its root, so only someone holding the paper has one, and the answer says no
+/// more than the paper does.
+pub async fn check_reference(app: &App, reference: &str) -> Result<DocumentCheck, ApiError> {
+    if reference.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "reference",
+            "give the reference printed at the foot of the page (it starts CL1:)",
+        ));
+    }
+    if reference.chars().count() > REFERENCE_CHARS_MAX {
+        return Err(ApiError::bad_request(
+            "reference",
+            format!("a reference is at most {REFERENCE_CHARS_MAX} characters"),
+        ));
+    }
+    let Some(documents) = app.documents.get().cloned() else {
+        return Err(no_printer());
+    };
+    let reference = reference.trim().to_string();
+    app.offload("a document check", move |app, _| {
+        documents
+            .check(&app.ledger, &reference)
+            .map_err(|e| match e {
+                PrintRefused::Bad(why) => ApiError::bad_request("reference", why),
+                PrintRefused::Nothing(why) => ApiError::not_found(why).field("reference"),
+                PrintRefused::Failed(why) => ApiError::internal(why),
+            })
+    })
+    .await
+}
+
+/// `GET /v1/documents/check?reference=...`: is a printed copy current, and was it printed
+/// from this ledger?
+pub async fn check(
+    State(app): State<App>,
+    params: Params,
+) -> Result<axum::Json<DocumentCheck>, ApiError> {
+    params.only(&["reference"])?;
+    let reference = params.str("reference").unwrap_or("");
+    Ok(axum::Json(check_reference(&app, reference).await?))
+}
+
+fn no_printer() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "no-documents",
+        "this service was started without its document printer",
+    )
 }
 
 impl App {
@@ -196,11 +277,7 @@ pub async fn send(
     purpose: Purpose,
 ) -> Result<Response, ApiError> {
     let Some(documents) = app.documents.get().cloned() else {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "no-documents",
-            "this service was started without its document printer",
-        ));
+        return Err(no_printer());
     };
     let id = person.to_string();
     let Asked { kind, format, days } = asked;
@@ -217,6 +294,7 @@ pub async fn send(
                 Ok(p) => Ok((p, 1)),
                 Err(PrintRefused::Nothing(why)) => Err(ApiError::not_found(why).field("kind")),
                 Err(PrintRefused::Failed(why)) => Err(ApiError::internal(why)),
+                Err(PrintRefused::Bad(why)) => Err(ApiError::bad_request("kind", why)),
             }
         },
     )

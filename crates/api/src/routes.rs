@@ -153,6 +153,13 @@ routes! {
         ],
         body: None, ok: (200, "application/pdf", None), errors: &[400, 403, 404, 501],
     };
+    get "/v1/documents/check" => crate::documents::check, Doc {
+        tag: "documents",
+        summary: "Checks a printed copy by the reference at the foot of its pages (and in its QR code): whether its checkpoint is this ledger's (the root at its tree size starts as printed) and whether it is still the current version. No sign-in: the answer says no more than the paper does (the person is \"the person\"; nothing of which copy is in the home)",
+        auth: false,
+        params: &[("reference", In::Query, true, Accepts::Id, "The reference, CL1:KIND:VERSION:SIZE:ROOT:SUBJECT.")],
+        body: None, ok: (200, JSON, Some(schema_of::<crate::documents::DocumentCheck>)), errors: &[400, 501],
+    };
     post "/v1/events" => handlers::record_event, Doc {
         tag: "commands",
         summary: "Records one care event of any kind the caller's role may record, checked against the care rules; 201 once durable. Access events and SLA events are written by the service itself.",

@@ -7,7 +7,7 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 
-use careledger_api::documents::{Documents, PrintRefused, Printed};
+use careledger_api::documents::{DocumentCheck, Documents, PrintRefused, Printed};
 use careledger_ledger::Ledger;
 use common::Harness;
 
@@ -42,6 +42,24 @@ impl Documents for Echo {
             file_name: format!("{kind}-{person}.txt"),
             reference: format!("CL1:{kind}:1:10:abcdefabcdef:{person}"),
             digest: "0".repeat(64),
+        })
+    }
+
+    /// A reference is "current" when it ends `:current`, not this ledger's when it holds
+    /// `foreign`, and malformed without `CL1:`.
+    fn check(&self, _: &Ledger, reference: &str) -> Result<DocumentCheck, PrintRefused> {
+        if !reference.starts_with("CL1:") {
+            return Err(PrintRefused::Bad(format!(
+                "{reference:?} does not start CL1:"
+            )));
+        }
+        let ours = !reference.contains("foreign");
+        Ok(DocumentCheck {
+            reference: reference.to_string(),
+            checkpoint_verified: ours,
+            checkpoint: "checked".into(),
+            current: ours.then(|| reference.ends_with(":current")),
+            said: ours.then(|| "said".to_string()),
         })
     }
 }
@@ -199,6 +217,48 @@ async fn bad_requests_name_what_is_wrong_and_record_nothing() {
 }
 
 #[tokio::test]
+async fn a_copy_is_checked_by_anyone_holding_its_reference() {
+    let (h, _) = harness().await;
+    let before = h.size();
+    let a = h
+        .get(
+            None,
+            "/v1/documents/check?reference=CL1:mar:1:10:abcdefabcdef:current",
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    let j = a.json();
+    assert_eq!(j["checkpoint_verified"], true, "{j}");
+    assert_eq!(j["current"], true, "{j}");
+    let j = h
+        .get(None, "/v1/documents/check?reference=CL1:mar:1:10:foreign:x")
+        .await
+        .json();
+    assert_eq!(j["checkpoint_verified"], false, "{j}");
+    assert!(
+        j["current"].is_null(),
+        "nothing more is said of a foreign copy: {j}"
+    );
+    for path in [
+        "/v1/documents/check",
+        "/v1/documents/check?reference=",
+        "/v1/documents/check?reference=letter",
+    ] {
+        h.get(None, path)
+            .await
+            .assert_problem(400, Some("reference"));
+    }
+    let long = format!("/v1/documents/check?reference=CL1:{}", "a".repeat(400));
+    h.get(None, &long)
+        .await
+        .assert_problem(400, Some("reference"));
+    h.get(None, "/v1/documents/check?reference=CL1:x&colour=red")
+        .await
+        .assert_problem(400, Some("colour"));
+    assert_eq!(h.size(), before, "a check records nothing");
+}
+
+#[tokio::test]
 async fn without_a_printer_the_route_says_so() {
     let h = Harness::seeded().await;
     let p = h
@@ -206,4 +266,10 @@ async fn without_a_printer_the_route_says_so() {
         .await
         .assert_problem(501, None);
     assert!(p["detail"].as_str().unwrap().contains("printer"), "{p}");
+    h.get(
+        None,
+        "/v1/documents/check?reference=CL1:mar:1:10:abcdefabcdef:x",
+    )
+    .await
+    .assert_problem(501, None);
 }

@@ -4,7 +4,7 @@
 
 use careledger_care::State;
 
-use crate::{Kind, Reference};
+use crate::{words, Kind, Reference};
 
 /// The answer, in words, and whether the copy is the current version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,22 +17,47 @@ fn status(current: bool, said: String) -> Status {
     Status { current, said }
 }
 
+/// [`status_of`] as the service's check page says it to anyone holding the paper: the same
+/// answer, with the person named only as "the person" and nothing of which copy is in the
+/// home, and for a pack how many people's documents changed, not who.
+pub fn status_for_anyone(state: &State, reference: &Reference) -> Status {
+    match reference.subject.as_deref() {
+        None => match changed_since(state, reference.size).len() {
+            0 => status_of(state, reference),
+            n => status(
+                false,
+                format!(
+                    "OUT OF DATE: since this pack was printed the care plan or MAR chart of {} changed",
+                    words::count(n, "person", "people")
+                ),
+            ),
+        },
+        Some(id) => match state.person(id) {
+            None => status(false, "UNKNOWN: the ledger holds no such person".into()),
+            Some(person) => current_version(person, "the person", reference),
+        },
+    }
+}
+
+/// The people whose care plan or MAR chart changed at or after event `size`.
+fn changed_since(state: &State, size: u64) -> Vec<&str> {
+    state
+        .people
+        .iter()
+        .filter(|(_, p)| {
+            p.plan.as_ref().is_some_and(|c| c.published.seq >= size)
+                || p.mar_changed.is_some_and(|m| m.seq >= size)
+        })
+        .map(|(id, _)| id.as_str())
+        .collect()
+}
+
 /// Is the document `reference` names the current version of its kind?
 pub fn status_of(state: &State, reference: &Reference) -> Status {
     let Some(id) = reference.subject.as_deref() else {
         // A pack: current while no care plan or MAR chart in the ledger changed after it
         // was printed.
-        let changed: Vec<&str> = state
-            .people
-            .iter()
-            .filter(|(_, p)| {
-                p.plan
-                    .as_ref()
-                    .is_some_and(|c| c.published.seq >= reference.size)
-                    || p.mar_changed.is_some_and(|m| m.seq >= reference.size)
-            })
-            .map(|(id, _)| id.as_str())
-            .collect();
+        let changed = changed_since(state, reference.size);
         return if changed.is_empty() {
             status(
                 true,

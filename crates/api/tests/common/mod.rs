@@ -453,3 +453,37 @@ pub fn routed(app: &App, method: &str, template: &str) -> u64 {
         .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
         .sum()
 }
+
+/// A document printer that prints nothing and finds every reference foreign: for tests
+/// that need the document routes to answer without crates/print.
+pub struct NoPrinter;
+
+impl careledger_api::documents::Documents for NoPrinter {
+    fn person(
+        &self,
+        _: &Ledger,
+        kind: &'static str,
+        _: &str,
+        _: Option<&'static str>,
+        _: u32,
+    ) -> Result<careledger_api::documents::Printed, careledger_api::documents::PrintRefused> {
+        Err(careledger_api::documents::PrintRefused::Nothing(format!(
+            "this test prints no {kind}"
+        )))
+    }
+
+    fn check(
+        &self,
+        _: &Ledger,
+        reference: &str,
+    ) -> Result<careledger_api::documents::DocumentCheck, careledger_api::documents::PrintRefused>
+    {
+        Ok(careledger_api::documents::DocumentCheck {
+            reference: reference.to_string(),
+            checkpoint_verified: false,
+            checkpoint: "this test holds no printed copies".into(),
+            current: None,
+            said: None,
+        })
+    }
+}

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod charts;
+pub mod check;
 pub mod emergency;
 pub mod home;
 pub mod outages;
@@ -114,6 +115,7 @@ pub fn routes(router: Router<App>) -> Router<App> {
         .route("/", get(home::home))
         .route("/sign-in", get(auth::sign_in_page).post(auth::sign_in))
         .route("/sign-out", post(auth::sign_out))
+        .route("/check", get(check::check))
         .route(
             "/invitation/{secret}",
             get(auth::invitation_page).post(auth::accept_invitation),
