@@ -285,12 +285,13 @@ enum Command {
         what: crate::serve_cli::TokenCommand,
     },
     /// Print a document to a file: a care plan, MAR chart or diary records for one
-    /// person, or a contingency pack (care plans and MAR charts of everyone in care, or of
-    /// --people). Tagged PDF (standard, large print, easy read) or plain text; without
+    /// person, a contingency pack (care plans and MAR charts of everyone in care, or of
+    /// --people), or a report for the council (monitoring, response-times: each line
+    /// naming the events that prove it). Tagged PDF (standard, large print, easy read) or plain text; without
     /// --format, the person's recorded information needs choose. Every page carries the
     /// checkpoint it is printed from and a reference to check (`check-document`).
     Print {
-        /// care-plan, mar, diary or contingency.
+        /// care-plan, mar, diary, contingency, monitoring or response-times.
         kind: String,
         #[command(flatten)]
         data: DataDir,

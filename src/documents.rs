@@ -68,6 +68,35 @@ impl Documents for Printer {
         })
     }
 
+    fn report(
+        &self,
+        ledger: &Ledger,
+        kind: &'static str,
+        format: Option<&'static str>,
+    ) -> Result<Printed, PrintRefused> {
+        let kind = Kind::from_name(kind)
+            .filter(|k| k.is_report())
+            .ok_or_else(|| PrintRefused::Failed(format!("{kind:?} is not a report")))?;
+        let format = match format {
+            None => Format::Pdf,
+            Some(f) => Format::from_name(f)
+                .ok_or_else(|| PrintRefused::Failed(format!("{f:?} is not a format")))?,
+        };
+        let checkpoint = checkpoint(ledger).map_err(|e| PrintRefused::Failed(e.message))?;
+        let printed = ledger
+            .read(|s| careledger_print::print(s, &Request::Report { kind }, format, &checkpoint))
+            .map_err(|e| PrintRefused::Failed(e.to_string()))?
+            .map_err(|e| PrintRefused::Failed(e.to_string()))?;
+        Ok(Printed {
+            media_type: printed.format.media_type(),
+            format: printed.format.name(),
+            file_name: format!("{}.{}", kind.name(), printed.format.extension()),
+            reference: printed.reference.to_string(),
+            digest: printed.digest,
+            bytes: printed.bytes,
+        })
+    }
+
     fn check(&self, ledger: &Ledger, reference: &str) -> Result<DocumentCheck, PrintRefused> {
         let read = reference
             .parse::<careledger_print::Reference>()

@@ -110,6 +110,12 @@ pub fn print(dir: &Path, args: PrintArgs<'_>) -> Result<(), CliError> {
             args.days
         )));
     }
+    if args.placed_by.is_some() && kind.is_report() {
+        return Err(fail(format!(
+            "a {} is a report for the council, not a copy placed in a person's home: leave out --placed-by",
+            kind.name()
+        )));
+    }
     if args.placed_by.is_some() && kind == Kind::Contingency {
         return Err(fail(
             "a contingency pack is not a copy of one person's document: print each person's care plan and MAR chart with --placed-by to record the copies placed in their home",
@@ -119,6 +125,18 @@ pub fn print(dir: &Path, args: PrintArgs<'_>) -> Result<(), CliError> {
     let checkpoint = checkpoint(&ledger)?;
     let period = Period::ending_at(&checkpoint, args.days);
     let printed = match kind {
+        Kind::Monitoring | Kind::ResponseTimes => {
+            if args.person.is_some() || !args.people.is_empty() {
+                return Err(fail(format!(
+                    "a {} covers the whole provider: leave out --person and --people",
+                    kind.name()
+                )));
+            }
+            let format = asked_format.unwrap_or(Format::Pdf);
+            ledger.read(|s| {
+                careledger_print::print(s, &Request::Report { kind }, format, &checkpoint)
+            })?
+        }
         Kind::Contingency => {
             if args.person.is_some() {
                 return Err(fail(
@@ -195,7 +213,7 @@ pub fn print(dir: &Path, args: PrintArgs<'_>) -> Result<(), CliError> {
         }
         _ => None,
     };
-    let chosen = if asked_format.is_none() && kind != Kind::Contingency {
+    let chosen = if asked_format.is_none() && kind != Kind::Contingency && !kind.is_report() {
         " (from the person's recorded information needs)"
     } else {
         ""

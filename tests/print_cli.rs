@@ -190,6 +190,84 @@ fn the_contingency_pack_covers_everyone_in_care_or_the_people_named() {
     assert!(text.contains("(person-0002): care plan") && !text.contains("(person-0001)"));
 }
 
+/// The council's reports, from a simulated ledger: every person in care and every council
+/// request, each line naming its events; the reference checks as a report of its time.
+#[test]
+fn the_councils_reports_cover_the_provider_and_name_their_events() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = simulate(tmp.path());
+    let out = tmp.path().join("report.txt");
+    let out_s = out.to_str().unwrap();
+    let said = ok(
+        &[
+            "print",
+            "monitoring",
+            "--data",
+            &data,
+            "--format",
+            "text",
+            "--out",
+            out_s,
+        ],
+        None,
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("People receiving care: "), "{text}");
+    for id in ["person-0000", "person-0001", "person-0002", "person-0003"] {
+        assert!(text.contains(&format!("({id})")), "{id} missing");
+    }
+    assert!(text.contains("(event "), "no event numbers: {text}");
+    let checked = ok(
+        &["check-document", "--data", &data, &reference(&said)],
+        None,
+    );
+    assert!(checked.contains("AS OF ITS CHECKPOINT"), "{checked}");
+    let pdf = tmp.path().join("times.pdf");
+    let said = ok(
+        &[
+            "print",
+            "response-times",
+            "--data",
+            &data,
+            "--out",
+            pdf.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(said.contains("Response-time report"), "{said}");
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
+    // A report covers the provider: naming a person, or recording it as placed, is refused.
+    let (code, e) = err(
+        &[
+            "print",
+            "monitoring",
+            "--data",
+            &data,
+            "--person",
+            "person-0001",
+            "--out",
+            out_s,
+        ],
+        None,
+    );
+    assert_eq!(code, 1);
+    assert!(e.contains("covers the whole provider"), "{e}");
+    let (_, e) = err(
+        &[
+            "print",
+            "response-times",
+            "--data",
+            &data,
+            "--placed-by",
+            "staff-rm01",
+            "--out",
+            out_s,
+        ],
+        None,
+    );
+    assert!(e.contains("report for the council"), "{e}");
+}
+
 #[test]
 fn bad_requests_are_named_and_write_nothing() {
     let tmp = tempfile::tempdir().unwrap();

@@ -437,6 +437,25 @@ fn documents_over_http(server: &Server, manager: &str, person: &str) -> (String,
     assert_eq!(forged["checkpoint_verified"], false, "{forged}");
     assert!(forged["said"].is_null(), "{forged}");
     check("not-a-reference").expect_problem(400);
+    // The council's reports, printed by the service for the roles that see them.
+    let report = server.get("/v1/reports/monitoring/document?format=text", Some(manager));
+    assert_eq!(report.status, 200, "{}", report.text());
+    assert!(
+        report.text().starts_with("Monitoring report"),
+        "{}",
+        report.text()
+    );
+    assert!(report.text().contains("(event "), "{}", report.text());
+    let times = server.get("/v1/reports/response-times/document", Some(manager));
+    assert_eq!(times.status, 200, "{}", times.text());
+    assert!(times.body.starts_with(b"%PDF-"));
+    assert!(times
+        .header("careledger-reference")
+        .unwrap()
+        .starts_with("CL1:response-times:-:"));
+    server
+        .get("/v1/reports/monitoring/document", Some(person))
+        .expect_problem(403);
     // The check page says the same.
     let page = server.get(&format!("/check?reference={reference}"), None);
     assert_eq!(page.status, 200, "{}", page.text());

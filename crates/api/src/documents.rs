@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use careledger_care::{Category, Purpose};
+use careledger_care::{Category, Purpose, Role};
 use careledger_ledger::Ledger;
 
 use crate::auth::Principal;
@@ -63,6 +63,40 @@ pub const PERSON_DOCUMENTS: &[DocumentKind] = &[
         summary: "Diary records: the period's daily notes, incidents and observations, each attributed, for the home file",
     },
 ];
+
+/// A provider-wide report the service prints for the council, and who may print it.
+#[derive(Debug)]
+pub struct ReportKind {
+    /// The path segment and the CLI's name: `monitoring`.
+    pub name: &'static str,
+    pub roles: &'static [Role],
+    pub summary: &'static str,
+}
+
+/// The council's reports. The monitoring report, to those who may see the provider's
+/// findings; the response-time report covers every council's requests, so the provider's
+/// own staff and auditors print it (a council officer reads their own requests'
+/// lines as JSON, `GET /v1/reports/response-times`).
+pub const REPORTS: &[ReportKind] = &[
+    ReportKind {
+        name: "monitoring",
+        roles: crate::handlers::PROVIDER_VIEW,
+        summary: "The monitoring report: for the provider and each person in care, choices discussions, paper copies, information needs and whether they were met, and every finding, each line naming its events",
+    },
+    ReportKind {
+        name: "response-times",
+        roles: &[
+            Role::RegisteredManager,
+            Role::ProviderAdmin,
+            Role::Coordinator,
+            Role::Auditor,
+        ],
+        summary: "The response-time report: every council request received, due, acknowledged and answered, the time taken, warnings and breaches, each naming its event",
+    },
+];
+
+/// The names of [`REPORTS`], in order.
+pub const REPORT_NAMES: &[&str] = &["monitoring", "response-times"];
 
 /// The names of [`PERSON_DOCUMENTS`], in order.
 pub const NAMES: &[&str] = &["care-plan", "mar", "diary"];
@@ -137,6 +171,15 @@ pub trait Documents: Send + Sync + 'static {
         person: &str,
         format: Option<&'static str>,
         days: u32,
+    ) -> Result<Printed, PrintRefused>;
+
+    /// Prints the provider-wide report `kind` (one of [`REPORTS`]) from `ledger` as it
+    /// stands, in `format` (default pdf).
+    fn report(
+        &self,
+        ledger: &Ledger,
+        kind: &'static str,
+        format: Option<&'static str>,
     ) -> Result<Printed, PrintRefused>;
 
     /// Checks a printed copy's `reference` against `ledger`, said as to anyone.
@@ -214,6 +257,24 @@ pub struct Asked {
     pub days: u32,
 }
 
+/// `format=` checked: one of [`FORMATS`].
+fn format_of(format: Option<&str>) -> Result<Option<&'static str>, ApiError> {
+    match format {
+        None => Ok(None),
+        Some(f) => Ok(Some(*FORMATS.iter().find(|x| **x == f).ok_or_else(
+            || {
+                ApiError::bad_request(
+                    "format",
+                    format!(
+                        "{f:?} is not a format; choose one of {}",
+                        FORMATS.join(", ")
+                    ),
+                )
+            },
+        )?)),
+    }
+}
+
 impl Asked {
     /// Checks a request's kind, `format` and `days`, naming what is wrong.
     pub fn parse(kind: &str, format: Option<&str>, days: Option<u64>) -> Result<Asked, ApiError> {
@@ -224,18 +285,7 @@ impl Asked {
             ))
             .field("kind"));
         };
-        let format = match format {
-            None => None,
-            Some(f) => Some(*FORMATS.iter().find(|x| **x == f).ok_or_else(|| {
-                ApiError::bad_request(
-                    "format",
-                    format!(
-                        "{f:?} is not a format; choose one of {}",
-                        FORMATS.join(", ")
-                    ),
-                )
-            })?),
-        };
+        let format = format_of(format)?;
         let days = match days {
             None => DAYS_DEFAULT,
             Some(d) if (1..=u64::from(DAYS_MAX)).contains(&d) => d as u32,
@@ -299,7 +349,60 @@ pub async fn send(
         },
     )
     .await?;
-    let p = granted.data;
+    Ok(answer(
+        granted.data,
+        Some((granted.access_seq, granted.flagged)),
+    ))
+}
+
+/// `GET /v1/reports/{kind}/document`: a report for the council, printed, for the roles
+/// [`REPORTS`] names. It reads every person's projections (a scan, bounded like findings)
+/// and records no access event, as the findings report does not: it is the provider's
+/// report of itself.
+pub async fn report_document(
+    State(app): State<App>,
+    Auth(who): Auth,
+    PathArg(kind): PathArg<String>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    params.only(&["format"])?;
+    let Some(report) = REPORTS.iter().find(|r| r.name == kind) else {
+        return Err(ApiError::not_found(format!(
+            "{kind:?} is not a report; they are {}",
+            REPORT_NAMES.join(", ")
+        ))
+        .field("kind"));
+    };
+    crate::handlers::require_role(
+        &who,
+        report.roles,
+        &format!("print the {} report", report.name),
+    )?;
+    let format = format_of(params.str("format"))?;
+    let Some(documents) = app.documents.get().cloned() else {
+        return Err(no_printer());
+    };
+    let name = report.name;
+    let scan = app.scan_permit()?;
+    let printed = app
+        .offload("a report", move |app, deadline| {
+            scan.run(app, deadline, move |app, _| {
+                documents
+                    .report(&app.ledger, name, format)
+                    .map_err(|e| match e {
+                        PrintRefused::Nothing(why) => ApiError::not_found(why).field("kind"),
+                        PrintRefused::Bad(why) => ApiError::bad_request("kind", why),
+                        PrintRefused::Failed(why) => ApiError::internal(why),
+                    })
+            })
+        })
+        .await?;
+    Ok(answer(printed, None))
+}
+
+/// A printed document as an answer: the body, its media type and file name, and headers
+/// naming its reference, digest, format and (for a person's document) the access event.
+fn answer(p: Printed, access: Option<(u64, bool)>) -> Response {
     let mut response = (StatusCode::OK, p.bytes).into_response();
     let headers = response.headers_mut();
     let mut set = |name: header::HeaderName, value: String| {
@@ -320,14 +423,13 @@ pub async fn send(
     set(ours("careledger-reference"), p.reference);
     set(ours("careledger-digest"), p.digest);
     set(ours("careledger-format"), p.format.into());
-    set(
-        ours("careledger-access-event"),
-        granted.access_seq.to_string(),
-    );
-    if granted.flagged {
-        set(ours("careledger-access-flagged"), "true".into());
+    if let Some((seq, flagged)) = access {
+        set(ours("careledger-access-event"), seq.to_string());
+        if flagged {
+            set(ours("careledger-access-flagged"), "true".into());
+        }
     }
-    Ok(response)
+    response
 }
 
 #[cfg(test)]

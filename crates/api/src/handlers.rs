@@ -42,7 +42,7 @@ pub fn default_purpose(role: Role) -> Purpose {
     }
 }
 
-fn require_role(who: &Principal, allowed: &[Role], what: &str) -> Result<(), ApiError> {
+pub(crate) fn require_role(who: &Principal, allowed: &[Role], what: &str) -> Result<(), ApiError> {
     if allowed.contains(&who.role) {
         Ok(())
     } else {
@@ -806,7 +806,7 @@ fn audit_rows(
 
 // ------------------------------------------------------------------ monitoring officers
 
-const PROVIDER_VIEW: &[Role] = &[
+pub(crate) const PROVIDER_VIEW: &[Role] = &[
     Role::MonitoringOfficer,
     Role::SocialCareProfessional,
     Role::RegisteredManager,

@@ -45,6 +45,27 @@ impl Documents for Echo {
         })
     }
 
+    fn report(
+        &self,
+        ledger: &Ledger,
+        kind: &'static str,
+        format: Option<&'static str>,
+    ) -> Result<Printed, PrintRefused> {
+        self.calls.fetch_add(1, SeqCst);
+        let people = ledger
+            .read(|s| s.people.len())
+            .map_err(|e| PrintRefused::Failed(e.to_string()))?;
+        let format = format.unwrap_or("pdf");
+        Ok(Printed {
+            bytes: format!("{kind} of {people} people in {format}").into_bytes(),
+            media_type: "text/plain; charset=utf-8",
+            format,
+            file_name: format!("{kind}.txt"),
+            reference: format!("CL1:{kind}:-:10:abcdefabcdef:-"),
+            digest: "0".repeat(64),
+        })
+    }
+
     /// A reference is "current" when it ends `:current`, not this ledger's when it holds
     /// `foreign`, and malformed without `CL1:`.
     fn check(&self, _: &Ledger, reference: &str) -> Result<DocumentCheck, PrintRefused> {
@@ -256,6 +277,53 @@ async fn a_copy_is_checked_by_anyone_holding_its_reference() {
         .await
         .assert_problem(400, Some("colour"));
     assert_eq!(h.size(), before, "a check records nothing");
+}
+
+#[tokio::test]
+async fn the_councils_reports_are_printed_for_the_roles_that_see_them() {
+    let (h, echo) = harness().await;
+    let before = h.size();
+    let a = h
+        .get(
+            Some("council-mo01"),
+            "/v1/reports/monitoring/document?format=text",
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(a.text(), "monitoring of 2 people in text");
+    assert_eq!(
+        header(&a, "careledger-reference"),
+        "CL1:monitoring:-:10:abcdefabcdef:-"
+    );
+    assert!(a.headers.get("careledger-access-event").is_none());
+    let a = h
+        .get(Some("staff-rm01"), "/v1/reports/response-times/document")
+        .await;
+    assert_eq!(a.text(), "response-times of 2 people in pdf");
+    assert_eq!(h.size(), before, "a report records no access event");
+    // A council officer reads only their own requests' lines, so not the printed report;
+    // a care worker sees neither; an unknown report or format is named.
+    let calls = echo.calls.load(SeqCst);
+    h.get(Some("council-mo01"), "/v1/reports/response-times/document")
+        .await
+        .assert_problem(403, None);
+    h.get(Some("staff-cw01"), "/v1/reports/monitoring/document")
+        .await
+        .assert_problem(403, None);
+    h.get(Some("staff-rm01"), "/v1/reports/audit/document")
+        .await
+        .assert_problem(404, Some("kind"));
+    h.get(
+        Some("staff-rm01"),
+        "/v1/reports/monitoring/document?format=word",
+    )
+    .await
+    .assert_problem(400, Some("format"));
+    assert_eq!(
+        echo.calls.load(SeqCst),
+        calls,
+        "nothing printed for a refusal"
+    );
 }
 
 #[tokio::test]

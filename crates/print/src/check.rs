@@ -21,6 +21,9 @@ fn status(current: bool, said: String) -> Status {
 /// answer, with the person named only as "the person" and nothing of which copy is in the
 /// home, and for a pack how many people's documents changed, not who.
 pub fn status_for_anyone(state: &State, reference: &Reference) -> Status {
+    if reference.kind.is_report() {
+        return report_status(reference);
+    }
     match reference.subject.as_deref() {
         None => match changed_since(state, reference.size).len() {
             0 => status_of(state, reference),
@@ -39,6 +42,17 @@ pub fn status_for_anyone(state: &State, reference: &Reference) -> Status {
     }
 }
 
+/// A report is what the ledger showed at its checkpoint; it is never replaced.
+fn report_status(reference: &Reference) -> Status {
+    status(
+        true,
+        format!(
+            "A REPORT AS OF ITS CHECKPOINT: it says what the ledger held at {} events; print it again for what it holds now",
+            reference.size
+        ),
+    )
+}
+
 /// The people whose care plan or MAR chart changed at or after event `size`.
 fn changed_since(state: &State, size: u64) -> Vec<&str> {
     state
@@ -54,6 +68,9 @@ fn changed_since(state: &State, size: u64) -> Vec<&str> {
 
 /// Is the document `reference` names the current version of its kind?
 pub fn status_of(state: &State, reference: &Reference) -> Status {
+    if reference.kind.is_report() {
+        return report_status(reference);
+    }
     let Some(id) = reference.subject.as_deref() else {
         // A pack: current while no care plan or MAR chart in the ledger changed after it
         // was printed.
@@ -149,6 +166,9 @@ fn current_version(
                 reference.size
             ),
         ),
-        Kind::Contingency => status(false, "UNKNOWN: a contingency pack names no person".into()),
+        Kind::Contingency | Kind::Monitoring | Kind::ResponseTimes => status(
+            false,
+            format!("UNKNOWN: a {} names no person", reference.kind.name()),
+        ),
     }
 }

@@ -20,6 +20,7 @@ pub mod fonts;
 pub mod mar;
 pub mod pack;
 pub mod pdf;
+pub mod reports;
 pub mod stamp;
 pub mod text;
 mod words;
@@ -39,10 +40,21 @@ pub enum Kind {
     Diary,
     /// The current care plan and MAR chart of each person, with an index.
     Contingency,
+    /// For the council: choices, paper copies, information needs met, and every finding.
+    Monitoring,
+    /// For the council: every council request's times, warnings and breaches.
+    ResponseTimes,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::CarePlan, Kind::Mar, Kind::Diary, Kind::Contingency];
+    pub const ALL: [Kind; 6] = [
+        Kind::CarePlan,
+        Kind::Mar,
+        Kind::Diary,
+        Kind::Contingency,
+        Kind::Monitoring,
+        Kind::ResponseTimes,
+    ];
 
     /// The name in commands, references and file names: `care-plan`.
     pub fn name(self) -> &'static str {
@@ -51,6 +63,8 @@ impl Kind {
             Kind::Mar => "mar",
             Kind::Diary => "diary",
             Kind::Contingency => "contingency",
+            Kind::Monitoring => "monitoring",
+            Kind::ResponseTimes => "response-times",
         }
     }
 
@@ -65,8 +79,13 @@ impl Kind {
             Kind::CarePlan => Some(careledger_care::Document::CarePlan),
             Kind::Mar => Some(careledger_care::Document::Mar),
             Kind::Diary => Some(careledger_care::Document::DiaryRecords),
-            Kind::Contingency => None,
+            Kind::Contingency | Kind::Monitoring | Kind::ResponseTimes => None,
         }
+    }
+
+    /// A provider-wide report for the council (no subject, not about one person).
+    pub fn is_report(self) -> bool {
+        matches!(self, Kind::Monitoring | Kind::ResponseTimes)
     }
 }
 
@@ -203,6 +222,8 @@ pub enum Request<'a> {
         entries: &'a [Entry],
         period: Period,
     },
+    /// A provider-wide report for the council ([`Kind::is_report`]), from the state alone.
+    Report { kind: Kind },
     /// The contingency pack: each person's id and events, in the order printed.
     Pack {
         people: &'a [(String, Vec<Entry>)],
@@ -237,6 +258,8 @@ pub enum PrintError {
     PackEmpty,
     #[error("{0} is a document of its own kind, not about one person")]
     NotAboutAPerson(&'static str),
+    #[error("{0} is not a report for the council; those are monitoring and response-times")]
+    NotAReport(&'static str),
     #[error(transparent)]
     Pdf(#[from] pdf::PdfError),
 }
@@ -302,9 +325,19 @@ pub fn build(
                     Some(person.mar_revision),
                 ),
                 Kind::Diary => (diary::build(state, person, entries, *period, format), None),
-                Kind::Contingency => return Err(PrintError::NotAboutAPerson("contingency")),
+                Kind::Contingency | Kind::Monitoring | Kind::ResponseTimes => {
+                    return Err(PrintError::NotAboutAPerson(kind.name()))
+                }
             };
             (Built::Doc(doc), *kind, version, Some(id.to_string()))
+        }
+        Request::Report { kind } => {
+            let doc = match kind {
+                Kind::Monitoring => reports::monitoring(state, checkpoint.at_us),
+                Kind::ResponseTimes => reports::response_times(state, checkpoint.at_us),
+                other => return Err(PrintError::NotAReport(other.name())),
+            };
+            (Built::Doc(doc), *kind, None, None)
         }
         Request::Pack { people, period } => {
             check_period(period)?;

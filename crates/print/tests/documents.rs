@@ -355,3 +355,147 @@ fn the_format_follows_the_persons_recorded_information_needs() {
         Format::LargePrint
     );
 }
+
+#[test]
+fn the_councils_reports_name_the_events_that_prove_each_line() {
+    use careledger_care::event::{
+        AisNeedsRecorded, ChoicesDiscussed, PaperCopyPlaced, RequestAcknowledged, RequestReceived,
+        RequestResponded,
+    };
+    use careledger_care::{AisNeed, CareEvent as E, Category, Channel, Document, InfoOption};
+    let mut h = home(vec![]);
+    let t0 = h.now_us + HOUR_US;
+    let mut at = |h: &mut Home, dt: i64, about: Option<&str>, e: E| -> u64 {
+        h.record(RM, about, t0 + dt, e);
+        h.seq - 1
+    };
+    let discussed = at(
+        &mut h,
+        0,
+        Some(PERSON),
+        E::ChoicesDiscussed(ChoicesDiscussed {
+            present: vec!["Joan Hill".into()],
+            options_explained: InfoOption::ALL.to_vec(),
+            chosen: vec![InfoOption::Paper],
+            told_access_is_free: true,
+            notes: String::new(),
+        }),
+    );
+    let placed = at(
+        &mut h,
+        1,
+        Some(PERSON),
+        E::PaperCopyPlaced(PaperCopyPlaced {
+            document: Document::CarePlan,
+            version: Some(1),
+            format: careledger_care::Format::LargePrint,
+            digest: None,
+        }),
+    );
+    let needs = at(
+        &mut h,
+        2,
+        Some(PERSON),
+        E::AisNeedsRecorded(AisNeedsRecorded {
+            needs: vec![AisNeed::InformationFormat(
+                careledger_care::Format::LargePrint,
+            )],
+            consent_to_share: true,
+        }),
+    );
+    let received = at(
+        &mut h,
+        3,
+        None,
+        E::RequestReceived(RequestReceived {
+            request_id: "req-1".into(),
+            requester: "council-mo01".into(),
+            organisation: "Camden Council".into(),
+            people: vec![PERSON.into()],
+            categories: vec![Category::CarePlan],
+            description: "The care plan".into(),
+            received_at_us: t0,
+            due_at_us: t0 + DAY_US,
+        }),
+    );
+    let acknowledged = at(
+        &mut h,
+        HOUR_US,
+        None,
+        E::RequestAcknowledged(RequestAcknowledged {
+            request_id: "req-1".into(),
+        }),
+    );
+    let responded = at(
+        &mut h,
+        2 * HOUR_US,
+        None,
+        E::RequestResponded(RequestResponded {
+            request_id: "req-1".into(),
+            digest: [7; 32],
+            channel: Channel::SecureEmail,
+            items: 1,
+        }),
+    );
+    let checkpoint = h.checkpoint();
+    let report = |kind: Kind, format: Format| {
+        print(&h.state, &Request::Report { kind }, format, &checkpoint).unwrap()
+    };
+    let text = |kind| flat(&String::from_utf8(report(kind, Format::Text).bytes).unwrap());
+    let m = text(Kind::Monitoring);
+    for said in [
+        "People receiving care: 1".to_string(),
+        "With a choices discussion recorded: 1".into(),
+        format!("chose paper; told access is free (event {discussed})"),
+        format!("care plan version 1, large print (event {placed})"),
+        format!("(event {needs})"),
+        "Joan Hill (person-1)".into(),
+    ] {
+        assert!(m.contains(&said), "{said:?} missing from:\n{m}");
+    }
+    let r = text(Kind::ResponseTimes);
+    for said in [
+        "Requests: 1".to_string(),
+        "Answered in time: 1".into(),
+        format!("(event {received})"),
+        format!("(event {acknowledged})"),
+        format!("(event {responded})"),
+        "by secure email, what was sent 070707070707".into(),
+        "answered in time".into(),
+        "2 h 00 min".into(),
+    ] {
+        assert!(r.contains(&said), "{said:?} missing from:\n{r}");
+    }
+    for kind in [Kind::Monitoring, Kind::ResponseTimes] {
+        let pdf = report(kind, Format::Pdf);
+        assert!(pdf.bytes.starts_with(b"%PDF-"));
+        assert_eq!(
+            pdf.reference.to_string(),
+            format!(
+                "CL1:{}:-:{}:{}:-",
+                kind.name(),
+                checkpoint.size,
+                checkpoint.root_start()
+            )
+        );
+        let s = check::status_of(&h.state, &pdf.reference);
+        assert!(
+            s.current && s.said.contains("AS OF ITS CHECKPOINT"),
+            "{s:?}"
+        );
+        // A report is not about one person.
+        let e = print(
+            &h.state,
+            &Request::Person {
+                kind,
+                id: PERSON,
+                entries: &h.entries,
+                period: Period::ending_at(&checkpoint, 28),
+            },
+            Format::Pdf,
+            &checkpoint,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("not about one person"), "{e}");
+    }
+}

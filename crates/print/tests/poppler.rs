@@ -271,3 +271,48 @@ fn the_contingency_pack_is_one_tagged_pdf_whose_index_gives_each_parts_pages() {
     let again = careledger_print::print(&h.state, &request, Format::Pdf, &checkpoint).unwrap();
     assert!(again.bytes == printed.bytes, "the pack is not reproducible");
 }
+
+#[test]
+fn the_councils_reports_are_tagged_titled_pdfs_with_their_tables() {
+    if !poppler() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(vec!["Penicillin".into()]);
+    let checkpoint = h.checkpoint();
+    for (kind, title, table) in [
+        (Kind::Monitoring, "Monitoring report", "Each person"),
+        (Kind::ResponseTimes, "Response-time report", "Each request"),
+    ] {
+        let p = careledger_print::print(
+            &h.state,
+            &careledger_print::Request::Report { kind },
+            Format::Pdf,
+            &checkpoint,
+        )
+        .unwrap();
+        let path = dir.path().join(format!("{}.pdf", kind.name()));
+        std::fs::write(&path, &p.bytes).unwrap();
+        let info = run("pdfinfo", &[], &path);
+        assert!(info.contains("Tagged:          yes"), "{kind:?}: {info}");
+        assert!(
+            info.contains(&format!("Title:           {title}")),
+            "{info}"
+        );
+        // Landscape A4: the tables are wide.
+        let size = info
+            .lines()
+            .find(|l| l.starts_with("Page size:"))
+            .unwrap_or("");
+        assert!(
+            size.contains("841.89 x 595.2"),
+            "{kind:?} is not landscape: {size}"
+        );
+        let text = run("pdftotext", &[], &path);
+        assert!(text.contains(table), "{kind:?}: {text}");
+        assert!(
+            text.contains("Joan Hill (person-1)") || kind == Kind::ResponseTimes,
+            "{text}"
+        );
+    }
+}

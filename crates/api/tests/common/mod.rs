@@ -472,6 +472,17 @@ impl careledger_api::documents::Documents for NoPrinter {
         )))
     }
 
+    fn report(
+        &self,
+        _: &Ledger,
+        kind: &'static str,
+        _: Option<&'static str>,
+    ) -> Result<careledger_api::documents::Printed, careledger_api::documents::PrintRefused> {
+        Err(careledger_api::documents::PrintRefused::Nothing(format!(
+            "this test prints no {kind}"
+        )))
+    }
+
     fn check(
         &self,
         _: &Ledger,
