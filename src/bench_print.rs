@@ -101,7 +101,7 @@ pub fn bench_print(args: PrintBench<'_>) -> Result<(), CliError> {
     for n in 0..args.documents {
         let id = &ids[n % ids.len()];
         let started = Instant::now();
-        let e = entries(&ledger, id, cp.size)?;
+        let e = entries(&ledger, id, cp.size, None)?;
         let printed = ledger.read(|s| {
             careledger_print::print(
                 s,
@@ -147,7 +147,7 @@ pub fn bench_print(args: PrintBench<'_>) -> Result<(), CliError> {
     let started = Instant::now();
     let mut people = Vec::with_capacity(ids.len());
     for id in &ids {
-        people.push((id.clone(), entries(&ledger, id, cp.size)?));
+        people.push((id.clone(), entries(&ledger, id, cp.size, Some(period))?));
     }
     let gathered = started.elapsed();
     let pack = ledger.read(|s| {

@@ -5,7 +5,7 @@ use careledger_api::documents::{DocumentCheck, Documents, PrintRefused, Printed}
 use careledger_ledger::Ledger;
 use careledger_print::{Format, Kind, Period, PrintError, Request};
 
-use crate::print_cli::{check, checkpoint, entries};
+use crate::print_cli::{check, checkpoint, entries, period_of};
 
 /// Prints from the ledger as it stands, from a checkpoint signed for it.
 pub struct Printer;
@@ -29,7 +29,8 @@ impl Documents for Printer {
         let asked = asked.transpose()?;
         let checkpoint = checkpoint(ledger).map_err(failed)?;
         let period = Period::ending_at(&checkpoint, days);
-        let events = entries(ledger, person, checkpoint.size).map_err(failed)?;
+        let events =
+            entries(ledger, person, checkpoint.size, period_of(kind, period)).map_err(failed)?;
         let printed = ledger
             .read(|s| {
                 let format = match (asked, s.person(person)) {

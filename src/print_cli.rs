@@ -46,11 +46,46 @@ pub fn checkpoint(ledger: &Ledger) -> Result<Checkpoint, CliError> {
     })
 }
 
-/// The events about `person` a document reads, up to the checkpoint's size.
-pub fn entries(ledger: &Ledger, person: &str, size: u64) -> Result<Vec<Entry>, CliError> {
+/// Events a document reads from before its period starts: an event may say it occurred a
+/// little after it was recorded, never a day.
+const PERIOD_MARGIN_US: i64 = 24 * 3600 * 1_000_000;
+
+fn entry(r: careledger_ledger::CareRecord) -> Entry {
+    Entry {
+        seq: r.envelope.seq,
+        occurred_at_us: r.envelope.occurred_at_us,
+        recorded_at_us: r.envelope.recorded_at_us,
+        actor: r.envelope.actor,
+        event: r.event,
+    }
+}
+
+/// The events about `person` a document reads, below the checkpoint's `size`: the
+/// publication of their current care plan (who published it), and, for a document with a
+/// period (`period`), every event recorded from the day before it starts. Only that much
+/// of the log is read, so a person whose record has been opened thousands of times (each
+/// an access event) prints as fast as one opened once.
+pub fn entries(
+    ledger: &Ledger,
+    person: &str,
+    size: u64,
+    period: Option<Period>,
+) -> Result<Vec<Entry>, CliError> {
     let mut out = Vec::new();
-    let mut from = 0;
-    loop {
+    let published = ledger.read(|s| {
+        s.person(person)
+            .and_then(|p| p.plan.as_ref().map(|c| c.published.seq))
+    })?;
+    let mut from = match period {
+        Some(p) => ledger.first_recorded_at_or_after(
+            careledger_care::uk_time::start_of_day(p.first()) - PERIOD_MARGIN_US,
+        )?,
+        None => size,
+    };
+    if let Some(seq) = published.filter(|s| *s < size && *s < from) {
+        out.push(entry(ledger.event(seq)?));
+    }
+    while from < size {
         let page = ledger.history(person, from, HISTORY_PAGE_MAX, |k| {
             DOCUMENT_KINDS.contains(&k)
         })?;
@@ -60,16 +95,16 @@ pub fn entries(ledger: &Ledger, person: &str, size: u64) -> Result<Vec<Entry>, C
             if r.envelope.seq >= size {
                 return Ok(out);
             }
-            out.push(Entry {
-                seq: r.envelope.seq,
-                occurred_at_us: r.envelope.occurred_at_us,
-                recorded_at_us: r.envelope.recorded_at_us,
-                actor: r.envelope.actor,
-                event: r.event,
-            });
+            out.push(entry(r));
         }
     }
     Ok(out)
+}
+
+/// The period a person's document reads events for: none for the care plan (it reads its
+/// publication only).
+pub fn period_of(kind: Kind, period: Period) -> Option<Period> {
+    (kind != Kind::CarePlan).then_some(period)
 }
 
 /// What `careledger print` was asked for.
@@ -156,7 +191,7 @@ pub fn print(dir: &Path, args: PrintArgs<'_>) -> Result<(), CliError> {
             };
             let mut people = Vec::with_capacity(ids.len());
             for id in ids {
-                let e = entries(&ledger, &id, checkpoint.size)?;
+                let e = entries(&ledger, &id, checkpoint.size, Some(period))?;
                 people.push((id, e));
             }
             let format = asked_format.unwrap_or(Format::Pdf);
@@ -168,7 +203,7 @@ pub fn print(dir: &Path, args: PrintArgs<'_>) -> Result<(), CliError> {
             let id = args.person.ok_or_else(|| {
                 fail(format!("a {} is about one person: name them with --person", args.kind))
             })?;
-            let e = entries(&ledger, id, checkpoint.size)?;
+            let e = entries(&ledger, id, checkpoint.size, period_of(kind, period))?;
             ledger.read(|s| {
                 let format = match (asked_format, s.person(id)) {
                     (Some(f), _) => f,

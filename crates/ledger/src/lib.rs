@@ -463,6 +463,26 @@ impl Ledger {
 }
 
 impl Ledger {
+    /// Event `seq`, read from the log, its payload decoded (`None` where it cannot be).
+    pub fn event(&self, seq: u64) -> Result<CareRecord, LedgerError> {
+        Ok(record(self.store.get(seq)?))
+    }
+
+    /// The first event recorded at or after `us`, or the log's size if none is: recorded
+    /// times never decrease along the log, so a binary search finds it in about 20 reads.
+    pub fn first_recorded_at_or_after(&self, us: i64) -> Result<u64, LedgerError> {
+        let (mut lo, mut hi) = (0, self.store.size());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.store.get(mid)?.envelope.recorded_at_us < us {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
     /// The event that published `person`'s care plan `version`, read from the log: for
     /// versions older than the projection indexes
     /// (`careledger_care::state::PLAN_VERSIONS_KEPT`).

@@ -356,3 +356,54 @@ fn ada() -> CareEvent {
         allergies: vec![],
     })
 }
+
+/// The first event recorded at or after a time, found by binary search over the log's
+/// recorded times (which never decrease): for every event's own time, just before and
+/// just after it, before the first and after the last.
+#[test]
+fn the_first_event_recorded_from_a_time_is_found_for_every_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = new_ledger(dir.path());
+    let t = 1_790_000_000_000_000;
+    for batch in 0..5 {
+        let staff = (0..=batch)
+            .map(|n| {
+                Command::organisation(
+                    "staff-rm",
+                    t,
+                    CareEvent::StaffRegistered(StaffRegistered {
+                        staff_id: format!("staff-{batch}-{n}"),
+                        name: "Sam".into(),
+                        role: Role::CareWorker,
+                    }),
+                )
+            })
+            .collect();
+        ledger.append(staff).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(3));
+    }
+    let size = ledger.store().size();
+    let times: Vec<i64> = (0..size)
+        .map(|s| ledger.event(s).unwrap().envelope.recorded_at_us)
+        .collect();
+    let expect = |us: i64| times.iter().position(|t| *t >= us).unwrap_or(times.len()) as u64;
+    assert_eq!(ledger.first_recorded_at_or_after(i64::MIN).unwrap(), 0);
+    assert_eq!(ledger.first_recorded_at_or_after(times[0] - 1).unwrap(), 0);
+    assert_eq!(
+        ledger
+            .first_recorded_at_or_after(times[times.len() - 1] + 1)
+            .unwrap(),
+        size
+    );
+    for &t in &times {
+        for us in [t - 1, t, t + 1] {
+            assert_eq!(
+                ledger.first_recorded_at_or_after(us).unwrap(),
+                expect(us),
+                "{us}"
+            );
+        }
+    }
+    // More than one distinct time, or the search was not tested.
+    assert!(times.windows(2).any(|w| w[0] < w[1]));
+}

@@ -399,39 +399,37 @@ pub fn render(
             &ident(&reference),
         )?,
         (_, Built::Pack(pack)) => {
-            let mut parts = Vec::with_capacity(pack.people.len() * 2);
-            for n in 1..=pack.people.len() {
-                for which in [pack::Part::Plan, pack::Part::Chart] {
-                    let (doc, label) = pack.part(n, which);
-                    parts.push(page_json(
-                        &doc,
-                        Some(&label),
-                        None,
-                        format,
-                        &reference,
-                        checkpoint,
-                    ));
-                }
-            }
-            let front = |counts: &[usize], front_pages: usize| {
+            let parts = (1..=pack.people.len())
+                .map(|n| {
+                    let (doc, label) = pack.part(n);
+                    page_json(&doc, Some(&label), None, format, &reference, checkpoint)
+                })
+                .collect();
+            // Each person's part: the care plan's pages (upright), then the chart's
+            // (landscape).
+            let front = |counts: &[pdf::PartPages], front_pages: usize| {
                 let mut at = front_pages;
+                let mut next = |count: usize| {
+                    let p = pack::Pages {
+                        first: at + 1,
+                        last: at + count.max(1),
+                    };
+                    at += count;
+                    p
+                };
                 let pages: Vec<(pack::Pages, pack::Pages)> = counts
-                    .chunks(2)
+                    .iter()
                     .map(|c| {
-                        let mut next = |count: usize| {
-                            let p = pack::Pages {
-                                first: at + 1,
-                                last: at + count.max(1),
-                            };
-                            at += count;
-                            p
-                        };
-                        let plan = next(c[0]);
-                        (plan, next(c.get(1).copied().unwrap_or(0)))
+                        let plan = next(c.upright);
+                        (plan, next(c.landscape))
                     })
                     .collect();
                 // The front's footer counts the whole pack's pages.
-                let total = front_pages + counts.iter().sum::<usize>();
+                let total = front_pages
+                    + counts
+                        .iter()
+                        .map(|c| c.upright + c.landscape)
+                        .sum::<usize>();
                 page_json(
                     &pack.front(&pages),
                     None,

@@ -6,8 +6,9 @@
 //! As PDF each person's care plan and chart is laid out on its own (on every core, so a pack
 //! of hundreds of people never holds more than a few people's layout at once) and the
 //! pages are joined behind the index: see [`crate::pdf::render_parts`]. Every page of a
-//! person's part says whose it is and its page within that part, so a page taken out of the
-//! pack can be put back; the index gives each part's pages in the pack.
+//! person's part says whose it is and its page among that person's pages, so a page taken
+//! out of the pack can be put back; the index gives each care plan's and chart's pages in
+//! the pack.
 
 use careledger_care::State;
 
@@ -34,22 +35,6 @@ pub struct Person {
     pub plan: Vec<Block>,
     /// The MAR chart, landscape; its first block is its heading.
     pub chart: Vec<Block>,
-}
-
-/// Which of a person's parts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Part {
-    Plan,
-    Chart,
-}
-
-impl Part {
-    pub fn name(self) -> &'static str {
-        match self {
-            Part::Plan => "care plan",
-            Part::Chart => "MAR chart",
-        }
-    }
 }
 
 /// The pages of one part in the pack: the first and the last, counted from 1.
@@ -206,7 +191,7 @@ impl Pack {
         blocks.push(Block::p(
             "Page numbers are the pack's, as a PDF reader and a printer count them. On paper, \
              find a person by the line at the foot of their pages (\"person 12 of 40\"), \
-             which also gives the page within their care plan or chart.",
+             which also gives the page among that person's pages.",
         ));
         blocks.push(Block::Table {
             caption: "Each person's pages in the pack".into(),
@@ -223,25 +208,26 @@ impl Pack {
         Doc::single(self.title.clone(), self.subtitle.clone(), false, blocks)
     }
 
-    /// One person's part as a document of its own, to be laid out alone: `n` counts the
-    /// people from 1.
-    pub fn part(&self, n: usize, which: Part) -> (Doc, String) {
+    /// One person's part (their care plan upright, then their MAR chart landscape) as a
+    /// document of its own, to be laid out alone, and the line its footer says: `n` counts
+    /// the people from 1.
+    pub fn part(&self, n: usize) -> (Doc, String) {
         let p = &self.people[n - 1];
-        let (blocks, landscape) = match which {
-            Part::Plan => (p.plan.clone(), false),
-            Part::Chart => (p.chart.clone(), true),
-        };
-        let label = format!(
-            "person {n} of {}, {}, {}",
-            self.people.len(),
-            p.label,
-            which.name()
-        );
+        let label = format!("person {n} of {}, {}", self.people.len(), p.label);
         (
             Doc {
                 title: self.title.clone(),
                 subtitle: String::new(),
-                sections: vec![Section { landscape, blocks }],
+                sections: vec![
+                    Section {
+                        landscape: false,
+                        blocks: p.plan.clone(),
+                    },
+                    Section {
+                        landscape: true,
+                        blocks: p.chart.clone(),
+                    },
+                ],
             },
             label,
         )

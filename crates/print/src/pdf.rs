@@ -195,6 +195,14 @@ pub fn render(json: String, qr_svg: String, at_us: i64, ident: &str) -> Result<V
     out
 }
 
+/// A part's pages as laid out: how many upright, how many landscape (a part lays its
+/// upright sections out first: a person's care plan, then their MAR chart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartPages {
+    pub upright: usize,
+    pub landscape: usize,
+}
+
 /// Layouts of the front before its length must agree with the numbers it was given.
 const FRONT_TRIES: usize = 4;
 
@@ -208,14 +216,13 @@ const PART_CACHE_AGE: usize = 2;
 
 /// Lays out a document in parts, each alone, and joins their pages behind a front made
 /// last: `front` is given the page count of each part and the front's own page count, and
-/// returns the front's JSON (an index can then give every part's pages; every count is at
-/// least 1: typst lays out at least one page). Parts are laid out
+/// returns the front's JSON (an index can then give every part's pages). Parts are laid out
 /// on as many threads as the machine has cores; each part's memoised layout is evicted
 /// once it is done, so memory holds the finished pages and a few parts in progress, not
 /// the layout of the whole document.
 pub fn render_parts(
     parts: Vec<String>,
-    front: &dyn Fn(&[usize], usize) -> String,
+    front: &dyn Fn(&[PartPages], usize) -> String,
     qr_svg: String,
     at_us: i64,
     ident: &str,
@@ -262,7 +269,7 @@ pub fn render_parts(
 /// The parts laid out, behind their front, as one PDF.
 fn join(
     slots: Vec<Slot>,
-    front: &dyn Fn(&[usize], usize) -> String,
+    front: &dyn Fn(&[PartPages], usize) -> String,
     qr_svg: &str,
     ident: &str,
     today: Datetime,
@@ -280,7 +287,19 @@ fn join(
     if left > 0 {
         return Err(PdfError(format!("{left} parts were not laid out")));
     }
-    let counts: Vec<usize> = laid.iter().map(Vec::len).collect();
+    let counts: Vec<PartPages> = laid
+        .iter()
+        .map(|pages| {
+            let landscape = pages
+                .iter()
+                .filter(|p| p.frame.width() > p.frame.height())
+                .count();
+            PartPages {
+                upright: pages.len() - landscape,
+                landscape,
+            }
+        })
+        .collect();
     // The front's length moves the parts' page numbers; lay it out until it agrees with
     // itself (once, nearly always: an index's length hardly depends on its numbers).
     let mut front_pages = 1;

@@ -249,19 +249,22 @@ fn the_contingency_pack_is_one_tagged_pdf_whose_index_gives_each_parts_pages() {
         assert_eq!(w[1].0, w[0].1 + 1, "{index:?}");
     }
     assert_eq!(index[3].1, pages, "{index:?}");
-    // Each part's pages say whose they are and their page within the part.
-    for (n, &(first, last)) in index.iter().enumerate() {
-        let part = if n % 2 == 0 { "care plan" } else { "MAR chart" };
-        let whose = format!("person {} of 2, Joan Hill (person-1), {part}", n / 2 + 1);
+    // Each person's pages say whose they are and their page among that person's pages:
+    // the care plan's first page is their first, the chart's last page their last.
+    for n in 0..2 {
+        let (first, last) = (index[2 * n].0, index[2 * n + 1].1);
+        let chart = index[2 * n + 1].0;
+        let whose = format!("person {} of 2, Joan Hill (person-1)", n + 1);
         let len = last - first + 1;
         for (page, said) in [
-            (first, "Page 1 of"),
-            (last, &*format!("Page {len} of {len}")),
+            (first, format!("Page 1 of {len}")),
+            (chart, format!("Page {} of {len}", chart - first + 1)),
+            (last, format!("Page {len} of {len}")),
         ] {
             let p = page.to_string();
             let t = run("pdftotext", &["-f", &p, "-l", &p], &path).replace('\n', " ");
             assert!(t.contains(&whose), "page {page} lacks {whose:?}: {t}");
-            assert!(t.contains(said), "page {page} lacks {said:?}: {t}");
+            assert!(t.contains(&said), "page {page} lacks {said:?}: {t}");
         }
     }
     // The care plan's content is there, for each person.
