@@ -150,24 +150,34 @@ pub fn bench_print(args: PrintBench<'_>) -> Result<(), CliError> {
         people.push((id.clone(), entries(&ledger, id, cp.size, Some(period))?));
     }
     let gathered = started.elapsed();
-    let pack = ledger.read(|s| {
-        careledger_print::print(
-            s,
-            &Request::Pack {
-                people: &people,
-                period,
-            },
-            format,
-            &cp,
-        )
-    })?;
-    let pack = pack.map_err(|e| CliError::from(e.to_string()))?;
+    // In volumes, as `careledger print contingency` writes it.
+    let volumes = careledger_print::pack::Volume::split(people.len());
+    let of = volumes.len();
+    let mut bytes = 0;
+    for (range, volume) in volumes {
+        let printed = ledger.read(|s| {
+            careledger_print::print(
+                s,
+                &Request::Pack {
+                    people: &people[range],
+                    period,
+                    volume: Some(volume),
+                },
+                format,
+                &cp,
+            )
+        })?;
+        bytes += printed
+            .map_err(|e| CliError::from(e.to_string()))?
+            .bytes
+            .len();
+    }
     let total = started.elapsed();
     let peak = status_kib("VmHWM");
     outln!(
-        "contingency pack: {} people, {} bytes in {:.2} s ({:.2} s reading the log, {:.2} s laying out); resident {} before, peak {}{}",
+        "contingency pack: {} people in {of} volumes, {} bytes in {:.2} s ({:.2} s reading the log, {:.2} s laying out); resident {} before, peak {}{}",
         people.len(),
-        pack.bytes.len(),
+        bytes,
         total.as_secs_f64(),
         gathered.as_secs_f64(),
         (total - gathered).as_secs_f64(),

@@ -189,15 +189,20 @@ pub fn print(dir: &Path, args: PrintArgs<'_>) -> Result<(), CliError> {
             } else {
                 args.people.to_vec()
             };
+            if ids.len() > careledger_print::PACK_PEOPLE_MAX {
+                return Err(fail(format!(
+                    "the pack names {} people; at most {}",
+                    ids.len(),
+                    careledger_print::PACK_PEOPLE_MAX
+                )));
+            }
             let mut people = Vec::with_capacity(ids.len());
             for id in ids {
                 let e = entries(&ledger, &id, checkpoint.size, Some(period))?;
                 people.push((id, e));
             }
             let format = asked_format.unwrap_or(Format::Pdf);
-            ledger.read(|s| {
-                careledger_print::print(s, &Request::Pack { people: &people, period }, format, &checkpoint)
-            })?
+            return print_pack(&ledger, &people, period, format, &checkpoint, args.out);
         }
         _ => {
             let id = args.person.ok_or_else(|| {
@@ -264,6 +269,70 @@ pub fn print(dir: &Path, args: PrintArgs<'_>) -> Result<(), CliError> {
     outln!("digest {}", printed.digest)?;
     if let Some(seq) = placed {
         outln!("recorded as placed in the home: event {seq} (paper.copy_placed)")?;
+    }
+    Ok(())
+}
+
+/// The file volume `number` of `of` is written to: `pack.pdf` itself for a pack of one
+/// volume, else `pack-02-of-10.pdf`.
+pub fn volume_path(out: &Path, number: usize, of: usize) -> std::path::PathBuf {
+    if of <= 1 {
+        return out.to_path_buf();
+    }
+    let stem = out
+        .file_stem()
+        .map_or("pack".into(), |s| s.to_string_lossy().into_owned());
+    let name = match out.extension() {
+        Some(e) => format!("{stem}-{number:02}-of-{of:02}.{}", e.to_string_lossy()),
+        None => format!("{stem}-{number:02}-of-{of:02}"),
+    };
+    out.with_file_name(name)
+}
+
+/// Prints the contingency pack for `people`, in volumes of
+/// [`careledger_print::pack::VOLUME_PEOPLE`] (each its own file with its own index), and
+/// says what it wrote.
+fn print_pack(
+    ledger: &Ledger,
+    people: &[(String, Vec<Entry>)],
+    period: Period,
+    format: Format,
+    checkpoint: &Checkpoint,
+    out: &Path,
+) -> Result<(), CliError> {
+    let volumes = careledger_print::pack::Volume::split(people.len());
+    let mut reference = None;
+    for (range, volume) in volumes {
+        let printed = ledger
+            .read(|s| {
+                careledger_print::print(
+                    s,
+                    &Request::Pack {
+                        people: &people[range.clone()],
+                        period,
+                        volume: Some(volume),
+                    },
+                    format,
+                    checkpoint,
+                )
+            })?
+            .map_err(|e| fail(e.to_string()))?;
+        let path = volume_path(out, volume.number, volume.of);
+        write_new(&path, &printed.bytes)?;
+        outln!(
+            "{}: {} bytes, {}, people {} to {}, written to {} (digest {})",
+            printed.title,
+            printed.bytes.len(),
+            printed.format.name(),
+            range.start + 1,
+            range.end,
+            path.display(),
+            printed.digest
+        )?;
+        reference = Some(printed.reference);
+    }
+    if let Some(r) = reference {
+        outln!("reference {r}")?;
     }
     Ok(())
 }

@@ -190,6 +190,59 @@ fn the_contingency_pack_covers_everyone_in_care_or_the_people_named() {
     assert!(text.contains("(person-0002): care plan") && !text.contains("(person-0001)"));
 }
 
+/// A pack of more people than a volume holds is written as volumes, each its own file
+/// with its own index, counting people across the pack.
+#[test]
+fn a_large_pack_is_written_in_volumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("ledger").to_str().unwrap().to_string();
+    ok(
+        &[
+            "simulate",
+            "--data",
+            &data,
+            "--people",
+            "60",
+            "--days",
+            "2",
+            "--seed",
+            "5",
+            "--end",
+            "2026-11-01",
+        ],
+        None,
+    );
+    let out = tmp.path().join("pack.txt");
+    let said = ok(
+        &[
+            "print",
+            "contingency",
+            "--data",
+            &data,
+            "--format",
+            "text",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        !out.exists(),
+        "a pack of volumes is not written to pack.txt"
+    );
+    let first = std::fs::read_to_string(tmp.path().join("pack-01-of-02.txt")).unwrap();
+    let second = std::fs::read_to_string(tmp.path().join("pack-02-of-02.txt")).unwrap();
+    assert!(first.contains("Contingency pack, volume 1 of 2"), "{said}");
+    assert!(second.contains("Contingency pack, volume 2 of 2"), "{said}");
+    assert!(second.contains("people 51 to "), "{second}");
+    assert_eq!(said.matches("written to").count(), 2, "{said}");
+    assert_eq!(
+        said.matches("reference CL1:contingency:").count(),
+        1,
+        "{said}"
+    );
+}
+
 /// The council's reports, from a simulated ledger: every person in care and every council
 /// request, each line naming its events; the reference checks as a report of its time.
 #[test]

@@ -228,6 +228,9 @@ pub enum Request<'a> {
     Pack {
         people: &'a [(String, Vec<Entry>)],
         period: Period,
+        /// Which volume of a larger pack these people are ([`pack::Volume::split`]);
+        /// `None`: the whole pack.
+        volume: Option<pack::Volume>,
     },
 }
 
@@ -339,7 +342,11 @@ pub fn build(
             };
             (Built::Doc(doc), *kind, None, None)
         }
-        Request::Pack { people, period } => {
+        Request::Pack {
+            people,
+            period,
+            volume,
+        } => {
             check_period(period)?;
             if people.is_empty() {
                 return Err(PrintError::PackEmpty);
@@ -347,7 +354,7 @@ pub fn build(
             if people.len() > PACK_PEOPLE_MAX {
                 return Err(PrintError::PackTooLarge(people.len()));
             }
-            let pack = pack::build(state, people, *period, checkpoint, format)?;
+            let pack = pack::build(state, people, *period, checkpoint, format, *volume)?;
             (Built::Pack(pack), Kind::Contingency, None, None)
         }
     };

@@ -24,6 +24,56 @@ pub struct Pack {
     /// What the pack is and how to use it, before the index.
     pub intro: Vec<Block>,
     pub people: Vec<Person>,
+    /// Which volume this is, for a pack printed in several.
+    pub volume: Volume,
+}
+
+/// People in one volume of a pack: about 300 pages, a ring binder's worth. A larger pack is
+/// printed as volumes, each with its own index, so that no binder (and no layout in
+/// memory) holds more.
+pub const VOLUME_PEOPLE: usize = 50;
+
+/// One volume of a pack: its number and how many there are, and the people in it counted
+/// among the whole pack's (`first`, from 1, of `total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Volume {
+    pub number: usize,
+    pub of: usize,
+    pub first: usize,
+    pub total: usize,
+}
+
+impl Volume {
+    /// The whole pack in one volume.
+    pub fn whole(total: usize) -> Volume {
+        Volume {
+            number: 1,
+            of: 1,
+            first: 1,
+            total,
+        }
+    }
+
+    /// The volumes of a pack of `total` people, [`VOLUME_PEOPLE`] to a volume, each with
+    /// the range of the people (indices from 0) it holds.
+    pub fn split(total: usize) -> Vec<(std::ops::Range<usize>, Volume)> {
+        let of = total.div_ceil(VOLUME_PEOPLE).max(1);
+        (0..of)
+            .map(|v| {
+                let start = v * VOLUME_PEOPLE;
+                let end = (start + VOLUME_PEOPLE).min(total);
+                (
+                    start..end,
+                    Volume {
+                        number: v + 1,
+                        of,
+                        first: start + 1,
+                        total,
+                    },
+                )
+            })
+            .collect()
+    }
 }
 
 /// One person's pages in the pack.
@@ -74,7 +124,9 @@ pub fn build(
     period: Period,
     checkpoint: &Checkpoint,
     format: Format,
+    volume: Option<Volume>,
 ) -> Result<Pack, PrintError> {
+    let volume = volume.unwrap_or(Volume::whole(people.len()));
     let mut parts = Vec::new();
     for (id, entries) in people {
         let person = state
@@ -102,11 +154,19 @@ pub fn build(
             chart,
         });
     }
+    let last = volume.first + people.len().saturating_sub(1);
+    let whose = if volume.of > 1 {
+        format!(
+            "people {} to {last} of the {} in this pack (volume {} of {})",
+            volume.first, volume.total, volume.number, volume.of
+        )
+    } else {
+        words::count(people.len(), "person", "people")
+    };
     let mut intro = vec![Block::p(format!(
-        "The current care plan and MAR chart of {}, printed from the ledger as it stood at \
-         {}. Keep it where staff can reach it if the system goes down; record care on paper \
-         in it and enter it afterwards.",
-        words::count(people.len(), "person", "people"),
+        "The current care plan and MAR chart of {whose}, printed from the ledger as it stood \
+         at {}. Keep it where staff can reach it if the system goes down; record care on \
+         paper in it and enter it afterwards.",
         words::when(checkpoint.at_us)
     ))];
     if format == Format::EasyRead {
@@ -116,15 +176,23 @@ pub fn build(
         );
     }
     Ok(Pack {
-        title: "Contingency pack".into(),
+        title: if volume.of > 1 {
+            format!(
+                "Contingency pack, volume {} of {}",
+                volume.number, volume.of
+            )
+        } else {
+            "Contingency pack".into()
+        },
         subtitle: format!(
             "{} to {}, {}.",
             words::date(period.first()),
             words::date(period.last),
-            words::count(people.len(), "person", "people")
+            whose
         ),
         intro,
         people: parts,
+        volume,
     })
 }
 
@@ -179,7 +247,7 @@ impl Pack {
             .enumerate()
             .map(|(n, (p, (plan, chart)))| {
                 vec![
-                    (n + 1).to_string(),
+                    (self.volume.first + n).to_string(),
                     p.label.clone(),
                     plan.said(),
                     chart.said(),
@@ -213,7 +281,12 @@ impl Pack {
     /// the people from 1.
     pub fn part(&self, n: usize) -> (Doc, String) {
         let p = &self.people[n - 1];
-        let label = format!("person {n} of {}, {}", self.people.len(), p.label);
+        let label = format!(
+            "person {} of {}, {}",
+            self.volume.first + n - 1,
+            self.volume.total,
+            p.label
+        );
         (
             Doc {
                 title: self.title.clone(),

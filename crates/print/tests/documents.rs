@@ -288,6 +288,7 @@ fn a_contingency_pack_has_an_index_and_each_persons_plan_and_chart() {
     let request = Request::Pack {
         people: &people,
         period: Period::ending_at(&checkpoint, 28),
+        volume: None,
     };
     let t = String::from_utf8(
         print(&h.state, &request, Format::Text, &checkpoint)
@@ -314,6 +315,7 @@ fn a_contingency_pack_has_an_index_and_each_persons_plan_and_chart() {
         &Request::Pack {
             people: &none,
             period: Period::ending_at(&checkpoint, 28),
+            volume: None,
         },
         Format::Pdf,
         &checkpoint,
@@ -326,6 +328,7 @@ fn a_contingency_pack_has_an_index_and_each_persons_plan_and_chart() {
         &Request::Pack {
             people: &ghost,
             period: Period::ending_at(&checkpoint, 28),
+            volume: None,
         },
         Format::Pdf,
         &checkpoint,
@@ -498,4 +501,64 @@ fn the_councils_reports_name_the_events_that_prove_each_line() {
         .unwrap_err();
         assert!(e.to_string().contains("not about one person"), "{e}");
     }
+}
+
+#[test]
+fn a_large_pack_is_printed_in_volumes_that_count_people_across_the_pack() {
+    use careledger_print::pack::{Volume, VOLUME_PEOPLE};
+    assert_eq!(
+        Volume::split(0).len(),
+        1,
+        "an empty pack is one (refused) volume"
+    );
+    let one = Volume::split(VOLUME_PEOPLE);
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].0, 0..VOLUME_PEOPLE);
+    let three = Volume::split(2 * VOLUME_PEOPLE + 1);
+    assert_eq!(three.len(), 3);
+    assert_eq!(three[1].0, VOLUME_PEOPLE..2 * VOLUME_PEOPLE);
+    assert_eq!(three[2].0, 2 * VOLUME_PEOPLE..2 * VOLUME_PEOPLE + 1);
+    assert_eq!(
+        three[2].1,
+        Volume {
+            number: 3,
+            of: 3,
+            first: 2 * VOLUME_PEOPLE + 1,
+            total: 2 * VOLUME_PEOPLE + 1
+        }
+    );
+    // Volume 3 of a pack of 101: its person is the 101st, in the title, the introduction
+    // and the index.
+    let h = home(vec![]);
+    let checkpoint = h.checkpoint();
+    let people = vec![(PERSON.to_string(), h.entries.clone())];
+    let request = Request::Pack {
+        people: &people,
+        period: Period::ending_at(&checkpoint, 28),
+        volume: Some(three[2].1),
+    };
+    let t = flat(
+        &String::from_utf8(
+            print(&h.state, &request, Format::Text, &checkpoint)
+                .unwrap()
+                .bytes,
+        )
+        .unwrap(),
+    );
+    for said in [
+        "Contingency pack, volume 3 of 3",
+        "people 101 to 101 of the 101 in this pack (volume 3 of 3)",
+    ] {
+        assert!(t.contains(said), "{said:?} missing from:\n{t}");
+    }
+    let pack = careledger_print::pack::build(
+        &h.state,
+        &people,
+        Period::ending_at(&checkpoint, 28),
+        &checkpoint,
+        Format::Pdf,
+        Some(three[2].1),
+    )
+    .unwrap();
+    assert_eq!(pack.part(1).1, "person 101 of 101, Joan Hill (person-1)");
 }

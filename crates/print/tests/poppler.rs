@@ -212,6 +212,7 @@ fn the_contingency_pack_is_one_tagged_pdf_whose_index_gives_each_parts_pages() {
     let request = careledger_print::Request::Pack {
         people: &people,
         period: careledger_print::Period::ending_at(&checkpoint, 28),
+        volume: None,
     };
     let printed = careledger_print::print(&h.state, &request, Format::Pdf, &checkpoint).unwrap();
     let path = dir.path().join("pack.pdf");
