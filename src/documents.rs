@@ -5,7 +5,7 @@ use careledger_api::documents::{DocumentCheck, Documents, PrintRefused, Printed}
 use careledger_ledger::Ledger;
 use careledger_print::{Format, Kind, Period, PrintError, Request};
 
-use crate::print_cli::{check, checkpoint, entries, period_of};
+use crate::print_cli::{check, checkpoint, print_person};
 
 /// Prints from the ledger as it stands, from a checkpoint signed for it.
 pub struct Printer;
@@ -29,28 +29,8 @@ impl Documents for Printer {
         let asked = asked.transpose()?;
         let checkpoint = checkpoint(ledger).map_err(failed)?;
         let period = Period::ending_at(&checkpoint, days);
-        let events =
-            entries(ledger, person, checkpoint.size, period_of(kind, period)).map_err(failed)?;
-        let printed = ledger
-            .read(|s| {
-                let format = match (asked, s.person(person)) {
-                    (Some(f), _) => f,
-                    (None, Some(p)) => Format::for_person(p),
-                    (None, None) => Format::Pdf,
-                };
-                careledger_print::print(
-                    s,
-                    &Request::Person {
-                        kind,
-                        id: person,
-                        entries: &events,
-                        period,
-                    },
-                    format,
-                    &checkpoint,
-                )
-            })
-            .map_err(|e| PrintRefused::Failed(e.to_string()))?
+        let printed = print_person(ledger, kind, person, asked, period, &checkpoint)
+            .map_err(failed)?
             .map_err(|e| match e {
                 // Said without the person's name: no access event is written when
                 // nothing is printed, so nothing of the record may leave.

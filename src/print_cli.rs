@@ -101,6 +101,38 @@ pub fn entries(
     Ok(out)
 }
 
+/// Prints `kind` about `id` from the ledger as it stands at `checkpoint`: the events it
+/// reads, then the document, in `asked` or else the format the person's recorded
+/// information needs choose. The CLI and the service print through here.
+pub fn print_person(
+    ledger: &Ledger,
+    kind: Kind,
+    id: &str,
+    asked: Option<Format>,
+    period: Period,
+    checkpoint: &Checkpoint,
+) -> Result<Result<careledger_print::Printed, careledger_print::PrintError>, CliError> {
+    let events = entries(ledger, id, checkpoint.size, period_of(kind, period))?;
+    Ok(ledger.read(|s| {
+        let format = match (asked, s.person(id)) {
+            (Some(f), _) => f,
+            (None, Some(p)) => Format::for_person(p),
+            (None, None) => Format::Pdf,
+        };
+        careledger_print::print(
+            s,
+            &Request::Person {
+                kind,
+                id,
+                entries: &events,
+                period,
+            },
+            format,
+            checkpoint,
+        )
+    })?)
+}
+
 /// The period a person's document reads events for: none for the care plan (it reads its
 /// publication only).
 pub fn period_of(kind: Kind, period: Period) -> Option<Period> {
@@ -208,25 +240,7 @@ pub fn print(dir: &Path, args: PrintArgs<'_>) -> Result<(), CliError> {
             let id = args.person.ok_or_else(|| {
                 fail(format!("a {} is about one person: name them with --person", args.kind))
             })?;
-            let e = entries(&ledger, id, checkpoint.size, period_of(kind, period))?;
-            ledger.read(|s| {
-                let format = match (asked_format, s.person(id)) {
-                    (Some(f), _) => f,
-                    (None, Some(p)) => Format::for_person(p),
-                    (None, None) => Format::Pdf,
-                };
-                careledger_print::print(
-                    s,
-                    &Request::Person {
-                        kind,
-                        id,
-                        entries: &e,
-                        period,
-                    },
-                    format,
-                    &checkpoint,
-                )
-            })?
+            print_person(&ledger, kind, id, asked_format, period, &checkpoint)?
         }
     }
     .map_err(|e| fail(e.to_string()))?;
