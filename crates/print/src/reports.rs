@@ -52,8 +52,8 @@ fn discussion(p: &PersonState) -> String {
 }
 
 fn paper(p: &PersonState) -> String {
-    if let Some((reason, stamp)) = &p.paper_declined {
-        return format!("declined: {reason} ({})", event(stamp));
+    if let Some((by, stamp)) = &p.paper_declined {
+        return format!("expressly declined by {by} ({})", event(stamp));
     }
     if p.paper.is_empty() {
         return "none".into();
