@@ -28,6 +28,11 @@ for kind in care-plan mar diary; do
 done
 "$bin" print contingency --data "$work/ledger" --out "$work/pack.pdf" >/dev/null
 pdftoppm -png -r 60 -f 1 -l 1 -singlefile "$work/pack.pdf" "$out/contingency-pdf"
+# The council's reports.
+for kind in monitoring response-times; do
+  "$bin" print "$kind" --data "$work/ledger" --out "$work/$kind.pdf" >/dev/null
+  pdftoppm -png -r 60 -f 1 -l 1 -singlefile "$work/$kind.pdf" "$out/$kind-pdf"
+done
 # The MAR chart's grid is on its second page.
 "$bin" print mar --data "$work/ledger" --person "$person" --format pdf --out "$work/mar.pdf" >/dev/null
 pdftoppm -png -r 60 -f 2 -l 2 -singlefile "$work/mar.pdf" "$out/mar-pdf-grid"
