@@ -88,7 +88,15 @@ impl Documents for Printer {
             checkpoint_verified: checked.ours,
             checkpoint: checked.checkpoint,
             current: checked.status.as_ref().map(|s| s.current),
-            said: checked.status.map(|s| s.said),
+            said: match (checked.ours, checked.status) {
+                (_, Some(s)) => Some(s.said),
+                (true, None) => Some(
+                    "Whether this is still the current version is for the provider to check \
+                     (careledger check-document): ask them."
+                        .into(),
+                ),
+                (false, None) => None,
+            },
         })
     }
 }

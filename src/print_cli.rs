@@ -221,6 +221,24 @@ pub fn print(dir: &Path, args: PrintArgs<'_>) -> Result<(), CliError> {
             } else {
                 args.people.to_vec()
             };
+            // Every person named is known before any volume is written, so a pack is not
+            // left half written for a typo.
+            let unknown: Vec<&String> = ledger.read(|s| {
+                ids.iter().filter(|id| s.person(id).is_none()).collect()
+            })?;
+            if !unknown.is_empty() {
+                return Err(fail(format!(
+                    "no such person: {}; nothing was written",
+                    unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                )));
+            }
+            if args.out.is_dir() || args.out.as_os_str().to_string_lossy().ends_with('/') {
+                return Err(fail(format!(
+                    "--out {} is a folder: name the file the pack is written to (pack.pdf; a pack of more than {} people is written beside it as pack-01-of-NN.pdf and so on)",
+                    args.out.display(),
+                    careledger_print::pack::VOLUME_PEOPLE
+                )));
+            }
             if ids.len() > careledger_print::PACK_PEOPLE_MAX {
                 return Err(fail(format!(
                     "the pack names {} people; at most {}",
@@ -382,13 +400,15 @@ pub struct Checked {
     /// What was found of the checkpoint, in words.
     pub checkpoint: String,
     /// Whether the copy is the current version, and what is current, in words (`None`
-    /// where the checkpoint is not the ledger's: nothing more is said of such a copy).
+    /// where the checkpoint is not the ledger's, and to anyone of a person's document or a
+    /// pack: nothing more is said).
     pub status: Option<careledger_print::check::Status>,
 }
 
 /// Checks the reference `r` against `ledger`: is its checkpoint the ledger's (the root at
-/// its size starts as printed), and is the copy current? `for_anyone`: say it as the check
-/// page says it to anyone holding the paper (no names, nothing of which copy is in the home).
+/// its size starts as printed), and is the copy current? `for_anyone`: say it as the open
+/// check page says it ([`careledger_print::check::status_for_anyone`]): whether the copy
+/// came from this ledger, and nothing of the person or the ledger beyond that.
 pub fn check(ledger: &Ledger, r: &Reference, for_anyone: bool) -> Result<Checked, CliError> {
     let store = ledger.store();
     let not_ours = |checkpoint: String| Checked {
@@ -396,34 +416,43 @@ pub fn check(ledger: &Ledger, r: &Reference, for_anyone: bool) -> Result<Checked
         checkpoint,
         status: None,
     };
+    // To anyone, a foreign reference gets no more than that: not the ledger's size, and
+    // never its root (which would let them write a reference that checks).
+    let foreign = "the ledger holds no checkpoint with this size and root";
     if r.size == 0 || r.size > store.size() {
-        return Ok(not_ours(format!(
-            "the reference names a checkpoint of {} events; the ledger holds {}",
-            r.size,
-            store.size()
-        )));
+        return Ok(not_ours(if for_anyone {
+            foreign.into()
+        } else {
+            format!(
+                "the reference names a checkpoint of {} events; the ledger holds {}",
+                r.size,
+                store.size()
+            )
+        }));
     }
     let ours = careledger_print::stamp::root_start(&store.root_at(r.size)?);
     if ours != r.root_start {
-        return Ok(not_ours(format!(
-            "at {} events the ledger's root starts {ours}, not {}",
-            r.size, r.root_start
-        )));
-    }
-    let status = ledger.read(|s| {
-        if for_anyone {
-            careledger_print::check::status_for_anyone(s, r)
+        return Ok(not_ours(if for_anyone {
+            foreign.into()
         } else {
-            careledger_print::check::status_of(s, r)
-        }
-    })?;
+            format!(
+                "at {} events the ledger's root starts {ours}, not {}",
+                r.size, r.root_start
+            )
+        }));
+    }
+    let status = if for_anyone {
+        careledger_print::check::status_for_anyone(r)
+    } else {
+        Some(ledger.read(|s| careledger_print::check::status_of(s, r))?)
+    };
     Ok(Checked {
         ours: true,
         checkpoint: format!(
             "checkpoint: {} events, root {}: the ledger's own",
             r.size, r.root_start
         ),
-        status: Some(status),
+        status,
     })
 }
 

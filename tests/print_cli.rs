@@ -241,6 +241,37 @@ fn a_large_pack_is_written_in_volumes() {
         1,
         "{said}"
     );
+    // A folder is not a file name; an unknown person is named before anything is written.
+    let (_, e) = err(
+        &[
+            "print",
+            "contingency",
+            "--data",
+            &data,
+            "--out",
+            tmp.path().to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(e.contains("is a folder"), "{e}");
+    let fresh = tmp.path().join("fresh.pdf");
+    let (_, e) = err(
+        &[
+            "print",
+            "contingency",
+            "--data",
+            &data,
+            "--people",
+            "person-0001",
+            "--people",
+            "person-9999",
+            "--out",
+            fresh.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(e.contains("no such person: person-9999"), "{e}");
+    assert!(!fresh.exists());
 }
 
 /// The council's reports, from a simulated ledger: every person in care and every council

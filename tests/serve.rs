@@ -419,7 +419,15 @@ fn documents_over_http(server: &Server, manager: &str, person: &str) -> (String,
     let check = |r: &str| server.get(&format!("/v1/documents/check?reference={r}"), None);
     let checked = check(&reference).expect_json(200);
     assert_eq!(checked["checkpoint_verified"], true, "{checked}");
-    assert!(checked["current"].is_boolean(), "{checked}");
+    // Of a person's document, nothing more to anyone: a reference names any id.
+    assert!(checked["current"].is_null(), "{checked}");
+    assert!(
+        checked["said"]
+            .as_str()
+            .unwrap()
+            .contains("for the provider to check"),
+        "{checked}"
+    );
     let name = server
         .get("/v1/people/person-0001/details", Some(manager))
         .expect_json(200)["data"]["name"]
@@ -433,9 +441,22 @@ fn documents_over_http(server: &Server, manager: &str, person: &str) -> (String,
     // The same reference with another root: not this ledger's, and nothing more said.
     let mut parts: Vec<String> = reference.split(':').map(String::from).collect();
     parts[4] = "000000000000".into();
-    let forged = check(&parts.join(":")).expect_json(200);
+    let forged_reference = parts.join(":");
+    let forged = check(&forged_reference).expect_json(200);
     assert_eq!(forged["checkpoint_verified"], false, "{forged}");
     assert!(forged["said"].is_null(), "{forged}");
+    // Never the ledger's root, which would let anyone write a reference that checks.
+    assert!(
+        !forged
+            .to_string()
+            .contains(&reference.split(':').nth(4).unwrap().to_string()),
+        "{forged}"
+    );
+    // A reference naming someone else, or nobody, is answered the same way as any other.
+    parts[4] = reference.split(':').nth(4).unwrap().into();
+    parts[5] = "person-9999".into();
+    let nobody = check(&parts.join(":")).expect_json(200);
+    assert_eq!(nobody["said"], checked["said"], "{nobody}");
     check("not-a-reference").expect_problem(400);
     // The council's reports, printed by the service for the roles that see them.
     let report = server.get("/v1/reports/monitoring/document?format=text", Some(manager));
@@ -464,7 +485,7 @@ fn documents_over_http(server: &Server, manager: &str, person: &str) -> (String,
         "{}",
         page.text()
     );
-    let page = server.get(&format!("/check?reference={}", parts.join(":")), None);
+    let page = server.get(&format!("/check?reference={forged_reference}"), None);
     assert!(
         page.text().contains("Not printed from this ledger."),
         "{}",

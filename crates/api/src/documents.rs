@@ -73,14 +73,17 @@ pub struct ReportKind {
     pub summary: &'static str,
 }
 
-/// The council's reports. The monitoring report, to those who may see the provider's
-/// findings; the response-time report covers every council's requests, so the provider's
-/// own staff and auditors print it (a council officer reads their own requests'
-/// lines as JSON, `GET /v1/reports/response-times`).
+/// The council's reports, printed by the provider to give to the council. The monitoring
+/// report names every person in care with their choices and information needs, which a
+/// council officer may read only through a request of their own (the policy), so the
+/// registered manager and provider admins print it (council officers read the findings as
+/// JSON, `GET /v1/provider/findings`, by id); the response-time report covers every
+/// council's requests, so the provider's own staff and auditors print it (a council
+/// officer reads their own requests' lines as JSON, `GET /v1/reports/response-times`).
 pub const REPORTS: &[ReportKind] = &[
     ReportKind {
         name: "monitoring",
-        roles: crate::handlers::PROVIDER_VIEW,
+        roles: &[Role::RegisteredManager, Role::ProviderAdmin],
         summary: "The monitoring report: for the provider and each person in care, choices discussions, paper copies, information needs and whether they were met, and every finding, each line naming its events",
     },
     ReportKind {
@@ -125,8 +128,10 @@ pub struct Printed {
 }
 
 /// What the check of a printed copy's reference found: the answer of
-/// `GET /v1/documents/check` and of the check page, said as to anyone holding the paper (the
-/// person is "the person"; nothing of which copy is in the home).
+/// `GET /v1/documents/check` and of the check page, said as to anyone: whether the copy was
+/// printed from this ledger, and for a report that it is a report of its time. Nothing of
+/// the person (a reference is not bound to its document, and the ledger's checkpoint is
+/// public, so anyone could write one naming any id) and nothing of the ledger's roots.
 #[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct DocumentCheck {
     /// The reference, as read (`CL1:KIND:VERSION:SIZE:ROOT:SUBJECT`).
@@ -136,11 +141,11 @@ pub struct DocumentCheck {
     pub checkpoint_verified: bool,
     /// What was found of the checkpoint, in words.
     pub checkpoint: String,
-    /// Whether the copy is the current version of its document; absent when the
-    /// checkpoint is not the ledger's (nothing more is said of such a copy).
+    /// Whether the copy is the current version: only for a report (always: a report of its
+    /// time); absent otherwise (the provider checks a person's document with
+    /// `careledger check-document`).
     pub current: Option<bool>,
-    /// What is current, in words ("OUT OF DATE: this copy is version 2; the person's
-    /// current care plan is version 3").
+    /// What else there is to say, in words; absent for a copy not from this ledger.
     pub said: Option<String>,
 }
 
@@ -190,9 +195,8 @@ pub trait Documents: Send + Sync + 'static {
 pub const REFERENCE_CHARS_MAX: usize = 300;
 
 /// Checks `reference` with the service's printer: the check page's and
-/// `GET /v1/documents/check`'s answer. Needs no sign-in: a reference names a checkpoint by
-/// 48 bits of its root, so only someone holding the paper has one, and the answer says no
-/// more than the paper does.
+/// `GET /v1/documents/check`'s answer. Needs no sign-in, so it says only whether the copy
+/// came from this ledger ([`DocumentCheck`]).
 pub async fn check_reference(app: &App, reference: &str) -> Result<DocumentCheck, ApiError> {
     if reference.trim().is_empty() {
         return Err(ApiError::bad_request(

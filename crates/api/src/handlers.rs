@@ -806,7 +806,7 @@ fn audit_rows(
 
 // ------------------------------------------------------------------ monitoring officers
 
-pub(crate) const PROVIDER_VIEW: &[Role] = &[
+const PROVIDER_VIEW: &[Role] = &[
     Role::MonitoringOfficer,
     Role::SocialCareProfessional,
     Role::RegisteredManager,

@@ -155,7 +155,7 @@ routes! {
     };
     get "/v1/reports/{kind}/document" => crate::documents::report_document, Doc {
         tag: "documents",
-        summary: "A report for the council printed from the ledger as it stands: the monitoring report (to those who see the provider's findings) or the response-time report (to the provider's staff and auditors), each line naming the event numbers that prove it; tagged PDF/UA-1 (application/pdf) in standard print, large print or easy read, or text/plain. Headers careledger-reference, careledger-digest and careledger-format as for a person's document",
+        summary: "A report for the council printed from the ledger as it stands: the monitoring report (to the registered manager and provider admins: it names everyone in care) or the response-time report (to the provider's staff and auditors), each line naming the event numbers that prove it; tagged PDF/UA-1 (application/pdf) in standard print, large print or easy read, or text/plain. Headers careledger-reference, careledger-digest and careledger-format as for a person's document",
         auth: true,
         params: &[
             ("kind", In::Path, true, Accepts::OneOf(crate::documents::REPORT_NAMES), "monitoring or response-times."),
@@ -165,7 +165,7 @@ routes! {
     };
     get "/v1/documents/check" => crate::documents::check, Doc {
         tag: "documents",
-        summary: "Checks a printed copy by the reference at the foot of its pages (and in its QR code): whether its checkpoint is this ledger's (the root at its tree size starts as printed) and whether it is still the current version. No sign-in: the answer says no more than the paper does (the person is \"the person\"; nothing of which copy is in the home)",
+        summary: "Checks a printed copy by the reference at the foot of its pages (and in its QR code): whether its checkpoint is this ledger's (the root at its tree size starts as printed). No sign-in, so nothing of the person: whether a person's document is still the current version is for the provider (careledger check-document); a report is said to be a report of its time",
         auth: false,
         params: &[("reference", In::Query, true, Accepts::Id, "The reference, CL1:KIND:VERSION:SIZE:ROOT:SUBJECT.")],
         body: None, ok: (200, JSON, Some(schema_of::<crate::documents::DocumentCheck>)), errors: &[400, 501],

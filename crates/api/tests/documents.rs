@@ -285,7 +285,7 @@ async fn the_councils_reports_are_printed_for_the_roles_that_see_them() {
     let before = h.size();
     let a = h
         .get(
-            Some("council-mo01"),
+            Some("staff-pa01"),
             "/v1/reports/monitoring/document?format=text",
         )
         .await;
@@ -304,9 +304,16 @@ async fn the_councils_reports_are_printed_for_the_roles_that_see_them() {
     // A council officer reads only their own requests' lines, so not the printed report;
     // a care worker sees neither; an unknown report or format is named.
     let calls = echo.calls.load(SeqCst);
-    h.get(Some("council-mo01"), "/v1/reports/response-times/document")
+    // A council officer reads people's records only through their own requests, so
+    // neither printed report (they read the findings and their own requests as JSON).
+    for report in ["monitoring", "response-times"] {
+        h.get(
+            Some("council-mo01"),
+            &format!("/v1/reports/{report}/document"),
+        )
         .await
         .assert_problem(403, None);
+    }
     h.get(Some("staff-cw01"), "/v1/reports/monitoring/document")
         .await
         .assert_problem(403, None);

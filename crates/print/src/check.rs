@@ -4,7 +4,7 @@
 
 use careledger_care::State;
 
-use crate::{words, Kind, Reference};
+use crate::{Kind, Reference};
 
 /// The answer, in words, and whether the copy is the current version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,29 +17,15 @@ fn status(current: bool, said: String) -> Status {
     Status { current, said }
 }
 
-/// [`status_of`] as the service's check page says it to anyone holding the paper: the same
-/// answer, with the person named only as "the person" and nothing of which copy is in the
-/// home, and for a pack how many people's documents changed, not who.
-pub fn status_for_anyone(state: &State, reference: &Reference) -> Status {
-    if reference.kind.is_report() {
-        return report_status(reference);
-    }
-    match reference.subject.as_deref() {
-        None => match changed_since(state, reference.size).len() {
-            0 => status_of(state, reference),
-            n => status(
-                false,
-                format!(
-                    "OUT OF DATE: since this pack was printed the care plan or MAR chart of {} changed",
-                    words::count(n, "person", "people")
-                ),
-            ),
-        },
-        Some(id) => match state.person(id) {
-            None => status(false, "UNKNOWN: the ledger holds no such person".into()),
-            Some(person) => current_version(person, "the person", reference),
-        },
-    }
+/// What the service's open check page says to anyone of a copy whose checkpoint is the
+/// ledger's: a report is what the ledger held then; of anything else, nothing. A reference
+/// is not bound to its document (the ledger's checkpoint is public, so anyone can write one
+/// naming any person id), so an answer about the person's documents (whether a version is
+/// current, whether the person exists) would tell a stranger who receives care; only
+/// someone with the ledger (`careledger check-document`) is told that. `None`: nothing
+/// more to say.
+pub fn status_for_anyone(reference: &Reference) -> Option<Status> {
+    reference.kind.is_report().then(|| report_status(reference))
 }
 
 /// A report is what the ledger showed at its checkpoint; it is never replaced.
@@ -126,9 +112,23 @@ fn current_version(
         Kind::CarePlan => {
             let now = person.plan.as_ref().map(|p| p.version);
             match (reference.version, now) {
+                (Some(v), Some(n))
+                    if v == n
+                        && person
+                            .plan
+                            .as_ref()
+                            .is_some_and(|p| p.published.seq < reference.size) =>
+                {
+                    status(
+                        true,
+                        format!("CURRENT: version {v} is {name}'s current care plan"),
+                    )
+                }
                 (Some(v), Some(n)) if v == n => status(
-                    true,
-                    format!("CURRENT: version {v} is {name}'s current care plan"),
+                    false,
+                    format!(
+                        "NOT THIS LEDGER'S COPY: version {v} of {name}'s care plan was published after the checkpoint this copy names, so the copy's reference was altered"
+                    ),
                 ),
                 (v, Some(n)) => status(
                     false,
@@ -142,7 +142,8 @@ fn current_version(
         }
         Kind::Mar => {
             let now = person.mar_revision;
-            if reference.version == Some(now) {
+            let changed_before = person.mar_changed.is_none_or(|c| c.seq < reference.size);
+            if reference.version == Some(now) && changed_before {
                 status(
                     true,
                     format!(

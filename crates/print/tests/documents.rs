@@ -278,6 +278,22 @@ fn the_check_says_whether_a_copy_is_the_current_version() {
     let s = check::status_of(&h.state, &mar);
     assert!(!s.current && s.said.contains("revision"), "{s:?}");
     assert!(check::status_of(&h.state, &plan).current);
+    // A copy whose version was altered to the current one, under a checkpoint from before
+    // that version existed, is not current.
+    h.record(
+        RM,
+        Some(PERSON),
+        h.now_us + HOUR_US,
+        careledger_care::CareEvent::MedicineAdded(medicine("med-y", "Zinc", false)),
+    );
+    let altered = careledger_print::Reference {
+        version: Some(h.state.person(PERSON).unwrap().mar_revision),
+        ..mar.clone()
+    };
+    let s = check::status_of(&h.state, &altered);
+    assert!(!s.current, "{s:?}");
+    // To anyone, nothing of a person's document; a report is a report of its time.
+    assert!(check::status_for_anyone(&plan).is_none());
 }
 
 #[test]

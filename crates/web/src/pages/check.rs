@@ -36,13 +36,14 @@ pub async fn check(State(app): State<App>, Query(q): Query<CheckQuery>) -> Respo
         p class="lede" {
             "Every page careledger prints ends with a reference that starts CL1, also in its \
              QR code. Type or scan it here to see whether the copy came from this service's \
-             ledger and is still the current version."
+             ledger. Whether a person's document is still the current version is for the \
+             provider to check: ask them."
         }
         @if let Some(c) = &found {
-            @let good = c.checkpoint_verified && c.current == Some(true);
+            @let good = c.checkpoint_verified && c.current != Some(false);
             div class=(if good { "notice" } else { "ais" }) role="status" {
                 @if !c.checkpoint_verified {
-                    p { strong { "Not printed from this ledger." } " " (c.checkpoint) }
+                    p { strong { "Not printed from this ledger." } " The ledger holds no checkpoint matching this reference." }
                     p { "Do not rely on this copy: ask the provider for a current one." }
                 } @else {
                     p { strong { "Printed from this ledger." } " " (c.checkpoint) }
