@@ -384,7 +384,7 @@ fn the_councils_reports_name_the_events_that_prove_each_line() {
     use careledger_care::{AisNeed, CareEvent as E, Category, Channel, Document, InfoOption};
     let mut h = home(vec![]);
     let t0 = h.now_us + HOUR_US;
-    let mut at = |h: &mut Home, dt: i64, about: Option<&str>, e: E| -> u64 {
+    let at = |h: &mut Home, dt: i64, about: Option<&str>, e: E| -> u64 {
         h.record(RM, about, t0 + dt, e);
         h.seq - 1
     };
