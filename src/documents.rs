@@ -10,6 +10,27 @@ use crate::print_cli::{check, checkpoint, print_person};
 /// Prints from the ledger as it stands, from a checkpoint signed for it.
 pub struct Printer;
 
+/// A format the API checked (`careledger_api::documents::FORMATS`), as the print crate
+/// names it.
+fn format_of(name: Option<&str>) -> Result<Option<Format>, PrintRefused> {
+    name.map(|f| {
+        Format::from_name(f).ok_or_else(|| PrintRefused::Failed(format!("{f:?} is not a format")))
+    })
+    .transpose()
+}
+
+/// The print crate's answer as the API sends it, under the file name `stem`.EXTENSION.
+fn sent(printed: careledger_print::Printed, stem: &str) -> Printed {
+    Printed {
+        media_type: printed.format.media_type(),
+        format: printed.format.name(),
+        file_name: format!("{stem}.{}", printed.format.extension()),
+        reference: printed.reference.to_string(),
+        digest: printed.digest,
+        bytes: printed.bytes,
+    }
+}
+
 impl Documents for Printer {
     fn person(
         &self,
@@ -22,11 +43,7 @@ impl Documents for Printer {
         let failed = |e: crate::cli::CliError| PrintRefused::Failed(e.message);
         let kind = Kind::from_name(kind)
             .ok_or_else(|| PrintRefused::Failed(format!("{kind:?} is not a document")))?;
-        let asked = format.map(|f| {
-            Format::from_name(f)
-                .ok_or_else(|| PrintRefused::Failed(format!("{f:?} is not a format")))
-        });
-        let asked = asked.transpose()?;
+        let asked = format_of(format)?;
         let checkpoint = checkpoint(ledger).map_err(failed)?;
         let period = Period::ending_at(&checkpoint, days);
         let printed = print_person(ledger, kind, person, asked, period, &checkpoint)
@@ -39,14 +56,7 @@ impl Documents for Printer {
                 }
                 e => PrintRefused::Failed(e.to_string()),
             })?;
-        Ok(Printed {
-            media_type: printed.format.media_type(),
-            format: printed.format.name(),
-            file_name: format!("{}-{person}.{}", kind.name(), printed.format.extension()),
-            reference: printed.reference.to_string(),
-            digest: printed.digest,
-            bytes: printed.bytes,
-        })
+        Ok(sent(printed, &format!("{}-{person}", kind.name())))
     }
 
     fn report(
@@ -58,24 +68,13 @@ impl Documents for Printer {
         let kind = Kind::from_name(kind)
             .filter(|k| k.is_report())
             .ok_or_else(|| PrintRefused::Failed(format!("{kind:?} is not a report")))?;
-        let format = match format {
-            None => Format::Pdf,
-            Some(f) => Format::from_name(f)
-                .ok_or_else(|| PrintRefused::Failed(format!("{f:?} is not a format")))?,
-        };
+        let format = format_of(format)?.unwrap_or(Format::Pdf);
         let checkpoint = checkpoint(ledger).map_err(|e| PrintRefused::Failed(e.message))?;
         let printed = ledger
             .read(|s| careledger_print::print(s, &Request::Report { kind }, format, &checkpoint))
             .map_err(|e| PrintRefused::Failed(e.to_string()))?
             .map_err(|e| PrintRefused::Failed(e.to_string()))?;
-        Ok(Printed {
-            media_type: printed.format.media_type(),
-            format: printed.format.name(),
-            file_name: format!("{}.{}", kind.name(), printed.format.extension()),
-            reference: printed.reference.to_string(),
-            digest: printed.digest,
-            bytes: printed.bytes,
-        })
+        Ok(sent(printed, kind.name()))
     }
 
     fn check(&self, ledger: &Ledger, reference: &str) -> Result<DocumentCheck, PrintRefused> {
