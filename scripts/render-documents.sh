@@ -26,6 +26,12 @@ for kind in care-plan mar diary; do
   "$bin" print "$kind" --data "$work/ledger" --person "$person" --format text \
     --out "$out/$kind-text.txt" >/dev/null
 done
+# The Service User Guide is the provider's, the same for every home.
+for format in pdf large-print easy-read; do
+  "$bin" print guide --data "$work/ledger" --format "$format" --out "$work/guide-$format.pdf" >/dev/null
+  pdftoppm -png -r 60 -f 1 -l 1 -singlefile "$work/guide-$format.pdf" "$out/guide-$format"
+done
+"$bin" print guide --data "$work/ledger" --format text --out "$out/guide-text.txt" >/dev/null
 "$bin" print contingency --data "$work/ledger" --out "$work/pack.pdf" >/dev/null
 pdftoppm -png -r 60 -f 1 -l 1 -singlefile "$work/pack.pdf" "$out/contingency-pdf"
 # The council's reports.

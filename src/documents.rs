@@ -77,6 +77,23 @@ impl Documents for Printer {
         Ok(sent(printed, kind.name()))
     }
 
+    fn guide(
+        &self,
+        ledger: &Ledger,
+        format: Option<&'static str>,
+    ) -> Result<Printed, PrintRefused> {
+        let format = format_of(format)?.unwrap_or(Format::Pdf);
+        let checkpoint = checkpoint(ledger).map_err(|e| PrintRefused::Failed(e.message))?;
+        let printed = ledger
+            .read(|s| careledger_print::print(s, &Request::Guide, format, &checkpoint))
+            .map_err(|e| PrintRefused::Failed(e.to_string()))?
+            .map_err(|e| match e {
+                PrintError::NoGuide => PrintRefused::Nothing(e.to_string()),
+                e => PrintRefused::Failed(e.to_string()),
+            })?;
+        Ok(sent(printed, Kind::Guide.name()))
+    }
+
     fn check(&self, ledger: &Ledger, reference: &str) -> Result<DocumentCheck, PrintRefused> {
         let read = reference
             .parse::<careledger_print::Reference>()

@@ -254,6 +254,26 @@ pub fn print(dir: &Path, args: PrintArgs<'_>) -> Result<(), CliError> {
             let format = asked_format.unwrap_or(Format::Pdf);
             return print_pack(&ledger, &people, period, format, &checkpoint, args.out);
         }
+        Kind::Guide => {
+            if !args.people.is_empty() {
+                return Err(fail(
+                    "the Service User Guide is the same for everyone: name one person with --person (for their format and to record the copy placed in their home), or nobody",
+                ));
+            }
+            if args.placed_by.is_some() && args.person.is_none() {
+                return Err(fail(
+                    "--placed-by records the copy placed in one person's home: name them with --person",
+                ));
+            }
+            let format = match (asked_format, args.person) {
+                (Some(f), _) => f,
+                (None, Some(id)) => ledger
+                    .read(|s| s.person(id).map(Format::for_person))?
+                    .ok_or_else(|| fail(format!("there is no person {id:?}")))?,
+                (None, None) => Format::Pdf,
+            };
+            ledger.read(|s| careledger_print::print(s, &Request::Guide, format, &checkpoint))?
+        }
         _ => {
             let id = args.person.ok_or_else(|| {
                 fail(format!("a {} is about one person: name them with --person", args.kind))
@@ -285,7 +305,11 @@ pub fn print(dir: &Path, args: PrintArgs<'_>) -> Result<(), CliError> {
         }
         _ => None,
     };
-    let chosen = if asked_format.is_none() && kind != Kind::Contingency && !kind.is_report() {
+    let chosen = if asked_format.is_none()
+        && kind != Kind::Contingency
+        && !kind.is_report()
+        && (kind != Kind::Guide || args.person.is_some())
+    {
         " (from the person's recorded information needs)"
     } else {
         ""
@@ -442,7 +466,7 @@ pub fn check(ledger: &Ledger, r: &Reference, for_anyone: bool) -> Result<Checked
         }));
     }
     let status = if for_anyone {
-        careledger_print::check::status_for_anyone(r)
+        ledger.read(|s| careledger_print::check::status_for_anyone(s, r))?
     } else {
         Some(ledger.read(|s| careledger_print::check::status_of(s, r))?)
     };

@@ -359,7 +359,7 @@ fn bad_requests_are_named_and_write_nothing() {
     let out = tmp.path().join("x.pdf");
     let out_s = out.to_str().unwrap();
     for (args, said) in [
-        (vec!["print", "letter", "--data", &data, "--out", out_s], "\"letter\" is not a document careledger prints; choose one of care-plan, mar, diary, contingency"),
+        (vec!["print", "letter", "--data", &data, "--out", out_s], "\"letter\" is not a document careledger prints; choose one of care-plan, mar, guide, diary, contingency"),
         (vec!["print", "mar", "--data", &data, "--out", out_s], "a mar is about one person: name them with --person"),
         (vec!["print", "mar", "--data", &data, "--person", "person-0001", "--format", "braille", "--out", out_s], "\"braille\" is not a format; choose one of pdf, large-print, easy-read, text"),
         (vec!["print", "mar", "--data", &data, "--person", "person-0001", "--days", "93", "--out", out_s], "--days must be between 1 and 92, not 93"),
@@ -483,4 +483,111 @@ fn a_copy_printed_for_the_home_is_recorded_with_its_digest() {
         stderr.contains("not a copy of one person's document"),
         "{stderr}"
     );
+}
+
+#[test]
+fn the_service_user_guide_prints_for_a_home_in_its_format_and_checks_current() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = simulate(tmp.path());
+    let text = tmp.path().join("guide.txt");
+    let summary = ok(
+        &[
+            "print",
+            "guide",
+            "--data",
+            &data,
+            "--format",
+            "text",
+            "--out",
+            text.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        summary.starts_with("Service User Guide: Home Care: "),
+        "{summary}"
+    );
+    let r = reference(&summary);
+    assert!(r.starts_with("CL1:guide:1:") && r.ends_with(":-"), "{r}");
+    let body = std::fs::read_to_string(&text).unwrap();
+    for said in [
+        "Version 1, published",
+        "Your records and your choices",
+        "Seeing your records is free.",
+    ] {
+        assert!(body.contains(said), "{said:?} not in {body}");
+    }
+    // For one home: recorded as placed, with its version and digest.
+    let pdf = tmp.path().join("guide.pdf");
+    let placed = ok(
+        &[
+            "print",
+            "guide",
+            "--data",
+            &data,
+            "--person",
+            "person-0001",
+            "--format",
+            "large-print",
+            "--placed-by",
+            "staff-rm01",
+            "--out",
+            pdf.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        placed.contains("recorded as placed in the home: event "),
+        "{placed}"
+    );
+    let checked = ok(
+        &["check-document", "--data", &data, &reference(&placed)],
+        None,
+    );
+    assert!(
+        checked.contains("CURRENT: version 1 is the current Service User Guide"),
+        "{checked}"
+    );
+    // What cannot be: named, and nothing written.
+    let out = tmp.path().join("x.pdf");
+    let out_s = out.to_str().unwrap();
+    for (args, said) in [
+        (
+            vec![
+                "print",
+                "guide",
+                "--data",
+                &data,
+                "--placed-by",
+                "staff-rm01",
+                "--out",
+                out_s,
+            ],
+            "name them with --person",
+        ),
+        (
+            vec![
+                "print",
+                "guide",
+                "--data",
+                &data,
+                "--people",
+                "person-0001",
+                "--out",
+                out_s,
+            ],
+            "the same for everyone",
+        ),
+        (
+            vec![
+                "print", "guide", "--data", &data, "--person", "nobody", "--out", out_s,
+            ],
+            "there is no person \"nobody\"",
+        ),
+    ] {
+        let (code, stderr) = err(&args, None);
+        assert_eq!(code, 1, "{args:?}");
+        assert!(stderr.contains(said), "{args:?}: {stderr}");
+        assert!(!out.exists(), "{args:?} wrote a file");
+    }
 }

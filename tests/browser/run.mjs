@@ -638,6 +638,35 @@ try {
     await rm.getByRole('button', { name: 'End the outage' }).click();
     await rm.waitForURL(/outages\?recorded=/);
 
+    // The Service User Guide: read, printed, and a new version published, after which the
+    // homes with the older copy are listed.
+    await rm.getByRole('link', { name: 'Service User Guide' }).first().click();
+    await rm.waitForURL(/\/guide$/);
+    check((await rm.textContent('main')).includes('version 1, published'), 'the demo provider has published version 1 of its guide');
+    check(/\d+ with version 1, the current one/.test(await rm.textContent('main')), 'the guide page counts the homes with the current version');
+    await axe(rm, 'service user guide');
+    await reflow(rm, 'service user guide');
+    await shot(rm, 'manager-guide');
+    const guideLink = rm.getByRole('link', { name: 'Large print (PDF)' });
+    check(await guideLink.count() === 1, 'the guide page has a large print link');
+    {
+      const r = await rm.request.get(`${base}${await guideLink.getAttribute('href')}`);
+      check(r.status() === 200 && (r.headers()['content-type'] || '') === 'application/pdf', `the guide prints as a PDF (status ${r.status()})`);
+      check(/^CL1:guide:1:/.test(r.headers()['careledger-reference'] || ''), 'the printed guide names its version in its reference');
+    }
+    await rm.fill('#heading-1', '');
+    await rm.getByRole('button', { name: 'Publish version 2' }).click();
+    check(await rm.locator('.error-summary a[href="#heading-1"]').count() === 1, 'a section with text and no heading is refused by its field');
+    await axe(rm, 'service user guide, with an error');
+    await rm.fill('#heading-1', 'About us');
+    await rm.fill('#body-1', 'We provide care and support at home. Our office is open from 8am to 8pm every day.');
+    await rm.getByRole('button', { name: 'Publish version 2' }).click();
+    await rm.waitForURL(/guide\?recorded=/);
+    check((await rm.textContent('main')).includes('8am to 8pm'), 'version 2 is the guide everyone reads');
+    check(/[1-9]\d* with an older version/.test(await rm.textContent('main')), 'the homes with version 1 are now counted as older');
+    check(await rm.locator('table caption', { hasText: 'Homes that need the current guide' }).count() === 1, 'the homes that need the new guide are listed');
+    await axe(rm, 'service user guide, version 2');
+
     const cwCtx = await newContext();
     const cw = await signInDemo(cwCtx, 'staff-cw01');
     await cw.goto(`${base}/people/person-0002/daily-notes`);

@@ -187,6 +187,11 @@ pub trait Documents: Send + Sync + 'static {
         format: Option<&'static str>,
     ) -> Result<Printed, PrintRefused>;
 
+    /// Prints the provider's current Service User Guide from `ledger` as it stands, in
+    /// `format` (default pdf); [`PrintRefused::Nothing`] when none is published.
+    fn guide(&self, ledger: &Ledger, format: Option<&'static str>)
+        -> Result<Printed, PrintRefused>;
+
     /// Checks a printed copy's `reference` against `ledger`, said as to anyone.
     fn check(&self, ledger: &Ledger, reference: &str) -> Result<DocumentCheck, PrintRefused>;
 }
@@ -398,6 +403,37 @@ pub async fn report_document(
                         PrintRefused::Bad(why) => ApiError::bad_request("kind", why),
                         PrintRefused::Failed(why) => ApiError::internal(why),
                     })
+            })
+        })
+        .await?;
+    Ok(answer(printed, None))
+}
+
+/// `GET /v1/guide/document`: the provider's current Service User Guide, to anyone signed
+/// in. It is the provider's document, about nobody, so no access event is written; the
+/// person's own format is theirs to ask for (`format=`).
+pub async fn guide_document(
+    State(app): State<App>,
+    Auth(_): Auth,
+    params: Params,
+) -> Result<Response, ApiError> {
+    params.only(&["format"])?;
+    send_guide(&app, params.str("format")).await
+}
+
+/// The current Service User Guide in `format` (one of [`FORMATS`]; default pdf), as
+/// `GET /v1/guide/document` and the guide page send it.
+pub async fn send_guide(app: &App, format: Option<&str>) -> Result<Response, ApiError> {
+    let format = format_of(format)?;
+    let Some(documents) = app.documents.get().cloned() else {
+        return Err(no_printer());
+    };
+    let printed = app
+        .offload("the Service User Guide", move |app, _| {
+            documents.guide(&app.ledger, format).map_err(|e| match e {
+                PrintRefused::Nothing(why) => ApiError::not_found(why),
+                PrintRefused::Bad(why) => ApiError::bad_request("format", why),
+                PrintRefused::Failed(why) => ApiError::internal(why),
             })
         })
         .await?;

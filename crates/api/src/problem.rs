@@ -131,6 +131,7 @@ impl ApiError {
             | AlreadyOnMar { .. }
             | VisitOpen { .. }
             | PlanVersionConflict { .. }
+            | GuideVersionConflict { .. }
             | ReviewNotCurrent { .. }
             | SlaAlreadyRecorded { .. } => (StatusCode::CONFLICT, "conflict"),
             AccessNotAllowed { .. } => (StatusCode::FORBIDDEN, "forbidden"),
@@ -152,7 +153,10 @@ impl ApiError {
             SubjectRequired { .. } | SubjectNotAllowed { .. } | NotRegistered { .. } => {
                 Some("subject".into())
             }
-            PlanVersionConflict { .. } | ReviewNotCurrent { .. } => payload("version"),
+            PlanVersionConflict { .. }
+            | ReviewNotCurrent { .. }
+            | GuideVersionConflict { .. }
+            | UnknownGuideVersion { .. } => payload("version"),
             ReasonRequired { .. } => payload("reason"),
             DoseRequired => payload("dose_given"),
             DueTooLate { .. } | DueBeforeReceipt => payload("due_at_us"),

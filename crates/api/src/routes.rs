@@ -163,6 +163,15 @@ routes! {
         ],
         body: None, ok: (200, "application/pdf", None), errors: &[400, 403, 404, 501, 503],
     };
+    get "/v1/guide/document" => crate::documents::guide_document, Doc {
+        tag: "documents",
+        summary: "The provider's current Service User Guide (guide.published), printed from the ledger as it stands, to anyone signed in: it is about nobody, so no access event is written. Tagged PDF/UA-1 (application/pdf) in standard print, large print or easy read, or text/plain. Headers careledger-reference (its version is the reference's), careledger-digest and careledger-format, for the paper.copy_placed that records the copy placed in a home",
+        auth: true,
+        params: &[
+            ("format", In::Query, false, Accepts::OneOf(crate::documents::FORMATS), "How to print it (default pdf)."),
+        ],
+        body: None, ok: (200, "application/pdf", None), errors: &[400, 404, 501],
+    };
     get "/v1/documents/check" => crate::documents::check, Doc {
         tag: "documents",
         summary: "Checks a printed copy by the reference at the foot of its pages (and in its QR code): whether its checkpoint is this ledger's (the root at its tree size starts as printed). No sign-in, so nothing of the person: whether a person's document is still the current version is for the provider (careledger check-document); a report is said to be a report of its time",

@@ -551,7 +551,7 @@ pub fn communication_needs(
     with_person(app, id, |p, _| (ais(p), 1))
 }
 
-fn paper(p: &PersonState) -> Paper {
+fn paper(p: &PersonState, s: &careledger_care::State) -> Paper {
     Paper {
         copies: p
             .paper
@@ -564,6 +564,7 @@ fn paper(p: &PersonState) -> Paper {
             })
             .collect(),
         current_care_plan_version: p.plan.as_ref().map(|plan| plan.version),
+        current_guide_version: s.current_guide().map(|g| g.version),
         mar_revision: p.mar_revision,
         declined: p.paper_declined.as_ref().map(|(who, s)| Declined {
             declined_by: who.clone(),
@@ -645,7 +646,7 @@ pub fn consent(app: &App, _: &Deadline, id: &str, _: &Page) -> Result<(Consent, 
                 grants: grants_of(p),
                 last_discussion: None,
                 discussions: p.counts.discussions,
-                paper: paper(p),
+                paper: paper(p, s),
                 findings: person_findings(s, id),
             },
             p.last_discussion.clone(),
@@ -656,7 +657,7 @@ pub fn consent(app: &App, _: &Deadline, id: &str, _: &Page) -> Result<(Consent, 
 }
 
 pub fn paper_copies(app: &App, _: &Deadline, id: &str, _: &Page) -> Result<(Paper, u32), ApiError> {
-    with_person(app, id, |p, _| (paper(p), p.paper.len() as u32))
+    with_person(app, id, |p, s| (paper(p, s), p.paper.len() as u32))
 }
 
 pub fn grants(app: &App, _: &Deadline, id: &str, _: &Page) -> Result<(Grants, u32), ApiError> {
@@ -672,7 +673,7 @@ pub fn evidence(app: &App, _: &Deadline, id: &str, _: &Page) -> Result<(Evidence
                 care_active: p.care_active(),
                 last_discussion: None,
                 discussions: p.counts.discussions,
-                paper: paper(p),
+                paper: paper(p, s),
                 communication_needs: ais(p),
                 format_mismatches: p
                     .format_mismatches

@@ -394,6 +394,8 @@ pub struct Declined {
 pub struct Paper {
     pub copies: Vec<PaperCopy>,
     pub current_care_plan_version: Option<u32>,
+    /// The provider's current Service User Guide version, once one is published.
+    pub current_guide_version: Option<u32>,
     pub mar_revision: u32,
     pub declined: Option<Declined>,
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use careledger_api::documents::{DocumentCheck, Documents, PrintRefused, Printed};
 use careledger_ledger::Ledger;
 use common::Harness;
+use serde_json::json;
 
 /// Prints "KIND for NAME in FORMAT over DAYS days" from the ledger's state, counting calls.
 #[derive(Default)]
@@ -62,6 +63,27 @@ impl Documents for Echo {
             format,
             file_name: format!("{kind}.txt"),
             reference: format!("CL1:{kind}:-:10:abcdefabcdef:-"),
+            digest: "0".repeat(64),
+        })
+    }
+
+    fn guide(
+        &self,
+        ledger: &Ledger,
+        format: Option<&'static str>,
+    ) -> Result<Printed, PrintRefused> {
+        self.calls.fetch_add(1, SeqCst);
+        let version = ledger
+            .read(|s| s.current_guide().map(|g| g.version))
+            .map_err(|e| PrintRefused::Failed(e.to_string()))?
+            .ok_or_else(|| PrintRefused::Nothing("no Service User Guide is published".into()))?;
+        let format = format.unwrap_or("pdf");
+        Ok(Printed {
+            bytes: format!("guide version {version} in {format}").into_bytes(),
+            media_type: "text/plain; charset=utf-8",
+            format,
+            file_name: "guide.txt".into(),
+            reference: format!("CL1:guide:{version}:10:abcdefabcdef:-"),
             digest: "0".repeat(64),
         })
     }
@@ -330,6 +352,72 @@ async fn the_councils_reports_are_printed_for_the_roles_that_see_them() {
         echo.calls.load(SeqCst),
         calls,
         "nothing printed for a refusal"
+    );
+}
+
+#[tokio::test]
+async fn the_service_user_guide_is_printed_for_anyone_signed_in_once_published() {
+    let (h, echo) = harness().await;
+    h.get(Some("staff-cw01"), "/v1/guide/document")
+        .await
+        .assert_problem(404, None);
+    // Only the organisation's managers publish it; a care worker is refused.
+    let guide = json!({"version": 1, "title": "Service User Guide", "sections": [
+        {"heading": "About us", "body": "We care for people at home."}
+    ]});
+    let refused = h
+        .post(
+            "staff-cw01",
+            "/v1/events",
+            json!({"kind": "guide.published", "payload": guide}),
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    h.event("staff-rm01", "guide.published", None, guide.clone())
+        .await;
+    // Publishing version 1 again names the version expected.
+    let again = h
+        .post(
+            "staff-rm01",
+            "/v1/events",
+            json!({"kind": "guide.published", "payload": guide}),
+        )
+        .await;
+    again.assert_problem(409, Some("payload.version"));
+    assert!(
+        again.text().contains("the next must be 2"),
+        "{}",
+        again.text()
+    );
+    let before = h.size();
+    for user in ["staff-cw01", "person-a", "council-mo01"] {
+        let a = h
+            .get(Some(user), "/v1/guide/document?format=large-print")
+            .await;
+        assert_eq!(a.status, 200, "{user}: {}", a.text());
+        assert_eq!(a.text(), "guide version 1 in large-print");
+        assert_eq!(
+            header(&a, "careledger-reference"),
+            "CL1:guide:1:10:abcdefabcdef:-"
+        );
+        assert!(a.headers.get("careledger-access-event").is_none());
+    }
+    assert_eq!(
+        h.size(),
+        before,
+        "the guide is about nobody: no access event"
+    );
+    let calls = echo.calls.load(SeqCst);
+    h.get(Some("staff-cw01"), "/v1/guide/document?format=word")
+        .await
+        .assert_problem(400, Some("format"));
+    h.get(None, "/v1/guide/document")
+        .await
+        .assert_problem(401, None);
+    assert_eq!(
+        echo.calls.load(SeqCst),
+        calls,
+        "nothing printed for a bad request"
     );
 }
 

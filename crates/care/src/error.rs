@@ -89,6 +89,14 @@ pub enum RuleError {
     },
     #[error("{person} has no care plan yet")]
     NoPlan { person: String },
+    #[error("Service User Guide version {given} cannot be published: the current version is {current}, so the next must be {expected} (someone else may have published meanwhile)")]
+    GuideVersionConflict {
+        given: u32,
+        current: u32,
+        expected: u32,
+    },
+    #[error("the paper copy is of Service User Guide version {given}, but {}", match current { 0 => "no guide has been published yet".to_string(), c => format!("the versions published are 1 to {c}") })]
+    UnknownGuideVersion { given: u32, current: u32 },
     #[error("version {given} was reviewed, but the current care plan is version {current}")]
     ReviewNotCurrent { given: u32, current: u32 },
     #[error("visit {id} is already in progress")]

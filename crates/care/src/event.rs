@@ -209,7 +209,8 @@ pub struct ChoicesDiscussed {
 #[serde(deny_unknown_fields)]
 pub struct PaperCopyPlaced {
     pub document: Document,
-    /// The document version (care plan version, MAR revision); none for the guide.
+    /// The document version (care plan version, MAR revision, Service User Guide version);
+    /// none for diary records, or for a copy printed outside careledger.
     pub version: Option<u32>,
     pub format: Format,
     /// BLAKE3 of the printed file (`careledger print` says it), 64 lowercase hex digits:
@@ -481,6 +482,29 @@ pub struct OutageEnded {
     pub outage_id: String,
 }
 
+// ---------------------------------------------------------------- the Service User Guide (R3)
+
+/// One section of the Service User Guide: a heading and its text (paragraphs separated by
+/// a blank line).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuideSection {
+    pub heading: String,
+    pub body: String,
+}
+
+/// A version of the provider's Service User Guide, the document the guidance asks to be in
+/// every home: its whole text, so that any version can be printed again from the ledger
+/// and the copy in each home compared with the current one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuidePublished {
+    /// Must be the current version plus one (optimistic concurrency).
+    pub version: u32,
+    pub title: String,
+    pub sections: Vec<GuideSection>,
+}
+
 // ---------------------------------------------------------------- browser sessions
 
 /// How a browser session was opened.
@@ -672,6 +696,7 @@ care_events! {
     SlaBreached(SlaBreached) = "request.sla_breached", Organisation, version 1;
     OutageDeclared(OutageDeclared) = "outage.declared", Organisation, version 1;
     OutageEnded(OutageEnded) = "outage.ended", Organisation, version 1;
+    GuidePublished(GuidePublished) = "guide.published", Organisation, version 1;
     BackEntered(BackEntered) = "outage.back_entered", Person, version 1;
     SignedIn(SignedIn) = "session.signed_in", Organisation, version 1;
     SignedOut(SignedOut) = "session.signed_out", Organisation, version 1;

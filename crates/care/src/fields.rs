@@ -217,6 +217,10 @@ pub const FIELDS: &[Field] = &[
     text("SignInFailed", "reason", "reason"),
     id("BackEntered", "outage_id", "outage id"),
     text("BackEntered", "paper_reference", "paper reference"),
+    text("GuidePublished", "title", "title"),
+    text("GuidePublished", "sections", "sections"),
+    text("GuideSection", "heading", "heading"),
+    text("GuideSection", "body", "text"),
 ];
 
 /// A text with a shape of its own, checked with the field rules.

@@ -1,7 +1,7 @@
 //! Compliance findings: what a council monitoring officer would raise, each with a rule id,
 //! the person, since when, and the sequence numbers of the events that prove it.
 
-use crate::state::{PersonState, State};
+use crate::state::{Guide, PersonState, State};
 use crate::types::*;
 
 /// Twelve months, after which a choices discussion is stale (R8).
@@ -17,6 +17,8 @@ pub enum Rule {
     NoPaperInHome,
     /// The paper care plan in the home is older than the current version (R3).
     PaperCarePlanOutdated,
+    /// The paper Service User Guide in the home is older than the current version (R3).
+    PaperGuideOutdated,
     /// eMAR in use and no current paper MAR in the home (R5).
     NoCurrentPaperMar,
     /// An AIS information format is recorded but a document went out in another (R2).
@@ -28,11 +30,12 @@ pub enum Rule {
 }
 
 impl Rule {
-    pub const ALL: [Rule; 8] = [
+    pub const ALL: [Rule; 9] = [
         Rule::NoChoicesDiscussion,
         Rule::StaleChoicesDiscussion,
         Rule::NoPaperInHome,
         Rule::PaperCarePlanOutdated,
+        Rule::PaperGuideOutdated,
         Rule::NoCurrentPaperMar,
         Rule::FormatNotMet,
         Rule::RequestBreached,
@@ -45,6 +48,7 @@ impl Rule {
             Rule::StaleChoicesDiscussion => "R8-stale-discussion",
             Rule::NoPaperInHome => "R3-no-paper-in-home",
             Rule::PaperCarePlanOutdated => "R3-paper-plan-outdated",
+            Rule::PaperGuideOutdated => "R3-paper-guide-outdated",
             Rule::NoCurrentPaperMar => "R5-no-paper-mar",
             Rule::FormatNotMet => "R2-format-not-met",
             Rule::RequestBreached => "R12-request-breached",
@@ -68,7 +72,7 @@ pub struct Finding {
 pub fn findings(state: &State, now_us: TimeUs) -> Vec<Finding> {
     let mut out = Vec::new();
     for (id, person) in state.people.iter() {
-        person_findings(id, person, now_us, &mut out);
+        person_findings(id, person, state.current_guide(), now_us, &mut out);
     }
     for u in state.unreviewed.values() {
         out.push(break_glass(u));
@@ -108,7 +112,7 @@ pub fn findings(state: &State, now_us: TimeUs) -> Vec<Finding> {
 pub fn person_findings_at(state: &State, id: &str, now_us: TimeUs) -> Vec<Finding> {
     let mut out = Vec::new();
     if let Some(p) = state.person(id) {
-        person_findings(id, p, now_us, &mut out);
+        person_findings(id, p, state.current_guide(), now_us, &mut out);
     }
     out.extend(
         state
@@ -151,7 +155,13 @@ pub fn duration(us: i64) -> String {
     }
 }
 
-fn person_findings(id: &str, p: &PersonState, now_us: TimeUs, out: &mut Vec<Finding>) {
+fn person_findings(
+    id: &str,
+    p: &PersonState,
+    guide: Option<&Guide>,
+    now_us: TimeUs,
+    out: &mut Vec<Finding>,
+) {
     let Some(started) = p.care_started.filter(|_| p.care_active()) else {
         return;
     };
@@ -199,9 +209,9 @@ fn person_findings(id: &str, p: &PersonState, now_us: TimeUs, out: &mut Vec<Find
     // R3: paper in the home unless expressly declined.
     if p.paper_declined.is_none() {
         let plan = p.paper.get(&Document::CarePlan);
-        let guide = p.paper.get(&Document::ServiceUserGuide);
-        if plan.is_none() || guide.is_none() {
-            let missing = match (plan, guide) {
+        let guide_copy = p.paper.get(&Document::ServiceUserGuide);
+        if plan.is_none() || guide_copy.is_none() {
+            let missing = match (plan, guide_copy) {
                 (None, None) => "care plan and Service User Guide",
                 (None, _) => "care plan",
                 _ => "Service User Guide",
@@ -222,6 +232,24 @@ fn person_findings(id: &str, p: &PersonState, now_us: TimeUs, out: &mut Vec<Find
                     current.published.occurred_at_us,
                     format!(
                         "{id}'s paper care plan is version {}; the current version is {}",
+                        copy.version.unwrap_or(0),
+                        current.version
+                    ),
+                    vec![copy.stamp.seq, current.published.seq],
+                );
+            }
+        }
+        // A copy printed outside careledger names no version: it cannot be compared.
+        if let (Some(copy), Some(current)) = (guide_copy, guide) {
+            if copy.version.is_some_and(|v| v < current.version) {
+                push(
+                    Rule::PaperGuideOutdated,
+                    current
+                        .published
+                        .occurred_at_us
+                        .max(copy.stamp.occurred_at_us),
+                    format!(
+                        "{id}'s paper Service User Guide is version {}; the current version is {}",
                         copy.version.unwrap_or(0),
                         current.version
                     ),

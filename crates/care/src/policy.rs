@@ -374,6 +374,7 @@ pub fn may_record(role: Role, kind: &str) -> bool {
         "request.withdrawn",
         "outage.declared",
         "outage.ended",
+        "guide.published",
     ];
     const PROVIDER_ADMIN: &[&str] = &[
         "person.registered",

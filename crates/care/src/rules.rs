@@ -269,6 +269,7 @@ impl State {
             | E::SlaBreached(_)
             | E::OutageDeclared(_)
             | E::OutageEnded(_)
+            | E::GuidePublished(_)
             | E::SignedIn(_)
             | E::SignedOut(_)
             | E::SignInFailed(_) => unreachable!("organisation events are checked for scope first"),
@@ -411,6 +412,16 @@ impl State {
             }
             E::OutageDeclared(e) => self.check_outage_declared(meta, e)?,
             E::OutageEnded(e) => self.check_outage_ended(meta, e)?,
+            E::GuidePublished(e) => {
+                let current = self.current_guide().map_or(0, |g| g.version);
+                if e.version != current + 1 {
+                    return Err(RuleError::GuideVersionConflict {
+                        given: e.version,
+                        current,
+                        expected: current + 1,
+                    });
+                }
+            }
             // Who may sign in is the service's to decide (users live beside the ledger,
             // not in it); the rules keep each user's sessions consistent.
             E::SignedIn(e) => {
@@ -637,6 +648,14 @@ impl State {
                 return Err(RuleError::NoPlan {
                     person: person_id.into(),
                 });
+            }
+        }
+        // A copy of the guide names a version the provider published (or none, for a
+        // guide printed outside careledger).
+        if let (Document::ServiceUserGuide, Some(given)) = (e.document, e.version) {
+            let current = self.current_guide().map_or(0, |g| g.version);
+            if given == 0 || given > current {
+                return Err(RuleError::UnknownGuideVersion { given, current });
             }
         }
         Ok(())

@@ -143,6 +143,20 @@ pub struct PaperCopy {
     pub stamp: Stamp,
 }
 
+/// The provider's current Service User Guide (older versions are in the log).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Guide {
+    pub version: u32,
+    pub title: String,
+    pub sections: Vec<GuideSection>,
+    pub published: Stamp,
+    /// Who published it (the envelope's actor).
+    pub published_by: String,
+}
+
+/// The key the current guide is kept under in [`State::guide`].
+pub const GUIDE_KEY: &str = "current";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
     pub grantee: Grantee,
@@ -463,6 +477,8 @@ pub struct State {
     pub daily: Table<DayTally>,
     /// The day (UTC) of the last event applied, under the key `last`.
     pub last_day: Table<NaiveDate>,
+    /// The provider's current Service User Guide, under [`GUIDE_KEY`].
+    pub guide: Table<Guide>,
 }
 
 impl Default for State {
@@ -490,11 +506,17 @@ impl State {
             unreviewed: Table::new(b'G'),
             daily: Table::new(b'T'),
             last_day: Table::new(b'D'),
+            guide: Table::new(b'H'),
         }
     }
 
     pub fn person(&self, id: &str) -> Option<&PersonState> {
         self.people.get(id)
+    }
+
+    /// The provider's current Service User Guide, once one is published.
+    pub fn current_guide(&self) -> Option<&Guide> {
+        self.guide.get(GUIDE_KEY)
     }
 
     /// Whether `subject`'s lists, and the organisation's, are within their bounds.
@@ -516,7 +538,7 @@ impl State {
     }
 
     /// Every table, for what is done to all of them alike.
-    fn tables(&self) -> [&dyn Tracked; 9] {
+    fn tables(&self) -> [&dyn Tracked; 10] {
         [
             &self.people,
             &self.staff,
@@ -527,10 +549,11 @@ impl State {
             &self.unreviewed,
             &self.daily,
             &self.last_day,
+            &self.guide,
         ]
     }
 
-    fn tables_mut(&mut self) -> [&mut dyn Tracked; 9] {
+    fn tables_mut(&mut self) -> [&mut dyn Tracked; 10] {
         [
             &mut self.people,
             &mut self.staff,
@@ -541,6 +564,7 @@ impl State {
             &mut self.unreviewed,
             &mut self.daily,
             &mut self.last_day,
+            &mut self.guide,
         ]
     }
 
@@ -701,6 +725,16 @@ impl State {
                     o.ended = Some(stamp);
                 }
             }
+            E::GuidePublished(e) => self.guide.insert(
+                GUIDE_KEY,
+                Guide {
+                    version: e.version,
+                    title: e.title.clone(),
+                    sections: e.sections.clone(),
+                    published: stamp,
+                    published_by: meta.actor.to_string(),
+                },
+            ),
             E::SignedIn(e) => {
                 let mut user = self.sessions.get(meta.actor).cloned().unwrap_or_default();
                 user.open.insert(e.session.clone(), stamp);

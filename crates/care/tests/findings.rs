@@ -442,6 +442,46 @@ fn r3_paper_care_plan_older_than_the_current_version() {
 }
 
 #[test]
+fn r3_paper_guide_older_than_the_current_version() {
+    let (mut l, _) = compliant();
+    // The compliant home's guide was printed outside careledger (no version): it cannot
+    // be compared, so publishing a guide raises nothing of it.
+    l.org(T0 + DAY_US, guide(1));
+    assert_eq!(l.findings(T0 + DAY_US + HOUR_US), vec![]);
+    let v1_copy = l.about(
+        T0 + DAY_US + HOUR_US,
+        paper_copy(Document::ServiceUserGuide, Some(1), Format::StandardPrint),
+    );
+    let v2_at = T0 + 2 * DAY_US;
+    let v2 = l.org(v2_at, guide(2));
+    let found = l.findings(v2_at + HOUR_US);
+    assert_one(
+        &found,
+        Rule::PaperGuideOutdated,
+        Some(P),
+        v2_at,
+        &[v1_copy, v2],
+    );
+    assert!(
+        found[0]
+            .message
+            .contains("version 1; the current version is 2"),
+        "{}",
+        found[0].message
+    );
+    // Declining paper copies removes the duty.
+    let mut declined = l.clone();
+    declined.about_by(v2_at + HOUR_US, P, paper_declined(P));
+    assert_eq!(declined.findings(v2_at + 2 * HOUR_US), vec![]);
+    // The fix: the current version in the home.
+    l.about(
+        v2_at + HOUR_US,
+        paper_copy(Document::ServiceUserGuide, Some(2), Format::StandardPrint),
+    );
+    assert_eq!(l.findings(v2_at + 2 * HOUR_US), vec![]);
+}
+
+#[test]
 fn r3_outdated_paper_plan_is_not_a_finding_once_paper_is_declined() {
     let (mut l, _) = compliant();
     l.about(T0 + 2 * DAY_US, plan(2));

@@ -26,7 +26,7 @@ const OUTAGES: [&str; 6] = ["o1", "o2", "o3", "o4", "o5", "o6"];
 const VISITS: [&str; 2] = ["v1", "v2"];
 const PARTNERS: [&str; 2] = ["n1", "n2"];
 const CHANNELS: [Channel; 3] = [Channel::SecureEmail, Channel::Telephone, Channel::Paper];
-const OPS: u8 = 42;
+const OPS: u8 = 43;
 
 /// One random command: what to try, with which ids, and how the clock moves.
 #[derive(Debug, Clone, Copy)]
@@ -419,6 +419,12 @@ fn build_at(s: &Step, state: &State, now: TimeUs, seq: u64, depth: u8) -> (Owned
         39 => {
             person_scope = false;
             outage_ended(&choose(outages(false), &OUTAGES, s.b, s.c))
+        }
+        42 => {
+            // Mostly the next version of the Service User Guide; now and then a stale one.
+            person_scope = false;
+            let current = state.current_guide().map_or(0, |g| g.version);
+            guide(current + u32::from(!s.c.is_multiple_of(4)))
         }
         41 => {
             // Mostly a break-glass access waiting for review on this record; now and

@@ -895,6 +895,87 @@ fn cases() -> Vec<Case> {
             OK,
         ),
         case(
+            "publish the first Service User Guide",
+            |_| A::org(guide(1)),
+            OK,
+        ),
+        case(
+            "publish a Service User Guide that skips a version",
+            |_| A::org(guide(2)),
+            refuse!(
+                R::GuideVersionConflict {
+                    given: 2,
+                    current: 0,
+                    expected: 1
+                },
+                "the next must be 1"
+            ),
+        ),
+        case(
+            "publish a Service User Guide about a person",
+            |_| A::org(guide(1)).about(Some(PERSON)),
+            refuse!(R::SubjectNotAllowed { .. }),
+        ),
+        case(
+            "publish a Service User Guide with no sections",
+            |_| {
+                A::org(CareEvent::GuidePublished(GuidePublished {
+                    version: 1,
+                    title: "Guide".into(),
+                    sections: vec![],
+                }))
+            },
+            refuse!(R::Missing { .. }),
+        ),
+        case(
+            "publish a Service User Guide section with no text",
+            |_| {
+                A::org(CareEvent::GuidePublished(GuidePublished {
+                    version: 1,
+                    title: "Guide".into(),
+                    sections: vec![GuideSection {
+                        heading: "About us".into(),
+                        body: "  ".into(),
+                    }],
+                }))
+            },
+            refuse!(R::Missing { field: "text", .. }),
+        ),
+        case(
+            "place a copy of the published Service User Guide",
+            |l| {
+                l.ok_org(guide(1));
+                l.ok_org(guide(2));
+                A::person(paper_placed(Document::ServiceUserGuide, Some(1))).by(CW)
+            },
+            OK,
+        ),
+        case(
+            "place a copy of a Service User Guide version never published",
+            |l| {
+                l.ok_org(guide(1));
+                A::person(paper_placed(Document::ServiceUserGuide, Some(2))).by(CW)
+            },
+            refuse!(
+                R::UnknownGuideVersion {
+                    given: 2,
+                    current: 1
+                },
+                "the versions published are 1 to 1"
+            ),
+        ),
+        case(
+            "place a copy of a Service User Guide when none is published",
+            |_| A::person(paper_placed(Document::ServiceUserGuide, Some(1))).by(CW),
+            refuse!(
+                R::UnknownGuideVersion {
+                    given: 1,
+                    current: 0
+                },
+                "no guide has been published yet"
+            ),
+        ),
+        case(
             "place a paper care plan when there is no plan",
             |l| {
                 l.ok(RM, Some(WAITING), care_started());

@@ -272,6 +272,20 @@ fn sample(kind: &str) -> CareEvent {
         "outage.ended" => E::OutageEnded(OutageEnded {
             outage_id: "out-1".into(),
         }),
+        "guide.published" => E::GuidePublished(GuidePublished {
+            version: 3,
+            title: "Service User Guide: Home Care".into(),
+            sections: vec![
+                GuideSection {
+                    heading: "Your records and your choices".into(),
+                    body: "You can have paper copies, secure email or the portal.\n\nSeeing your records is free.".into(),
+                },
+                GuideSection {
+                    heading: "Contact us".into(),
+                    body: "Office: 01632 960123.".into(),
+                },
+            ],
+        }),
         "outage.back_entered" => E::BackEntered(BackEntered {
             outage_id: "out-1".into(),
             paper_reference: "diary sheet 14, kept in the office".into(),

@@ -64,8 +64,9 @@ const SCHEMA_KEY: &[u8] = b"#schema";
 /// The care projection's layout: a stored projection of another is replayed from the log
 /// when the ledger opens. 2 adds break-glass accesses waiting for review and the daily
 /// findings tallies, which a projection stored before them lacks for earlier events. 3
-/// adds the digest of each paper copy in the home (`PaperCopy::digest`).
-pub const PROJECTION_SCHEMA: u8 = 3;
+/// adds the digest of each paper copy in the home (`PaperCopy::digest`). 4 adds the
+/// provider's current Service User Guide (`State::guide`).
+pub const PROJECTION_SCHEMA: u8 = 4;
 
 impl CareProjection {
     fn count(&mut self, n: u64) {

@@ -24,8 +24,43 @@ fn status(current: bool, said: String) -> Status {
 /// current, whether the person exists) would tell a stranger who receives care; only
 /// someone with the ledger (`careledger check-document`) is told that. `None`: nothing
 /// more to say.
-pub fn status_for_anyone(reference: &Reference) -> Option<Status> {
-    reference.kind.is_report().then(|| report_status(reference))
+/// The Service User Guide is the provider's, about nobody, so anyone is told whether a
+/// copy of it is current.
+pub fn status_for_anyone(state: &State, reference: &Reference) -> Option<Status> {
+    match reference.kind {
+        Kind::Guide => Some(guide_status(state, reference)),
+        kind if kind.is_report() => Some(report_status(reference)),
+        _ => None,
+    }
+}
+
+/// Whether a copy of the guide is of the current version, published before its checkpoint.
+fn guide_status(state: &State, reference: &Reference) -> Status {
+    let Some(now) = state.current_guide() else {
+        return status(
+            false,
+            "UNKNOWN: this ledger has no Service User Guide".into(),
+        );
+    };
+    match reference.version {
+        Some(v) if v == now.version && now.published.seq < reference.size => status(
+            true,
+            format!("CURRENT: version {v} is the current Service User Guide"),
+        ),
+        Some(v) if v == now.version => status(
+            false,
+            format!("NOT THIS LEDGER'S COPY: version {v} of the Service User Guide was published after the checkpoint this copy names, so the copy's reference was altered"),
+        ),
+        v => status(
+            false,
+            format!(
+                "OUT OF DATE: this copy is version {}; the current Service User Guide is version {} (published {})",
+                v.map_or("unknown".to_string(), |v| v.to_string()),
+                now.version,
+                crate::words::when(now.published.occurred_at_us)
+            ),
+        ),
+    }
 }
 
 /// A report is what the ledger showed at its checkpoint; it is never replaced.
@@ -54,8 +89,8 @@ fn changed_since(state: &State, size: u64) -> Vec<&str> {
 
 /// Is the document `reference` names the current version of its kind?
 pub fn status_of(state: &State, reference: &Reference) -> Status {
-    if reference.kind.is_report() {
-        return report_status(reference);
+    if let Some(answer) = status_for_anyone(state, reference) {
+        return answer;
     }
     let Some(id) = reference.subject.as_deref() else {
         // A pack: current while no care plan or MAR chart in the ledger changed after it
@@ -167,7 +202,7 @@ fn current_version(
                 reference.size
             ),
         ),
-        Kind::Contingency | Kind::Monitoring | Kind::ResponseTimes => status(
+        Kind::Guide | Kind::Contingency | Kind::Monitoring | Kind::ResponseTimes => status(
             false,
             format!("UNKNOWN: a {} names no person", reference.kind.name()),
         ),

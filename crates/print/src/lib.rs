@@ -17,6 +17,7 @@ pub mod check;
 pub mod diary;
 pub mod doc;
 pub mod fonts;
+pub mod guide;
 pub mod mar;
 pub mod pack;
 pub mod pdf;
@@ -38,6 +39,8 @@ pub enum Kind {
     CarePlan,
     Mar,
     Diary,
+    /// The provider's Service User Guide (current version), for every home.
+    Guide,
     /// The current care plan and MAR chart of each person, with an index.
     Contingency,
     /// For the council: choices, paper copies, information needs met, and every finding.
@@ -47,9 +50,10 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::CarePlan,
         Kind::Mar,
+        Kind::Guide,
         Kind::Diary,
         Kind::Contingency,
         Kind::Monitoring,
@@ -62,6 +66,7 @@ impl Kind {
             Kind::CarePlan => "care-plan",
             Kind::Mar => "mar",
             Kind::Diary => "diary",
+            Kind::Guide => "guide",
             Kind::Contingency => "contingency",
             Kind::Monitoring => "monitoring",
             Kind::ResponseTimes => "response-times",
@@ -79,6 +84,7 @@ impl Kind {
             Kind::CarePlan => Some(careledger_care::Document::CarePlan),
             Kind::Mar => Some(careledger_care::Document::Mar),
             Kind::Diary => Some(careledger_care::Document::DiaryRecords),
+            Kind::Guide => Some(careledger_care::Document::ServiceUserGuide),
             Kind::Contingency | Kind::Monitoring | Kind::ResponseTimes => None,
         }
     }
@@ -224,6 +230,8 @@ pub enum Request<'a> {
     },
     /// A provider-wide report for the council ([`Kind::is_report`]), from the state alone.
     Report { kind: Kind },
+    /// The provider's current Service User Guide, from the state alone.
+    Guide,
     /// The contingency pack: each person's id and events, in the order printed.
     Pack {
         people: &'a [(String, Vec<Entry>)],
@@ -257,6 +265,8 @@ pub enum PrintError {
     PeriodTooLong(u32),
     #[error("the pack names {0} people; at most {PACK_PEOPLE_MAX}")]
     PackTooLarge(usize),
+    #[error("no Service User Guide has been published yet (record guide.published first)")]
+    NoGuide,
     #[error("the pack names nobody")]
     PackEmpty,
     #[error("{0} is a document of its own kind, not about one person")]
@@ -328,7 +338,7 @@ pub fn build(
                     Some(person.mar_revision),
                 ),
                 Kind::Diary => (diary::build(state, person, entries, *period, format), None),
-                Kind::Contingency | Kind::Monitoring | Kind::ResponseTimes => {
+                Kind::Guide | Kind::Contingency | Kind::Monitoring | Kind::ResponseTimes => {
                     return Err(PrintError::NotAboutAPerson(kind.name()))
                 }
             };
@@ -341,6 +351,11 @@ pub fn build(
                 other => return Err(PrintError::NotAReport(other.name())),
             };
             (Built::Doc(doc), *kind, None, None)
+        }
+        Request::Guide => {
+            let guide = state.current_guide().ok_or(PrintError::NoGuide)?;
+            let doc = guide::build(state, guide, format);
+            (Built::Doc(doc), Kind::Guide, Some(guide.version), None)
         }
         Request::Pack {
             people,

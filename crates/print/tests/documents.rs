@@ -293,7 +293,7 @@ fn the_check_says_whether_a_copy_is_the_current_version() {
     let s = check::status_of(&h.state, &altered);
     assert!(!s.current, "{s:?}");
     // To anyone, nothing of a person's document; a report is a report of its time.
-    assert!(check::status_for_anyone(&plan).is_none());
+    assert!(check::status_for_anyone(&h.state, &plan).is_none());
 }
 
 #[test]
@@ -577,4 +577,110 @@ fn a_large_pack_is_printed_in_volumes_that_count_people_across_the_pack() {
     )
     .unwrap();
     assert_eq!(pack.part(1).1, "person 101 of 101, Joan Hill (person-1)");
+}
+
+fn guide(version: u32, complaints: &str) -> careledger_care::CareEvent {
+    careledger_care::CareEvent::GuidePublished(careledger_care::event::GuidePublished {
+        version,
+        title: "Service User Guide: Home Care".into(),
+        sections: vec![
+            careledger_care::event::GuideSection {
+                heading: "About us".into(),
+                body: "We care for people at home. Our office is open from 8am to 6pm.\n\nKeep this guide with your care plan.".into(),
+            },
+            careledger_care::event::GuideSection {
+                heading: "Complaints".into(),
+                body: complaints.into(),
+            },
+        ],
+    })
+}
+
+#[test]
+fn the_service_user_guide_prints_its_version_and_is_checked_by_anyone() {
+    let mut h = home(vec![]);
+    let none = print(&h.state, &Request::Guide, Format::Pdf, &h.checkpoint());
+    assert!(
+        matches!(none, Err(careledger_print::PrintError::NoGuide)),
+        "{none:?}"
+    );
+    h.record(RM, None, h.now_us + HOUR_US, guide(1, "Call the office."));
+    let text = print(&h.state, &Request::Guide, Format::Text, &h.checkpoint()).unwrap();
+    let t = String::from_utf8(text.bytes.clone()).unwrap();
+    assert_narrow(&t);
+    assert!(t.starts_with("Service User Guide: Home Care\n"), "{t}");
+    assert!(flat(&t).contains("Version 1, published"), "{t}");
+    assert!(flat(&t).contains("by Ruth Mensah"), "{t}");
+    assert!(t.contains("Complaints\n=========="), "{t}");
+    assert!(t.contains("Keep this guide with your care plan."), "{t}");
+    assert_eq!(text.reference.version, Some(1));
+    assert_eq!(text.reference.subject, None);
+    assert_eq!(text.reference.kind, Kind::Guide);
+    // Easy read: one sentence to a line.
+    let easy = build(&h.state, &Request::Guide, Format::EasyRead, &h.checkpoint())
+        .unwrap()
+        .0
+        .doc();
+    let paragraphs: Vec<String> = easy.sections[0]
+        .blocks
+        .iter()
+        .filter_map(|b| match b {
+            careledger_print::doc::Block::Para { text } => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        paragraphs.contains(&"We care for people at home.".to_string()),
+        "{paragraphs:?}"
+    );
+    assert!(
+        paragraphs.contains(&"Our office is open from 8am to 6pm.".to_string()),
+        "{paragraphs:?}"
+    );
+    // Every format prints, the same bytes twice.
+    for format in Format::ALL {
+        let a = print(&h.state, &Request::Guide, format, &h.checkpoint()).unwrap();
+        let b = print(&h.state, &Request::Guide, format, &h.checkpoint()).unwrap();
+        assert_eq!(a.digest, b.digest, "{format:?}");
+        assert_eq!(a.title, "Service User Guide: Home Care");
+    }
+    // The guide is about nobody, so anyone is told whether a copy is current.
+    let v1 = text.reference.clone();
+    let s = check::status_for_anyone(&h.state, &v1).unwrap();
+    assert!(
+        s.current && s.said.contains("version 1 is the current"),
+        "{s:?}"
+    );
+    h.record(
+        RM,
+        None,
+        h.now_us + HOUR_US,
+        guide(2, "Call the office or the council."),
+    );
+    let s = check::status_for_anyone(&h.state, &v1).unwrap();
+    assert!(
+        !s.current && s.said.contains("current Service User Guide is version 2"),
+        "{s:?}"
+    );
+    assert_eq!(
+        check::status_of(&h.state, &v1),
+        s,
+        "the provider is told the same"
+    );
+    // A reference altered to name version 2 under a checkpoint from before it is not current.
+    let altered = Reference {
+        version: Some(2),
+        ..v1
+    };
+    let s = check::status_for_anyone(&h.state, &altered).unwrap();
+    assert!(!s.current && s.said.contains("altered"), "{s:?}");
+    let v2 = print(&h.state, &Request::Guide, Format::Text, &h.checkpoint()).unwrap();
+    assert!(String::from_utf8(v2.bytes)
+        .unwrap()
+        .contains("or the council"));
+    assert!(
+        check::status_for_anyone(&h.state, &v2.reference)
+            .unwrap()
+            .current
+    );
 }

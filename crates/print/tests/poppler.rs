@@ -320,3 +320,63 @@ fn the_councils_reports_are_tagged_titled_pdfs_with_their_tables() {
         );
     }
 }
+
+#[test]
+fn the_service_user_guide_is_a_tagged_pdf_ua_document_in_clear_print_when_asked() {
+    if !poppler() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Four versions: the rules take each in turn, and the fourth is printed.
+    let mut h = home(vec![]);
+    for version in 1..=4 {
+        h.record(
+            RM,
+            None,
+            h.now_us + HOUR_US,
+            careledger_care::CareEvent::GuidePublished(careledger_care::event::GuidePublished {
+                version,
+                title: "Service User Guide".into(),
+                sections: vec![careledger_care::event::GuideSection {
+                    heading: "Your records and your choices".into(),
+                    body: "You can have paper copies. Seeing your records is free.".into(),
+                }],
+            }),
+        );
+    }
+    for format in [Format::Pdf, Format::LargePrint, Format::EasyRead] {
+        let p = careledger_print::print(
+            &h.state,
+            &careledger_print::Request::Guide,
+            format,
+            &h.checkpoint(),
+        )
+        .unwrap();
+        let path = dir.path().join(format!("guide-{}.pdf", format.name()));
+        std::fs::write(&path, &p.bytes).unwrap();
+        let info = run("pdfinfo", &[], &path);
+        assert!(info.contains("Tagged:          yes"), "{format:?}: {info}");
+        assert!(
+            info.contains("Title:           Service User Guide"),
+            "{format:?}: {info}"
+        );
+        let meta = run("pdfinfo", &["-meta"], &path);
+        assert!(
+            meta.contains("<pdfuaid:part>1</pdfuaid:part>"),
+            "{format:?}"
+        );
+        assert!(meta.contains("<rdf:li>en-GB</rdf:li>"), "{format:?}");
+        let text = run("pdftotext", &[], &path);
+        assert!(text.contains("Version 4, published"), "{format:?}: {text}");
+        assert!(
+            text.contains("Seeing your records is free."),
+            "{format:?}: {text}"
+        );
+        let smallest = smallest_text_points(&run("pdftotext", &["-bbox"], &path));
+        if format == Format::Pdf {
+            assert!(smallest < 12.0, "standard print at {smallest:.1} pt");
+        } else {
+            assert!(smallest >= 15.9, "{format:?}: text at {smallest:.1} pt");
+        }
+    }
+}

@@ -208,7 +208,7 @@ impl PersonDay<'_> {
             t + 2 * MINUTE_US,
             CareEvent::PaperCopyPlaced(PaperCopyPlaced {
                 document: Document::ServiceUserGuide,
-                version: None,
+                version: Some(1),
                 format,
                 digest: None,
             }),

@@ -29,6 +29,7 @@ mod admission;
 mod config;
 mod council;
 mod day;
+pub mod guide;
 mod reviews;
 mod rng;
 mod run;

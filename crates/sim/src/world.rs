@@ -275,4 +275,12 @@ pub(crate) fn organisation(t: i64, out: &mut Vec<(i64, Command)>) {
             }),
         ),
     ));
+    out.push((
+        t,
+        Command::organisation(
+            MANAGER,
+            t,
+            CareEvent::GuidePublished(crate::guide::first_version()),
+        ),
+    ));
 }

@@ -69,64 +69,64 @@ const HISTORIES: [(u32, u32, u64, u64, &str); 9] = [
         1,
         1,
         0,
-        27,
-        "79b886a4922b9b258ccf9736c3306bf3ddc1b929567ed161d4d51ad07b702ab7",
+        28,
+        "433c4661f4fd8a3eb508f008bc85010a5f859b581051cbfd352868472f4a3c8b",
     ),
     (
         7,
         3,
         99,
-        282,
-        "6d733f2b6216463b31843eff93694c08ef2c85927694ca3a728490cb0e3ce281",
+        283,
+        "657e87be880fa993851fda00653d7b9dfb1489aad0a4baf981215439ee2a3523",
     ),
     (
         3,
         5,
         2,
-        232,
-        "4eb6003ceb8d424f1d23fe76bc61da845acbf0d7c1cd7bdb0b8481425d225117",
+        233,
+        "ffe69b8583989eb72fc2e40abd574d0ff95b63bdd3381c4a1189523f4d5e275e",
     ),
     (
         20,
         10,
         7,
-        2747,
-        "86866db1f7209544e4ab0589bba47de00533e6148a7c784e5fd78fd37def601b",
+        2748,
+        "ff3918cb7141cedd108e6eb3bb2d2d195c2dc9e39f5293c8e122420d865e70b9",
     ),
     (
         20,
         10,
         8,
-        2950,
-        "1d9a8d40e1105ced4e91f68e02375634a741151626d4bbe3fef64126325ffe01",
+        2951,
+        "7f4a374d3421e9e12f6b6af46ac73e3b761f816c1a7959e6c43a0c7a4c3a63f3",
     ),
     (
         12,
         30,
         1,
-        5213,
-        "b3670c24c4f6924a585914d29cefb1ebb6b15d6ea32e4e8db0fe89aeba06e63a",
+        5214,
+        "050acf62079f7d11cff85cc36f4c1eebe2662adbd4760a713c8af828b3a7abfe",
     ),
     (
         30,
         40,
         1,
-        15827,
-        "28f8265301d26839374fc5243e1cc1f713946187798432b8492b89de89683620",
+        15828,
+        "e64353600babd7a6623af7c22849e8e9826d504c8fb9effbd414b7e6104f7e89",
     ),
     (
         10,
         200,
         3,
-        23842,
-        "8fb904b0d88a29d5cb22806899a096aa73e9fa113618bec9febd3ac42a6b3348",
+        23843,
+        "3232879741d7e7f2e43078e95a03c7169da0a56a6b345d0a2e541b463e1d5893",
     ),
     (
         60,
         400,
         5,
-        316381,
-        "78cd787a8af32666df8d19d4af6915e7fe191b2828500c3e6e8d436d9cbfa1db",
+        316382,
+        "8dfda8199b6ae6b999cd1ef519aa4be636362b409e16aa9482524d8657172e51",
     ),
 ];
 
@@ -183,10 +183,10 @@ fn a_simulated_ledger_keeps_its_projections_fingerprint() {
         hasher.update(&(value.len() as u64).to_le_bytes());
         hasher.update(value);
     }
-    assert_eq!(report.events, 15_827);
-    assert_eq!(pairs.len(), 95);
+    assert_eq!(report.events, 15_828);
+    assert_eq!(pairs.len(), 96);
     assert_eq!(
         hasher.finalize().to_hex().as_str(),
-        "dec2d6b2ca4e50a8795c23352d2e20db166c66baa4cfc04742437c8ce7ca482e"
+        "d8fdad9b13b0db4f41044dbb8e4c186d23819eb0c47ab2acd4d51db74e2e5f09"
     );
 }

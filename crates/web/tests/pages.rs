@@ -2119,3 +2119,151 @@ async fn an_attorney_and_a_deputy_decide_on_their_own_basis_and_a_family_represe
         .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn the_manager_publishes_the_guide_and_sees_which_homes_have_an_older_copy() {
+    let h = Harness::new().await;
+    let (mut rm, token) = h.sign_in("staff-rm01").await;
+    let page = h.get(&mut rm, "/guide").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page
+        .body
+        .contains("No Service User Guide has been published"));
+    assert!(page.body.contains("Publish version 1"));
+    // A section with text and no heading is named on its own field; nothing is recorded.
+    let before = h.size();
+    let a = h
+        .post(
+            &mut rm,
+            "/guide",
+            &[
+                ("_token", &token),
+                ("version", "1"),
+                ("title", "Service User Guide"),
+                ("heading-1", "About us"),
+                ("body-1", "We care for people at home."),
+                ("body-2", "Call the office."),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(a.body.contains("href=\"#heading-2\""), "{}", a.body);
+    assert!(
+        a.body.contains("Call the office."),
+        "what was typed is kept"
+    );
+    assert_eq!(h.size(), before);
+    let v1 = [
+        ("_token", token.as_str()),
+        ("version", "1"),
+        ("title", "Service User Guide"),
+        ("heading-1", "About us"),
+        (
+            "body-1",
+            "We care for people at home.\r\n\r\nOur office opens at 8am.",
+        ),
+        ("heading-3", "Complaints"),
+        ("body-3", "Call the office."),
+    ];
+    let a = h.post(&mut rm, "/guide", &v1, "same-origin").await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let guide = h
+        .app
+        .ledger
+        .read(|s| s.current_guide().cloned())
+        .unwrap()
+        .unwrap();
+    assert_eq!(guide.version, 1);
+    let headings: Vec<&str> = guide.sections.iter().map(|s| s.heading.as_str()).collect();
+    assert_eq!(
+        headings,
+        ["About us", "Complaints"],
+        "the empty section is left out"
+    );
+    assert_eq!(
+        guide.sections[0].body,
+        "We care for people at home.\n\nOur office opens at 8am."
+    );
+    // The same form again is version 1 again: the care rules' conflict, said on the page.
+    let a = h.post(&mut rm, "/guide", &v1, "same-origin").await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(a.body.contains("the next must be 2"), "{}", a.body);
+    let page = h.get(&mut rm, "/guide").await;
+    assert!(page.body.contains("version 1, published"), "{}", page.body);
+    assert!(page.body.contains("Our office opens at 8am."));
+    assert!(
+        page.body.contains("1 with no copy recorded"),
+        "{}",
+        page.body
+    );
+
+    // A care worker places a copy in Alice's home: the current version is recorded.
+    let (mut cw, ctoken) = h.sign_in("staff-cw01").await;
+    let a = h
+        .post(
+            &mut cw,
+            "/people/person-a/paper",
+            &[
+                ("_token", &ctoken),
+                ("document", "ServiceUserGuide"),
+                ("format", "StandardPrint"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let copy = h
+        .app
+        .ledger
+        .read(|s| {
+            s.person("person-a").and_then(|p| {
+                p.paper
+                    .get(&careledger_care::Document::ServiceUserGuide)
+                    .cloned()
+            })
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(copy.version, Some(1));
+    // The care worker reads the guide but cannot publish, on the page or by posting.
+    let page = h.get(&mut cw, "/guide").await;
+    assert!(page.body.contains("We care for people at home."));
+    assert!(!page.body.contains("Publish version") && !page.body.contains("In people's homes"));
+    let a = h
+        .post(
+            &mut cw,
+            "/guide",
+            &[
+                ("_token", &ctoken),
+                ("version", "2"),
+                ("title", "Mine"),
+                ("heading-1", "A"),
+                ("body-1", "B"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+
+    // Version 2: Alice's copy is now out of date, on the guide page and on her record.
+    let mut v2 = v1.to_vec();
+    v2[1] = ("version", "2");
+    v2[6] = ("body-3", "Call the office or the council.");
+    let a = h.post(&mut rm, "/guide", &v2, "same-origin").await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let page = h.get(&mut rm, "/guide").await;
+    assert!(
+        page.body.contains("1 with an older version"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Alice Able") && page.body.contains("Version 1"));
+    let choices = h.get(&mut rm, "/people/person-a/choices").await;
+    assert!(
+        choices.body.contains("Service User Guide, version 1"),
+        "{}",
+        choices.body
+    );
+    assert!(choices.body.contains("Out of date"), "{}", choices.body);
+}

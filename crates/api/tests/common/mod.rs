@@ -483,6 +483,16 @@ impl careledger_api::documents::Documents for NoPrinter {
         )))
     }
 
+    fn guide(
+        &self,
+        _: &Ledger,
+        _: Option<&'static str>,
+    ) -> Result<careledger_api::documents::Printed, careledger_api::documents::PrintRefused> {
+        Err(careledger_api::documents::PrintRefused::Nothing(
+            "this test prints no guide".into(),
+        ))
+    }
+
     fn check(
         &self,
         _: &Ledger,

@@ -280,6 +280,24 @@ pub fn paper_copy(document: Document, version: Option<u32>, format: Format) -> C
     })
 }
 
+/// Version `version` of the Service User Guide, of two sections.
+pub fn guide(version: u32) -> CareEvent {
+    CareEvent::GuidePublished(GuidePublished {
+        version,
+        title: "Service User Guide".into(),
+        sections: vec![
+            GuideSection {
+                heading: "About us".into(),
+                body: format!("Version {version} of what we do."),
+            },
+            GuideSection {
+                heading: "Complaints".into(),
+                body: "Call the office.".into(),
+            },
+        ],
+    })
+}
+
 pub fn paper_declined(by: &str) -> CareEvent {
     CareEvent::PaperCopiesDeclined(PaperCopiesDeclined {
         declined_by: by.into(),

@@ -109,6 +109,7 @@ pub fn rule_words(rule: &str) -> &'static str {
         "R8-stale-discussion" => "choices discussion out of date",
         "R3-no-paper-in-home" => "no paper copy in the home",
         "R3-paper-plan-outdated" => "paper care plan out of date",
+        "R3-paper-guide-outdated" => "paper Service User Guide out of date",
         "R5-no-paper-mar" => "no current paper MAR",
         "R2-format-not-met" => "format not met",
         "R12-request-breached" => "council request late",
@@ -190,6 +191,13 @@ mod tests {
             day: day.into(),
             total: by_rule.iter().map(|(_, n)| n).sum(),
             by_rule: by_rule.iter().map(|(r, n)| (r.to_string(), *n)).collect(),
+        }
+    }
+
+    #[test]
+    fn every_rule_has_words_of_its_own() {
+        for rule in careledger_care::findings::Rule::ALL {
+            assert_ne!(rule_words(rule.id()), "other", "{rule:?}");
         }
     }
 

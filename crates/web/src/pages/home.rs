@@ -23,6 +23,7 @@ pub fn links(ctx: &Ctx) -> Vec<(String, &'static str)> {
             links.push((me.clone(), "My record"));
             links.push((format!("{me}/who-looked"), "Who looked"));
             links.push((format!("{me}/sharing"), "Who can see what"));
+            links.push(("/guide".into(), "Service User Guide"));
         }
         Role::RegisteredManager | Role::ProviderAdmin => {
             links.push(("/findings".into(), "What needs doing"));
@@ -30,6 +31,7 @@ pub fn links(ctx: &Ctx) -> Vec<(String, &'static str)> {
             links.push(("/requests".into(), "Council requests"));
             links.push(("/staff".into(), "Users"));
             links.push(("/outages".into(), "Outages"));
+            links.push(("/guide".into(), "Service User Guide"));
             if ctx.who.role == Role::RegisteredManager {
                 links.push(("/audit".into(), "Who saw what"));
             }
@@ -44,6 +46,7 @@ pub fn links(ctx: &Ctx) -> Vec<(String, &'static str)> {
         Role::CareWorker | Role::Coordinator => {
             links.push(("/people".into(), "People"));
             links.push(("/outages".into(), "Outages"));
+            links.push(("/guide".into(), "Service User Guide"));
         }
         _ => links.push(("/people".into(), "People")),
     }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod charts;
 pub mod check;
 pub mod emergency;
+pub mod guide;
 pub mod home;
 pub mod outages;
 pub mod oversight;
@@ -116,6 +117,8 @@ pub fn routes(router: Router<App>) -> Router<App> {
         .route("/sign-in", get(auth::sign_in_page).post(auth::sign_in))
         .route("/sign-out", post(auth::sign_out))
         .route("/check", get(check::check))
+        .route("/guide", get(guide::guide).post(guide::publish))
+        .route("/guide/document", get(guide::document))
         .route(
             "/invitation/{secret}",
             get(auth::invitation_page).post(auth::accept_invitation),

@@ -218,6 +218,7 @@ fn paper_section(ctx: &Ctx, id: &str, paper: &wire::Paper, errors: &Errors) -> M
     let current = |doc: careledger_care::Document| match doc {
         careledger_care::Document::CarePlan => paper.current_care_plan_version,
         careledger_care::Document::Mar => Some(paper.mar_revision),
+        careledger_care::Document::ServiceUserGuide => paper.current_guide_version,
         _ => None,
     };
     html! {
@@ -230,8 +231,9 @@ fn paper_section(ctx: &Ctx, id: &str, paper: &wire::Paper, errors: &Errors) -> M
         } @else {
             ul {
                 @for c in &paper.copies {
-                    // Current or out of date where the document has versions; the guide and
-                    // diary records carry none, so neither is claimed.
+                    // Current or out of date where the document and the copy have versions
+                    // (diary records have none; a guide printed outside careledger names
+                    // none), so nothing is claimed of the rest.
                     @let state = match (c.version, current(c.document.0)) { (Some(v), Some(now)) => Some(v >= now), _ => None };
                     li {
                         (c.document.0.name()) @if let Some(v) = c.version { ", version " (v) } ", " (c.format.0.name()) ", placed " (time_el(&c.placed.occurred_at))
@@ -294,6 +296,7 @@ pub async fn place_paper(
         s.person(&id).and_then(|p| match document {
             careledger_care::Document::CarePlan => p.plan.as_ref().map(|plan| plan.version),
             careledger_care::Document::Mar => Some(p.mar_revision),
+            careledger_care::Document::ServiceUserGuide => s.current_guide().map(|g| g.version),
             _ => None,
         })
     });
