@@ -15,6 +15,7 @@ mod care_cli;
 mod cli;
 mod demo;
 mod documents;
+mod email;
 mod print_cli;
 mod progress;
 mod replica_cli;

@@ -58,6 +58,10 @@ pub struct ServeArgs {
     /// again).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=1440))]
     session_idle_minutes: u64,
+    /// Send documents by secure email through the relay this JSON file names (TLS only;
+    /// docs/DOCUMENTS.md, "Secure email"). Without it the email route answers 501.
+    #[arg(long, value_name = "FILE")]
+    email_config: Option<PathBuf>,
 }
 
 /// HTTPS for a verb that serves (`serve`, `replica`).
@@ -456,6 +460,12 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         None => Vec::new(),
     };
     let tls = args.tls.acceptor()?;
+    // Checked before the ledger opens: a configuration that cannot be used is said at once.
+    let relay = args
+        .email_config
+        .as_deref()
+        .map(crate::email::Relay::open)
+        .transpose()?;
     let ledger = crate::care_cli::open_ledger(&dir)?;
     let defaults = Limits::default();
     let limits = Limits {
@@ -468,6 +478,10 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
     };
     let app = App::new(ledger, &dir, limits)?;
     app.set_documents(std::sync::Arc::new(crate::documents::Printer));
+    if let Some(relay) = relay {
+        tracing::info!(relay = %relay.describe(), "secure email through the configured relay");
+        app.set_mailer(std::sync::Arc::new(relay));
+    }
     let web = std::sync::Arc::new(careledger_web::Web::open(
         &dir,
         std::time::Duration::from_secs(args.session_idle_minutes * 60),

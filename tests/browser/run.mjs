@@ -667,6 +667,18 @@ try {
     check(await rm.locator('table caption', { hasText: 'Homes that need the current guide' }).count() === 1, 'the homes that need the new guide are listed');
     await axe(rm, 'service user guide, version 2');
 
+    // Email addresses for secure email: recorded on a page of their own, refused by field.
+    await visit(rm, '/people/person-0001/email-address', 'email addresses');
+    await reflow(rm, 'email addresses');
+    await rm.fill('#address', 'joan at home');
+    await rm.getByRole('button', { name: 'Record email address' }).click();
+    check(await rm.locator('.error-summary a[href="#address"]').count() === 1, 'an address that is not one is refused by its field');
+    await axe(rm, 'email addresses, with an error');
+    await rm.fill('#address', 'person-0001@example.org');
+    await rm.getByRole('button', { name: 'Record email address' }).click();
+    await rm.waitForURL(/email-address\?recorded=/);
+    check((await rm.textContent('main')).includes('person-0001@example.org'), 'the recorded address is listed');
+
     const cwCtx = await newContext();
     const cw = await signInDemo(cwCtx, 'staff-cw01');
     await cw.goto(`${base}/people/person-0002/daily-notes`);

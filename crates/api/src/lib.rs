@@ -21,6 +21,7 @@ pub mod auth;
 pub mod blocking;
 pub mod conn;
 pub mod documents;
+pub mod email;
 pub mod extract;
 pub mod follower;
 pub mod gate;
@@ -124,6 +125,11 @@ pub struct Inner {
     /// What prints a person's documents, given by the binary ([`App::set_documents`]);
     /// without it the document routes answer 501.
     pub documents: std::sync::OnceLock<Arc<dyn documents::Documents>>,
+    /// What sends documents by secure email, given by the binary ([`App::set_mailer`]);
+    /// without it the email route answers 501.
+    pub mailer: std::sync::OnceLock<Arc<dyn email::Mailer>>,
+    /// Places for emails being sent at once ([`email::EMAILS_IN_FLIGHT_MAX`]).
+    pub email_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::ops::Deref for App {
@@ -164,6 +170,8 @@ impl App {
             write_failed: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
             documents: std::sync::OnceLock::new(),
+            mailer: std::sync::OnceLock::new(),
+            email_slots: Arc::new(tokio::sync::Semaphore::new(email::EMAILS_IN_FLIGHT_MAX)),
         })))
     }
 
@@ -316,6 +324,7 @@ where
     if let Some(timers) = timers {
         let _ = timers.await;
     }
+    email::drain(&app, SHUTDOWN_DRAIN_MAX).await;
     Ok(())
 }
 

@@ -189,6 +189,7 @@ pub fn document(limits: &crate::Limits) -> Value {
     // Request bodies are described as they are read (the deserialize contract).
     let mut requests = settings().into_generator();
     requests.subschema_for::<crate::handlers::EmergencyRequest>();
+    requests.subschema_for::<crate::email::EmailRequest>();
     requests.subschema_for::<crate::replication::Forwarded>();
     schemas.extend(requests.take_definitions(true));
     event_schemas(&mut schemas);

@@ -146,6 +146,8 @@ impl ApiError {
             TooMany { path, .. } => path.as_deref().and_then(payload),
             InvalidNhsNumber { .. } => payload("nhs_number"),
             InvalidDigest { .. } => payload("digest"),
+            InvalidEmailAddress { .. } => payload("address"),
+            UnknownEmailHolder { .. } => payload("holder"),
             BirthInFuture(_) => payload("date_of_birth"),
             InFuture { .. } | BeforeEarliest { .. } | BeforeBirth { .. } => {
                 Some("occurred_at".into())

@@ -153,6 +153,16 @@ routes! {
         ],
         body: None, ok: (200, "application/pdf", None), errors: &[400, 403, 404, 501],
     };
+    post "/v1/people/{id}/documents/{kind}/email" => crate::email::email_document, Doc {
+        tag: "documents",
+        summary: "Sends a document about the person by secure email, through the provider's relay (TLS only), to the address recorded for the person or one of their representatives (email.address_recorded), only where the person chose secure email in their last choices discussion; for the provider's coordinators, registered manager and admins. The document is printed through the access gate (one access event); 202 once that is durable, then the relay is tried in the background and email.delivered (digest, Message-ID, the relay's answer) or email.failed (attempts, the last error) is recorded in the person's history",
+        auth: true,
+        params: &[
+            PERSON_ID,
+            ("kind", In::Path, true, Accepts::OneOf(crate::documents::NAMES), "care-plan, mar or diary, with the categories of GET /v1/people/{id}/documents/{kind}."),
+        ],
+        body: Some("EmailRequest"), ok: (202, JSON, Some(schema_of::<crate::email::EmailQueued>)), errors: &[400, 403, 404, 413, 415, 422, 501, 503],
+    };
     get "/v1/reports/{kind}/document" => crate::documents::report_document, Doc {
         tag: "documents",
         summary: "A report for the council printed from the ledger as it stands: the monitoring report (to the registered manager and provider admins: it names everyone in care) or the response-time report (to the provider's staff and auditors), each line naming the event numbers that prove it; tagged PDF/UA-1 (application/pdf) in standard print, large print or easy read, or text/plain. Headers careledger-reference, careledger-digest and careledger-format as for a person's document",

@@ -260,6 +260,8 @@ fn every_event_kind_has_a_writer() {
         "access.refused",
         "request.sla_warning",
         "request.sla_breached",
+        // An email the relay did not accept, by the service's sender (email.rs).
+        "email.failed",
         // Browser sessions, by the pages (careledger-web).
         "session.signed_in",
         "session.signed_out",

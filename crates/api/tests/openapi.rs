@@ -122,6 +122,17 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), Str
                                 && s.bytes()
                                     .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
                         }
+                        p if p == fields::EMAIL.pattern => {
+                            let plain = |t: &str| {
+                                !t.is_empty()
+                                    && !t.chars().any(|c| c.is_whitespace() || "<>@".contains(c))
+                            };
+                            s.split_once('@').is_some_and(|(local, domain)| {
+                                plain(local)
+                                    && domain.split('.').count() >= 2
+                                    && domain.split('.').all(plain)
+                            })
+                        }
                         r"^[^\u0000-\u001f\u007f-\u009f]*$" => !s.chars().any(char::is_control),
                         other => return fail(format!("the checker does not know pattern {other}")),
                     };

@@ -71,6 +71,10 @@ pub enum RuleError {
     NotAStaffRole { role: &'static str },
     #[error("partner {id} is already registered")]
     PartnerExists { id: String },
+    #[error("{holder} is neither {person} nor one of their representatives: an email address is recorded for the person or a representative linked to them")]
+    UnknownEmailHolder { holder: String, person: String },
+    #[error("{value:?} is not an email address (one @, a domain with a dot, no spaces)")]
+    InvalidEmailAddress { value: String },
     #[error("partner {id} is not registered")]
     UnknownPartner { id: String },
     #[error("{id} is already linked to {person} as a representative")]

@@ -247,6 +247,10 @@ pub struct PaperCopiesDeclined {
     pub statement: String,
 }
 
+/// A document that went to the person, or their representative, by secure email: written
+/// by the service once the provider's relay accepted it (with the digest of the file
+/// attached, the Message-ID and the relay's answer), or by staff recording one sent
+/// outside careledger (those three absent).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecureEmailDelivered {
@@ -256,6 +260,65 @@ pub struct SecureEmailDelivered {
     pub to: String,
     /// Sent as a link to the portal rather than as a protected file.
     pub as_link: bool,
+    /// BLAKE3 of the file attached, as `careledger print` says it.
+    pub digest: Option<String>,
+    /// The message's Message-ID header, angle brackets included.
+    pub message_id: Option<String>,
+    /// What the relay answered when it accepted the message ("250 2.0.0 Ok: queued as ...").
+    pub relay_answer: Option<String>,
+}
+
+/// `email.delivered` as payload version 1 wrote it, before the service sent email itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecureEmailDeliveredV1 {
+    pub document: Document,
+    pub version: Option<u32>,
+    pub format: Format,
+    pub to: String,
+    pub as_link: bool,
+}
+
+impl From<SecureEmailDeliveredV1> for SecureEmailDelivered {
+    fn from(v1: SecureEmailDeliveredV1) -> Self {
+        SecureEmailDelivered {
+            document: v1.document,
+            version: v1.version,
+            format: v1.format,
+            to: v1.to,
+            as_link: v1.as_link,
+            digest: None,
+            message_id: None,
+            relay_answer: None,
+        }
+    }
+}
+
+/// A document the service could not deliver by secure email: every attempt failed, or
+/// the relay refused it for good. Written by the service only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecureEmailFailed {
+    pub document: Document,
+    pub version: Option<u32>,
+    pub format: Format,
+    pub to: String,
+    pub digest: String,
+    pub message_id: String,
+    pub attempts: u32,
+    /// What the last attempt met: the relay's answer, or why there was none.
+    pub error: String,
+    /// Refused for good (a 5xx answer, an untrusted certificate): retrying would not help.
+    pub permanent: bool,
+}
+
+/// The email address documents go to for the person or one of their representatives
+/// (`holder`: the person's id or the representative's), or none any more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailAddressRecorded {
+    pub holder: String,
+    pub address: Option<String>,
 }
 
 // ---------------------------------------------------------------- Accessible Information Standard
@@ -676,7 +739,9 @@ care_events! {
     ChoicesDiscussed(ChoicesDiscussed) = "choices.discussed", Person, version 1;
     PaperCopyPlaced(PaperCopyPlaced) = "paper.copy_placed", Person, version 2, older 1 => PaperCopyPlacedV1;
     PaperCopiesDeclined(PaperCopiesDeclined) = "paper.declined", Person, version 1;
-    SecureEmailDelivered(SecureEmailDelivered) = "email.delivered", Person, version 1;
+    SecureEmailDelivered(SecureEmailDelivered) = "email.delivered", Person, version 2, older 1 => SecureEmailDeliveredV1;
+    SecureEmailFailed(SecureEmailFailed) = "email.failed", Person, version 1;
+    EmailAddressRecorded(EmailAddressRecorded) = "email.address_recorded", Person, version 1;
     AisNeedsRecorded(AisNeedsRecorded) = "ais.needs_recorded", Person, version 1;
     AisNeedsReviewed(AisNeedsReviewed) = "ais.needs_reviewed", Person, version 1;
     AccessGranted(AccessGranted) = "access.granted", Person, version 1;

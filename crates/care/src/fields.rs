@@ -217,6 +217,10 @@ pub const FIELDS: &[Field] = &[
     text("SignInFailed", "reason", "reason"),
     id("BackEntered", "outage_id", "outage id"),
     text("BackEntered", "paper_reference", "paper reference"),
+    id("EmailAddressRecorded", "holder", "holder"),
+    text("SecureEmailFailed", "to", "to"),
+    text("SecureEmailFailed", "message_id", "message id"),
+    text("SecureEmailFailed", "error", "error"),
     text("GuidePublished", "title", "title"),
     text("GuidePublished", "sections", "sections"),
     text("GuideSection", "heading", "heading"),
@@ -264,10 +268,43 @@ pub const DIGEST: Shape = Shape {
     },
 };
 
+/// An email address as documents are sent to it: one `@`, something before it, a domain
+/// with a dot after it, no spaces or angle brackets, at most 254 characters (RFC 5321's
+/// path limit). Deliberately plain: the relay is the judge of the rest.
+pub const EMAIL: Shape = Shape {
+    pattern: "^[^@\\s<>]+@[^@\\s<>.]+(\\.[^@\\s<>.]+)+$",
+    description: "An email address: name@example.org.",
+    check: |v| {
+        if valid_email(v) {
+            Ok(())
+        } else {
+            Err(RuleError::InvalidEmailAddress { value: v.into() })
+        }
+    },
+};
+
+/// Whether `value` is of [`EMAIL`]'s shape.
+pub fn valid_email(value: &str) -> bool {
+    let bad = |c: char| c.is_whitespace() || c == '<' || c == '>' || c == '@';
+    let Some((local, domain)) = value.split_once('@') else {
+        return false;
+    };
+    value.chars().count() <= 254
+        && !local.is_empty()
+        && !local.chars().any(bad)
+        && domain.split('.').count() >= 2
+        && domain
+            .split('.')
+            .all(|l| !l.is_empty() && !l.chars().any(bad))
+}
+
 /// Every text with a shape of its own: owner and field, as in [`FIELDS`].
 pub const SHAPES: &[(&str, &str, Shape)] = &[
     ("PersonRegistered", "nhs_number", NHS_NUMBER),
     ("PaperCopyPlaced", "digest", DIGEST),
+    ("SecureEmailDelivered", "digest", DIGEST),
+    ("SecureEmailFailed", "digest", DIGEST),
+    ("EmailAddressRecorded", "address", EMAIL),
 ];
 
 /// The shape of `owner`'s `field`, if it has one.

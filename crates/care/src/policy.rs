@@ -332,7 +332,8 @@ fn emergency_hint(
 /// check the event itself (authority to decide, registered staff, open visits...); this
 /// table only says which roles may ask at all. Access events (`access.read`,
 /// `access.refused`) are written only by the access gate, SLA events only by the timer task,
-/// so no role records them directly.
+/// and a failed email (`email.failed`) only by the service's sender, so no role records
+/// them directly.
 pub fn may_record(role: Role, kind: &str) -> bool {
     const CARE_WORKER: &[&str] = &[
         "visit.started",
@@ -359,6 +360,7 @@ pub fn may_record(role: Role, kind: &str) -> bool {
         "choices.discussed",
         "paper.declined",
         "email.delivered",
+        "email.address_recorded",
         "ais.needs_recorded",
         "ais.needs_reviewed",
         "access.granted",
@@ -380,6 +382,7 @@ pub fn may_record(role: Role, kind: &str) -> bool {
         "person.registered",
         "representative.linked",
         "email.delivered",
+        "email.address_recorded",
         "paper.copy_placed",
     ];
     const PERSON: &[&str] = &[
@@ -389,6 +392,7 @@ pub fn may_record(role: Role, kind: &str) -> bool {
         "sharing.consent",
         "paper.declined",
         "ais.needs_recorded",
+        "email.address_recorded",
     ];
     const REPRESENTATIVE: &[&str] = &[
         "diary.note",
@@ -396,6 +400,7 @@ pub fn may_record(role: Role, kind: &str) -> bool {
         "access.revoked",
         "sharing.consent",
         "paper.declined",
+        "email.address_recorded",
     ];
     // A council request opens the named people's records to its officer (rule 5 of
     // `decide`), so the provider records its receipt, not the officer: an officer cannot

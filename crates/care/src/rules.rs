@@ -219,7 +219,26 @@ impl State {
             }
             E::PaperCopyPlaced(e) => self.check_paper_copy_placed(person_id, person, e)?,
             E::PaperCopiesDeclined(e) => self.check_paper_copies_declined(person_id, person, e)?,
-            E::SecureEmailDelivered(_) => {}
+            E::SecureEmailDelivered(_) | E::SecureEmailFailed(_) => {}
+            E::EmailAddressRecorded(e) => {
+                let known = e.holder == person_id || person.representatives.contains_key(&e.holder);
+                if !known {
+                    return Err(RuleError::UnknownEmailHolder {
+                        holder: e.holder.clone(),
+                        person: person_id.into(),
+                    });
+                }
+                // A representative records their own address; staff and the person any.
+                let by_other = meta.actor != person_id
+                    && !self.staff.contains(meta.actor)
+                    && meta.actor != e.holder;
+                if by_other {
+                    return Err(RuleError::NoAuthority {
+                        who: meta.actor.into(),
+                        person: person_id.into(),
+                    });
+                }
+            }
             E::AisNeedsRecorded(e) => self.check_ais_needs_recorded(e)?,
             E::AisNeedsReviewed(_) => {
                 if person.ais.is_none() {
@@ -1055,6 +1074,8 @@ fn needs_active_care(event: &CareEvent) -> bool {
             | E::EmergencyReviewed(_)
             | E::PaperCopiesDeclined(_)
             | E::SecureEmailDelivered(_)
+            | E::SecureEmailFailed(_)
+            | E::EmailAddressRecorded(_)
             | E::BackEntered(_)
     )
 }

@@ -209,6 +209,8 @@ pub struct Counts {
     pub observations: u64,
     pub administrations: u64,
     pub emails: u64,
+    /// Documents the service could not deliver by secure email.
+    pub emails_failed: u64,
     pub handovers_sent: u64,
     pub handovers_received: u64,
     pub reads: u64,
@@ -240,6 +242,9 @@ pub struct PersonState {
     pub last_discussion: Option<Discussion>,
     pub paper: BTreeMap<Document, PaperCopy>,
     pub paper_declined: Option<(String, Stamp)>,
+    /// Where documents go by secure email: the person's address and their
+    /// representatives', by holder id, with the event that recorded each.
+    pub email_addresses: BTreeMap<String, (String, Stamp)>,
     /// The newest documents that went out in the wrong format, at most [`RECENT_MAX`].
     pub format_mismatches: Vec<FormatMismatch>,
     pub grants: BTreeMap<String, Grant>,
@@ -272,6 +277,7 @@ impl PersonState {
             last_discussion: None,
             paper: BTreeMap::new(),
             paper_declined: None,
+            email_addresses: BTreeMap::new(),
             format_mismatches: Vec::new(),
             grants: BTreeMap::new(),
             sharing: BTreeMap::new(),
@@ -904,6 +910,16 @@ fn mutate_person(p: &mut PersonState, meta: &Meta<'_>, stamp: Stamp, event: &Car
             p.counts.emails += 1;
             note_format(p, e.document, e.format, stamp);
         }
+        E::SecureEmailFailed(_) => p.counts.emails_failed += 1,
+        E::EmailAddressRecorded(e) => match &e.address {
+            Some(a) => {
+                p.email_addresses
+                    .insert(e.holder.clone(), (a.trim().to_string(), stamp));
+            }
+            None => {
+                p.email_addresses.remove(&e.holder);
+            }
+        },
         E::AisNeedsRecorded(e) => {
             p.ais = Some(AisRecord {
                 needs: e.needs.clone(),

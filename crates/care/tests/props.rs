@@ -26,7 +26,7 @@ const OUTAGES: [&str; 6] = ["o1", "o2", "o3", "o4", "o5", "o6"];
 const VISITS: [&str; 2] = ["v1", "v2"];
 const PARTNERS: [&str; 2] = ["n1", "n2"];
 const CHANNELS: [Channel; 3] = [Channel::SecureEmail, Channel::Telephone, Channel::Paper];
-const OPS: u8 = 43;
+const OPS: u8 = 45;
 
 /// One random command: what to try, with which ids, and how the clock moves.
 #[derive(Debug, Clone, Copy)]
@@ -426,6 +426,28 @@ fn build_at(s: &Step, state: &State, now: TimeUs, seq: u64, depth: u8) -> (Owned
             let current = state.current_guide().map_or(0, |g| g.version);
             guide(current + u32::from(!s.c.is_multiple_of(4)))
         }
+        43 => {
+            // An address for the person or a representative; now and then for a stranger,
+            // one that is not an address, or a removal.
+            let holder = pick(&[subject, "lpa", "fam", "stranger"], s.b);
+            let address = match s.c % 4 {
+                0 => None,
+                1 => Some("not an address"),
+                _ => Some("someone@example.org"),
+            };
+            email_address(holder, address)
+        }
+        44 => CareEvent::SecureEmailFailed(SecureEmailFailed {
+            document: pick(&[Document::CarePlan, Document::Mar], s.b),
+            version: Some(u32::from(s.c % 3)),
+            format: Format::StandardPrint,
+            to: "someone@example.org".into(),
+            digest: "0".repeat(64),
+            message_id: "<m@example.org>".into(),
+            attempts: u32::from(s.c % 5),
+            error: "451 try later".into(),
+            permanent: s.a.is_multiple_of(2),
+        }),
         41 => {
             // Mostly a break-glass access waiting for review on this record; now and
             // then any event at all, which is refused.

@@ -895,6 +895,81 @@ fn cases() -> Vec<Case> {
             OK,
         ),
         case(
+            "the service records an email its relay did not accept",
+            |_| {
+                A::person(CareEvent::SecureEmailFailed(SecureEmailFailed {
+                    document: Document::CarePlan,
+                    version: Some(1),
+                    format: Format::StandardPrint,
+                    to: "joan.hill@example.org".into(),
+                    digest: "0".repeat(64),
+                    message_id: "<m1@care.example.org>".into(),
+                    attempts: 4,
+                    error: "451 4.3.0 Try again later".into(),
+                    permanent: false,
+                }))
+            },
+            OK,
+        ),
+        case(
+            "an email failure with a digest that is not one",
+            |_| {
+                A::person(CareEvent::SecureEmailFailed(SecureEmailFailed {
+                    document: Document::CarePlan,
+                    version: Some(1),
+                    format: Format::StandardPrint,
+                    to: "joan.hill@example.org".into(),
+                    digest: "abc".into(),
+                    message_id: "<m1@care.example.org>".into(),
+                    attempts: 4,
+                    error: "451".into(),
+                    permanent: false,
+                }))
+            },
+            refuse!(R::InvalidDigest { .. }),
+        ),
+        case(
+            "record the person's email address",
+            |_| A::person(email_address(PERSON, Some("joan.hill@example.org"))),
+            OK,
+        ),
+        case(
+            "a representative records their own email address",
+            |_| A::person(email_address(LPA, Some("lpa@example.org"))).by(LPA),
+            OK,
+        ),
+        case(
+            "a representative records another's email address",
+            |_| A::person(email_address(PERSON, Some("x@example.org"))).by(LPA),
+            refuse!(R::NoAuthority { .. }),
+        ),
+        case(
+            "remove an email address",
+            |l| {
+                l.ok_person(email_address(FAMILY, Some("fam@example.org")));
+                A::person(email_address(FAMILY, None))
+            },
+            OK,
+        ),
+        case(
+            "record an email address for someone not linked to the person",
+            |_| A::person(email_address("rep-stranger", Some("s@example.org"))),
+            refuse!(
+                R::UnknownEmailHolder { .. },
+                "neither person-1 nor one of their representatives"
+            ),
+        ),
+        case(
+            "record an email address that is not one",
+            |_| A::person(email_address(PERSON, Some("joan at example dot org"))),
+            refuse!(R::InvalidEmailAddress { .. }, "is not an email address"),
+        ),
+        case(
+            "record an email address with no domain",
+            |_| A::person(email_address(PERSON, Some("joan@localhost"))),
+            refuse!(R::InvalidEmailAddress { .. }),
+        ),
+        case(
             "publish the first Service User Guide",
             |_| A::org(guide(1)),
             OK,

@@ -151,6 +151,24 @@ fn sample(kind: &str) -> CareEvent {
             format: Format::ElectronicPlainText,
             to: "edith@example.org".into(),
             as_link: false,
+            digest: Some("4d3f0a6b9c2e1d8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f".into()),
+            message_id: Some("<4d3f0a6b9c2e1d8f.5731@care.example.org>".into()),
+            relay_answer: Some("250 2.0.0 Ok: queued as 9A1F2".into()),
+        }),
+        "email.failed" => E::SecureEmailFailed(SecureEmailFailed {
+            document: Document::CarePlan,
+            version: Some(3),
+            format: Format::LargePrint,
+            to: "edith@example.org".into(),
+            digest: "4d3f0a6b9c2e1d8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f".into(),
+            message_id: "<4d3f0a6b9c2e1d8f.5731@care.example.org>".into(),
+            attempts: 4,
+            error: "451 4.3.0 Try again later".into(),
+            permanent: false,
+        }),
+        "email.address_recorded" => E::EmailAddressRecorded(EmailAddressRecorded {
+            holder: "rep-edith-daughter".into(),
+            address: Some("mary.hill@example.org".into()),
         }),
         "ais.needs_recorded" => E::AisNeedsRecorded(AisNeedsRecorded {
             needs: vec![
@@ -322,6 +340,15 @@ fn older_sample(kind: &str, version: u8) -> CareEvent {
             basis: Vec::new(),
             ..r
         }),
+        // Version 1 emails were recorded by hand: no digest, Message-ID or answer.
+        (CareEvent::SecureEmailDelivered(e), 1) => {
+            CareEvent::SecureEmailDelivered(SecureEmailDelivered {
+                digest: None,
+                message_id: None,
+                relay_answer: None,
+                ..e
+            })
+        }
         // Version 1 copies recorded no digest.
         (CareEvent::PaperCopyPlaced(c), 1) => {
             CareEvent::PaperCopyPlaced(PaperCopyPlaced { digest: None, ..c })

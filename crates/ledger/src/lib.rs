@@ -65,8 +65,9 @@ const SCHEMA_KEY: &[u8] = b"#schema";
 /// when the ledger opens. 2 adds break-glass accesses waiting for review and the daily
 /// findings tallies, which a projection stored before them lacks for earlier events. 3
 /// adds the digest of each paper copy in the home (`PaperCopy::digest`). 4 adds the
-/// provider's current Service User Guide (`State::guide`).
-pub const PROJECTION_SCHEMA: u8 = 4;
+/// provider's current Service User Guide (`State::guide`). 5 adds each person's email
+/// addresses (`PersonState::email_addresses`) and failed emails.
+pub const PROJECTION_SCHEMA: u8 = 5;
 
 impl CareProjection {
     fn count(&mut self, n: u64) {

@@ -35,6 +35,17 @@ impl PersonDay<'_> {
         if p.discusses {
             self.about(COORDINATOR, t, choices_discussed(p));
         }
+        if p.emails {
+            // Where their documents go by secure email.
+            self.about(
+                COORDINATOR,
+                t,
+                CareEvent::EmailAddressRecorded(careledger_care::event::EmailAddressRecorded {
+                    holder: p.id.clone(),
+                    address: Some(email_address(p)),
+                }),
+            );
+        }
         if p.declines_paper {
             self.paper_declined(t);
         } else if self.rng.chance(900) {
@@ -269,4 +280,9 @@ impl PersonDay<'_> {
             }),
         );
     }
+}
+
+/// The address a person who chose secure email has documents sent to.
+pub(crate) fn email_address(p: &crate::world::Person) -> String {
+    format!("{}@example.org", p.id)
 }

@@ -395,8 +395,11 @@ impl PersonDay<'_> {
                 document: Document::DiaryRecords,
                 version: None,
                 format,
-                to: "family@example.org".into(),
+                to: crate::admission::email_address(self.person),
                 as_link: true,
+                digest: None,
+                message_id: None,
+                relay_answer: None,
             }),
         );
     }

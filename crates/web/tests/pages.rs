@@ -2267,3 +2267,174 @@ async fn the_manager_publishes_the_guide_and_sees_which_homes_have_an_older_copy
     );
     assert!(choices.body.contains("Out of date"), "{}", choices.body);
 }
+
+/// Prints a short text naming the document and person.
+struct EchoPrinter;
+
+impl careledger_api::documents::Documents for EchoPrinter {
+    fn person(
+        &self,
+        _: &Ledger,
+        kind: &'static str,
+        person: &str,
+        format: Option<&'static str>,
+        _: u32,
+    ) -> Result<careledger_api::documents::Printed, careledger_api::documents::PrintRefused> {
+        let format = format.unwrap_or("pdf");
+        Ok(careledger_api::documents::Printed {
+            bytes: format!("{kind} of {person}").into_bytes(),
+            media_type: "application/pdf",
+            format,
+            file_name: format!("{kind}-{person}.pdf"),
+            reference: format!("CL1:{kind}:1:10:abcdefabcdef:{person}"),
+            digest: "ab".repeat(32),
+        })
+    }
+    fn report(
+        &self,
+        _: &Ledger,
+        _: &'static str,
+        _: Option<&'static str>,
+    ) -> Result<careledger_api::documents::Printed, careledger_api::documents::PrintRefused> {
+        Err(careledger_api::documents::PrintRefused::Nothing(
+            "none".into(),
+        ))
+    }
+    fn guide(
+        &self,
+        _: &Ledger,
+        _: Option<&'static str>,
+    ) -> Result<careledger_api::documents::Printed, careledger_api::documents::PrintRefused> {
+        Err(careledger_api::documents::PrintRefused::Nothing(
+            "none".into(),
+        ))
+    }
+    fn check(
+        &self,
+        _: &Ledger,
+        _: &str,
+    ) -> Result<careledger_api::documents::DocumentCheck, careledger_api::documents::PrintRefused>
+    {
+        Err(careledger_api::documents::PrintRefused::Bad("none".into()))
+    }
+}
+
+/// A relay that accepts everything.
+struct AcceptingRelay;
+
+impl careledger_api::email::Mailer for AcceptingRelay {
+    fn domain(&self) -> String {
+        "care.example.org".into()
+    }
+    fn send(&self, _: careledger_api::email::Outgoing) -> careledger_api::email::Sending {
+        Box::pin(async {
+            Ok(careledger_api::email::Sent {
+                answer: "250 2.0.0 Ok: queued as 1".into(),
+                attempts: 1,
+            })
+        })
+    }
+}
+
+#[tokio::test]
+async fn an_address_is_recorded_and_a_document_emailed_from_the_pages() {
+    let h = Harness::new().await;
+    assert!(h.app.set_documents(Arc::new(EchoPrinter)));
+    assert!(h.app.set_mailer(Arc::new(AcceptingRelay)));
+    let (mut rm, token) = h.sign_in("staff-rm01").await;
+    // Before the person chose email, the daily notes page says so instead of a form.
+    let page = h.get(&mut rm, "/people/person-a/daily-notes").await;
+    assert!(
+        page.body.contains("has not chosen secure email"),
+        "{}",
+        page.body
+    );
+    h.app
+        .append(vec![Command::about(
+            "staff-rm01",
+            "person-a",
+            now_us(),
+            CareEvent::ChoicesDiscussed(ChoicesDiscussed {
+                present: vec!["Alice Able".into()],
+                options_explained: vec![careledger_care::InfoOption::SecureEmail],
+                chosen: vec![careledger_care::InfoOption::SecureEmail],
+                told_access_is_free: true,
+                notes: String::new(),
+            }),
+        )])
+        .await
+        .unwrap();
+    let page = h.get(&mut rm, "/people/person-a/daily-notes").await;
+    assert!(
+        page.body.contains("No email address is recorded yet"),
+        "{}",
+        page.body
+    );
+    // The address page reads personal details through the gate: one access event.
+    let before = h.size();
+    let page = h.get(&mut rm, "/people/person-a/email-address").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(kinds(&h.since(before)), ["access.read"]);
+    let a = h
+        .post(
+            &mut rm,
+            "/people/person-a/email-address",
+            &[
+                ("_token", &token),
+                ("holder", "person-a"),
+                ("address", "alice at home"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(a.body.contains("href=\"#address\""), "{}", a.body);
+    assert!(a.body.contains("is not an email address"));
+    let a = h
+        .post(
+            &mut rm,
+            "/people/person-a/email-address",
+            &[
+                ("_token", &token),
+                ("holder", "person-a"),
+                ("address", "alice@example.org"),
+            ],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let page = h.get(&mut rm, "/people/person-a/email-address").await;
+    assert!(page.body.contains("alice@example.org"), "{}", page.body);
+    // The daily notes page now offers the Email button; pressing it sends.
+    let page = h.get(&mut rm, "/people/person-a/daily-notes").await;
+    assert!(page.body.contains("Email diary records"), "{}", page.body);
+    let before = h.size();
+    let a = h
+        .post(
+            &mut rm,
+            "/people/person-a/documents/diary/email",
+            &[("_token", &token), ("to-diary", "person-a")],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.body.contains("alice@example.org"), "{}", a.body);
+    for _ in 0..200 {
+        if kinds(&h.since(before)).contains(&"email.delivered") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(kinds(&h.since(before)), ["access.read", "email.delivered"]);
+    // A care worker sees no Email button and cannot post one.
+    let (mut cw, ctoken) = h.sign_in("staff-cw01").await;
+    let a = h
+        .post(
+            &mut cw,
+            "/people/person-a/documents/diary/email",
+            &[("_token", &ctoken), ("to-diary", "person-a")],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
+}

@@ -322,6 +322,17 @@ pub fn secure_email(
         format,
         to: to.into(),
         as_link: true,
+        digest: None,
+        message_id: None,
+        relay_answer: None,
+    })
+}
+
+/// `holder`'s email address recorded (or removed, with `None`).
+pub fn email_address(holder: &str, address: Option<&str>) -> CareEvent {
+    CareEvent::EmailAddressRecorded(EmailAddressRecorded {
+        holder: holder.into(),
+        address: address.map(Into::into),
     })
 }
 

@@ -153,6 +153,14 @@ pub fn routes(router: Router<App>) -> Router<App> {
         .route("/people/{id}/tasks", post(person::record_task))
         .route("/people/{id}/medicines", get(person::medicines))
         .route("/people/{id}/documents/{kind}", get(person::document))
+        .route(
+            "/people/{id}/documents/{kind}/email",
+            post(person::email_document),
+        )
+        .route(
+            "/people/{id}/email-address",
+            get(person::email_addresses).post(person::record_email_address),
+        )
         .route("/people/{id}/handovers", get(person::handovers))
         .route("/people/{id}/handovers/sent", post(person::record_sent))
         .route(

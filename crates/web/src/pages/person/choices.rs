@@ -246,6 +246,9 @@ fn paper_section(ctx: &Ctx, id: &str, paper: &wire::Paper, errors: &Errors) -> M
                 }
             }
         }
+        @if careledger_care::policy::may_record(ctx.who.role, "email.address_recorded") {
+            p { a href={ "/people/" (id) "/email-address" } { "Email addresses for secure email" } }
+        }
         @if may_place_paper(ctx) {
             form method="post" action={ "/people/" (id) "/paper" } novalidate {
                 (layout::token(ctx))

@@ -67,6 +67,7 @@ pub(super) fn print_links(app: &App, ctx: &Ctx, id: &str, kind: &str, what: &str
     if !allowed || app.documents.get().is_none() {
         return html! {};
     }
+    let email = super::email::email_form(app, ctx, id, kind, what);
     let href = |format: &str| format!("/people/{id}/documents/{kind}?format={format}");
     html! {
         section class="print" aria-labelledby={ "print-" (kind) } {
@@ -83,5 +84,6 @@ pub(super) fn print_links(app: &App, ctx: &Ctx, id: &str, kind: &str, what: &str
                 li { a href=(href("text")) { "Plain text, for a screen reader or braille" } }
             }
         }
+        (email)
     }
 }

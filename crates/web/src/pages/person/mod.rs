@@ -194,6 +194,7 @@ mod about;
 mod access;
 mod choices;
 mod documents;
+mod email;
 mod from_paper;
 mod handovers;
 mod medicines;
@@ -205,6 +206,7 @@ pub use access::{access_sentence, who_looked};
 pub use choices::{choices, place_paper, record_choices};
 pub use documents::document;
 use documents::print_links;
+pub use email::{email_addresses, email_document, record_email_address};
 pub use from_paper::{add_from_paper, from_paper};
 pub use handovers::{
     handovers, partner_handover, partner_handover_page, record_received, record_sent,
