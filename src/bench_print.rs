@@ -145,10 +145,7 @@ pub fn bench_print(args: PrintBench<'_>) -> Result<(), CliError> {
     let peak_reset = reset_peak();
     let rss_before = status_kib("VmRSS");
     let started = Instant::now();
-    let mut people = Vec::with_capacity(ids.len());
-    for id in &ids {
-        people.push((id.clone(), entries(&ledger, id, cp.size, Some(period))?));
-    }
+    let people = crate::print_cli::pack_entries(&ledger, &ids, cp.size, period)?;
     let gathered = started.elapsed();
     // In volumes, as `careledger print contingency` writes it.
     let volumes = careledger_print::pack::Volume::split(people.len());

@@ -101,6 +101,47 @@ pub fn entries(
     Ok(out)
 }
 
+/// Each person of a pack, in order, with the events the pack prints of them.
+pub type PackPeople = Vec<(String, Vec<Entry>)>;
+
+/// The events a contingency pack reads ([`entries`] over `period`) of each of `ids`, in
+/// order, read on every core: for 485 people this was 1.5 s of the pack's 11 on one.
+pub fn pack_entries(
+    ledger: &Ledger,
+    ids: &[String],
+    size: u64,
+    period: Period,
+) -> Result<PackPeople, CliError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    let chunk = ids.len().div_ceil(threads).max(1);
+    let parts: Vec<Result<PackPeople, CliError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ids
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|id| Ok((id.clone(), entries(ledger, id, size, Some(period))?)))
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(fail("a thread reading the pack's events failed")))
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(ids.len());
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
+}
+
 /// Prints `kind` about `id` from the ledger as it stands at `checkpoint`: the events it
 /// reads, then the document, in `asked` or else the format the person's recorded
 /// information needs choose. The CLI and the service print through here.
@@ -246,11 +287,7 @@ pub fn print(dir: &Path, args: PrintArgs<'_>) -> Result<(), CliError> {
                     careledger_print::PACK_PEOPLE_MAX
                 )));
             }
-            let mut people = Vec::with_capacity(ids.len());
-            for id in ids {
-                let e = entries(&ledger, &id, checkpoint.size, Some(period))?;
-                people.push((id, e));
-            }
+            let people = pack_entries(&ledger, &ids, checkpoint.size, period)?;
             let format = asked_format.unwrap_or(Format::Pdf);
             return print_pack(&ledger, &people, period, format, &checkpoint, args.out);
         }
