@@ -4,33 +4,15 @@
 //! attachment that arrived has the digest `email.delivered` recorded, and the Message-ID.
 
 mod common;
+#[path = "../crates/mail/tests/relay/mod.rs"]
+mod relay;
 
 use common::server::*;
+use relay::{smtp_available, Relay};
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-
-/// Whether Python with aiosmtpd and cryptography is here; under CI (which installs them)
-/// their absence fails the test.
-fn smtp_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import aiosmtpd, cryptography"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "python3 with aiosmtpd and cryptography is needed (.ci/run installs them)"
-        );
-        eprintln!("skipped: python3 with aiosmtpd and cryptography is not installed");
-    }
-    ok
-}
 
 #[test]
 fn a_care_plan_emailed_through_a_real_relay_arrives_with_the_digest_the_ledger_recorded() {
@@ -38,36 +20,9 @@ fn a_care_plan_emailed_through_a_real_relay_arrives_with_the_digest_the_ledger_r
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let relay_dir = tmp.path().join("relay");
-    std::fs::create_dir(&relay_dir).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/mail/tests/smtp_server.py");
-    let mut relay = Command::new("python3")
-        .arg(script)
-        .arg(&relay_dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(tmp.path().join("relay.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(relay.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port: u16 = line.trim().strip_prefix("READY ").unwrap().parse().unwrap();
-    std::fs::write(relay_dir.join("password"), "relay-password-1\n").unwrap();
-    let config = relay_dir.join("mail.json");
-    std::fs::write(
-        &config,
-        json!({
-            "relay": "localhost", "port": port, "security": "starttls",
-            "username": "care@test.example", "password_file": "password",
-            "from": "Demo Home Care <care@test.example>", "subject_tag": "[secure]",
-            "ca_file": "ca.pem", "attempts": 2, "retry_first_seconds": 1,
-        })
-        .to_string(),
-    )
-    .unwrap();
-
+    let relay = Relay::start("accept");
+    let relay_dir = relay.dir.path().to_path_buf();
+    let config = relay.config(r#", "attempts": 2"#);
     let data = tmp.path().join("demo");
     let mut server = Server::start(&[
         "--demo",
@@ -141,8 +96,7 @@ fn a_care_plan_emailed_through_a_real_relay_arrives_with_the_digest_the_ledger_r
     // Stopped, the service has recorded the delivery first (it waits for emails being
     // sent); the ledger says what arrived.
     server.stop_gracefully();
-    drop(relay.stdin.take());
-    let _ = relay.wait();
+    drop(relay);
     let log = cli_ok(&[
         "log",
         "--data",

@@ -242,7 +242,7 @@ pub async fn check(
     Ok(axum::Json(check_reference(&app, reference).await?))
 }
 
-fn no_printer() -> ApiError {
+pub(crate) fn no_printer() -> ApiError {
     ApiError::new(
         StatusCode::NOT_IMPLEMENTED,
         "no-documents",
@@ -335,13 +335,30 @@ pub async fn send(
     asked: Asked,
     purpose: Purpose,
 ) -> Result<Response, ApiError> {
+    let granted = print_through_gate(app, who, person, asked, purpose).await?;
+    Ok(answer(
+        granted.data,
+        Some((granted.access_seq, granted.flagged)),
+    ))
+}
+
+/// Prints `asked` about `person` for `who` inside the gate's read of the document's
+/// categories: nothing is printed for a refused reader, and the access event is durable
+/// before the document is returned. A download and an email print through here.
+pub(crate) async fn print_through_gate(
+    app: &App,
+    who: &Principal,
+    person: &str,
+    asked: Asked,
+    purpose: Purpose,
+) -> Result<gate::Granted<Printed>, ApiError> {
     let Some(documents) = app.documents.get().cloned() else {
         return Err(no_printer());
     };
     let id = person.to_string();
     let Asked { kind, format, days } = asked;
     let name = kind.name;
-    let granted = gate::read(
+    gate::read(
         app,
         who,
         person,
@@ -357,11 +374,7 @@ pub async fn send(
             }
         },
     )
-    .await?;
-    Ok(answer(
-        granted.data,
-        Some((granted.access_seq, granted.flagged)),
-    ))
+    .await
 }
 
 /// `GET /v1/reports/{kind}/document`: a report for the council, printed, for the roles

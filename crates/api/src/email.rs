@@ -26,10 +26,10 @@ use careledger_ledger::Command;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Principal;
-use crate::documents::{Asked, PrintRefused, Printed};
+use crate::documents::{Asked, Printed};
 use crate::extract::{Auth, JsonBody, PathArg};
 use crate::handlers::default_purpose;
-use crate::{gate, ApiError, App};
+use crate::{ApiError, App};
 
 /// Emails being sent (waiting for the relay, or between its attempts) at once; a further
 /// one is refused as busy until one is done.
@@ -220,38 +220,19 @@ pub async fn queue(
         )));
     }
     let mailer = app.mailer.get().cloned().ok_or_else(no_mailer)?;
-    let Some(documents) = app.documents.get().cloned() else {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "no-documents",
-            "this service was started without its document printer",
-        ));
-    };
+    if app.documents.get().is_none() {
+        return Err(crate::documents::no_printer());
+    }
     let address = address_of(app, person, holder)?;
     let slot = app.email_slots.clone().try_acquire_owned().map_err(|_| {
         ApiError::busy(format!(
             "{EMAILS_IN_FLIGHT_MAX} emails are being sent already; try again shortly"
         ))
     })?;
-    let Asked { kind, format, days } = asked;
-    let (name, id) = (kind.name, person.to_string());
-    let granted = gate::read(
-        app,
-        who,
-        person,
-        kind.categories,
-        default_purpose(who.role),
-        move |app, deadline| {
-            deadline.check()?;
-            match documents.person(&app.ledger, name, &id, format, days) {
-                Ok(p) => Ok((p, 1)),
-                Err(PrintRefused::Nothing(why)) => Err(ApiError::not_found(why).field("kind")),
-                Err(PrintRefused::Failed(why)) => Err(ApiError::internal(why)),
-                Err(PrintRefused::Bad(why)) => Err(ApiError::bad_request("kind", why)),
-            }
-        },
-    )
-    .await?;
+    let name = asked.kind.name;
+    let granted =
+        crate::documents::print_through_gate(app, who, person, asked, default_purpose(who.role))
+            .await?;
     let printed: Printed = granted.data;
     let message_id = format!(
         "<{}.{}@{}>",

@@ -3,92 +3,12 @@
 //! told to trust. What arrived is read back from the server's side: the attachment's
 //! digest is the document's.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod relay;
+
 use std::time::Duration;
 
 use careledger_mail::{Attachment, Mail, MailConfig, Mailer};
-
-/// The server, until dropped.
-struct Server {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
-    }
-}
-
-/// Whether Python with aiosmtpd and cryptography is here; under CI (which installs them)
-/// their absence fails the test rather than skipping it.
-fn smtp_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import aiosmtpd, cryptography"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "python3 with aiosmtpd and cryptography is needed (.ci/run installs them)"
-        );
-        eprintln!("skipped: python3 with aiosmtpd and cryptography is not installed");
-    }
-    ok
-}
-
-fn start(mode: &str) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_server.py");
-    let mut child = Command::new("python3")
-        .arg(script)
-        .arg(dir.path())
-        .args(["--mode", mode])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        // aiosmtpd logs each refused handshake with a traceback: kept beside the messages.
-        .stderr(std::fs::File::create(dir.path().join("server.log")).unwrap())
-        .spawn()
-        .expect("python3");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .strip_prefix("READY ")
-        .unwrap_or_else(|| panic!("the SMTP server said {line:?}"))
-        .trim()
-        .parse()
-        .unwrap();
-    Server { child, port, dir }
-}
-
-/// A configuration file for the server, with `extra` fields; its path.
-fn config(server: &Server, extra: &str) -> PathBuf {
-    let dir = server.dir.path();
-    std::fs::File::create(dir.join("password"))
-        .unwrap()
-        .write_all(b"relay-password-1\n")
-        .unwrap();
-    let path = dir.join("mail.json");
-    std::fs::write(
-        &path,
-        format!(
-            r#"{{"relay": "localhost", "port": {}, "security": "starttls",
-                "username": "care@test.example", "password_file": "password",
-                "from": "Sunrise Home Care <care@test.example>", "subject_tag": "[secure]",
-                "ca_file": "ca.pem", "retry_first_seconds": 1{extra}}}"#,
-            server.port
-        ),
-    )
-    .unwrap();
-    path
-}
+use relay::{smtp_available, Relay};
 
 fn mail(to: &str, bytes: &[u8]) -> Mail {
     Mail {
@@ -104,16 +24,6 @@ fn mail(to: &str, bytes: &[u8]) -> Mail {
     }
 }
 
-fn received(server: &Server) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(server.dir.path().join("messages"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("message.json").exists())
-        .collect();
-    out.sort();
-    out
-}
-
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -126,8 +36,8 @@ fn a_document_arrives_over_starttls_with_its_digest_and_the_relays_answer() {
     if !smtp_available() {
         return;
     }
-    let server = start("accept");
-    let mailer = Mailer::new(MailConfig::read(&config(&server, "")).unwrap()).unwrap();
+    let server = Relay::start("accept");
+    let mailer = Mailer::new(MailConfig::read(&server.config("")).unwrap()).unwrap();
     let pdf = b"%PDF-1.7 the care plan, as printed\x00\xff\x10 bytes of every value";
     let delivered = runtime()
         .block_on(mailer.send(&mail("mary.hill@example.org", pdf)))
@@ -141,7 +51,7 @@ fn a_document_arrives_over_starttls_with_its_digest_and_the_relays_answer() {
         "{}",
         delivered.answer
     );
-    let got = received(&server);
+    let got = server.received();
     assert_eq!(got.len(), 1);
     let info: serde_json::Value =
         serde_json::from_slice(&std::fs::read(got[0].join("message.json")).unwrap()).unwrap();
@@ -167,8 +77,8 @@ fn a_relay_that_says_try_later_is_tried_again_after_a_wait() {
     if !smtp_available() {
         return;
     }
-    let server = start("fail-first:2");
-    let mailer = Mailer::new(MailConfig::read(&config(&server, "")).unwrap()).unwrap();
+    let server = Relay::start("fail-first:2");
+    let mailer = Mailer::new(MailConfig::read(&server.config("")).unwrap()).unwrap();
     let started = std::time::Instant::now();
     let delivered = runtime()
         .block_on(mailer.send(&mail("mary.hill@example.org", b"plan")))
@@ -176,7 +86,7 @@ fn a_relay_that_says_try_later_is_tried_again_after_a_wait() {
     assert_eq!(delivered.attempts, 3);
     // Waits of 1 s then 2 s (doubling): at least 3 s in all.
     assert!(started.elapsed() >= Duration::from_secs(3));
-    assert_eq!(received(&server).len(), 1, "sent once, not three times");
+    assert_eq!(server.received().len(), 1, "sent once, not three times");
 }
 
 #[test]
@@ -184,8 +94,8 @@ fn a_refusal_for_good_is_not_retried_and_says_what_the_relay_said() {
     if !smtp_available() {
         return;
     }
-    let server = start("reject");
-    let mailer = Mailer::new(MailConfig::read(&config(&server, "")).unwrap()).unwrap();
+    let server = Relay::start("reject");
+    let mailer = Mailer::new(MailConfig::read(&server.config("")).unwrap()).unwrap();
     let failed = runtime()
         .block_on(mailer.send(&mail("mary.hill@example.org", b"plan")))
         .unwrap_err();
@@ -196,7 +106,7 @@ fn a_refusal_for_good_is_not_retried_and_says_what_the_relay_said() {
         "{}",
         failed.error
     );
-    assert!(received(&server).is_empty());
+    assert!(server.received().is_empty());
 }
 
 #[test]
@@ -205,9 +115,9 @@ fn nothing_is_sent_to_a_relay_without_starttls_or_with_an_untrusted_certificate(
         return;
     }
     // A relay that offers no STARTTLS: the client does not fall back to plain text.
-    let plain = start("plain");
+    let plain = Relay::start("plain");
     let mailer =
-        Mailer::new(MailConfig::read(&config(&plain, r#", "attempts": 2"#)).unwrap()).unwrap();
+        Mailer::new(MailConfig::read(&plain.config(r#", "attempts": 2"#)).unwrap()).unwrap();
     let failed = runtime()
         .block_on(mailer.send(&mail("mary.hill@example.org", b"plan")))
         .unwrap_err();
@@ -216,10 +126,10 @@ fn nothing_is_sent_to_a_relay_without_starttls_or_with_an_untrusted_certificate(
         "{}",
         failed.error
     );
-    assert!(received(&plain).is_empty(), "nothing went out in the clear");
+    assert!(plain.received().is_empty(), "nothing went out in the clear");
     // A relay whose certificate no trusted authority signed.
-    let server = start("accept");
-    let path = config(&server, "");
+    let server = Relay::start("accept");
+    let path = server.config("");
     let text = std::fs::read_to_string(&path)
         .unwrap()
         .replace(r#""ca_file": "ca.pem", "#, "");
@@ -230,7 +140,7 @@ fn nothing_is_sent_to_a_relay_without_starttls_or_with_an_untrusted_certificate(
         .unwrap_err();
     assert_eq!(failed.attempts, 1, "a certificate is not retried: {failed}");
     assert!(failed.permanent);
-    assert!(received(&server).is_empty());
+    assert!(server.received().is_empty());
 }
 
 #[test]
