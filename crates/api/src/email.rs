@@ -34,6 +34,9 @@ use crate::{ApiError, App};
 /// Emails being sent (waiting for the relay, or between its attempts) at once; a further
 /// one is refused as busy until one is done.
 pub const EMAILS_IN_FLIGHT_MAX: usize = 16;
+/// How long a stopping service waits for emails being sent, then for the records of those
+/// it stopped ([`drain`]).
+pub const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One message for the relay.
 #[derive(Debug, Clone)]
@@ -160,8 +163,23 @@ fn subject_of(kind: &str) -> &'static str {
     }
 }
 
-/// The address `holder` has on `person`'s record, if the person chose secure email.
-fn address_of(app: &App, person: &str, holder: &str) -> Result<String, ApiError> {
+/// Who sends documents by email: the provider's staff who read people's records for
+/// direct care and record their choices.
+pub const SENDERS: &[careledger_care::Role] = &[
+    careledger_care::Role::Coordinator,
+    careledger_care::Role::RegisteredManager,
+];
+
+/// The address `holder` has on `person`'s record, if the person chose secure email and the
+/// holder may read every category of the document themselves (a representative without
+/// the authority or a grant to see it does not get it by email either).
+fn address_of(
+    app: &App,
+    person: &str,
+    holder: &str,
+    categories: &[careledger_care::Category],
+) -> Result<String, ApiError> {
+    let now = careledger_store::now_us();
     app.ledger.read(|s| {
         let p = s.person(person).ok_or_else(|| ApiError::no_person(person))?;
         let chose = p
@@ -177,7 +195,8 @@ fn address_of(app: &App, person: &str, holder: &str) -> Result<String, ApiError>
                 ),
             ));
         }
-        p.email_addresses
+        let address = p
+            .email_addresses
             .get(holder)
             .map(|(a, _)| a.clone())
             .ok_or_else(|| {
@@ -189,7 +208,31 @@ fn address_of(app: &App, person: &str, holder: &str) -> Result<String, ApiError>
                     ),
                 )
                 .field("to")
-            })
+            })?;
+        let role = if holder == person {
+            careledger_care::Role::Person
+        } else {
+            careledger_care::Role::Representative
+        };
+        let reader = policy::Principal { id: holder, role };
+        let decision = policy::decide(s, &reader, person, categories, default_purpose(role), now);
+        if !decision.is_allowed() {
+            let why: Vec<String> = decision
+                .refused
+                .iter()
+                .map(|(c, reason)| format!("{}: {reason}", c.name()))
+                .collect();
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "rule-violated",
+                format!(
+                    "{holder} may not read this document themselves ({}), so it is not emailed to them",
+                    why.join("; ")
+                ),
+            )
+            .field("to"));
+        }
+        Ok(address)
     })?
 }
 
@@ -213,17 +256,17 @@ pub async fn queue(
     asked: Asked,
     holder: &str,
 ) -> Result<EmailQueued, ApiError> {
-    if !policy::may_record(who.role, "email.delivered") {
-        return Err(ApiError::forbidden(format!(
-            "{} may not send documents by email; the provider's coordinators, registered manager and admins do",
-            who.role.with_article()
-        )));
+    crate::handlers::require_role(who, SENDERS, "send documents by email")?;
+    if app.shutting_down.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(ApiError::busy(
+            "the service is stopping; send it again once it is back",
+        ));
     }
     let mailer = app.mailer.get().cloned().ok_or_else(no_mailer)?;
     if app.documents.get().is_none() {
         return Err(crate::documents::no_printer());
     }
-    let address = address_of(app, person, holder)?;
+    let address = address_of(app, person, holder, asked.kind.categories)?;
     let slot = app.email_slots.clone().try_acquire_owned().map_err(|_| {
         ApiError::busy(format!(
             "{EMAILS_IN_FLIGHT_MAX} emails are being sent already; try again shortly"
@@ -278,8 +321,19 @@ pub async fn queue(
     let digest = printed.digest;
     // The send outlives the request (a client that goes away does not stop it), and its
     // outcome is recorded whatever it is.
+    let mut stopping = app.email_stop.subscribe();
     tokio::spawn(async move {
-        let event = match mailer.send(outgoing).await {
+        // The service stopping (after the time it waits for sends) ends a send still
+        // waiting for the relay: recorded as failed, to be sent again.
+        let outcome = tokio::select! {
+            outcome = mailer.send(outgoing) => outcome,
+            _ = stopping.wait_for(|stop| *stop) => Err(NotSent {
+                error: "the service stopped before the relay accepted the message (it may not have been sent): send it again".into(),
+                attempts: 0,
+                permanent: false,
+            }),
+        };
+        let event = match outcome {
             Ok(sent) => CareEvent::SecureEmailDelivered(SecureEmailDelivered {
                 document,
                 version,
@@ -312,19 +366,33 @@ pub async fn queue(
     Ok(queued)
 }
 
-/// Waits, at most `max`, for the emails being sent to finish and their outcomes to be
-/// recorded (the service is stopping); says how many were left unfinished. An email left
-/// so has its access event and no outcome in the ledger: whether it went is the relay's
-/// log to say.
-pub async fn drain(app: &App, max: std::time::Duration) {
+/// When the service stops: waits, at most `wait`, for the emails being sent to finish and
+/// their outcomes to be recorded; then tells the rest to stop, each recording
+/// `email.failed` (to be sent again), and waits at most `wait` again for those records.
+/// What is still unrecorded after that is logged.
+pub async fn drain(app: &App, wait: std::time::Duration) {
     let all = EMAILS_IN_FLIGHT_MAX as u32;
-    let waited = tokio::time::timeout(max, app.email_slots.acquire_many(all)).await;
-    if waited.is_err() {
+    if tokio::time::timeout(wait, app.email_slots.acquire_many(all))
+        .await
+        .is_ok()
+    {
+        return;
+    }
+    let stopped = EMAILS_IN_FLIGHT_MAX - app.email_slots.available_permits();
+    app.email_stop.send_replace(true);
+    if tokio::time::timeout(wait, app.email_slots.acquire_many(all))
+        .await
+        .is_err()
+    {
         let left = EMAILS_IN_FLIGHT_MAX - app.email_slots.available_permits();
         tracing::warn!(
             emails = left,
-            drain_s = max.as_secs(),
-            "shutdown: emails still being sent after the drain time were left; their outcome is not recorded"
+            "shutdown: emails whose outcome could not be recorded before the service stopped"
+        );
+    } else {
+        tracing::warn!(
+            emails = stopped,
+            "shutdown: emails still waiting for the relay were stopped and recorded as failed"
         );
     }
 }

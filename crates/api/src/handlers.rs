@@ -325,6 +325,7 @@ pub async fn record(
     let kind = event.kind();
     let scope = recordable_kind(who, kind)?;
     check_back_entry_role(who, &event)?;
+    check_email_by_hand(&event)?;
     check_subject_for(kind, scope, subject)?;
     check_on_behalf(app, who, subject, &event)?;
     if let CareEvent::BackEntered(b) = &event {
@@ -391,6 +392,28 @@ fn payload_event(kind: &str, mut payload: Value) -> Result<CareEvent, ApiError> 
 /// A back-entry applies its entry as if recorded directly, so the role must be one that
 /// may record the entry's kind itself: otherwise wrapping a grant or a representative's
 /// link in a back-entry would get round `may_record`.
+/// A delivery recorded by hand (an email sent outside careledger) carries no digest,
+/// Message-ID or relay answer: those are the service's, written when its relay accepted a
+/// message it sent, so a hand-made record cannot pass for one.
+fn check_email_by_hand(event: &CareEvent) -> Result<(), ApiError> {
+    let CareEvent::SecureEmailDelivered(e) = event else {
+        return Ok(());
+    };
+    for (field, given) in [
+        ("digest", e.digest.is_some()),
+        ("message_id", e.message_id.is_some()),
+        ("relay_answer", e.relay_answer.is_some()),
+    ] {
+        if given {
+            return Err(ApiError::bad_request(
+                format!("payload.{field}"),
+                format!("{field} is written by the service when its relay accepts a document it sent (POST /v1/people/{{id}}/documents/{{kind}}/email); an email sent outside careledger is recorded without it"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn check_back_entry_role(who: &Principal, event: &CareEvent) -> Result<(), ApiError> {
     let CareEvent::BackEntered(b) = event else {
         return Ok(());

@@ -130,6 +130,8 @@ pub struct Inner {
     pub mailer: std::sync::OnceLock<Arc<dyn email::Mailer>>,
     /// Places for emails being sent at once ([`email::EMAILS_IN_FLIGHT_MAX`]).
     pub email_slots: Arc<tokio::sync::Semaphore>,
+    /// Set when the service stops: sends still waiting for the relay end ([`email::drain`]).
+    pub email_stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::ops::Deref for App {
@@ -172,6 +174,7 @@ impl App {
             documents: std::sync::OnceLock::new(),
             mailer: std::sync::OnceLock::new(),
             email_slots: Arc::new(tokio::sync::Semaphore::new(email::EMAILS_IN_FLIGHT_MAX)),
+            email_stop: tokio::sync::watch::Sender::new(false),
         })))
     }
 
@@ -324,7 +327,7 @@ where
     if let Some(timers) = timers {
         let _ = timers.await;
     }
-    email::drain(&app, SHUTDOWN_DRAIN_MAX).await;
+    email::drain(&app, email::DRAIN_WAIT).await;
     Ok(())
 }
 

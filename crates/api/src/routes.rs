@@ -155,7 +155,7 @@ routes! {
     };
     post "/v1/people/{id}/documents/{kind}/email" => crate::email::email_document, Doc {
         tag: "documents",
-        summary: "Sends a document about the person by secure email, through the provider's relay (TLS only), to the address recorded for the person or one of their representatives (email.address_recorded), only where the person chose secure email in their last choices discussion; for the provider's coordinators, registered manager and admins. The document is printed through the access gate (one access event); 202 once that is durable, then the relay is tried in the background and email.delivered (digest, Message-ID, the relay's answer) or email.failed (attempts, the last error) is recorded in the person's history",
+        summary: "Sends a document about the person by secure email, through the provider's relay (TLS only), to the address recorded for the person or one of their representatives (email.address_recorded), only where the person chose secure email in their last choices discussion and the holder may read the document themselves; for the provider's coordinators and registered manager. The document is printed through the access gate (one access event); 202 once that is durable, then the relay is tried in the background and email.delivered (digest, Message-ID, the relay's answer) or email.failed (attempts, the last error) is recorded in the person's history",
         auth: true,
         params: &[
             PERSON_ID,

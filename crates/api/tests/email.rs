@@ -301,3 +301,107 @@ async fn without_a_relay_the_route_says_so() {
         .await
         .assert_problem(501, None);
 }
+
+#[tokio::test]
+async fn a_document_goes_only_to_someone_who_may_read_it_and_only_staff_who_send() {
+    let (h, relay) = harness(false).await;
+    chooses_email(&h).await;
+    // The family representative may read only the daily notes (their grant): the care
+    // plan is not emailed to them, though an address is recorded.
+    h.event(
+        "rep-a-family",
+        "email.address_recorded",
+        Some("person-a"),
+        json!({"holder": "rep-a-family", "address": "fred.able@example.org"}),
+    )
+    .await;
+    let before = h.size();
+    let a = h
+        .post("staff-co01", PATH, json!({"to": "rep-a-family"}))
+        .await;
+    let p = a.assert_problem(422, Some("to"));
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("rep-a-family may not read this document themselves"),
+        "{p}"
+    );
+    // A provider admin does not read care plans for direct care, so does not send them.
+    h.post("staff-pa01", PATH, json!({"to": "rep-a-lpa"}))
+        .await
+        .assert_problem(403, None);
+    assert_eq!(h.size(), before, "nothing printed, nothing recorded");
+    assert!(relay.sent.lock().unwrap().is_empty());
+    // A delivery recorded by hand cannot pass for one the relay accepted.
+    for field in ["digest", "message_id", "relay_answer"] {
+        let mut payload = json!({"document": "CarePlan", "version": 1, "format": "StandardPrint",
+            "to": "mary.able@example.org", "as_link": false});
+        payload[field] = json!(if field == "digest" {
+            "0".repeat(64)
+        } else {
+            "x".into()
+        });
+        h.post(
+            "staff-co01",
+            "/v1/events",
+            json!({"kind": "email.delivered", "subject": "person-a", "payload": payload}),
+        )
+        .await
+        .assert_problem(400, Some(&format!("payload.{field}")));
+    }
+    assert_eq!(h.size(), before);
+}
+
+/// A relay that never answers.
+struct Silent;
+
+impl Mailer for Silent {
+    fn domain(&self) -> String {
+        "care.example.org".into()
+    }
+    fn send(&self, _: Outgoing) -> Sending {
+        Box::pin(std::future::pending())
+    }
+}
+
+#[tokio::test]
+async fn a_send_still_waiting_when_the_service_stops_is_recorded_as_failed() {
+    let h = Harness::seeded().await;
+    assert!(h.app.set_documents(Arc::new(Echo)));
+    assert!(h.app.set_mailer(Arc::new(Silent)));
+    chooses_email(&h).await;
+    let before = h.size();
+    let a = h.post("staff-co01", PATH, json!({"to": "rep-a-lpa"})).await;
+    assert_eq!(a.status, 202, "{}", a.text());
+    careledger_api::email::drain(&h.app, Duration::from_millis(200)).await;
+    let (kind, _, event) = outcome(&h, before + 1).await;
+    assert_eq!(kind, "email.failed");
+    let CareEvent::SecureEmailFailed(f) = event else {
+        panic!("{event:?}")
+    };
+    assert!(f.error.contains("the service stopped"), "{}", f.error);
+    assert!(!f.permanent);
+    assert_eq!(
+        h.app.email_slots.available_permits(),
+        careledger_api::email::EMAILS_IN_FLIGHT_MAX,
+        "every place is free again"
+    );
+}
+
+#[tokio::test]
+async fn when_every_place_is_taken_one_more_email_is_busy_and_nothing_is_printed() {
+    let h = Harness::seeded().await;
+    assert!(h.app.set_documents(Arc::new(Echo)));
+    assert!(h.app.set_mailer(Arc::new(Silent)));
+    chooses_email(&h).await;
+    for _ in 0..careledger_api::email::EMAILS_IN_FLIGHT_MAX {
+        let a = h.post("staff-co01", PATH, json!({"to": "rep-a-lpa"})).await;
+        assert_eq!(a.status, 202, "{}", a.text());
+    }
+    let before = h.size();
+    let busy = h.post("staff-co01", PATH, json!({"to": "rep-a-lpa"})).await;
+    busy.assert_problem(503, None);
+    assert_eq!(h.size(), before, "no access event for a busy answer");
+    careledger_api::email::drain(&h.app, Duration::from_millis(200)).await;
+}

@@ -122,7 +122,7 @@ fn nothing_is_sent_to_a_relay_without_starttls_or_with_an_untrusted_certificate(
         .block_on(mailer.send(&mail("mary.hill@example.org", b"plan")))
         .unwrap_err();
     assert!(
-        failed.error.to_lowercase().contains("tls"),
+        failed.error.to_lowercase().contains("starttls"),
         "{}",
         failed.error
     );

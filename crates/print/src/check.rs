@@ -51,6 +51,10 @@ fn guide_status(state: &State, reference: &Reference) -> Status {
             false,
             format!("NOT THIS LEDGER'S COPY: version {v} of the Service User Guide was published after the checkpoint this copy names, so the copy's reference was altered"),
         ),
+        Some(v) if v > now.version || v == 0 => status(
+            false,
+            format!("NOT THIS LEDGER'S COPY: this ledger has published no version {v} of the Service User Guide (the current is {}), so the copy's reference was altered", now.version),
+        ),
         v => status(
             false,
             format!(

@@ -674,6 +674,15 @@ fn the_service_user_guide_prints_its_version_and_is_checked_by_anyone() {
     };
     let s = check::status_for_anyone(&h.state, &altered).unwrap();
     assert!(!s.current && s.said.contains("altered"), "{s:?}");
+    let unpublished = Reference {
+        version: Some(9),
+        ..altered
+    };
+    let s = check::status_for_anyone(&h.state, &unpublished).unwrap();
+    assert!(
+        !s.current && s.said.contains("published no version 9"),
+        "{s:?}"
+    );
     let v2 = print(&h.state, &Request::Guide, Format::Text, &h.checkpoint()).unwrap();
     assert!(String::from_utf8(v2.bytes)
         .unwrap()

@@ -2366,7 +2366,8 @@ async fn an_address_is_recorded_and_a_document_emailed_from_the_pages() {
         .unwrap();
     let page = h.get(&mut rm, "/people/person-a/daily-notes").await;
     assert!(
-        page.body.contains("No email address is recorded yet"),
+        page.body
+            .contains("No email address is recorded for anyone who may read it"),
         "{}",
         page.body
     );

@@ -20,6 +20,8 @@ use crate::{error_page, Ctx};
 
 /// Empty sections the form offers beyond the current ones, for a new version to add.
 pub const NEW_SECTIONS_OFFERED: usize = 2;
+/// Homes the page lists as needing the current guide; the rest are counted.
+pub const HOMES_LISTED_MAX: usize = 100;
 /// Sections a guide may have: the care rules' bound on a list in a payload.
 pub const SECTIONS_MAX: usize = careledger_care::fields::LIST_ITEMS_MAX;
 
@@ -130,14 +132,18 @@ fn homes_section(h: &Homes, guide: &Guide) -> Markup {
                         caption { "Homes that need the current guide" }
                         thead { tr { th scope="col" { "Person" } th scope="col" { "In the home" } } }
                         tbody {
-                            @for (id, name, v) in &h.older {
+                            @for (id, name, v) in h.older.iter().take(HOMES_LISTED_MAX) {
                                 tr { td { a href={ "/people/" (id) } { (name) } } td { "Version " (v) } }
                             }
-                            @for (id, name) in &h.without {
+                            @for (id, name) in h.without.iter().take(HOMES_LISTED_MAX.saturating_sub(h.older.len())) {
                                 tr { td { a href={ "/people/" (id) } { (name) } } td { "No copy recorded" } }
                             }
                         }
                     }
+                }
+                @let listed = (h.older.len() + h.without.len()).min(HOMES_LISTED_MAX);
+                @if h.older.len() + h.without.len() > listed {
+                    p { "The first " (listed) " are listed; " (h.older.len() + h.without.len() - listed) " more homes need it (the findings list every one)." }
                 }
                 p { "Print the guide, take it to the home, then record the copy on the person's record (Paper copies in the home), or print it with " code { "careledger print guide --person ID --placed-by STAFF" } "." }
             }

@@ -42,7 +42,7 @@ fn holders(s: &careledger_care::State, id: &str) -> Vec<Holder> {
 
 /// Whether the viewer sends documents by email, and the service can.
 fn sends(app: &App, ctx: &Ctx) -> bool {
-    policy::may_record(ctx.who.role, "email.delivered")
+    careledger_api::email::SENDERS.contains(&ctx.who.role)
         && app.mailer.get().is_some()
         && app.documents.get().is_some()
 }
@@ -55,13 +55,31 @@ pub(super) fn email_form(app: &App, ctx: &Ctx, id: &str, kind: &str, what: &str)
     if !sends(app, ctx) {
         return html! {};
     }
+    let categories = careledger_api::documents::PERSON_DOCUMENTS
+        .iter()
+        .find(|k| k.name == kind)
+        .map_or(&[][..], |k| k.categories);
+    let now = careledger_store::now_us();
     let found = app.ledger.read(|s| {
         let chose = s.person(id).is_some_and(|p| {
             p.last_discussion
                 .as_ref()
                 .is_some_and(|d| d.chosen.contains(&InfoOption::SecureEmail))
         });
-        (chose, holders(s, id))
+        // Only holders who may read the document themselves are offered.
+        let readers: Vec<Holder> = holders(s, id)
+            .into_iter()
+            .filter(|h| {
+                let role = if h.id == id {
+                    Role::Person
+                } else {
+                    Role::Representative
+                };
+                let reader = policy::Principal { id: &h.id, role };
+                policy::decide(s, &reader, id, categories, default_purpose(role), now).is_allowed()
+            })
+            .collect();
+        (chose, readers)
     });
     let Ok((chose, holders)) = found else {
         return html! {};
@@ -73,7 +91,7 @@ pub(super) fn email_form(app: &App, ctx: &Ctx, id: &str, kind: &str, what: &str)
             @if !chose {
                 p { "The person has not chosen secure email in their last information choices discussion, so documents are not emailed to them." }
             } @else if with_address.is_empty() {
-                p { "No email address is recorded yet. " a href={ "/people/" (id) "/email-address" } { "Record an email address" } "." }
+                p { "No email address is recorded for anyone who may read it. " a href={ "/people/" (id) "/email-address" } { "Email addresses" } "." }
             } @else {
                 form method="post" action={ "/people/" (id) "/documents/" (kind) "/email" } novalidate {
                     (layout::token(ctx))
