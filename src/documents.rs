@@ -26,6 +26,7 @@ fn sent(printed: careledger_print::Printed, stem: &str) -> Printed {
         format: printed.format.name(),
         file_name: format!("{stem}.{}", printed.format.extension()),
         reference: printed.reference.to_string(),
+        version: printed.reference.version,
         digest: printed.digest,
         bytes: printed.bytes,
     }

@@ -93,8 +93,8 @@ fn a_care_plan_emailed_through_a_real_relay_arrives_with_the_digest_the_ledger_r
     assert!(attachment.starts_with(b"%PDF-"));
     assert_eq!(blake3::hash(&attachment).to_hex().as_str(), digest);
 
-    // Stopped, the service has recorded the delivery first (it waits for emails being
-    // sent); the ledger says what arrived.
+    // Stopped (the ledger is read by the CLI, which needs it closed); the ledger says
+    // what arrived. Stopping with sends in flight is crates/api/tests/email.rs's.
     server.stop_gracefully();
     drop(relay);
     let log = cli_ok(&[

@@ -123,6 +123,9 @@ pub struct Printed {
     pub file_name: String,
     /// The reference every page carries (`CL1:...`), which `check-document` reads.
     pub reference: String,
+    /// The version printed (the care plan's, the MAR chart's revision, the guide's), as
+    /// the reference names it; none for diary records and reports.
+    pub version: Option<u32>,
     /// BLAKE3 of `bytes` in hex, as `paper.copy_placed` records a copy.
     pub digest: String,
 }

@@ -149,11 +149,6 @@ fn format_of(name: &str) -> careledger_care::Format {
     }
 }
 
-/// The version a reference names (`CL1:KIND:VERSION:...`; `-` for none).
-fn version_of(reference: &str) -> Option<u32> {
-    reference.split(':').nth(2).and_then(|v| v.parse().ok())
-}
-
 /// What the subject says: the document, nothing of the person.
 fn subject_of(kind: &str) -> &'static str {
     match kind {
@@ -170,6 +165,39 @@ pub const SENDERS: &[careledger_care::Role] = &[
     careledger_care::Role::RegisteredManager,
 ];
 
+/// Whether the person chose secure email in their last choices discussion.
+pub fn chose_email(p: &careledger_care::state::PersonState) -> bool {
+    p.last_discussion
+        .as_ref()
+        .is_some_and(|d| d.chosen.contains(&InfoOption::SecureEmail))
+}
+
+/// What the access policy says of `holder` (the person, or one of their representatives)
+/// reading `categories` of `person`'s record themselves: a document goes by email only to
+/// someone it allows every category.
+pub fn recipient_decision(
+    state: &careledger_care::State,
+    person: &str,
+    holder: &str,
+    categories: &[careledger_care::Category],
+    now_us: i64,
+) -> policy::Decision {
+    let role = if holder == person {
+        careledger_care::Role::Person
+    } else {
+        careledger_care::Role::Representative
+    };
+    let reader = policy::Principal { id: holder, role };
+    policy::decide(
+        state,
+        &reader,
+        person,
+        categories,
+        default_purpose(role),
+        now_us,
+    )
+}
+
 /// The address `holder` has on `person`'s record, if the person chose secure email and the
 /// holder may read every category of the document themselves (a representative without
 /// the authority or a grant to see it does not get it by email either).
@@ -182,11 +210,7 @@ fn address_of(
     let now = careledger_store::now_us();
     app.ledger.read(|s| {
         let p = s.person(person).ok_or_else(|| ApiError::no_person(person))?;
-        let chose = p
-            .last_discussion
-            .as_ref()
-            .is_some_and(|d| d.chosen.contains(&InfoOption::SecureEmail));
-        if !chose {
+        if !chose_email(p) {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "rule-violated",
@@ -209,13 +233,7 @@ fn address_of(
                 )
                 .field("to")
             })?;
-        let role = if holder == person {
-            careledger_care::Role::Person
-        } else {
-            careledger_care::Role::Representative
-        };
-        let reader = policy::Principal { id: holder, role };
-        let decision = policy::decide(s, &reader, person, categories, default_purpose(role), now);
+        let decision = recipient_decision(s, person, holder, categories, now);
         if !decision.is_allowed() {
             let why: Vec<String> = decision
                 .refused
@@ -315,7 +333,7 @@ pub async fn queue(
     let (app, actor, person) = (app.clone(), who.id.clone(), person.to_string());
     let (document, version, recorded) = (
         document_of(name),
-        version_of(&printed.reference),
+        printed.version,
         format_of(printed.format),
     );
     let digest = printed.digest;
@@ -417,12 +435,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_reference_names_its_version_and_an_answer_is_one_line() {
-        assert_eq!(
-            version_of("CL1:care-plan:3:5213:3fa9c2d1e0b7:person-3"),
-            Some(3)
-        );
-        assert_eq!(version_of("CL1:diary:-:5213:3fa9c2d1e0b7:person-3"), None);
+    fn an_answer_is_recorded_as_one_bounded_line() {
         assert_eq!(clip("451 4.3.0\r\nTry later\u{7}"), "451 4.3.0  Try later");
         assert_eq!(clip("\n"), "(no answer)");
         assert_eq!(clip(&"x".repeat(5000)).len(), 1000);

@@ -42,6 +42,7 @@ impl Documents for Echo {
             format,
             file_name: format!("{kind}-{person}.txt"),
             reference: format!("CL1:{kind}:1:10:abcdefabcdef:{person}"),
+            version: Some(1),
             digest: "0".repeat(64),
         })
     }
@@ -63,6 +64,7 @@ impl Documents for Echo {
             format,
             file_name: format!("{kind}.txt"),
             reference: format!("CL1:{kind}:-:10:abcdefabcdef:-"),
+            version: None,
             digest: "0".repeat(64),
         })
     }
@@ -84,6 +86,7 @@ impl Documents for Echo {
             format,
             file_name: "guide.txt".into(),
             reference: format!("CL1:guide:{version}:10:abcdefabcdef:-"),
+            version: Some(version),
             digest: "0".repeat(64),
         })
     }

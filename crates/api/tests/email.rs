@@ -37,6 +37,7 @@ impl Documents for Echo {
             format,
             file_name: format!("{kind}-{person}.pdf"),
             reference: format!("CL1:{kind}:1:10:abcdefabcdef:{person}"),
+            version: Some(1),
         })
     }
     fn report(

@@ -2287,6 +2287,7 @@ impl careledger_api::documents::Documents for EchoPrinter {
             format,
             file_name: format!("{kind}-{person}.pdf"),
             reference: format!("CL1:{kind}:1:10:abcdefabcdef:{person}"),
+            version: Some(1),
             digest: "ab".repeat(32),
         })
     }

@@ -61,22 +61,13 @@ pub(super) fn email_form(app: &App, ctx: &Ctx, id: &str, kind: &str, what: &str)
         .map_or(&[][..], |k| k.categories);
     let now = careledger_store::now_us();
     let found = app.ledger.read(|s| {
-        let chose = s.person(id).is_some_and(|p| {
-            p.last_discussion
-                .as_ref()
-                .is_some_and(|d| d.chosen.contains(&InfoOption::SecureEmail))
-        });
+        let chose = s.person(id).is_some_and(careledger_api::email::chose_email);
         // Only holders who may read the document themselves are offered.
         let readers: Vec<Holder> = holders(s, id)
             .into_iter()
             .filter(|h| {
-                let role = if h.id == id {
-                    Role::Person
-                } else {
-                    Role::Representative
-                };
-                let reader = policy::Principal { id: &h.id, role };
-                policy::decide(s, &reader, id, categories, default_purpose(role), now).is_allowed()
+                careledger_api::email::recipient_decision(s, id, &h.id, categories, now)
+                    .is_allowed()
             })
             .collect();
         (chose, readers)
