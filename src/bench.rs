@@ -295,11 +295,11 @@ fn careledger_append(
     writers: usize,
     events: u64,
     payload_bytes: usize,
-    care: bool,
+    (care, sealed): (bool, bool),
 ) -> Result<AppendRun, CliError> {
-    Store::init(dir, "bench.careledger/append")?;
+    let config = scratch_config(dir, sealed, "bench.careledger/append")?;
     let ledger = if care {
-        let ledger = Ledger::open(dir, StoreConfig::default())?;
+        let ledger = Ledger::open(dir, config.clone())?;
         ledger.append(care_setup())?;
         Some(ledger)
     } else {
@@ -308,7 +308,7 @@ fn careledger_append(
     let setup_events = ledger.as_ref().map_or(0, |l| l.store().size());
     let store = match &ledger {
         Some(l) => l.store().clone(),
-        None => Store::open(dir, StoreConfig::default())?,
+        None => Store::open(dir, config)?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -405,10 +405,25 @@ fn bench_append(
     };
     outln!("bench append: {writers} writers, {events} {what} of about {payload_bytes} payload bytes, {rounds} rounds")?;
     let mut ratios = Vec::new();
+    let mut sealed_ratios = Vec::new();
     for round in 1..=rounds {
+        // Payloads sealed at rest (every ledger careledger makes), then in clear, in turn.
+        let sealed_dir = Scratch::new(dir, "append-sealed")?;
+        let sealed =
+            careledger_append(&sealed_dir.0, writers, events, payload_bytes, (care, true))?;
+        drop(sealed_dir);
         let ours_dir = Scratch::new(dir, "append")?;
-        let ours = careledger_append(&ours_dir.0, writers, events, payload_bytes, care)?;
+        let ours = careledger_append(&ours_dir.0, writers, events, payload_bytes, (care, false))?;
         drop(ours_dir);
+        let sealed_ratio = sealed.events_per_s / ours.events_per_s;
+        sealed_ratios.push(sealed_ratio);
+        outln!(
+            "round {round}: careledger durable append, payloads encrypted at rest: {:.0} events/s (CPU {} per event; latency p50 {}, p99 {}); / in clear {sealed_ratio:.2}",
+            sealed.events_per_s,
+            sealed.cpu_us_per_event.map_or("unknown".into(), |c| format!("{c:.1} us")),
+            us(sealed.latency.p50),
+            us(sealed.latency.p99),
+        )?;
         // Raw sled doing the same job: the same writers, the same bytes per event, each
         // write followed by sled's flush.
         let raw_dir = Scratch::new(dir, "sled-concurrent")?;
@@ -463,13 +478,51 @@ fn bench_append(
         median(|r| r.1),
         median(|r| r.2)
     )?;
+    sealed_ratios.sort_by(f64::total_cmp);
+    outln!(
+        "median over {rounds} rounds: encrypted at rest / in clear {:.2} (bar: at least 0.85)",
+        sealed_ratios[sealed_ratios.len() / 2]
+    )?;
     Ok(())
 }
 
-/// Fills a fresh ledger with `events` events in requests of 10,000.
+/// A new scratch ledger at `dir` named `origin`, sealed at rest (with a master key kept
+/// in memory) or in clear, and the configuration that opens it.
+pub(crate) fn scratch_config(
+    dir: &Path,
+    sealed: bool,
+    origin: &str,
+) -> Result<StoreConfig, CliError> {
+    if !sealed {
+        Store::init(dir, origin)?;
+        return Ok(StoreConfig::default());
+    }
+    let master = Arc::new(careledger_store::MasterKey::generate()?);
+    Store::init_sealed(dir, origin, &master)?;
+    Ok(StoreConfig {
+        master_key: Some(master),
+        organisation_key_kinds: careledger_ledger::ORGANISATION_KEY_KINDS
+            .iter()
+            .map(|k| k.to_string())
+            .collect(),
+        ..StoreConfig::default()
+    })
+}
+
+/// Fills a fresh ledger with `events` events in requests of 10,000, in clear (what the
+/// backup and proof benchmarks measure does not open payloads).
 fn build_ledger(dir: &Path, events: u64) -> Result<Store, CliError> {
-    Store::init(dir, "bench.careledger/build")?;
-    let store = Store::open(dir, StoreConfig::default())?;
+    build_ledger_as(dir, events, false).map(|(store, _)| store)
+}
+
+/// [`build_ledger`], sealed or in clear, with the configuration that opens it.
+fn build_ledger_as(
+    dir: &Path,
+    events: u64,
+    sealed: bool,
+) -> Result<(Store, StoreConfig), CliError> {
+    let config = scratch_config(dir, sealed, "bench.careledger/build")?;
+    let store = Store::open(dir, config.clone())?;
     let started = Instant::now();
     let mut progress = Progress::new("build");
     const REQUEST: u64 = 10_000;
@@ -487,7 +540,7 @@ fn build_ledger(dir: &Path, events: u64) -> Result<Store, CliError> {
         started.elapsed().as_secs_f64(),
         events as f64 / started.elapsed().as_secs_f64()
     )?;
-    Ok(store)
+    Ok((store, config))
 }
 
 fn bench_backup(events: u64, rounds: usize, dir: Option<&Path>) -> Result<(), CliError> {
@@ -543,29 +596,46 @@ fn bench_backup(events: u64, rounds: usize, dir: Option<&Path>) -> Result<(), Cl
     Ok(())
 }
 
+/// Verifies a ledger whose payloads are encrypted at rest (every payload opened and
+/// checked against its commitment) and the same events in clear, in turn.
 fn bench_verify(events: u64, rounds: usize, dir: Option<&Path>) -> Result<(), CliError> {
-    let scratch = Scratch::new(dir, "verify")?;
-    let store = build_ledger(&scratch.0, events)?;
-    store.checkpoint_now()?;
-    drop(store);
-    let store = Store::open(&scratch.0, StoreConfig::default())?;
-    let mut rates = Vec::with_capacity(rounds);
-    for round in 1..=rounds {
-        let started = Instant::now();
-        let report = store
-            .verify(|_, _| {})
-            .map_err(|e| CliError::from(e.to_string()))?;
-        let seconds = started.elapsed().as_secs_f64();
-        let rate = report.events as f64 / seconds;
-        rates.push(rate);
-        outln!(
-            "verify round {round}: {} events, {} checkpoints in {seconds:.2} s: {rate:.0} events/s",
-            report.events,
-            report.checkpoints
-        )?;
+    let mut stores = Vec::new();
+    let mut scratches = Vec::new();
+    for (sealed, name) in [(true, "verify-sealed"), (false, "verify")] {
+        let scratch = Scratch::new(dir, name)?;
+        let (store, config) = build_ledger_as(&scratch.0, events, sealed)?;
+        store.checkpoint_now()?;
+        drop(store);
+        stores.push((sealed, Store::open(&scratch.0, config)?));
+        scratches.push(scratch);
     }
-    rates.sort_by(f64::total_cmp);
-    outln!("verify median: {:.0} events/s", rates[rates.len() / 2])?;
+    let mut rates = [Vec::with_capacity(rounds), Vec::with_capacity(rounds)];
+    for round in 1..=rounds {
+        for (i, (sealed, store)) in stores.iter().enumerate() {
+            let started = Instant::now();
+            let report = store
+                .verify(|_, _| {})
+                .map_err(|e| CliError::from(e.to_string()))?;
+            let seconds = started.elapsed().as_secs_f64();
+            let rate = report.events as f64 / seconds;
+            rates[i].push(rate);
+            outln!(
+                "verify round {round}, {}: {} events ({} payloads opened and checked), {} checkpoints in {seconds:.2} s: {rate:.0} events/s",
+                if *sealed { "encrypted at rest" } else { "in clear" },
+                report.events,
+                report.payloads_checked,
+                report.checkpoints
+            )?;
+        }
+    }
+    for r in &mut rates {
+        r.sort_by(f64::total_cmp);
+    }
+    let (sealed, clear) = (rates[0][rates[0].len() / 2], rates[1][rates[1].len() / 2]);
+    outln!(
+        "verify median: encrypted at rest {sealed:.0} events/s (bar: at least 1,000,000); in clear {clear:.0} events/s; ratio {:.2}",
+        sealed / clear
+    )?;
     Ok(())
 }
 
@@ -682,8 +752,9 @@ fn bench_rebuild(
 ) -> Result<(), CliError> {
     outln!("bench rebuild: {people} people over {days} days, {rounds} rounds")?;
     let scratch = Scratch::new(dir, "rebuild")?;
-    Store::init(&scratch.0, "bench.careledger/rebuild")?;
-    let ledger = Ledger::open(&scratch.0, StoreConfig::default())?;
+    // Sealed at rest, as every ledger careledger makes: the replay opens every payload.
+    let config = scratch_config(&scratch.0, true, "bench.careledger/rebuild")?;
+    let ledger = Ledger::open(&scratch.0, config.clone())?;
     let started = Instant::now();
     let report = careledger_sim::run(
         &ledger,
@@ -708,7 +779,7 @@ fn bench_rebuild(
     for round in 1..=rounds {
         Store::drop_projections(&scratch.0)?;
         let started = Instant::now();
-        let ledger = Ledger::open(&scratch.0, StoreConfig::default())?;
+        let ledger = Ledger::open(&scratch.0, config.clone())?;
         let secs = started.elapsed().as_secs_f64();
         let replayed = ledger.store().projection_replayed();
         if replayed != report.events || ledger.store().projection_pairs()? != expected {

@@ -62,7 +62,7 @@ pub fn run(rate: u64, seconds: u64, dir: Option<&Path>) -> Result<(), CliError> 
         let frames = careledger_store::events_log::parse_frames(&slice.bytes, 0).map_err(fail)?;
         slice.bytes[..frames[0].len as usize].to_vec()
     };
-    Store::init_replica(&rdir, &url, &header, None)?;
+    Store::init_replica(&rdir, &url, &header, None, None)?;
     careledger_api::auth::install_copy(&rdir, &careledger_api::auth::copy_files(&pdir)?, true)?;
     let replica = Ledger::open(&rdir, StoreConfig::default())?;
     let state = Arc::new(Follower::new(Primary::new(&url, &token).map_err(fail)?));

@@ -19,7 +19,7 @@ use crate::cli::{fail, out, outln, CliError};
 use crate::progress::Progress;
 
 pub fn open_ledger(dir: &Path) -> Result<Ledger, CliError> {
-    open_ledger_with(dir, crate::cli::store_config())
+    open_ledger_with(dir, crate::cli::store_config_for(dir)?)
 }
 
 /// [`open_ledger`] with these settings.
@@ -32,11 +32,11 @@ pub fn open_ledger_with(dir: &Path, config: StoreConfig) -> Result<Ledger, CliEr
 }
 
 /// Settings for writing a simulated history: recorded-at follows the simulation's clock.
-pub fn simulated_clock() -> StoreConfig {
-    StoreConfig {
+pub fn simulated_clock(dir: &Path) -> Result<StoreConfig, CliError> {
+    Ok(StoreConfig {
         clock: careledger_store::Clock::Simulated,
-        ..crate::cli::store_config()
-    }
+        ..crate::cli::store_config_for(dir)?
+    })
 }
 
 fn now_us() -> i64 {
@@ -156,10 +156,17 @@ pub fn simulate(dir: &Path, args: SimulateArgs) -> Result<(), CliError> {
         return Err(fail("--days must be between 1 and 3650"));
     }
     if !dir.join(careledger_store::SLED_DIR).exists() {
-        Store::init(dir, "simulated.careledger.local/home-care")?;
+        let (master, made) = crate::cli::init_master_key(dir)?;
+        Store::init_sealed(dir, "simulated.careledger.local/home-care", &master)?;
+        // Said on stderr: stdout is the simulation's report and checkpoint.
+        eprintln!(
+            "careledger: {} master key {} (keep it outside the ledger's folder and its backups)",
+            if made { "new" } else { "existing" },
+            crate::cli::master_key_path(dir).display()
+        );
     }
     // A simulated history is recorded as it happens, on its own clock.
-    let ledger = open_ledger_with(dir, simulated_clock())?;
+    let ledger = open_ledger_with(dir, simulated_clock(dir)?)?;
     if ledger.store().size() > 0 {
         return Err(fail(format!(
             "{} already holds {} events; simulate writes a history into a new ledger",
@@ -200,7 +207,8 @@ pub fn simulate(dir: &Path, args: SimulateArgs) -> Result<(), CliError> {
 
 pub fn rebuild(dir: &Path) -> Result<(), CliError> {
     // Only a ledger that verifies is rebuilt from: the derived state is removed after.
-    Store::verify_dir(dir, |_, _| {}).map_err(|e| match e {
+    let master = crate::cli::master_key_for(dir)?;
+    Store::verify_dir_at(dir, master.as_deref(), &[], |_, _| {}).map_err(|e| match e {
         careledger_store::VerifyFailure::Store(e) => CliError::from(e),
         other => CliError {
             message: format!("verification failed, nothing was rebuilt: {other}"),

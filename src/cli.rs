@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use careledger_store::{Store, StoreConfig, StoreError, StoredEvent};
+use careledger_store::{MasterKey, Store, StoreConfig, StoreError, StoredEvent};
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, Parser, Subcommand};
 
@@ -39,6 +39,16 @@ pub struct Cli {
         value_name = "SIZE"
     )]
     free_space_floor: u64,
+    /// The master key file: it wraps the keys every payload is encrypted with, and lives
+    /// outside the ledger's folder and its backups. By default the file beside the folder,
+    /// named after it (`careledger-data.master-key` for `careledger-data`).
+    #[arg(
+        long = "master-key",
+        global = true,
+        env = "CARELEDGER_MASTER_KEY_FILE",
+        value_name = "FILE"
+    )]
+    master_key: Option<PathBuf>,
 }
 
 /// A size in bytes, as people write it: `268435456`, `256MiB`, `1 GiB`, `512K`.
@@ -69,6 +79,37 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
 
 /// The free-space floor this run was given.
 static FREE_SPACE_FLOOR: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+/// The master key file this run was given, if any.
+static MASTER_KEY_FILE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+
+/// Where the master key of the ledger at `dir` is: the file given, or the one beside it.
+pub fn master_key_path(dir: &Path) -> PathBuf {
+    MASTER_KEY_FILE
+        .get()
+        .cloned()
+        .flatten()
+        .unwrap_or_else(|| careledger_store::default_master_key_path(dir))
+}
+
+/// The master key of the ledger at `dir`: from the file given, which must read; or the
+/// file beside the folder, if there is one (a plain ledger needs none; a sealed one
+/// without it is refused when opened, saying how to give it).
+pub fn master_key_for(dir: &Path) -> Result<Option<std::sync::Arc<MasterKey>>, CliError> {
+    let given = MASTER_KEY_FILE.get().cloned().flatten();
+    let path = master_key_path(dir);
+    if given.is_none() && !path.exists() {
+        return Ok(None);
+    }
+    Ok(Some(std::sync::Arc::new(MasterKey::read_file(&path)?)))
+}
+
+/// [`store_config`] with the master key of the ledger at `dir`.
+pub fn store_config_for(dir: &Path) -> Result<StoreConfig, CliError> {
+    Ok(StoreConfig {
+        master_key: master_key_for(dir)?,
+        ..store_config()
+    })
+}
 
 /// The store's settings for this run: the defaults, with the free-space floor given on
 /// the command line.
@@ -89,6 +130,26 @@ pub struct DataDir {
     /// Ledger directory.
     #[arg(long, env = "CARELEDGER_DATA", default_value = "careledger-data")]
     pub data: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Whether the ledger is encrypted at rest, its master key file and id, and how many
+    /// data keys it holds.
+    Status {
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Rewrap every data key under a new master key (the ledger must not be in use). The
+    /// new key file is made if it does not exist; once this says done, only the new key
+    /// opens the ledger and the old one can be destroyed.
+    Rotate {
+        #[command(flatten)]
+        data: DataDir,
+        /// The new master key file (outside the ledger's folder).
+        #[arg(long = "new-master-key", value_name = "FILE")]
+        new: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -200,6 +261,12 @@ enum Command {
         from: Vec<PathBuf>,
         #[command(flatten)]
         data: DataDir,
+    },
+    /// The keys payloads are encrypted with at rest: see where they are, or change the
+    /// master key that wraps them.
+    Keys {
+        #[command(subcommand)]
+        what: KeysCommand,
     },
     /// Create a ledger filled with a simulated month (30 days) of home care for twelve
     /// people (person-0000 to person-0011), verify it, and show what to try next.
@@ -439,12 +506,13 @@ macro_rules! out {
 
 pub(crate) use {out, outln};
 
-pub fn open(data: &DataDir) -> Result<Store, StoreError> {
-    Store::open(&data.data, store_config())
+pub fn open(data: &DataDir) -> Result<Store, CliError> {
+    Ok(Store::open(&data.data, store_config_for(&data.data)?)?)
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
     let _ = FREE_SPACE_FLOOR.set(cli.free_space_floor);
+    let _ = MASTER_KEY_FILE.set(cli.master_key.clone());
     match cli.command {
         Command::Init { data, origin } => init(&data.data, origin),
         Command::Append { data, file } => crate::care_cli::append(&data.data, file.as_deref()),
@@ -526,6 +594,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Backup { data, out, after } => backup(&data, &out, after.as_deref()),
         Command::Restore { from, data } => restore(&from, &data),
         Command::Demo { data } => crate::demo::run(&data),
+        Command::Keys { what } => keys(what),
         Command::Bench { what } => crate::bench::run(what),
         Command::Serve(args) => crate::serve_cli::serve(args),
         Command::Replica(args) => crate::replica_cli::replica(args),
@@ -546,10 +615,112 @@ fn init(dir: &Path, origin: Option<String>) -> Result<(), CliError> {
             format!("careledger.local/{}", careledger_store::hex(&id))
         }
     };
-    let verifier = Store::init(dir, &origin)?;
+    let (master, made) = init_master_key(dir)?;
+    let verifier = Store::init_sealed(dir, &origin, &master)?;
     outln!("created ledger {origin} at {}", dir.display())?;
     outln!("verifier key: {verifier}")?;
+    say_where_the_master_key_is(dir, made)?;
     Ok(())
+}
+
+/// The master key a new ledger at `dir` is sealed with: the file given (or beside the
+/// folder), read if it exists, made if not. Says whether it was made.
+pub fn init_master_key(dir: &Path) -> Result<(MasterKey, bool), CliError> {
+    let path = master_key_path(dir);
+    if path.starts_with(dir) {
+        return Err(fail(format!(
+            "the master key {} would be inside the ledger's folder: keep it outside, away \
+             from the ledger and its backups",
+            path.display()
+        )));
+    }
+    if path.exists() {
+        return Ok((MasterKey::read_file(&path)?, false));
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    Ok((MasterKey::create_file(&path)?, true))
+}
+
+/// Tells whoever made the ledger at `dir` where its master key is and what it is for.
+pub fn say_where_the_master_key_is(dir: &Path, made: bool) -> Result<(), CliError> {
+    let path = master_key_path(dir);
+    outln!(
+        "{} master key: {}",
+        if made { "new" } else { "existing" },
+        path.display()
+    )?;
+    outln!(
+        "  every payload is encrypted at rest with keys this file wraps: without it the \
+         ledger's records cannot be read. Keep it outside the ledger's folder and its \
+         backups, backed up on its own (docs/DATA-PROTECTION.md)."
+    )?;
+    Ok(())
+}
+
+fn keys(what: KeysCommand) -> Result<(), CliError> {
+    match what {
+        KeysCommand::Status { data } => {
+            let dir = &data.data;
+            if !dir.join(careledger_store::EVENTS_FILE).exists() {
+                return Err(StoreError::NotInitialised(dir.clone()).into());
+            }
+            if !dir.join(careledger_store::DATA_KEYS_FILE).exists() {
+                outln!(
+                    "{} is NOT encrypted at rest (made before careledger encrypted payloads): \
+                     its payloads are in clear in events.log",
+                    dir.display()
+                )?;
+                return Ok(());
+            }
+            let path = master_key_path(dir);
+            let master = MasterKey::read_file(&path)?;
+            let keyring = careledger_store::keyring::Keyring::open(dir, &master, false)?;
+            outln!("{} is encrypted at rest", dir.display())?;
+            outln!("master key: {} (id {})", path.display(), master.id())?;
+            outln!(
+                "data keys: {} (one per person with records, the organisation's, the derived state's)",
+                keyring.len()
+            )?;
+            Ok(())
+        }
+        KeysCommand::Rotate { data, new } => {
+            let dir = &data.data;
+            let old_path = master_key_path(dir);
+            if new == old_path {
+                return Err(fail(
+                    "the new master key file is the one in use: name a new file",
+                ));
+            }
+            if new.starts_with(dir) {
+                return Err(fail(
+                    "the new master key would be inside the ledger's folder: keep it outside",
+                ));
+            }
+            let old = MasterKey::read_file(&old_path)?;
+            // The new key is durable in its own file before anything is rewrapped under it.
+            let fresh = !new.exists();
+            let new_key = if fresh {
+                MasterKey::create_file(&new)?
+            } else {
+                MasterKey::read_file(&new)?
+            };
+            let count = Store::rotate_master_key(dir, &old, &new_key)?;
+            outln!(
+                "rewrapped {count} data keys under the {}master key {} (id {}); it alone opens \
+                 the ledger now: use --master-key {} (or move it to {}), and destroy {} once \
+                 the new one is backed up",
+                if fresh { "new " } else { "" },
+                new.display(),
+                new_key.id(),
+                new.display(),
+                careledger_store::default_master_key_path(dir).display(),
+                old_path.display()
+            )?;
+            Ok(())
+        }
+    }
 }
 
 fn getrandom_bytes(buf: &mut [u8]) -> Result<(), CliError> {
@@ -666,7 +837,7 @@ fn backup(data: &DataDir, out: &Path, after: Option<&Path>) -> Result<(), CliErr
     // Nobody writing: sign a checkpoint of everything first. A running service holds the
     // ledger: back up to the latest checkpoint it signed (at most a minute old while the
     // log grows).
-    let in_use = match Store::open(&data.data, store_config()) {
+    let in_use = match Store::open(&data.data, store_config_for(&data.data)?) {
         Ok(store) => {
             // A replica signs nothing: it is backed up to its primary's latest checkpoint.
             if store.primary().is_none() {
@@ -698,14 +869,55 @@ fn backup(data: &DataDir, out: &Path, after: Option<&Path>) -> Result<(), CliErr
             "the ledger is in use (a running service): backed up to its latest signed checkpoint"
         )?;
     }
+    if info
+        .sections
+        .iter()
+        .any(|s| s.name == careledger_store::DATA_KEYS_FILE)
+    {
+        outln!("its payloads are encrypted: a restore needs the master key ({}), which the backup does not hold; keep the two apart (docs/DATA-PROTECTION.md)", master_key_path(&data.data).display())?;
+    }
     outln!("the backup holds personal data, the signing key and token hashes: keep it as safe as the ledger (docs/OPERATIONS.md)")?;
     Ok(())
 }
 
 fn restore(from: &[PathBuf], data: &DataDir) -> Result<(), CliError> {
+    // An encrypted ledger's backup is restored only with its master key at hand, checked
+    // against the data keys the backup holds, before anything is written.
+    if let Some(first) = from.first() {
+        let info = careledger_store::backup::read_info(first)?;
+        if let Some(keys) = info
+            .sections
+            .iter()
+            .find(|s| s.name == careledger_store::DATA_KEYS_FILE)
+        {
+            let Some(master) = master_key_for(&data.data)? else {
+                return Err(fail(format!(
+                    "{} is a backup of a ledger encrypted at rest: restoring it needs the \
+                     ledger's master key (--master-key FILE), which backups never hold",
+                    first.display()
+                )));
+            };
+            let mut head = vec![0u8; keys.len.min(200) as usize];
+            std::os::unix::fs::FileExt::read_exact_at(
+                &std::fs::File::open(first)?,
+                &mut head,
+                keys.offset,
+            )?;
+            let line = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
+            let named = String::from_utf8_lossy(line);
+            if !named.ends_with(master.id()) {
+                return Err(fail(format!(
+                    "the master key given (id {}) is not the one {} was encrypted with ({})",
+                    master.id(),
+                    first.display(),
+                    named
+                )));
+            }
+        }
+    }
     let info = careledger_store::backup::restore(from, &data.data)?;
     // The first open rebuilds the derived state (sled) from the restored events.
-    let store = Store::open(&data.data, store_config())?;
+    let store = Store::open(&data.data, store_config_for(&data.data)?)?;
     let size = store.size();
     drop(store);
     outln!(
@@ -757,7 +969,8 @@ fn verify(data: &DataDir, checkpoint_files: &[PathBuf], derived: bool) -> Result
     let sizes: Vec<u64> = outside.iter().map(|(_, _, size)| *size).collect();
     let started = std::time::Instant::now();
     let mut progress = Progress::new("verify");
-    let result = Store::verify_dir_at(&data.data, &sizes, |done, total| {
+    let master = master_key_for(&data.data)?;
+    let result = Store::verify_dir_at(&data.data, master.as_deref(), &sizes, |done, total| {
         progress.update(done, total)
     });
     progress.finish();
@@ -800,7 +1013,7 @@ fn verify(data: &DataDir, checkpoint_files: &[PathBuf], derived: bool) -> Result
         let projection: careledger_store::ProjectionHandle = std::sync::Arc::new(
             std::sync::RwLock::new(careledger_ledger::CareProjection::default()),
         );
-        let d = match Store::verify_derived_dir(&data.data, &projection) {
+        let d = match Store::verify_derived_dir(&data.data, master.as_deref(), &projection) {
             Ok(d) => d,
             Err(careledger_store::VerifyFailure::Store(e)) => return Err(e.into()),
             Err(e) => return Err(verify_failed(e.to_string())),
@@ -820,6 +1033,14 @@ fn verify(data: &DataDir, checkpoint_files: &[PathBuf], derived: bool) -> Result
         report.events as f64 / seconds.max(1e-9)
     )?;
     outln!("signed by {}", report.verifier)?;
+    if report.payloads_unread > 0 {
+        outln!(
+            "{} payloads are encrypted at rest and were not opened: without the master key \
+             their commitments were not checked (everything else was); give --master-key FILE \
+             to check them too",
+            report.payloads_unread
+        )?;
+    }
     if !outside.is_empty() {
         outln!(
             "consistent with {} checkpoint{} kept outside the ledger",
@@ -867,7 +1088,8 @@ pub(crate) fn export(data: &DataDir, out: &Path) -> Result<(), CliError> {
     let file = std::fs::File::create(out).map_err(|e| fail(format!("{}: {e}", out.display())))?;
     let mut w = BufWriter::new(file);
     w.write_all(EXPORT_MAGIC)?;
-    let events = Store::each_record_in(&data.data, |_, envelope, payload| {
+    let master = master_key_for(&data.data)?;
+    let events = Store::each_record_in(&data.data, master.as_deref(), |_, envelope, payload| {
         w.write_all(&(envelope.len() as u32).to_le_bytes())?;
         w.write_all(envelope)?;
         match payload {

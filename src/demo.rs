@@ -17,10 +17,12 @@ const SEED: u64 = 1;
 /// Creates the demo ledger at `dir` (which must hold none) and fills it with the simulated
 /// month; `careledger demo` and `careledger serve --demo` both start here.
 pub fn fill(dir: &Path) -> Result<(Ledger, SimReport), CliError> {
-    Store::init(dir, "demo.careledger.local/home-care")?;
+    // The demo keeps its master key beside its folder (or where --master-key says).
+    let (master, _) = crate::cli::init_master_key(dir)?;
+    Store::init_sealed(dir, "demo.careledger.local/home-care", &master)?;
     // Recorded as it happened, so that "last week" means in the demo what it means in a
     // real ledger; the ledger is closed and reopened on the wall clock before it serves.
-    let ledger = Ledger::open(dir, crate::care_cli::simulated_clock())?;
+    let ledger = Ledger::open(dir, crate::care_cli::simulated_clock(dir)?)?;
     let config = SimConfig {
         people: PEOPLE,
         days: DAYS,
@@ -52,6 +54,11 @@ pub fn run(dir: &Path) -> Result<(), CliError> {
     outln!(
         "{} compliance findings (run `careledger findings --data {data}`)",
         found.len()
+    )?;
+    outln!(
+        "its payloads are encrypted at rest; the demo's master key is beside it, at {} \
+         (a real ledger keeps its key away from the ledger's disk and backups)",
+        crate::cli::master_key_path(dir).display()
     )?;
     outln!("\nlatest signed checkpoint:\n{checkpoint}")?;
     outln!("verifier key: {}\n", ledger.store().verifier())?;

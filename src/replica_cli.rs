@@ -70,7 +70,16 @@ pub fn replica(args: ReplicaArgs) -> Result<(), CliError> {
             let header = follower::header_frame(&mut primary)
                 .await
                 .map_err(|e| fail(format!("cannot start a replica of {}: {e}", args.primary)))?;
-            let verifier = Store::init_replica(&dir, primary.url(), &header, expected.as_ref())?;
+            // A sealed primary's replica shares its master key (--master-key, or the file
+            // beside the replica's folder).
+            let master = crate::cli::master_key_for(&dir)?;
+            let verifier = Store::init_replica(
+                &dir,
+                primary.url(),
+                &header,
+                expected.as_ref(),
+                master.as_deref(),
+            )?;
             eprintln!(
                 "careledger: {} is a new replica of {} (ledger {verifier})",
                 dir.display(),
@@ -80,7 +89,8 @@ pub fn replica(args: ReplicaArgs) -> Result<(), CliError> {
             let named = careledger_store::events_log::EventsLog::open_read(&dir)
                 .ok()
                 .and_then(|log| log.read_at(0, None).ok())
-                .and_then(|frame| careledger_store::events_log::header_verifier(&frame).ok());
+                .and_then(|frame| careledger_store::events_log::header_verifier(&frame).ok())
+                .map(|(named, _)| named);
             if named.as_deref() != Some(expected.to_string().as_str()) {
                 return Err(fail(format!(
                     "the ledger in {} is not signed by --verifier {expected}",

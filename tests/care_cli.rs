@@ -716,6 +716,11 @@ fn verify_derived_compares_what_sled_holds_with_the_log() {
     for (n, (what, alter, expected)) in alterations.iter().enumerate() {
         let copy = tmp.path().join(format!("altered-{n}"));
         copy_dir(Path::new(&data), &copy);
+        std::fs::copy(
+            format!("{data}.master-key"),
+            format!("{}.master-key", copy.display()),
+        )
+        .unwrap();
         {
             let db = sled::open(copy.join(careledger_store::SLED_DIR)).unwrap();
             alter(&db);

@@ -598,6 +598,12 @@ fn a_damaged_store_is_one_line_and_exit_4_never_a_panic() {
     for (n, (what, damage)) in damages.iter().enumerate() {
         let data = tmp.path().join(format!("damaged-{n}"));
         copy_dir(Path::new(&good), &data);
+        // The copy's master key beside it, as the original's is.
+        std::fs::copy(
+            format!("{good}.master-key"),
+            format!("{}.master-key", data.display()),
+        )
+        .unwrap();
         damage(&data);
         let data = data.to_str().unwrap();
         for verb in [
@@ -647,6 +653,12 @@ fn a_damaged_store_is_one_line_and_exit_4_never_a_panic() {
     for (n, (what, damage)) in sled_damages.iter().enumerate() {
         let data = tmp.path().join(format!("sled-damaged-{n}"));
         copy_dir(Path::new(&good), &data);
+        // The copy's master key beside it, as the original's is.
+        std::fs::copy(
+            format!("{good}.master-key"),
+            format!("{}.master-key", data.display()),
+        )
+        .unwrap();
         damage(&data);
         let data = data.to_str().unwrap();
         let out = careledger(&["log", "--data", data, "--from", "2999"], None);

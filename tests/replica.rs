@@ -104,6 +104,12 @@ fn a_replica_follows_serves_reads_refuses_writes_and_takes_over() {
     let rdir = tmp.path().join("replica");
     let (pdata, rdata) = (path_str(&pdir).to_string(), path_str(&rdir).to_string());
     cli_ok(&["init", "--data", &pdata]);
+    // The replica shares the primary's master key (beside each folder), and so does
+    // anything restored from their backups.
+    let key = tmp.path().join("primary.master-key");
+    for copy in ["replica.master-key", "restored.master-key"] {
+        std::fs::copy(&key, tmp.path().join(copy)).unwrap();
+    }
     let follower = add_user(&pdata, "replica-1", "ProviderAdmin");
     let admin = add_user(&pdata, "staff-pa01", "ProviderAdmin");
     let manager = add_user(&pdata, "staff-rm01", "RegisteredManager");
@@ -361,6 +367,12 @@ fn a_primary_whose_history_changed_is_refused_as_a_fork() {
     let rdir = tmp.path().join("replica");
     let (pdata, rdata) = (path_str(&pdir).to_string(), path_str(&rdir).to_string());
     cli_ok(&["init", "--data", &pdata]);
+    // The replica shares the primary's master key (beside each folder), and so does
+    // anything restored from their backups.
+    let key = tmp.path().join("primary.master-key");
+    for copy in ["replica.master-key", "restored.master-key"] {
+        std::fs::copy(&key, tmp.path().join(copy)).unwrap();
+    }
     let admin = add_user(&pdata, "staff-pa01", "ProviderAdmin");
     let manager = add_user(&pdata, "staff-rm01", "RegisteredManager");
     let reader = add_user(&pdata, "person-f", "Person");

@@ -10,6 +10,7 @@ pub fn spawn(args: &[&str], stdin: Stdio) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_careledger"))
         .args(args)
         .env_remove("CARELEDGER_DATA")
+        .env_remove("CARELEDGER_MASTER_KEY_FILE")
         .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -591,6 +591,24 @@ async fn pull(app: &App, primary: &mut Primary, follower: &Follower) -> Result<b
                 ))
             })?
     };
+    if let Some(keys) = answer.headers.get(replication::DATA_KEYS_HEADER) {
+        use base64::Engine as _;
+        let keys = keys
+            .to_str()
+            .ok()
+            .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+            .ok_or_else(|| {
+                Stop::Retry(format!(
+                    "the primary {} sent data keys that are not base64",
+                    primary.url()
+                ))
+            })?;
+        // Keys that do not unwrap under this replica's master key cannot be the
+        // primary's, or the two do not share a master key: nothing is taken.
+        store
+            .take_data_keys(&keys)
+            .map_err(|e| Stop::Fatal(e.to_string()))?;
+    }
     match store
         .replicate_async(answer.body.to_vec(), checkpoint)
         .await

@@ -27,6 +27,10 @@ pub const DURABLE_BYTES_HEADER: &str = "careledger-durable-bytes";
 pub const SIZE_HEADER: &str = "careledger-size";
 /// Base64 of the signed checkpoint of the tree at the answer's end.
 pub const CHECKPOINT_HEADER: &str = "careledger-checkpoint";
+/// Base64 of the data keys the frames' payloads are sealed with, wrapped under the master
+/// key primary and replica share (a sealed ledger's; absent when there are none). At most
+/// [`careledger_store::replica::DATA_KEYS_BYTES_MAX`] bytes before base64.
+pub const DATA_KEYS_HEADER: &str = "careledger-data-keys";
 /// Longest a frames request waits for something new when there is nothing yet.
 pub const WAIT_MAX: Duration = Duration::from_secs(5);
 /// Most bytes of frames one answer holds (at least one frame).
@@ -105,8 +109,16 @@ pub async fn frames(
         .as_deref()
         .map(|note| base64::engine::general_purpose::STANDARD.encode(note))
         .ok_or_else(|| ApiError::internal("this ledger has no key to sign a checkpoint with"))?;
+    let data_keys = (!slice.data_keys.is_empty())
+        .then(|| base64::engine::general_purpose::STANDARD.encode(&slice.data_keys));
     let mut r = Bytes::from(slice.bytes).into_response();
     let headers = r.headers_mut();
+    if let Some(keys) = data_keys {
+        headers.insert(
+            DATA_KEYS_HEADER,
+            HeaderValue::from_str(&keys).map_err(|e| ApiError::internal(e.to_string()))?,
+        );
+    }
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),

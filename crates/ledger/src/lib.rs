@@ -29,6 +29,18 @@ use careledger_store::{
 /// one of these) while nothing new can be written.
 pub const RESERVE_KINDS: &[&str] = &["access.read", "access.refused"];
 
+/// Kinds about a person sealed with the organisation's data key, not the person's: the
+/// record of who read (or was refused, or broke glass into) a person's record, and why.
+/// It is about the readers, holds no care content, and must outlive the person's data key
+/// (an erasure keeps the access log). Everything else about a person is sealed with their
+/// own key.
+pub const ORGANISATION_KEY_KINDS: &[&str] = &[
+    "access.read",
+    "access.refused",
+    "access.emergency",
+    "access.emergency_reviewed",
+];
+
 /// Why the care projection refused an event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CareRefusal {
@@ -314,6 +326,10 @@ impl Ledger {
         // a reading (or its refusal) may use the reserve.
         let config = StoreConfig {
             reserve_kinds: RESERVE_KINDS.iter().map(|k| k.to_string()).collect(),
+            organisation_key_kinds: ORGANISATION_KEY_KINDS
+                .iter()
+                .map(|k| k.to_string())
+                .collect(),
             ..config
         };
         let store = Store::open_with_projection_progress(dir, config, handle, progress)?;

@@ -38,6 +38,7 @@ use crate::index::{index_loop, IndexWork, INDEX_QUEUE_BATCHES_MAX};
 use crate::keys::{self, ChunkAt, Head, Logged};
 use crate::projection::{self, ProjectionHandle};
 use crate::request_keys::{Found, Keys, RequestKey};
+use crate::Payloads;
 use crate::{
     now_us, AppendError, Prepared, Receipt, Request, StoreConfig, StoreError, StoredNodes,
 };
@@ -82,6 +83,7 @@ struct Built {
     envelope: Envelope,
     bytes: Vec<u8>,
     salt: [u8; SALT_LEN],
+    nonce: [u8; crate::seal::NONCE_LEN],
     payload: Vec<u8>,
 }
 
@@ -135,6 +137,7 @@ pub(crate) struct Appender {
     /// Events the stored projection reflects (the `mprojected` mark).
     projected: u64,
     request_keys: Keys,
+    payloads: Payloads,
 }
 
 /// The events file's durable length, and the same for those who wait for it to grow.
@@ -151,6 +154,7 @@ impl Appender {
         last_checkpoint_size: Option<u64>,
         config: StoreConfig,
         (size, durable, index): (Arc<AtomicU64>, Durable, Arc<crate::index::Index>),
+        payloads: Payloads,
     ) -> Result<Self, StoreError> {
         let range = CompactRange::from_source(&StoredNodes::new(&db, &log, None), head.size)?;
         let request_keys = Keys::load(&db).map_err(StoreError::Corrupt)?;
@@ -232,6 +236,7 @@ impl Appender {
             projection: None,
             projected: 0,
             request_keys,
+            payloads,
         })
     }
 
@@ -455,10 +460,18 @@ impl Appender {
                 }
                 projection.commit();
             }
-            let receipts: Vec<Receipt> = built
+            let receipts: Result<Vec<Receipt>, String> = built
                 .into_iter()
                 .map(|event| self.stage((&mut batch, &mut frames), &mut chunk, &mut index, event))
                 .collect();
+            let receipts = match receipts {
+                Ok(receipts) => receipts,
+                Err(e) => {
+                    staged = Err(e);
+                    answers.push((reply, Vec::new()));
+                    continue;
+                }
+            };
             if let Some(k) = key {
                 self.request_keys.stage(
                     (&mut batch, &mut key_frames),
@@ -504,6 +517,11 @@ impl Appender {
                 note = Some(self.stored_checkpoint(size)?);
             }
             let check = (!answers.is_empty()).then(|| self.range.root());
+            // Keys made for this batch are durable before anything sealed with them is
+            // written.
+            if let Some(keyring) = self.payloads.keyring() {
+                keyring.write_pending()?;
+            }
             self.write_then_apply(&frames, batch, size, check)?;
             Ok(size)
         });
@@ -553,7 +571,15 @@ impl Appender {
         if size < self.projected + self.config.projection_persist_every_events {
             return None;
         }
-        projection::stage_changes(batch, projection.take_changes());
+        if let Err(e) = projection::stage_changes(batch, projection.take_changes(), &self.payloads)
+        {
+            // Changes taken and not written: nothing later may move the mark past them.
+            // The events of this batch still go out; every later append is refused and
+            // the next start replays from the mark.
+            self.failure
+                .set(format!("the projection's changes could not be sealed: {e}"));
+            return None;
+        }
         batch.insert(keys::PROJECTED, &size.to_le_bytes()[..]);
         Some(size)
     }
@@ -690,6 +716,7 @@ impl Appender {
                 envelope,
                 bytes,
                 salt: event.salt,
+                nonce: event.nonce,
                 payload: event.payload,
             });
         }
@@ -705,11 +732,12 @@ impl Appender {
         chunk: &mut keys::ChunkBuilder,
         index: &mut Vec<(String, u64)>,
         event: Built,
-    ) -> Receipt {
+    ) -> Result<Receipt, String> {
         let Built {
             envelope,
             bytes,
             salt,
+            nonce,
             payload,
         } = event;
         let seq = envelope.seq;
@@ -721,7 +749,26 @@ impl Appender {
                 debug_assert_eq!(keys::completing_leaf(level, index), seq);
                 nodes.push(*hash);
             });
-        chunk.push(&bytes, &nodes, &salt, &payload);
+        match &self.payloads {
+            Payloads::Sealed(keyring) => {
+                let owner = crate::payloads::owner_of(
+                    envelope.subject.as_deref(),
+                    &envelope.kind,
+                    &self.config.organisation_key_kinds,
+                );
+                let tail = crate::payloads::seal_tail(
+                    keyring,
+                    &owner,
+                    (seq, &envelope.kind),
+                    &nonce,
+                    &salt,
+                    &payload,
+                )?;
+                chunk.push(&bytes, &nodes, &[&tail]);
+            }
+            Payloads::Plain => chunk.push(&bytes, &nodes, &[&salt, &payload]),
+            Payloads::Unread => return Err("the ledger's keys are not open".into()),
+        }
         if chunk.is_full() {
             let full = std::mem::replace(chunk, keys::ChunkBuilder::new(seq + 1));
             self.close_chunk((batch, frames), full);
@@ -729,11 +776,11 @@ impl Appender {
         if let Some(subject) = envelope.subject {
             index.push((subject, seq));
         }
-        Receipt {
+        Ok(Receipt {
             seq,
             recorded_at_us: envelope.recorded_at_us,
             replayed: false,
-        }
+        })
     }
 
     /// Adds a chunk's frame to the batch's frames and its location to sled's batch.
@@ -804,7 +851,16 @@ impl Appender {
             return;
         }
         let mut batch = sled::Batch::default();
-        projection::stage_changes(&mut batch, changes);
+        let sealed = projection::stage_changes(&mut batch, changes, &self.payloads).and_then(
+            |()| match self.payloads.keyring() {
+                Some(keyring) => keyring.write_pending().map(|_| ()),
+                None => Ok(()),
+            },
+        );
+        if let Err(e) = sealed {
+            self.failure.set(e);
+            return;
+        }
         batch.insert(keys::PROJECTED, &size.to_le_bytes()[..]);
         if let Err(e) = self.db.apply_batch(batch) {
             self.failure.set(e.to_string());

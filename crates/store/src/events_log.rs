@@ -32,8 +32,11 @@ use crate::StoreError;
 
 /// Name of the events file inside a ledger's data directory.
 pub const EVENTS_FILE: &str = "events.log";
-/// First line of the header frame's body.
+/// First line of the header frame's body in a plain ledger (payloads in clear, from before
+/// encryption at rest).
 pub const HEADER_TEXT: &str = "careledger events v1";
+/// First line of the header frame's body in a sealed ledger ([`crate::payloads`]).
+pub const HEADER_SEALED: &str = "careledger events v2";
 /// Bytes before a frame's body.
 pub const FRAME_HEAD: usize = 4 + 1 + 8;
 /// Bytes after a frame's body.
@@ -377,12 +380,14 @@ pub fn parse_frames(bytes: &[u8], base: u64) -> Result<Vec<Frame>, String> {
 }
 
 /// The header frame's body for a ledger with this verifier key.
-pub fn header_body(verifier: &str) -> Vec<u8> {
-    format!("{HEADER_TEXT}\n{verifier}").into_bytes()
+pub fn header_body(verifier: &str, sealed: bool) -> Vec<u8> {
+    let first = if sealed { HEADER_SEALED } else { HEADER_TEXT };
+    format!("{first}\n{verifier}").into_bytes()
 }
 
-/// The verifier key string a header frame names, or what is wrong with it.
-pub fn header_verifier(frame: &Frame) -> Result<String, String> {
+/// The verifier key string a header frame names and whether the ledger is sealed, or what
+/// is wrong with it.
+pub fn header_verifier(frame: &Frame) -> Result<(String, bool), String> {
     if frame.kind != FrameKind::Header || frame.offset != 0 {
         return Err("it does not start with a careledger header".into());
     }
@@ -390,10 +395,16 @@ pub fn header_verifier(frame: &Frame) -> Result<String, String> {
     let (first, verifier) = text
         .split_once('\n')
         .ok_or("its header names no verifier key")?;
-    if first != HEADER_TEXT {
-        return Err(format!("its header says {first:?}, not {HEADER_TEXT:?}"));
-    }
-    Ok(verifier.to_string())
+    let sealed = match first {
+        HEADER_TEXT => false,
+        HEADER_SEALED => true,
+        _ => {
+            return Err(format!(
+                "its header says {first:?}, not {HEADER_SEALED:?} (or {HEADER_TEXT:?})"
+            ))
+        }
+    };
+    Ok((verifier.to_string(), sealed))
 }
 
 /// A request key frame's body.
@@ -413,11 +424,16 @@ pub fn split_request_key(body: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 /// Creates the events file of a new ledger, holding only its header, durably.
-pub(crate) fn create(dir: &Path, verifier: &str) -> io::Result<()> {
+pub(crate) fn create(dir: &Path, verifier: &str, sealed: bool) -> io::Result<()> {
     use std::io::Write;
     let path = dir.join(EVENTS_FILE);
     let mut bytes = Vec::new();
-    encode_frame(&mut bytes, FrameKind::Header, 0, &header_body(verifier));
+    encode_frame(
+        &mut bytes,
+        FrameKind::Header,
+        0,
+        &header_body(verifier, sealed),
+    );
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

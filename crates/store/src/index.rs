@@ -379,7 +379,7 @@ mod tests {
     /// An events file holding only its header: an index opened at size 0 reads nothing.
     fn empty_log() -> (tempfile::TempDir, crate::events_log::EventsLog) {
         let dir = tempfile::tempdir().unwrap();
-        crate::events_log::create(dir.path(), "test").unwrap();
+        crate::events_log::create(dir.path(), "test", false).unwrap();
         let log = crate::events_log::EventsLog::open_read(dir.path()).unwrap();
         (dir, log)
     }

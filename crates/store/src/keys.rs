@@ -267,9 +267,9 @@ impl ChunkBuilder {
         self.ends.len() >= CHUNK_EVENTS_MAX || self.records.len() >= CHUNK_BYTES_TARGET
     }
 
-    /// Appends the record of the next event (see [`Record`]).
-    pub fn push(&mut self, envelope: &[u8], nodes: &[[u8; 32]], salt: &[u8; 32], payload: &[u8]) {
-        encode_record_into(&mut self.records, envelope, nodes, salt, payload);
+    /// Appends the record of the next event (see [`Record`]), its tail given in parts.
+    pub fn push(&mut self, envelope: &[u8], nodes: &[[u8; 32]], tail: &[&[u8]]) {
+        encode_record_into(&mut self.records, envelope, nodes, tail);
         self.ends.push(self.records.len() as u32);
     }
 
@@ -428,32 +428,37 @@ pub fn locate(
 }
 
 /// An event record:
-/// `u32 LE envelope length || envelope || u8 node count || node hashes || salt || payload`.
+/// `u32 LE envelope length || envelope || u8 node count || node hashes || tail`.
 ///
 /// The node hashes are those of the perfect subtrees this event's append completed, level 0
 /// (its leaf hash) upwards, so that the event and its tree nodes are read together.
-/// An erased payload leaves no salt and no payload.
+/// The tail is the payload as stored ([`crate::payloads`]): in a sealed ledger, the owner's
+/// tag, a nonce and the sealed salt and payload; in a plain one, salt and payload. An
+/// erased payload leaves an empty tail.
 pub struct Record<'a> {
     pub envelope: &'a [u8],
     pub nodes: &'a [[u8; 32]],
-    pub payload: Option<(&'a [u8; 32], &'a [u8])>,
+    pub tail: &'a [u8],
 }
 
-fn encode_record_into(
-    v: &mut Vec<u8>,
-    envelope: &[u8],
-    nodes: &[[u8; 32]],
-    salt: &[u8; 32],
-    payload: &[u8],
-) {
+impl<'a> Record<'a> {
+    /// Salt and payload of a plain ledger's record (`None` if erased or too short).
+    pub fn plain_payload(&self) -> Option<(&'a [u8; 32], &'a [u8])> {
+        let salt: &[u8; 32] = self.tail.get(..32)?.try_into().ok()?;
+        Some((salt, &self.tail[32..]))
+    }
+}
+
+fn encode_record_into(v: &mut Vec<u8>, envelope: &[u8], nodes: &[[u8; 32]], tail: &[&[u8]]) {
     v.extend_from_slice(&(envelope.len() as u32).to_le_bytes());
     v.extend_from_slice(envelope);
     v.push(nodes.len() as u8);
     for node in nodes {
         v.extend_from_slice(node);
     }
-    v.extend_from_slice(salt);
-    v.extend_from_slice(payload);
+    for part in tail {
+        v.extend_from_slice(part);
+    }
 }
 
 /// Splits a record into its parts; `None` if it is truncated.
@@ -465,17 +470,11 @@ pub fn split_record(record: &[u8]) -> Option<Record<'_>> {
     let nodes_bytes = record.get(nodes_start..nodes_start + 32 * count)?;
     let (nodes, rest) = nodes_bytes.as_chunks::<32>();
     debug_assert!(rest.is_empty());
-    let rest = &record[nodes_start + 32 * count..];
-    let payload = if rest.is_empty() {
-        None
-    } else {
-        let salt: &[u8; 32] = rest.get(..32)?.try_into().ok()?;
-        Some((salt, &rest[32..]))
-    };
+    let tail = &record[nodes_start + 32 * count..];
     Some(Record {
         envelope,
         nodes,
-        payload,
+        tail,
     })
 }
 

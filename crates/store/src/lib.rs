@@ -35,14 +35,17 @@ mod damage;
 pub mod events_log;
 pub mod fault;
 mod index;
+pub mod keyring;
 pub mod keys;
 mod mark;
+pub mod payloads;
 pub mod projection;
 mod proofs;
 mod reads;
 mod recover;
 pub mod replica;
 pub mod request_keys;
+pub mod seal;
 pub mod tamper;
 mod verify;
 mod verify_derived;
@@ -62,8 +65,10 @@ use careledger_log::{CheckpointError, NoteError, NoteSigner, NoteVerifier};
 use tokio::sync::oneshot;
 
 pub use events_log::EVENTS_FILE;
+pub use keyring::{default_master_key_path, MasterKey, Owner, DATA_KEYS_FILE};
 pub use keys::Head;
 pub use mark::MARK_FILE;
+pub use payloads::{Opened, Payloads};
 pub use projection::{Projection, ProjectionHandle, Refusal};
 pub(crate) use proofs::{NodeCache, StoredNodes};
 pub(crate) use reads::{checked_record, Events, EventsError};
@@ -128,6 +133,12 @@ pub struct StoreConfig {
     pub reserve_kinds: Vec<String>,
     /// The reserve below the floor that only [`StoreConfig::reserve_kinds`] may use.
     pub free_bytes_reserve: u64,
+    /// The key that wraps the ledger's data keys ([`keyring`]): needed to open a sealed
+    /// ledger (every ledger [`Store::init_sealed`] makes); a plain one ignores it.
+    pub master_key: Option<Arc<MasterKey>>,
+    /// Kinds sealed with the organisation's key even when they are about someone: the
+    /// records of who read a person's record, which must outlive that person's data key.
+    pub organisation_key_kinds: Vec<String>,
     /// Faults to inject at the store's file boundary ([`fault`]); `None` in every real
     /// ledger.
     #[doc(hidden)]
@@ -173,6 +184,8 @@ impl Default for StoreConfig {
             free_bytes_min: FREE_BYTES_MIN_DEFAULT,
             reserve_kinds: Vec::new(),
             free_bytes_reserve: reserve_for(FREE_BYTES_MIN_DEFAULT),
+            master_key: None,
+            organisation_key_kinds: Vec::new(),
             faults: None,
         }
     }
@@ -288,6 +301,9 @@ pub enum StoreError {
     InvalidArgument(String),
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
+    /// The master key is missing, unreadable or not this ledger's.
+    #[error("master key: {0}")]
+    MasterKey(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -367,6 +383,7 @@ pub(crate) struct Prepared {
     pub(crate) kind: String,
     pub(crate) occurred_at_us: i64,
     pub(crate) salt: [u8; SALT_LEN],
+    pub(crate) nonce: [u8; seal::NONCE_LEN],
     pub(crate) commitment: Hash,
     pub(crate) payload: Vec<u8>,
 }
@@ -429,6 +446,8 @@ struct Inner {
     index: Arc<index::Index>,
     node_cache: NodeCache,
     projection: Option<ProjectionHandle>,
+    /// How payloads are kept, with the keys of a sealed ledger.
+    payloads: Payloads,
     /// Events the projection replayed at open.
     projection_replayed: u64,
     /// Bytes of a torn last frame removed from the events file at open.
@@ -540,8 +559,28 @@ pub(crate) fn open_db(dir: &Path, config: &StoreConfig) -> Result<sled::Db, Stor
 }
 
 impl Store {
-    /// Creates a new, empty ledger with a fresh signing key named `origin`.
+    /// Creates a new, empty plain ledger (payloads in clear: for tests and the append
+    /// benchmark's baseline; careledger's own ledgers are [`Store::init_sealed`]) with a
+    /// fresh signing key named `origin`.
     pub fn init(dir: &Path, origin: &str) -> Result<NoteVerifier, StoreError> {
+        Self::init_inner(dir, origin, None)
+    }
+
+    /// Creates a new, empty ledger whose payloads are sealed at rest with data keys
+    /// wrapped under `master` ([`keyring`]), with a fresh signing key named `origin`.
+    pub fn init_sealed(
+        dir: &Path,
+        origin: &str,
+        master: &MasterKey,
+    ) -> Result<NoteVerifier, StoreError> {
+        Self::init_inner(dir, origin, Some(master))
+    }
+
+    fn init_inner(
+        dir: &Path,
+        origin: &str,
+        master: Option<&MasterKey>,
+    ) -> Result<NoteVerifier, StoreError> {
         if dir.join(SLED_DIR).exists()
             || dir.join(KEY_FILE).exists()
             || dir.join(EVENTS_FILE).exists()
@@ -554,13 +593,39 @@ impl Store {
         let key_path = dir.join(KEY_FILE);
         write_private_file(&key_path, signer.private_key_string().as_bytes())?;
         let verifier = signer.verifier();
+        if let Some(master) = master {
+            keyring::Keyring::create(dir, master, true)?;
+        }
         let events_path = dir.join(EVENTS_FILE);
-        events_log::create(dir, &verifier.to_string()).map_err(io_err(&events_path))?;
+        events_log::create(dir, &verifier.to_string(), master.is_some())
+            .map_err(io_err(&events_path))?;
         barrier::sync_dir(dir).map_err(io_err(dir))?;
         let db = open_db(dir, &StoreConfig::default())?;
         derived_identity(&db, &verifier)?;
         db.flush()?;
         Ok(verifier)
+    }
+
+    /// Rewraps every data key of the sealed ledger at `dir` (which must not be open) from
+    /// the master key `old` to `new` ([`keyring`]): one new `data.keys`, renamed over the
+    /// old one. Until the rename `old` opens the ledger, after it only `new`. Returns the
+    /// number of data keys.
+    pub fn rotate_master_key(
+        dir: &Path,
+        old: &MasterKey,
+        new: &MasterKey,
+    ) -> Result<usize, StoreError> {
+        if !dir.join(EVENTS_FILE).exists() {
+            return Err(StoreError::NotInitialised(dir.to_path_buf()));
+        }
+        let _lock = lock_dir(dir)?;
+        if !dir.join(DATA_KEYS_FILE).exists() {
+            return Err(StoreError::InvalidArgument(format!(
+                "the ledger at {} is not encrypted at rest: it has no data keys to rewrap",
+                dir.display()
+            )));
+        }
+        keyring::Keyring::rewrap(dir, old, new)
     }
 
     /// Opens a ledger, checks that its stored tree agrees with its head record and its
@@ -620,7 +685,7 @@ impl Store {
         projection: Option<ProjectionHandle>,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Self, StoreError> {
-        let (db, log, identity, recovered, lock) = Self::open_files(dir, &config)?;
+        let (db, log, identity, recovered, lock, payloads) = Self::open_files(dir, &config)?;
         let head = recovered.head;
         let replica::Identity {
             verifier,
@@ -636,7 +701,8 @@ impl Store {
         let mut projection_replayed = 0;
         let mut projected = 0;
         if let Some(handle) = &projection {
-            projection_replayed = projection::catch_up(&db, &log, handle, head.size, progress)?;
+            projection_replayed =
+                projection::catch_up(&db, (&log, &payloads), handle, head.size, progress)?;
             projected = projection::read_mark(&db)?.unwrap_or(0);
         }
         let (sender, receiver) = sync_channel(config.queue_requests_max);
@@ -652,6 +718,7 @@ impl Store {
                 (durable_bytes.clone(), durable_watch.clone()),
                 index.clone(),
             ),
+            payloads.clone(),
         )?
         .with_projection(projection.clone().map(|handle| (handle, projected)));
         let (done_tx, done_rx) = std::sync::mpsc::channel();
@@ -679,6 +746,7 @@ impl Store {
                 index,
                 node_cache: NodeCache::new(),
                 projection,
+                payloads,
                 projection_replayed,
                 torn_bytes_removed: recovered.torn_bytes,
                 sender: Mutex::new(Some(sender)),
@@ -701,6 +769,7 @@ impl Store {
             replica::Identity,
             recover::Recovered,
             fs::File,
+            Payloads,
         ),
         StoreError,
     > {
@@ -724,6 +793,7 @@ impl Store {
             )));
         }
         let log = Arc::new(events_log::EventsLog::open_write(dir).map_err(io_err(&events_path))?);
+        let payloads = payloads_of(dir, &log, config.master_key.as_deref(), true)?;
         // Cut short since its last clean close: said before anything is changed.
         let mark = mark::read(dir).map_err(StoreError::Corrupt)?;
         if let Some(bytes) = mark.and_then(|m| m.bytes) {
@@ -774,7 +844,12 @@ impl Store {
         }
         // Every check passed: only now is a torn end removed.
         recover::settle(&log, &recovered)?;
-        Ok((db, log, identity, recovered, lock))
+        Ok((db, log, identity, recovered, lock, payloads))
+    }
+
+    /// How this ledger keeps its payloads (sealed, with its keys, or plain).
+    pub fn payloads(&self) -> &Payloads {
+        &self.inner.payloads
     }
 
     pub fn dir(&self) -> &Path {
@@ -826,7 +901,17 @@ impl Store {
         let mut out = Vec::new();
         for kv in self.inner.db.scan_prefix([keys::PROJECTION]) {
             let (key, value) = kv?;
-            out.push((key[1..].to_vec(), value.to_vec()));
+            let value = self
+                .inner
+                .payloads
+                .open_pair(&key[1..], &value)
+                .map_err(|reason| {
+                    StoreError::Corrupt(format!(
+                        "stored projection key {}: {reason}",
+                        hex(&key[1..])
+                    ))
+                })?;
+            out.push((key[1..].to_vec(), value));
         }
         Ok(out)
     }
@@ -905,7 +990,11 @@ impl Store {
             }
             // Salt and commitment are computed here, on the caller's thread, to keep the
             // single appender thread short.
-            let salt = envelope::random_salt().map_err(|e| AppendError::Random(e.to_string()))?;
+            // One draw for the salt and the nonce that seals it with the payload.
+            let mut random = [0u8; SALT_LEN + seal::NONCE_LEN];
+            getrandom::getrandom(&mut random).map_err(|e| AppendError::Random(e.to_string()))?;
+            let salt: [u8; SALT_LEN] = random[..SALT_LEN].try_into().expect("32 bytes");
+            let nonce: [u8; seal::NONCE_LEN] = random[SALT_LEN..].try_into().expect("24 bytes");
             let commitment = envelope::payload_commitment(&salt, &e.payload);
             out.push(Prepared {
                 actor: e.actor,
@@ -913,6 +1002,7 @@ impl Store {
                 kind: e.kind,
                 occurred_at_us: e.occurred_at_us,
                 salt,
+                nonce,
                 commitment,
                 payload: e.payload,
             });
@@ -1016,6 +1106,7 @@ impl Store {
             &self.inner.log,
             &self.inner.verifier,
             (Some(self.size()), &[]),
+            &self.inner.payloads,
             progress,
         )
     }
@@ -1025,11 +1116,15 @@ impl Store {
     /// evidence, or one a running service is appending to (it checks what was there when
     /// it started). The verifier key is the events file's own; compare it, or pass
     /// checkpoints kept outside the ledger, to know it is the ledger you expect.
+    ///
+    /// A sealed ledger's payloads are opened and checked against their commitments with
+    /// the keys `master` unwraps ([`Store::verify_dir_at`]); this checks everything else
+    /// and counts them in [`VerifyReport::payloads_unread`].
     pub fn verify_dir(
         dir: &Path,
         progress: impl FnMut(u64, u64),
     ) -> Result<VerifyReport, VerifyFailure> {
-        Self::verify_dir_at(dir, &[], progress)
+        Self::verify_dir_at(dir, None, &[], progress)
     }
 
     /// Compares everything sled holds for the ledger at `dir` (chunk locations,
@@ -1039,15 +1134,18 @@ impl Store {
     /// is opened on a copy of its folder.
     pub fn verify_derived_dir(
         dir: &Path,
+        master: Option<&MasterKey>,
         projection: &ProjectionHandle,
     ) -> Result<DerivedReport, VerifyFailure> {
-        verify_derived::verify_derived(dir, projection)
+        verify_derived::verify_derived(dir, master, projection)
     }
 
-    /// [`Store::verify_dir`], also reporting the root at each of `sizes` the ledger
-    /// reaches (to check checkpoints kept outside the ledger against it).
+    /// [`Store::verify_dir`], opening a sealed ledger's payloads with the keys `master`
+    /// unwraps, and also reporting the root at each of `sizes` the ledger reaches (to
+    /// check checkpoints kept outside the ledger against it).
     pub fn verify_dir_at(
         dir: &Path,
+        master: Option<&MasterKey>,
         sizes: &[u64],
         progress: impl FnMut(u64, u64),
     ) -> Result<VerifyReport, VerifyFailure> {
@@ -1100,7 +1198,8 @@ impl Store {
         }
         let mut sizes = sizes.to_vec();
         sizes.extend(mark.map(|m| m.size));
-        let report = verify::verify(&log, &verifier, (None, &sizes), progress)?;
+        let payloads = payloads_of(dir, &log, master, false).map_err(VerifyFailure::Store)?;
+        let report = verify::verify(&log, &verifier, (None, &sizes), &payloads, progress)?;
         // Cut short or replaced after its last clean close.
         if let Some(mark::Mark { size, root, .. }) = mark {
             match report.roots.iter().find(|(s, _)| *s == size) {
@@ -1125,6 +1224,38 @@ impl Store {
     #[doc(hidden)]
     pub fn raw_db(&self) -> &sled::Db {
         &self.inner.db
+    }
+}
+
+/// How the ledger whose events file is `log` keeps its payloads, with its data keys when
+/// it is sealed and `master` is given (`write`: the keyring may add keys). A sealed ledger
+/// without a master key can be read only by [`Payloads::Unread`] readers (verification of
+/// everything but the payloads), so a writer without one is refused, saying how to give it.
+pub(crate) fn payloads_of(
+    dir: &Path,
+    log: &events_log::EventsLog,
+    master: Option<&MasterKey>,
+    write: bool,
+) -> Result<Payloads, StoreError> {
+    let sealed = log
+        .read_at(0, None)
+        .ok()
+        .and_then(|header| events_log::header_verifier(&header).ok())
+        .is_some_and(|(_, sealed)| sealed);
+    if !sealed {
+        return Ok(Payloads::Plain);
+    }
+    match master {
+        Some(master) => Ok(Payloads::Sealed(Arc::new(keyring::Keyring::open(
+            dir, master, write,
+        )?))),
+        None if !write => Ok(Payloads::Unread),
+        None => Err(StoreError::MasterKey(format!(
+            "the ledger at {} is encrypted at rest and no master key was given (name its \
+             file with --master-key FILE or CARELEDGER_MASTER_KEY_FILE; by default it is {})",
+            dir.display(),
+            default_master_key_path(dir).display()
+        ))),
     }
 }
 

@@ -32,7 +32,7 @@ use std::sync::{Arc, RwLock};
 use careledger_log::envelope::Envelope;
 
 use crate::keys;
-use crate::{Events, EventsError, StoreError};
+use crate::{Events, EventsError, Opened, Payloads, StoreError};
 
 /// Why a projection refused an event. Carries the projection's own typed error so callers
 /// can downcast it ([`Refusal::downcast_ref`]).
@@ -114,18 +114,23 @@ pub(crate) const PERSIST_SLICE: usize = 16_384;
 /// How often replay progress is reported, in events.
 const PROGRESS_EVERY: u64 = 1 << 16;
 
-/// Adds the projection's changes under `p` + key to a sled batch.
+/// Adds the projection's changes under `p` + key to a sled batch, each value sealed in a
+/// sealed ledger ([`Payloads::seal_pair`]).
 pub(crate) fn stage_changes(
     batch: &mut sled::Batch,
     changes: impl IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
-) {
+    payloads: &Payloads,
+) -> Result<(), String> {
     for (key, value) in changes {
-        let key = keys::projection(&key);
         match value {
-            Some(value) => batch.insert(key, value),
-            None => batch.remove(key),
+            Some(value) => {
+                let value = payloads.seal_pair(&key, value)?;
+                batch.insert(keys::projection(&key), value)
+            }
+            None => batch.remove(keys::projection(&key)),
         }
     }
+    Ok(())
 }
 
 /// The `mprojected` mark, if any.
@@ -148,7 +153,7 @@ fn poisoned() -> StoreError {
 /// Returns the number of events replayed.
 pub(crate) fn catch_up(
     db: &sled::Db,
-    log: &crate::events_log::EventsLog,
+    (log, payloads): (&crate::events_log::EventsLog, &Payloads),
     handle: &ProjectionHandle,
     size: u64,
     progress: &mut dyn FnMut(u64, u64),
@@ -169,12 +174,15 @@ pub(crate) fn catch_up(
     for kv in db.scan_prefix([keys::PROJECTION]) {
         let (key, value) = kv?;
         match mark {
-            Some(_) => projection.load(&key[1..], &value).map_err(|reason| {
-                StoreError::Corrupt(format!(
-                    "projection cannot load its stored key {}: {reason}",
-                    crate::hex(&key[1..])
-                ))
-            })?,
+            Some(_) => payloads
+                .open_pair(&key[1..], &value)
+                .and_then(|value| projection.load(&key[1..], &value))
+                .map_err(|reason| {
+                    StoreError::Corrupt(format!(
+                        "projection cannot load its stored key {}: {reason}",
+                        crate::hex(&key[1..])
+                    ))
+                })?,
             None => stale.push(key),
         }
     }
@@ -187,11 +195,24 @@ pub(crate) fn catch_up(
             return Err(StoreError::Corrupt(format!("event {reached} is missing")));
         }
         let (record, envelope) = crate::checked_record(seq, &chunk[at])?;
-        projection
-            .replay(&envelope, record.payload.map(|(_, payload)| payload))
-            .map_err(|reason| {
-                StoreError::Corrupt(format!("projection cannot read event {seq}: {reason}"))
-            })?;
+        let opened = payloads
+            .open(
+                (seq, &envelope.kind, envelope.subject.as_deref()),
+                record.tail,
+            )
+            .map_err(|reason| StoreError::Corrupt(format!("event {seq}: {reason}")))?;
+        let payload = match &opened {
+            Opened::Payload(_, payload) => Some(payload.as_slice()),
+            Opened::Erased => None,
+            Opened::Unread => {
+                return Err(StoreError::Corrupt(format!(
+                    "event {seq}: its payload cannot be read without the ledger's keys"
+                )))
+            }
+        };
+        projection.replay(&envelope, payload).map_err(|reason| {
+            StoreError::Corrupt(format!("projection cannot read event {seq}: {reason}"))
+        })?;
         reached = seq + 1;
         if (reached - from) % PROGRESS_EVERY == 0 {
             progress(reached - from, total);
@@ -217,7 +238,11 @@ pub(crate) fn catch_up(
     let mut ops = ops.into_iter().peekable();
     loop {
         let mut batch = sled::Batch::default();
-        stage_changes(&mut batch, ops.by_ref().take(PERSIST_SLICE));
+        stage_changes(&mut batch, ops.by_ref().take(PERSIST_SLICE), payloads)
+            .map_err(StoreError::Corrupt)?;
+        if let Some(keyring) = payloads.keyring() {
+            keyring.write_pending().map_err(StoreError::Corrupt)?;
+        }
         let last = ops.peek().is_none();
         if last {
             batch.insert(keys::PROJECTED, &size.to_le_bytes()[..]);

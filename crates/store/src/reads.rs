@@ -41,12 +41,21 @@ impl Store {
         Ok(all)
     }
 
-    fn decode_event(seq: u64, record: &[u8]) -> Result<StoredEvent, StoreError> {
+    fn decode_event(&self, seq: u64, record: &[u8]) -> Result<StoredEvent, StoreError> {
         let (record, envelope) = checked_record(seq, record)?;
+        let payload = self
+            .inner
+            .payloads
+            .open(
+                (seq, &envelope.kind, envelope.subject.as_deref()),
+                record.tail,
+            )
+            .map_err(|reason| StoreError::Corrupt(format!("event {seq}: {reason}")))?
+            .into_option();
         Ok(StoredEvent {
             envelope,
             envelope_bytes: record.envelope.to_vec(),
-            payload: record.payload.map(|(s, p)| (*s, p.to_vec())),
+            payload,
         })
     }
 
@@ -57,7 +66,7 @@ impl Store {
             return Err(StoreError::NoSuchEvent { seq, size });
         }
         let (_, chunk, at) = keys::locate(&self.inner.db, &self.inner.log, seq)?.found(seq)?;
-        Self::decode_event(seq, &chunk[at])
+        self.decode_event(seq, &chunk[at])
     }
 
     /// Up to `limit` (at most [`READ_PAGE_MAX`]) events from `from` on.
@@ -74,7 +83,7 @@ impl Store {
             if seq != expected {
                 return Err(StoreError::Corrupt(format!("event {expected} is missing")));
             }
-            out.push(Self::decode_event(seq, &chunk[at])?);
+            out.push(self.decode_event(seq, &chunk[at])?);
         }
         let reached = from + out.len() as u64;
         if reached != end {
@@ -124,9 +133,11 @@ impl Store {
     /// without the writer's lock: safe while the service runs. The file is synced first,
     /// so nothing handed out can be lost to a crash afterwards. Stops at a torn
     /// last frame (one being written); a damaged frame with whole ones after it is an
-    /// error. Returns the number of events read.
+    /// error. Returns the number of events read. A sealed ledger's payloads are opened
+    /// with its data keys, unwrapped with `master`, which it needs.
     pub fn each_record_in(
         dir: &std::path::Path,
+        master: Option<&crate::MasterKey>,
         mut each: impl FnMut(u64, &[u8], Option<(&[u8; 32], &[u8])>) -> std::io::Result<()>,
     ) -> Result<u64, StoreError> {
         use crate::events_log::{FrameKind, EVENTS_FILE};
@@ -145,6 +156,14 @@ impl Store {
             .and_then(|f| f.sync_data())
             .map_err(io)?;
         let log = EventsLog::window(&path, 0, file_len).map_err(io)?;
+        let payloads = crate::payloads_of(dir, &log, master, false)?;
+        if matches!(payloads, crate::Payloads::Unread) {
+            return Err(StoreError::MasterKey(format!(
+                "the ledger at {} is encrypted at rest: its payloads can be read only with \
+                 its master key",
+                dir.display()
+            )));
+        }
         let mut frames = log.frames_from(0).map_err(io)?;
         let mut size = 0u64;
         loop {
@@ -172,7 +191,16 @@ impl Store {
                     .ok_or_else(|| {
                         StoreError::Corrupt(format!("event {seq}: record is truncated"))
                     })?;
-                each(seq, record.envelope, record.payload).map_err(io)?;
+                let envelope = careledger_log::envelope::EnvelopeRef::decode(record.envelope)
+                    .map_err(|e| StoreError::Corrupt(format!("event {seq}: {e}")))?;
+                let opened = payloads
+                    .open((seq, envelope.kind, envelope.subject), record.tail)
+                    .map_err(|reason| StoreError::Corrupt(format!("event {seq}: {reason}")))?;
+                let payload = match &opened {
+                    crate::Opened::Payload(salt, payload) => Some((salt, payload.as_slice())),
+                    _ => None,
+                };
+                each(seq, record.envelope, payload).map_err(io)?;
             }
             size = chunk.end();
         }

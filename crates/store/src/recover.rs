@@ -294,7 +294,7 @@ pub(crate) fn check_header(log: &EventsLog, verifier: &NoteVerifier) -> Result<u
         FrameError::Io(e) => io(log, e),
         other => damaged(format!("{EVENTS_FILE} has no readable header: {other}")),
     })?;
-    let named = events_log::header_verifier(&header)
+    let (named, _) = events_log::header_verifier(&header)
         .map_err(|reason| damaged(format!("{EVENTS_FILE}: {reason}")))?;
     if named != verifier.to_string() {
         return Err(damaged(format!(

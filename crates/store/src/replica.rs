@@ -201,7 +201,15 @@ pub struct LogSlice {
     /// A checkpoint signed for the tree at the slice's end (`None` from a replica, which
     /// has no key).
     pub checkpoint: Option<String>,
+    /// In a sealed ledger, the data keys the slice's payloads are sealed with, wrapped
+    /// under the master key (which primary and replica share) as `data.keys` holds them:
+    /// for [`Store::take_data_keys`]. At most about [`DATA_KEYS_BYTES_MAX`].
+    pub data_keys: Vec<u8>,
 }
+
+/// A slice stops taking frames once the data keys its payloads need are this many bytes
+/// (it holds at least one frame).
+pub const DATA_KEYS_BYTES_MAX: usize = 48 * 1024;
 
 impl Store {
     /// Makes `dir` a replica of the ledger whose events file starts with `header` (its
@@ -212,6 +220,7 @@ impl Store {
         primary: &str,
         header: &[u8],
         expected: Option<&NoteVerifier>,
+        master: Option<&crate::MasterKey>,
     ) -> Result<NoteVerifier, StoreError> {
         if dir.join(SLED_DIR).exists()
             || dir.join(KEY_FILE).exists()
@@ -236,7 +245,15 @@ impl Store {
                 "the primary's events file does not start with a header".into(),
             ));
         }
-        let named = events_log::header_verifier(frame).map_err(StoreError::InvalidArgument)?;
+        let (named, sealed) =
+            events_log::header_verifier(frame).map_err(StoreError::InvalidArgument)?;
+        if sealed && master.is_none() {
+            return Err(StoreError::MasterKey(
+                "the primary's ledger is encrypted at rest: a replica needs its master key \
+                 (--master-key FILE), which primary and replica share"
+                    .into(),
+            ));
+        }
         let verifier = NoteVerifier::parse(&named)?;
         if let Some(expected) = expected {
             if *expected != verifier {
@@ -250,6 +267,11 @@ impl Store {
         let _lock = lock_dir(dir)?;
         let replica = format!("{HEADER}\nprimary {primary}\nverifier {verifier}\n");
         write_atomic(dir, REPLICA_FILE, replica.as_bytes(), false)?;
+        if let Some(master) = master.filter(|_| sealed) {
+            // Only a key for its own derived state: the organisation's and each person's
+            // come from the primary with the frames they seal.
+            crate::keyring::Keyring::create(dir, master, false)?;
+        }
         let events = dir.join(EVENTS_FILE);
         let mut file = fs::OpenOptions::new()
             .write(true)
@@ -326,7 +348,11 @@ impl Store {
         let mut bytes = Vec::new();
         let mut at = from;
         let mut end_size = size_at_from;
-        while at < durable_bytes && (at == from || at - from < max_bytes) {
+        let mut owners = std::collections::HashSet::new();
+        while at < durable_bytes
+            && (at == from || at - from < max_bytes)
+            && (at == from || owners.len() * 110 < DATA_KEYS_BYTES_MAX)
+        {
             let frame = self.inner.log.read_at(at, None).map_err(|e| {
                 StoreError::InvalidArgument(format!(
                     "no frame of the events file starts at byte {at}: {e}"
@@ -339,11 +365,31 @@ impl Store {
                 break;
             }
             if frame.kind == FrameKind::Events {
-                end_size = crate::keys::Chunk::parse(frame.first, &frame.body)
-                    .ok_or_else(|| {
+                let chunk =
+                    crate::keys::Chunk::parse(frame.first, &frame.body).ok_or_else(|| {
                         StoreError::Corrupt(format!("the chunk at byte {at} is malformed"))
-                    })?
-                    .end();
+                    })?;
+                end_size = chunk.end();
+                if self.inner.payloads.is_sealed() {
+                    for seq in chunk.first..chunk.end() {
+                        let record = chunk
+                            .record(seq)
+                            .and_then(crate::keys::split_record)
+                            .ok_or_else(|| {
+                                StoreError::Corrupt(format!("event {seq}: record is truncated"))
+                            })?;
+                        let envelope =
+                            careledger_log::envelope::EnvelopeRef::decode(record.envelope)
+                                .map_err(|e| StoreError::Corrupt(format!("event {seq}: {e}")))?;
+                        if let Some(owner) = self
+                            .inner
+                            .payloads
+                            .tail_owner(envelope.subject, record.tail)
+                        {
+                            owners.insert(owner);
+                        }
+                    }
+                }
             }
             events_log::encode_frame(&mut bytes, frame.kind, frame.first, &frame.body);
             at += u64::from(frame.len);
@@ -365,6 +411,12 @@ impl Store {
             ),
             None => None,
         };
+        let data_keys = match self.inner.payloads.keyring() {
+            Some(keyring) => keyring
+                .wrapped(&owners.into_iter().collect::<Vec<_>>())
+                .map_err(StoreError::Corrupt)?,
+            None => Vec::new(),
+        };
         Ok(LogSlice {
             bytes,
             from,
@@ -372,7 +424,25 @@ impl Store {
             durable_bytes,
             size,
             checkpoint,
+            data_keys,
         })
+    }
+
+    /// Takes the data keys a primary sent with a slice ([`LogSlice::data_keys`]) that this
+    /// replica lacks: in memory at once, and in its `data.keys` before the frames they
+    /// seal are written. Each must unwrap under this ledger's master key.
+    pub fn take_data_keys(&self, records: &[u8]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        match self.inner.payloads.keyring() {
+            Some(keyring) => keyring
+                .take_wrapped(records)
+                .map_err(|e| StoreError::InvalidArgument(format!("the primary's data keys: {e}"))),
+            None => Err(StoreError::InvalidArgument(
+                "the primary sent data keys, but this ledger is not sealed".into(),
+            )),
+        }
     }
 
     /// The events file's durable length, changed each time more of it is durable: what a

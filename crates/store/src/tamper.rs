@@ -112,6 +112,56 @@ pub fn alter_record_live(
         })
 }
 
+/// Changes event `seq`'s stored payload in place, under a running store, with `alter`
+/// (same length): in a sealed ledger the payload is opened, changed and sealed again under
+/// its key, as a bug that wrote bad bytes through the write path would leave it. The
+/// commitment is not changed.
+pub fn alter_payload_live(
+    store: &crate::Store,
+    seq: u64,
+    alter: impl FnOnce(&mut [u8]),
+) -> Result<(), crate::StoreError> {
+    let payloads = store.payloads().clone();
+    let mut failed = None;
+    alter_record_live(store, seq, |record| {
+        let (envelope_len, tail_at) = {
+            let parts = keys::split_record(record).expect("a stored record");
+            (parts.envelope.len(), record.len() - parts.tail.len())
+        };
+        let envelope = careledger_log::envelope::Envelope::decode(&record[4..4 + envelope_len])
+            .expect("a stored envelope");
+        let tail = record[tail_at..].to_vec();
+        let Some(keyring) = payloads.keyring() else {
+            alter(&mut record[tail_at + 32..]);
+            return;
+        };
+        let opened = payloads.open((seq, &envelope.kind, envelope.subject.as_deref()), &tail);
+        let Ok(crate::Opened::Payload(salt, mut payload)) = opened else {
+            failed = Some(format!("event {seq}'s payload does not open"));
+            return;
+        };
+        alter(&mut payload);
+        let owner = payloads
+            .tail_owner(envelope.subject.as_deref(), &tail)
+            .expect("opened");
+        let nonce: [u8; crate::seal::NONCE_LEN] = tail[1..25].try_into().expect("24 bytes");
+        let sealed = crate::payloads::seal_tail(
+            keyring,
+            &owner,
+            (seq, &envelope.kind),
+            &nonce,
+            &salt,
+            &payload,
+        )
+        .expect("its key is there");
+        record[tail_at..].copy_from_slice(&sealed);
+    })?;
+    match failed {
+        Some(reason) => Err(crate::StoreError::Corrupt(reason)),
+        None => Ok(()),
+    }
+}
+
 /// Copies the folder `from` to `to`, recursively (as `verify --derived` copies sled's).
 pub fn copy_dir(from: &Path, to: &Path) -> io::Result<()> {
     crate::verify_derived::copy_dir(from, to)

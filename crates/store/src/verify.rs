@@ -16,7 +16,7 @@ use careledger_log::{Checkpoint, NoteVerifier};
 
 use crate::events_log::{self, EventsLog, Frame, FrameError, FrameKind, EVENTS_FILE};
 use crate::keys;
-use crate::{hex, StoreError};
+use crate::{hex, Opened, Payloads, StoreError};
 
 /// Events per run handed from the reader to a scanner.
 const CHUNK_EVENTS: u64 = 8192;
@@ -34,6 +34,9 @@ pub struct VerifyReport {
     pub root: Hash,
     pub checkpoints: usize,
     pub payloads_checked: u64,
+    /// Sealed payloads not opened: the ledger was verified without its master key, so
+    /// their commitments were not checked (everything else was).
+    pub payloads_unread: u64,
     /// Bytes of a torn last frame after the last whole one (an interrupted write, which
     /// the next open removes); 0 for a ledger closed cleanly.
     pub torn_bytes: u64,
@@ -78,11 +81,16 @@ pub(crate) struct Scanned {
     pub(crate) first_recorded_at_us: i64,
     last_recorded_at_us: i64,
     payloads_checked: u64,
+    payloads_unread: u64,
 }
 
 /// Checks and hashes the events of consecutive chunk frames, the first starting at
 /// event `first`.
-pub(crate) fn scan_frames(first: u64, frames: &[Frame]) -> Result<Scanned, VerifyFailure> {
+pub(crate) fn scan_frames(
+    first: u64,
+    frames: &[Frame],
+    payloads: &Payloads,
+) -> Result<Scanned, VerifyFailure> {
     let mut chunk = Scanned {
         first,
         leaves: Vec::new(),
@@ -91,6 +99,7 @@ pub(crate) fn scan_frames(first: u64, frames: &[Frame]) -> Result<Scanned, Verif
         first_recorded_at_us: i64::MIN,
         last_recorded_at_us: i64::MIN,
         payloads_checked: 0,
+        payloads_unread: 0,
     };
     let fail = |seq: u64, reason: &str| VerifyFailure::Event {
         seq,
@@ -129,16 +138,20 @@ pub(crate) fn scan_frames(first: u64, frames: &[Frame]) -> Result<Scanned, Verif
                 chunk.first_recorded_at_us = envelope.recorded_at_us;
             }
             chunk.last_recorded_at_us = envelope.recorded_at_us;
-            match record.payload {
-                Some((salt, payload)) => {
-                    envelope.check_payload(salt, payload).map_err(|_| {
+            let opened = payloads
+                .open((seq, envelope.kind, envelope.subject), record.tail)
+                .map_err(|reason| fail(seq, &reason))?;
+            match opened {
+                Opened::Payload(salt, payload) => {
+                    envelope.check_payload(&salt, &payload).map_err(|_| {
                         fail(seq, "payload does not match the envelope's commitment")
                     })?;
                     chunk.payloads_checked += 1;
                 }
+                Opened::Unread => chunk.payloads_unread += 1,
                 // The format lets a payload be erased, keeping its envelope; careledger
                 // has no erasure event yet, so nothing can have authorised one.
-                None => {
+                Opened::Erased => {
                     return Err(fail(
                         seq,
                         "its payload and salt are missing, and no erasure event authorises that",
@@ -222,7 +235,7 @@ pub(crate) fn verifier_of(log: &EventsLog) -> Result<NoteVerifier, VerifyFailure
     let header = log
         .read_at(0, None)
         .map_err(|e| VerifyFailure::Ledger(format!("{EVENTS_FILE} has no readable header: {e}")))?;
-    let named = events_log::header_verifier(&header)
+    let (named, _) = events_log::header_verifier(&header)
         .map_err(|reason| VerifyFailure::Ledger(format!("{EVENTS_FILE}: {reason}")))?;
     NoteVerifier::parse(&named).map_err(|e| {
         VerifyFailure::Ledger(format!(
@@ -400,6 +413,7 @@ pub(crate) fn verify(
     log: &EventsLog,
     verifier: &NoteVerifier,
     (upto, roots_at): (Option<u64>, &[u64]),
+    payloads: &Payloads,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<VerifyReport, VerifyFailure> {
     let mut wanted: Vec<u64> = roots_at.to_vec();
@@ -416,6 +430,7 @@ pub(crate) fn verify(
     let mut range = CompactRange::<Blake3Hasher>::new();
     let mut checkpoints_checked = 0usize;
     let mut payloads_checked = 0u64;
+    let mut payloads_unread = 0u64;
     let mut torn_bytes = 0u64;
     std::thread::scope(|scope| -> Result<(), VerifyFailure> {
         let mut scanners = Vec::new();
@@ -423,7 +438,7 @@ pub(crate) fn verify(
             let (tx, rx) = sync_channel::<Work>(CHUNKS_IN_FLIGHT);
             scope.spawn(move || {
                 while let Ok((first, frames, reply)) = rx.recv() {
-                    if reply.send(scan_frames(first, &frames)).is_err() {
+                    if reply.send(scan_frames(first, &frames, payloads)).is_err() {
                         return;
                     }
                 }
@@ -460,6 +475,7 @@ pub(crate) fn verify(
                     }
                     last_recorded_at_us = chunk.last_recorded_at_us;
                     payloads_checked += chunk.payloads_checked;
+                    payloads_unread += chunk.payloads_unread;
                     add_leaves(&mut range, chunk, upto, (&wanted, &mut roots))?;
                     if range.size() >= next_progress {
                         progress(range.size(), total_hint.max(range.size()));
@@ -486,6 +502,7 @@ pub(crate) fn verify(
         root: range.root(),
         checkpoints: checkpoints_checked,
         payloads_checked,
+        payloads_unread,
         torn_bytes,
         verifier: verifier.to_string(),
         roots,

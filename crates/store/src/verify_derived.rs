@@ -78,6 +78,7 @@ fn u64_at(db: &sled::Db, key: &[u8]) -> Result<Option<u64>, VerifyFailure> {
 /// fresh projection of the kind the ledger keeps.
 pub(crate) fn verify_derived(
     dir: &Path,
+    master: Option<&crate::MasterKey>,
     projection: &ProjectionHandle,
 ) -> Result<DerivedReport, VerifyFailure> {
     let sled_dir = dir.join(SLED_DIR);
@@ -101,6 +102,12 @@ pub(crate) fn verify_derived(
         path: dir.join(EVENTS_FILE),
         source,
     })?;
+    let payloads = crate::payloads_of(dir, &log, master, false)?;
+    if matches!(payloads, crate::Payloads::Unread) {
+        return Err(VerifyFailure::Store(StoreError::MasterKey(
+            "comparing the derived state needs the ledger's master key".into(),
+        )));
+    }
 
     let logged = match db.get(keys::LOGGED).map_err(StoreError::from)? {
         None => Logged {
@@ -188,8 +195,15 @@ pub(crate) fn verify_derived(
                         }
                     }
                     if projected.is_some_and(|p| seq < p) {
+                        let payload = payloads
+                            .open(
+                                (seq, &envelope.kind, envelope.subject.as_deref()),
+                                record.tail,
+                            )
+                            .map_err(|e| VerifyFailure::Ledger(format!("event {seq}: {e}")))?
+                            .into_option();
                         replay
-                            .replay(&envelope, record.payload.map(|(_, p)| p))
+                            .replay(&envelope, payload.as_ref().map(|(_, p)| p.as_slice()))
                             .map_err(|reason| {
                                 differs(format!("the projection cannot read event {seq}: {reason}"))
                             })?;
@@ -353,8 +367,14 @@ pub(crate) fn verify_derived(
             .collect();
         for kv in db.scan_prefix([keys::PROJECTION]) {
             let (k, v) = kv.map_err(StoreError::from)?;
+            let stored = payloads.open_pair(&k[1..], &v).map_err(|e| {
+                differs(format!(
+                    "the stored projection's value for key {}: {e} (altered)",
+                    hex(&k[1..])
+                ))
+            })?;
             match rebuilt.remove(&k[1..]) {
-                Some(value) if value == v.as_ref() => projection_pairs += 1,
+                Some(value) if value == stored => projection_pairs += 1,
                 Some(_) => {
                     return Err(differs(format!(
                     "the stored projection's value for key {} differs from a rebuild from the log",

@@ -124,7 +124,7 @@ fn export_hands_out_only_durable_events() {
         .unwrap()
         .len();
     let mut pending = None;
-    let n = Store::each_record_in(dir.path(), |seq, _, _| {
+    let n = Store::each_record_in(dir.path(), None, |seq, _, _| {
         if seq == 0 {
             pending = Some(store.submit(vec![event(1)]).unwrap());
             while std::fs::metadata(dir.path().join(EVENTS_FILE))

@@ -39,7 +39,7 @@ fn header(primary: &Store) -> Vec<u8> {
 
 /// A new replica of `primary` in `dir`, opened.
 fn replica_of(primary: &Store, dir: &Path, faults: Option<Arc<Faults>>) -> Store {
-    Store::init_replica(dir, "http://primary.test", &header(primary), None).unwrap();
+    Store::init_replica(dir, "http://primary.test", &header(primary), None, None).unwrap();
     Store::open(dir, StoreConfig { faults, ..config() }).unwrap()
 }
 
@@ -318,6 +318,7 @@ fn damaged_or_foreign_frames_are_refused_and_nothing_is_written() {
         "http://primary.test",
         &header(&primary),
         Some(other.verifier()),
+        None,
     )
     .unwrap_err();
     assert!(matches!(err, StoreError::InvalidArgument(_)), "{err}");

@@ -68,7 +68,9 @@ fn form_token(body: &str) -> String {
 impl Harness {
     async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        Store::init(dir.path(), "test.careledger.local/web").unwrap();
+        // Sealed at rest, as every ledger careledger makes.
+        let master = std::sync::Arc::new(careledger_store::MasterKey::generate().unwrap());
+        Store::init_sealed(dir.path(), "test.careledger.local/web", &master).unwrap();
         let mut files = AuthFiles::open(dir.path()).unwrap();
         for (id, role) in [
             ("staff-rm01", Role::RegisteredManager),
@@ -81,7 +83,14 @@ impl Harness {
             files.add_user(id, role, "test user", now_us()).unwrap();
         }
         drop(files);
-        let ledger = Ledger::open(dir.path(), Default::default()).unwrap();
+        let ledger = Ledger::open(
+            dir.path(),
+            careledger_store::StoreConfig {
+                master_key: Some(master),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let app = App::new(
             ledger,
             dir.path(),

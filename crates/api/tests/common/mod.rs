@@ -86,8 +86,29 @@ impl Answer {
 }
 
 pub fn open(dir: &std::path::Path, config: StoreConfig, limits: Limits) -> App {
+    let config = StoreConfig {
+        master_key: config.master_key.clone().or_else(|| Some(master_key())),
+        ..config
+    };
     let ledger = Ledger::open(dir, config).unwrap();
     App::new(ledger, dir, limits).unwrap()
+}
+
+/// The master key every harness ledger of this test binary is sealed with, so that a test
+/// reopening a harness's folder with a default configuration reads it.
+pub fn master_key() -> std::sync::Arc<careledger_store::MasterKey> {
+    static KEY: std::sync::OnceLock<std::sync::Arc<careledger_store::MasterKey>> =
+        std::sync::OnceLock::new();
+    KEY.get_or_init(|| std::sync::Arc::new(careledger_store::MasterKey::generate().unwrap()))
+        .clone()
+}
+
+/// A store configuration with the harnesses' master key.
+pub fn sealed(config: StoreConfig) -> StoreConfig {
+    StoreConfig {
+        master_key: Some(master_key()),
+        ..config
+    }
 }
 
 pub fn quiet() -> Limits {
@@ -103,9 +124,20 @@ impl Harness {
         Self::with(StoreConfig::default(), quiet())
     }
 
+    /// The ledger is sealed at rest, as every ledger careledger makes, with a master key
+    /// kept in memory ([`master_key`]) unless `config` names one.
     pub fn with(config: StoreConfig, limits: Limits) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        Store::init(dir.path(), "test.careledger.local/api").unwrap();
+        let config = StoreConfig {
+            master_key: Some(config.master_key.clone().unwrap_or_else(master_key)),
+            ..config
+        };
+        Store::init_sealed(
+            dir.path(),
+            "test.careledger.local/api",
+            config.master_key.as_deref().unwrap(),
+        )
+        .unwrap();
         let mut files = AuthFiles::open(dir.path()).unwrap();
         let mut tokens = BTreeMap::new();
         for (id, role) in USERS {

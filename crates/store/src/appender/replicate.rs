@@ -92,6 +92,10 @@ impl Appender {
         let staged = self
             .prune_keys(&mut checked.batch, checked.last_recorded_at_us)
             .and_then(|()| {
+                // The data keys the frames were sealed with first ([`Store::take_data_keys`]).
+                if let Some(keyring) = self.payloads.keyring() {
+                    keyring.write_pending()?;
+                }
                 let root = checked.range.root();
                 self.write_then_apply(&bytes, checked.batch, size, Some(root))
             });
@@ -235,7 +239,7 @@ impl Appender {
                 frame.offset, frame.first
             )));
         }
-        let scanned = verify::scan_frames(frame.first, std::slice::from_ref(frame))
+        let scanned = verify::scan_frames(frame.first, std::slice::from_ref(frame), &self.payloads)
             .map_err(|e| ReplicateError::Invalid(e.to_string()))?;
         if scanned.first_recorded_at_us < checked.last_recorded_at_us {
             return Err(ReplicateError::Invalid(format!(
@@ -261,7 +265,17 @@ impl Appender {
             if let Some(subject) = &envelope.subject {
                 checked.index.push((subject.clone(), seq));
             }
-            let payload = record.payload.map(|(_, p)| p.to_vec()).unwrap_or_default();
+            // Opened by the scan above, which checked it against its commitment.
+            let payload = self
+                .payloads
+                .open(
+                    (seq, &envelope.kind, envelope.subject.as_deref()),
+                    record.tail,
+                )
+                .map_err(|e| ReplicateError::Invalid(format!("event {seq}: {e}")))?
+                .into_option()
+                .map(|(_, p)| p)
+                .unwrap_or_default();
             checked.events.push((envelope, payload));
         }
         checked.batch.insert(
