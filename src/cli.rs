@@ -626,8 +626,14 @@ fn init(dir: &Path, origin: Option<String>) -> Result<(), CliError> {
 /// The master key a new ledger at `dir` is sealed with: the file given (or beside the
 /// folder), read if it exists, made if not. Says whether it was made.
 pub fn init_master_key(dir: &Path) -> Result<(MasterKey, bool), CliError> {
+    // Nothing is made beside a folder that already holds a ledger.
+    if dir.join(careledger_store::EVENTS_FILE).exists()
+        || dir.join(careledger_store::KEY_FILE).exists()
+    {
+        return Err(StoreError::AlreadyInitialised(dir.to_path_buf()).into());
+    }
     let path = master_key_path(dir);
-    if path.starts_with(dir) {
+    if inside(&path, dir) {
         return Err(fail(format!(
             "the master key {} would be inside the ledger's folder: keep it outside, away \
              from the ledger and its backups",
@@ -641,6 +647,27 @@ pub fn init_master_key(dir: &Path) -> Result<(MasterKey, bool), CliError> {
         std::fs::create_dir_all(parent)?;
     }
     Ok((MasterKey::create_file(&path)?, true))
+}
+
+/// Whether `path` is inside the folder `dir`, however either is spelled (relative or
+/// absolute, through links where the paths exist).
+fn inside(path: &Path, dir: &Path) -> bool {
+    let real = |p: &Path| {
+        std::fs::canonicalize(p)
+            .or_else(|_| {
+                // Not there yet: its nearest existing ancestor, resolved, and the rest.
+                let parent = p.parent().filter(|q| !q.as_os_str().is_empty());
+                match (parent, p.file_name()) {
+                    (Some(parent), Some(name)) => {
+                        std::fs::canonicalize(parent).map(|parent| parent.join(name))
+                    }
+                    _ => std::path::absolute(p),
+                }
+            })
+            .or_else(|_| std::path::absolute(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    };
+    real(path).starts_with(real(dir))
 }
 
 /// Tells whoever made the ledger at `dir` where its master key is and what it is for.
@@ -666,7 +693,7 @@ fn keys(what: KeysCommand) -> Result<(), CliError> {
             if !dir.join(careledger_store::EVENTS_FILE).exists() {
                 return Err(StoreError::NotInitialised(dir.clone()).into());
             }
-            if !dir.join(careledger_store::DATA_KEYS_FILE).exists() {
+            if !Store::is_sealed(dir)? {
                 outln!(
                     "{} is NOT encrypted at rest (made before careledger encrypted payloads): \
                      its payloads are in clear in events.log",
@@ -693,7 +720,7 @@ fn keys(what: KeysCommand) -> Result<(), CliError> {
                     "the new master key file is the one in use: name a new file",
                 ));
             }
-            if new.starts_with(dir) {
+            if inside(&new, dir) {
                 return Err(fail(
                     "the new master key would be inside the ledger's folder: keep it outside",
                 ));
@@ -709,14 +736,15 @@ fn keys(what: KeysCommand) -> Result<(), CliError> {
             let count = Store::rotate_master_key(dir, &old, &new_key)?;
             outln!(
                 "rewrapped {count} data keys under the {}master key {} (id {}); it alone opens \
-                 the ledger now: use --master-key {} (or move it to {}), and destroy {} once \
-                 the new one is backed up",
+                 the ledger now: give it with --master-key {} (or CARELEDGER_MASTER_KEY_FILE). \
+                 Keep the old key {} (id {}) for as long as you keep backups taken before now: \
+                 they need it. Back the new one up on its own, as the old one was",
                 if fresh { "new " } else { "" },
                 new.display(),
                 new_key.id(),
                 new.display(),
-                careledger_store::default_master_key_path(dir).display(),
-                old_path.display()
+                old_path.display(),
+                old.id()
             )?;
             Ok(())
         }
@@ -846,6 +874,9 @@ fn backup(data: &DataDir, out: &Path, after: Option<&Path>) -> Result<(), CliErr
             false
         }
         Err(StoreError::Locked(_)) => true,
+        // Encrypted, and its master key kept elsewhere (as it should be, away from the
+        // backups): a backup needs no key; it goes to the latest signed checkpoint.
+        Err(StoreError::MasterKey(_)) => false,
         Err(e) => return Err(e.into()),
     };
     let started = std::time::Instant::now();
@@ -883,8 +914,10 @@ fn backup(data: &DataDir, out: &Path, after: Option<&Path>) -> Result<(), CliErr
 fn restore(from: &[PathBuf], data: &DataDir) -> Result<(), CliError> {
     // An encrypted ledger's backup is restored only with its master key at hand, checked
     // against the data keys the backup holds, before anything is written.
-    if let Some(first) = from.first() {
-        let info = careledger_store::backup::read_info(first)?;
+    if let Some(last) = from.last() {
+        // The last backup's data keys are the ones restored.
+        let first = last;
+        let info = careledger_store::backup::read_info(last)?;
         if let Some(keys) = info
             .sections
             .iter()

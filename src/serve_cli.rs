@@ -257,9 +257,12 @@ fn demo(dir: &Path) -> Result<Vec<(Role, String)>, CliError> {
         eprintln!("careledger: simulating a month of home care for the demo...");
         let (_, report) = crate::demo::fill(dir)?;
         eprintln!(
-            "careledger: {} events written to {}",
+            "careledger: {} events written to {}, encrypted at rest; the demo keeps its \
+             master key beside it, at {} (a real ledger keeps it away from the ledger's disk \
+             and backups)",
             report.events,
-            dir.display()
+            dir.display(),
+            crate::cli::master_key_path(dir).display()
         );
     }
     let ledger = crate::care_cli::open_ledger(dir)?;

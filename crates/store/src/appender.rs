@@ -83,7 +83,8 @@ struct Built {
     envelope: Envelope,
     bytes: Vec<u8>,
     salt: [u8; SALT_LEN],
-    nonce: [u8; crate::seal::NONCE_LEN],
+    /// In a sealed ledger, the payload's tail as sealed by the writer ([`crate::payloads`]).
+    tail: Option<Vec<u8>>,
     payload: Vec<u8>,
 }
 
@@ -520,7 +521,7 @@ impl Appender {
             // Keys made for this batch are durable before anything sealed with them is
             // written.
             if let Some(keyring) = self.payloads.keyring() {
-                keyring.write_pending()?;
+                keyring.write_pending(self.config.faults.as_deref())?;
             }
             self.write_then_apply(&frames, batch, size, check)?;
             Ok(size)
@@ -716,7 +717,7 @@ impl Appender {
                 envelope,
                 bytes,
                 salt: event.salt,
-                nonce: event.nonce,
+                tail: event.tail,
                 payload: event.payload,
             });
         }
@@ -737,7 +738,7 @@ impl Appender {
             envelope,
             bytes,
             salt,
-            nonce,
+            tail,
             payload,
         } = event;
         let seq = envelope.seq;
@@ -749,25 +750,16 @@ impl Appender {
                 debug_assert_eq!(keys::completing_leaf(level, index), seq);
                 nodes.push(*hash);
             });
-        match &self.payloads {
-            Payloads::Sealed(keyring) => {
-                let owner = crate::payloads::owner_of(
-                    envelope.subject.as_deref(),
-                    &envelope.kind,
-                    &self.config.organisation_key_kinds,
-                );
-                let tail = crate::payloads::seal_tail(
-                    keyring,
-                    &owner,
-                    (seq, &envelope.kind),
-                    &nonce,
-                    &salt,
-                    &payload,
-                )?;
-                chunk.push(&bytes, &nodes, &[&tail]);
+        match (&self.payloads, &tail) {
+            // Sealed on the writer's thread, its key made then (and written with the
+            // batch's other new keys before the frames).
+            (Payloads::Sealed(_), Some(tail)) => chunk.push(&bytes, &nodes, &[tail]),
+            (Payloads::Plain, None) => chunk.push(&bytes, &nodes, &[&salt, &payload]),
+            _ => {
+                return Err(format!(
+                    "event {seq} was not sealed as this ledger keeps payloads"
+                ))
             }
-            Payloads::Plain => chunk.push(&bytes, &nodes, &[&salt, &payload]),
-            Payloads::Unread => return Err("the ledger's keys are not open".into()),
         }
         if chunk.is_full() {
             let full = std::mem::replace(chunk, keys::ChunkBuilder::new(seq + 1));
@@ -853,7 +845,9 @@ impl Appender {
         let mut batch = sled::Batch::default();
         let sealed = projection::stage_changes(&mut batch, changes, &self.payloads).and_then(
             |()| match self.payloads.keyring() {
-                Some(keyring) => keyring.write_pending().map(|_| ()),
+                Some(keyring) => keyring
+                    .write_pending(self.config.faults.as_deref())
+                    .map(|_| ()),
                 None => Ok(()),
             },
         );

@@ -387,6 +387,17 @@ pub fn backup(
                 )))
             }
             Ok(_) => fs::read(&path).map_err(io_at(&path))?,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && name == crate::keyring::DATA_KEYS_FILE
+                    && crate::Store::is_sealed(dir)? =>
+            {
+                return Err(StoreError::Corrupt(format!(
+                    "{} is missing: the ledger is encrypted at rest and a backup without its \
+                     data keys could never be read",
+                    path.display()
+                )))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(io_at(&path)(e)),
         };
@@ -512,9 +523,19 @@ pub fn check(path: &Path) -> Result<BackupInfo, StoreError> {
             "its checkpoint is not the one it says it ends at",
         ));
     }
+    let has_keys = info
+        .sections
+        .iter()
+        .any(|s| s.name == crate::keyring::DATA_KEYS_FILE);
     if info.from.is_none() {
         let events = info.events_section();
         let log = EventsLog::window(path, events.offset, events.len).map_err(io_at(path))?;
+        if crate::payloads_of(path, &log, None, false)?.is_sealed() && !has_keys {
+            return Err(bad_backup(
+                path,
+                "its events are encrypted at rest but it holds no data keys: it can never be read",
+            ));
+        }
         // Without the master key: the payloads of a sealed ledger are checked by
         // `careledger verify` once restored.
         let payloads = crate::payloads_of(path, &log, None, false)?;

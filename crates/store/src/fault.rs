@@ -25,6 +25,10 @@ pub enum Step {
     SledApply,
     /// The flusher's write of sled's state.
     SledFlush,
+    /// The appender's write of new data keys to `data.keys`.
+    KeysWrite,
+    /// The appender's fdatasync of `data.keys`.
+    KeysSync,
 }
 
 /// How a step fails.

@@ -17,14 +17,14 @@
 //! ```text
 //! data.keys := "careledger data keys v1 " master-id "\n" record*
 //! record    := u32 LE body length | body | first 16 bytes of BLAKE3(length | body)
-//! body      := u8 owner tag | u16 LE owner length | owner | 24-byte nonce | wrapped key (48)
+//! body      := entry+   (the keys of one write: all of them or, torn, none)
+//! entry     := u8 owner tag | u16 LE owner length | owner | 24-byte nonce | wrapped key (48)
 //! wrapped   := XChaCha20-Poly1305(master, nonce, "careledger data key v1\0" | tag | owner, key)
 //! ```
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -195,8 +195,7 @@ impl MasterKey {
                 .decode(lines.next().ok_or_else(bad)?.trim())
                 .map_err(|_| bad())?,
         );
-        let bytes: [u8; KEY_LEN] = bytes.as_slice().try_into().map_err(|_| bad())?;
-        Ok(Self::from_key(Key::from_bytes(bytes)))
+        Ok(Self::from_key(Key::from_slice(&bytes).ok_or_else(bad)?))
     }
 
     fn wrap(&self, owner: &Owner, key: &Key) -> Result<Vec<u8>, StoreError> {
@@ -214,6 +213,26 @@ impl MasterKey {
             &mut body,
         );
         Ok(body)
+    }
+
+    /// Every key in a record's body (one entry after another).
+    fn unwrap_all(&self, body: &[u8]) -> Result<Vec<(Owner, Key)>, String> {
+        let mut out = Vec::new();
+        let mut rest = body;
+        while !rest.is_empty() {
+            let len = rest
+                .get(1..3)
+                .map(|l| u16::from_le_bytes(l.try_into().expect("2 bytes")) as usize)
+                .ok_or("an entry cut short")?;
+            let end = 3 + len + NONCE_LEN + KEY_LEN + TAG_LEN;
+            let entry = rest.get(..end).ok_or("an entry cut short")?;
+            out.push(self.unwrap(entry)?);
+            rest = &rest[end..];
+        }
+        if out.is_empty() {
+            return Err("an empty record".into());
+        }
+        Ok(out)
     }
 
     fn unwrap(&self, body: &[u8]) -> Result<(Owner, Key), String> {
@@ -235,8 +254,7 @@ impl MasterKey {
         let nonce: [u8; NONCE_LEN] = rest[..NONCE_LEN].try_into().expect("24 bytes");
         let plain = seal::open(&self.key, &nonce, &wrap_aad(&owner), &rest[NONCE_LEN..])
             .ok_or_else(|| format!("the key of {owner} does not unwrap under this master key"))?;
-        let bytes: [u8; KEY_LEN] = plain.as_slice().try_into().expect("32 bytes");
-        Ok((owner, Key::from_bytes(bytes)))
+        Ok((owner, Key::from_slice(&plain).expect("32 bytes")))
     }
 }
 
@@ -251,6 +269,29 @@ fn random_failed(e: getrandom::Error) -> StoreError {
     StoreError::MasterKey(format!("the system's random generator failed: {e}"))
 }
 
+/// Whether `record` (length, body, check) is whole and passes its check.
+fn record_checks(record: &[u8]) -> bool {
+    let Some(len) = record.get(..4) else {
+        return false;
+    };
+    let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+    if record.len() != 4 + len + CHECK_LEN {
+        return false;
+    }
+    blake3::hash(&record[..4 + len]).as_bytes()[..CHECK_LEN] == record[4 + len..]
+}
+
+/// Whether a whole record that passes its check starts at byte `at` of `bytes`.
+fn record_checks_at(bytes: &[u8], at: usize) -> bool {
+    let Some(len) = bytes.get(at..at + 4) else {
+        return false;
+    };
+    let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+    bytes
+        .get(at..at + 4 + len + CHECK_LEN)
+        .is_some_and(record_checks)
+}
+
 fn frame(body: &[u8], out: &mut Vec<u8>) {
     let start = out.len();
     out.extend_from_slice(&(body.len() as u32).to_le_bytes());
@@ -259,11 +300,60 @@ fn frame(body: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&check.as_bytes()[..CHECK_LEN]);
 }
 
+/// Data keys by owner; a subject's is found by its name without making an [`Owner`] (the
+/// hot path: every payload read or written looks one up).
+#[derive(Default)]
+pub(crate) struct KeyMap {
+    organisation: Option<Arc<Key>>,
+    derived: Option<Arc<Key>>,
+    subjects: HashMap<String, Arc<Key>>,
+}
+
+impl KeyMap {
+    fn get(&self, owner: &Owner) -> Option<&Arc<Key>> {
+        match owner {
+            Owner::Organisation => self.organisation.as_ref(),
+            Owner::Derived => self.derived.as_ref(),
+            Owner::Subject(s) => self.subjects.get(s.as_str()),
+        }
+    }
+
+    fn insert(&mut self, owner: Owner, key: Arc<Key>) {
+        match owner {
+            Owner::Organisation => self.organisation = Some(key),
+            Owner::Derived => self.derived = Some(key),
+            Owner::Subject(s) => {
+                self.subjects.insert(s, key);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.organisation.is_some())
+            + usize::from(self.derived.is_some())
+            + self.subjects.len()
+    }
+
+    fn all(&self) -> Vec<(Owner, Arc<Key>)> {
+        let mut out = Vec::with_capacity(self.len());
+        out.extend(self.organisation.clone().map(|k| (Owner::Organisation, k)));
+        out.extend(self.derived.clone().map(|k| (Owner::Derived, k)));
+        let mut subjects: Vec<_> = self.subjects.iter().collect();
+        subjects.sort_by(|a, b| a.0.cmp(b.0));
+        out.extend(
+            subjects
+                .into_iter()
+                .map(|(s, k)| (Owner::Subject(s.clone()), k.clone())),
+        );
+        out
+    }
+}
+
 /// The data keys of one ledger, unwrapped, and the file they are kept in.
 pub struct Keyring {
     path: PathBuf,
     master: MasterKey,
-    keys: RwLock<HashMap<Owner, Arc<Key>>>,
+    keys: RwLock<KeyMap>,
     /// Records of keys made since the last [`Keyring::write_pending`], not yet in the file.
     pending: Mutex<Vec<u8>>,
     /// Where the next record goes; `None` for a keyring opened to read only.
@@ -297,10 +387,12 @@ impl Keyring {
         } else {
             &[Owner::Derived]
         };
+        let mut body = Vec::new();
         for owner in owners {
             let key = Key::generate().map_err(random_failed)?;
-            frame(&master.wrap(owner, &key)?, &mut bytes);
+            body.extend_from_slice(&master.wrap(owner, &key)?);
         }
+        frame(&body, &mut bytes);
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -338,10 +430,7 @@ impl Keyring {
     }
 
     /// The keys in `bytes`, and where the last whole record ends.
-    fn parse(
-        bytes: &[u8],
-        master: &MasterKey,
-    ) -> Result<(HashMap<Owner, Arc<Key>>, u64), StoreError> {
+    fn parse(bytes: &[u8], master: &MasterKey) -> Result<(KeyMap, u64), StoreError> {
         let corrupt = |reason: String| StoreError::Corrupt(format!("{DATA_KEYS_FILE}: {reason}"));
         let line_end = bytes
             .iter()
@@ -358,7 +447,7 @@ impl Keyring {
                 master.id()
             )));
         }
-        let mut keys = HashMap::new();
+        let mut keys = KeyMap::default();
         let mut at = line_end + 1;
         loop {
             let rest = &bytes[at..];
@@ -371,17 +460,33 @@ impl Keyring {
                 // Cut short at the end: a torn last write.
                 break;
             };
-            let check = blake3::hash(&record[..4 + len]);
-            if check.as_bytes()[..CHECK_LEN] != record[4 + len..] {
-                if at + record.len() == bytes.len() {
-                    break;
+            if !record_checks(record) {
+                // The keys of one write are one record, synced before anything sealed with
+                // them is written: a crash during that write tears only the last record,
+                // and nothing whole can follow it. A whole record after a bad one is damage.
+                if record_checks_at(bytes, at + record.len()) {
+                    return Err(corrupt(format!(
+                        "the record at byte {at} fails its check, and whole records follow \
+                         it: the file is damaged. Restore data.keys from the latest backup \
+                         (it holds every key the events in that backup need)"
+                    )));
                 }
-                return Err(corrupt(format!("the record at byte {at} fails its check")));
+                break;
             }
-            let (owner, key) = master
-                .unwrap(&record[4..4 + len])
-                .map_err(|reason| corrupt(format!("the record at byte {at}: {reason}")))?;
-            keys.insert(owner, Arc::new(key));
+            for (owner, key) in master
+                .unwrap_all(&record[4..4 + len])
+                .map_err(|reason| corrupt(format!("the record at byte {at}: {reason}")))?
+            {
+                if let Some(before) = keys.get(&owner) {
+                    let before: &Key = before;
+                    if before.as_bytes() != key.as_bytes() {
+                        return Err(corrupt(format!(
+                            "two different keys for {owner} (the second at byte {at})"
+                        )));
+                    }
+                }
+                keys.insert(owner, Arc::new(key));
+            }
             at += record.len();
         }
         Ok((keys, at as u64))
@@ -394,6 +499,11 @@ impl Keyring {
     /// The key of `owner`, if the ledger has one.
     pub fn key(&self, owner: &Owner) -> Option<Arc<Key>> {
         self.keys.read().ok()?.get(owner).cloned()
+    }
+
+    /// The key of the subject named `subject`, if it has one.
+    pub fn subject_key(&self, subject: &str) -> Option<Arc<Key>> {
+        self.keys.read().ok()?.subjects.get(subject).cloned()
     }
 
     /// How many data keys the ledger holds.
@@ -416,19 +526,24 @@ impl Keyring {
             return Err(format!("the owner name {owner} is too long for a data key"));
         }
         let key = Arc::new(Key::generate().map_err(|e| format!("no random key: {e}"))?);
-        let body = self.master.wrap(owner, &key).map_err(|e| e.to_string())?;
+        let entry = self.master.wrap(owner, &key).map_err(|e| e.to_string())?;
         let mut pending = self.pending.lock().map_err(|_| "the keyring's lock")?;
-        frame(&body, &mut pending);
-        self.keys
-            .write()
-            .map_err(|_| "the keyring's lock")?
-            .insert(owner.clone(), key.clone());
+        let mut keys = self.keys.write().map_err(|_| "the keyring's lock")?;
+        // Whoever got here first made the key.
+        if let Some(existing) = keys.get(owner) {
+            return Ok(existing.clone());
+        }
+        pending.extend_from_slice(&entry);
+        keys.insert(owner.clone(), key.clone());
         Ok(key)
     }
 
-    /// Appends the keys made since the last call to the file and syncs it. Returns
-    /// whether there were any.
-    pub(crate) fn write_pending(&self) -> Result<bool, String> {
+    /// Appends the keys made since the last call to the file, as one record, and syncs
+    /// it. Returns whether there were any.
+    pub(crate) fn write_pending(
+        &self,
+        faults: Option<&crate::fault::Faults>,
+    ) -> Result<bool, String> {
         let mut pending = self.pending.lock().map_err(|_| "the keyring's lock")?;
         if pending.is_empty() {
             return Ok(false);
@@ -437,17 +552,19 @@ impl Keyring {
         let Some(at) = *end else {
             return Err("the keyring was opened to read only".into());
         };
+        let mut record = Vec::with_capacity(pending.len() + 4 + CHECK_LEN);
+        frame(&pending, &mut record);
         let write = || -> std::io::Result<()> {
             let file = OpenOptions::new().write(true).open(&self.path)?;
             if file.metadata()?.len() > at {
                 // A torn record after the last whole one: no event was sealed with it.
                 file.set_len(at)?;
             }
-            file.write_all_at(&pending, at)?;
-            file.sync_data()
+            crate::fault::write_at(faults, crate::fault::Step::KeysWrite, &file, &record, at)?;
+            crate::fault::sync_data(faults, crate::fault::Step::KeysSync, &file)
         };
         write().map_err(|e| format!("writing {DATA_KEYS_FILE} failed: {e}"))?;
-        *end = Some(at + pending.len() as u64);
+        *end = Some(at + record.len() as u64);
         pending.clear();
         Ok(true)
     }
@@ -480,18 +597,30 @@ impl Keyring {
             let record = rest
                 .get(..4 + len + CHECK_LEN)
                 .ok_or("a wrapped key cut short")?;
-            let check = blake3::hash(&record[..4 + len]);
-            if check.as_bytes()[..CHECK_LEN] != record[4 + len..] {
+            if !record_checks(record) {
                 return Err("a wrapped key fails its check".into());
             }
-            let (owner, key) = self.master.unwrap(&record[4..4 + len])?;
-            if self.key(&owner).is_none() {
+            let body = &record[4..4 + len];
+            let mut entries = body;
+            for (owner, key) in self.master.unwrap_all(body)? {
+                let entry_len = 3 + owner.name().len() + NONCE_LEN + KEY_LEN + TAG_LEN;
+                let (entry, rest) = entries.split_at(entry_len);
+                entries = rest;
                 let mut pending = self.pending.lock().map_err(|_| "the keyring's lock")?;
-                pending.extend_from_slice(record);
-                self.keys
-                    .write()
-                    .map_err(|_| "the keyring's lock")?
-                    .insert(owner, Arc::new(key));
+                let mut keys = self.keys.write().map_err(|_| "the keyring's lock")?;
+                match keys.get(&owner) {
+                    Some(mine) if mine.as_bytes() == key.as_bytes() => {}
+                    Some(_) => {
+                        return Err(format!(
+                            "the primary's key for {owner} is not this replica's: the two \
+                             are not copies of one ledger"
+                        ))
+                    }
+                    None => {
+                        pending.extend_from_slice(entry);
+                        keys.insert(owner, Arc::new(key));
+                    }
+                }
             }
             at += record.len();
         }
@@ -510,10 +639,13 @@ impl Keyring {
         let bytes = fs::read(&path).map_err(crate::io_err(&path))?;
         let (keys, _) = Self::parse(&bytes, old)?;
         let mut out = format!("{HEADER_PREFIX}{}\n", new.id()).into_bytes();
-        let mut owners: Vec<&Owner> = keys.keys().collect();
-        owners.sort_by_key(|o| (o.tag(), o.name().to_string()));
-        for owner in &owners {
-            frame(&new.wrap(owner, &keys[*owner])?, &mut out);
+        let owners = keys.all();
+        let mut body = Vec::new();
+        for (owner, key) in &owners {
+            body.extend_from_slice(&new.wrap(owner, key)?);
+        }
+        if !body.is_empty() {
+            frame(&body, &mut out);
         }
         replace_file(dir, DATA_KEYS_FILE, &out)?;
         Ok(owners.len())

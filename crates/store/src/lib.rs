@@ -383,7 +383,8 @@ pub(crate) struct Prepared {
     pub(crate) kind: String,
     pub(crate) occurred_at_us: i64,
     pub(crate) salt: [u8; SALT_LEN],
-    pub(crate) nonce: [u8; seal::NONCE_LEN],
+    /// In a sealed ledger, the salt and payload sealed into a record's tail.
+    pub(crate) tail: Option<Vec<u8>>,
     pub(crate) commitment: Hash,
     pub(crate) payload: Vec<u8>,
 }
@@ -606,6 +607,26 @@ impl Store {
         Ok(verifier)
     }
 
+    /// Whether the ledger at `dir` is sealed at rest (its events file says so, whatever
+    /// else is missing).
+    pub fn is_sealed(dir: &Path) -> Result<bool, StoreError> {
+        let path = dir.join(EVENTS_FILE);
+        if !path.exists() {
+            return Err(StoreError::NotInitialised(dir.to_path_buf()));
+        }
+        let log = events_log::EventsLog::open_read(dir).map_err(io_err(&path))?;
+        let header = log.read_at(0, None).map_err(|e| StoreError::Damaged {
+            dir: dir.to_path_buf(),
+            reason: format!("{EVENTS_FILE} has no readable header: {e}"),
+        })?;
+        events_log::header_verifier(&header)
+            .map(|(_, sealed)| sealed)
+            .map_err(|reason| StoreError::Damaged {
+                dir: dir.to_path_buf(),
+                reason: format!("{EVENTS_FILE}: {reason}"),
+            })
+    }
+
     /// Rewraps every data key of the sealed ledger at `dir` (which must not be open) from
     /// the master key `old` to `new` ([`keyring`]): one new `data.keys`, renamed over the
     /// old one. Until the rename `old` opens the ledger, after it only `new`. Returns the
@@ -619,7 +640,7 @@ impl Store {
             return Err(StoreError::NotInitialised(dir.to_path_buf()));
         }
         let _lock = lock_dir(dir)?;
-        if !dir.join(DATA_KEYS_FILE).exists() {
+        if !Self::is_sealed(dir)? {
             return Err(StoreError::InvalidArgument(format!(
                 "the ledger at {} is not encrypted at rest: it has no data keys to rewrap",
                 dir.display()
@@ -996,13 +1017,37 @@ impl Store {
             let salt: [u8; SALT_LEN] = random[..SALT_LEN].try_into().expect("32 bytes");
             let nonce: [u8; seal::NONCE_LEN] = random[SALT_LEN..].try_into().expect("24 bytes");
             let commitment = envelope::payload_commitment(&salt, &e.payload);
+            // Sealed here too, in parallel with other writers: the appender only writes
+            // it (its associated data is the commitment, known now; crate::payloads).
+            let tail = match &self.inner.payloads {
+                Payloads::Sealed(keyring) => {
+                    let (tag, key) = payloads::key_for_writing(
+                        keyring,
+                        e.subject.as_deref(),
+                        &e.kind,
+                        &config.organisation_key_kinds,
+                    )
+                    .map_err(AppendError::Random)?;
+                    Some(
+                        payloads::seal_tail(
+                            (tag, &key),
+                            (&commitment, &e.kind),
+                            &nonce,
+                            &salt,
+                            &e.payload,
+                        )
+                        .map_err(AppendError::Random)?,
+                    )
+                }
+                _ => None,
+            };
             out.push(Prepared {
                 actor: e.actor,
                 subject: e.subject,
                 kind: e.kind,
                 occurred_at_us: e.occurred_at_us,
                 salt,
-                nonce,
+                tail,
                 commitment,
                 payload: e.payload,
             });

@@ -2,9 +2,17 @@
 //!
 //! A **sealed** ledger (events file `careledger events v2`, every ledger careledger makes)
 //! keeps `u8 owner tag || 24-byte nonce || XChaCha20-Poly1305(data key of the owner, nonce,
-//! "careledger payload v1\0" || seq (u64 LE) || kind, salt || payload)`: the salt is inside
-//! the ciphertext, so once the key is destroyed the envelope's commitment can no longer be
-//! tested against guesses either. The owner is the event's subject, unless the event is
+//! "careledger payload v1\0" || payload commitment || kind, salt || payload)`: the salt is
+//! inside the ciphertext, so once the key is destroyed the envelope's commitment can no
+//! longer be tested against guesses either.
+//!
+//! **Decision: the commitment, not the sequence number, as associated data.** The
+//! commitment is in the envelope, which the tree commits to with its sequence number, and
+//! it is unique to the event (its salt is random): a payload sealed for one event opens
+//! for no other, as with the sequence number. Unlike the sequence number, it is known
+//! before the appender numbers the event, so each payload is sealed on its writer's
+//! thread ([`crate::Store::submit`]), in parallel, and the single appender thread does no
+//! more work for a sealed ledger than for a plain one (docs/BENCHMARKS.md). The owner is the event's subject, unless the event is
 //! about no one or of a kind the ledger names as the organisation's
 //! ([`crate::StoreConfig::organisation_key_kinds`]: its access log, which must outlive a
 //! person's erasure). A **plain** ledger (`careledger events v1`, from before encryption,
@@ -13,7 +21,7 @@
 
 use std::sync::Arc;
 
-use careledger_log::envelope::SALT_LEN;
+use careledger_log::envelope::{Envelope, EnvelopeRef, SALT_LEN};
 use zeroize::Zeroizing;
 
 use crate::keyring::{Keyring, Owner};
@@ -50,12 +58,14 @@ impl Opened {
     }
 }
 
-fn aad(seq: u64, kind: &str) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(AAD_PREFIX.len() + 8 + kind.len());
-    aad.extend_from_slice(AAD_PREFIX);
-    aad.extend_from_slice(&seq.to_le_bytes());
-    aad.extend_from_slice(kind.as_bytes());
-    aad
+/// The associated data of an event's payload, on the stack (a kind is at most 100 bytes).
+fn aad<'b>(commitment: &[u8; 32], kind: &str, buf: &'b mut [u8; 160]) -> &'b [u8] {
+    let kind = &kind.as_bytes()[..kind.len().min(160 - AAD_PREFIX.len() - 32)];
+    let end = AAD_PREFIX.len() + 32 + kind.len();
+    buf[..AAD_PREFIX.len()].copy_from_slice(AAD_PREFIX);
+    buf[AAD_PREFIX.len()..AAD_PREFIX.len() + 32].copy_from_slice(commitment);
+    buf[AAD_PREFIX.len() + 32..end].copy_from_slice(kind);
+    &buf[..end]
 }
 
 /// Whose key seals an event's payload.
@@ -66,23 +76,46 @@ pub(crate) fn owner_of(subject: Option<&str>, kind: &str, organisation_kinds: &[
     }
 }
 
-/// Seals an event's salt and payload into a record tail.
-pub(crate) fn seal_tail(
+/// The tag and key that seal an event about `subject` of `kind`: the subject's, or the
+/// organisation's (see [`owner_of`]), made now if it has none. Looks a subject up by its
+/// name: no allocation for a key that exists.
+pub(crate) fn key_for_writing(
     keyring: &Keyring,
-    owner: &Owner,
-    (seq, kind): (u64, &str),
+    subject: Option<&str>,
+    kind: &str,
+    organisation_kinds: &[String],
+) -> Result<(u8, std::sync::Arc<seal::Key>), String> {
+    if let Some(s) = subject.filter(|_| !organisation_kinds.iter().any(|k| k == kind)) {
+        if let Some(key) = keyring.subject_key(s) {
+            return Ok((Owner::Subject(String::new()).tag(), key));
+        }
+    }
+    let owner = owner_of(subject, kind, organisation_kinds);
+    Ok((owner.tag(), keyring.key_or_new(&owner)?))
+}
+
+/// Seals an event's salt and payload into a record tail, in place: the plaintext is
+/// overwritten by the ciphertext in the one buffer.
+pub(crate) fn seal_tail(
+    (tag, key): (u8, &seal::Key),
+    (commitment, kind): (&[u8; 32], &str),
     nonce: &[u8; NONCE_LEN],
     salt: &[u8; SALT_LEN],
     payload: &[u8],
 ) -> Result<Vec<u8>, String> {
-    let key = keyring.key_or_new(owner)?;
-    let mut plain = Zeroizing::new(Vec::with_capacity(SALT_LEN + payload.len()));
-    plain.extend_from_slice(salt);
-    plain.extend_from_slice(payload);
-    let mut tail = Vec::with_capacity(1 + NONCE_LEN + plain.len() + TAG_LEN);
-    tail.push(owner.tag());
+    let mut tail = Vec::with_capacity(1 + NONCE_LEN + SALT_LEN + payload.len() + TAG_LEN);
+    tail.push(tag);
     tail.extend_from_slice(nonce);
-    seal::seal_into(&key, nonce, &aad(seq, kind), &plain, &mut tail);
+    tail.extend_from_slice(salt);
+    tail.extend_from_slice(payload);
+    let mut buf = [0u8; 160];
+    let mac = seal::seal_in_place(
+        key,
+        nonce,
+        aad(commitment, kind, &mut buf),
+        &mut tail[1 + NONCE_LEN..],
+    );
+    tail.extend_from_slice(&mac);
     Ok(tail)
 }
 
@@ -111,10 +144,34 @@ impl Payloads {
         }
     }
 
-    /// Reads the tail of event `seq` of `kind` about `subject`.
+    /// [`Payloads::open`] for the event whose envelope is `envelope`.
+    pub fn open_for(&self, envelope: &Envelope, tail: &[u8]) -> Result<Opened, String> {
+        self.open(
+            (
+                &envelope.payload_commitment,
+                &envelope.kind,
+                envelope.subject.as_deref(),
+            ),
+            tail,
+        )
+    }
+
+    /// [`Payloads::open`] for the event whose borrowed envelope is `envelope`.
+    pub fn open_for_ref(&self, envelope: &EnvelopeRef<'_>, tail: &[u8]) -> Result<Opened, String> {
+        self.open(
+            (
+                &envelope.payload_commitment,
+                envelope.kind,
+                envelope.subject,
+            ),
+            tail,
+        )
+    }
+
+    /// Reads the tail of the event whose envelope has this commitment, kind and subject.
     pub fn open(
         &self,
-        (seq, kind, subject): (u64, &str, Option<&str>),
+        (commitment, kind, subject): (&[u8; 32], &str, Option<&str>),
         tail: &[u8],
     ) -> Result<Opened, String> {
         if tail.is_empty() {
@@ -131,20 +188,40 @@ impl Payloads {
             Payloads::Unread => return Ok(Opened::Unread),
             Payloads::Sealed(keyring) => keyring,
         };
-        let owner = self.tail_owner(subject, tail).ok_or(
-            "its payload names no known key (or a person's key for an event about no one)",
-        )?;
+        let key = match (tail[0], subject) {
+            (1, _) => keyring.key(&Owner::Organisation),
+            (2, Some(subject)) => keyring.subject_key(subject),
+            _ => {
+                return Err(
+                    "its payload names no known key (or a person's key for an event \
+                            about no one)"
+                        .into(),
+                )
+            }
+        };
         if tail.len() < 1 + NONCE_LEN + SALT_LEN + TAG_LEN {
             return Err("its sealed payload is cut short".into());
         }
-        let key = keyring
-            .key(&owner)
-            .ok_or_else(|| format!("the data key of {owner} is not in the ledger's data keys"))?;
+        let key = key.ok_or_else(|| {
+            format!(
+                "the data key of {} is not in the ledger's data keys",
+                subject
+                    .filter(|_| tail[0] == 2)
+                    .unwrap_or("the organisation")
+            )
+        })?;
         let nonce: [u8; NONCE_LEN] = tail[1..1 + NONCE_LEN].try_into().expect("24 bytes");
-        let plain = seal::open(&key, &nonce, &aad(seq, kind), &tail[1 + NONCE_LEN..])
-            .ok_or("its sealed payload does not open under its key: it was altered")?;
-        let salt: [u8; SALT_LEN] = plain[..SALT_LEN].try_into().expect("checked length");
-        Ok(Opened::Payload(salt, plain[SALT_LEN..].to_vec()))
+        let mut buf = [0u8; 160];
+        let mut payload = seal::open_vec(
+            &key,
+            &nonce,
+            aad(commitment, kind, &mut buf),
+            &tail[1 + NONCE_LEN..],
+        )
+        .ok_or("its sealed payload does not open under its key: it was altered")?;
+        let salt: [u8; SALT_LEN] = payload[..SALT_LEN].try_into().expect("checked length");
+        payload.drain(..SALT_LEN);
+        Ok(Opened::Payload(salt, payload))
     }
 }
 

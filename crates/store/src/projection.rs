@@ -196,10 +196,7 @@ pub(crate) fn catch_up(
         }
         let (record, envelope) = crate::checked_record(seq, &chunk[at])?;
         let opened = payloads
-            .open(
-                (seq, &envelope.kind, envelope.subject.as_deref()),
-                record.tail,
-            )
+            .open_for(&envelope, record.tail)
             .map_err(|reason| StoreError::Corrupt(format!("event {seq}: {reason}")))?;
         let payload = match &opened {
             Opened::Payload(_, payload) => Some(payload.as_slice()),
@@ -241,7 +238,7 @@ pub(crate) fn catch_up(
         stage_changes(&mut batch, ops.by_ref().take(PERSIST_SLICE), payloads)
             .map_err(StoreError::Corrupt)?;
         if let Some(keyring) = payloads.keyring() {
-            keyring.write_pending().map_err(StoreError::Corrupt)?;
+            keyring.write_pending(None).map_err(StoreError::Corrupt)?;
         }
         let last = ops.peek().is_none();
         if last {

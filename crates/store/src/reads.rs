@@ -46,10 +46,7 @@ impl Store {
         let payload = self
             .inner
             .payloads
-            .open(
-                (seq, &envelope.kind, envelope.subject.as_deref()),
-                record.tail,
-            )
+            .open_for(&envelope, record.tail)
             .map_err(|reason| StoreError::Corrupt(format!("event {seq}: {reason}")))?
             .into_option();
         Ok(StoredEvent {
@@ -194,7 +191,7 @@ impl Store {
                 let envelope = careledger_log::envelope::EnvelopeRef::decode(record.envelope)
                     .map_err(|e| StoreError::Corrupt(format!("event {seq}: {e}")))?;
                 let opened = payloads
-                    .open((seq, envelope.kind, envelope.subject), record.tail)
+                    .open_for_ref(&envelope, record.tail)
                     .map_err(|reason| StoreError::Corrupt(format!("event {seq}: {reason}")))?;
                 let payload = match &opened {
                     crate::Opened::Payload(salt, payload) => Some((salt, payload.as_slice())),

@@ -208,7 +208,8 @@ pub struct LogSlice {
 }
 
 /// A slice stops taking frames once the data keys its payloads need are this many bytes
-/// (it holds at least one frame).
+/// (it holds at least one frame; the last frame may add up to 64 keys of at most 311 bytes
+/// each, so a slice's keys are at most about 68 KiB, 91 KiB in base64).
 pub const DATA_KEYS_BYTES_MAX: usize = 48 * 1024;
 
 impl Store {
@@ -349,9 +350,12 @@ impl Store {
         let mut at = from;
         let mut end_size = size_at_from;
         let mut owners = std::collections::HashSet::new();
+        // The wrapped keys' bytes so far: a frame adds at most 64 owners of at most 295
+        // bytes each beyond the bound.
+        let mut keys_bytes = 0usize;
         while at < durable_bytes
             && (at == from || at - from < max_bytes)
-            && (at == from || owners.len() * 110 < DATA_KEYS_BYTES_MAX)
+            && (at == from || keys_bytes < DATA_KEYS_BYTES_MAX)
         {
             let frame = self.inner.log.read_at(at, None).map_err(|e| {
                 StoreError::InvalidArgument(format!(
@@ -386,7 +390,10 @@ impl Store {
                             .payloads
                             .tail_owner(envelope.subject, record.tail)
                         {
-                            owners.insert(owner);
+                            let name = envelope.subject.map_or(0, str::len);
+                            if owners.insert(owner) {
+                                keys_bytes += 4 + 3 + name + 24 + 48 + 16 + 16;
+                            }
                         }
                     }
                 }

@@ -38,6 +38,17 @@ impl Key {
         Self(Zeroizing::new(bytes))
     }
 
+    /// A key copied from `bytes` (which must be [`KEY_LEN`] long) straight into memory
+    /// that is zeroed on drop, with no other copy on the way.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != KEY_LEN {
+            return None;
+        }
+        let mut key = Zeroizing::new([0u8; KEY_LEN]);
+        key.copy_from_slice(bytes);
+        Some(Self(key))
+    }
+
     pub fn as_bytes(&self) -> &[u8; KEY_LEN] {
         &self.0
     }
@@ -89,6 +100,20 @@ pub fn seal_into(
     body.zeroize();
 }
 
+/// Seals `buf` in place (its plaintext becomes the ciphertext) and returns the tag.
+pub fn seal_in_place(
+    key: &Key,
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    buf: &mut [u8],
+) -> [u8; TAG_LEN] {
+    let (k, n) = subkey(key, nonce);
+    let tag = k
+        .seal_in_place_separate_tag(n, Aad::from(aad), buf)
+        .expect("ChaCha20-Poly1305 seals any payload under 256 GiB");
+    tag.as_ref().try_into().expect("a 16-byte tag")
+}
+
 /// The plaintext of `ciphertext` (with its tag), or `None` if it was not sealed under
 /// this key, nonce and associated data.
 pub fn open(
@@ -99,6 +124,21 @@ pub fn open(
 ) -> Option<Zeroizing<Vec<u8>>> {
     let (k, n) = subkey(key, nonce);
     let mut body = Zeroizing::new(ciphertext.to_vec());
+    let len = k.open_in_place(n, Aad::from(aad), &mut body).ok()?.len();
+    body.truncate(len);
+    Some(body)
+}
+
+/// [`open`] into a plain vector, for plaintext that is handed on (a payload read out of
+/// the ledger): one allocation, not two.
+pub fn open_vec(
+    key: &Key,
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    ciphertext: &[u8],
+) -> Option<Vec<u8>> {
+    let (k, n) = subkey(key, nonce);
+    let mut body = ciphertext.to_vec();
     let len = k.open_in_place(n, Aad::from(aad), &mut body).ok()?.len();
     body.truncate(len);
     Some(body)

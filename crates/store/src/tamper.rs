@@ -135,7 +135,14 @@ pub fn alter_payload_live(
             alter(&mut record[tail_at + 32..]);
             return;
         };
-        let opened = payloads.open((seq, &envelope.kind, envelope.subject.as_deref()), &tail);
+        let opened = payloads.open(
+            (
+                &envelope.payload_commitment,
+                &envelope.kind,
+                envelope.subject.as_deref(),
+            ),
+            &tail,
+        );
         let Ok(crate::Opened::Payload(salt, mut payload)) = opened else {
             failed = Some(format!("event {seq}'s payload does not open"));
             return;
@@ -145,10 +152,10 @@ pub fn alter_payload_live(
             .tail_owner(envelope.subject.as_deref(), &tail)
             .expect("opened");
         let nonce: [u8; crate::seal::NONCE_LEN] = tail[1..25].try_into().expect("24 bytes");
+        let key = keyring.key(&owner).expect("opened with it");
         let sealed = crate::payloads::seal_tail(
-            keyring,
-            &owner,
-            (seq, &envelope.kind),
+            (owner.tag(), &key),
+            (&envelope.payload_commitment, &envelope.kind),
             &nonce,
             &salt,
             &payload,

@@ -139,7 +139,7 @@ pub(crate) fn scan_frames(
             }
             chunk.last_recorded_at_us = envelope.recorded_at_us;
             let opened = payloads
-                .open((seq, envelope.kind, envelope.subject), record.tail)
+                .open_for_ref(&envelope, record.tail)
                 .map_err(|reason| fail(seq, &reason))?;
             match opened {
                 Opened::Payload(salt, payload) => {

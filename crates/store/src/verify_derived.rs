@@ -196,10 +196,7 @@ pub(crate) fn verify_derived(
                     }
                     if projected.is_some_and(|p| seq < p) {
                         let payload = payloads
-                            .open(
-                                (seq, &envelope.kind, envelope.subject.as_deref()),
-                                record.tail,
-                            )
+                            .open_for(&envelope, record.tail)
                             .map_err(|e| VerifyFailure::Ledger(format!("event {seq}: {e}")))?
                             .into_option();
                         replay

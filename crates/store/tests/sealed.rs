@@ -336,6 +336,19 @@ fn a_torn_last_key_record_is_cut_off_by_the_next_write() {
     assert!(String::from_utf8(store.get(5).unwrap().payload.unwrap().1)
         .unwrap()
         .contains("first visit"));
+    drop(store);
+    // A bad record with whole ones after it is damage, not a torn write: refused, naming
+    // the way out, and nothing is cut.
+    let mut damaged = std::fs::read(&path).unwrap();
+    let first_record = damaged.iter().position(|&b| b == b'\n').unwrap() + 1;
+    damaged[first_record + 10] ^= 1;
+    std::fs::write(&path, &damaged).unwrap();
+    let err = Store::open(&dir, config(&master)).map(|_| ()).unwrap_err();
+    assert!(
+        err.to_string().contains("damaged") && err.to_string().contains("backup"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), damaged);
 }
 
 #[test]
@@ -416,5 +429,66 @@ fn sealing_is_the_reference_xchacha20_poly1305() {
             seal::open(&key, &nonce, &aad, &theirs).unwrap().as_slice(),
             plaintext
         );
+    }
+}
+
+/// A write or sync of `data.keys` that fails (EIO, a half-done write, a full disk), for
+/// the key of a person's first event: that event is not acknowledged, nothing after it is
+/// taken until the store is reopened, and the reopened ledger holds every acknowledged
+/// event, readable, takes the person's event again, and verifies.
+#[test]
+fn a_failed_write_or_sync_of_the_data_keys_loses_no_acknowledged_event() {
+    use careledger_store::fault::{Fault, Faults, Step};
+    use careledger_store::AppendError;
+    for step in [Step::KeysWrite, Step::KeysSync] {
+        for fault in [Fault::Io, Fault::Partial, Fault::NoSpace] {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path().join("ledger");
+            let master = Arc::new(MasterKey::generate().unwrap());
+            sealed_ledger(&dir, &master, 10);
+            let faults = Arc::new(Faults::default());
+            let with_faults = StoreConfig {
+                faults: Some(faults.clone()),
+                ..config(&master)
+            };
+            let store = Store::open_with_projection(&dir, with_faults, latest()).unwrap();
+            // Known people need no new key: no write of data.keys at all.
+            store
+                .append(vec![event(10, "person:p1", "visit 10")])
+                .unwrap();
+            assert_eq!(faults.calls(Step::KeysWrite), 0, "{step:?} {fault:?}");
+            faults.fail(step, 0, fault);
+            // (Event 11 would be an access event, sealed with the organisation's key.)
+            let Err(err) = store.append(vec![event(13, "person:newcomer", "first visit")]) else {
+                panic!("{step:?} {fault:?}: the newcomer's event was taken");
+            };
+            assert!(
+                matches!(err, AppendError::WriteFailed(_)),
+                "{step:?} {fault:?}: {err}"
+            );
+            let err = store
+                .append(vec![event(14, "person:p2", "later")])
+                .unwrap_err();
+            assert!(matches!(err, AppendError::WriteFailed(_)), "{err}");
+            drop(store);
+
+            let store = Store::open_with_projection(&dir, config(&master), latest()).unwrap();
+            assert_eq!(store.size(), 11, "{step:?} {fault:?}");
+            for seq in 0..11 {
+                assert!(store.get(seq).unwrap().payload.is_some());
+            }
+            let receipts = store
+                .append(vec![event(13, "person:newcomer", "first visit")])
+                .unwrap();
+            assert_eq!(receipts[0].seq, 11);
+            drop(store);
+            let store = Store::open(&dir, config(&master)).unwrap();
+            assert!(String::from_utf8(store.get(11).unwrap().payload.unwrap().1)
+                .unwrap()
+                .contains("first visit"));
+            drop(store);
+            let report = Store::verify_dir_at(&dir, Some(&master), &[], |_, _| {}).unwrap();
+            assert_eq!(report.payloads_checked, 12, "{step:?} {fault:?}");
+        }
     }
 }

@@ -94,7 +94,7 @@ impl Appender {
             .and_then(|()| {
                 // The data keys the frames were sealed with first ([`Store::take_data_keys`]).
                 if let Some(keyring) = self.payloads.keyring() {
-                    keyring.write_pending()?;
+                    keyring.write_pending(self.config.faults.as_deref())?;
                 }
                 let root = checked.range.root();
                 self.write_then_apply(&bytes, checked.batch, size, Some(root))
@@ -268,10 +268,7 @@ impl Appender {
             // Opened by the scan above, which checked it against its commitment.
             let payload = self
                 .payloads
-                .open(
-                    (seq, &envelope.kind, envelope.subject.as_deref()),
-                    record.tail,
-                )
+                .open_for(&envelope, record.tail)
                 .map_err(|e| ReplicateError::Invalid(format!("event {seq}: {e}")))?
                 .into_option()
                 .map(|(_, p)| p)
