@@ -914,40 +914,7 @@ fn backup(data: &DataDir, out: &Path, after: Option<&Path>) -> Result<(), CliErr
 fn restore(from: &[PathBuf], data: &DataDir) -> Result<(), CliError> {
     // An encrypted ledger's backup is restored only with its master key at hand, checked
     // against the data keys the backup holds, before anything is written.
-    if let Some(last) = from.last() {
-        // The last backup's data keys are the ones restored.
-        let first = last;
-        let info = careledger_store::backup::read_info(last)?;
-        if let Some(keys) = info
-            .sections
-            .iter()
-            .find(|s| s.name == careledger_store::DATA_KEYS_FILE)
-        {
-            let Some(master) = master_key_for(&data.data)? else {
-                return Err(fail(format!(
-                    "{} is a backup of a ledger encrypted at rest: restoring it needs the \
-                     ledger's master key (--master-key FILE), which backups never hold",
-                    first.display()
-                )));
-            };
-            let mut head = vec![0u8; keys.len.min(200) as usize];
-            std::os::unix::fs::FileExt::read_exact_at(
-                &std::fs::File::open(first)?,
-                &mut head,
-                keys.offset,
-            )?;
-            let line = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
-            let named = String::from_utf8_lossy(line);
-            if !named.ends_with(master.id()) {
-                return Err(fail(format!(
-                    "the master key given (id {}) is not the one {} was encrypted with ({})",
-                    master.id(),
-                    first.display(),
-                    named
-                )));
-            }
-        }
-    }
+    careledger_store::backup::check_master_key(from, master_key_for(&data.data)?.as_deref())?;
     let info = careledger_store::backup::restore(from, &data.data)?;
     // The first open rebuilds the derived state (sled) from the restored events.
     let store = Store::open(&data.data, store_config_for(&data.data)?)?;

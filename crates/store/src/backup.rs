@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use careledger_log::{Checkpoint, NoteVerifier};
 
 use crate::events_log::{EventsLog, FrameKind, EVENTS_FILE};
-use crate::{barrier, hex, keys, StoreError, KEY_FILE};
+use crate::{barrier, hex, keys, MasterKey, StoreError, KEY_FILE};
 
 pub const BACKUP_MAGIC: &[u8] = b"careledger backup 1\n";
 const FOOTER_MAGIC: &[u8; 8] = b"CLBKEND\n";
@@ -554,6 +554,40 @@ pub fn check(path: &Path) -> Result<BackupInfo, StoreError> {
         }
     }
     Ok(info)
+}
+
+/// Whether `master` opens the data keys a restore of `backups` would write (the last
+/// backup's): a backup of a ledger encrypted at rest needs its master key, which no backup
+/// holds. Checked before anything is written; a plain ledger's backups need none.
+pub fn check_master_key(backups: &[PathBuf], master: Option<&MasterKey>) -> Result<(), StoreError> {
+    let Some(last) = backups.last() else {
+        return Ok(());
+    };
+    let info = read_info(last)?;
+    let Some(keys) = info
+        .sections
+        .iter()
+        .find(|s| s.name == crate::keyring::DATA_KEYS_FILE)
+    else {
+        return Ok(());
+    };
+    let Some(master) = master else {
+        return Err(StoreError::MasterKey(format!(
+            "{} is a backup of a ledger encrypted at rest: restoring it needs the ledger's \
+             master key (--master-key FILE), which backups never hold",
+            last.display()
+        )));
+    };
+    if keys.len > SIDE_FILE_BYTES_MAX {
+        return Err(bad_backup(
+            last,
+            "its data keys are larger than a backup holds",
+        ));
+    }
+    let mut bytes = Vec::with_capacity(keys.len as usize);
+    let file = File::open(last).map_err(io_at(last))?;
+    copy_range(&file, keys.offset, keys.len, &mut bytes, &mut []).map_err(io_at(last))?;
+    crate::keyring::Keyring::parse(&bytes, master).map(|_| ())
 }
 
 /// Restores a ledger into `new_dir` (which must not exist, or be empty) from a full backup

@@ -430,7 +430,7 @@ impl Keyring {
     }
 
     /// The keys in `bytes`, and where the last whole record ends.
-    fn parse(bytes: &[u8], master: &MasterKey) -> Result<(KeyMap, u64), StoreError> {
+    pub(crate) fn parse(bytes: &[u8], master: &MasterKey) -> Result<(KeyMap, u64), StoreError> {
         let corrupt = |reason: String| StoreError::Corrupt(format!("{DATA_KEYS_FILE}: {reason}"));
         let line_end = bytes
             .iter()

@@ -1028,16 +1028,13 @@ impl Store {
                         &config.organisation_key_kinds,
                     )
                     .map_err(AppendError::Random)?;
-                    Some(
-                        payloads::seal_tail(
-                            (tag, &key),
-                            (&commitment, &e.kind),
-                            &nonce,
-                            &salt,
-                            &e.payload,
-                        )
-                        .map_err(AppendError::Random)?,
-                    )
+                    Some(payloads::seal_tail(
+                        (tag, &key),
+                        (&commitment, &e.kind),
+                        &nonce,
+                        &salt,
+                        &e.payload,
+                    ))
                 }
                 _ => None,
             };

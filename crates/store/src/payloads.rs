@@ -28,6 +28,9 @@ use crate::keyring::{Keyring, Owner};
 use crate::seal::{self, NONCE_LEN, TAG_LEN};
 
 const AAD_PREFIX: &[u8] = b"careledger payload v1\0";
+/// The owner tags a record's tail starts with ([`Owner::tag`]).
+const ORGANISATION_TAG: u8 = 1;
+const SUBJECT_TAG: u8 = 2;
 
 /// How this ledger's payloads are kept, and the keys to read them.
 #[derive(Clone, Debug)]
@@ -68,16 +71,18 @@ fn aad<'b>(commitment: &[u8; 32], kind: &str, buf: &'b mut [u8; 160]) -> &'b [u8
     &buf[..end]
 }
 
-/// Whose key seals an event's payload.
-pub(crate) fn owner_of(subject: Option<&str>, kind: &str, organisation_kinds: &[String]) -> Owner {
-    match subject {
-        Some(s) if !organisation_kinds.iter().any(|k| k == kind) => Owner::Subject(s.into()),
-        _ => Owner::Organisation,
-    }
+/// The subject whose key seals an event's payload, or `None` for the organisation's.
+fn sealing_subject<'a>(
+    subject: Option<&'a str>,
+    kind: &str,
+    organisation_kinds: &[String],
+) -> Option<&'a str> {
+    subject.filter(|_| !organisation_kinds.iter().any(|k| k == kind))
 }
 
 /// The tag and key that seal an event about `subject` of `kind`: the subject's, or the
-/// organisation's (see [`owner_of`]), made now if it has none. Looks a subject up by its
+/// organisation's (for events about no one and for `organisation_kinds`), made now if it
+/// has none. Looks a subject up by its
 /// name: no allocation for a key that exists.
 pub(crate) fn key_for_writing(
     keyring: &Keyring,
@@ -85,12 +90,13 @@ pub(crate) fn key_for_writing(
     kind: &str,
     organisation_kinds: &[String],
 ) -> Result<(u8, std::sync::Arc<seal::Key>), String> {
-    if let Some(s) = subject.filter(|_| !organisation_kinds.iter().any(|k| k == kind)) {
-        if let Some(key) = keyring.subject_key(s) {
-            return Ok((Owner::Subject(String::new()).tag(), key));
-        }
-    }
-    let owner = owner_of(subject, kind, organisation_kinds);
+    let owner = match sealing_subject(subject, kind, organisation_kinds) {
+        Some(s) => match keyring.subject_key(s) {
+            Some(key) => return Ok((SUBJECT_TAG, key)),
+            None => Owner::Subject(s.to_string()),
+        },
+        None => Owner::Organisation,
+    };
     Ok((owner.tag(), keyring.key_or_new(&owner)?))
 }
 
@@ -102,7 +108,7 @@ pub(crate) fn seal_tail(
     nonce: &[u8; NONCE_LEN],
     salt: &[u8; SALT_LEN],
     payload: &[u8],
-) -> Result<Vec<u8>, String> {
+) -> Vec<u8> {
     let mut tail = Vec::with_capacity(1 + NONCE_LEN + SALT_LEN + payload.len() + TAG_LEN);
     tail.push(tag);
     tail.extend_from_slice(nonce);
@@ -116,7 +122,7 @@ pub(crate) fn seal_tail(
         &mut tail[1 + NONCE_LEN..],
     );
     tail.extend_from_slice(&mac);
-    Ok(tail)
+    tail
 }
 
 impl Payloads {
@@ -137,9 +143,9 @@ impl Payloads {
         if matches!(self, Payloads::Plain) {
             return None;
         }
-        match (tail.first()?, subject) {
-            (1, _) => Some(Owner::Organisation),
-            (2, Some(s)) => Some(Owner::Subject(s.to_string())),
+        match (*tail.first()?, subject) {
+            (ORGANISATION_TAG, _) => Some(Owner::Organisation),
+            (SUBJECT_TAG, Some(s)) => Some(Owner::Subject(s.to_string())),
             _ => None,
         }
     }
@@ -189,8 +195,8 @@ impl Payloads {
             Payloads::Sealed(keyring) => keyring,
         };
         let key = match (tail[0], subject) {
-            (1, _) => keyring.key(&Owner::Organisation),
-            (2, Some(subject)) => keyring.subject_key(subject),
+            (ORGANISATION_TAG, _) => keyring.key(&Owner::Organisation),
+            (SUBJECT_TAG, Some(subject)) => keyring.subject_key(subject),
             _ => {
                 return Err(
                     "its payload names no known key (or a person's key for an event \
@@ -206,7 +212,7 @@ impl Payloads {
             format!(
                 "the data key of {} is not in the ledger's data keys",
                 subject
-                    .filter(|_| tail[0] == 2)
+                    .filter(|_| tail[0] == SUBJECT_TAG)
                     .unwrap_or("the organisation")
             )
         })?;

@@ -159,8 +159,7 @@ pub fn alter_payload_live(
             &nonce,
             &salt,
             &payload,
-        )
-        .expect("its key is there");
+        );
         record[tail_at..].copy_from_slice(&sealed);
     })?;
     match failed {
